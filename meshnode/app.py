@@ -1,0 +1,43 @@
+"""The application factory: ``create_app(config)`` builds the node's aiohttp application.
+
+Resources (the store with the node's keys; later the HTTP client session and zeroconf) are
+opened and closed in ``cleanup_ctx``; nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from meshnode.config import Config
+from meshnode.services.context import NodeContext, utc_now
+from meshnode.web.api import setup_api_routes
+from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.errors import error_middleware
+from meshnode.web.public import setup_public_routes
+from meshnode.web.security import security_headers_middleware
+
+# Multipart image uploads are capped per part; this only bounds aiohttp's own buffering.
+UPLOAD_OVERHEAD = 256 * 1024
+
+
+def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """Build the node's web application for ``config`` (the only way an app is made)."""
+    app = web.Application(
+        middlewares=[security_headers_middleware, error_middleware],
+        client_max_size=max(config.max_body_bytes, config.max_image_bytes) + UPLOAD_OVERHEAD,
+    )
+    app[CONFIG] = config
+
+    async def node_context(app: web.Application) -> AsyncIterator[None]:
+        ctx = await NodeContext.open(config, clock=clock)
+        app[CONTEXT] = ctx
+        yield
+        await ctx.close()
+
+    app.cleanup_ctx.append(node_context)
+    setup_public_routes(app)
+    setup_api_routes(app)
+    return app

@@ -1,0 +1,229 @@
+"""Node configuration: a frozen dataclass loaded from ``config.toml`` in the data directory.
+
+Configuration is always passed in explicitly (``create_app(config)``); nothing reads it
+at import time.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import tomli_w
+
+CONFIG_FILE = "config.toml"
+DATABASE_FILE = "meshnode.sqlite3"
+KEYS_DIR = "keys"
+MEDIA_DIR = "media"
+
+HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,29}$")
+LOCALES = ("fr", "en")
+
+PeeringPolicy = Literal["auto", "approve"]
+DiscoveryPolicy = Literal["auto", "approve", "off"]
+SyncMode = Literal["full", "normal"]
+
+
+class ConfigError(Exception):
+    """The configuration or a command-line value is invalid; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class CurrencyConfig:
+    """The community's mutual-credit currency (see REFERENCE.md §6)."""
+
+    name: str = "Grain"
+    symbol: str = "G"
+    decimals: int = 2
+    default_min_balance: str = "-300"
+    default_max_balance: str = "1000"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a node needs to run; one instance per node, immutable."""
+
+    data_dir: Path
+    name: str
+    handle: str
+    public_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    default_locale: str = "fr"
+    synchronous: SyncMode = "full"
+    max_body_bytes: int = 256 * 1024
+    max_image_bytes: int = 5 * 1024 * 1024
+    max_images: int = 4
+    peering_policy: PeeringPolicy = "auto"
+    discovery_policy: DiscoveryPolicy = "auto"
+    relay_hop_limit: int = 2
+    currency: CurrencyConfig = field(default_factory=CurrencyConfig)
+
+    @property
+    def database_path(self) -> Path:
+        """Path of the SQLite database file."""
+        return self.data_dir / DATABASE_FILE
+
+    @property
+    def keys_dir(self) -> Path:
+        """Directory holding the node's private key files (mode 0700, files 0600)."""
+        return self.data_dir / KEYS_DIR
+
+    @property
+    def media_dir(self) -> Path:
+        """Directory holding uploaded, re-encoded listing images."""
+        return self.data_dir / MEDIA_DIR
+
+    @property
+    def base_url(self) -> str:
+        """The public URL without a trailing slash."""
+        return self.public_url.rstrip("/")
+
+    def with_overrides(self, *, host: str | None = None, port: int | None = None) -> Config:
+        """Return a copy with the bind address overridden (``meshnode run --host/--port``)."""
+        return replace(
+            self,
+            host=host if host is not None else self.host,
+            port=port if port is not None else self.port,
+        )
+
+
+def validate_handle(handle: str) -> str:
+    """Check a community or member handle: lowercase letters, digits, underscore, 1-30 chars."""
+    if not HANDLE_RE.fullmatch(handle):
+        raise ConfigError(
+            f"invalid handle {handle!r}: use 1-30 lowercase letters, digits or '_', "
+            "starting with a letter or digit (e.g. 'voisins')"
+        )
+    return handle
+
+
+def validate_public_url(url: str) -> str:
+    """Check the node's public URL: http(s), a host, no query or fragment."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"invalid public URL {url!r}: expected http(s)://host[:port], "
+            "e.g. http://192.168.1.20:8080"
+        )
+    if parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"invalid public URL {url!r}: no query, fragment or credentials")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"invalid public URL {url!r}: bad port") from exc
+    return url.rstrip("/")
+
+
+def _validate_amount(text: str, label: str) -> None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise ConfigError(f"currency.{label} must be a decimal number, got {text!r}") from exc
+    if not value.is_finite():
+        raise ConfigError(f"currency.{label} must be finite")
+
+
+def validate(config: Config) -> Config:
+    """Validate a whole configuration, raising ConfigError with a precise message."""
+    validate_handle(config.handle)
+    validate_public_url(config.public_url)
+    if not config.name.strip() or len(config.name) > 80:
+        raise ConfigError("community name must be 1-80 characters")
+    if config.default_locale not in LOCALES:
+        raise ConfigError(f"default_locale must be one of {', '.join(LOCALES)}")
+    if not 0 < config.port < 65536:
+        raise ConfigError(f"port must be 1-65535, got {config.port}")
+    if config.synchronous not in ("full", "normal"):
+        raise ConfigError("storage.synchronous must be 'full' or 'normal'")
+    if config.peering_policy not in ("auto", "approve"):
+        raise ConfigError("federation.peering_policy must be 'auto' or 'approve'")
+    if config.discovery_policy not in ("auto", "approve", "off"):
+        raise ConfigError("discovery.policy must be 'auto', 'approve' or 'off'")
+    if not 0 <= config.currency.decimals <= 2:
+        raise ConfigError("currency.decimals must be 0, 1 or 2")
+    _validate_amount(config.currency.default_min_balance, "default_min_balance")
+    _validate_amount(config.currency.default_max_balance, "default_max_balance")
+    return config
+
+
+def to_toml_dict(config: Config) -> dict[str, Any]:
+    """The TOML layout written by ``meshnode init`` (sections mirror the README)."""
+    return {
+        "community": {
+            "name": config.name,
+            "handle": config.handle,
+            "public_url": config.public_url,
+            "default_locale": config.default_locale,
+        },
+        "server": {
+            "host": config.host,
+            "port": config.port,
+            "max_body_bytes": config.max_body_bytes,
+            "max_image_bytes": config.max_image_bytes,
+            "max_images": config.max_images,
+        },
+        "storage": {"synchronous": config.synchronous},
+        "currency": asdict(config.currency),
+        "federation": {
+            "peering_policy": config.peering_policy,
+            "relay_hop_limit": config.relay_hop_limit,
+        },
+        "discovery": {"policy": config.discovery_policy},
+    }
+
+
+def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
+    """Build a Config from parsed TOML, applying defaults for missing keys."""
+    community = raw.get("community", {})
+    server = raw.get("server", {})
+    defaults = Config(data_dir=data_dir, name="x", handle="x", public_url="http://x")
+    try:
+        config = Config(
+            data_dir=data_dir,
+            name=str(community["name"]),
+            handle=str(community["handle"]),
+            public_url=str(community["public_url"]),
+            default_locale=str(community.get("default_locale", defaults.default_locale)),
+            host=str(server.get("host", defaults.host)),
+            port=int(server.get("port", defaults.port)),
+            max_body_bytes=int(server.get("max_body_bytes", defaults.max_body_bytes)),
+            max_image_bytes=int(server.get("max_image_bytes", defaults.max_image_bytes)),
+            max_images=int(server.get("max_images", defaults.max_images)),
+            synchronous=raw.get("storage", {}).get("synchronous", defaults.synchronous),
+            currency=CurrencyConfig(**raw.get("currency", {})),
+            peering_policy=raw.get("federation", {}).get("peering_policy", "auto"),
+            relay_hop_limit=int(raw.get("federation", {}).get("relay_hop_limit", 2)),
+            discovery_policy=raw.get("discovery", {}).get("policy", "auto"),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: missing required setting {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{CONFIG_FILE}: {exc}") from exc
+    return validate(config)
+
+
+def load_config(data_dir: Path) -> Config:
+    """Read and validate ``DATA_DIR/config.toml``."""
+    path = data_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no node in {data_dir}: {CONFIG_FILE} not found (create one with 'meshnode init')"
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return from_toml_dict(data_dir.resolve(), raw)
+
+
+def write_config(config: Config) -> None:
+    """Write ``config.toml`` for a new node (mode 0640: it holds no secrets)."""
+    path = config.data_dir / CONFIG_FILE
+    path.write_text(tomli_w.dumps(to_toml_dict(config)), encoding="utf-8")
+    path.chmod(0o640)

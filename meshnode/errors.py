@@ -1,0 +1,62 @@
+"""Errors raised by the service layer; ``meshnode/web/errors.py`` maps each to one HTTP status."""
+
+from __future__ import annotations
+
+from meshnode.protocol.errors import ValidationError
+
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "ServiceError",
+    "UnsupportedMediaError",
+    "ValidationError",
+]
+
+
+class ServiceError(Exception):
+    """Base class of use-case errors; ``code`` is the machine-readable error name."""
+
+    code = "error"
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields: dict[str, str] = dict(fields or {})
+
+
+class NotFoundError(ServiceError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+
+
+class ConflictError(ServiceError):
+    """The request conflicts with existing state (duplicate username, invalid transition)."""
+
+    code = "conflict"
+
+
+class AuthenticationError(ServiceError):
+    """Missing, invalid or revoked credentials, or a disabled member."""
+
+    code = "unauthorized"
+
+
+class PermissionDeniedError(ServiceError):
+    """Authenticated, but not allowed to do this (editing someone else's listing)."""
+
+    code = "forbidden"
+
+
+class PayloadTooLargeError(ServiceError):
+    """A body, an image or a count exceeds its documented cap."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaError(ServiceError):
+    """An upload is not an accepted image type."""
+
+    code = "unsupported_media_type"

@@ -1,0 +1,61 @@
+"""Listing images: type- and size-checked, decoded with a pixel cap, re-encoded as JPEG.
+
+Re-encoding drops EXIF (GPS positions from phones), scripts hidden in polyglot files and
+oversized dimensions; anything Pillow cannot decode as JPEG, PNG, WebP or GIF is rejected.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from meshnode.errors import PayloadTooLargeError, UnsupportedMediaError
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
+MAX_PIXELS = 40_000_000
+MAX_EDGE = 1600
+JPEG_QUALITY = 82
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """A re-encoded image ready to be written to the media directory."""
+
+    data: bytes
+    width: int
+    height: int
+    media_type: str = "image/jpeg"
+
+
+def reencode_image(data: bytes, *, max_bytes: int) -> EncodedImage:
+    """Validate and re-encode an uploaded image (CPU-bound: run it in a thread)."""
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"image larger than {max_bytes} bytes")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in ACCEPTED_FORMATS:
+                raise UnsupportedMediaError(
+                    f"unsupported image type {image.format}; use JPEG, PNG, WebP or GIF"
+                )
+            if image.width * image.height > MAX_PIXELS:
+                raise PayloadTooLargeError("image has too many pixels")
+            image.seek(0)
+            flattened = _flatten(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedMediaError("the file is not a readable image") from exc
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLargeError("image has too many pixels") from exc
+    flattened.thumbnail((MAX_EDGE, MAX_EDGE))
+    out = io.BytesIO()
+    flattened.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return EncodedImage(data=out.getvalue(), width=flattened.width, height=flattened.height)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Decode to RGB, painting transparency on white."""
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background

@@ -1,0 +1,327 @@
+"""Listings: publish, edit, withdraw, search and illustrate signed FEP-0837 proposals.
+
+Every change produces a new document signed with the author's Ed25519 key (FEP-8b32,
+eddsa-jcs-2022); the stored signed document is exactly what is served and federated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from meshnode import urls
+from meshnode.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.listings import (
+    CurrencyRef,
+    ImageRef,
+    ListingDraft,
+    Location,
+    Price,
+    build_proposal,
+    build_tombstone,
+    merge_patch,
+    parse_listing_input,
+)
+from meshnode.protocol.proofs import create_proof
+from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.services.context import NodeContext
+from meshnode.services.images import reencode_image
+from meshnode.services.members import member_identity
+from meshnode.store import listings as q
+from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
+from meshnode.store.members import MemberRow
+
+
+@dataclass(frozen=True)
+class ListingView:
+    """A listing with its images, as the API and the pages show it."""
+
+    row: ListingRow
+    images: list[ImageRow]
+
+    @property
+    def signed_object(self) -> dict[str, Any]:
+        """The stored signed document, parsed."""
+        parsed: dict[str, Any] = json.loads(self.row.signed_object)
+        return parsed
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of search results and the cursor of the next page (None at the end)."""
+
+    items: list[ListingRow]
+    next_cursor: str | None
+
+
+def currency_ref(ctx: NodeContext) -> CurrencyRef:
+    """The community currency as named in listing prices."""
+    currency = ctx.config.currency
+    return CurrencyRef(
+        uri=urls.currency_uri(ctx.config.base_url), code=currency.symbol, decimals=currency.decimals
+    )
+
+
+def _columns(draft: ListingDraft, decimals: int) -> ListingColumns:
+    amount = draft.price.amount_units
+    return ListingColumns(
+        kind=draft.kind,
+        category=draft.category,
+        status=draft.status,
+        title=draft.title,
+        description=draft.description,
+        price_mode=draft.price.mode,
+        price_amount=format_amount(amount, decimals=decimals) if amount is not None else None,
+        price_period=draft.price.period,
+        location_name=draft.location.name,
+        lat=draft.location.lat,
+        lon=draft.location.lon,
+        details=json.dumps(draft.details, sort_keys=True, ensure_ascii=False),
+        expires_at=format_utc(draft.expires_at),
+    )
+
+
+def draft_from_row(row: ListingRow, decimals: int) -> ListingDraft:
+    """Rebuild the validated draft a stored local listing was made from."""
+    amount = None
+    if row.price_amount is not None:
+        whole, _, frac = row.price_amount.partition(".")
+        amount = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or 0)
+    return ListingDraft(
+        kind=row.kind,
+        category=row.category,
+        title=row.title,
+        description=row.description,
+        price=Price(mode=row.price_mode, amount_units=amount, period=row.price_period),
+        location=Location(name=row.location_name, lat=row.lat, lon=row.lon),
+        details=json.loads(row.details),
+        expires_at=parse_utc(row.expires_at, field="expires_at"),
+        status=row.status,
+    )
+
+
+def _serialise(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sign(ctx: NodeContext, author: MemberRow, document: dict[str, Any], now: datetime) -> str:
+    actor = urls.member_actor(ctx.config.base_url, author.username)
+    seed = member_identity(ctx, author).ed25519_seed
+    signed = create_proof(
+        document, seed=seed, verification_method=urls.ed25519_key_id(actor), created=now
+    )
+    return _serialise(signed)
+
+
+def _proposal(
+    ctx: NodeContext,
+    author: MemberRow,
+    draft: ListingDraft,
+    row_id: str,
+    published: datetime,
+    updated: datetime | None,
+    images: list[ImageRow],
+) -> dict[str, Any]:
+    base = ctx.config.base_url
+    return build_proposal(
+        draft,
+        object_id=urls.listing_object(base, row_id),
+        actor_id=urls.member_actor(base, author.username),
+        published=published,
+        updated=updated,
+        currency=currency_ref(ctx),
+        images=[
+            ImageRef(urls.media_url(base, row_id, i.filename), i.media_type, i.width, i.height,
+                     i.alt)
+            for i in images
+        ],
+    )
+
+
+async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> ListingView:
+    """Validate, sign and store a new listing by ``author``."""
+    now = ctx.clock()
+    decimals = ctx.config.currency.decimals
+    draft = parse_listing_input(data, now=now, decimals=decimals)
+    listing_id = secrets.token_hex(8)
+    document = _proposal(ctx, author, draft, listing_id, now, None, [])
+    signed = _sign(ctx, author, document, now)
+    async with ctx.store.transaction() as tx:
+        await q.insert_listing(
+            tx,
+            listing_id=listing_id,
+            object_id=document["id"],
+            author_id=author.id,
+            author_uri=document["attributedTo"],
+            origin=ctx.config.base_url,
+            is_local=True,
+            columns=_columns(draft, decimals),
+            published_at=format_utc(now),
+            signed_object=signed,
+        )
+    return await get_listing(ctx, listing_id)
+
+
+async def get_listing(ctx: NodeContext, listing_id: str) -> ListingView:
+    """A listing and its images, or NotFoundError."""
+    row = await q.get_listing(ctx.store.reader, listing_id)
+    if row is None:
+        raise NotFoundError(f"no listing {listing_id!r}")
+    return ListingView(row=row, images=await q.list_images(ctx.store.reader, listing_id))
+
+
+async def _own_listing(ctx: NodeContext, author: MemberRow, listing_id: str) -> ListingView:
+    view = await get_listing(ctx, listing_id)
+    if not view.row.is_local or view.row.author_id != author.id:
+        raise PermissionDeniedError("only the author can change this listing")
+    if view.row.status == "withdrawn":
+        raise ConflictError("this listing was withdrawn and can no longer change")
+    return view
+
+
+async def _store_new_version(
+    ctx: NodeContext, author: MemberRow, view: ListingView, draft: ListingDraft,
+    images: list[ImageRow],
+) -> None:
+    now = ctx.clock()
+    published = parse_utc(view.row.published_at, field="published_at")
+    document = _proposal(ctx, author, draft, view.row.id, published, now, images)
+    signed = _sign(ctx, author, document, now)
+    async with ctx.store.transaction() as tx:
+        stored = await q.update_listing(
+            tx,
+            listing_id=view.row.id,
+            columns=_columns(draft, ctx.config.currency.decimals),
+            updated_at=format_utc(now),
+            version=view.row.version + 1,
+            signed_object=signed,
+        )
+    if not stored:
+        raise ConflictError("the listing changed meanwhile; reload it and try again")
+
+
+async def update_listing(
+    ctx: NodeContext, author: MemberRow, listing_id: str, patch: object
+) -> ListingView:
+    """Apply a partial update; the result is a new signed version of the listing.
+
+    A change of status alone (reserved, done) does not re-check dates, so a ride can be
+    marked done after its departure time.
+    """
+    view = await _own_listing(ctx, author, listing_id)
+    decimals = ctx.config.currency.decimals
+    current = draft_from_row(view.row, decimals)
+    if isinstance(patch, dict) and set(patch) == {"status"}:
+        status_only = parse_listing_input(
+            {"kind": current.kind, "category": current.category, "title": current.title,
+             "status": patch["status"]},
+            now=ctx.clock(), decimals=decimals, allow_status=True,
+        )
+        draft = replace(current, status=status_only.status)
+    else:
+        draft = merge_patch(current, patch, now=ctx.clock(), decimals=decimals)
+    await _store_new_version(ctx, author, view, draft, view.images)
+    return await get_listing(ctx, listing_id)
+
+
+async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str) -> ListingView:
+    """Withdraw a listing: its signed document becomes a signed ``Tombstone``."""
+    view = await _own_listing(ctx, author, listing_id)
+    now = ctx.clock()
+    tombstone = build_tombstone(view.row.object_id, deleted=now)
+    signed = _sign(ctx, author, tombstone, now)
+    columns = replace(_columns(draft_from_row(view.row, ctx.config.currency.decimals),
+                               ctx.config.currency.decimals), status="withdrawn")
+    async with ctx.store.transaction() as tx:
+        stored = await q.update_listing(
+            tx, listing_id=listing_id, columns=columns, updated_at=format_utc(now),
+            version=view.row.version + 1, signed_object=signed,
+        )
+    if not stored:
+        raise ConflictError("the listing changed meanwhile; reload it and try again")
+    return await get_listing(ctx, listing_id)
+
+
+async def search_listings(ctx: NodeContext, filters: SearchFilters) -> SearchPage:
+    """Newest-first page of listings matching ``filters``."""
+    filters = replace(filters, now=format_utc(ctx.clock()))
+    rows = await q.search_listings(ctx.store.reader, filters)
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    cursor = encode_cursor(rows[-1]) if more and rows else None
+    return SearchPage(items=rows, next_cursor=cursor)
+
+
+def encode_cursor(row: ListingRow) -> str:
+    """Opaque, stable paging cursor: the last item's (published time, sequence number)."""
+    return f"{row.published_at}~{row.seq}"
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """Inverse of ``encode_cursor``; ValueError when it was not made by us."""
+    published, _, seq = cursor.partition("~")
+    parse_utc(published, field="cursor")
+    return published, int(seq)
+
+
+async def add_image(
+    ctx: NodeContext, author: MemberRow, listing_id: str, data: bytes, *, alt: str = ""
+) -> ListingView:
+    """Re-encode and attach an image (at most ``max_images``), publishing a new version."""
+    view = await _own_listing(ctx, author, listing_id)
+    config = ctx.config
+    if len(view.images) >= config.max_images:
+        raise PayloadTooLargeError(f"a listing has at most {config.max_images} images")
+    encoded = await asyncio.to_thread(reencode_image, data, max_bytes=config.max_image_bytes)
+    image_id = secrets.token_hex(8)
+    folder = config.media_dir / listing_id
+    await asyncio.to_thread(_write_file, folder, f"{image_id}.jpg", encoded.data)
+    image = ImageRow(
+        id=image_id, listing_id=listing_id,
+        position=max((i.position for i in view.images), default=-1) + 1,
+        filename=f"{image_id}.jpg", media_type=encoded.media_type, width=encoded.width,
+        height=encoded.height, size_bytes=len(encoded.data), alt=alt.strip()[:200],
+    )
+    async with ctx.store.transaction() as tx:
+        await q.insert_image(tx, image, format_utc(ctx.clock()))
+    draft = draft_from_row(view.row, config.currency.decimals)
+    await _store_new_version(ctx, author, view, draft, [*view.images, image])
+    return await get_listing(ctx, listing_id)
+
+
+async def remove_image(
+    ctx: NodeContext, author: MemberRow, listing_id: str, image_id: str
+) -> ListingView:
+    """Detach an image and publish a new version without it."""
+    view = await _own_listing(ctx, author, listing_id)
+    remaining = [i for i in view.images if i.id != image_id]
+    if len(remaining) == len(view.images):
+        raise NotFoundError(f"no image {image_id!r} on this listing")
+    async with ctx.store.transaction() as tx:
+        await q.delete_image(tx, listing_id, image_id)
+    draft = draft_from_row(view.row, ctx.config.currency.decimals)
+    await _store_new_version(ctx, author, view, draft, remaining)
+    (ctx.config.media_dir / listing_id / f"{image_id}.jpg").unlink(missing_ok=True)
+    return await get_listing(ctx, listing_id)
+
+
+def _write_file(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.tmp"
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(folder / name)

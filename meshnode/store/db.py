@@ -1,0 +1,167 @@
+"""The SQLite store: one writer connection (serialised by a lock) and one reader connection.
+
+WAL lets the reader see committed data while a write is in progress. ``synchronous=FULL``
+(the default) fsyncs the WAL at every commit, so a committed listing or ledger entry survives
+``kill -9`` *and* a power cut; ``normal`` survives ``kill -9`` but a power cut may lose the
+last commits (see README, "Storage and power cuts").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from meshnode.protocol.geo import haversine_km
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """The database could not be opened or migrated."""
+
+
+def migration_scripts() -> list[tuple[int, str, str]]:
+    """All forward-only migrations as (version, name, sql), ordered by version."""
+    folder = resources.files("meshnode.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql"):
+            version = int(name.split("_", 1)[0])
+            found.append((version, name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"migration versions must be 1..N without gaps, found {versions}")
+    return found
+
+
+def apply_migrations(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations on a plain sqlite3 connection; return the schema version."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    scripts = migration_scripts()
+    if current > len(scripts):
+        raise StoreError(
+            f"database schema version {current} is newer than this meshnode "
+            f"(knows {len(scripts)}); upgrade meshnode"
+        )
+    for version, name, sql in scripts[current:]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"migration {name} failed: {exc}") from exc
+    return len(scripts)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into complete statements (triggers contain semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def _pragmas(synchronous: str) -> list[str]:
+    mode = {"full": "FULL", "normal": "NORMAL"}[synchronous]
+    return [
+        f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+        "PRAGMA journal_mode = WAL",
+        f"PRAGMA synchronous = {mode}",
+        "PRAGMA foreign_keys = ON",
+    ]
+
+
+def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
+    for pragma in _pragmas(synchronous):
+        conn.execute(pragma)
+
+
+def initialise_database(path: Path, synchronous: str = "full") -> int:
+    """Create or migrate the database file synchronously (used by ``meshnode init``)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _configure(conn, synchronous)
+        return apply_migrations(conn)
+    finally:
+        conn.close()
+
+
+class Store:
+    """Async access to the node's database.
+
+    Use ``async with store.transaction() as tx`` for writes (one at a time, ``BEGIN
+    IMMEDIATE``) and ``store.reader`` for reads outside a transaction.
+    """
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self.reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: str = "full") -> Store:
+        """Open (creating and migrating if needed) the database at ``path``."""
+        await asyncio.to_thread(initialise_database, path, synchronous)
+        writer = await _connect(path, synchronous)
+        try:
+            reader = await _connect(path, synchronous)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        """Checkpoint and close both connections, waiting for any write in progress."""
+        async with self._write_lock:
+            await self._writer.execute("PRAGMA optimize")
+            await self.reader.close()
+            await self._writer.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block in one write transaction: committed on success, rolled back on error."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            await self._writer.commit()
+
+    async def backup_to(self, target: Path) -> None:
+        """Write a consistent copy of the live database to ``target`` (SQLite backup API)."""
+        dest = sqlite3.connect(target, check_same_thread=False)
+        try:
+            async with self._write_lock:
+                await self._writer.backup(dest)
+        finally:
+            dest.close()
+
+
+async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    for pragma in _pragmas(synchronous):
+        await conn.execute(pragma)
+    await conn.create_function("haversine_km", 4, haversine_km, deterministic=True)
+    return conn

@@ -1,0 +1,301 @@
+"""Queries on listings, their signed versions, images and the full-text index."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from meshnode.protocol.geo import bounding_box
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_TERMS = 8
+
+
+@dataclass(frozen=True)
+class ListingRow:
+    """A listing as stored: searchable columns plus the exact signed document."""
+
+    seq: int
+    id: str
+    object_id: str
+    author_id: int | None
+    author_uri: str
+    origin: str
+    is_local: bool
+    kind: str
+    category: str
+    status: str
+    title: str
+    description: str
+    price_mode: str
+    price_amount: str | None
+    price_period: str | None
+    location_name: str
+    lat: float | None
+    lon: float | None
+    details: str
+    expires_at: str | None
+    published_at: str
+    updated_at: str
+    version: int
+    hidden: bool
+    signed_object: str
+    author_username: str | None = None
+
+
+def _listing(row: aiosqlite.Row) -> ListingRow:
+    data = dict(row)
+    data["is_local"] = bool(data["is_local"])
+    data["hidden"] = bool(data["hidden"])
+    data.setdefault("author_username", None)
+    return ListingRow(**data)
+
+
+_SELECT = "SELECT l.*, m.username AS author_username FROM listings l LEFT JOIN members m ON m.id = l.author_id"
+
+
+@dataclass(frozen=True)
+class ListingColumns:
+    """The searchable projection of a listing, written alongside its signed document."""
+
+    kind: str
+    category: str
+    status: str
+    title: str
+    description: str
+    price_mode: str
+    price_amount: str | None
+    price_period: str | None
+    location_name: str
+    lat: float | None
+    lon: float | None
+    details: str
+    expires_at: str | None
+
+
+async def insert_listing(
+    db: aiosqlite.Connection,
+    *,
+    listing_id: str,
+    object_id: str,
+    author_id: int | None,
+    author_uri: str,
+    origin: str,
+    is_local: bool,
+    columns: ListingColumns,
+    published_at: str,
+    signed_object: str,
+) -> None:
+    """Insert a listing at version 1 and record that version."""
+    await db.execute(
+        "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
+        " category, status, title, description, price_mode, price_amount, price_period,"
+        " location_name, lat, lon, details, expires_at, published_at, updated_at, version,"
+        " signed_object) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
+        (listing_id, object_id, author_id, author_uri, origin, int(is_local), columns.kind,
+         columns.category, columns.status, columns.title, columns.description,
+         columns.price_mode, columns.price_amount, columns.price_period, columns.location_name,
+         columns.lat, columns.lon, columns.details, columns.expires_at, published_at,
+         published_at, signed_object),
+    )
+    await insert_version(db, listing_id, 1, signed_object, published_at)
+
+
+async def update_listing(
+    db: aiosqlite.Connection,
+    *,
+    listing_id: str,
+    columns: ListingColumns,
+    updated_at: str,
+    version: int,
+    signed_object: str,
+) -> bool:
+    """Replace version ``version - 1`` by ``version``; False if someone else got there first."""
+    cursor = await db.execute(
+        "UPDATE listings SET kind=?, category=?, status=?, title=?, description=?,"
+        " price_mode=?, price_amount=?, price_period=?, location_name=?, lat=?, lon=?,"
+        " details=?, expires_at=?, updated_at=?, version=?, signed_object=?"
+        " WHERE id=? AND version=?",
+        (columns.kind, columns.category, columns.status, columns.title, columns.description,
+         columns.price_mode, columns.price_amount, columns.price_period, columns.location_name,
+         columns.lat, columns.lon, columns.details, columns.expires_at, updated_at, version,
+         signed_object, listing_id, version - 1),
+    )
+    if cursor.rowcount != 1:
+        return False
+    await insert_version(db, listing_id, version, signed_object, updated_at)
+    return True
+
+
+async def insert_version(
+    db: aiosqlite.Connection, listing_id: str, version: int, signed_object: str, created_at: str
+) -> None:
+    """Append one signed version to the listing's history."""
+    await db.execute(
+        "INSERT INTO listing_versions (listing_id, version, signed_object, created_at)"
+        " VALUES (?, ?, ?, ?)",
+        (listing_id, version, signed_object, created_at),
+    )
+
+
+async def get_listing(db: aiosqlite.Connection, listing_id: str) -> ListingRow | None:
+    """The listing with this local id, or None."""
+    async with db.execute(f"{_SELECT} WHERE l.id = ?", (listing_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _listing(row) if row else None
+
+
+async def get_listing_by_object_id(db: aiosqlite.Connection, object_id: str) -> ListingRow | None:
+    """The listing with this ActivityPub id, or None."""
+    async with db.execute(f"{_SELECT} WHERE l.object_id = ?", (object_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _listing(row) if row else None
+
+
+async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
+    """All signed versions of a listing, oldest first."""
+    async with db.execute(
+        "SELECT version, signed_object FROM listing_versions WHERE listing_id = ? ORDER BY version",
+        (listing_id,),
+    ) as cursor:
+        return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def count_listings(db: aiosqlite.Connection) -> int:
+    """Number of listings stored, all statuses."""
+    async with db.execute("SELECT count(*) FROM listings") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def fts_query(text: str) -> str | None:
+    """Turn free user text into a safe FTS5 query: every word as a quoted prefix, AND-ed.
+
+    FTS5 syntax characters in user input can never reach the parser, so no search text can
+    cause an error; accents are folded by the ``remove_diacritics`` tokenizer.
+    """
+    words = _WORD.findall(text)[:MAX_QUERY_TERMS]
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Validated search parameters (see ``GET /api/v1/listings``)."""
+
+    text: str | None = None
+    kind: str | None = None
+    category: str | None = None
+    status: str | None = None
+    price: str | None = None  # "free" or "paid"
+    author_id: int | None = None
+    near: tuple[float, float] | None = None
+    radius_km: float = 10.0
+    include_hidden: bool = False
+    now: str = ""
+    limit: int = 20
+    cursor: tuple[str, int] | None = None
+
+
+def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    query = fts_query(filters.text) if filters.text else None
+    if query is not None:
+        clauses.append("l.seq IN (SELECT rowid FROM listings_fts WHERE listings_fts MATCH ?)")
+        params.append(query)
+    for column, value in (("kind", filters.kind), ("category", filters.category),
+                          ("author_id", filters.author_id)):
+        if value is not None:
+            clauses.append(f"l.{column} = ?")
+            params.append(value)
+    if filters.status is not None:
+        clauses.append("l.status = ?")
+        params.append(filters.status)
+    else:
+        clauses.append("l.status IN ('active', 'reserved')")
+        clauses.append("(l.expires_at IS NULL OR l.expires_at > ?)")
+        params.append(filters.now)
+    if filters.price == "free":
+        clauses.append("l.price_mode != 'amount'")
+    elif filters.price == "paid":
+        clauses.append("l.price_mode = 'amount'")
+    if not filters.include_hidden:
+        clauses.append("l.hidden = 0")
+    if filters.near is not None:
+        lat, lon = filters.near
+        min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, filters.radius_km)
+        clauses.append("l.lat BETWEEN ? AND ? AND l.lon BETWEEN ? AND ?")
+        clauses.append("haversine_km(l.lat, l.lon, ?, ?) <= ?")
+        params += [min_lat, max_lat, min_lon, max_lon, lat, lon, filters.radius_km]
+    if filters.cursor is not None:
+        clauses.append("(l.published_at, l.seq) < (?, ?)")
+        params += list(filters.cursor)
+    return clauses, params
+
+
+async def search_listings(db: aiosqlite.Connection, filters: SearchFilters) -> list[ListingRow]:
+    """Listings matching the filters, newest first, at most ``limit + 1`` (to detect more)."""
+    clauses, params = _where(filters)
+    where = " AND ".join(clauses) if clauses else "1"
+    sql = f"{_SELECT} WHERE {where} ORDER BY l.published_at DESC, l.seq DESC LIMIT ?"
+    async with db.execute(sql, (*params, filters.limit + 1)) as cursor:
+        return [_listing(row) for row in await cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """A stored, re-encoded image of a listing."""
+
+    id: str
+    listing_id: str
+    position: int
+    filename: str
+    media_type: str
+    width: int
+    height: int
+    size_bytes: int
+    alt: str
+
+
+async def list_images(db: aiosqlite.Connection, listing_id: str) -> list[ImageRow]:
+    """Images of a listing in display order."""
+    async with db.execute(
+        "SELECT id, listing_id, position, filename, media_type, width, height, size_bytes, alt"
+        " FROM listing_images WHERE listing_id = ? ORDER BY position",
+        (listing_id,),
+    ) as cursor:
+        return [ImageRow(**dict(row)) for row in await cursor.fetchall()]
+
+
+async def insert_image(db: aiosqlite.Connection, image: ImageRow, created_at: str) -> None:
+    """Record an image file already written under the media directory."""
+    await db.execute(
+        "INSERT INTO listing_images (id, listing_id, position, filename, media_type, width,"
+        " height, size_bytes, alt, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (image.id, image.listing_id, image.position, image.filename, image.media_type,
+         image.width, image.height, image.size_bytes, image.alt, created_at),
+    )
+
+
+async def delete_image(db: aiosqlite.Connection, listing_id: str, image_id: str) -> int:
+    """Remove one image row; returns the number of rows removed."""
+    cursor = await db.execute(
+        "DELETE FROM listing_images WHERE listing_id = ? AND id = ?", (listing_id, image_id)
+    )
+    return cursor.rowcount
+
+
+async def set_hidden(db: aiosqlite.Connection, listing_id: str, hidden: bool) -> None:
+    """Hide or restore a listing (moderation)."""
+    await db.execute("UPDATE listings SET hidden = ? WHERE id = ?", (int(hidden), listing_id))
+
+
+def placeholders(values: Sequence[object]) -> str:
+    """``?, ?, ?`` for an IN clause of this many values."""
+    return ", ".join("?" for _ in values)

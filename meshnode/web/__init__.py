@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API, (later) HTML pages and ActivityPub endpoints."""

@@ -1,0 +1,84 @@
+"""The one place that maps typed errors to HTTP statuses and JSON error bodies.
+
+Error body: ``{"error": code, "message": human text, "fields": {field: message}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from meshnode import errors as service_errors
+from meshnode.protocol import errors as protocol_errors
+from meshnode.protocol.listings import UnknownCategoryError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Most specific first: the first isinstance match wins.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (UnknownCategoryError, 400),
+    (protocol_errors.MalformedJSONError, 400),
+    (protocol_errors.ClockSkewError, 401),
+    (protocol_errors.SignatureError, 401),
+    (protocol_errors.ValidationError, 422),
+    (protocol_errors.KeyFormatError, 400),
+    (protocol_errors.ProtocolError, 400),
+    (service_errors.ValidationError, 422),
+    (service_errors.NotFoundError, 404),
+    (service_errors.ConflictError, 409),
+    (service_errors.AuthenticationError, 401),
+    (service_errors.PermissionDeniedError, 403),
+    (service_errors.PayloadTooLargeError, 413),
+    (service_errors.UnsupportedMediaError, 415),
+)
+
+HANDLED_ERRORS = (protocol_errors.ProtocolError, service_errors.ServiceError)
+
+
+def status_for(error: Exception) -> int:
+    """HTTP status for a typed error (500 for anything unmapped)."""
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON error response in the API's documented shape."""
+    response = web.json_response(
+        {"error": code, "message": message, "fields": fields or {}}, status=status
+    )
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="meshnode"'
+    return response
+
+
+def response_for(error: Exception) -> web.Response:
+    """Translate a typed error into its JSON response."""
+    fields = getattr(error, "fields", None)
+    code = getattr(error, "code", "error")
+    return error_response(status_for(error), code, str(error), fields)
+
+
+def _is_api(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return request.path.startswith("/api/") or "json" in accept
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn typed errors (and aiohttp's own 4xx for API paths) into JSON error bodies."""
+    try:
+        return await handler(request)
+    except HANDLED_ERRORS as error:
+        return response_for(error)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and _is_api(request):
+            return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        raise
