@@ -115,7 +115,9 @@ def ed25519_public_pem(raw: bytes) -> str:
     """Return the SubjectPublicKeyInfo PEM of a raw 32-byte Ed25519 public key."""
     _check_raw_key(raw)
     key = Ed25519PublicKey.from_public_bytes(raw)
-    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return pem.decode("ascii")
 
 
