@@ -63,3 +63,9 @@ class ClockSkewError(SignatureError):
     """The signature's ``Date``/``created`` lies outside the accepted time window."""
 
     code = "clock_skew"
+
+
+class SignatureExpiredError(SignatureError):
+    """The signature's ``expires`` parameter lies in the past."""
+
+    code = "signature_expired"

@@ -1,0 +1,91 @@
+"""Hostile-input-safe JSON parsing and compact serialisation.
+
+The depth check runs *before* :func:`json.loads`, as a linear scan over the
+raw bytes, so a document nested 100,000 levels deep is rejected in linear time
+and never reaches the recursive decoder (no ``RecursionError``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from meshnode.protocol.errors import JSONTooDeepError, MalformedJSONError, ValidationError
+
+__all__ = ["DEFAULT_MAX_DEPTH", "dumps_compact", "loads_capped", "nesting_depth_exceeds"]
+
+DEFAULT_MAX_DEPTH = 64
+
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+_QUOTE = ord('"')
+_BACKSLASH = ord("\\")
+
+
+def nesting_depth_exceeds(data: bytes, max_depth: int) -> bool:
+    """Return True if ``data`` opens more than ``max_depth`` nested arrays/objects.
+
+    Brackets inside JSON strings are skipped. The scan is linear and stops at
+    the first level beyond the cap; malformed input is left for the parser.
+    """
+    # Fast path: too few brackets to ever exceed the cap.
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return False
+    depth = 0
+    in_string = False
+    escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == _BACKSLASH:
+                escaped = True
+            elif byte == _QUOTE:
+                in_string = False
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPEN:
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif byte in _CLOSE:
+            depth -= 1
+    return False
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # RFC 8259 §6: NaN and Infinity are not JSON numbers.
+    raise MalformedJSONError(f"non-standard JSON literal {name!r} is not allowed")
+
+
+def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parse UTF-8 JSON ``data``, refusing documents nested deeper than ``max_depth``.
+
+    Raises :class:`JSONTooDeepError` for excessive nesting and
+    :class:`MalformedJSONError` for non-UTF-8 bytes, invalid JSON or the
+    ``NaN``/``Infinity`` literals. Duplicate object keys keep the last value.
+    """
+    if nesting_depth_exceeds(data, max_depth):
+        raise JSONTooDeepError(f"JSON nests deeper than {max_depth} levels")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSONError("JSON body is not valid UTF-8") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedJSONError(f"invalid JSON: {exc.msg} at offset {exc.pos}") from exc
+    except RecursionError as exc:  # defence in depth; the scan above should prevent it
+        raise JSONTooDeepError("JSON nests too deeply") from exc
+
+
+def dumps_compact(obj: Any) -> bytes:
+    """Serialise ``obj`` as compact UTF-8 JSON (no spaces, no NaN/Infinity).
+
+    Raises :class:`ValidationError` if ``obj`` holds values JSON cannot encode.
+    """
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"value cannot be encoded as JSON: {exc}") from exc
+    return text.encode("utf-8")
