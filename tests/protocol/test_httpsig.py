@@ -31,6 +31,7 @@ from meshnode.protocol.httpsig import (
     load_private_pem,
     load_public_pem,
     parse_cavage,
+    parse_http_date,
     parse_rfc9421,
     parse_signature,
     rfc9421_signature_base,
@@ -559,3 +560,25 @@ def test_load_public_pem__garbage_fails(pem: str) -> None:
 def test_load_private_pem__garbage_fails() -> None:
     with pytest.raises(KeyFormatError):
         load_private_pem(b"not a key")
+
+
+# ------------------------------------------------------------------ Date header
+
+
+def test_parse_http_date__imf_fixdate() -> None:
+    assert parse_http_date("Tue, 20 Apr 2021 02:07:55 GMT") == 1618884475
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Tuesday, 20-Apr-21 02:07:55 GMT",
+        "Tue, 20 Foo 2021 02:07:55 GMT",
+        "Tue, 31 Feb 2021 02:07:55 GMT",
+        "1618884475",
+        "",
+    ],
+)
+def test_parse_http_date__unreadable_fails(value: str) -> None:
+    with pytest.raises(SignatureError, match="Date"):
+        parse_http_date(value)
