@@ -22,8 +22,7 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -63,6 +62,7 @@ __all__ = [
     "load_private_pem",
     "load_public_pem",
     "parse_cavage",
+    "parse_http_date",
     "parse_rfc9421",
     "parse_signature",
     "rfc9421_signature_base",
@@ -693,15 +693,34 @@ def _as_unix(now: int | datetime) -> int:
     return now
 
 
+# RFC 9110 §5.6.7 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT". Parsed by
+# hand: email.utils imports socket, random and time, which this package avoids.
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([A-Z][a-z]{2}) (\d{4}) "
+    r"(\d{2}):(\d{2}):(\d{2}) GMT"
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def parse_http_date(value: str) -> int:
+    """Parse an RFC 9110 IMF-fixdate ``Date`` value into unix seconds."""
+    match = _IMF_FIXDATE.fullmatch(value.strip())
+    if match is None or match[2] not in _MONTHS:
+        raise SignatureError(f"unreadable Date header {value!r}")
+    day, year, hour, minute, second = (int(match[i]) for i in (1, 3, 4, 5, 6))
+    try:
+        when = datetime(year, _MONTHS.index(match[2]) + 1, day, hour, minute, second, tzinfo=UTC)
+    except ValueError as exc:
+        raise SignatureError(f"unreadable Date header {value!r}") from exc
+    return int(when.timestamp())
+
+
 def _signed_time(parsed: ParsedSignature) -> tuple[int, str]:
     if parsed.created is not None:
         return parsed.created, "created"
     if parsed.date is None or "date" not in parsed.components:
         raise SignatureError("signature covers neither a created time nor the Date header")
-    try:
-        return int(parsedate_to_datetime(parsed.date).timestamp()), "Date header"
-    except (TypeError, ValueError) as exc:
-        raise SignatureError(f"unreadable Date header {parsed.date!r}") from exc
+    return parse_http_date(parsed.date), "Date header"
 
 
 def _check_time(parsed: ParsedSignature, now: int, max_skew: int) -> None:
