@@ -276,8 +276,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """``meshnode restore``."""
-    version = restore_database(load_config(args.data_dir), args.source)
-    print(f"restored {args.source} into {args.data_dir} (schema version {version})")
+    upgraded = restore_database(load_config(args.data_dir), args.source)
+    print(f"restored {args.source} into {args.data_dir}")
+    if upgraded:
+        print(f"upgraded the restored database with: {', '.join(upgraded)}")
     return 0
 
 

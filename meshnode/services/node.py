@@ -58,22 +58,22 @@ def exclusive_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _check_database(path: Path) -> int:
-    """Integrity-check a database file and return its schema version."""
+def _check_database(path: Path) -> None:
+    """Integrity-check a database file made by a compatible meshnode."""
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            names = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not a meshnode database: {exc}") from exc
     if result != "ok":
         raise StoreError(f"{path} failed its integrity check: {result}")
-    if version > len(migration_scripts()):
-        raise StoreError(f"{path} comes from a newer meshnode (schema {version})")
-    return version
+    unknown = names - {name for name, _ in migration_scripts()}
+    if unknown:
+        raise StoreError(f"{path} comes from a newer meshnode (migrations {sorted(unknown)})")
 
 
 def backup_database(config: Config, target: Path) -> int:
@@ -102,8 +102,8 @@ def backup_database(config: Config, target: Path) -> int:
     return target.stat().st_size
 
 
-def restore_database(config: Config, source_file: Path) -> int:
-    """Replace the node's database by a backup; the node must be stopped. Returns the version."""
+def restore_database(config: Config, source_file: Path) -> list[str]:
+    """Replace the node's database by a backup (node stopped); return migrations applied."""
     if not source_file.is_file():
         raise ConfigError(f"{source_file} does not exist")
     _check_database(source_file)

@@ -26,42 +26,51 @@ class StoreError(Exception):
     """The database could not be opened or migrated."""
 
 
-def migration_scripts() -> list[tuple[int, str, str]]:
-    """All forward-only migrations as (version, name, sql), ordered by version."""
+def migration_scripts() -> list[tuple[str, str]]:
+    """All forward-only migrations as (name, sql), in name order (``NNNN_topic.sql``)."""
     folder = resources.files("meshnode.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql"):
-            version = int(name.split("_", 1)[0])
-            found.append((version, name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [version for version, _, _ in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise StoreError(f"migration versions must be 1..N without gaps, found {versions}")
-    return found
+    found = [
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found)
 
 
-def apply_migrations(conn: sqlite3.Connection) -> int:
-    """Apply pending migrations on a plain sqlite3 connection; return the schema version."""
-    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    scripts = migration_scripts()
-    if current > len(scripts):
+def apply_migrations(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet recorded in ``schema_migrations``; return their names.
+
+    Migrations are tracked by name rather than by a single version number, so features
+    developed in parallel can add theirs without renumbering. ``user_version`` counts them.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT"
+        " NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))) STRICT"
+    )
+    applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    known = {name for name, _ in migration_scripts()}
+    unknown = applied - known
+    if unknown:
         raise StoreError(
-            f"database schema version {current} is newer than this meshnode "
-            f"(knows {len(scripts)}); upgrade meshnode"
+            f"database has migrations this meshnode does not know ({', '.join(sorted(unknown))});"
+            " upgrade meshnode"
         )
-    for version, name, sql in scripts[current:]:
+    done: list[str] = []
+    for name, sql in migration_scripts():
+        if name in applied:
+            continue
         try:
             conn.execute("BEGIN IMMEDIATE")
             for statement in _split_sql(sql):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", (name,))
+            conn.execute(f"PRAGMA user_version = {len(applied) + len(done) + 1}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
             raise StoreError(f"migration {name} failed: {exc}") from exc
-    return len(scripts)
+        done.append(name)
+    return done
 
 
 def _split_sql(script: str) -> list[str]:
@@ -95,8 +104,8 @@ def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
         conn.execute(pragma)
 
 
-def initialise_database(path: Path, synchronous: str = "full") -> int:
-    """Create or migrate the database file synchronously (used by ``meshnode init``)."""
+def initialise_database(path: Path, synchronous: str = "full") -> list[str]:
+    """Create or migrate the database file; return the migrations applied now."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         _configure(conn, synchronous)
