@@ -39,6 +39,8 @@ class FakeClock:
 class TestMember:
     """A member created for a test, with a working API token."""
 
+    __test__ = False  # not a test class, despite the name
+
     row: MemberRow
     token: str
 

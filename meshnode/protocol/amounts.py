@@ -34,7 +34,8 @@ def parse_amount(text: object, *, decimals: int, field: str = "amount") -> int:
             f"{field} has more than {decimals} decimal places",
             {field: f"at most {decimals} decimal places"},
         )
-    units = int(match.group(1)) * 10**decimals + int((fraction or "0").ljust(decimals, "0") or 0)
+    whole = int(match.group(1))
+    units: int = whole * 10**decimals + int(fraction.ljust(decimals, "0") or "0")
     if units <= 0:
         raise ValidationError(f"{field} must be greater than zero", {field: "must be > 0"})
     if units > MAX_AMOUNT_UNITS:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from meshnode.protocol.amounts import format_amount, parse_amount
@@ -226,12 +227,19 @@ def _parse_details(
 
 
 def _check_cross_fields(category: str, details: dict[str, Any], errors: dict[str, str]) -> None:
-    if category == "group-buy" and {"threshold", "target_quantity"} <= details.keys():
-        if float(details["threshold"]) > float(details["target_quantity"]):
-            errors["details.threshold"] = "cannot exceed the target quantity"
-    if category == "lend" and {"available_from", "available_until"} <= details.keys():
-        if details["available_from"] >= details["available_until"]:
-            errors["details.available_until"] = "must be after available_from"
+    keys = details.keys()
+    if (
+        category == "group-buy"
+        and {"threshold", "target_quantity"} <= keys
+        and Decimal(details["threshold"]) > Decimal(details["target_quantity"])
+    ):
+        errors["details.threshold"] = "cannot exceed the target quantity"
+    if (
+        category == "lend"
+        and {"available_from", "available_until"} <= keys
+        and details["available_from"] >= details["available_until"]
+    ):
+        errors["details.available_until"] = "must be after available_from"
 
 
 # --- common fields --------------------------------------------------------------------------

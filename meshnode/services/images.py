@@ -7,6 +7,7 @@ oversized dimensions; anything Pillow cannot decode as JPEG, PNG, WebP or GIF is
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -34,7 +35,16 @@ def reencode_image(data: bytes, *, max_bytes: int) -> EncodedImage:
     if len(data) > max_bytes:
         raise PayloadTooLargeError(f"image larger than {max_bytes} bytes")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it: make every bomb an error.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLargeError("image has too many pixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedMediaError("the file is not a readable image") from exc
+    try:
+        with image:
             if image.format not in ACCEPTED_FORMATS:
                 raise UnsupportedMediaError(
                     f"unsupported image type {image.format}; use JPEG, PNG, WebP or GIF"

@@ -23,7 +23,9 @@ from meshnode.errors import (
     PermissionDeniedError,
 )
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import (
+    EDITABLE_STATUSES,
     CurrencyRef,
     ImageRef,
     ListingDraft,
@@ -224,12 +226,12 @@ async def update_listing(
     decimals = ctx.config.currency.decimals
     current = draft_from_row(view.row, decimals)
     if isinstance(patch, dict) and set(patch) == {"status"}:
-        status_only = parse_listing_input(
-            {"kind": current.kind, "category": current.category, "title": current.title,
-             "status": patch["status"]},
-            now=ctx.clock(), decimals=decimals, allow_status=True,
-        )
-        draft = replace(current, status=status_only.status)
+        if patch["status"] not in EDITABLE_STATUSES:
+            raise ValidationError(
+                "status must be active, reserved or done (withdraw with DELETE)",
+                {"status": "one of active, reserved, done"},
+            )
+        draft = replace(current, status=patch["status"])
     else:
         draft = merge_patch(current, patch, now=ctx.clock(), decimals=decimals)
     await _store_new_version(ctx, author, view, draft, view.images)

@@ -18,7 +18,7 @@ from meshnode.services.context import NodeContext
 from meshnode.store import members as q
 from meshnode.store.members import MemberRow
 
-TOKEN_PREFIX = "mn_"
+TOKEN_PREFIX = "mn_"  # noqa: S105 - a public prefix, not a secret
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 # OWASP's Argon2id minimum (19 MiB, 2 passes): safe on a 512 MB Raspberry Pi Zero 2.
@@ -43,7 +43,8 @@ def check_username(username: str) -> str:
     try:
         return validate_handle(username)
     except ConfigError as exc:
-        raise ValidationError(str(exc), {"username": "1-30 lowercase letters, digits or _"}) from exc
+        fields = {"username": "1-30 lowercase letters, digits or _"}
+        raise ValidationError(str(exc), fields) from exc
 
 
 def check_password(password: str) -> str:

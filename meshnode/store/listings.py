@@ -55,7 +55,10 @@ def _listing(row: aiosqlite.Row) -> ListingRow:
     return ListingRow(**data)
 
 
-_SELECT = "SELECT l.*, m.username AS author_username FROM listings l LEFT JOIN members m ON m.id = l.author_id"
+_SELECT = (
+    "SELECT l.*, m.username AS author_username"
+    " FROM listings l LEFT JOIN members m ON m.id = l.author_id"
+)
 
 
 @dataclass(frozen=True)

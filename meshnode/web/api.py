@@ -8,10 +8,16 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from meshnode import urls
-from meshnode.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from meshnode.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.services import listings as listing_service
+from meshnode.services import members as member_service
 from meshnode.services.listings import ListingView
 from meshnode.store.listings import SearchFilters
 from meshnode.store.members import MemberRow
@@ -75,6 +81,41 @@ async def get_me(request: web.Request) -> web.Response:
     return web.json_response(member_json(member, request.app[CONTEXT].config.base_url))
 
 
+async def _admin(request: web.Request) -> MemberRow:
+    member = await api_member(request)
+    if not member.is_admin:
+        raise PermissionDeniedError("this needs an administrator's token")
+    return member
+
+
+async def list_members(request: web.Request) -> web.Response:
+    """``GET /api/v1/members`` (admin): every member."""
+    await _admin(request)
+    ctx = request.app[CONTEXT]
+    rows = await member_service.list_members(ctx)
+    items = [
+        {**member_json(row, ctx.config.base_url), "active": row.is_active} for row in rows
+    ]
+    return web.json_response({"items": items})
+
+
+async def create_member(request: web.Request) -> web.Response:
+    """``POST /api/v1/members`` (admin): add a member with fresh keys (409 if taken)."""
+    await _admin(request)
+    ctx = request.app[CONTEXT]
+    data = await read_json(request, ctx.config.max_body_bytes)
+    if not isinstance(data, dict) or not isinstance(data.get("username"), str):
+        raise ValidationError("username is required", {"username": "required"})
+    password = data.get("password")
+    if not isinstance(password, str):
+        raise ValidationError("password is required", {"password": "at least 8 characters"})
+    member = await member_service.add_member(
+        ctx, username=data["username"], password=password, is_admin=data.get("admin") is True,
+        display_name=str(data.get("display_name", "")),
+    )
+    return web.json_response(member_json(member, ctx.config.base_url), status=201)
+
+
 async def create_listing(request: web.Request) -> web.Response:
     """``POST /api/v1/listings``: publish a signed listing (201)."""
     member = await api_member(request)
@@ -82,13 +123,15 @@ async def create_listing(request: web.Request) -> web.Response:
     data = await read_json(request, ctx.config.max_body_bytes)
     view = await listing_service.create_listing(ctx, member, data)
     body = listing_json(view, ctx.config.base_url)
-    return web.json_response(body, status=201, headers={"Location": f"/api/v1/listings/{view.row.id}"})
+    location = f"/api/v1/listings/{view.row.id}"
+    return web.json_response(body, status=201, headers={"Location": location})
 
 
 def _choice(query: dict[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
     value = query.get(name) or None
     if value is not None and value not in allowed:
-        raise ValidationError(f"{name} must be one of {', '.join(allowed)}", {name: "unknown value"})
+        message = f"{name} must be one of {', '.join(allowed)}"
+        raise ValidationError(message, {name: "unknown value"})
     return value
 
 
@@ -170,7 +213,8 @@ async def patch_listing(request: web.Request) -> web.Response:
     member = await api_member(request)
     ctx = request.app[CONTEXT]
     patch = await read_json(request, ctx.config.max_body_bytes)
-    view = await listing_service.update_listing(ctx, member, request.match_info["listing_id"], patch)
+    listing_id = request.match_info["listing_id"]
+    view = await listing_service.update_listing(ctx, member, listing_id, patch)
     return web.json_response(listing_json(view, ctx.config.base_url))
 
 
@@ -240,6 +284,8 @@ async def delete_image(request: web.Request) -> web.Response:
 def setup_api_routes(app: web.Application) -> None:
     """Register the ``/api/v1`` routes."""
     app.router.add_get("/api/v1/me", get_me)
+    app.router.add_get("/api/v1/members", list_members)
+    app.router.add_post("/api/v1/members", create_member)
     app.router.add_post("/api/v1/listings", create_listing)
     app.router.add_get("/api/v1/listings", search_listings)
     app.router.add_get("/api/v1/listings/{listing_id}", get_listing)

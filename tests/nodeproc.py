@@ -1,0 +1,91 @@
+"""Helpers to run a real ``meshnode run`` process on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(
+    *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``meshnode ARGS`` as a subprocess (the real console entry point)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "meshnode.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"meshnode {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+class NodeProcess:
+    """A ``meshnode run`` subprocess; stop it with SIGTERM or kill it with SIGKILL."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[str] | None = None
+        self.startup_seconds = 0.0
+
+    def start(self, timeout: float = 15.0) -> NodeProcess:
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "meshnode.cli",
+                "run",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"node exited early: {self.proc.stderr.read() if self.proc.stderr else ''}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        self.startup_seconds = time.monotonic() - started
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("node did not start in time")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        """Send ``sig`` and wait; return (exit code, stderr)."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        _, stderr = self.proc.communicate(timeout=30)
+        return self.proc.returncode, stderr
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)

@@ -1,0 +1,67 @@
+"""Migrations from an empty database; FTS triggers; WAL and durability settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from meshnode.store import Store, StoreError
+from meshnode.store.db import initialise_database, migration_scripts
+
+
+def test_initialise_database__applies_every_migration_from_empty(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    applied = initialise_database(path)
+    assert applied == [name for name, _ in migration_scripts()]
+    conn = sqlite3.connect(path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"members", "listings", "listing_versions", "listings_fts", "api_tokens"} <= tables
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(applied)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_initialise_database__second_run_applies_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    initialise_database(path)
+    assert initialise_database(path) == []
+
+
+def test_initialise_database__refuses_database_from_newer_meshnode(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    initialise_database(path)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_migrations (name) VALUES ('9999_future.sql')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="upgrade meshnode"):
+        initialise_database(path)
+
+
+async def test_store__settings_are_wal_full_and_foreign_keys(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        async with store.reader.execute("PRAGMA synchronous") as cursor:
+            assert (await cursor.fetchone())[0] == 2  # FULL
+        async with store.reader.execute("PRAGMA foreign_keys") as cursor:
+            assert (await cursor.fetchone())[0] == 1
+    finally:
+        await store.close()
+
+
+async def test_store__transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        async def failing_write() -> None:
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO node_meta (key, value) VALUES ('k', 'v')")
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await failing_write()
+        async with store.reader.execute("SELECT count(*) FROM node_meta") as cursor:
+            assert (await cursor.fetchone())[0] == 0
+    finally:
+        await store.close()
