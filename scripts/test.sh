@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run meshnode's whole test suite on a fresh Debian machine with Python 3.11:
+# installs what the tests need (a virtualenv with the `test` extra, Debian's Chromium for the
+# browser tests), then runs ruff, mypy and pytest. Exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${MESHNODE_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "== installing Debian's chromium (browser tests)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+echo "== installing meshnode with its test extra"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e '.[test]'
+
+echo "== ruff"
+"$VENV/bin/ruff" check meshnode tests scripts
+echo "== mypy"
+"$VENV/bin/mypy"
+echo "== pytest"
+"$VENV/bin/python" -m pytest "$@"
