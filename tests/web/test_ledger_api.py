@@ -130,3 +130,114 @@ async def test_transfers__concurrent_burst_never_breaches_limit(
     verification = await ledger_service.verify_journal(ctx)
     assert verification.ok, verification.describe()
     assert verification.chain.entries == 176
+
+
+async def _bill(client: TestClient, payee: Member, **body: object) -> dict[str, Any]:
+    response = await client.post("/api/v1/payment-requests", json=body, headers=payee.headers)
+    assert response.status == 201, await response.text()
+    result: dict[str, Any] = await response.json()
+    return result
+
+
+async def test_payment_request__approve_then_twice_is_409(
+    client: TestClient, ctx: NodeContext, alice: Member, bob: Member
+) -> None:
+    bill = await _bill(client, bob, payer="alice", amount="3", memo="pain")
+    url = f"/api/v1/payment-requests/{bill['id']}/approve"
+    first = await client.post(url, headers=alice.headers)
+    assert first.status == 201
+    assert (await first.json())["kind"] == "request"
+    again = await client.post(url, headers=alice.headers)
+    assert again.status == 409
+    assert await _journal_size(ctx) == 1
+
+
+async def test_payment_request__payee_cannot_approve_own_bill(
+    client: TestClient, ctx: NodeContext, alice: Member, bob: Member
+) -> None:
+    bill = await _bill(client, bob, payer="alice", amount="3")
+    response = await client.post(f"/api/v1/payment-requests/{bill['id']}/approve",
+                                 headers=bob.headers)
+    assert response.status == 403
+    assert await _journal_size(ctx) == 0
+
+
+async def test_payment_request__expired_is_409(
+    client: TestClient, ctx: NodeContext, clock: FakeClock, alice: Member, bob: Member
+) -> None:
+    bill = await _bill(client, bob, payer="alice", amount="3", expires_in_days=2)
+    clock.advance(days=3)
+    response = await client.post(f"/api/v1/payment-requests/{bill['id']}/approve",
+                                 headers=alice.headers)
+    assert response.status == 409
+    assert "expired" in (await response.json())["message"]
+    assert await _journal_size(ctx) == 0
+
+
+async def test_payment_request__decline(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    bill = await _bill(client, bob, payer="alice", amount="3")
+    response = await client.post(f"/api/v1/payment-requests/{bill['id']}/decline",
+                                 headers=alice.headers)
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "declined"
+    assert body["decision"]["type"] == "Reject"
+
+
+async def test_payment_request__cross_community_payer_is_422(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    response = await client.post("/api/v1/payment-requests", headers=bob.headers,
+                                 json={"payer": "alice@elsewhere.example", "amount": "1"})
+    assert response.status == 422
+    assert "cross-community" in (await response.json())["message"]
+
+
+async def test_transactions__history_and_reverse(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    paid = await (await _pay(client, alice, payee="bob", amount="4")).json()
+    history = await (await client.get("/api/v1/transactions?limit=10",
+                                      headers=bob.headers)).json()
+    assert [item["id"] for item in history["items"]] == [paid["id"]]
+    assert history["items"][0]["direction"] == "in"
+    # alice paid, so only as an admin may she reverse her own payment
+    by_admin = await client.post(f"/api/v1/transactions/{paid['id']}/reverse",
+                                 headers=alice.headers, json={})
+    assert by_admin.status == 201
+    again = await client.post(f"/api/v1/transactions/{paid['id']}/reverse",
+                              headers=bob.headers, json={})
+    assert again.status == 409
+    assert (await _wallet(client, bob))["balance"] == "0.00"
+
+
+async def test_transactions__bad_cursor_is_422(client: TestClient, bob: Member) -> None:
+    response = await client.get("/api/v1/transactions?cursor=abc", headers=bob.headers)
+    assert response.status == 422
+
+
+async def test_limits__admin_only_and_applied(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    body = {"min_balance": "-50", "max_balance": "100"}
+    denied = await client.put("/api/v1/accounts/bob/limits", json=body, headers=bob.headers)
+    assert denied.status == 403
+    response = await client.put("/api/v1/accounts/bob/limits", json=body, headers=alice.headers)
+    assert response.status == 200
+    assert (await response.json())["available_to_spend"] == "50.00"
+    over = await _pay(client, bob, payee="alice", amount="50.01")
+    assert over.status == 409
+
+
+async def test_summary__admin_only(client: TestClient, alice: Member, bob: Member) -> None:
+    assert (await _pay(client, alice, payee="bob", amount="2")).status == 201
+    assert (await client.get("/api/v1/ledger/summary", headers=bob.headers)).status == 403
+    response = await client.get("/api/v1/ledger/summary", headers=alice.headers)
+    body = await response.json()
+    assert body["sum_of_balances"] == "0.00"
+    assert body["transactions"] == 1
+    assert body["accounts"] == 3  # alice, bob, sys:fund
+    assert body["journal_verifies"] is True
+    assert body["total_volume"] == "2.00"
