@@ -88,7 +88,7 @@ async def _burst(url: str, tokens: dict[str, str], process: subprocess.Popen[byt
                         acknowledged.add((await response.json())["id"])
                         if len(acknowledged) == 150:
                             process.send_signal(signal.SIGKILL)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass  # in flight when the node died
 
         await asyncio.gather(*(pay(i) for i in range(1000)))

@@ -275,8 +275,41 @@ class ChainHead:
 
 def entry_hash(prev_hash: str, fields: EntryFields, document: Mapping[str, Any]) -> str:
     """SHA-256 (hex) over JCS of the previous hash, the entry fields and the signed document."""
-    payload = {"prev": prev_hash, "entry": fields.as_json(), "document": dict(document)}
-    return hashlib.sha256(canonicalize(payload)).hexdigest()
+    return chain_hash(prev_hash, canonicalize(fields.as_json()), canonicalize(dict(document)))
+
+
+def chain_hash(prev_hash: str, fields_jcs: bytes, document_jcs: bytes) -> str:
+    """:func:`entry_hash` from already canonical parts (so the write lock only hashes).
+
+    JCS sorts object keys and serialises nested values on their own, so splicing gives the
+    same bytes as ``canonicalize({"prev": …, "entry": …, "document": …})``.
+    """
+    payload = b"".join((
+        b'{"document":', document_jcs, b',"entry":', fields_jcs, b',"prev":',
+        canonicalize(prev_hash), b"}",
+    ))
+    return hashlib.sha256(payload).hexdigest()
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An entry to append, canonicalised ahead of time (outside the write lock)."""
+
+    fields: EntryFields
+    document: Mapping[str, Any]
+    fields_jcs: bytes
+    document_jcs: bytes
+
+    def hash_after(self, prev_hash: str) -> str:
+        """This entry's hash when chained after ``prev_hash``."""
+        return chain_hash(prev_hash, self.fields_jcs, self.document_jcs)
+
+
+def prepare_entry(fields: EntryFields, document: Mapping[str, Any]) -> PreparedEntry:
+    """Canonicalise an entry's fields and signed document once."""
+    return PreparedEntry(fields=fields, document=document,
+                         fields_jcs=canonicalize(fields.as_json()),
+                         document_jcs=canonicalize(dict(document)))
 
 
 ProblemKind = Literal["altered", "removed", "reordered", "bad_signature", "mismatch"]

@@ -42,6 +42,7 @@ from meshnode.protocol.ledger import (
     check_transfer,
     parse_limit,
     parse_memo,
+    prepare_entry,
     verify_chain,
 )
 from meshnode.protocol.proofs import create_proof
@@ -51,7 +52,7 @@ from meshnode.services.members import check_username, member_identity
 from meshnode.store import ledger as q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
-from meshnode.store.ledger import FUND_ACCOUNT, AccountRow, RequestRow
+from meshnode.store.ledger import FUND_ACCOUNT, AccountRow, HeldAccount, RequestRow
 from meshnode.store.members import MemberRow
 
 DEFAULT_REQUEST_LIFETIME = timedelta(days=14)
@@ -186,16 +187,28 @@ def _sign(ctx: NodeContext, member: MemberRow, document: dict[str, Any], now: da
     return create_proof(document, seed=seed, verification_method=method, created=now)
 
 
+def _as_position(ctx: NodeContext, held: HeldAccount) -> AccountPosition:
+    low, high = effective_limits(ctx, held.account)
+    return AccountPosition(name=held.account.name, balance=held.account.balance,
+                           min_balance=low, max_balance=high, held_debit=held.held_debit,
+                           held_credit=held.held_credit)
+
+
+async def _positions(
+    ctx: NodeContext, db: aiosqlite.Connection, names: tuple[str] | tuple[str, str], now: str
+) -> tuple[dict[str, AccountPosition], ChainHead]:
+    held, head = await q.transfer_snapshot(db, names, now)
+    missing = set(names) - held.keys()
+    if missing:
+        raise NotFoundError(f"no ledger account {sorted(missing)[0]!r}")
+    return {name: _as_position(ctx, item) for name, item in held.items()}, head
+
+
 async def _position(
     ctx: NodeContext, db: aiosqlite.Connection, name: str, now: str
 ) -> AccountPosition:
-    account = await q.get_account(db, name)
-    if account is None:
-        raise NotFoundError(f"no ledger account {name!r}")
-    low, high = effective_limits(ctx, account)
-    debit, credit = await q.held_amounts(db, name, now)
-    return AccountPosition(name=name, balance=account.balance, min_balance=low,
-                           max_balance=high, held_debit=debit, held_credit=credit)
+    positions, _ = await _positions(ctx, db, (name,), now)
+    return positions[name]
 
 
 def _breach_error(ctx: NodeContext, breach: LimitBreach, amount: int) -> LimitExceededError:
@@ -213,12 +226,13 @@ def _breach_error(ctx: NodeContext, breach: LimitBreach, amount: int) -> LimitEx
 
 async def _check_limits(
     ctx: NodeContext, db: aiosqlite.Connection, payer: str, payee: str, amount: int, now: str
-) -> None:
-    breach = check_transfer(
-        await _position(ctx, db, payer, now), await _position(ctx, db, payee, now), amount
-    )
+) -> ChainHead:
+    """Refuse a transfer that breaches a limit; return the chain head read with the balances."""
+    positions, head = await _positions(ctx, db, (payer, payee), now)
+    breach = check_transfer(positions[payer], positions[payee], amount)
     if breach is not None:
         raise _breach_error(ctx, breach, amount)
+    return head
 
 
 async def _counterparty(ctx: NodeContext, username: object, me: MemberRow, role: str) -> MemberRow:
@@ -299,9 +313,10 @@ async def pay(
     created = format_utc(now)
     fields = _fields(tx_id, "payment", payer.username, other.username, units, note,
                      payer.username, created, listing_id=listing)
+    prepared = prepare_entry(fields, document)
     async with ctx.store.transaction() as tx:
-        await _check_limits(ctx, tx, payer.username, other.username, units, created)
-        return await q.append_entry(tx, fields, document)
+        head = await _check_limits(ctx, tx, payer.username, other.username, units, created)
+        return await q.append_entry(tx, prepared, head)
 
 
 async def get_transaction(ctx: NodeContext, member: MemberRow, tx_id: str) -> JournalEntry:
@@ -433,15 +448,17 @@ async def approve_request(ctx: NodeContext, payer: MemberRow, request_id: str) -
     fields = _fields(request_id, "request", row.payer_account, row.payee_account, row.amount,
                      row.memo, payer.username, created, listing_id=row.listing_id,
                      request_id=request_id)
+    prepared = prepare_entry(fields, decision)
     async with ctx.store.transaction() as tx:
         current = await q.get_request(tx, request_id)
         assert current is not None
         _check_pending(current, created)
         await q.release_holds(tx, request_id)
-        await _check_limits(ctx, tx, row.payer_account, row.payee_account, row.amount, created)
+        head = await _check_limits(ctx, tx, row.payer_account, row.payee_account, row.amount,
+                                   created)
         await q.decide_request(tx, request_id, status="approved", decision=decision,
                                decided_at=created)
-        return await q.append_entry(tx, fields, decision)
+        return await q.append_entry(tx, prepared, head)
 
 
 async def decline_request(ctx: NodeContext, member: MemberRow, request_id: str) -> RequestRow:
@@ -504,11 +521,12 @@ async def reverse(
     created = format_utc(now)
     fields = _fields(new_id, "reversal", fields0.payee, fields0.payer, fields0.amount, note,
                      member.username, created, reverses=tx_id, listing_id=fields0.listing_id)
+    prepared = prepare_entry(fields, document)
     async with ctx.store.transaction() as tx:
         if await q.reversal_of(tx, tx_id) is not None:
             raise ConflictError("this transaction was already reversed")
-        await _check_limits(ctx, tx, fields.payer, fields.payee, fields.amount, created)
-        return await q.append_entry(tx, fields, document)
+        head = await _check_limits(ctx, tx, fields.payer, fields.payee, fields.amount, created)
+        return await q.append_entry(tx, prepared, head)
 
 
 async def _account_named(ctx: NodeContext, name: object, role: str) -> AccountRow:
@@ -546,9 +564,10 @@ async def admin_transfer(
     created = format_utc(now)
     fields = _fields(tx_id, "admin", source.name, target.name, units, note, admin.username,
                      created)
+    prepared = prepare_entry(fields, document)
     async with ctx.store.transaction() as tx:
-        await _check_limits(ctx, tx, source.name, target.name, units, created)
-        return await q.append_entry(tx, fields, document)
+        head = await _check_limits(ctx, tx, source.name, target.name, units, created)
+        return await q.append_entry(tx, prepared, head)
 
 
 def _limit_value(ctx: NodeContext, value: object, field: str) -> int | None:

@@ -20,7 +20,7 @@ from meshnode.protocol.ledger import (
     ChainHead,
     EntryFields,
     JournalEntry,
-    entry_hash,
+    PreparedEntry,
 )
 
 FUND_ACCOUNT = "sys:fund"
@@ -38,6 +38,15 @@ class AccountRow:
     min_balance: int | None
     max_balance: int | None
     created_at: str
+
+
+@dataclass(frozen=True)
+class HeldAccount:
+    """An account plus the units its unexpired holds reserve on each side."""
+
+    account: AccountRow
+    held_debit: int
+    held_credit: int
 
 
 @dataclass(frozen=True)
@@ -99,9 +108,8 @@ def _entry(row: aiosqlite.Row) -> JournalEntry:
 
 async def get_account(db: aiosqlite.Connection, name: str) -> AccountRow | None:
     """The account with this name (a member's username, or ``sys:…``), or None."""
-    async with db.execute("SELECT * FROM ledger_accounts WHERE name = ?", (name,)) as cursor:
-        row = await cursor.fetchone()
-    return _account(row) if row else None
+    rows = await db.execute_fetchall("SELECT * FROM ledger_accounts WHERE name = ?", (name,))
+    return next((_account(row) for row in rows), None)
 
 
 async def list_accounts(db: aiosqlite.Connection) -> list[AccountRow]:
@@ -132,19 +140,6 @@ async def insert_limit_change(
     )
 
 
-async def held_amounts(db: aiosqlite.Connection, account: str, now: str) -> tuple[int, int]:
-    """(debit, credit) units reserved by unexpired holds on ``account``."""
-    async with db.execute(
-        "SELECT COALESCE(SUM(CASE WHEN direction = 'debit' THEN amount END), 0),"
-        " COALESCE(SUM(CASE WHEN direction = 'credit' THEN amount END), 0)"
-        " FROM ledger_holds WHERE account = ? AND expires_at > ?",
-        (account, now),
-    ) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
 async def insert_hold(
     db: aiosqlite.Connection, *, hold_id: str, account: str, direction: str, amount: int,
     reason: str, expires_at: str,
@@ -167,41 +162,61 @@ async def release_holds(db: aiosqlite.Connection, reason: str) -> None:
 
 async def get_head(db: aiosqlite.Connection) -> ChainHead:
     """The recorded end of the chain (seq 0 and the genesis hash when empty)."""
-    async with db.execute("SELECT seq, hash FROM ledger_head WHERE singleton = 1") as cursor:
-        row = await cursor.fetchone()
-    return ChainHead(seq=row[0], hash=row[1]) if row else ChainHead(seq=0, hash=GENESIS_HASH)
+    rows = await db.execute_fetchall("SELECT seq, hash FROM ledger_head WHERE singleton = 1")
+    for row in rows:
+        return ChainHead(seq=row[0], hash=row[1])
+    return ChainHead(seq=0, hash=GENESIS_HASH)
+
+
+async def transfer_snapshot(
+    db: aiosqlite.Connection, names: tuple[str] | tuple[str, str], now: str
+) -> tuple[dict[str, HeldAccount], ChainHead]:
+    """The one or two named accounts with their unexpired holds, and the chain head, in ONE query.
+
+    One round trip matters: this runs inside the write lock for every payment.
+    """
+    rows = list(await db.execute_fetchall(
+        "SELECT a.*,"
+        " (SELECT COALESCE(SUM(amount), 0) FROM ledger_holds h WHERE h.account = a.name"
+        "  AND h.direction = 'debit' AND h.expires_at > ?) AS held_debit,"
+        " (SELECT COALESCE(SUM(amount), 0) FROM ledger_holds h WHERE h.account = a.name"
+        "  AND h.direction = 'credit' AND h.expires_at > ?) AS held_credit,"
+        " (SELECT seq FROM ledger_head) AS head_seq, (SELECT hash FROM ledger_head) AS head_hash"
+        " FROM ledger_accounts a WHERE a.name IN (?, ?)",
+        (now, now, names[0], names[-1]),
+    ))
+    accounts = {
+        row["name"]: HeldAccount(_account(row), row["held_debit"], row["held_credit"])
+        for row in rows
+    }
+    head = ChainHead(seq=rows[0]["head_seq"], hash=rows[0]["head_hash"]) if rows else (
+        await get_head(db))
+    return accounts, head
 
 
 async def append_entry(
-    db: aiosqlite.Connection, fields: EntryFields, document: dict[str, Any]
+    db: aiosqlite.Connection, entry: PreparedEntry, head: ChainHead | None = None
 ) -> JournalEntry:
-    """Chain, insert and apply one entry (balances and head move in the same transaction)."""
-    head = await get_head(db)
-    digest = entry_hash(head.hash, fields, document)
+    """Chain and insert one entry after ``head`` (read here when not given).
+
+    The ``ledger_journal_apply`` trigger moves both balances and the head in the same
+    statement, and ``ledger_journal_extends_head`` refuses a stale head, so the chain can
+    neither fork nor drift from the balances.
+    """
+    head = head if head is not None else await get_head(db)
+    digest = entry.hash_after(head.hash)
     seq = head.seq + 1
+    fields = entry.fields
     await db.execute(
         "INSERT INTO ledger_journal (seq, id, kind, payer_account, payee_account, amount, memo,"
         " listing_id, reverses, request_id, signer, created_at, document, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, fields.id, fields.kind, fields.payer, fields.payee, fields.amount, fields.memo,
          fields.listing_id, fields.reverses, fields.request_id, fields.signer, fields.created_at,
-         canonicalize(document).decode("utf-8"), head.hash, digest),
+         entry.document_jcs.decode("utf-8"), head.hash, digest),
     )
-    await _move(db, fields.payer, -fields.amount)
-    await _move(db, fields.payee, fields.amount)
-    await db.execute(
-        "INSERT INTO ledger_head (singleton, seq, hash) VALUES (1, ?, ?)"
-        " ON CONFLICT (singleton) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        (seq, digest),
-    )
-    return JournalEntry(seq=seq, fields=fields, document=document, prev_hash=head.hash,
+    return JournalEntry(seq=seq, fields=fields, document=entry.document, prev_hash=head.hash,
                         hash=digest)
-
-
-async def _move(db: aiosqlite.Connection, account: str, delta: int) -> None:
-    await db.execute(
-        "UPDATE ledger_accounts SET balance = balance + ? WHERE name = ?", (delta, account)
-    )
 
 
 async def get_entry(db: aiosqlite.Connection, entry_id: str) -> JournalEntry | None:

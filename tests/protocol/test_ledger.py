@@ -173,3 +173,14 @@ def test_balances_from_entries__sum_to_zero() -> None:
     balances = balances_from_entries(_chain(4))
     assert balances == {"alice": -1000, "bob": 1000}
     assert sum(balances.values()) == 0
+
+
+def test_chain_hash__splicing_equals_jcs_of_whole_payload() -> None:
+    import hashlib
+
+    from meshnode.protocol.canonical import canonicalize
+
+    entry = _chain(1)[0]
+    whole = canonicalize({"prev": GENESIS_HASH, "entry": entry.fields.as_json(),
+                          "document": dict(entry.document)})
+    assert entry.hash == hashlib.sha256(whole).hexdigest()

@@ -94,7 +94,7 @@ async def test_request__payee_hold_counts_against_upper_limit(
     ctx: NodeContext, alice: Member, bob: Member
 ) -> None:
     await ledger.request_payment(ctx, bob.row, payer="alice", amount="990")
-    with pytest.raises(LimitExceededError, match="at most 10.00"):
+    with pytest.raises(LimitExceededError, match=r"at most 10\.00"):
         await ledger.pay(ctx, alice.row, payee="bob", amount="11")
 
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from meshnode.services import ledger as ledger_service
 from meshnode.services import members
 from meshnode.services.context import NodeContext
-from tests.conftest import FakeClock, MakeMember
+from tests.conftest import FakeClock
 from tests.conftest import TestMember as Member
 
 

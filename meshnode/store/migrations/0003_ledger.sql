@@ -55,6 +55,29 @@ CREATE INDEX ledger_journal_payer ON ledger_journal(payer_account, seq);
 CREATE INDEX ledger_journal_payee ON ledger_journal(payee_account, seq);
 CREATE UNIQUE INDEX ledger_journal_reverses ON ledger_journal(reverses) WHERE reverses IS NOT NULL;
 
+-- The chain head (one row), moved by the trigger below with each append, so removing the
+-- last entries is detected too.
+CREATE TABLE ledger_head (
+    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+    seq        INTEGER NOT NULL,
+    hash       TEXT NOT NULL
+) STRICT;
+INSERT INTO ledger_head (singleton, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- A row that does not extend the recorded head is refused: the chain can never fork.
+CREATE TRIGGER ledger_journal_extends_head BEFORE INSERT ON ledger_journal BEGIN
+    SELECT RAISE(ABORT, 'journal entry does not extend the chain head')
+    WHERE new.seq <> (SELECT seq FROM ledger_head) + 1
+       OR new.prev_hash <> (SELECT hash FROM ledger_head);
+END;
+
+-- Balances and head move with the insert itself: no journal row without its effects.
+CREATE TRIGGER ledger_journal_apply AFTER INSERT ON ledger_journal BEGIN
+    UPDATE ledger_accounts SET balance = balance - new.amount WHERE name = new.payer_account;
+    UPDATE ledger_accounts SET balance = balance + new.amount WHERE name = new.payee_account;
+    UPDATE ledger_head SET seq = new.seq, hash = new.hash WHERE singleton = 1;
+END;
+
 CREATE TRIGGER ledger_journal_no_update BEFORE UPDATE ON ledger_journal BEGIN
     SELECT RAISE(ABORT, 'ledger_journal is append-only');
 END;
@@ -62,13 +85,6 @@ CREATE TRIGGER ledger_journal_no_delete BEFORE DELETE ON ledger_journal BEGIN
     SELECT RAISE(ABORT, 'ledger_journal is append-only');
 END;
 
--- The chain head (one row), moved in the same transaction as each append, so removing the
--- last entries is detected too.
-CREATE TABLE ledger_head (
-    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
-    seq        INTEGER NOT NULL,
-    hash       TEXT NOT NULL
-) STRICT;
 
 -- Bills: the payee asks, the payer approves or declines before ``expires_at``.
 CREATE TABLE ledger_requests (
