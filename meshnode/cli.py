@@ -19,8 +19,9 @@ from meshnode.app import create_app
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
 from meshnode.errors import ServiceError
 from meshnode.keys import KeyStoreError
+from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProtocolError
-from meshnode.services import members
+from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
 from meshnode.services.node import (
     NodeBusyError,
@@ -113,6 +114,21 @@ def _add_backup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     restore.set_defaults(handler=cmd_restore)
 
 
+def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("ledger", help="check the mutual-credit ledger")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = sub.add_parser(
+        "verify", help="prove no journal entry was altered, removed or reordered (exit 0 if so)"
+    )
+    _data_dir(verify)
+    verify.add_argument("--skip-signatures", action="store_true",
+                        help="check hashes and balances only (faster)")
+    verify.set_defaults(handler=cmd_ledger_verify)
+    summary = sub.add_parser("summary", help="totals, activity and members near their limits")
+    _data_dir(summary)
+    summary.set_defaults(handler=cmd_ledger_summary)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser (every command has ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -123,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_run, _add_member, _add_token, _add_backup):
+    for add in (_add_init, _add_run, _add_member, _add_token, _add_backup, _add_ledger):
         add(commands)
     return parser
 
@@ -281,6 +297,37 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if upgraded:
         print(f"upgraded the restored database with: {', '.join(upgraded)}")
     return 0
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    """``meshnode ledger verify``: exit 0 when the journal is intact, 2 otherwise."""
+
+    async def action(ctx: NodeContext) -> int:
+        result = await ledger.verify_journal(ctx, check_signatures=not args.skip_signatures)
+        print(result.describe())
+        return 0 if result.ok else 2
+
+    return _with_context(args, action)
+
+
+def cmd_ledger_summary(args: argparse.Namespace) -> int:
+    """``meshnode ledger summary``."""
+
+    async def action(ctx: NodeContext) -> int:
+        summary = await ledger.ledger_summary(ctx)
+        decimals = summary.decimals
+        print(f"accounts: {summary.accounts}  transactions: {summary.transactions}")
+        print(f"sum of balances: {format_amount(summary.balance_sum, decimals=decimals)}")
+        print(f"total volume: {format_amount(summary.volume, decimals=decimals)}")
+        print(f"active traders (30 days): {summary.active_traders}")
+        print(f"journal verifies: {'yes' if summary.journal_ok else 'NO'}")
+        for hit in summary.near_limits:
+            print(f"near {hit.side} limit: {hit.account} "
+                  f"{format_amount(hit.balance, decimals=decimals)} / "
+                  f"{format_amount(hit.limit, decimals=decimals)}")
+        return 0 if summary.journal_ok else 2
+
+    return _with_context(args, action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from meshnode.protocol.errors import ValidationError
 __all__ = [
     "AuthenticationError",
     "ConflictError",
+    "LimitExceededError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -36,6 +37,21 @@ class ConflictError(ServiceError):
     """The request conflicts with existing state (duplicate username, invalid transition)."""
 
     code = "conflict"
+
+
+class LimitExceededError(ConflictError):
+    """A transfer would take an account past its lower or upper limit (REFERENCE.md §6).
+
+    A conflict with the current state rather than bad input: the same request succeeds once
+    the balance has moved, hence 409 (a ConflictError), not 422. ``available`` is the room
+    left, in minor units.
+    """
+
+    code = "limit_exceeded"
+
+    def __init__(self, message: str, *, available: int, fields: dict[str, str] | None = None):
+        super().__init__(message, fields)
+        self.available = available
 
 
 class AuthenticationError(ServiceError):

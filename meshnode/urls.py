@@ -36,3 +36,18 @@ def media_url(base_url: str, listing_id: str, filename: str) -> str:
 def currency_uri(base_url: str) -> str:
     """IRI naming the community currency (``resourceConformsTo`` of a price)."""
     return f"{base_url}/currency"
+
+
+def ledger_transaction(base_url: str, transaction_id: str) -> str:
+    """IRI of a ledger transaction (its signed ``EconomicEvent``)."""
+    return f"{base_url}/ledger/transactions/{transaction_id}"
+
+
+def ledger_request(base_url: str, request_id: str) -> str:
+    """IRI of a payment request (the payee's signed ``Offer``)."""
+    return f"{base_url}/ledger/requests/{request_id}"
+
+
+def ledger_system_account(base_url: str, handle: str, name: str) -> str:
+    """IRI of a community-held account such as the fund (``sys:fund`` → ``…/accounts/fund``)."""
+    return f"{community_actor(base_url, handle)}/accounts/{name.removeprefix('sys:')}"

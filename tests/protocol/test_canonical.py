@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as _st
 
 from meshnode.protocol.canonical import canonicalize
 from meshnode.protocol.errors import ValidationError
@@ -21,3 +24,32 @@ def test_canonicalize__ecmascript_numbers_and_unicode() -> None:
 def test_canonicalize__unencodable_raises_validation_error(value: object) -> None:
     with pytest.raises(ValidationError):
         canonicalize(value)
+
+
+# --- the json.dumps fast path must give rfc8785's exact bytes --------------------------------
+
+_json_values = _st.recursive(
+    _st.none() | _st.booleans() | _st.text()
+    | _st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+    lambda children: _st.lists(children, max_size=4)
+    | _st.dictionaries(_st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(value=_json_values)
+def test_canonicalize__fast_path_matches_rfc8785(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(ValidationError):
+            canonicalize(value)
+        return
+    assert canonicalize(value) == expected
+
+
+def test_canonicalize__control_characters_and_u2028_match_rfc8785() -> None:
+    value = {"k\u007f": "".join(chr(c) for c in range(0x20)) + "\u2028\u2029\"\\é😀",
+             "\ue000": 1, "😀": 2}
+    assert canonicalize(value) == rfc8785.dumps(value)

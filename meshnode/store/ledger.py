@@ -1,0 +1,343 @@
+"""Queries on the mutual-credit ledger: accounts, the append-only journal, requests, holds.
+
+:func:`append_entry` is the only way money moves: it chains the new entry to the recorded
+head, inserts it, moves both balances and the head, all on the caller's transaction, so the
+cached balances can never drift from the journal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from meshnode.protocol.canonical import canonicalize
+from meshnode.protocol.ledger import (
+    GENESIS_HASH,
+    ChainHead,
+    EntryFields,
+    JournalEntry,
+    PreparedEntry,
+)
+
+FUND_ACCOUNT = "sys:fund"
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """A ledger account; limits are None when the default (members) or no limit applies."""
+
+    id: int
+    name: str
+    kind: str
+    member_id: int | None
+    balance: int
+    min_balance: int | None
+    max_balance: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class HeldAccount:
+    """An account plus the units its unexpired holds reserve on each side."""
+
+    account: AccountRow
+    held_debit: int
+    held_credit: int
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """A payment request (bill) and its state."""
+
+    id: str
+    payer_account: str
+    payee_account: str
+    amount: int
+    memo: str
+    listing_id: str | None
+    status: str
+    document: str
+    decision: str | None
+    created_at: str
+    expires_at: str
+    decided_at: str | None
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """Aggregates for the admin summary."""
+
+    accounts: int
+    transactions: int
+    balance_sum: int
+    volume: int
+
+
+def _account(row: aiosqlite.Row) -> AccountRow:
+    return AccountRow(
+        id=row["id"], name=row["name"], kind=row["kind"], member_id=row["member_id"],
+        balance=row["balance"], min_balance=row["min_balance"], max_balance=row["max_balance"],
+        created_at=row["created_at"],
+    )
+
+
+def _request(row: aiosqlite.Row) -> RequestRow:
+    return RequestRow(**{key: row[key] for key in RequestRow.__dataclass_fields__})
+
+
+def _entry(row: aiosqlite.Row) -> JournalEntry:
+    fields = EntryFields(
+        id=row["id"], kind=row["kind"], payer=row["payer_account"], payee=row["payee_account"],
+        amount=row["amount"], memo=row["memo"], listing_id=row["listing_id"],
+        reverses=row["reverses"], request_id=row["request_id"], signer=row["signer"],
+        created_at=row["created_at"],
+    )
+    document: dict[str, Any] = json.loads(row["document"])
+    return JournalEntry(
+        seq=row["seq"], fields=fields, document=document, prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+async def get_account(db: aiosqlite.Connection, name: str) -> AccountRow | None:
+    """The account with this name (a member's username, or ``sys:…``), or None."""
+    rows = await db.execute_fetchall("SELECT * FROM ledger_accounts WHERE name = ?", (name,))
+    return next((_account(row) for row in rows), None)
+
+
+async def list_accounts(db: aiosqlite.Connection) -> list[AccountRow]:
+    """Every account, in creation order."""
+    async with db.execute("SELECT * FROM ledger_accounts ORDER BY id") as cursor:
+        return [_account(row) for row in await cursor.fetchall()]
+
+
+async def set_limits(
+    db: aiosqlite.Connection, name: str, min_balance: int | None, max_balance: int | None
+) -> None:
+    """Override an account's limits (None restores the default)."""
+    await db.execute(
+        "UPDATE ledger_accounts SET min_balance = ?, max_balance = ? WHERE name = ?",
+        (min_balance, max_balance, name),
+    )
+
+
+async def insert_limit_change(
+    db: aiosqlite.Connection, *, account: str, min_balance: int | None,
+    max_balance: int | None, changed_by: str, changed_at: str,
+) -> None:
+    """Record an admin limit change in the audit trail."""
+    await db.execute(
+        "INSERT INTO ledger_limit_changes (account, min_balance, max_balance, changed_by,"
+        " changed_at) VALUES (?, ?, ?, ?, ?)",
+        (account, min_balance, max_balance, changed_by, changed_at),
+    )
+
+
+async def insert_hold(
+    db: aiosqlite.Connection, *, hold_id: str, account: str, direction: str, amount: int,
+    reason: str, expires_at: str,
+) -> None:
+    """Reserve ``amount`` of an account's room on one side until ``expires_at``."""
+    await db.execute(
+        "INSERT INTO ledger_holds (id, account, direction, amount, reason, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (hold_id, account, direction, amount, reason, expires_at),
+    )
+
+
+async def release_holds(db: aiosqlite.Connection, reason: str) -> None:
+    """Drop every hold placed for ``reason`` (a request id)."""
+    await db.execute("DELETE FROM ledger_holds WHERE reason = ?", (reason,))
+
+
+# --- journal --------------------------------------------------------------------------------
+
+
+async def get_head(db: aiosqlite.Connection) -> ChainHead:
+    """The recorded end of the chain (seq 0 and the genesis hash when empty)."""
+    rows = await db.execute_fetchall("SELECT seq, hash FROM ledger_head WHERE singleton = 1")
+    for row in rows:
+        return ChainHead(seq=row[0], hash=row[1])
+    return ChainHead(seq=0, hash=GENESIS_HASH)
+
+
+async def transfer_snapshot(
+    db: aiosqlite.Connection, names: tuple[str] | tuple[str, str], now: str
+) -> tuple[dict[str, HeldAccount], ChainHead]:
+    """The one or two named accounts with their unexpired holds, and the chain head, in ONE query.
+
+    One round trip matters: this runs inside the write lock for every payment.
+    """
+    rows = list(await db.execute_fetchall(
+        "SELECT a.*,"
+        " (SELECT COALESCE(SUM(amount), 0) FROM ledger_holds h WHERE h.account = a.name"
+        "  AND h.direction = 'debit' AND h.expires_at > ?) AS held_debit,"
+        " (SELECT COALESCE(SUM(amount), 0) FROM ledger_holds h WHERE h.account = a.name"
+        "  AND h.direction = 'credit' AND h.expires_at > ?) AS held_credit,"
+        " (SELECT seq FROM ledger_head) AS head_seq, (SELECT hash FROM ledger_head) AS head_hash"
+        " FROM ledger_accounts a WHERE a.name IN (?, ?)",
+        (now, now, names[0], names[-1]),
+    ))
+    accounts = {
+        row["name"]: HeldAccount(_account(row), row["held_debit"], row["held_credit"])
+        for row in rows
+    }
+    head = ChainHead(seq=rows[0]["head_seq"], hash=rows[0]["head_hash"]) if rows else (
+        await get_head(db))
+    return accounts, head
+
+
+async def append_entry(
+    db: aiosqlite.Connection, entry: PreparedEntry, head: ChainHead | None = None
+) -> JournalEntry:
+    """Chain and insert one entry after ``head`` (read here when not given).
+
+    The ``ledger_journal_apply`` trigger moves both balances and the head in the same
+    statement, and ``ledger_journal_extends_head`` refuses a stale head, so the chain can
+    neither fork nor drift from the balances.
+    """
+    head = head if head is not None else await get_head(db)
+    digest = entry.hash_after(head.hash)
+    seq = head.seq + 1
+    fields = entry.fields
+    await db.execute(
+        "INSERT INTO ledger_journal (seq, id, kind, payer_account, payee_account, amount, memo,"
+        " listing_id, reverses, request_id, signer, created_at, document, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, fields.id, fields.kind, fields.payer, fields.payee, fields.amount, fields.memo,
+         fields.listing_id, fields.reverses, fields.request_id, fields.signer, fields.created_at,
+         entry.document_jcs.decode("utf-8"), head.hash, digest),
+    )
+    return JournalEntry(seq=seq, fields=fields, document=entry.document, prev_hash=head.hash,
+                        hash=digest)
+
+
+async def get_entry(db: aiosqlite.Connection, entry_id: str) -> JournalEntry | None:
+    """The journal entry with this transaction id, or None."""
+    async with db.execute("SELECT * FROM ledger_journal WHERE id = ?", (entry_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _entry(row) if row else None
+
+
+async def reversal_of(db: aiosqlite.Connection, entry_id: str) -> str | None:
+    """The id of the entry reversing ``entry_id``, if any."""
+    async with db.execute(
+        "SELECT id FROM ledger_journal WHERE reverses = ?", (entry_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
+
+
+async def iter_entries(db: aiosqlite.Connection) -> AsyncIterator[JournalEntry]:
+    """Every journal entry in seq order (streamed)."""
+    async with db.execute("SELECT * FROM ledger_journal ORDER BY seq") as cursor:
+        async for row in cursor:
+            yield _entry(row)
+
+
+async def account_entries(
+    db: aiosqlite.Connection, account: str, *, before_seq: int | None, limit: int
+) -> list[JournalEntry]:
+    """An account's entries, newest first, older than ``before_seq`` when given."""
+    bound = before_seq if before_seq is not None else 2**62
+    async with db.execute(
+        "SELECT * FROM ledger_journal WHERE seq < ? AND payer_account = ?"
+        " UNION ALL SELECT * FROM ledger_journal WHERE seq < ? AND payee_account = ?"
+        " ORDER BY seq DESC LIMIT ?",
+        (bound, account, bound, account, limit),
+    ) as cursor:
+        return [_entry(row) for row in await cursor.fetchall()]
+
+
+async def totals(db: aiosqlite.Connection) -> LedgerTotals:
+    """Number of accounts and transactions, sum of balances, total volume moved."""
+    async with db.execute(
+        "SELECT (SELECT COUNT(*) FROM ledger_accounts), (SELECT COUNT(*) FROM ledger_journal),"
+        " (SELECT COALESCE(SUM(balance), 0) FROM ledger_accounts),"
+        " (SELECT COALESCE(SUM(amount), 0) FROM ledger_journal)"
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return LedgerTotals(accounts=row[0], transactions=row[1], balance_sum=row[2], volume=row[3])
+
+
+async def active_traders(db: aiosqlite.Connection, since: str) -> int:
+    """Distinct member accounts that paid or were paid since ``since``."""
+    async with db.execute(
+        "SELECT COUNT(*) FROM (SELECT payer_account AS a FROM ledger_journal WHERE created_at >= ?"
+        " UNION SELECT payee_account FROM ledger_journal WHERE created_at >= ?)"
+        " WHERE a NOT LIKE 'sys:%'",
+        (since, since),
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# --- payment requests -----------------------------------------------------------------------
+
+
+async def insert_request(
+    db: aiosqlite.Connection, *, request_id: str, payer: str, payee: str, amount: int,
+    memo: str, listing_id: str | None, document: dict[str, Any], created_at: str,
+    expires_at: str,
+) -> None:
+    """Store a new pending payment request with its payee-signed document."""
+    await db.execute(
+        "INSERT INTO ledger_requests (id, payer_account, payee_account, amount, memo, listing_id,"
+        " status, document, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (request_id, payer, payee, amount, memo, listing_id,
+         canonicalize(document).decode("utf-8"), created_at, expires_at),
+    )
+
+
+async def get_request(db: aiosqlite.Connection, request_id: str) -> RequestRow | None:
+    """The payment request with this id, or None."""
+    async with db.execute("SELECT * FROM ledger_requests WHERE id = ?", (request_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _request(row) if row else None
+
+
+async def decide_request(
+    db: aiosqlite.Connection, request_id: str, *, status: str, decision: dict[str, Any] | None,
+    decided_at: str,
+) -> bool:
+    """Move a *pending* request to ``status``; False if it was no longer pending."""
+    cursor = await db.execute(
+        "UPDATE ledger_requests SET status = ?, decision = ?, decided_at = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (status, canonicalize(decision).decode("utf-8") if decision else None, decided_at,
+         request_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def expire_requests(db: aiosqlite.Connection, now: str) -> list[str]:
+    """Mark pending requests past their expiry as expired, release their holds; return ids."""
+    async with db.execute(
+        "SELECT id FROM ledger_requests WHERE status = 'pending' AND expires_at <= ?", (now,)
+    ) as cursor:
+        ids = [str(row[0]) for row in await cursor.fetchall()]
+    for request_id in ids:
+        await decide_request(db, request_id, status="expired", decision=None, decided_at=now)
+        await release_holds(db, request_id)
+    return ids
+
+
+async def list_requests(
+    db: aiosqlite.Connection, account: str, *, status: str | None, limit: int
+) -> list[RequestRow]:
+    """Requests where ``account`` pays or is paid, newest first."""
+    async with db.execute(
+        "SELECT * FROM ledger_requests WHERE (payer_account = ? OR payee_account = ?)"
+        " AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id LIMIT ?",
+        (account, account, status, status, limit),
+    ) as cursor:
+        return [_request(row) for row in await cursor.fetchall()]
