@@ -21,9 +21,11 @@ from meshnode.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    ValidationError,
 )
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.listings import (
+    EDITABLE_STATUSES,
     CurrencyRef,
     ImageRef,
     ListingDraft,
@@ -224,12 +226,13 @@ async def update_listing(
     decimals = ctx.config.currency.decimals
     current = draft_from_row(view.row, decimals)
     if isinstance(patch, dict) and set(patch) == {"status"}:
-        status_only = parse_listing_input(
-            {"kind": current.kind, "category": current.category, "title": current.title,
-             "status": patch["status"]},
-            now=ctx.clock(), decimals=decimals, allow_status=True,
-        )
-        draft = replace(current, status=status_only.status)
+        # Checked on its own: re-validating the other fields would require every
+        # category-specific detail again (a ride's departure...) just to mark it done.
+        if patch["status"] not in EDITABLE_STATUSES:
+            raise ValidationError(
+                "unknown status", {"status": f"one of {', '.join(EDITABLE_STATUSES)}"}
+            )
+        draft = replace(current, status=str(patch["status"]))
     else:
         draft = merge_patch(current, patch, now=ctx.clock(), decimals=decimals)
     await _store_new_version(ctx, author, view, draft, view.images)

@@ -20,7 +20,9 @@ async def report_listing(
     """A member reports a listing to the community's administrators."""
     text = clean_text(reason)
     if not 3 <= len(text) <= MAX_REASON:
-        raise ValidationError("say briefly what is wrong", {"reason": f"3 to {MAX_REASON} characters"})
+        raise ValidationError(
+            "say briefly what is wrong", {"reason": f"3 to {MAX_REASON} characters"}
+        )
     if await listing_q.get_listing(ctx.store.reader, listing_id) is None:
         raise NotFoundError("no such listing")
     async with ctx.store.transaction() as tx:

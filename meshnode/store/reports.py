@@ -38,14 +38,13 @@ async def list_reports(
     db: aiosqlite.Connection, *, open_only: bool, limit: int = 100
 ) -> list[ReportRow]:
     """Reports, newest first (only unresolved ones if ``open_only``)."""
-    where = "WHERE r.resolved_at IS NULL" if open_only else ""
     async with db.execute(
         "SELECT r.id, r.listing_id, l.title AS listing_title, l.hidden AS listing_hidden,"
         " m.username AS reporter_username, r.reason, r.created_at, r.resolved_at, r.resolution"
         " FROM reports r JOIN listings l ON l.id = r.listing_id"
-        f" LEFT JOIN members m ON m.id = r.reporter_id {where}"
-        " ORDER BY r.id DESC LIMIT ?",
-        (limit,),
+        " LEFT JOIN members m ON m.id = r.reporter_id"
+        " WHERE (? = 0 OR r.resolved_at IS NULL) ORDER BY r.id DESC LIMIT ?",
+        (int(open_only), limit),
     ) as cursor:
         rows = await cursor.fetchall()
     return [ReportRow(**{**dict(row), "listing_hidden": bool(row["listing_hidden"])})

@@ -31,7 +31,9 @@ async def insert_session(
     )
 
 
-async def get_live_session(db: aiosqlite.Connection, session_id: str, now: str) -> SessionRow | None:
+async def get_live_session(
+    db: aiosqlite.Connection, session_id: str, now: str
+) -> SessionRow | None:
     """The unrevoked, unexpired session with this id, joined with its member."""
     async with db.execute(
         "SELECT s.id AS session_id, s.csrf_token, s.expires_at AS session_expires, m.*"

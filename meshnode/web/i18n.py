@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass
-from datetime import datetime
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
@@ -28,7 +28,7 @@ from meshnode.protocol.timefmt import parse_utc
 MAX_ACCEPT_LANGUAGE = 400
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
+def N_(message: str) -> str:
     """Mark a string for extraction without translating it yet."""
     return message
 
@@ -87,14 +87,14 @@ class Translator:
         text = self.translations.ngettext(singular, plural, count)
         return text % {"count": self.number(count), **values}
 
-    def datetime(self, value: str | datetime | None, form: str = "medium") -> str:
+    def datetime(self, value: str | dt.datetime | None, form: str = "medium") -> str:
         """A stored UTC timestamp in the community's timezone and the reader's language."""
         if value is None:
             return ""
         when = parse_utc(value, field="time") if isinstance(value, str) else value
         return format_datetime(when, form, tzinfo=self.tz, locale=self.locale)
 
-    def date(self, value: str | datetime | None, form: str = "long") -> str:
+    def date(self, value: str | dt.datetime | None, form: str = "long") -> str:
         """Just the date part, in the community's timezone."""
         if value is None:
             return ""

@@ -27,6 +27,8 @@ from meshnode.web.browser import (
     set_cookie,
 )
 
+MISMATCH = "the two passwords differ"
+
 
 def _start_session(request: web.Request, new: sessions.NewSession, target: str) -> web.HTTPSeeOther:
     response = redirect(safe_next(target))
@@ -91,12 +93,11 @@ async def join(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     values = {k: field(form, k, 200) for k in ("username", "display_name")}
     password = field(form, "password", 2000)
-    errors: dict[str, str] = {}
     if password != field(form, "password_again", 2000):
-        errors["password_again"] = "the two passwords differ"
+        return await render(request, "join.html", {
+            "values": values, "errors": {"password_again": MISMATCH},
+        }, status=422)
     try:
-        if errors:
-            raise ValidationError("please correct the highlighted fields", errors)
         member = await invitations.redeem(
             ctx, request.match_info["secret"], username=values["username"].strip(),
             password=password, display_name=values["display_name"],
@@ -139,13 +140,10 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     found = await current_session(request)
     assert found is not None
-    errors: dict[str, str] = {}
     new = field(form, "new", 2000)
-    if new != field(form, "new_again", 2000):
-        errors["new_again"] = "the two passwords differ"
     try:
-        if errors:
-            raise ValidationError("please correct the highlighted fields", errors)
+        if new != field(form, "new_again", 2000):
+            raise ValidationError(MISMATCH, {"new_again": MISMATCH})  # noqa: TRY301
         await accounts.change_password(
             request.app[CONTEXT], member, current=field(form, "current", 2000), new=new,
             keep_session=found.id,

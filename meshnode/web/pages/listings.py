@@ -118,7 +118,7 @@ async def listing_page(request: web.Request) -> web.Response:
     return await render(request, "listing.html", {
         "row": row, "images": view.images, "details": json.loads(row.details),
         "signature": signature.value, "is_author": is_author,
-        "fields": DETAIL_FIELDS[row.category] if row.category in DETAIL_FIELDS else (),
+        "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
     })
 

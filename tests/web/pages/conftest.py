@@ -54,7 +54,9 @@ def signed_in() -> Callable[..., Awaitable[None]]:
     return login
 
 
-async def make_ride(ctx: NodeContext, author: base.TestMember | MemberRow, **overrides: object) -> str:
+async def make_ride(
+    ctx: NodeContext, author: base.TestMember | MemberRow, **overrides: object
+) -> str:
     """Publish a ride listing through the service layer; returns its id."""
     row = author.row if isinstance(author, base.TestMember) else author
     view = await listings.create_listing(ctx, row, ride_listing(**overrides))
