@@ -7,10 +7,10 @@ to the package directory). Dates, numbers and amounts are formatted per locale w
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import io
 from dataclasses import dataclass
-import datetime as dt
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any

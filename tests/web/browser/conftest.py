@@ -57,7 +57,7 @@ async def node(tmp_path: Path) -> AsyncIterator[RunningNode]:
 
 @pytest.fixture
 async def browser():  # type: ignore[no-untyped-def]
-    if not CHROMIUM.exists():
+    if not CHROMIUM.exists():  # noqa: ASYNC240
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     from playwright.async_api import async_playwright
 
