@@ -17,6 +17,7 @@ from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.errors import error_middleware
 from meshnode.web.ledger_api import setup_ledger_routes
+from meshnode.web.pages import setup_pages
 from meshnode.web.public import setup_public_routes
 from meshnode.web.security import security_headers_middleware
 
@@ -39,6 +40,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
         await ctx.close()
 
     app.cleanup_ctx.append(node_context)
+    setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)
     setup_ledger_routes(app)

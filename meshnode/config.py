@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
 
@@ -55,6 +56,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     default_locale: str = "fr"
+    timezone: str = "Europe/Paris"
     synchronous: SyncMode = "full"
     max_body_bytes: int = 256 * 1024
     max_image_bytes: int = 5 * 1024 * 1024
@@ -137,6 +139,10 @@ def validate(config: Config) -> Config:
         raise ConfigError("community name must be 1-80 characters")
     if config.default_locale not in LOCALES:
         raise ConfigError(f"default_locale must be one of {', '.join(LOCALES)}")
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown timezone {config.timezone!r}, e.g. Europe/Paris") from exc
     if not 0 < config.port < 65536:
         raise ConfigError(f"port must be 1-65535, got {config.port}")
     if config.synchronous not in ("full", "normal"):
@@ -160,6 +166,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "handle": config.handle,
             "public_url": config.public_url,
             "default_locale": config.default_locale,
+            "timezone": config.timezone,
         },
         "server": {
             "host": config.host,
@@ -190,6 +197,7 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             handle=str(community["handle"]),
             public_url=str(community["public_url"]),
             default_locale=str(community.get("default_locale", defaults.default_locale)),
+            timezone=str(community.get("timezone", defaults.timezone)),
             host=str(server.get("host", defaults.host)),
             port=int(server.get("port", defaults.port)),
             max_body_bytes=int(server.get("max_body_bytes", defaults.max_body_bytes)),

@@ -11,6 +11,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "RateLimitedError",
     "ServiceError",
     "UnsupportedMediaError",
     "ValidationError",
@@ -76,3 +77,13 @@ class UnsupportedMediaError(ServiceError):
     """An upload is not an accepted image type."""
 
     code = "unsupported_media_type"
+
+
+class RateLimitedError(ServiceError):
+    """Too many attempts (e.g. failed logins) in a short time; try again later."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -246,7 +246,15 @@ async def search_listings(db: aiosqlite.Connection, filters: SearchFilters) -> l
     """Listings matching the filters, newest first, at most ``limit + 1`` (to detect more)."""
     clauses, params = _where(filters)
     where = " AND ".join(clauses) if clauses else "1"
-    sql = f"{_SELECT} WHERE {where} ORDER BY l.published_at DESC, l.seq DESC LIMIT ?"
+    # Sort only the (published_at, seq) keys of the matches, then load the page's full rows:
+    # a frequent word can match thousands of listings, whose signed documents need not be
+    # carried through the sort.
+    # ``where`` is built from fixed clauses by _where(); every value is a bound parameter.
+    sql = (
+        f"{_SELECT} WHERE l.seq IN (SELECT l.seq FROM listings l WHERE {where}"  # noqa: S608
+        " ORDER BY l.published_at DESC, l.seq DESC LIMIT ?)"
+        " ORDER BY l.published_at DESC, l.seq DESC"
+    )
     async with db.execute(sql, (*params, filters.limit + 1)) as cursor:
         return [_listing(row) for row in await cursor.fetchall()]
 

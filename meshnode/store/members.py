@@ -152,3 +152,39 @@ async def list_tokens(db: aiosqlite.Connection, member_id: int) -> list[aiosqlit
         (member_id,),
     ) as cursor:
         return list(await cursor.fetchall())
+
+
+def member_from_row(row: aiosqlite.Row) -> MemberRow:
+    """A MemberRow from a row that carries the members columns (e.g. a join)."""
+    return _member(row)
+
+
+async def update_profile(
+    db: aiosqlite.Connection, member_id: int, *, display_name: str, bio: str, locale: str | None
+) -> None:
+    """Change what a member says about themselves, and their preferred language."""
+    await db.execute(
+        "UPDATE members SET display_name = ?, bio = ?, locale = ? WHERE id = ?",
+        (display_name, bio, locale, member_id),
+    )
+
+
+async def set_password_hash(db: aiosqlite.Connection, member_id: int, password_hash: str) -> None:
+    """Replace a member's password hash."""
+    await db.execute(
+        "UPDATE members SET password_hash = ? WHERE id = ?", (password_hash, member_id)
+    )
+
+
+async def set_admin(db: aiosqlite.Connection, member_id: int, is_admin: bool) -> None:
+    """Promote a member to administrator, or demote them."""
+    await db.execute("UPDATE members SET is_admin = ? WHERE id = ?", (int(is_admin), member_id))
+
+
+async def count_admins(db: aiosqlite.Connection) -> int:
+    """Active administrators (the last one cannot be demoted or disabled)."""
+    async with db.execute(
+        "SELECT count(*) FROM members WHERE is_admin = 1 AND disabled_at IS NULL"
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0

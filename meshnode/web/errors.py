@@ -17,6 +17,9 @@ from meshnode.protocol.listings import UnknownCategoryError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HtmlErrorRenderer = Callable[[web.Request, int, str], Awaitable[web.StreamResponse]]
+# Set by the HTML pages (web/pages): error pages for browsers instead of JSON bodies.
+HTML_ERRORS = web.AppKey[HtmlErrorRenderer]("html_errors")
 
 # Most specific first: the first isinstance match wins.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
@@ -36,6 +39,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service_errors.PermissionDeniedError, 403),
     (service_errors.PayloadTooLargeError, 413),
     (service_errors.UnsupportedMediaError, 415),
+    (service_errors.RateLimitedError, 429),
 )
 
 HANDLED_ERRORS = (protocol_errors.ProtocolError, service_errors.ServiceError)
@@ -75,12 +79,17 @@ def _is_api(request: web.Request) -> bool:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn typed errors (and aiohttp's own 4xx for API paths) into JSON error bodies."""
+    """Turn typed errors (and aiohttp's own 4xx) into JSON error bodies, or pages for browsers."""
+    html = None if _is_api(request) else request.app.get(HTML_ERRORS)
     try:
         return await handler(request)
     except HANDLED_ERRORS as error:
+        if html is not None:
+            return await html(request, status_for(error), str(error))
         return response_for(error)
     except web.HTTPException as exc:
+        if exc.status >= 400 and html is not None:
+            return await html(request, exc.status, exc.reason)
         if exc.status >= 400 and _is_api(request):
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise

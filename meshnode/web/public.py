@@ -10,12 +10,14 @@ from meshnode.errors import NotFoundError
 from meshnode.protocol.vocab import ACTIVITY_JSON
 from meshnode.services import listings as listing_service
 from meshnode.web.appkeys import CONTEXT
+from meshnode.web.negotiation import negotiated
+from meshnode.web.pages.listings import listing_page
 
 SAFE_NAME = re.compile(r"^[0-9a-f]{16}(\.jpg)?$")
 
 
 async def listing_object(request: web.Request) -> web.Response:
-    """``GET /listings/{id}``: the stored signed document, byte for byte as signed."""
+    """``GET /listings/{id}`` for ActivityPub clients: the stored signed document, as signed."""
     ctx = request.app[CONTEXT]
     view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
     if view.row.hidden:
@@ -48,6 +50,6 @@ async def health(request: web.Request) -> web.Response:
 
 def setup_public_routes(app: web.Application) -> None:
     """Register the public routes."""
-    app.router.add_get("/listings/{listing_id}", listing_object)
+    app.router.add_get("/listings/{listing_id}", negotiated(listing_page, listing_object))
     app.router.add_get("/media/{listing_id}/{filename}", media_file)
     app.router.add_get("/healthz", health)

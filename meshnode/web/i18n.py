@@ -1,0 +1,145 @@
+"""French and English: gettext catalogues compiled from the committed ``.po`` files at startup.
+
+The ``.po`` sources live in ``web/locale/<lang>/LC_MESSAGES/messages.po``; they are compiled in
+memory with Babel when the app is created (no ``.mo`` files to build or commit, nothing written
+to the package directory). Dates, numbers and amounts are formatted per locale with Babel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+import io
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+from meshnode.config import LOCALES
+from meshnode.protocol.timefmt import parse_utc
+
+MAX_ACCEPT_LANGUAGE = 400
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it yet."""
+    return message
+
+
+def compile_catalog(lang: str) -> gettext.GNUTranslations:
+    """Compile ``messages.po`` of ``lang`` into a translations object, in memory."""
+    source = resources.files("meshnode.web") / "locale" / lang / "LC_MESSAGES" / "messages.po"
+    with source.open("rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def load_catalogs() -> dict[str, gettext.GNUTranslations]:
+    """Every supported language's translations."""
+    return {lang: compile_catalog(lang) for lang in LOCALES}
+
+
+def negotiate(accept_language: str, supported: tuple[str, ...] = LOCALES) -> str | None:
+    """The best supported language for an ``Accept-Language`` header (RFC 9110 §12.5.4)."""
+    choices: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language[:MAX_ACCEPT_LANGUAGE].split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in supported and quality > 0:
+            choices.append((-quality, position, primary))
+    return min(choices)[2] if choices else None
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Everything a page needs to speak one language: gettext plus locale-aware formatting."""
+
+    lang: str
+    translations: gettext.GNUTranslations
+    locale: Locale
+    tz: ZoneInfo
+    currency_symbol: str
+    currency_decimals: int
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """Translate ``message``, then fill ``%(name)s`` placeholders (values are escaped later)."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, count: int, **values: Any) -> str:
+        """Plural-aware translation; ``%(count)s`` is available in the message."""
+        text = self.translations.ngettext(singular, plural, count)
+        return text % {"count": self.number(count), **values}
+
+    def datetime(self, value: str | dt.datetime | None, form: str = "medium") -> str:
+        """A stored UTC timestamp in the community's timezone and the reader's language."""
+        if value is None:
+            return ""
+        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        return format_datetime(when, form, tzinfo=self.tz, locale=self.locale)
+
+    def date(self, value: str | dt.datetime | None, form: str = "long") -> str:
+        """Just the date part, in the community's timezone."""
+        if value is None:
+            return ""
+        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        return format_date(when.astimezone(self.tz).date(), form, locale=self.locale)
+
+    def number(self, value: int | float | str | Decimal) -> str:
+        """A number with the locale's separators."""
+        try:
+            return format_decimal(Decimal(str(value)), locale=self.locale)
+        except InvalidOperation:
+            return str(value)
+
+    def amount(self, value: str | None) -> str:
+        """An amount of the community currency, e.g. ``4,50 G`` in French."""
+        if value is None:
+            return ""
+        pattern = "#,##0" + ("." + "0" * self.currency_decimals if self.currency_decimals else "")
+        try:
+            text = format_decimal(Decimal(value), format=pattern, locale=self.locale)
+        except InvalidOperation:
+            text = value
+        return f"{text}\u00a0{self.currency_symbol}"
+
+
+@dataclass(frozen=True)
+class I18n:
+    """The compiled catalogues and one ready ``Translator`` per language."""
+
+    translators: dict[str, Translator]
+    default: str
+
+    @classmethod
+    def build(cls, *, default: str, timezone: str, symbol: str, decimals: int) -> I18n:
+        """Compile the catalogues (once, when the app is created)."""
+        tz = ZoneInfo(timezone)
+        translators = {
+            lang: Translator(lang, translations, Locale.parse(lang), tz, symbol, decimals)
+            for lang, translations in load_catalogs().items()
+        }
+        return cls(translators=translators, default=default)
+
+    def choose(self, preference: str | None, accept_language: str) -> Translator:
+        """Member preference, else the browser's ``Accept-Language``, else the node default."""
+        if preference in self.translators:
+            return self.translators[preference]
+        negotiated = negotiate(accept_language, tuple(self.translators))
+        return self.translators[negotiated or self.default]

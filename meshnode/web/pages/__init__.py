@@ -1,0 +1,54 @@
+"""The members' web UI: server-rendered pages (Jinja2, autoescaped), French and English."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from meshnode.services.ratelimit import LoginRateLimiter
+from meshnode.web.appkeys import CONFIG, I18N, LOGIN_LIMITER
+from meshnode.web.browser import render
+from meshnode.web.errors import HTML_ERRORS
+from meshnode.web.i18n import I18n
+from meshnode.web.pages.admin import setup_admin_pages
+from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.listings import setup_listing_pages
+from meshnode.web.pages.messages import setup_message_pages
+from meshnode.web.pages.profiles import setup_profile_pages
+
+STATIC_DIR = Path(str(resources.files("meshnode.web") / "static"))
+
+
+async def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """A friendly page for 4xx/5xx answers to browsers (the JSON API keeps JSON bodies)."""
+    return await render(request, "error.html", {"status": status, "message": message},
+                        status=status)
+
+
+def setup_pages(app: web.Application) -> None:
+    """Templates, catalogues, static files and every HTML route."""
+    config = app[CONFIG]
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("meshnode.web", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    app[I18N] = I18n.build(
+        default=config.default_locale, timezone=config.timezone,
+        symbol=config.currency.symbol, decimals=config.currency.decimals,
+    )
+    app[LOGIN_LIMITER] = LoginRateLimiter()
+    app[HTML_ERRORS] = error_page
+    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    setup_listing_pages(app)
+    setup_auth_pages(app)
+    setup_message_pages(app)
+    setup_profile_pages(app)
+    setup_admin_pages(app)

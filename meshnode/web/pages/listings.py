@@ -1,0 +1,277 @@
+"""Listing pages: home, search, a listing, post/edit, status changes, photos, my listings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+
+from meshnode.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaError,
+    ValidationError,
+)
+from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
+from meshnode.services import accounts
+from meshnode.services import listings as listing_service
+from meshnode.services.signatures import listing_signature
+from meshnode.store.listings import ListingRow, SearchFilters
+from meshnode.store.members import MemberRow
+from meshnode.web.api import search_filters
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import (
+    current_member,
+    field,
+    read_form,
+    redirect,
+    render,
+    require_member,
+)
+from meshnode.web.pages.forms import (
+    DETAIL_FIELDS,
+    empty_values,
+    form_choices,
+    input_from_values,
+    values_from_form,
+    values_from_input,
+)
+
+HOME_SIZE = 20
+PAGE_SIZE = 20
+SEARCH_KEYS = ("q", "kind", "category", "price", "status", "near", "radius_km")
+
+
+def _tz(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[CONTEXT].config.timezone)
+
+
+def card_context(rows: list[ListingRow]) -> list[dict[str, Any]]:
+    """What a listing card shows (details parsed once here, not in the template)."""
+    return [{"row": row, "details": json.loads(row.details)} for row in rows]
+
+
+async def home(request: web.Request) -> web.Response:
+    """``GET /``: newest active listings and category shortcuts.
+
+    Remote listings arrive in the same table (``is_local=0``, ``origin``), so they appear here
+    with their community of origin once federation stores them.
+    """
+    ctx = request.app[CONTEXT]
+    page = await listing_service.search_listings(
+        ctx, SearchFilters(status="active", limit=HOME_SIZE)
+    )
+    settings = await accounts.get_settings(ctx)
+    return await render(request, "home.html", {
+        "listings": card_context(page.items), "about": settings.about, **form_choices(),
+    })
+
+
+async def search(request: web.Request) -> web.Response:
+    """``GET /search``: full text plus filters, newest first, with a "next page" link."""
+    ctx = request.app[CONTEXT]
+    query = {k: request.query.get(k, "")[:300] for k in (*SEARCH_KEYS, "cursor")}
+    params = {k: v for k, v in query.items() if v}
+    params["limit"] = str(PAGE_SIZE)
+    errors: dict[str, str] = {}
+    rows: list[ListingRow] = []
+    next_link = None
+    try:
+        page = await listing_service.search_listings(ctx, search_filters(params))
+        rows = page.items
+        if page.next_cursor:
+            keep = {k: query[k] for k in SEARCH_KEYS if query[k]}
+            next_link = "/search?" + urlencode({**keep, "cursor": page.next_cursor})
+    except ValidationError as exc:
+        errors = exc.fields or {"q": str(exc)}
+    searched = any(query[k] for k in SEARCH_KEYS)
+    return await render(request, "search.html", {
+        "query": query, "listings": card_context(rows), "errors": errors,
+        "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
+        **form_choices(),
+    }, status=400 if errors else 200)
+
+
+async def _visible_listing(request: web.Request, member: MemberRow | None) -> ListingRow:
+    ctx = request.app[CONTEXT]
+    view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
+    if view.row.hidden and not (member and member.is_admin):
+        raise NotFoundError("this listing is not available")
+    return view.row
+
+
+async def listing_page(request: web.Request) -> web.Response:
+    """``GET /listings/{id}`` for browsers: every field, photos, author, origin, signature."""
+    ctx = request.app[CONTEXT]
+    member = await current_member(request)
+    view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
+    row = view.row
+    if row.hidden and not (member and member.is_admin):
+        raise NotFoundError("this listing is not available")
+    signature = await listing_signature(ctx, row)
+    is_author = member is not None and row.is_local and row.author_id == member.id
+    return await render(request, "listing.html", {
+        "row": row, "images": view.images, "details": json.loads(row.details),
+        "signature": signature.value, "is_author": is_author,
+        "fields": DETAIL_FIELDS.get(row.category, ()),
+        "base_url": ctx.config.base_url, **form_choices(),
+    })
+
+
+async def choose_category(request: web.Request) -> web.Response:
+    """``GET /post``: pick a category, then the form adapts to it (works without JavaScript)."""
+    await require_member(request)
+    category = request.query.get("category", "")
+    if category not in CATEGORIES:
+        return await render(request, "post_choose.html", form_choices())
+    return await _form_page(request, category, empty_values(category), {}, None)
+
+
+async def _form_page(
+    request: web.Request, category: str, values: dict[str, str], errors: dict[str, str],
+    row: ListingRow | None, *, status: int = 200,
+) -> web.Response:
+    return await render(request, "listing_form.html", {
+        "category": category, "values": values, "errors": errors, "row": row,
+        "fields": DETAIL_FIELDS[category], **form_choices(),
+    }, status=status)
+
+
+def _form_errors(exc: ValidationError) -> dict[str, str]:
+    return exc.fields or {"": str(exc)}
+
+
+async def create_listing(request: web.Request) -> web.StreamResponse:
+    """``POST /post``: validate everything first; on error the form comes back refilled."""
+    member = await require_member(request)
+    form = await read_form(request)
+    category = field(form, "category")
+    if category not in CATEGORIES:
+        raise web.HTTPBadRequest(reason="unknown category")
+    values = values_from_form(form, category)
+    data = input_from_values(values, category, _tz(request))
+    try:
+        view = await listing_service.create_listing(request.app[CONTEXT], member, data)
+    except ValidationError as exc:
+        return await _form_page(request, category, values, _form_errors(exc), None, status=422)
+    raise redirect(f"/listings/{view.row.id}")
+
+
+async def _own(request: web.Request, member: MemberRow) -> ListingRow:
+    row = await _visible_listing(request, member)
+    if not row.is_local or row.author_id != member.id:
+        raise web.HTTPForbidden(reason="only the author can change this listing")
+    return row
+
+
+async def edit_form(request: web.Request) -> web.Response:
+    """``GET /listings/{id}/edit``."""
+    member = await require_member(request)
+    row = await _own(request, member)
+    if row.status == "withdrawn":
+        raise ConflictError("this listing was withdrawn and can no longer change")
+    draft = listing_service.draft_from_row(row, request.app[CONTEXT].config.currency.decimals)
+    decimals = request.app[CONTEXT].config.currency.decimals
+    values = values_from_input(draft_to_input(draft, decimals=decimals), _tz(request))
+    return await _form_page(request, row.category, values, {}, row)
+
+
+async def edit_listing(request: web.Request) -> web.StreamResponse:
+    """``POST /listings/{id}/edit``: a new signed version, or the form with its errors."""
+    member = await require_member(request)
+    form = await read_form(request)
+    row = await _own(request, member)
+    values = values_from_form(form, row.category)
+    data = input_from_values(values, row.category, _tz(request))
+    data.pop("category")
+    data["details"] = {spec.name: data["details"].get(spec.name)
+                       for spec in DETAIL_FIELDS[row.category]}
+    try:
+        await listing_service.update_listing(request.app[CONTEXT], member, row.id, data)
+    except ValidationError as exc:
+        return await _form_page(request, row.category, values, _form_errors(exc), row,
+                                status=422)
+    raise redirect(f"/listings/{row.id}")
+
+
+async def change_status(request: web.Request) -> web.StreamResponse:
+    """``POST /listings/{id}/status``: reserved, done, or active again."""
+    member = await require_member(request)
+    form = await read_form(request)
+    row = await _own(request, member)
+    status = field(form, "status")
+    if status not in ("active", "reserved", "done"):
+        raise web.HTTPBadRequest(reason="unknown status")
+    await listing_service.update_listing(request.app[CONTEXT], member, row.id,
+                                         {"status": status})
+    raise redirect(f"/listings/{row.id}")
+
+
+async def withdraw(request: web.Request) -> web.StreamResponse:
+    """``POST /listings/{id}/withdraw``."""
+    member = await require_member(request)
+    await read_form(request)
+    row = await _own(request, member)
+    await listing_service.withdraw_listing(request.app[CONTEXT], member, row.id)
+    raise redirect("/my/listings")
+
+
+async def add_photo(request: web.Request) -> web.StreamResponse:
+    """``POST /listings/{id}/photos`` (multipart): re-encoded, then a new signed version."""
+    member = await require_member(request)
+    form = await read_form(request)
+    row = await _own(request, member)
+    upload = form.get("photo")
+    if not isinstance(upload, FileField):
+        raise web.HTTPBadRequest(reason="choose a photo")
+    data = upload.file.read(request.app[CONTEXT].config.max_image_bytes + 1)
+    try:
+        await listing_service.add_image(request.app[CONTEXT], member, row.id, data,
+                                        alt=field(form, "alt", 200))
+    except (PayloadTooLargeError, UnsupportedMediaError) as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from exc
+    raise redirect(f"/listings/{row.id}/edit")
+
+
+async def remove_photo(request: web.Request) -> web.StreamResponse:
+    """``POST /listings/{id}/photos/{image_id}/delete``."""
+    member = await require_member(request)
+    await read_form(request)
+    row = await _own(request, member)
+    await listing_service.remove_image(request.app[CONTEXT], member, row.id,
+                                       request.match_info["image_id"])
+    raise redirect(f"/listings/{row.id}/edit")
+
+
+async def my_listings(request: web.Request) -> web.Response:
+    """``GET /my/listings``: the member's listings in every status."""
+    member = await require_member(request)
+    ctx = request.app[CONTEXT]
+    groups = []
+    for status in STATUSES:
+        page = await listing_service.search_listings(
+            ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True, limit=100)
+        )
+        if page.items:
+            groups.append((status, card_context(page.items)))
+    return await render(request, "my_listings.html", {"groups": groups, **form_choices()})
+
+
+def setup_listing_pages(app: web.Application) -> None:
+    """Register the listing pages (``/listings/{id}`` itself is negotiated in web/public.py)."""
+    app.router.add_get("/", home)
+    app.router.add_get("/search", search)
+    app.router.add_get("/post", choose_category)
+    app.router.add_post("/post", create_listing)
+    app.router.add_get("/listings/{listing_id}/edit", edit_form)
+    app.router.add_post("/listings/{listing_id}/edit", edit_listing)
+    app.router.add_post("/listings/{listing_id}/status", change_status)
+    app.router.add_post("/listings/{listing_id}/withdraw", withdraw)
+    app.router.add_post("/listings/{listing_id}/photos", add_photo)
+    app.router.add_post("/listings/{listing_id}/photos/{image_id}/delete", remove_photo)
+    app.router.add_get("/my/listings", my_listings)

@@ -1,0 +1,33 @@
+"""Public profile pages (``/users/{username}``; ActivityPub clients get the actor there)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from meshnode.services import listings as listing_service
+from meshnode.services import members
+from meshnode.store.listings import SearchFilters
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import render
+from meshnode.web.negotiation import Handler, negotiated
+from meshnode.web.pages.forms import form_choices
+from meshnode.web.pages.listings import card_context
+
+
+async def profile_page(request: web.Request) -> web.Response:
+    """A member's name, bio, date of joining and current listings."""
+    ctx = request.app[CONTEXT]
+    member = await members.get_member(ctx, request.match_info["username"])
+    page = await listing_service.search_listings(ctx, SearchFilters(author_id=member.id, limit=50))
+    return await render(request, "profile.html", {
+        "person": member, "listings": card_context(page.items), **form_choices(),
+    })
+
+
+def setup_profile_pages(app: web.Application, actor_json: Handler | None = None) -> None:
+    """Register ``/users/{username}``: the page for browsers, ``actor_json`` for peers.
+
+    Seam for the federation layer: pass its actor handler here (until then, ActivityPub
+    clients get 406).
+    """
+    app.router.add_get("/users/{username}", negotiated(profile_page, actor_json))

@@ -1,0 +1,200 @@
+"""Benchmark the HTML pages: home, search and listing with 10,000 listings, 50 clients.
+
+Usage: ``PYTHONPATH=. python scripts/bench_web.py [--listings 10000] [--requests 2000]``
+
+Seeds a fresh node in a temporary directory (real signed listings, inserted in one
+transaction), starts it as a separate ``meshnode run`` process on 127.0.0.1, then drives each
+page with 50 concurrent aiohttp clients (closed loop, no think time) and prints p50/p95/p99
+latency and requests per second. Target: p99 < 100 ms per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+
+from meshnode import urls
+from meshnode.config import Config
+from meshnode.protocol.listings import parse_listing_input
+from meshnode.protocol.proofs import create_proof
+from meshnode.protocol.timefmt import format_utc
+from meshnode.services import listings as listing_service
+from meshnode.services import members
+from meshnode.services.context import NodeContext
+from meshnode.services.node import init_node
+from meshnode.store import listings as q
+
+WORDS = ["vélo", "perceuse", "tarte", "pommes", "covoiturage", "livres", "jardin", "échelle",
+         "soupe", "confiture", "poussette", "tondeuse", "guitare", "cours", "ménage"]
+PLACES = [("Quai du Canal", 45.764, 4.836), ("Croix-Rousse", 45.774, 4.832),
+          ("Part-Dieu", 45.760, 4.859), ("Vaise", 45.776, 4.805)]
+CATEGORIES = ["give", "lend", "swap", "sell", "service", "produce"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listing_input(rng: random.Random, number: int) -> dict[str, object]:
+    category = rng.choice(CATEGORIES)
+    name, lat, lon = rng.choice(PLACES)
+    words = rng.sample(WORDS, 3)
+    data: dict[str, object] = {
+        "kind": rng.choice(["offer", "request"]), "category": category,
+        "title": f"{words[0].capitalize()} et {words[1]} n°{number}",
+        "description": f"Annonce de test: {' '.join(words)}. **Merci** !",
+        "price": rng.choice([{"mode": "free"}, {"mode": "amount", "amount": "3.50"}]),
+        "location": {"name": name, "lat": lat + rng.uniform(-0.01, 0.01),
+                     "lon": lon + rng.uniform(-0.01, 0.01)},
+    }
+    if category == "produce":
+        data["details"] = {"quantity": "2", "unit": "kg"}
+    return data
+
+
+async def seed(config: Config, count: int) -> list[str]:
+    """Create members and ``count`` really signed listings; returns the listing ids."""
+    ctx = await NodeContext.open(config)
+    rng = random.Random(42)
+    try:
+        authors = [await members.add_member(ctx, username=f"member{i}", password="bench-password")
+                   for i in range(20)]
+        seeds = {a.id: members.member_identity(ctx, a).ed25519_seed for a in authors}
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
+        ids = []
+        async with ctx.store.transaction() as tx:
+            for number in range(count):
+                author = rng.choice(authors)
+                now = start + timedelta(seconds=number * 200)
+                draft = parse_listing_input(_listing_input(rng, number), now=now,
+                                            decimals=config.currency.decimals)
+                listing_id = secrets.token_hex(8)
+                document = listing_service._proposal(ctx, author, draft, listing_id, now, None, [])
+                actor = urls.member_actor(config.base_url, author.username)
+                signed = create_proof(document, seed=seeds[author.id],
+                                      verification_method=urls.ed25519_key_id(actor), created=now)
+                await q.insert_listing(
+                    tx, listing_id=listing_id, object_id=document["id"], author_id=author.id,
+                    author_uri=actor, origin=config.base_url, is_local=True,
+                    columns=listing_service._columns(draft, config.currency.decimals),
+                    published_at=format_utc(now),
+                    signed_object=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
+                )
+                ids.append(listing_id)
+        return ids
+    finally:
+        await ctx.close()
+
+
+async def _wait_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("node did not start")
+
+
+async def drive(url: str, paths: list[str], clients: int) -> tuple[list[float], float, int]:
+    """Fetch every path once with ``clients`` concurrent workers; (latencies, seconds, errors)."""
+    queue = list(reversed(paths))
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=clients)
+    headers = {"Accept": "text/html", "Accept-Language": "fr"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue:
+                path = queue.pop()
+                began = time.perf_counter()
+                async with session.get(url + path) as response:
+                    await response.read()
+                    if response.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - began)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    return latencies, elapsed, errors
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="meshnode-bench-") as tmp:
+        port = _free_port()
+        config = init_node(Config(data_dir=Path(tmp) / "node", name="Banc d'essai",
+                                  handle="bench", public_url=f"http://127.0.0.1:{port}",
+                                  port=port))
+        began = time.perf_counter()
+        ids = await seed(config, args.listings)
+        print(f"seeded {len(ids)} signed listings in {time.perf_counter() - began:.1f} s")
+        process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+            [sys.executable, "-c", "import sys; from meshnode.cli import main; sys.exit(main())",
+             "run", "--data-dir", str(config.data_dir)],
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await _wait_ready(url)
+            rng = random.Random(7)
+            pages = {
+                "home": ["/"] * args.requests,
+                "search": [f"/search?q={rng.choice(WORDS)}" + rng.choice(
+                    ["", "&kind=offer", "&price=free", "&category=give",
+                     "&near=45.764,4.836&radius_km=2"]) for _ in range(args.requests)],
+                "listing": [f"/listings/{rng.choice(ids)}" for _ in range(args.requests)],
+            }
+            await drive(url, ["/", "/search?q=velo", f"/listings/{ids[0]}"] * 20, 5)  # warm up
+            print(f"{'page':8} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+                  f"{'p99 ms':>8} {'errors':>6}")
+            worst = 0.0
+            for name, paths in pages.items():
+                latencies, elapsed, errors = await drive(url, paths, args.clients)
+                p99 = _percentile(latencies, 0.99) * 1000
+                worst = max(worst, p99)
+                print(f"{name:8} {len(latencies):>8} {len(latencies) / elapsed:>8.0f} "
+                      f"{statistics.median(latencies) * 1000:>8.1f} "
+                      f"{_percentile(latencies, 0.95) * 1000:>8.1f} {p99:>8.1f} {errors:>6}")
+            verdict = "met" if worst < 100 else "NOT met"
+            print(f"target p99 < 100 ms per page: {verdict} (worst p99 {worst:.1f} ms)")
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--listings", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=2_000, help="requests per page")
+    parser.add_argument("--clients", type=int, default=50)
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""French and English: negotiation, member preference, catalogue completeness, formatting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from meshnode.services import accounts
+from meshnode.services.context import NodeContext
+from meshnode.web.i18n import negotiate
+from tests import conftest as base
+from tests.web.pages.conftest import login, make_ride
+
+ROOT = Path(__file__).resolve().parents[3]
+LOCALE = ROOT / "meshnode" / "web" / "locale"
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("en-GB,en;q=0.9", "en"), ("de,en;q=0.5,fr;q=0.7", "fr"),
+    ("de", None), ("", None), ("fr;q=0,en", "en"), ("fr;q=abc", None),
+])
+def test_negotiate__accept_language(header: str, expected: str | None) -> None:
+    assert negotiate(header) == expected
+
+
+async def test_pages__french_from_accept_language(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    listing_id = await make_ride(ctx, alice)
+    headers = {"Accept": "text/html", "Accept-Language": "fr-FR,fr;q=0.9"}
+    home = await (await client.get("/", headers=headers)).text()
+    assert '<html lang="fr">' in home
+    assert "Dernières annonces" in home
+    page = await (await client.get(f"/listings/{listing_id}", headers=headers)).text()
+    assert "Signature vérifiée" in page
+    assert "4,50\u00a0G" in page  # French decimal comma
+    assert "5 déc. 2026" in page  # departure, formatted by Babel in Europe/Paris
+    english = await (await client.get(f"/listings/{listing_id}",
+                                      headers={"Accept-Language": "en"})).text()
+    assert "4.50\u00a0G" in english
+    assert "Dec 5, 2026" in english
+
+
+async def test_pages__default_locale_when_browser_says_nothing(client: TestClient) -> None:
+    home = await client.get("/", headers={"Accept-Language": "de"})
+    assert home.headers["Content-Language"] == "fr"  # node default_locale
+
+
+async def test_pages__member_preference_beats_browser(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    await accounts.update_profile(ctx, alice.row, display_name="Alice", bio="", locale="en")
+    await login(client, "alice")
+    home = await client.get("/", headers={"Accept-Language": "fr"})
+    assert home.headers["Content-Language"] == "en"
+    assert "Newest listings" in await home.text()
+
+
+def test_catalogues__every_string_is_in_both_and_translated_in_french() -> None:
+    found = {
+        message[2] if isinstance(message[2], str) else message[2][0]
+        for message in extract_from_dir(
+            str(ROOT / "meshnode" / "web"),
+            method_map=[("**.py", "python"), ("templates/**.html", "jinja2")],
+            keywords={"_": None, "N_": None, "ngettext": (1, 2)},
+        )
+    }
+    assert len(found) > 150
+    for lang in ("fr", "en"):
+        with (LOCALE / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+            catalog = read_po(handle)
+        ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+        assert found <= ids, f"{lang}: run scripts/update_catalogs.py: {sorted(found - ids)[:5]}"
+        if lang == "fr":
+            untranslated = [m.id for m in catalog if m.id and not (
+                m.string if isinstance(m.string, str) else all(m.string))]
+            assert untranslated == []
