@@ -38,9 +38,12 @@ from meshnode.services.context import NodeContext
 from meshnode.services.listings import _columns
 from meshnode.services.node import init_node
 
-WORDS = ("vélo perceuse lasagnes pommes covoiturage canapé tondeuse couture confiture "
-         "bicycle drill ladder soup jardin échelle livres cours guitare tarte légumes "
-         "poussette tente raquette ordinateur réparation plomberie").split()
+WORDS = [
+    "vélo", "perceuse", "lasagnes", "pommes", "covoiturage", "canapé", "tondeuse", "couture",
+    "confiture", "bicycle", "drill", "ladder", "soup", "jardin", "échelle", "livres", "cours",
+    "guitare", "tarte", "légumes", "poussette", "tente", "raquette", "ordinateur",
+    "réparation", "plomberie",
+]
 CATEGORY_DETAILS = {
     "give": {}, "swap": {"wanted": "livres"}, "sell": {"quantity": 1},
     "service": {"skill": "couture"}, "lend": {},
@@ -63,7 +66,7 @@ def rss_mb(pid: int) -> float:
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def start_node(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -238,7 +241,8 @@ def main() -> None:
     print(f"seeded {args.listings} signed listings in {seeded:.1f} s (direct, node stopped)")
     print(f"search over {args.listings + args.api_listings} listings, {len(every)} queries:")
     for name, values in timings.items():
-        print(f"  {name:<14} p50 {percentile(values, 50):6.1f} ms   p95 {percentile(values, 95):6.1f} ms")
+        p50, p95 = percentile(values, 50), percentile(values, 95)
+        print(f"  {name:<14} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
     print(f"  {'ALL':<14} p50 {percentile(every, 50):6.1f} ms   p95 {percentile(every, 95):6.1f} ms"
           f"   (target p95 < 50 ms)   mean {statistics.fmean(every):.1f} ms")
     print(f"idle RSS of meshnode run        : {idle:6.1f} MB (target < 60 MB)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -112,6 +112,39 @@ def initialise_database(path: Path, synchronous: str = "full") -> list[str]:
         return apply_migrations(conn)
     finally:
         conn.close()
+
+
+class BufferedRows:
+    """Rows already fetched by ``query``; offers the cursor methods our queries use."""
+
+    def __init__(self, rows: Iterable[aiosqlite.Row]) -> None:
+        self._rows = list(rows)
+
+    async def fetchone(self) -> aiosqlite.Row | None:
+        """The first row, or None."""
+        return self._rows[0] if self._rows else None
+
+    async def fetchall(self) -> list[aiosqlite.Row]:
+        """Every row."""
+        return self._rows
+
+    async def __aiter__(self) -> AsyncIterator[aiosqlite.Row]:
+        for row in self._rows:
+            yield row
+
+
+@asynccontextmanager
+async def query(
+    db: aiosqlite.Connection, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+) -> AsyncIterator[BufferedRows]:
+    """Run a SELECT to completion in one step and hand back its rows.
+
+    A statement left open across an ``await`` keeps its connection's read snapshot open, and
+    every statement other coroutines start on that connection meanwhile shares the old
+    snapshot: under load the reader would stop seeing new commits. Fetching everything in
+    one call (``execute_fetchall``) ends each read transaction before the next one starts.
+    """
+    yield BufferedRows(await db.execute_fetchall(sql, params))
 
 
 class Store:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.store.db import query
+
 
 @dataclass(frozen=True)
 class InvitationRow:
@@ -45,7 +47,7 @@ async def insert_invitation(
 
 async def get_by_hash(db: aiosqlite.Connection, token_hash: bytes) -> InvitationRow | None:
     """The invitation whose secret hashes to ``token_hash``."""
-    async with db.execute(f"{_SELECT} WHERE i.token_hash = ?", (token_hash,)) as cursor:
+    async with query(db, f"{_SELECT} WHERE i.token_hash = ?", (token_hash,)) as cursor:
         row = await cursor.fetchone()
     return InvitationRow(**dict(row)) if row else None
 
@@ -78,6 +80,6 @@ async def revoke(db: aiosqlite.Connection, invitation_id: str, now: str) -> int:
 
 async def list_invitations(db: aiosqlite.Connection, limit: int = 50) -> list[InvitationRow]:
     """Newest invitations first."""
-    async with db.execute(f"{_SELECT} ORDER BY i.created_at DESC, i.rowid DESC LIMIT ?",
+    async with query(db, f"{_SELECT} ORDER BY i.created_at DESC, i.rowid DESC LIMIT ?",
                           (limit,)) as cursor:
         return [InvitationRow(**dict(row)) for row in await cursor.fetchall()]

@@ -22,6 +22,7 @@ from meshnode.protocol.ledger import (
     JournalEntry,
     PreparedEntry,
 )
+from meshnode.store.db import query
 
 FUND_ACCOUNT = "sys:fund"
 
@@ -114,7 +115,7 @@ async def get_account(db: aiosqlite.Connection, name: str) -> AccountRow | None:
 
 async def list_accounts(db: aiosqlite.Connection) -> list[AccountRow]:
     """Every account, in creation order."""
-    async with db.execute("SELECT * FROM ledger_accounts ORDER BY id") as cursor:
+    async with query(db, "SELECT * FROM ledger_accounts ORDER BY id") as cursor:
         return [_account(row) for row in await cursor.fetchall()]
 
 
@@ -221,14 +222,14 @@ async def append_entry(
 
 async def get_entry(db: aiosqlite.Connection, entry_id: str) -> JournalEntry | None:
     """The journal entry with this transaction id, or None."""
-    async with db.execute("SELECT * FROM ledger_journal WHERE id = ?", (entry_id,)) as cursor:
+    async with query(db, "SELECT * FROM ledger_journal WHERE id = ?", (entry_id,)) as cursor:
         row = await cursor.fetchone()
     return _entry(row) if row else None
 
 
 async def reversal_of(db: aiosqlite.Connection, entry_id: str) -> str | None:
     """The id of the entry reversing ``entry_id``, if any."""
-    async with db.execute(
+    async with query(db,
         "SELECT id FROM ledger_journal WHERE reverses = ?", (entry_id,)
     ) as cursor:
         row = await cursor.fetchone()
@@ -237,7 +238,7 @@ async def reversal_of(db: aiosqlite.Connection, entry_id: str) -> str | None:
 
 async def iter_entries(db: aiosqlite.Connection) -> AsyncIterator[JournalEntry]:
     """Every journal entry in seq order (streamed)."""
-    async with db.execute("SELECT * FROM ledger_journal ORDER BY seq") as cursor:
+    async with query(db, "SELECT * FROM ledger_journal ORDER BY seq") as cursor:
         async for row in cursor:
             yield _entry(row)
 
@@ -247,7 +248,7 @@ async def account_entries(
 ) -> list[JournalEntry]:
     """An account's entries, newest first, older than ``before_seq`` when given."""
     bound = before_seq if before_seq is not None else 2**62
-    async with db.execute(
+    async with query(db,
         "SELECT * FROM ledger_journal WHERE seq < ? AND payer_account = ?"
         " UNION ALL SELECT * FROM ledger_journal WHERE seq < ? AND payee_account = ?"
         " ORDER BY seq DESC LIMIT ?",
@@ -258,7 +259,7 @@ async def account_entries(
 
 async def totals(db: aiosqlite.Connection) -> LedgerTotals:
     """Number of accounts and transactions, sum of balances, total volume moved."""
-    async with db.execute(
+    async with query(db,
         "SELECT (SELECT COUNT(*) FROM ledger_accounts), (SELECT COUNT(*) FROM ledger_journal),"
         " (SELECT COALESCE(SUM(balance), 0) FROM ledger_accounts),"
         " (SELECT COALESCE(SUM(amount), 0) FROM ledger_journal)"
@@ -270,7 +271,7 @@ async def totals(db: aiosqlite.Connection) -> LedgerTotals:
 
 async def active_traders(db: aiosqlite.Connection, since: str) -> int:
     """Distinct member accounts that paid or were paid since ``since``."""
-    async with db.execute(
+    async with query(db,
         "SELECT COUNT(*) FROM (SELECT payer_account AS a FROM ledger_journal WHERE created_at >= ?"
         " UNION SELECT payee_account FROM ledger_journal WHERE created_at >= ?)"
         " WHERE a NOT LIKE 'sys:%'",
@@ -300,7 +301,7 @@ async def insert_request(
 
 async def get_request(db: aiosqlite.Connection, request_id: str) -> RequestRow | None:
     """The payment request with this id, or None."""
-    async with db.execute("SELECT * FROM ledger_requests WHERE id = ?", (request_id,)) as cursor:
+    async with query(db, "SELECT * FROM ledger_requests WHERE id = ?", (request_id,)) as cursor:
         row = await cursor.fetchone()
     return _request(row) if row else None
 
@@ -321,7 +322,7 @@ async def decide_request(
 
 async def expire_requests(db: aiosqlite.Connection, now: str) -> list[str]:
     """Mark pending requests past their expiry as expired, release their holds; return ids."""
-    async with db.execute(
+    async with query(db,
         "SELECT id FROM ledger_requests WHERE status = 'pending' AND expires_at <= ?", (now,)
     ) as cursor:
         ids = [str(row[0]) for row in await cursor.fetchall()]
@@ -335,7 +336,7 @@ async def list_requests(
     db: aiosqlite.Connection, account: str, *, status: str | None, limit: int
 ) -> list[RequestRow]:
     """Requests where ``account`` pays or is paid, newest first."""
-    async with db.execute(
+    async with query(db,
         "SELECT * FROM ledger_requests WHERE (payer_account = ? OR payee_account = ?)"
         " AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id LIMIT ?",
         (account, account, status, status, limit),

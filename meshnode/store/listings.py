@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode.protocol.geo import bounding_box
+from meshnode.store.db import query
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 8
@@ -147,21 +148,21 @@ async def insert_version(
 
 async def get_listing(db: aiosqlite.Connection, listing_id: str) -> ListingRow | None:
     """The listing with this local id, or None."""
-    async with db.execute(f"{_SELECT} WHERE l.id = ?", (listing_id,)) as cursor:
+    async with query(db, f"{_SELECT} WHERE l.id = ?", (listing_id,)) as cursor:
         row = await cursor.fetchone()
     return _listing(row) if row else None
 
 
 async def get_listing_by_object_id(db: aiosqlite.Connection, object_id: str) -> ListingRow | None:
     """The listing with this ActivityPub id, or None."""
-    async with db.execute(f"{_SELECT} WHERE l.object_id = ?", (object_id,)) as cursor:
+    async with query(db, f"{_SELECT} WHERE l.object_id = ?", (object_id,)) as cursor:
         row = await cursor.fetchone()
     return _listing(row) if row else None
 
 
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
     """All signed versions of a listing, oldest first."""
-    async with db.execute(
+    async with query(db,
         "SELECT version, signed_object FROM listing_versions WHERE listing_id = ? ORDER BY version",
         (listing_id,),
     ) as cursor:
@@ -170,7 +171,7 @@ async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple
 
 async def count_listings(db: aiosqlite.Connection) -> int:
     """Number of listings stored, all statuses."""
-    async with db.execute("SELECT count(*) FROM listings") as cursor:
+    async with query(db, "SELECT count(*) FROM listings") as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
 
@@ -255,7 +256,7 @@ async def search_listings(db: aiosqlite.Connection, filters: SearchFilters) -> l
         " ORDER BY l.published_at DESC, l.seq DESC LIMIT ?)"
         " ORDER BY l.published_at DESC, l.seq DESC"
     )
-    async with db.execute(sql, (*params, filters.limit + 1)) as cursor:
+    async with query(db, sql, (*params, filters.limit + 1)) as cursor:
         return [_listing(row) for row in await cursor.fetchall()]
 
 
@@ -276,7 +277,7 @@ class ImageRow:
 
 async def list_images(db: aiosqlite.Connection, listing_id: str) -> list[ImageRow]:
     """Images of a listing in display order."""
-    async with db.execute(
+    async with query(db,
         "SELECT id, listing_id, position, filename, media_type, width, height, size_bytes, alt"
         " FROM listing_images WHERE listing_id = ? ORDER BY position",
         (listing_id,),

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.store.db import query
+
 
 @dataclass(frozen=True)
 class MemberRow:
@@ -76,21 +78,21 @@ async def insert_member(
 
 async def get_member_by_username(db: aiosqlite.Connection, username: str) -> MemberRow | None:
     """The member with this username, or None."""
-    async with db.execute("SELECT * FROM members WHERE username = ?", (username,)) as cursor:
+    async with query(db, "SELECT * FROM members WHERE username = ?", (username,)) as cursor:
         row = await cursor.fetchone()
     return _member(row) if row else None
 
 
 async def get_member(db: aiosqlite.Connection, member_id: int) -> MemberRow | None:
     """The member with this id, or None."""
-    async with db.execute("SELECT * FROM members WHERE id = ?", (member_id,)) as cursor:
+    async with query(db, "SELECT * FROM members WHERE id = ?", (member_id,)) as cursor:
         row = await cursor.fetchone()
     return _member(row) if row else None
 
 
 async def list_members(db: aiosqlite.Connection) -> list[MemberRow]:
     """All members, oldest first."""
-    async with db.execute("SELECT * FROM members ORDER BY id") as cursor:
+    async with query(db, "SELECT * FROM members ORDER BY id") as cursor:
         return [_member(row) for row in await cursor.fetchall()]
 
 
@@ -118,7 +120,7 @@ async def insert_token(
 
 async def member_for_token_hash(db: aiosqlite.Connection, token_hash: bytes) -> MemberRow | None:
     """The member owning an unrevoked token with this hash, or None."""
-    async with db.execute(
+    async with query(db,
         "SELECT m.* FROM api_tokens t JOIN members m ON m.id = t.member_id"
         " WHERE t.token_hash = ? AND t.revoked_at IS NULL",
         (token_hash,),
@@ -146,7 +148,7 @@ async def revoke_tokens(
 
 async def list_tokens(db: aiosqlite.Connection, member_id: int) -> list[aiosqlite.Row]:
     """Token metadata (id, label, created, revoked) of a member."""
-    async with db.execute(
+    async with query(db,
         "SELECT id, label, created_at, revoked_at FROM api_tokens WHERE member_id = ?"
         " ORDER BY created_at",
         (member_id,),
@@ -183,7 +185,7 @@ async def set_admin(db: aiosqlite.Connection, member_id: int, is_admin: bool) ->
 
 async def count_admins(db: aiosqlite.Connection) -> int:
     """Active administrators (the last one cannot be demoted or disabled)."""
-    async with db.execute(
+    async with query(db,
         "SELECT count(*) FROM members WHERE is_admin = 1 AND disabled_at IS NULL"
     ) as cursor:
         row = await cursor.fetchone()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.store.db import query
+
 
 @dataclass(frozen=True)
 class MessageRow:
@@ -48,7 +50,7 @@ async def insert_message(
 
 async def unread_count(db: aiosqlite.Connection, member_id: int) -> int:
     """Messages addressed to the member and not yet read."""
-    async with db.execute(
+    async with query(db,
         "SELECT count(*) FROM messages WHERE recipient_id = ? AND read_at IS NULL", (member_id,)
     ) as cursor:
         row = await cursor.fetchone()
@@ -70,7 +72,7 @@ async def latest_per_conversation(
         " JOIN listings l ON l.id = g.listing_id JOIN members s ON s.id = g.sender_id"
         " JOIN members r ON r.id = g.recipient_id ORDER BY g.id DESC LIMIT :limit"
     )
-    async with db.execute(sql, {"me": member_id, "limit": limit}) as cursor:
+    async with query(db, sql, {"me": member_id, "limit": limit}) as cursor:
         rows = await cursor.fetchall()
     result = []
     for row in rows:
@@ -84,7 +86,7 @@ async def conversation(
     db: aiosqlite.Connection, listing_id: str, member_id: int, other_id: int, limit: int = 200
 ) -> list[MessageRow]:
     """Messages between two members about one listing, oldest first."""
-    async with db.execute(
+    async with query(db,
         f"{_SELECT} WHERE g.listing_id = ? AND ((g.sender_id = ? AND g.recipient_id = ?)"
         " OR (g.sender_id = ? AND g.recipient_id = ?)) ORDER BY g.id LIMIT ?",
         (listing_id, member_id, other_id, other_id, member_id, limit),

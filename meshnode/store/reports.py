@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.store.db import query
+
 
 @dataclass(frozen=True)
 class ReportRow:
@@ -38,7 +40,7 @@ async def list_reports(
     db: aiosqlite.Connection, *, open_only: bool, limit: int = 100
 ) -> list[ReportRow]:
     """Reports, newest first (only unresolved ones if ``open_only``)."""
-    async with db.execute(
+    async with query(db,
         "SELECT r.id, r.listing_id, l.title AS listing_title, l.hidden AS listing_hidden,"
         " m.username AS reporter_username, r.reason, r.created_at, r.resolved_at, r.resolution"
         " FROM reports r JOIN listings l ON l.id = r.listing_id"

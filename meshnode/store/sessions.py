@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.store.db import query
 from meshnode.store.members import MemberRow, member_from_row
 
 
@@ -35,7 +36,7 @@ async def get_live_session(
     db: aiosqlite.Connection, session_id: str, now: str
 ) -> SessionRow | None:
     """The unrevoked, unexpired session with this id, joined with its member."""
-    async with db.execute(
+    async with query(db,
         "SELECT s.id AS session_id, s.csrf_token, s.expires_at AS session_expires, m.*"
         " FROM web_sessions s JOIN members m ON m.id = s.member_id"
         " WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",

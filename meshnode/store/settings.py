@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import aiosqlite
 
+from meshnode.store.db import query
+
 
 async def get_all(db: aiosqlite.Connection) -> dict[str, str]:
     """Every stored setting."""
-    async with db.execute("SELECT key, value FROM community_settings") as cursor:
+    async with query(db, "SELECT key, value FROM community_settings") as cursor:
         return {row[0]: row[1] for row in await cursor.fetchall()}
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from meshnode.store import Store, StoreError
-from meshnode.store.db import initialise_database, migration_scripts
+from meshnode.store.db import initialise_database, migration_scripts, query
 
 
 def test_initialise_database__applies_every_migration_from_empty(tmp_path: Path) -> None:
@@ -64,4 +65,32 @@ async def test_store__transaction_rolls_back_on_error(tmp_path: Path) -> None:
         async with store.reader.execute("SELECT count(*) FROM node_meta") as cursor:
             assert (await cursor.fetchone())[0] == 0
     finally:
+        await store.close()
+
+
+async def test_store__reader_sees_commits_while_other_reads_overlap(tmp_path: Path) -> None:
+    """Regression: statements left open on the shared reader connection kept one old
+    snapshot alive under concurrent load, so a row committed by the writer stayed invisible.
+    (With the busy readers written as ``async with store.reader.execute(...)`` this fails.)"""
+    store = await Store.open(tmp_path / "db.sqlite3")
+    stop = asyncio.Event()
+
+    async def busy_reader() -> None:
+        while not stop.is_set():
+            async with query(store.reader, "SELECT count(*) FROM node_meta") as rows:
+                await rows.fetchone()
+
+    readers = [asyncio.create_task(busy_reader()) for _ in range(8)]
+    try:
+        for number in range(50):
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO node_meta (key, value) VALUES (?, 'v')", (str(number),)
+                )
+            sql = "SELECT 1 FROM node_meta WHERE key = ?"
+            async with query(store.reader, sql, (str(number),)) as rows:
+                assert await rows.fetchone() is not None, number
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
         await store.close()
