@@ -124,12 +124,10 @@ async def nodeinfo_handler(request: web.Request) -> web.Response:
                         name=ctx.config.name, peering_policy=ctx.config.peering_policy)
     document["metadata"]["communityActor"] = urls.community_actor(ctx.config.base_url,
                                                                   ctx.config.handle)
-    return web.json_response(
-        document,
-        content_type="application/json",
-        headers={"Content-Type": "application/json; profile="
-                 "\"http://nodeinfo.diaspora.software/ns/schema/2.1#\""},
-    )
+    response = web.Response(text=json.dumps(document))
+    response.headers["Content-Type"] = (
+        'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"')
+    return response
 
 
 async def _actors_for(request: web.Request) -> tuple[str, list[str] | None]:
