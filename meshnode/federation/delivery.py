@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sqlite3
@@ -87,7 +88,7 @@ class DeliveryWorker:
         reader = self.federation.ctx.store.reader
         remembered = await oq.host_scheme(reader, host)
         if remembered in FALLBACK:
-            return remembered  # type: ignore[return-value]
+            return remembered
         return "rfc9421-ed25519" if await fq.origin_is_meshnode(reader, host) else "cavage-rsa"
 
     async def _send(self, scheme: Scheme, inbox: str, body: bytes, actor: str,
@@ -168,10 +169,8 @@ class DeliveryWorker:
             for host in hosts:
                 if host not in tasks or tasks[host].done():
                     tasks[host] = asyncio.create_task(self._guarded_drain(host))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), poll)
-            except TimeoutError:
-                pass
 
     async def _guarded_drain(self, host: str) -> None:
         try:

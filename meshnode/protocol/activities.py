@@ -171,9 +171,9 @@ def _rsa_keys(doc: Mapping[str, Any], actor_id: str) -> dict[str, str]:
         if not isinstance(entry, Mapping):
             continue
         key_id, pem = entry.get("id"), entry.get("publicKeyPem")
-        if isinstance(key_id, str) and isinstance(pem, str) and len(pem) < 8192:
-            if entry.get("owner", actor_id) == actor_id:
-                keys[key_id] = pem
+        if (isinstance(key_id, str) and isinstance(pem, str) and len(pem) < 8192
+                and entry.get("owner", actor_id) == actor_id):
+            keys[key_id] = pem
     return keys
 
 

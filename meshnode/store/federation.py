@@ -139,14 +139,11 @@ async def delivery_inboxes(
     Followers on blocked origins and on ``exclude_origins`` are left out.
     """
     marks = ", ".join("?" for _ in local_actors)
-    rows = await _all(
-        db,
-        "SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"
-        " JOIN remote_actors a ON a.id = f.remote_actor"
-        f" WHERE f.local_actor IN ({marks}) AND f.state = 'accepted'"
-        " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)",
-        tuple(local_actors),
-    )
+    sql = ("SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"  # noqa: S608
+           " JOIN remote_actors a ON a.id = f.remote_actor"
+           f" WHERE f.local_actor IN ({marks}) AND f.state = 'accepted'"
+           " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)")
+    rows = await _all(db, sql, tuple(local_actors))
     return [row[0] for row in rows if row[1] not in exclude_origins]
 
 

@@ -53,9 +53,9 @@ async def _wait_up(url: str) -> None:
     raise AssertionError(f"{url} did not start")
 
 
-async def _until(predicate, beta: Node, timeout: float = 40.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(predicate, beta: Node, limit: float = 40.0) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit
     while loop.time() < deadline:
         beta.clock.now = datetime.now(UTC)
         await beta.workers.step_all()
@@ -116,7 +116,8 @@ async def test_sigkill_mid_delivery__everything_delivered_after_restart(tmp_path
                 == LISTINGS
         await _until(all_there, beta)
         listed = _cli("peer", "list", "--data-dir", str(alpha_cfg.data_dir)).stdout
-        assert beta.url in listed and "peered" in listed
+        assert beta.url in listed
+        assert "peered" in listed
     finally:
         alpha.kill()
         alpha.wait(timeout=10)

@@ -22,14 +22,16 @@ async def test_relay__reaches_third_node_within_hop_limit_and_not_beyond(
     # Then b (hop 1) and c (hop 2) have it, with the author's proof intact; d does not
     for node in (b, c):
         row = await node.remote(view.row.object_id)
-        assert row is not None and row.signed_object == view.row.signed_object
+        assert row is not None
+        assert row.signed_object == view.row.signed_object
     assert await d.remote(view.row.object_id) is None
     # And updates follow the same path
     a.clock.advance(seconds=3)
     await listings.withdraw_listing(a.ctx, alice, view.row.id)
     await settle(a, b, c, d)
     row = await c.remote(view.row.object_id)
-    assert row is not None and row.status == "withdrawn"
+    assert row is not None
+    assert row.status == "withdrawn"
 
 
 async def test_relay__triangle_has_no_loops_or_duplicates(make_node: NodeFactory) -> None:
@@ -66,9 +68,11 @@ async def test_catch_up__restarted_node_pulls_missed_listings(make_node: NodeFac
     await b.start()
     assert await b.workers.sync.step() >= 3
     row = await b.remote(kept.row.object_id)
-    assert row is not None and row.title == "Trajet modifié"
+    assert row is not None
+    assert row.title == "Trajet modifié"
     gone = await b.remote(fresh.row.object_id)
-    assert gone is not None and gone.status == "withdrawn"
+    assert gone is not None
+    assert gone.status == "withdrawn"
     assert (await peering.list_peers(b.ctx))[0].last_sync is not None
 
 
@@ -102,7 +106,8 @@ async def test_peering__approve_policy_waits_for_admin(make_node: NodeFactory) -
     await peering.approve_peer(b.ctx, a.url)
     await settle(a, b)
     status = {p.peer: p for p in await peering.list_peers(b.ctx)}
-    assert status[a.url].status == "peered" and status[a.url].ours == "peered"
+    assert status[a.url].status == "peered"
+    assert status[a.url].ours == "peered"
 
 
 async def test_peering__block_removes_listings_and_refuses(make_node: NodeFactory) -> None:
