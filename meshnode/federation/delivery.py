@@ -146,7 +146,7 @@ class DeliveryWorker:
                 await tx.execute("UPDATE peers SET last_delivery_at = ? WHERE origin = ?",
                                  (stamp, host))
 
-    async def run_forever(self, poll: float = 0.25) -> None:
+    async def run_forever(self, poll: float = 0.1) -> None:
         """Background loop: one task per host with due work; woken by events or a poll."""
         tasks: dict[str, asyncio.Task[None]] = {}
         event = self.federation.delivery_event
