@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import socket
 import sqlite3
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -39,7 +39,8 @@ RIDE: dict[str, Any] = {
     "description": "Trois places.", "price": {"mode": "amount", "amount": "4.50"},
     "location": {"name": "Quai du Canal", "lat": 45.764, "lon": 4.8357},
     "details": {"from": "Canal", "to": "Lyon", "seats": 3,
-                "departure": (datetime.now(UTC) + timedelta(days=10)).isoformat(timespec="seconds")},
+                "departure": (datetime.now(UTC) + timedelta(days=10)).isoformat(
+                    timespec="seconds")},
 }
 
 
@@ -145,7 +146,7 @@ async def chain(root: Path, size: int, runs: int) -> list[float]:
     nodes = [Node(root / "chain", f"n{i}", relay_hop_limit=10) for i in range(size)]
     for node in nodes:
         await node.start(False)
-    for left, right in zip(nodes, nodes[1:], strict=False):
+    for left, right in itertools.pairwise(nodes):
         await peering.add_peer(left.app[CONTEXT], right.config.base_url)
         await settle(*nodes)
     for node in nodes:
@@ -194,7 +195,8 @@ async def catch_up(root: Path, total: int) -> float:
     async with beta_ctx.store.reader.execute(
             "SELECT count(*) FROM listings WHERE is_local = 0") as cursor:
         row = await cursor.fetchone()
-    assert row is not None and row[0] == total, row[0] if row else None
+    if row is None or row[0] != total:
+        raise RuntimeError(f"catch-up stored {row[0] if row else 0} of {total}")
     await alpha.stop()
     await beta.stop()
     return elapsed

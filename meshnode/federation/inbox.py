@@ -93,9 +93,8 @@ async def receive(request: web.Request) -> web.Response:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
     if not same_origin(head.id, head.actor):
         raise SignatureError("the activity id is not on its actor's origin")
-    async with ctx.store.transaction() as tx:
-        await fq.insert_inbox(tx, activity_id=head.id, actor=head.actor,
-                              activity_type=head.type, body=body.decode("utf-8"),
-                              received_at=format_utc(ctx.clock()))
+    await federation.writer.store(activity_id=head.id, actor=head.actor,
+                                  activity_type=head.type, body=body.decode("utf-8"),
+                                  received_at=format_utc(ctx.clock()))
     federation.wake_inbox()
     return web.Response(status=202)

@@ -16,7 +16,7 @@ from meshnode.federation.directory import ActorDirectory
 from meshnode.federation.http import FederationClient, UrlGuard
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
-from meshnode.federation.state import FEDERATION, Federation
+from meshnode.federation.state import FEDERATION, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
 from meshnode.store import federation as fq
 from meshnode.web.appkeys import CONTEXT
@@ -77,7 +77,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
         async with aiohttp.ClientSession(connector=connector) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
-                                    directory=ActorDirectory(ctx, client))
+                                    directory=ActorDirectory(ctx, client),
+                                    writer=InboxWriter(ctx))
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation))
             app[FEDERATION] = federation
