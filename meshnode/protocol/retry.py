@@ -1,6 +1,6 @@
 """Delivery retry policy: tiny pure functions (REFERENCE §5).
 
-Schedule modelled on Mastodon's (delay of retry n ≈ n⁴ + 15 s, plus jitter): 15 attempts
+Schedule modelled on Mastodon's (delay of retry n ≈ n⁴ + 15 s, plus jitter): 16 attempts
 spread over about two days. Only network errors, 5xx and 429 are retried; any other 4xx
 is final. Randomness and time come in as parameters.
 """
@@ -12,7 +12,7 @@ from typing import Literal
 from meshnode.protocol.errors import SignatureError
 from meshnode.protocol.httpsig import parse_http_date
 
-MAX_ATTEMPTS = 15
+MAX_ATTEMPTS = 16
 MAX_RETRY_AFTER = 24 * 3600
 Outcome = Literal["done", "retry", "final"]
 
