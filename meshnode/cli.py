@@ -16,6 +16,7 @@ from aiohttp import web
 
 from meshnode import __version__
 from meshnode.app import create_app
+from meshnode.cli_peer import add_peer_commands
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
 from meshnode.errors import ServiceError
 from meshnode.keys import KeyStoreError
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_init, _add_run, _add_member, _add_token, _add_backup, _add_ledger):
         add(commands)
+    add_peer_commands(commands, _data_dir)
     return parser
 
 

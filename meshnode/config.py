@@ -64,6 +64,8 @@ class Config:
     peering_policy: PeeringPolicy = "auto"
     discovery_policy: DiscoveryPolicy = "auto"
     relay_hop_limit: int = 2
+    # Community nodes live on LANs, so fetching private addresses is allowed by default.
+    allow_private_addresses: bool = True
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
 
     @property
@@ -151,6 +153,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("federation.peering_policy must be 'auto' or 'approve'")
     if config.discovery_policy not in ("auto", "approve", "off"):
         raise ConfigError("discovery.policy must be 'auto', 'approve' or 'off'")
+    if not 0 <= config.relay_hop_limit <= 20:
+        raise ConfigError("federation.relay_hop_limit must be 0-20")
     if not 0 <= config.currency.decimals <= 2:
         raise ConfigError("currency.decimals must be 0, 1 or 2")
     _validate_amount(config.currency.default_min_balance, "default_min_balance")
@@ -180,6 +184,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
         "federation": {
             "peering_policy": config.peering_policy,
             "relay_hop_limit": config.relay_hop_limit,
+            "allow_private_addresses": config.allow_private_addresses,
         },
         "discovery": {"policy": config.discovery_policy},
     }
@@ -207,6 +212,8 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             currency=CurrencyConfig(**raw.get("currency", {})),
             peering_policy=raw.get("federation", {}).get("peering_policy", "auto"),
             relay_hop_limit=int(raw.get("federation", {}).get("relay_hop_limit", 2)),
+            allow_private_addresses=bool(
+                raw.get("federation", {}).get("allow_private_addresses", True)),
             discovery_policy=raw.get("discovery", {}).get("policy", "auto"),
         )
     except KeyError as exc:

@@ -41,6 +41,7 @@ from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services.context import NodeContext
 from meshnode.services.images import reencode_image
 from meshnode.services.members import member_identity
+from meshnode.services.publishing import publish_listing_change
 from meshnode.store import listings as q
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
@@ -93,6 +94,11 @@ def _columns(draft: ListingDraft, decimals: int) -> ListingColumns:
         details=json.dumps(draft.details, sort_keys=True, ensure_ascii=False),
         expires_at=format_utc(draft.expires_at),
     )
+
+
+def listing_columns(draft: ListingDraft, decimals: int) -> ListingColumns:
+    """The searchable columns of a draft (also used for remote listings)."""
+    return _columns(draft, decimals)
 
 
 def draft_from_row(row: ListingRow, decimals: int) -> ListingDraft:
@@ -173,6 +179,8 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
             published_at=format_utc(now),
             signed_object=signed,
         )
+        await publish_listing_change(ctx, tx, activity_type="Create", signed_object=signed,
+                                     author_username=author.username, version=1)
     return await get_listing(ctx, listing_id)
 
 
@@ -210,6 +218,10 @@ async def _store_new_version(
             version=view.row.version + 1,
             signed_object=signed,
         )
+        if stored:
+            await publish_listing_change(ctx, tx, activity_type="Update", signed_object=signed,
+                                         author_username=author.username,
+                                         version=view.row.version + 1)
     if not stored:
         raise ConflictError("the listing changed meanwhile; reload it and try again")
 
@@ -252,6 +264,10 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
             tx, listing_id=listing_id, columns=columns, updated_at=format_utc(now),
             version=view.row.version + 1, signed_object=signed,
         )
+        if stored:
+            await publish_listing_change(ctx, tx, activity_type="Delete", signed_object=signed,
+                                         author_username=author.username,
+                                         version=view.row.version + 1)
     if not stored:
         raise ConflictError("the listing changed meanwhile; reload it and try again")
     return await get_listing(ctx, listing_id)

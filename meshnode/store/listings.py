@@ -169,9 +169,10 @@ async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple
         return [(row[0], row[1]) for row in await cursor.fetchall()]
 
 
-async def count_listings(db: aiosqlite.Connection) -> int:
-    """Number of listings stored, all statuses."""
-    async with query(db, "SELECT count(*) FROM listings") as cursor:
+async def count_listings(db: aiosqlite.Connection, *, local_only: bool = False) -> int:
+    """Number of listings stored (all statuses), or only those published here."""
+    sql = "SELECT count(*) FROM listings WHERE is_local = 1 OR NOT ?"
+    async with query(db, sql, (local_only,)) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from meshnode.federation.actors import group as group_json
+from meshnode.federation.actors import person as actor_json
 from meshnode.services import listings as listing_service
 from meshnode.services import members
 from meshnode.store.listings import SearchFilters
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import render
-from meshnode.web.negotiation import Handler, negotiated
+from meshnode.web.negotiation import negotiated
 from meshnode.web.pages.forms import form_choices
 from meshnode.web.pages.listings import card_context
 
@@ -24,10 +26,12 @@ async def profile_page(request: web.Request) -> web.Response:
     })
 
 
-def setup_profile_pages(app: web.Application, actor_json: Handler | None = None) -> None:
-    """Register ``/users/{username}``: the page for browsers, ``actor_json`` for peers.
+async def community_page(request: web.Request) -> web.Response:
+    """Browsers asking for the community actor's URL get the home page."""
+    raise web.HTTPFound("/")
 
-    Seam for the federation layer: pass its actor handler here (until then, ActivityPub
-    clients get 406).
-    """
+
+def setup_profile_pages(app: web.Application) -> None:
+    """Register the actors' URLs: pages for browsers, ActivityPub documents for peers."""
     app.router.add_get("/users/{username}", negotiated(profile_page, actor_json))
+    app.router.add_get("/groups/{handle}", negotiated(community_page, group_json))

@@ -102,14 +102,22 @@ async def test_listing_url__negotiates_html_and_signed_json(
         assert await document.text() == view.row.signed_object
 
 
-async def test_profile_url__html_for_browsers_and_seam_for_activitypub(
+async def test_profile_url__html_for_browsers_actor_document_for_activitypub(
     client: TestClient, alice: base.TestMember
 ) -> None:
     page = await client.get("/users/alice", headers=HTML)
     assert page.status == 200
+    assert page.content_type == "text/html"
     assert "Member since" in await page.text()
     actor = await client.get("/users/alice", headers={"Accept": "application/activity+json"})
-    assert actor.status == 406  # until the federation layer plugs its actor handler in
+    assert actor.status == 200
+    assert actor.content_type == "application/activity+json"
+    assert actor.headers["Vary"] == "Accept"
+    document = await actor.json()
+    assert document["type"] == "Person"
+    assert document["preferredUsername"] == "alice"
+    group = await client.get("/groups/voisins", headers=HTML, allow_redirects=False)
+    assert group.status == 302
 
 
 async def test_search__accent_insensitive_filters_and_empty_result(

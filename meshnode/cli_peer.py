@@ -1,0 +1,91 @@
+"""``meshnode peer …``: peering from the command line, also while the node runs.
+
+The commands only write intent rows (a peer to resolve, an Accept or Undo to deliver) in
+the node's database; the running node's peering and delivery workers do the network I/O.
+So the CLI never needs the node's lock, never races the node's own HTTP client, and an
+admin's request survives a node that is down: it happens when the node next runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from meshnode.config import load_config
+from meshnode.federation import peering
+from meshnode.services.context import NodeContext
+
+PeerAction = Callable[[NodeContext, str], Awaitable[str]]
+
+
+def _run(data_dir: Path, action: Callable[[NodeContext], Awaitable[int]]) -> int:
+    config = load_config(data_dir)
+
+    async def runner() -> int:
+        ctx = await NodeContext.open(config)
+        try:
+            return await action(ctx)
+        finally:
+            await ctx.close()
+
+    return asyncio.run(runner())
+
+
+def cmd_peer_add(args: argparse.Namespace) -> int:
+    """``meshnode peer add URL_OR_HANDLE``."""
+
+    async def action(ctx: NodeContext) -> int:
+        key = await peering.add_peer(ctx, args.target)
+        print(f"peering requested with {key}; the running node resolves and follows it"
+              " (see 'meshnode peer list')")
+        return 0
+
+    return _run(args.data_dir, action)
+
+
+def cmd_peer_list(args: argparse.Namespace) -> int:
+    """``meshnode peer list``."""
+
+    async def action(ctx: NodeContext) -> int:
+        print(f"{'PEER':<40} {'STATUS':<8} {'OURS':<10} {'THEIRS':<9} {'LAST DELIVERY':<21}"
+              " LAST SYNC")
+        for peer in await peering.list_peers(ctx):
+            print(f"{peer.peer:<40} {peer.status:<8} {peer.ours:<10} {peer.theirs or '-':<9}"
+                  f" {peer.last_delivery or '-':<21} {peer.last_sync or '-'}")
+            if peer.last_error:
+                print(f"    last error: {peer.last_error}")
+        return 0
+
+    return _run(args.data_dir, action)
+
+
+def _simple(action: PeerAction, verb: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        async def run(ctx: NodeContext) -> int:
+            print(f"{verb} {await action(ctx, args.peer)}")
+            return 0
+        return _run(args.data_dir, run)
+    return handler
+
+
+def add_peer_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                      data_dir: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``meshnode peer add|list|approve|remove|block``."""
+    parser = commands.add_parser("peer", help="peer with other community nodes")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = sub.add_parser("add", help="follow a node: URL or handle@host[:port]")
+    data_dir(add)
+    add.add_argument("target", metavar="URL_OR_HANDLE")
+    add.set_defaults(handler=cmd_peer_add)
+    listing = sub.add_parser("list", help="peers: pending, peered, blocked; last delivery/sync")
+    data_dir(listing)
+    listing.set_defaults(handler=cmd_peer_list)
+    for name, action, verb in (("approve", peering.approve_peer, "approved"),
+                               ("remove", peering.remove_peer, "removed"),
+                               ("block", peering.block_peer, "blocked")):
+        command = sub.add_parser(name, help=f"{name} a peer (origin URL or handle)")
+        data_dir(command)
+        command.add_argument("peer")
+        command.set_defaults(handler=_simple(action, verb))

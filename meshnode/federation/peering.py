@@ -1,0 +1,234 @@
+"""Peering: community Group actors following each other, as a persisted state machine.
+
+Our side of a peering (``peers.out_state``)::
+
+    none ──add──▶ resolving ──(WebFinger/actor fetched, Follow queued)──▶ following
+    following ──Accept──▶ peered          following ──Reject──▶ rejected
+    resolving ──(too many failures)──▶ failed
+
+Their side is a row in ``followers`` (pending until approved when the policy is
+``approve``). Admin actions only write rows, so the CLI works while the node runs: the
+running node's ``PeeringWorker`` does the network I/O, the delivery worker sends.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from meshnode import urls
+from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.protocol.activities import (
+    RemoteActor,
+    follow_activity,
+    origin_of,
+    parse_acct,
+    parse_actor,
+    response_activity,
+)
+from meshnode.protocol.timefmt import format_utc
+from meshnode.services.context import NodeContext
+from meshnode.services.publishing import queue_activity
+from meshnode.store import federation as fq
+from meshnode.store import outbox as oq
+
+PEER_STATES = ("pending", "peered", "blocked")
+
+
+def new_activity_id(actor: str, kind: str) -> str:
+    """A fresh activity id on our origin."""
+    return f"{actor}/activities/{kind}-{secrets.token_hex(8)}"
+
+
+def _group(ctx: NodeContext) -> str:
+    return urls.community_actor(ctx.config.base_url, ctx.config.handle)
+
+
+def _now(ctx: NodeContext) -> str:
+    return format_utc(ctx.clock())
+
+
+async def queue_follow(ctx: NodeContext, tx: aiosqlite.Connection, actor: RemoteActor) -> None:
+    """Queue our Follow of a peer's Group actor and move the peer to ``following``."""
+    group = _group(ctx)
+    follow = follow_activity(new_activity_id(group, "follow"), group, actor.id)
+    now = _now(ctx)
+    await fq.insert_peer(tx, origin=actor.origin, requested=actor.id, out_state="none", now=now)
+    await queue_activity(tx, follow, public=False, inboxes=[actor.inbox], now=now)
+    await fq.update_peer(tx, actor.origin, now, actor_id=actor.id, out_state="following",
+                         out_follow_id=follow["id"], last_error=None)
+
+
+async def answer_follow(
+    ctx: NodeContext, tx: aiosqlite.Connection, *, local_actor: str, remote: RemoteActor,
+    follow: Mapping[str, Any], accept: bool,
+) -> None:
+    """Record a follower (accepted) and queue Accept, or queue Reject."""
+    kind = "Accept" if accept else "Reject"
+    answer = response_activity(kind, new_activity_id(local_actor, kind.lower()), local_actor,
+                               follow)
+    now = _now(ctx)
+    if accept:
+        await fq.upsert_follower(tx, local_actor=local_actor, remote_actor=remote.id,
+                                 follow_id=str(follow["id"]), state="accepted", now=now)
+    else:
+        await fq.delete_follower(tx, local_actor, remote.id)
+    await queue_activity(tx, answer, public=False, inboxes=[remote.inbox], now=now)
+
+
+async def _cached_actor(tx: aiosqlite.Connection, actor_id: str) -> RemoteActor:
+    row = await fq.get_actor_row(tx, actor_id)
+    if row is None:
+        raise NotFoundError(f"actor {actor_id!r} is not known yet")
+    return parse_actor(json.loads(row["document"]), fetched_from=actor_id)
+
+
+# --------------------------------------------------------------------------- admin actions
+
+
+def _target_origin(target: str) -> tuple[str, str]:
+    """(peer key, requested) for a node URL or ``handle@host[:port]``."""
+    text = target.strip()
+    if text.startswith(("http://", "https://")):
+        return origin_of(text), text
+    name, host = parse_acct(text)
+    return f"acct:{name}@{host}", f"{name}@{host}"
+
+
+async def add_peer(ctx: NodeContext, target: str) -> str:
+    """Ask to peer with a node (URL or handle); the peering worker resolves and follows."""
+    key, requested = _target_origin(target)
+    if key == origin_of(ctx.config.base_url):
+        raise ValidationError("a node cannot peer with itself")
+    now = _now(ctx)
+    async with ctx.store.transaction() as tx:
+        row = await fq.get_peer(tx, key)
+        if row is not None and row["blocked"]:
+            raise ConflictError(f"{key} is blocked; remove the block first (peer remove)")
+        if row is None:
+            await fq.insert_peer(tx, origin=key, requested=requested, out_state="resolving",
+                                 now=now)
+        elif row["out_state"] in ("none", "rejected", "failed"):
+            await fq.update_peer(tx, key, now, requested=requested, out_state="resolving",
+                                 attempts=0, next_attempt_at=None)
+    return key
+
+
+async def find_peer(ctx: NodeContext, text: str) -> str:
+    """The peer key matching an origin, a URL, or a handle (NotFoundError otherwise)."""
+    candidates = [text.strip()]
+    if text.startswith(("http://", "https://")):
+        candidates.insert(0, origin_of(text))
+    else:
+        try:
+            name, host = parse_acct(text)
+            candidates += [f"acct:{name}@{host}", f"http://{host}", f"https://{host}"]
+        except ValidationError:
+            pass
+    for candidate in candidates:
+        if await fq.get_peer(ctx.store.reader, candidate) is not None:
+            return candidate
+    raise NotFoundError(f"no peer {text!r} (see 'meshnode peer list')")
+
+
+async def approve_peer(ctx: NodeContext, text: str) -> str:
+    """Accept a node's pending Follow of our community and follow it back."""
+    origin = await find_peer(ctx, text)
+    group = _group(ctx)
+    async with ctx.store.transaction() as tx:
+        pending = await fq.pending_followers_from(tx, group, origin)
+        peer = await fq.get_peer(tx, origin)
+        if not pending and (peer is None or peer["out_state"] != "none"):
+            raise ConflictError(f"{origin} has no pending request")
+        for row in pending:
+            remote = await _cached_actor(tx, row["remote_actor"])
+            follow = {"id": row["follow_id"], "type": "Follow", "actor": remote.id,
+                      "object": group}
+            await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow,
+                                accept=True)
+            if peer is not None and peer["out_state"] in ("none", "rejected", "failed"):
+                await queue_follow(ctx, tx, remote)
+    return origin
+
+
+async def remove_peer(ctx: NodeContext, text: str) -> str:
+    """Stop peering: Undo our Follow, Reject theirs, forget the peer (and any block)."""
+    origin = await find_peer(ctx, text)
+    group = _group(ctx)
+    now = _now(ctx)
+    async with ctx.store.transaction() as tx:
+        peer = await fq.get_peer(tx, origin)
+        assert peer is not None
+        if peer["actor_id"] and peer["out_follow_id"] and not peer["blocked"]:
+            remote = await _cached_actor(tx, peer["actor_id"])
+            follow = follow_activity(peer["out_follow_id"], group, remote.id)
+            undo = response_activity("Undo", new_activity_id(group, "undo"), group, follow)
+            await queue_activity(tx, undo, public=False, inboxes=[remote.inbox], now=now)
+            follower = await fq.get_follower(tx, group, remote.id)
+            if follower is not None:
+                await answer_follow(ctx, tx, local_actor=group, remote=remote, accept=False,
+                                    follow={"id": follower["follow_id"], "type": "Follow",
+                                            "actor": remote.id, "object": group})
+        await fq.delete_followers_from(tx, origin)
+        await tx.execute("DELETE FROM peers WHERE origin = ?", (origin,))
+    return origin
+
+
+async def block_peer(ctx: NodeContext, text: str) -> str:
+    """Defederate: refuse the node's requests, drop its followers, deliveries and listings."""
+    try:
+        origin = await find_peer(ctx, text)
+    except NotFoundError:
+        origin, _ = _target_origin(text)
+    now = _now(ctx)
+    async with ctx.store.transaction() as tx:
+        await fq.insert_peer(tx, origin=origin, requested=text, out_state="none", now=now)
+        await fq.update_peer(tx, origin, now, blocked=1, out_state="none", sync_due=0)
+        await fq.delete_followers_from(tx, origin)
+        await fq.delete_remote_listings(tx, origin)
+        await oq.drop_pending_for_host(tx, origin, now)
+    return origin
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """One line of ``meshnode peer list`` / ``GET /api/v1/peers``."""
+
+    peer: str
+    actor: str | None
+    status: str
+    ours: str
+    theirs: str | None
+    last_delivery: str | None
+    last_sync: str | None
+    last_error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """API representation."""
+        return dict(self.__dict__)
+
+
+def _status(row: aiosqlite.Row) -> str:
+    if row["blocked"]:
+        return "blocked"
+    if row["out_state"] == "peered" or row["in_state"] == "accepted":
+        return "peered"
+    return "pending"
+
+
+async def list_peers(ctx: NodeContext) -> list[PeerStatus]:
+    """Every peer with its state, last delivery and last sync."""
+    delivered = {row["host"]: row["last_done"]
+                 for row in await oq.delivery_summary(ctx.store.reader)}
+    return [
+        PeerStatus(peer=row["origin"], actor=row["actor_id"], status=_status(row),
+                   ours=row["out_state"], theirs=row["in_state"],
+                   last_delivery=delivered.get(row["origin"]) or row["last_delivery_at"],
+                   last_sync=row["last_sync_at"], last_error=row["last_error"])
+        for row in await fq.list_peers(ctx.store.reader)
+    ]

@@ -1,0 +1,214 @@
+"""Applying activities: a dispatch table by type, in two phases.
+
+``prepare`` does the network work (actor documents, proof keys) and returns an ``Effect``;
+effects run inside one write transaction. The inbox worker and catch-up sync share this.
+Processing the same activity twice has no further effect (ids and versions dedupe).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiosqlite
+
+from meshnode import urls
+from meshnode.errors import ServiceError
+from meshnode.federation.http import FetchError
+from meshnode.federation.peering import answer_follow, queue_follow
+from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
+from meshnode.federation.state import Federation
+from meshnode.protocol.activities import id_of, origin_of, same_origin
+from meshnode.protocol.errors import ProtocolError
+from meshnode.protocol.timefmt import format_utc
+from meshnode.store import federation as fq
+from meshnode.store import listings as lq
+
+Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
+Preparer = Callable[[Federation, Mapping[str, Any]], Awaitable[Effect]]
+EXPECTED = (ProtocolError, ServiceError, FetchError)
+PEER_TYPES = ("Group", "Application", "Service", "Organization")
+
+
+class ForbiddenChangeError(ProtocolError):
+    """The activity's actor may not change this object (REFERENCE §2)."""
+
+
+def outcome(text: str) -> Effect:
+    """An effect that writes nothing."""
+    async def effect(_tx: aiosqlite.Connection) -> str:
+        return text
+    return effect
+
+
+def _local_target(federation: Federation, target: str) -> tuple[str, str] | None:
+    base = federation.ctx.config.base_url
+    if target == federation.community:
+        return "group", target
+    prefix = urls.member_actor(base, "")
+    if target.startswith(prefix) and "/" not in target[len(prefix):]:
+        return "member", target
+    return None
+
+
+async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effect:
+    target = id_of(act.get("object"), "object")
+    local = _local_target(federation, target)
+    if local is None:
+        return outcome("ignored: not one of our actors")
+    remote = await federation.directory.get_actor(str(act["actor"]))
+    ctx = federation.ctx
+    follow = {"id": act["id"], "type": "Follow", "actor": remote.id, "object": target}
+
+    async def effect(tx: aiosqlite.Connection) -> str:
+        if local[0] == "member":
+            await answer_follow(ctx, tx, local_actor=target, remote=remote, follow=follow,
+                                accept=True)
+            return "accepted"
+        peer = await fq.get_peer(tx, remote.origin)
+        we_asked = peer is not None and peer["out_state"] in ("following", "peered",
+                                                              "resolving")
+        if ctx.config.peering_policy == "auto" or we_asked:
+            await answer_follow(ctx, tx, local_actor=target, remote=remote, follow=follow,
+                                accept=True)
+            if remote.type in PEER_TYPES and not we_asked:
+                await queue_follow(ctx, tx, remote)
+            return "accepted"
+        await fq.upsert_follower(tx, local_actor=target, remote_actor=remote.id,
+                                 follow_id=str(act["id"]), state="pending",
+                                 now=format_utc(ctx.clock()))
+        await fq.insert_peer(tx, origin=remote.origin, requested=remote.id, out_state="none",
+                             now=format_utc(ctx.clock()))
+        await fq.update_peer(tx, remote.origin, format_utc(ctx.clock()), actor_id=remote.id)
+        return "pending approval"
+
+    return effect
+
+
+def _answer_preparer(new_state: str) -> Preparer:
+    async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
+        follow_id = id_of(act.get("object"), "object")
+        actor = str(act["actor"])
+
+        async def effect(tx: aiosqlite.Connection) -> str:
+            peer = await fq.get_peer(tx, origin_of(actor))
+            if peer is None or peer["out_follow_id"] != follow_id or peer["actor_id"] != actor:
+                return "ignored: not an answer to our Follow"
+            await fq.update_peer(tx, peer["origin"], format_utc(federation.ctx.clock()),
+                                 out_state=new_state, sync_due=int(new_state == "peered"))
+            return new_state
+
+        return effect
+
+    return prepare
+
+
+async def prepare_undo(federation: Federation, act: Mapping[str, Any]) -> Effect:
+    obj = act.get("object")
+    follow_id = id_of(obj, "object")
+    if isinstance(obj, Mapping) and obj.get("type") not in (None, "Follow"):
+        return outcome("ignored: only Undo Follow is supported")
+    actor = str(act["actor"])
+
+    async def effect(tx: aiosqlite.Connection) -> str:
+        removed = await fq.delete_follow(tx, actor, follow_id)
+        return "unfollowed" if removed else "ignored: no such follow"
+
+    return effect
+
+
+async def prepare_listing(federation: Federation, act: Mapping[str, Any]) -> Effect:
+    """Create / Update / Delete sent by the author's own node; Announce by a relay."""
+    actor = str(act["actor"])
+    obj = act.get("object")
+    if act["type"] == "Delete" and isinstance(obj, str):
+        return await _unsigned_delete(federation, actor, obj)
+    if act["type"] == "Announce" and not isinstance(obj, Mapping):
+        return outcome("ignored: Announce of a link")
+    verified = await verify_listing_object(federation, obj)
+    if act["type"] != "Announce" and verified.author != actor:
+        raise ForbiddenChangeError("only the author's own node may Create, Update or Delete it")
+    hops = hops_of(act) if act["type"] == "Announce" else 1
+
+    async def effect(tx: aiosqlite.Connection) -> str:
+        if not await store_verified(federation, tx, verified):
+            return "ignored: duplicate or stale"
+        relayed = await relay(federation, tx, verified, hops=hops, sender=actor)
+        return "stored and relayed" if relayed else "stored"
+
+    return effect
+
+
+async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -> Effect:
+    if not same_origin(actor, object_id):
+        return outcome("rejected: Delete from another origin")
+
+    async def effect(tx: aiosqlite.Connection) -> str:
+        row = await lq.get_listing_by_object_id(tx, object_id)
+        if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
+            return "ignored"
+        await tx.execute("UPDATE listings SET status = 'withdrawn' WHERE id = ?", (row.id,))
+        return "withdrawn"
+
+    return effect
+
+
+PREPARERS: dict[str, Preparer] = {
+    "Follow": prepare_follow,
+    "Accept": _answer_preparer("peered"),
+    "Reject": _answer_preparer("rejected"),
+    "Undo": prepare_undo,
+    "Create": prepare_listing,
+    "Update": prepare_listing,
+    "Delete": prepare_listing,
+    "Announce": prepare_listing,
+}
+
+
+async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
+    """The effect of one activity; verification failures become a 'rejected' outcome."""
+    preparer = PREPARERS.get(str(act.get("type")))
+    if preparer is None:
+        return outcome(f"ignored: unsupported type {str(act.get('type'))[:40]}")
+    try:
+        return await preparer(federation, act)
+    except EXPECTED as exc:
+        return outcome(f"rejected: {exc}")
+
+
+async def run_effect(tx: aiosqlite.Connection, effect: Effect) -> str:
+    """Run one effect in a savepoint so one bad row never rolls back its batch."""
+    await tx.execute("SAVEPOINT effect")
+    try:
+        result = await effect(tx)
+    except (sqlite3.IntegrityError, *EXPECTED) as exc:
+        await tx.execute("ROLLBACK TO effect")
+        await tx.execute("RELEASE effect")
+        return f"failed: {exc}"
+    await tx.execute("RELEASE effect")
+    return result
+
+
+class InboxWorker:
+    """Processes stored inbox activities in order; ``step()`` handles one batch."""
+
+    def __init__(self, federation: Federation, batch: int = 100) -> None:
+        self.federation = federation
+        self.batch = batch
+
+    async def step(self) -> int:
+        """Process up to one batch; return how many activities were processed."""
+        ctx = self.federation.ctx
+        rows = await fq.unprocessed(ctx.store.reader, self.batch)
+        if not rows:
+            return 0
+        prepared = [(row["seq"], await prepare(self.federation, json.loads(row["body"])))
+                    for row in rows]
+        async with ctx.store.transaction() as tx:
+            for seq, effect in prepared:
+                result = await run_effect(tx, effect)
+                await fq.mark_processed(tx, seq, result, format_utc(ctx.clock()))
+        self.federation.wake_delivery()
+        return len(rows)

@@ -1,0 +1,140 @@
+"""Remote listings: verify the author's FEP-8b32 proof, store, relay within the hop limit.
+
+Verification (network: the author's actor document) happens before the write transaction;
+storing is a pure database step, so a page of activities commits at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiosqlite
+
+from meshnode.federation.state import Federation
+from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
+from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.listings import ListingDraft, parse_proposal
+from meshnode.protocol.proofs import proof_verification_method, verify_proof
+from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.vocab import PUBLIC
+from meshnode.services.listings import draft_from_row, listing_columns
+from meshnode.services.publishing import dumps, queue_activity
+from meshnode.store import federation as fq
+from meshnode.store import listings as lq
+
+LISTING_TYPES = ("Proposal", "Tombstone")
+
+
+@dataclass(frozen=True)
+class VerifiedObject:
+    """A listing object whose proof verified against its author's published Multikey."""
+
+    document: dict[str, Any]
+    object_id: str
+    author: str
+    type: str
+    timestamp: str
+    draft: ListingDraft | None
+
+
+def _timestamp(document: Mapping[str, Any], field: str) -> str:
+    return format_utc(parse_utc(document.get(field), field=field))
+
+
+async def verify_listing_object(federation: Federation, obj: object) -> VerifiedObject:
+    """Check an embedded listing object and its author's proof, whoever relayed it."""
+    if not isinstance(obj, Mapping) or obj.get("type") not in LISTING_TYPES:
+        raise ValidationError("expected a Proposal or a Tombstone")
+    document = dict(obj)
+    object_id = check_url(document.get("id"), "id")
+    method = proof_verification_method(document)
+    author = strip_fragment(method)
+    if not same_origin(object_id, author):
+        raise ProofError("the proof's author is not on the object's origin")
+    if document["type"] == "Proposal" and document.get("attributedTo") != author:
+        raise ProofError("the proof was not made by the object's author")
+    key = await federation.directory.key(method)
+    if key.actor_id != author:
+        raise ProofError("the verification method is not the author's")
+    try:
+        verify_proof(document, public_key=key.ed25519_raw)
+    except ProofError:
+        key = await federation.directory.key(method, refresh=True)  # key rotation
+        verify_proof(document, public_key=key.ed25519_raw)
+    if document["type"] == "Proposal":
+        draft = parse_proposal(document, decimals=federation.ctx.config.currency.decimals)
+        stamp = _timestamp(document, "updated" if "updated" in document else "published")
+        return VerifiedObject(document, object_id, author, "Proposal", stamp, draft)
+    return VerifiedObject(document, object_id, author, "Tombstone",
+                          _timestamp(document, "deleted"), None)
+
+
+async def store_verified(federation: Federation, tx: aiosqlite.Connection,
+                         verified: VerifiedObject) -> bool:
+    """Insert or advance a remote listing; False when it is ours, stale or a duplicate."""
+    ctx = federation.ctx
+    origin = origin_of(verified.object_id)
+    if origin == origin_of(ctx.config.base_url) or await fq.is_blocked(tx, origin):
+        return False
+    existing = await lq.get_listing_by_object_id(tx, verified.object_id)
+    if existing is not None and (existing.is_local or existing.author_uri != verified.author):
+        return False
+    if existing is not None and (existing.status == "withdrawn"
+                                 or verified.timestamp <= existing.updated_at):
+        return False
+    decimals = ctx.config.currency.decimals
+    signed = dumps(verified.document)
+    if verified.draft is None:
+        if existing is None:
+            return False
+        columns = replace(listing_columns(draft_from_row(existing, decimals), decimals),
+                          status="withdrawn")
+    else:
+        columns = listing_columns(verified.draft, decimals)
+    if existing is None:
+        listing_id = secrets.token_hex(8)
+        await lq.insert_listing(
+            tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
+            author_uri=verified.author, origin=origin, is_local=False, columns=columns,
+            published_at=_timestamp(verified.document, "published"), signed_object=signed)
+    else:
+        listing_id = existing.id
+        await lq.update_listing(tx, listing_id=listing_id, columns=columns,
+                                updated_at=verified.timestamp, version=existing.version + 1,
+                                signed_object=signed)
+    await fq.set_listing_updated_at(tx, listing_id, verified.timestamp)
+    return True
+
+
+async def relay(
+    federation: Federation, tx: aiosqlite.Connection, verified: VerifiedObject, *, hops: int,
+    sender: str,
+) -> bool:
+    """Announce a newly stored object to our followers if ``hops`` is under the limit.
+
+    The author's proof travels unchanged, so every next node verifies the author itself.
+    """
+    if hops >= federation.ctx.config.relay_hop_limit:
+        return False
+    group = federation.community
+    digest = hashlib.sha256(
+        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
+    inboxes = await fq.delivery_inboxes(
+        tx, [group], exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
+    announce = activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
+                        obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
+                        published=format_utc(federation.ctx.clock()), hops=hops + 1)
+    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes,
+                               now=format_utc(federation.ctx.clock()))
+    return seq is not None
+
+
+def hops_of(activity_doc: Mapping[str, Any]) -> int:
+    """Hop count an Announce carries (1 for a direct Create)."""
+    hops = activity_doc.get("hops", 1)
+    return hops if isinstance(hops, int) and 1 <= hops <= 100 else 100
+

@@ -1,0 +1,103 @@
+"""Federation resources and background workers, opened and closed in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
+from meshnode.federation.directory import ActorDirectory
+from meshnode.federation.http import FederationClient, UrlGuard
+from meshnode.federation.processing import InboxWorker
+from meshnode.federation.resolver import PeeringWorker
+from meshnode.federation.state import FEDERATION, Federation, InboxWriter
+from meshnode.federation.sync import SyncWorker
+from meshnode.store import federation as fq
+from meshnode.web.appkeys import CONTEXT
+
+log = logging.getLogger(__name__)
+PEERING_POLL = 1.0
+SYNC_POLL = 2.0
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The node's federation workers; tests call their ``step()`` directly."""
+
+    inbox: InboxWorker
+    delivery: DeliveryWorker
+    peering: PeeringWorker
+    sync: SyncWorker
+
+    async def step_all(self) -> int:
+        """One round of every worker (tests); returns the amount of work done."""
+        done = await self.peering.step()
+        done += await self.inbox.step()
+        done += await self.sync.step()
+        done += await self.delivery.step()
+        return done
+
+
+WORKERS = web.AppKey("federation_workers", Workers)
+
+
+async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Event | None,
+                poll: float) -> None:
+    while True:
+        if event is not None:
+            event.clear()
+        try:
+            busy = await step()
+        except LOOP_ERRORS:
+            log.exception("%s worker", name)
+            busy = 0
+        if busy:
+            continue
+        if event is None:
+            await asyncio.sleep(poll)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), poll)
+
+
+def federation_context(*, run_workers: bool) -> Callable[[web.Application],
+                                                          AsyncIterator[None]]:
+    """The ``cleanup_ctx`` entry: pooled client session, runtime, and (optionally) loops."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        ctx = app[CONTEXT]
+        guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = FederationClient(session, guard)
+            federation = Federation(ctx=ctx, client=client,
+                                    directory=ActorDirectory(ctx, client),
+                                    writer=InboxWriter(ctx))
+            workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
+                              PeeringWorker(federation), SyncWorker(federation))
+            app[FEDERATION] = federation
+            app[WORKERS] = workers
+            async with ctx.store.transaction() as tx:
+                await fq.request_sync_all(tx)  # catch up after a restart
+            tasks: list[asyncio.Task[None]] = []
+            if run_workers:
+                tasks = [
+                    asyncio.create_task(_loop("inbox", workers.inbox.step,
+                                              federation.inbox_event, 1.0)),
+                    asyncio.create_task(workers.delivery.run_forever()),
+                    asyncio.create_task(_loop("peering", workers.peering.step, None,
+                                              PEERING_POLL)),
+                    asyncio.create_task(_loop("sync", workers.sync.step, None, SYNC_POLL)),
+                ]
+            yield
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return context

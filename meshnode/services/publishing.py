@@ -1,0 +1,70 @@
+"""Queue outgoing activities: the outbox log row and one delivery row per inbox.
+
+Called inside the caller's write transaction, so a listing change and the deliveries that
+announce it commit together or not at all (ARCHITECTURE flow 1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+
+from meshnode import urls
+from meshnode.protocol.activities import listing_activity, origin_of
+from meshnode.protocol.timefmt import format_utc
+from meshnode.services.context import NodeContext
+from meshnode.store import federation as fq
+from meshnode.store import outbox as oq
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """Compact JSON as sent on the wire."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+async def queue_activity(
+    tx: aiosqlite.Connection,
+    activity: Mapping[str, Any],
+    *,
+    public: bool,
+    inboxes: Sequence[str],
+    now: str,
+) -> int | None:
+    """Log ``activity`` and queue its deliveries; None if this activity id was logged before."""
+    obj = activity.get("object")
+    object_id = obj.get("id") if isinstance(obj, Mapping) else obj
+    seq = await oq.insert_activity(
+        tx, activity_id=str(activity["id"]), actor=str(activity["actor"]),
+        activity_type=str(activity["type"]),
+        object_id=object_id if isinstance(object_id, str) else None,
+        public=public, body=dumps(activity), created_at=now,
+    )
+    if seq is None:
+        return None
+    for inbox in dict.fromkeys(inboxes):
+        await oq.insert_delivery(tx, outbox_seq=seq, host=origin_of(inbox), inbox=inbox, now=now)
+    return seq
+
+
+async def publish_listing_change(
+    ctx: NodeContext,
+    tx: aiosqlite.Connection,
+    *,
+    activity_type: str,
+    signed_object: str,
+    author_username: str,
+    version: int,
+) -> None:
+    """Queue Create / Update / Delete of a local listing to the followers' shared inboxes."""
+    base = ctx.config.base_url
+    actor = urls.member_actor(base, author_username)
+    community = urls.community_actor(base, ctx.config.handle)
+    now = format_utc(ctx.clock())
+    document = json.loads(signed_object)
+    activity = listing_activity(activity_type, document, actor=actor, version=version,
+                                published=now)
+    inboxes = await fq.delivery_inboxes(tx, [community, actor])
+    await queue_activity(tx, activity, public=True, inboxes=inboxes, now=now)

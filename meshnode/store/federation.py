@@ -1,0 +1,276 @@
+"""Queries on remote actors and keys, the inbox, followers and peers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from meshnode.protocol.activities import RemoteActor
+from meshnode.store.db import query
+
+
+async def _one(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    async with query(db, sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _all(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async with query(db, sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+# --------------------------------------------------------------------------- remote actors
+
+
+async def save_actor(
+    db: aiosqlite.Connection, actor: RemoteActor, document: str, fetched_at: str
+) -> None:
+    """Insert or refresh a remote actor and replace its keys."""
+    await db.execute(
+        "INSERT INTO remote_actors (id, origin, type, username, inbox, shared_inbox, outbox,"
+        " is_meshnode, document, fetched_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(id) DO UPDATE SET type=excluded.type, username=excluded.username,"
+        " inbox=excluded.inbox, shared_inbox=excluded.shared_inbox, outbox=excluded.outbox,"
+        " is_meshnode=excluded.is_meshnode, document=excluded.document,"
+        " fetched_at=excluded.fetched_at",
+        (actor.id, actor.origin, actor.type, actor.username, actor.inbox, actor.shared_inbox,
+         actor.outbox, int(actor.is_meshnode), document, fetched_at),
+    )
+    await db.execute("DELETE FROM remote_keys WHERE actor_id = ?", (actor.id,))
+    rows = [(key_id, actor.id, "rsa", pem) for key_id, pem in actor.rsa_keys.items()]
+    rows += [(key_id, actor.id, "ed25519", raw.hex())
+             for key_id, raw in actor.ed25519_keys.items()]
+    await db.executemany(
+        "INSERT OR REPLACE INTO remote_keys (key_id, actor_id, kind, material) VALUES (?,?,?,?)",
+        rows,
+    )
+
+
+async def get_actor_row(db: aiosqlite.Connection, actor_id: str) -> aiosqlite.Row | None:
+    """A cached remote actor, or None."""
+    row: aiosqlite.Row | None = await _one(db, "SELECT * FROM remote_actors WHERE id = ?",
+                                           (actor_id,))
+    return row
+
+
+async def get_key(db: aiosqlite.Connection, key_id: str) -> aiosqlite.Row | None:
+    """A cached remote key (key_id, actor_id, kind, material), or None."""
+    row: aiosqlite.Row | None = await _one(db, "SELECT * FROM remote_keys WHERE key_id = ?",
+                                           (key_id,))
+    return row
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+async def insert_inbox(
+    db: aiosqlite.Connection, *, activity_id: str, actor: str, activity_type: str, body: str,
+    received_at: str,
+) -> bool:
+    """Store an authenticated activity; False if this id was already stored (replay)."""
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at)"
+        " VALUES (?,?,?,?,?)",
+        (activity_id, actor, activity_type, body, received_at),
+    )
+    return cursor.rowcount == 1
+
+
+async def unprocessed(db: aiosqlite.Connection, limit: int) -> list[aiosqlite.Row]:
+    """Oldest activities not yet processed."""
+    return await _all(db, "SELECT seq, activity_id, actor, type, body FROM inbox_activities"
+                          " WHERE processed_at IS NULL ORDER BY seq LIMIT ?", (limit,))
+
+
+async def mark_processed(
+    db: aiosqlite.Connection, seq: int, outcome: str, processed_at: str
+) -> None:
+    """Record the outcome of processing one inbox activity."""
+    await db.execute("UPDATE inbox_activities SET processed_at = ?, outcome = ? WHERE seq = ?",
+                     (processed_at, outcome[:500], seq))
+
+
+async def count_inbox(db: aiosqlite.Connection) -> int:
+    """Number of stored inbox activities."""
+    row = await _one(db, "SELECT count(*) FROM inbox_activities")
+    return int(row[0])
+
+
+# --------------------------------------------------------------------------- followers
+
+
+async def upsert_follower(
+    db: aiosqlite.Connection, *, local_actor: str, remote_actor: str, follow_id: str,
+    state: str, now: str,
+) -> None:
+    """Record (or update) a remote actor following a local one."""
+    await db.execute(
+        "INSERT INTO followers (local_actor, remote_actor, follow_id, state, created_at)"
+        " VALUES (?,?,?,?,?) ON CONFLICT(local_actor, remote_actor) DO UPDATE SET"
+        " follow_id = excluded.follow_id, state = excluded.state",
+        (local_actor, remote_actor, follow_id, state, now),
+    )
+
+
+async def delete_follower(db: aiosqlite.Connection, local_actor: str, remote_actor: str) -> int:
+    """Remove a follower; returns rows removed."""
+    cursor = await db.execute(
+        "DELETE FROM followers WHERE local_actor = ? AND remote_actor = ?",
+        (local_actor, remote_actor))
+    return cursor.rowcount
+
+
+async def get_follower(
+    db: aiosqlite.Connection, local_actor: str, remote_actor: str
+) -> aiosqlite.Row | None:
+    """One follower row, or None."""
+    row: aiosqlite.Row | None = await _one(
+        db, "SELECT * FROM followers WHERE local_actor = ? AND remote_actor = ?",
+        (local_actor, remote_actor))
+    return row
+
+
+async def delivery_inboxes(
+    db: aiosqlite.Connection, local_actors: Sequence[str], exclude_origins: Sequence[str] = ()
+) -> list[str]:
+    """Distinct (shared) inboxes of accepted followers of any of ``local_actors``.
+
+    Followers on blocked origins and on ``exclude_origins`` are left out.
+    """
+    marks = ", ".join("?" for _ in local_actors)
+    sql = ("SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"  # noqa: S608
+           " JOIN remote_actors a ON a.id = f.remote_actor"
+           f" WHERE f.local_actor IN ({marks}) AND f.state = 'accepted'"
+           " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)")
+    rows = await _all(db, sql, tuple(local_actors))
+    return [row[0] for row in rows if row[1] not in exclude_origins]
+
+
+async def list_followers(
+    db: aiosqlite.Connection, local_actor: str, *, offset: int, limit: int
+) -> list[str]:
+    """Accepted followers of a local actor, oldest first."""
+    rows = await _all(db, "SELECT remote_actor FROM followers WHERE local_actor = ?"
+                          " AND state = 'accepted' ORDER BY created_at, remote_actor"
+                          " LIMIT ? OFFSET ?", (local_actor, limit, offset))
+    return [row[0] for row in rows]
+
+
+async def count_followers(db: aiosqlite.Connection, local_actor: str) -> int:
+    """How many accepted followers a local actor has."""
+    row = await _one(db, "SELECT count(*) FROM followers WHERE local_actor = ?"
+                         " AND state = 'accepted'", (local_actor,))
+    return int(row[0])
+
+
+# --------------------------------------------------------------------------- peers
+
+PEER_COLUMNS = frozenset({
+    "requested", "actor_id", "out_state", "out_follow_id", "attempts", "next_attempt_at",
+    "blocked", "sync_cursor", "sync_due", "last_sync_at", "last_delivery_at", "last_error",
+})
+
+
+async def insert_peer(
+    db: aiosqlite.Connection, *, origin: str, requested: str, out_state: str, now: str
+) -> bool:
+    """Create a peer row; False if the origin is already known."""
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO peers (origin, requested, out_state, created_at, updated_at)"
+        " VALUES (?,?,?,?,?)", (origin, requested, out_state, now, now))
+    return cursor.rowcount == 1
+
+
+async def update_peer(db: aiosqlite.Connection, origin: str, now: str, **values: Any) -> None:
+    """Set some columns of a peer row (names checked against ``PEER_COLUMNS``)."""
+    unknown = set(values) - PEER_COLUMNS
+    if unknown:
+        raise ValueError(f"unknown peer columns {sorted(unknown)}")
+    sets = ", ".join(f"{name} = ?" for name in values)
+    await db.execute(f"UPDATE peers SET {sets}, updated_at = ? WHERE origin = ?",  # noqa: S608
+                     (*values.values(), now, origin))
+
+
+async def get_peer(db: aiosqlite.Connection, origin: str) -> aiosqlite.Row | None:
+    """A peer by origin, or None."""
+    row: aiosqlite.Row | None = await _one(db, "SELECT * FROM peers WHERE origin = ?", (origin,))
+    return row
+
+
+async def list_peers(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
+    """Every known peer with whether it follows us, oldest first."""
+    return await _all(
+        db,
+        "SELECT p.*, (SELECT f.state FROM followers f JOIN remote_actors a"
+        " ON a.id = f.remote_actor WHERE a.origin = p.origin AND a.type = 'Group'"
+        " LIMIT 1) AS in_state FROM peers p ORDER BY p.created_at, p.origin",
+    )
+
+
+async def peers_to_resolve(db: aiosqlite.Connection, now: str) -> list[aiosqlite.Row]:
+    """Peers an admin asked for whose actor must still be resolved and followed."""
+    return await _all(db, "SELECT * FROM peers WHERE out_state = 'resolving' AND blocked = 0"
+                          " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", (now,))
+
+
+async def peers_to_sync(db: aiosqlite.Connection, stale_before: str) -> list[aiosqlite.Row]:
+    """Peered, unblocked peers whose outbox should be pulled now."""
+    return await _all(
+        db, "SELECT * FROM peers WHERE out_state = 'peered' AND blocked = 0 AND actor_id IS NOT"
+            " NULL AND (sync_due = 1 OR last_sync_at IS NULL OR last_sync_at <= ?)",
+        (stale_before,))
+
+
+async def is_blocked(db: aiosqlite.Connection, origin: str) -> bool:
+    """True if an admin blocked this origin."""
+    row = await _one(db, "SELECT blocked FROM peers WHERE origin = ?", (origin,))
+    return bool(row and row[0])
+
+
+async def request_sync_all(db: aiosqlite.Connection) -> None:
+    """Mark every peer for a catch-up pull (node start)."""
+    await db.execute("UPDATE peers SET sync_due = 1 WHERE out_state = 'peered'")
+
+
+async def delete_remote_listings(db: aiosqlite.Connection, origin: str) -> int:
+    """Remove every remote listing whose object lives on ``origin`` (defederation)."""
+    cursor = await db.execute("DELETE FROM listings WHERE is_local = 0 AND origin = ?", (origin,))
+    return cursor.rowcount
+
+
+async def set_listing_updated_at(db: aiosqlite.Connection, listing_id: str, when: str) -> None:
+    """Set a remote listing's ``updated_at`` to the author's own time (ordering of versions)."""
+    await db.execute("UPDATE listings SET updated_at = ? WHERE id = ?", (when, listing_id))
+
+
+async def delete_follow(db: aiosqlite.Connection, remote_actor: str, follow_id: str) -> int:
+    """Undo: remove the follow ``follow_id`` made by ``remote_actor`` (only the follower may)."""
+    cursor = await db.execute("DELETE FROM followers WHERE remote_actor = ? AND follow_id = ?",
+                              (remote_actor, follow_id))
+    return cursor.rowcount
+
+
+async def pending_followers_from(
+    db: aiosqlite.Connection, local_actor: str, origin: str
+) -> list[aiosqlite.Row]:
+    """Follow requests awaiting approval from actors on ``origin``."""
+    return await _all(
+        db, "SELECT f.* FROM followers f JOIN remote_actors a ON a.id = f.remote_actor"
+            " WHERE f.local_actor = ? AND a.origin = ? AND f.state = 'pending'",
+        (local_actor, origin))
+
+
+async def delete_followers_from(db: aiosqlite.Connection, origin: str) -> int:
+    """Forget every follower on ``origin`` (block)."""
+    cursor = await db.execute(
+        "DELETE FROM followers WHERE remote_actor IN (SELECT id FROM remote_actors"
+        " WHERE origin = ?)", (origin,))
+    return cursor.rowcount
+
+
+async def origin_is_meshnode(db: aiosqlite.Connection, origin: str) -> bool:
+    """True if an actor we fetched from ``origin`` said it runs meshnode."""
+    row = await _one(db, "SELECT max(is_meshnode) FROM remote_actors WHERE origin = ?", (origin,))
+    return bool(row and row[0])

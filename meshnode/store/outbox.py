@@ -1,0 +1,135 @@
+"""Queries on the outbox log and the delivery queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from meshnode.store.db import query
+
+
+async def insert_activity(
+    db: aiosqlite.Connection, *, activity_id: str, actor: str, activity_type: str,
+    object_id: str | None, public: bool, body: str, created_at: str,
+) -> int | None:
+    """Append an activity to the outbox log; its sequence number, or None if already there."""
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO outbox_activities (activity_id, actor, type, object_id, public,"
+        " body, created_at) VALUES (?,?,?,?,?,?,?)",
+        (activity_id, actor, activity_type, object_id, int(public), body, created_at),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+async def insert_delivery(
+    db: aiosqlite.Connection, *, outbox_seq: int, host: str, inbox: str, now: str
+) -> None:
+    """Queue one delivery, due now."""
+    await db.execute(
+        "INSERT OR IGNORE INTO deliveries (outbox_seq, host, inbox, state, next_attempt_at,"
+        " created_at) VALUES (?,?,?,'pending',?,?)", (outbox_seq, host, inbox, now, now))
+
+
+async def public_page(
+    db: aiosqlite.Connection, actors: list[str] | None, after: int, limit: int
+) -> list[aiosqlite.Row]:
+    """Public outbox activities after sequence ``after`` (oldest first)."""
+    if actors is None:
+        sql = ("SELECT seq, body FROM outbox_activities WHERE public = 1 AND seq > ?"
+               " ORDER BY seq LIMIT ?")
+        params: tuple[Any, ...] = (after, limit)
+    else:
+        marks = ", ".join("?" for _ in actors)
+        sql = (f"SELECT seq, body FROM outbox_activities WHERE public = 1 AND actor IN ({marks})"  # noqa: S608
+               " AND seq > ? ORDER BY seq LIMIT ?")
+        params = (*actors, after, limit)
+    async with query(db, sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def count_public(db: aiosqlite.Connection, actors: list[str] | None) -> int:
+    """Number of public outbox activities (of some actors)."""
+    if actors is None:
+        sql, params = "SELECT count(*) FROM outbox_activities WHERE public = 1", ()
+    else:
+        marks = ", ".join("?" for _ in actors)
+        sql = f"SELECT count(*) FROM outbox_activities WHERE public = 1 AND actor IN ({marks})"  # noqa: S608
+        params = tuple(actors)  # type: ignore[assignment]
+    async with query(db, sql, params) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def due_hosts(db: aiosqlite.Connection, now: str) -> list[str]:
+    """Hosts with at least one delivery due."""
+    async with query(db, "SELECT DISTINCT host FROM deliveries WHERE state = 'pending'"
+                          " AND next_attempt_at <= ?", (now,)) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def next_due_time(db: aiosqlite.Connection) -> str | None:
+    """Earliest next attempt over all pending deliveries."""
+    async with query(db, "SELECT min(next_attempt_at) FROM deliveries"
+                          " WHERE state = 'pending'") as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else None
+
+
+async def due_for_host(
+    db: aiosqlite.Connection, host: str, now: str, limit: int
+) -> list[aiosqlite.Row]:
+    """Due deliveries of one host, oldest first, with their activity."""
+    async with query(db,
+        "SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.body FROM deliveries d"
+        " JOIN outbox_activities o ON o.seq = d.outbox_seq WHERE d.host = ?"
+        " AND d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?",
+        (host, now, limit),
+    ) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def record_attempt(
+    db: aiosqlite.Connection, delivery_id: int, *, state: str, attempts: int,
+    next_attempt_at: str, status: int | None, error: str | None, now: str,
+) -> None:
+    """Write the outcome of one delivery attempt."""
+    await db.execute(
+        "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?,"
+        " last_error = ?, done_at = CASE WHEN ? != 'pending' THEN ? END WHERE id = ?",
+        (state, attempts, next_attempt_at, status, error, state, now, delivery_id),
+    )
+
+
+async def delivery_summary(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
+    """Per host: pending / done / failed counts and the last error (for admins)."""
+    async with query(db,
+        "SELECT host, sum(state = 'pending') AS pending, sum(state = 'done') AS done,"
+        " sum(state = 'failed') AS failed, max(done_at) AS last_done,"
+        " (SELECT last_error FROM deliveries e WHERE e.host = d.host AND e.last_error IS NOT"
+        " NULL ORDER BY e.id DESC LIMIT 1) AS last_error FROM deliveries d GROUP BY host"
+        " ORDER BY host") as cursor:
+        return list(await cursor.fetchall())
+
+
+async def host_scheme(db: aiosqlite.Connection, host: str) -> str | None:
+    """The signature scheme that last worked with ``host``."""
+    async with query(db, "SELECT scheme FROM delivery_hosts WHERE host = ?", (host,)) as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else None
+
+
+async def set_host_scheme(db: aiosqlite.Connection, host: str, scheme: str, now: str) -> None:
+    """Remember which signature scheme ``host`` accepted."""
+    await db.execute(
+        "INSERT INTO delivery_hosts (host, scheme, updated_at) VALUES (?,?,?)"
+        " ON CONFLICT(host) DO UPDATE SET scheme = excluded.scheme,"
+        " updated_at = excluded.updated_at", (host, scheme, now))
+
+
+async def drop_pending_for_host(db: aiosqlite.Connection, host: str, now: str) -> int:
+    """Give up every pending delivery to a blocked host."""
+    cursor = await db.execute(
+        "UPDATE deliveries SET state = 'failed', last_error = 'blocked', done_at = ?"
+        " WHERE host = ? AND state = 'pending'", (now, host))
+    return cursor.rowcount

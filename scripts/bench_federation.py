@@ -1,0 +1,233 @@
+"""Federation benchmark: baseline, inbox ingest, 10-node propagation, catch-up of 10,000.
+
+Run: ``PYTHONPATH=. python scripts/bench_federation.py [--quick]``. Everything runs in one
+process on one core (client and servers share the event loop), on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import socket
+import sqlite3
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.signing import SigningKey
+
+from meshnode.app import create_app
+from meshnode.config import Config
+from meshnode.federation import peering
+from meshnode.federation.runtime import WORKERS
+from meshnode.protocol.activities import listing_activity
+from meshnode.protocol.signing import signed_post_headers
+from meshnode.services import listings, members
+from meshnode.services.node import init_node
+from meshnode.store.listings import get_listing_by_object_id
+from meshnode.web.appkeys import CONTEXT
+
+RIDE: dict[str, Any] = {
+    "kind": "offer", "category": "ride", "title": "Covoiturage vers Lyon",
+    "description": "Trois places.", "price": {"mode": "amount", "amount": "4.50"},
+    "location": {"name": "Quai du Canal", "lat": 45.764, "lon": 4.8357},
+    "details": {"from": "Canal", "to": "Lyon", "seats": 3,
+                "departure": (datetime.now(UTC) + timedelta(days=10)).isoformat(
+                    timespec="seconds")},
+}
+
+
+def baseline(seconds: float = 1.0) -> tuple[float, float, float]:
+    key = SigningKey(b"\x01" * 32)
+    signed = key.sign(b"x" * 64)
+    verify = key.verify_key
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        verify.verify(signed)
+        count += 1
+    verifies = count / (time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "b.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT)")
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?, ?)", (str(count), "x" * 2000))
+            conn.execute("COMMIT")
+            count += 1
+        inserts = count / (time.perf_counter() - start)
+        conn.close()
+    combined = 1 / (1 / verifies + 1 / inserts)
+    return verifies, inserts, combined
+
+
+class Node:
+    def __init__(self, root: Path, handle: str, **overrides: Any) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.sock = sock
+        port = sock.getsockname()[1]
+        self.config = init_node(Config(data_dir=root / handle, name=handle, handle=handle,
+                                       public_url=f"http://127.0.0.1:{port}", port=port,
+                                       **overrides))
+        self.runner: web.AppRunner | None = None
+
+    async def start(self, run_workers: bool) -> None:
+        self.runner = web.AppRunner(create_app(self.config, run_workers=run_workers),
+                                    access_log=None)
+        await self.runner.setup()
+        await web.SockSite(self.runner, self.sock).start()
+
+    @property
+    def app(self) -> web.Application:
+        assert self.runner is not None
+        return self.runner.app
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+async def settle(*nodes: Node) -> None:
+    for _ in range(50):
+        if not sum([await n.app[WORKERS].step_all() for n in nodes]):
+            return
+
+
+async def ingest(root: Path, total: int) -> float:
+    alpha, beta = Node(root, "alpha"), Node(root, "beta")
+    await alpha.start(False)
+    await beta.start(False)
+    ctx = alpha.app[CONTEXT]
+    alice = await members.add_member(ctx, username="alice", password=None)
+    view = await listings.create_listing(ctx, alice, RIDE)
+    actor = f"{alpha.config.base_url}/users/alice"
+    identity = members.member_identity(ctx, alice)
+    key = Ed25519PrivateKey.from_private_bytes(identity.ed25519_seed)
+    url = f"{beta.config.base_url}/inbox"
+    now = int(time.time())
+    requests = []
+    for n in range(total):
+        create = listing_activity("Create", json.loads(view.row.signed_object), actor=actor,
+                                  version=1, published="2026-11-26T10:00:00Z")
+        create["id"] = f"{actor}/activities/bench-{n}"
+        body = json.dumps(create).encode()
+        requests.append((body, signed_post_headers("rfc9421-ed25519", url, body, key=key,
+                                                   key_id=f"{actor}#ed25519-key", now=now)))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
+        async def send(body: bytes, headers: dict[str, str]) -> None:
+            async with session.post(url, data=body, headers=headers) as response:
+                assert response.status == 202, response.status
+        await send(*requests[0])  # warm the key cache
+        start = time.perf_counter()
+        queue = list(requests[1:])
+
+        async def sender() -> None:
+            while queue:
+                await send(*queue.pop())
+        await asyncio.gather(*(sender() for _ in range(32)))
+        elapsed = time.perf_counter() - start
+    await alpha.stop()
+    await beta.stop()
+    return (total - 1) / elapsed
+
+
+async def chain(root: Path, size: int, runs: int) -> list[float]:
+    nodes = [Node(root / "chain", f"n{i}", relay_hop_limit=10) for i in range(size)]
+    for node in nodes:
+        await node.start(False)
+    for left, right in itertools.pairwise(nodes):
+        await peering.add_peer(left.app[CONTEXT], right.config.base_url)
+        await settle(*nodes)
+    for node in nodes:
+        await node.stop()
+    for node in nodes:
+        node.sock = socket.socket()
+        node.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        node.sock.bind(("127.0.0.1", node.config.port))
+        await node.start(True)
+    ctx = nodes[0].app[CONTEXT]
+    alice = await members.add_member(ctx, username="alice", password=None)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        view = await listings.create_listing(ctx, alice, RIDE)
+        pending = list(nodes[1:])
+        while pending:
+            await asyncio.sleep(0.005)
+            pending = [n for n in pending if await get_listing_by_object_id(
+                n.app[CONTEXT].store.reader, view.row.object_id) is None]
+            if time.perf_counter() - start > 30:
+                raise RuntimeError(f"{len(pending)} nodes never received the listing")
+        times.append(time.perf_counter() - start)
+    for node in nodes:
+        await node.stop()
+    return times
+
+
+async def catch_up(root: Path, total: int) -> float:
+    alpha = Node(root / "cu", "alpha", synchronous="normal")
+    beta = Node(root / "cu", "beta")
+    await alpha.start(False)
+    await beta.start(False)
+    await peering.add_peer(beta.app[CONTEXT], alpha.config.base_url)
+    await settle(alpha, beta)
+    ctx = alpha.app[CONTEXT]
+    alice = await members.add_member(ctx, username="alice", password=None)
+    for n in range(total):
+        await listings.create_listing(ctx, alice, {**RIDE, "title": f"Trajet numéro {n}"})
+    beta_ctx = beta.app[CONTEXT]
+    async with beta_ctx.store.transaction() as tx:
+        await tx.execute("UPDATE peers SET sync_due = 1")
+    start = time.perf_counter()
+    await beta.app[WORKERS].sync.step()
+    elapsed = time.perf_counter() - start
+    async with beta_ctx.store.reader.execute(
+            "SELECT count(*) FROM listings WHERE is_local = 0") as cursor:
+        row = await cursor.fetchone()
+    if row is None or row[0] != total:
+        raise RuntimeError(f"catch-up stored {row[0] if row else 0} of {total}")
+    await alpha.stop()
+    await beta.stop()
+    return elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main(quick: bool) -> None:
+    verifies, inserts, combined = baseline()
+    print(f"(1) baseline, one core: {verifies:,.0f} Ed25519 verifications/s; "
+          f"{inserts:,.0f} SQLite inserts/s (one commit each, synchronous=FULL); "
+          f"verify+insert {combined:,.0f}/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rate = await ingest(root, 500 if quick else 3000)
+        print(f"(2) inbox ingest of signed Create activities over HTTP: {rate:,.0f}/s "
+              f"({rate / combined:.2f} × the verify+insert baseline)")
+        times = await chain(root, 10, 5 if quick else 20)
+        print(f"(3) 10-node chain, hop limit 10: p50 {percentile(times, 0.5) * 1000:.0f} ms, "
+              f"p95 {percentile(times, 0.95) * 1000:.0f} ms ({len(times)} listings)")
+        count = 1000 if quick else 10_000
+        elapsed = await catch_up(root, count)
+        print(f"(4) catch-up of {count:,} listings: {elapsed:.1f} s "
+              f"({count / elapsed:,.0f} listings/s)")
+    print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    asyncio.run(main(parser.parse_args().quick))

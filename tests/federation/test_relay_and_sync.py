@@ -1,0 +1,136 @@
+"""Three and four real nodes: relaying within the hop limit, catch-up, a peer down and back."""
+
+from __future__ import annotations
+
+from meshnode.federation import peering
+from meshnode.services import listings
+from tests.federation.conftest import NodeFactory, peer, settle
+
+
+async def test_relay__reaches_third_node_within_hop_limit_and_not_beyond(
+    make_node: NodeFactory,
+) -> None:
+    # Given a chain a — b — c — d (hop limit 2 everywhere)
+    a, b, c, d = [await make_node(h) for h in ("alpha", "beta", "gamma", "delta")]
+    await peer(a, b, c, d)
+    await peer(b, c, a, d)
+    await peer(c, d, a, b)
+    alice = await a.member("alice")
+    # When alice publishes on a
+    view = await a.publish(alice)
+    await settle(a, b, c, d)
+    # Then b (hop 1) and c (hop 2) have it, with the author's proof intact; d does not
+    for node in (b, c):
+        row = await node.remote(view.row.object_id)
+        assert row is not None
+        assert row.signed_object == view.row.signed_object
+    assert await d.remote(view.row.object_id) is None
+    # And updates follow the same path
+    a.clock.advance(seconds=3)
+    await listings.withdraw_listing(a.ctx, alice, view.row.id)
+    await settle(a, b, c, d)
+    row = await c.remote(view.row.object_id)
+    assert row is not None
+    assert row.status == "withdrawn"
+
+
+async def test_relay__triangle_has_no_loops_or_duplicates(make_node: NodeFactory) -> None:
+    a, b, c = [await make_node(h) for h in ("alpha", "beta", "gamma")]
+    await peer(a, b, c)
+    await peer(b, c, a)
+    await peer(c, a, b)
+    alice = await a.member("alice")
+    view = await a.publish(alice)
+    await settle(a, b, c)
+    for node in (b, c):
+        assert await node.count("SELECT count(*) FROM listing_versions v JOIN listings l"
+                                " ON l.id = v.listing_id WHERE l.object_id = ?",
+                                view.row.object_id) == 1
+    assert await a.count("SELECT count(*) FROM listings") == 1
+
+
+async def test_catch_up__restarted_node_pulls_missed_listings(make_node: NodeFactory) -> None:
+    a = await make_node("alpha")
+    b = await make_node("beta")
+    await peer(a, b)
+    alice = await a.member("alice")
+    kept = await a.publish(alice)
+    await settle(a, b)
+    # b goes offline; a publishes, edits and withdraws meanwhile
+    await b.stop()
+    fresh = await a.publish(alice, title="Vélo cargo à prêter")
+    a.clock.advance(seconds=2)
+    await listings.update_listing(a.ctx, alice, kept.row.id, {"title": "Trajet modifié"})
+    a.clock.advance(seconds=2)
+    await listings.withdraw_listing(a.ctx, alice, fresh.row.id)
+    await a.workers.delivery.step()  # pushes fail: b is down
+    # b restarts: it catches up from a's outbox without any push
+    await b.start()
+    assert await b.workers.sync.step() >= 3
+    row = await b.remote(kept.row.object_id)
+    assert row is not None
+    assert row.title == "Trajet modifié"
+    gone = await b.remote(fresh.row.object_id)
+    assert gone is not None
+    assert gone.status == "withdrawn"
+    assert (await peering.list_peers(b.ctx))[0].last_sync is not None
+
+
+async def test_delivery__peer_down_then_back_receives_its_deliveries(
+    make_node: NodeFactory,
+) -> None:
+    a = await make_node("alpha")
+    b = await make_node("beta")
+    await peer(a, b)
+    alice = await a.member("alice")
+    await b.stop()
+    view = await a.publish(alice)
+    assert await a.workers.delivery.step() == 1
+    assert await a.count("SELECT count(*) FROM deliveries WHERE state = 'pending'"
+                         " AND attempts = 1") == 1
+    await b.start()
+    assert await a.workers.delivery.step() == 0  # not due yet: backoff
+    a.clock.advance(seconds=120)
+    assert await a.workers.delivery.step() == 1
+    await b.workers.inbox.step()
+    assert await b.remote(view.row.object_id) is not None
+    assert await a.count("SELECT count(*) FROM deliveries WHERE state = 'done'") >= 1
+
+
+async def test_peering__approve_policy_waits_for_admin(make_node: NodeFactory) -> None:
+    a = await make_node("alpha")
+    b = await make_node("beta", peering_policy="approve")
+    await peer(a, b)
+    status = {p.peer: p for p in await peering.list_peers(b.ctx)}
+    assert status[a.url].status == "pending"
+    await peering.approve_peer(b.ctx, a.url)
+    await settle(a, b)
+    status = {p.peer: p for p in await peering.list_peers(b.ctx)}
+    assert status[a.url].status == "peered"
+    assert status[a.url].ours == "peered"
+
+
+async def test_peering__block_removes_listings_and_refuses(make_node: NodeFactory) -> None:
+    a = await make_node("alpha")
+    b = await make_node("beta")
+    await peer(a, b)
+    alice = await a.member("alice")
+    view = await a.publish(alice)
+    await settle(a, b)
+    assert await b.remote(view.row.object_id) is not None
+    await peering.block_peer(b.ctx, a.url)
+    assert await b.remote(view.row.object_id) is None
+    await a.publish(alice, title="Encore une annonce")
+    await settle(a, b)
+    assert await b.count("SELECT count(*) FROM listings WHERE is_local = 0") == 0
+    assert [p.status for p in await peering.list_peers(b.ctx)] == ["blocked"]
+
+
+async def test_peering__by_handle_resolved_with_webfinger(make_node: NodeFactory) -> None:
+    a = await make_node("alpha")
+    b = await make_node("beta")
+    host = b.url.removeprefix("http://")
+    await peering.add_peer(a.ctx, f"beta@{host}")
+    await settle(a, b)
+    status = {p.peer: p for p in await peering.list_peers(a.ctx)}
+    assert status[b.url].status == "peered"
