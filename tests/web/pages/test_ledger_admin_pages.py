@@ -49,7 +49,8 @@ async def test_overview__in_french(
     await login(client, "alice")
     text = await (await client.get("/admin/ledger", headers={
         "Accept": "text/html", "Accept-Language": "fr"})).text()
-    assert "Membres proches de leurs limites" in text and "12,50\u00a0G" in text
+    assert "Membres proches de leurs limites" in text
+    assert "12,50\u00a0G" in text
 
 
 async def test_overview__members_get_403(client: TestClient, bob: base.TestMember) -> None:
@@ -66,7 +67,8 @@ async def test_limits__admin_changes_and_restores_default(
     assert saved.status == 303  # type: ignore[attr-defined]
     assert await _limits(ctx, "bob") == (-50000, 200050)
     page = await (await client.get("/admin/ledger?saved=bob", headers=HTML)).text()
-    assert "Limits of bob saved." in page and 'value="-500.00"' in page
+    assert "Limits of bob saved." in page
+    assert 'value="-500.00"' in page
     restored = await _post_limits(client, "bob", "", "")
     assert restored.status == 303  # type: ignore[attr-defined]
     assert await _limits(ctx, "bob") == (None, None)
@@ -79,7 +81,8 @@ async def test_limits__bad_values_shown_next_to_fields_and_nothing_saved(
     bad = await _post_limits(client, "bob", "12", "lots")
     assert bad.status == 422  # type: ignore[attr-defined]
     text = await bad.text()  # type: ignore[attr-defined]
-    assert 'value="lots"' in text and 'value="12"' in text  # input kept
+    assert 'value="lots"' in text
+    assert 'value="12"' in text
     assert 'id="err-max_balance"' in text
     assert await _limits(ctx, "bob") == (None, None)
     # A limit the current balance already breaches is refused with the reason

@@ -48,7 +48,8 @@ async def test_wallet__shows_balance_limits_room_chart_and_history(
     assert '<dd id="available-spend">319.50\u00a0G</dd>' in text
     assert '<dd id="available-receive">980.50\u00a0G</dd>' in text
     assert "-300.00\u00a0G / 1,000.00\u00a0G" in text
-    assert "Vélo réparé" in text and "from alice" in text
+    assert "Vélo réparé" in text
+    assert "from alice" in text
     assert '<svg viewBox="0 0 320 120"' in text
     assert '<title id="chart-title">Balance over time</title>' in text
     assert "the balance went from 0.00\u00a0G to 19.50\u00a0G" in text
@@ -85,7 +86,8 @@ async def test_pay__happy_path_accepts_a_decimal_comma(
     assert response.headers["Location"] == "/wallet?done=paid"  # type: ignore[attr-defined]
     assert await _balance(ctx, "bob") == 1250
     page = await (await client.get("/wallet?done=paid", headers=HTML)).text()
-    assert "Payment sent." in page and "Confiture" in page
+    assert "Payment sent." in page
+    assert "Confiture" in page
 
 
 async def test_pay__over_limit_says_how_much_is_available_and_keeps_input(
@@ -98,7 +100,9 @@ async def test_pay__over_limit_says_how_much_is_available_and_keeps_input(
     assert response.status == 409  # type: ignore[attr-defined]
     assert 'id="err-amount"' in text
     assert "Limit exceeded: you can spend at most 300.00\u00a0G now." in text
-    assert 'value="300.01"' in text and 'value="Trop cher"' in text and 'value="alice"' in text
+    assert 'value="300.01"' in text
+    assert 'value="Trop cher"' in text
+    assert 'value="alice"' in text
     assert await _journal_size(ctx) == 0
 
 
@@ -170,12 +174,14 @@ async def test_request__approve_by_payer_moves_money(
         "payer": "alice", "amount": "8,20", "memo": "Paniers", "expires_in_days": "7"})
     assert response.status == 303  # type: ignore[attr-defined]
     bob_page = await (await client.get("/wallet", headers=HTML)).text()
-    assert "My requests awaiting payment" in bob_page and "Paniers" in bob_page
+    assert "My requests awaiting payment" in bob_page
+    assert "Paniers" in bob_page
     # When alice sees it on her wallet and approves it
     client.session.cookie_jar.clear()
     await login(client, "alice")
     page = await (await client.get("/wallet", headers=HTML)).text()
-    assert "Requests for me to pay" in page and "to bob" in page
+    assert "Requests for me to pay" in page
+    assert "to bob" in page
     request_id = re.search(r'/wallet/requests/([0-9a-f]+)/approve', page)
     assert request_id
     approved = await _post(client, f"/wallet/requests/{request_id.group(1)}/approve", {})
@@ -272,7 +278,8 @@ async def test_reverse__by_payee_only(
     assert done.status == 303  # type: ignore[attr-defined]
     assert (await _balance(ctx, "bob"), await _balance(ctx, carol.row.username)) == (0, 0)
     shown = await (await client.get(done.headers["Location"], headers=HTML)).text()  # type: ignore[attr-defined]
-    assert "The transaction was reversed." in shown and "Erreur" in shown
+    assert "The transaction was reversed." in shown
+    assert "Erreur" in shown
     twice = await _post(client, f"/wallet/transactions/{paid.fields.id}/reverse", {})
     assert twice.status == 409  # type: ignore[attr-defined]
     assert await _journal_size(ctx) == 2
@@ -311,11 +318,15 @@ async def test_history__pages_through_older_transactions(
         await ledger.pay(ctx, alice.row, payee="bob", amount="1", memo=f"memo-{n:02d}-x")
     await login(client, "bob")
     first = await (await client.get("/wallet", headers=HTML)).text()
-    assert "memo-23-x" in first and "memo-04-x" in first and "memo-03-x" not in first
+    assert "memo-23-x" in first
+    assert "memo-04-x" in first
+    assert "memo-03-x" not in first
     link = re.search(r'href="(/wallet\?cursor=\d+)#history-h"', first)
     assert link
     second = await (await client.get(link.group(1), headers=HTML)).text()
-    assert "memo-03-x" in second and "memo-01-x" in second and "memo-04-x" not in second
+    assert "memo-03-x" in second
+    assert "memo-01-x" in second
+    assert "memo-04-x" not in second
     assert "Older transactions" not in second
 
 
