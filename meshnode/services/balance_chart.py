@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from meshnode.protocol.ledger import JournalEntry
 from meshnode.protocol.timefmt import parse_utc
@@ -83,8 +83,12 @@ def chart_geometry(
     """Scale a series into ``width`` x ``height`` (time across, balance up; zero always shown)."""
     top, bottom = max(series.highest, 0), min(series.lowest, 0)
     span_value = (top - bottom) or 1
-    first, last = series.points[0].at, series.end
-    span_time = (last - first).total_seconds() or 1.0
+    # A lead-in before the first entry and room after the last one keep the first and the
+    # current level visible even when everything happened within the same minute.
+    lead = max((series.end - series.points[0].at) / 10, timedelta(minutes=1))
+    first = series.points[0].at - lead
+    last = max(series.end, series.points[-1].at + lead)
+    span_time = (last - first).total_seconds()
     inner_w, inner_h = width - 2 * pad, height - 2 * pad
 
     def x(at: datetime) -> float:

@@ -49,12 +49,20 @@ def test_chart_geometry__zero_line_and_extremes_at_the_edges() -> None:
                _entry(1, "bob", "alice", 100, T0)]
     series = balance_series(entries, "alice", -200, T0 + timedelta(days=4))
     assert series is not None
-    chart = chart_geometry(series, width=200, height=100, pad=0)
+    chart = chart_geometry(series, width=220, height=100, pad=0)
     # range 100 .. -200: zero is one third down
     assert (chart.top, chart.bottom) == (100, -200)
     assert abs(chart.zero_y - 100 / 3) < 0.1
-    # starts at 0 (the zero line), up to 100 (top), down to -200 (bottom) half-way, to now
-    assert chart.path == "M0.0,33.3H0.0V0.0H100.0V100.0H200.0"
+    # 4 days + a 10% lead-in = 50 px a day: from 0 (the zero line) up to 100 (top) at day 0,
+    # down to -200 (bottom) at day 2, flat until now (day 4)
+    assert chart.path == "M0.0,33.3H20.0V0.0H120.0V100.0H220.0"
+
+
+def test_chart_geometry__same_minute_entries_still_show_both_levels() -> None:
+    series = balance_series([_entry(1, "bob", "alice", 100, T0)], "alice", 100, T0)
+    assert series is not None
+    chart = chart_geometry(series, width=200, height=100, pad=0)
+    assert chart.path == "M0.0,100.0H100.0V0.0H200.0"
 
 
 def test_chart_geometry__flat_series_does_not_divide_by_zero() -> None:

@@ -47,7 +47,8 @@ async def test_wallet__shows_balance_limits_room_chart_and_history(
     assert '<strong id="balance">19.50\u00a0G</strong>' in text
     assert '<dd id="available-spend">319.50\u00a0G</dd>' in text
     assert '<dd id="available-receive">980.50\u00a0G</dd>' in text
-    assert "-300.00\u00a0G / 1,000.00\u00a0G" in text
+    assert "<dt>Lower limit</dt><dd>-300.00\u00a0G</dd>" in text
+    assert "<dt>Upper limit</dt><dd>1,000.00\u00a0G</dd>" in text
     assert "Vélo réparé" in text
     assert "from alice" in text
     assert '<svg viewBox="0 0 320 120"' in text
