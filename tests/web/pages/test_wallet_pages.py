@@ -361,3 +361,14 @@ async def test_pay_for_this__not_offered_to_the_author(
     await login(client, "alice")
     page = await (await client.get(f"/listings/{listing_id}", headers=HTML)).text()
     assert "pay-for-this" not in page
+
+
+async def test_pay__payee_limit_names_the_payee_and_their_room(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    await ledger.set_limits(ctx, alice.row, "bob", min_balance=None, max_balance="5")
+    await login(client, "alice")
+    response = await _post(client, "/wallet/pay", {"payee": "bob", "amount": "10"})
+    assert response.status == 409  # type: ignore[attr-defined]
+    assert "bob can receive at most 5.00\u00a0G now" in await response.text()  # type: ignore[attr-defined]
+    assert await _journal_size(ctx) == 0
