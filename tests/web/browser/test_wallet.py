@@ -36,11 +36,15 @@ async def test_member_pays_another_from_the_wallet_page(node: RunningNode, brows
     await page.get_by_role("button", name="Pay now").click()
     assert "you can spend at most 300.00" in await page.locator("#err-amount").inner_text()
     assert await page.get_by_label("What for?").input_value() == "Pain au levain"
+    await page.screenshot(path=SCREENSHOTS / "wallet_pay_error.png", full_page=True)
     await page.get_by_label("Amount (G)").fill("12,50")
     await page.get_by_role("button", name="Pay now").click()
     await page.wait_for_url(f"{node.url}/wallet?done=paid")
     assert await page.locator("#balance").inner_text() == "-12.50\u00a0G"
     await page.screenshot(path=SCREENSHOTS / "wallet_payer.png", full_page=True)
+    await page.goto(f"{node.url}/admin/ledger")
+    assert "✔ verifies" in await page.locator(".fields").inner_text()
+    await page.screenshot(path=SCREENSHOTS / "admin_ledger.png", full_page=True)
     await context.close()
 
     # Then bob, on his phone, sees the new balance, the payment and the chart
