@@ -45,14 +45,18 @@ class LimitExceededError(ConflictError):
 
     A conflict with the current state rather than bad input: the same request succeeds once
     the balance has moved, hence 409 (a ConflictError), not 422. ``available`` is the room
-    left, in minor units.
+    left, in minor units; ``side`` says whose room ran out: the payer's ("spend") or the
+    payee's ("receive").
     """
 
     code = "limit_exceeded"
 
-    def __init__(self, message: str, *, available: int, fields: dict[str, str] | None = None):
+    def __init__(self, message: str, *, available: int, fields: dict[str, str] | None = None,
+                 side: str = "spend", account: str = ""):
         super().__init__(message, fields)
         self.available = available
+        self.side = side
+        self.account = account
 
 
 class AuthenticationError(ServiceError):

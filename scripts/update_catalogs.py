@@ -23,7 +23,7 @@ def main() -> int:
                     "-k", "ngettext:1,2", "--no-location", "--sort-output", "-o", str(POT),
                     str(ROOT)], check=True)
     subprocess.run([*pybabel, "update", "-i", str(POT), "-d", str(LOCALE), "-D", "messages",
-                    "--no-fuzzy-matching", "--ignore-obsolete"], check=True)
+                    "--no-fuzzy-matching", "--ignore-obsolete", "--width", "100"], check=True)
     return 0
 
 

@@ -221,7 +221,8 @@ def _breach_error(ctx: NodeContext, breach: LimitBreach, amount: int) -> LimitEx
         message = (f"limit exceeded: {breach.account} can receive at most {available}"
                    f" {ctx.config.currency.symbol} now (asked {wanted})")
     return LimitExceededError(message, available=breach.available,
-                              fields={"amount": f"at most {available} available"})
+                              fields={"amount": f"at most {available} available"},
+                              side=breach.side, account=breach.account)
 
 
 async def _check_limits(
@@ -242,7 +243,10 @@ async def _counterparty(ctx: NodeContext, username: object, me: MemberRow, role:
     if "@" in username.strip("@"):
         raise ValidationError(CROSS_COMMUNITY, {role: CROSS_COMMUNITY})
     name = username.lstrip("@")
-    check_username(name)
+    try:
+        check_username(name)
+    except ValidationError as exc:  # report it on the form's field, not on "username"
+        raise ValidationError(str(exc), {role: "1-30 lowercase letters, digits or _"}) from exc
     other = await member_q.get_member_by_username(ctx.store.reader, name)
     if other is None:
         raise ValidationError(f"no member named {name!r}", {role: "unknown member"})

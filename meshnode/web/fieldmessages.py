@@ -33,3 +33,16 @@ FIELD_MESSAGES = (
     N_("a listing has at most 4 images"), N_("the file is not a readable image"),
     N_("Bad Request"), N_("Conflict"), N_("Too Many Requests"), N_("Internal Server Error"),
 )
+# The ledger's (services/ledger.py, protocol/ledger.py) field and conflict messages.
+LEDGER_MESSAGES = (
+    N_("a member's username"), N_("unknown member"), N_("member is disabled"),
+    N_("cannot be yourself"), N_("cross-community payments are not available yet"),
+    N_("a listing id"), N_("unknown listing"), N_("1-90"), N_("≤ 0"), N_("≥ 0"),
+    N_("too high"), N_("too low"), N_("e.g. -300 or 1000"), N_("limit too large"),
+    N_("at most 500 characters"), N_("this payment request is already approved"),
+    N_("this payment request is already declined"),
+    N_("this payment request is already expired"),
+    N_("this payment request was decided meanwhile"),
+    N_("this transaction was already reversed"),
+    N_("a reversal cannot itself be reversed; make a new payment"),
+)

@@ -16,9 +16,11 @@ from meshnode.web.errors import HTML_ERRORS
 from meshnode.web.i18n import I18n
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
 from meshnode.web.pages.profiles import setup_profile_pages
+from meshnode.web.pages.wallet import setup_wallet_pages
 
 STATIC_DIR = Path(str(resources.files("meshnode.web") / "static"))
 
@@ -52,3 +54,5 @@ def setup_pages(app: web.Application) -> None:
     setup_message_pages(app)
     setup_profile_pages(app)
     setup_admin_pages(app)
+    setup_wallet_pages(app)
+    setup_ledger_admin_pages(app)

@@ -1,0 +1,80 @@
+"""What the wallet pages show, assembled from the ledger's use cases (services/ledger.py).
+
+Nothing here moves money: payments, bills, reversals and limit changes go through
+``services.ledger`` unchanged; this module only gathers read-side views for the web pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshnode.protocol.timefmt import format_utc
+from meshnode.services import ledger
+from meshnode.services.balance_chart import BalanceSeries, balance_series
+from meshnode.services.context import NodeContext
+from meshnode.services.ledger import HistoryPage, Wallet
+from meshnode.store import ledger as q
+from meshnode.store.ledger import RequestRow
+from meshnode.store.members import MemberRow
+
+HISTORY_PAGE = 20
+CHART_ENTRIES = 60
+
+
+@dataclass(frozen=True)
+class WalletView:
+    """A member's wallet page: position, open bills both ways, one history page, the chart."""
+
+    wallet: Wallet
+    to_pay: list[RequestRow]
+    sent: list[RequestRow]
+    history: HistoryPage
+    series: BalanceSeries | None
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    """A member account as the admin ledger page lists it (limits: override or default)."""
+
+    name: str
+    balance: int
+    min_balance: int | None
+    max_balance: int | None
+    overridden: bool
+
+
+async def wallet_view(ctx: NodeContext, member: MemberRow, *, cursor: str | None) -> WalletView:
+    """Everything the wallet page needs (``cursor`` pages the history, not the chart)."""
+    wallet = await ledger.wallet_summary(ctx, member)
+    now = ctx.clock()
+    stamp = format_utc(now)
+    pending = [row for row in await ledger.list_requests(ctx, member, status="pending")
+               if row.expires_at > stamp]
+    page = await ledger.history(ctx, member, cursor=cursor, limit=HISTORY_PAGE)
+    recent = await ledger.history(ctx, member, limit=CHART_ENTRIES)
+    series = balance_series(recent.entries, member.username, wallet.position.balance, now)
+    return WalletView(
+        wallet=wallet,
+        to_pay=[row for row in pending if row.payer_account == member.username],
+        sent=[row for row in pending if row.payee_account == member.username],
+        history=page, series=series,
+    )
+
+
+async def reversed_by(ctx: NodeContext, tx_id: str) -> str | None:
+    """The id of the transaction that reversed ``tx_id``, if any."""
+    return await q.reversal_of(ctx.store.reader, tx_id)
+
+
+async def member_accounts(ctx: NodeContext) -> list[AccountLine]:
+    """Every member account with its balance and effective limits, by name."""
+    lines = []
+    for account in await q.list_accounts(ctx.store.reader):
+        if account.kind != "member":
+            continue
+        low, high = ledger.effective_limits(ctx, account)
+        lines.append(AccountLine(
+            name=account.name, balance=account.balance, min_balance=low, max_balance=high,
+            overridden=account.min_balance is not None or account.max_balance is not None,
+        ))
+    return sorted(lines, key=lambda line: line.name)
