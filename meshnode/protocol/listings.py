@@ -16,7 +16,7 @@ from typing import Any
 
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.text import clean_text, render_markdown_subset
+from meshnode.protocol.text import clean_text, html_to_text, render_markdown_subset
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.vocab import LISTING_CONTEXT, PUBLIC, category_uri
 
@@ -567,6 +567,9 @@ def parse_proposal(document: object, *, decimals: int) -> ListingDraft:
         raise ValidationError("not a Proposal", {"type": "expected Proposal"})
     source = document.get("source")
     description = source.get("content") if isinstance(source, Mapping) else None
+    if not isinstance(description, str) and isinstance(document.get("content"), str):
+        # A server without our ``source`` (Mitra, Mastodon) only sends HTML: keep its text.
+        description = html_to_text(document["content"])[:DESCRIPTION_MAX]
     published = parse_utc(document.get("published"), field="published")
     status = document.get("status", "active")
     data = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import re
 
+import nh3
+
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*]+?)(?<=\S)\*(?![*\w])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -37,3 +39,11 @@ def render_markdown_subset(text: str) -> str:
         else:
             rendered.append("<p>" + "<br>".join(_inline(line) for line in lines) + "</p>")
     return "".join(rendered)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of untrusted HTML (remote ``content``): every tag dropped by nh3
+    (the Ammonia sanitiser), paragraphs and line breaks kept as newlines."""
+    spaced = re.sub(r"(?i)<br\s*/?>", "\n", markup)
+    spaced = re.sub(r"(?i)</p\s*>", "\n\n", spaced)
+    return clean_text(html.unescape(nh3.clean(spaced, tags=set())))

@@ -217,3 +217,14 @@ def test_render_markdown_subset__escapes_html() -> None:
     assert "<img" not in html
     assert "&lt;script&gt;" in html
     assert "<strong>gras</strong>" in html
+
+
+def test_parse_proposal__without_source_takes_sanitised_text_of_content() -> None:
+    draft = parse_listing_input(ride_listing(), now=NOW, decimals=2)
+    doc = build_proposal(draft, object_id="http://n.example/listings/1",
+                         actor_id="http://n.example/users/alice", published=NOW, updated=None,
+                         currency=CURRENCY)
+    del doc["source"]
+    doc["content"] = '<p>Deux places</p><script>alert(1)</script><p>départ <a href="x">ici</a></p>'
+    parsed = parse_proposal(doc, decimals=2)
+    assert parsed.description == "Deux places\n\ndépart ici"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp.web_request import FileField
+from markupsafe import Markup
 
 from meshnode.errors import (
     ConflictError,
@@ -18,6 +19,7 @@ from meshnode.errors import (
     ValidationError,
 )
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
+from meshnode.protocol.text import render_markdown_subset
 from meshnode.services import accounts
 from meshnode.services import listings as listing_service
 from meshnode.services.signatures import listing_signature
@@ -117,6 +119,8 @@ async def listing_page(request: web.Request) -> web.Response:
     is_author = member is not None and row.is_local and row.author_id == member.id
     return await render(request, "listing.html", {
         "row": row, "images": view.images, "details": json.loads(row.details),
+        # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
+        "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
         "signature": signature.value, "is_author": is_author,
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),

@@ -230,3 +230,17 @@ async def test_unknown_page__friendly_404(client: TestClient) -> None:
     api = await client.get("/api/v1/nothing")
     assert api.status == 404
     assert (await api.json())["error"] == "not_found"
+
+
+async def test_listing_page__renders_markdown_subset_and_escapes_html(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    listing_id = await make_ride(
+        ctx, alice, description='Un **vélo** *pliant*\n\n<script>alert("x")</script><b>gras</b>'
+    )
+    page = await (await client.get(f"/listings/{listing_id}", headers=HTML)).text()
+    assert "<strong>vélo</strong>" in page
+    assert "<em>pliant</em>" in page
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert" in page
+    assert "<b>gras</b>" not in page
