@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import segno
 from aiohttp import web
 
 from meshnode.errors import ConflictError, ValidationError
@@ -19,6 +18,8 @@ MEMBER_ACTIONS = {
 
 def qr_svg(url: str) -> str:
     """An inline SVG QR code for an invitation link (no external service, no file)."""
+    import segno  # imported here: only admins open this page, keep it out of idle memory
+
     qr = segno.make(url, error="m")
     svg: str = qr.svg_inline(scale=4, dark="#000", light="#fff", omitsize=True)
     return svg
