@@ -12,9 +12,11 @@ from datetime import datetime
 from aiohttp import web
 
 from meshnode.config import Config
+from meshnode.federation.discovery import discovery_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.public import setup_public_routes
@@ -24,8 +26,14 @@ from meshnode.web.security import security_headers_middleware
 UPLOAD_OVERHEAD = 256 * 1024
 
 
-def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
-    """Build the node's web application for ``config`` (the only way an app is made)."""
+def create_app(
+    config: Config, *, clock: Callable[[], datetime] = utc_now, run_workers: bool = True
+) -> web.Application:
+    """Build the node's web application for ``config`` (the only way an app is made).
+
+    ``run_workers=False`` leaves the federation workers to the caller (tests call
+    their ``step()``).
+    """
     app = web.Application(
         middlewares=[security_headers_middleware, error_middleware],
         client_max_size=max(config.max_body_bytes, config.max_image_bytes) + UPLOAD_OVERHEAD,
@@ -39,7 +47,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now) -> we
         await ctx.close()
 
     app.cleanup_ctx.append(node_context)
+    app.cleanup_ctx.append(discovery_context(run_workers=run_workers))
     setup_public_routes(app)
     setup_api_routes(app)
     setup_ledger_routes(app)
+    setup_discovery_routes(app)
     return app

@@ -1,0 +1,1 @@
+"""ActivityPub federation: discovery, inbox, delivery, peering, relaying and catch-up sync."""
