@@ -50,7 +50,7 @@ from meshnode.web.appkeys import CONTEXT
 
 log = logging.getLogger(__name__)
 
-RESOLVE_QUEUE_MAX = 64  # names waiting for resolution; more are dropped (and counted)
+RESOLVE_QUEUE_MAX = 256  # names waiting for resolution; more are dropped (and counted)
 RESOLVE_WORKERS = 2
 RESOLVE_RATE = 20.0  # resolutions per second, sustained
 RESOLVE_BURST = 20
@@ -67,6 +67,7 @@ class DiscoveryStats:
     queued: int = 0
     dropped: int = 0
     resolved: int = 0
+    queries: int = 0  # resolutions that had to query the network (rate-limited)
     unresolved: int = 0
     bad_adverts: int = 0
     ignored_self: int = 0
@@ -266,11 +267,15 @@ class Discovery:
             self.stats.goodbyes += 1
             await neighbours.record_goodbye(self.ctx, name)
             return
-        await self._async_take_token()
         info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(self.aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
-            self.stats.unresolved += 1
-            return
+        # Records usually arrive with the PTR (RFC 6763 §12), so most resolutions are cache
+        # reads; only those that must query the network spend a token.
+        if not info.load_from_cache(self.aiozc.zeroconf):
+            await self._async_take_token()
+            self.stats.queries += 1
+            if not await info.async_request(self.aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
+                self.stats.unresolved += 1
+                return
         self.stats.resolved += 1
         seen = self._seen(name, info)
         if seen is None:
