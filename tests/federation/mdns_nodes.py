@@ -112,7 +112,7 @@ async def start_node(
 
 
 async def wait_until(
-    check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05
+    check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05  # noqa: ASYNC109
 ) -> Any:
     """Poll an async ``check`` until it returns a truthy value (real network: no step())."""
     deadline = time.monotonic() + timeout

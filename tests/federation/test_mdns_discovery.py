@@ -94,7 +94,8 @@ async def test_discovery__goodbye_marks_offline_and_restart_rediscovers(tmp_path
         # When beta starts again (same data dir, same key), Then it is found and verified again
         beta = await start_node(tmp_path, "beta", port=beta_port)
         await wait_until(lambda: _is(alpha, beta, "peering_requested"))
-        rows = [r for r in await alpha.neighbours() if r.public_key == beta.ctx.identity.ed25519_public]
+        key = beta.ctx.identity.ed25519_public
+        rows = [r for r in await alpha.neighbours() if r.public_key == key]
         assert len(rows) == 1  # the same row came back, not a duplicate
     finally:
         await alpha.stop()
