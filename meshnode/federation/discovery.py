@@ -341,7 +341,12 @@ def discovery_context(
             yield
             return
         addresses = advertised_addresses(ctx.config.discovery_interfaces, ctx.config.host)
-        aiozc = open_zeroconf(addresses)
+        try:
+            aiozc = open_zeroconf(addresses)
+        except OSError as exc:  # no multicast here: the node still serves, without mDNS
+            log.warning("mDNS discovery disabled: cannot bind %s: %s", addresses, exc)
+            yield
+            return
         wake = asyncio.Event()
         try:
             async with open_verifier_http() as http:

@@ -28,8 +28,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+import aiosqlite
 
-from meshnode.errors import ConflictError
+from meshnode.errors import ConflictError, ServiceError
 from meshnode.protocol.challenge import (
     new_challenge,
     parse_challenge_response,
@@ -54,6 +55,7 @@ BATCH = 4  # neighbours verified concurrently per step
 POLL_SECONDS = 1.0
 USER_AGENT = "meshnode/0.1 (discovery)"
 
+LOOP_ERRORS = (OSError, aiosqlite.Error, ServiceError, ProtocolError)
 RequestPeering = Callable[[NodeContext, str], Awaitable[None]]
 
 
@@ -149,7 +151,12 @@ class NeighbourVerifier:
         """Loop :meth:`step`, sleeping until woken by a new advert or the poll interval."""
         while True:
             wake.clear()
-            if await self.step():
+            try:
+                busy = await self.step()
+            except LOOP_ERRORS:  # a database hiccup must not end discovery for good
+                log.exception("neighbour verifier step failed")
+                busy = 0
+            if busy:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), POLL_SECONDS)
