@@ -13,10 +13,12 @@ from aiohttp import web
 
 from meshnode.config import Config
 from meshnode.federation.actors import setup_federation_routes
+from meshnode.federation.discovery import discovery_context
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.pages import setup_pages
@@ -50,10 +52,12 @@ def create_app(
 
     app.cleanup_ctx.append(node_context)
     app.cleanup_ctx.append(federation_context(run_workers=run_workers))
+    app.cleanup_ctx.append(discovery_context(run_workers=run_workers))
     setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)
     setup_ledger_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)
+    setup_discovery_routes(app)
     return app

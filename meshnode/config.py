@@ -6,6 +6,7 @@ at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
@@ -66,6 +67,9 @@ class Config:
     relay_hop_limit: int = 2
     # Community nodes live on LANs, so fetching private addresses is allowed by default.
     allow_private_addresses: bool = True
+    # mDNS: bind zeroconf to these addresses (and advertise them); empty = the bind host
+    # when it is a specific address, else every interface. Tests use ("127.0.0.1",).
+    discovery_interfaces: tuple[str, ...] = ()
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
 
     @property
@@ -133,6 +137,16 @@ def _validate_amount(text: str, label: str) -> None:
         raise ConfigError(f"currency.{label} must be finite")
 
 
+def _validate_interfaces(interfaces: tuple[str, ...]) -> None:
+    for address in interfaces:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError as exc:
+            raise ConfigError(
+                f"discovery.interfaces: {address!r} is not an IP address (e.g. '192.168.1.20')"
+            ) from exc
+
+
 def validate(config: Config) -> Config:
     """Validate a whole configuration, raising ConfigError with a precise message."""
     validate_handle(config.handle)
@@ -155,6 +169,7 @@ def validate(config: Config) -> Config:
         raise ConfigError("discovery.policy must be 'auto', 'approve' or 'off'")
     if not 0 <= config.relay_hop_limit <= 20:
         raise ConfigError("federation.relay_hop_limit must be 0-20")
+    _validate_interfaces(config.discovery_interfaces)
     if not 0 <= config.currency.decimals <= 2:
         raise ConfigError("currency.decimals must be 0, 1 or 2")
     _validate_amount(config.currency.default_min_balance, "default_min_balance")
@@ -186,7 +201,10 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "relay_hop_limit": config.relay_hop_limit,
             "allow_private_addresses": config.allow_private_addresses,
         },
-        "discovery": {"policy": config.discovery_policy},
+        "discovery": {
+            "policy": config.discovery_policy,
+            "interfaces": list(config.discovery_interfaces),
+        },
     }
 
 
@@ -215,6 +233,9 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             allow_private_addresses=bool(
                 raw.get("federation", {}).get("allow_private_addresses", True)),
             discovery_policy=raw.get("discovery", {}).get("policy", "auto"),
+            discovery_interfaces=tuple(
+                str(item) for item in raw.get("discovery", {}).get("interfaces", [])
+            ),
         )
     except KeyError as exc:
         raise ConfigError(f"{CONFIG_FILE}: missing required setting {exc.args[0]!r}") from exc

@@ -59,6 +59,8 @@ def make_config(data_dir: Path, **overrides: object) -> Config:
         "name": "Les Voisins du Canal",
         "handle": "voisins",
         "public_url": "http://127.0.0.1:8080",
+        # Single-node tests need no mDNS; tests/federation/test_discovery_*.py turn it on.
+        "discovery_policy": "off",
     }
     values.update(overrides)
     return init_node(Config(**values))  # type: ignore[arg-type]

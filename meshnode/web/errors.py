@@ -73,8 +73,10 @@ def response_for(error: Exception) -> web.Response:
 
 
 def _is_api(request: web.Request) -> bool:
+    """JSON errors for the API and every machine client; HTML pages only for browsers,
+    which always list ``text/html`` in ``Accept`` (peers, curl and scripts do not)."""
     accept = request.headers.get("Accept", "")
-    return request.path.startswith("/api/") or "json" in accept
+    return request.path.startswith("/api/") or "text/html" not in accept
 
 
 @web.middleware

@@ -1,0 +1,132 @@
+"""Discovery endpoints: the node's self-description and challenge, and the admin neighbours API.
+
+* ``GET /.well-known/meshnode``: name, handle, actor, Ed25519 Multikey, protocol version:
+  what a neighbour checks against our mDNS TXT record. Minimal on purpose: the actor
+  document (federation) is the full description.
+* ``POST /.well-known/meshnode/challenge``: sign a neighbour's nonce + timestamp + target
+  with the node's Ed25519 key (:mod:`meshnode.protocol.challenge`).
+* ``GET /api/v1/neighbours``, ``POST /api/v1/neighbours/{id}/approve|block`` (admin token).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from meshnode import urls
+from meshnode.errors import NotFoundError, PermissionDeniedError
+from meshnode.federation import peering
+from meshnode.federation.discovery import DISCOVERY, request_peering
+from meshnode.federation.neighbour_verifier import CHALLENGE_PATH, WELL_KNOWN_PATH
+from meshnode.federation.peering import PeerStatus
+from meshnode.protocol.activities import origin_of
+from meshnode.protocol.challenge import answer_challenge, parse_challenge
+from meshnode.protocol.discovery import PROTOCOL_VERSION
+from meshnode.protocol.multikey import fingerprint
+from meshnode.services import neighbours
+from meshnode.store.neighbours import NeighbourRow
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.auth import api_member
+from meshnode.web.bodies import read_json
+
+MAX_CHALLENGE_BYTES = 1024
+
+
+async def node_description(request: web.Request) -> web.Response:
+    """``GET /.well-known/meshnode``."""
+    ctx = request.app[CONTEXT]
+    config = ctx.config
+    return web.json_response({
+        "type": "meshnode",
+        "protocol": PROTOCOL_VERSION,
+        "name": config.name,
+        "handle": config.handle,
+        "actor": urls.community_actor(config.base_url, config.handle),
+        "multikey": ctx.identity.multikey,
+        "fingerprint": fingerprint(ctx.identity.ed25519_public),
+    })
+
+
+def _own_origins(app: web.Application) -> frozenset[str]:
+    runtime = app.get(DISCOVERY)
+    base = app[CONTEXT].config.base_url
+    return runtime.discovery.own_origins if runtime is not None else frozenset({base})
+
+
+async def challenge(request: web.Request) -> web.Response:
+    """``POST /.well-known/meshnode/challenge``: 200 with the signed answer, 401 if refused."""
+    ctx = request.app[CONTEXT]
+    parsed = parse_challenge(await read_json(request, MAX_CHALLENGE_BYTES))
+    answer = answer_challenge(
+        parsed, ctx.identity.ed25519_seed, ctx.clock(), _own_origins(request.app)
+    )
+    return web.json_response(answer.as_json())
+
+
+def neighbour_json(row: NeighbourRow, peer: PeerStatus | None = None) -> dict[str, Any]:
+    """A neighbour as the admin API shows it, with its federation peering state if any."""
+    status = row.status
+    if peer is not None and peer.status in ("peered", "blocked"):
+        status = peer.status
+    return {
+        "id": row.id, "instance": row.instance_name, "name": row.community_name,
+        "fingerprint": row.fingerprint, "addresses": list(row.addresses), "port": row.port,
+        "address": row.addresses[0] if row.addresses else None, "actor": row.actor_url,
+        "status": status, "approved": row.approved, "blocked": row.blocked,
+        "last_sync": peer.last_sync if peer else None,
+        "first_seen": row.first_seen, "last_seen": row.last_seen,
+        "verified_at": row.verified_at, "last_error": row.last_error,
+    }
+
+
+async def _admin(request: web.Request) -> None:
+    if not (await api_member(request)).is_admin:
+        raise PermissionDeniedError("neighbours are for administrators")
+
+
+def _neighbour_id(request: web.Request) -> int:
+    text = request.match_info["neighbour_id"]
+    if not text.isdigit() or len(text) > 12:
+        raise NotFoundError(f"no neighbour {text[:20]!r}")
+    return int(text)
+
+
+async def list_neighbours(request: web.Request) -> web.Response:
+    """``GET /api/v1/neighbours``."""
+    await _admin(request)
+    ctx = request.app[CONTEXT]
+    rows = await neighbours.list_neighbours(ctx)
+    peers = {peer.peer: peer for peer in await peering.list_peers(ctx)}
+    items = [
+        neighbour_json(row, peers.get(origin_of(row.actor_url)) if row.actor_url else None)
+        for row in rows
+    ]
+    return web.json_response({"policy": ctx.config.discovery_policy, "neighbours": items})
+
+
+async def approve(request: web.Request) -> web.Response:
+    """``POST /api/v1/neighbours/{id}/approve``: peer once verified (now, if it is)."""
+    await _admin(request)
+    ctx = request.app[CONTEXT]
+    row = await neighbours.approve_neighbour(ctx, _neighbour_id(request))
+    if row.status == "verified" and row.actor_url is not None:
+        await request_peering(ctx, row.actor_url)
+        row = await neighbours.get_neighbour(ctx, row.id)
+    return web.json_response(neighbour_json(row))
+
+
+async def block(request: web.Request) -> web.Response:
+    """``POST /api/v1/neighbours/{id}/block``: never verify or peer with this key."""
+    await _admin(request)
+    row = await neighbours.block_neighbour(request.app[CONTEXT], _neighbour_id(request))
+    return web.json_response(neighbour_json(row))
+
+
+def setup_discovery_routes(app: web.Application) -> None:
+    """Register the discovery routes."""
+    app.router.add_get(WELL_KNOWN_PATH, node_description)
+    app.router.add_post(CHALLENGE_PATH, challenge)
+    app.router.add_get("/api/v1/neighbours", list_neighbours)
+    app.router.add_post("/api/v1/neighbours/{neighbour_id}/approve", approve)
+    app.router.add_post("/api/v1/neighbours/{neighbour_id}/block", block)
