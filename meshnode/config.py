@@ -67,6 +67,10 @@ class Config:
     # Community nodes live on LANs, so fetching private addresses is allowed by default.
     allow_private_addresses: bool = True
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
+    # Cross-node payments: how long POST /api/v1/transfers waits for the outcome (then 202),
+    # and how often each line's balance statement is sent to the peer.
+    iou_sync_wait: float = 5.0
+    iou_reconcile_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:
@@ -187,6 +191,8 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "allow_private_addresses": config.allow_private_addresses,
         },
         "discovery": {"policy": config.discovery_policy},
+        "iou": {"sync_wait": config.iou_sync_wait,
+                "reconcile_seconds": config.iou_reconcile_seconds},
     }
 
 
@@ -215,6 +221,9 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             allow_private_addresses=bool(
                 raw.get("federation", {}).get("allow_private_addresses", True)),
             discovery_policy=raw.get("discovery", {}).get("policy", "auto"),
+            iou_sync_wait=float(raw.get("iou", {}).get("sync_wait", defaults.iou_sync_wait)),
+            iou_reconcile_seconds=float(raw.get("iou", {}).get(
+                "reconcile_seconds", defaults.iou_reconcile_seconds)),
         )
     except KeyError as exc:
         raise ConfigError(f"{CONFIG_FILE}: missing required setting {exc.args[0]!r}") from exc
