@@ -36,7 +36,7 @@ from meshnode.store import iou as iq
 
 log = logging.getLogger(__name__)
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
-INFO_TTL_SECONDS = 10.0
+INFO_TTL_SECONDS = 2.0
 MAX_LINE_ATTEMPTS = 8
 
 
@@ -162,17 +162,18 @@ class IouNetworkImpl:
         raise ValidationError(f"cannot resolve payee {handle}: {last}",
                               {"payee": "unknown remote member"})
 
-    async def node_info(self, origin: str) -> dict[str, Any]:
-        """A node's ``/iou/info`` (cached for a few seconds)."""
+    async def node_info(self, origin: str, *, fresh: bool = False) -> dict[str, Any]:
+        """A node's ``/iou/info`` (cached for a few seconds unless ``fresh``)."""
         loop = asyncio.get_running_loop()
         cached = self._info.get(origin)
-        if cached is not None and loop.time() - cached[0] < INFO_TTL_SECONDS:
+        if not fresh and cached is not None and loop.time() - cached[0] < INFO_TTL_SECONDS:
             return cached[1]
         data = await self.federation.client.get_json(f"{origin}/iou/info",
                                                      accept="application/json")
         if not isinstance(data, dict):
             raise FetchError(f"{origin}/iou/info is not an object")
-        self._info[origin] = (loop.time(), data)
+        if not fresh:
+            self._info[origin] = (loop.time(), data)
         return data
 
     async def routing_edges(self, ctx: NodeContext, target_origin: str) -> list[p.Edge]:
@@ -266,7 +267,7 @@ class IouWorker:
         for line in rows:
             try:
                 actor = await PeeringWorker(self.federation).resolve(line.requested)
-                info = await self.network.node_info(actor.origin)
+                info = await self.network.node_info(actor.origin, fresh=True)
                 currency = p.parse_currency(info.get("currency"), "currency")
             except (FetchError, ProtocolError, ServiceError) as exc:
                 attempts = line.attempts + 1
