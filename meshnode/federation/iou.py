@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -69,16 +69,16 @@ async def prepare_line_activity(federation: Federation, act: Mapping[str, Any]) 
     ctx = federation.ctx
     kind = str(act.get("type"))
     if kind == "TrustLineOffer":
-        agreement = act.get("object")
-        if not isinstance(agreement, Mapping):
+        offered = act.get("object")
+        if not isinstance(offered, Mapping):
             raise ValidationError("TrustLineOffer needs the agreement")
         remote = await federation.directory.get_actor(actor)
-        methods = p.verify_proofs(agreement, remote.ed25519_keys)
+        methods = p.verify_proofs(offered, remote.ed25519_keys)
         if not methods:
             raise ProofError("the agreement is not signed by the proposer")
         inbox = remote.inbox
         return lambda tx: svc.receive_offer(ctx, tx, actor=actor, inbox=inbox,
-                                            agreement=agreement)
+                                            agreement=offered)
     if kind in ("TrustLineAccept", "TrustLineReject"):
         agreement = act.get("object") if kind == "TrustLineAccept" else None
         if agreement is not None:

@@ -203,7 +203,9 @@ def _event_document(ctx: NodeContext, *, transfer_id: str, payer_uri: str, payee
 
 async def _append(tx: aiosqlite.Connection, row: TransferRow, signer: str, now: str) -> None:
     """Append the transfer's leg on our ledger (document signed at prepare time)."""
-    assert row.entry_document is not None and row.debit_account and row.credit_account
+    assert row.entry_document is not None
+    assert row.debit_account
+    assert row.credit_account
     fields = EntryFields(id=row.id, kind="payment", payer=row.debit_account,
                          payee=row.credit_account, amount=row.amount, memo=row.memo,
                          listing_id=row.listing_id, reverses=None, request_id=None,
@@ -299,7 +301,8 @@ async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
             raise NotFoundError(f"no trust line {line_id!r}")
         if line.state != "pending" or line.is_proposer:
             raise ConflictError(f"trust line {line_id} is {line.state}, not an offer to accept")
-        assert line.agreement is not None and line.peer_actor is not None
+        assert line.agreement is not None
+        assert line.peer_actor is not None
         agreement = p.cosign(json.loads(line.agreement), seed=ctx.identity.ed25519_seed,
                              verification_method=node_key_id(ctx), created=now)
         await _activate(ctx, tx, line, agreement=agreement, now=format_utc(now))
@@ -447,7 +450,8 @@ async def receive_line_answer(ctx: NodeContext, tx: aiosqlite.Connection, *, act
     if kind == "TrustLineReject":
         await iq.update_line(tx, line.id, now, state="rejected")
         return "rejected by peer"
-    assert agreement is not None and line.agreement is not None
+    assert agreement is not None
+    assert line.agreement is not None
     ours = {k: v for k, v in json.loads(line.agreement).items() if k != "proof"}
     theirs = {k: v for k, v in agreement.items() if k != "proof"}
     if ours != theirs:

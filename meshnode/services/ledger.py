@@ -59,7 +59,7 @@ DEFAULT_REQUEST_LIFETIME = timedelta(days=14)
 MAX_REQUEST_LIFETIME = timedelta(days=90)
 ACTIVE_WINDOW = timedelta(days=30)
 NEAR_LIMIT_FRACTION = Decimal("0.1")
-CROSS_COMMUNITY = "bills and admin entries across communities are not available"
+CROSS_COMMUNITY = "cross-community bills and admin entries are not available"
 
 
 # --- results --------------------------------------------------------------------------------

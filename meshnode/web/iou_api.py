@@ -8,6 +8,7 @@ progress, 409 when refused (with the reason).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,10 +52,8 @@ async def wait_for_outcome(request: web.Request, status: svc.TransferStatus
             if status.final:
                 return status
             event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(0.05, deadline - loop.time()))
-            except TimeoutError:
-                pass
         return status
     finally:
         waiters.pop(status.id, None)
