@@ -50,6 +50,14 @@ async def check_invariants(*nodes: Node) -> None:
                 assert await balance(node, line.account) == local
             views.setdefault(line.id, {})[node.url] = (local, peer)
         del held
+    states: dict[str, set[str]] = {}
+    for node in nodes:
+        async with node.ctx.store.reader.execute("SELECT id, state FROM iou_transfers") as cur:
+            for row in await cur.fetchall():
+                states.setdefault(row[0], set()).add(row[1])
+    for transfer_id, seen in states.items():
+        assert "committed" not in seen or seen == {"committed"}, (transfer_id, seen)
+        assert "prepared" not in seen, (transfer_id, seen)
     for line_id, sides in views.items():
         if len(sides) == 2:
             (l1, p1), (l2, p2) = sides.values()
