@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from meshnode.errors import ConflictError
 from meshnode.services import iou as svc
 from meshnode.services import members
 from tests.federation.conftest import Node, NodeFactory
@@ -105,8 +106,8 @@ async def test_iou__randomized_three_nodes_local_and_cross_payments(
                 await svc.pay_remote(nodes[src].ctx, payer,
                                      handle(nodes[dst], rng.choice(people[dst]).username),
                                      amount, f"p{step}", network=_net(nodes[src]))
-        except Exception as exc:
-            assert type(exc).__name__ in ("LimitExceededError", "ConflictError"), exc
+        except ConflictError:  # refusals (limits, capacity) are expected outcomes here
+            pass
 
     for batch in range(0, 300, 30):
         await asyncio.gather(*(one(step) for step in range(batch, batch + 30)))
