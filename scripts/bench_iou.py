@@ -20,9 +20,8 @@ import aiohttp
 
 from meshnode.services import iou as svc
 from meshnode.services import members
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_config
 from tests.federation.conftest import Node, NodeFactory, bind_socket  # noqa: F401
-from tests.conftest import make_config
 from tests.federation.iou_helpers import check_invariants, handle
 
 

@@ -37,6 +37,7 @@ from meshnode.store import iou as iq
 log = logging.getLogger(__name__)
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 INFO_TTL_SECONDS = 2.0
+HANDLE_TTL_SECONDS = 600.0
 MAX_LINE_ATTEMPTS = 8
 
 
@@ -144,10 +145,23 @@ class IouNetworkImpl:
 
     federation: Federation
     _info: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # handle → (when, actor id): a payment to a peer that is briefly offline is still
+    # prepared and queued (the durable delivery retries it).
+    _handles: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     async def resolve_member(self, handle: str) -> str:
         """The actor id behind ``name@host[:port]`` (WebFinger, then the actor document)."""
         name, host = parse_acct(handle)
+        loop = asyncio.get_running_loop()
+        cached = self._handles.get(f"{name}@{host}")
+        if cached is not None and loop.time() - cached[0] < HANDLE_TTL_SECONDS:
+            return cached[1]
+        actor = await self._webfinger(name, host)
+        self._handles[f"{name}@{host}"] = (loop.time(), actor)
+        return actor
+
+    async def _webfinger(self, name: str, host: str) -> str:
+        handle = f"{name}@{host}"
         client = self.federation.client
         resource = quote(f"acct:{name}@{host}")
         last: Exception = ValidationError(f"cannot resolve {handle}")
