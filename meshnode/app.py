@@ -14,12 +14,14 @@ from aiohttp import web
 from meshnode.config import Config
 from meshnode.federation.actors import setup_federation_routes
 from meshnode.federation.discovery import discovery_context
+from meshnode.federation.iou import setup_iou_federation_routes
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
+from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
@@ -60,4 +62,6 @@ def create_app(
     setup_federation_routes(app)
     setup_peer_routes(app)
     setup_discovery_routes(app)
+    setup_iou_routes(app)
+    setup_iou_federation_routes(app)
     return app

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from meshnode import __version__
 from meshnode.app import create_app
+from meshnode.cli_iou import add_trustline_commands
 from meshnode.cli_peer import add_peer_commands
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
 from meshnode.errors import ServiceError
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_init, _add_run, _add_member, _add_token, _add_backup, _add_ledger):
         add(commands)
     add_peer_commands(commands, _data_dir)
+    add_trustline_commands(commands, _data_dir)
     return parser
 
 

@@ -71,6 +71,10 @@ class Config:
     # when it is a specific address, else every interface. Tests use ("127.0.0.1",).
     discovery_interfaces: tuple[str, ...] = ()
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
+    # Cross-node payments: how long POST /api/v1/transfers waits for the outcome (then 202),
+    # and how often each line's balance statement is sent to the peer.
+    iou_sync_wait: float = 5.0
+    iou_reconcile_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:
@@ -205,6 +209,8 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "policy": config.discovery_policy,
             "interfaces": list(config.discovery_interfaces),
         },
+        "iou": {"sync_wait": config.iou_sync_wait,
+                "reconcile_seconds": config.iou_reconcile_seconds},
     }
 
 
@@ -236,6 +242,9 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             discovery_interfaces=tuple(
                 str(item) for item in raw.get("discovery", {}).get("interfaces", [])
             ),
+            iou_sync_wait=float(raw.get("iou", {}).get("sync_wait", defaults.iou_sync_wait)),
+            iou_reconcile_seconds=float(raw.get("iou", {}).get(
+                "reconcile_seconds", defaults.iou_reconcile_seconds)),
         )
     except KeyError as exc:
         raise ConfigError(f"{CONFIG_FILE}: missing required setting {exc.args[0]!r}") from exc

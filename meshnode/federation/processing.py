@@ -17,6 +17,7 @@ import aiosqlite
 from meshnode import urls
 from meshnode.errors import ServiceError
 from meshnode.federation.http import FetchError
+from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.peering import answer_follow, queue_follow
 from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
 from meshnode.federation.state import Federation
@@ -164,6 +165,7 @@ PREPARERS: dict[str, Preparer] = {
     "Update": prepare_listing,
     "Delete": prepare_listing,
     "Announce": prepare_listing,
+    **IOU_PREPARERS,
 }
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
 from meshnode.federation.directory import ActorDirectory
 from meshnode.federation.http import FederationClient, UrlGuard
+from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation, InboxWriter
@@ -34,10 +35,12 @@ class Workers:
     delivery: DeliveryWorker
     peering: PeeringWorker
     sync: SyncWorker
+    iou: IouWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
         done = await self.peering.step()
+        done += await self.iou.step()
         done += await self.inbox.step()
         done += await self.sync.step()
         done += await self.delivery.step()
@@ -45,6 +48,10 @@ class Workers:
 
 
 WORKERS = web.AppKey("federation_workers", Workers)
+IOU_NETWORK = web.AppKey("iou_network", IouNetworkImpl)
+# Seconds a payment request waits for the outcome before answering 202 (0: workers stepped).
+IOU_WAIT = web.AppKey("iou_wait", float)
+IOU_POLL = 1.0
 
 
 async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Event | None,
@@ -66,6 +73,15 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
                 await asyncio.wait_for(event.wait(), poll)
 
 
+async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except LOOP_ERRORS:
+            log.exception("periodic worker")
+
+
 def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                                           AsyncIterator[None]]:
     """The ``cleanup_ctx`` entry: pooled client session, runtime, and (optionally) loops."""
@@ -79,10 +95,14 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
                                     writer=InboxWriter(ctx))
+            network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
-                              PeeringWorker(federation), SyncWorker(federation))
+                              PeeringWorker(federation), SyncWorker(federation),
+                              IouWorker(federation, network))
             app[FEDERATION] = federation
             app[WORKERS] = workers
+            app[IOU_NETWORK] = network
+            app[IOU_WAIT] = ctx.config.iou_sync_wait if run_workers else 0.0
             async with ctx.store.transaction() as tx:
                 await fq.request_sync_all(tx)  # catch up after a restart
             tasks: list[asyncio.Task[None]] = []
@@ -94,6 +114,9 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("peering", workers.peering.step, None,
                                               PEERING_POLL)),
                     asyncio.create_task(_loop("sync", workers.sync.step, None, SYNC_POLL)),
+                    asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL)),
+                    asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
+                                               workers.iou.reconcile)),
                 ]
             yield
             for task in tasks:

@@ -61,6 +61,8 @@ class Federation:
     inbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     delivery_event: asyncio.Event = field(default_factory=asyncio.Event)
     peering_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # Cross-node payments an API request is waiting on (transfer id → event).
+    iou_waiters: dict[str, asyncio.Event] = field(default_factory=dict)
 
     @property
     def community(self) -> str:

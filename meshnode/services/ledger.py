@@ -59,7 +59,7 @@ DEFAULT_REQUEST_LIFETIME = timedelta(days=14)
 MAX_REQUEST_LIFETIME = timedelta(days=90)
 ACTIVE_WINDOW = timedelta(days=30)
 NEAR_LIMIT_FRACTION = Decimal("0.1")
-CROSS_COMMUNITY = "cross-community payments are not available yet"
+CROSS_COMMUNITY = "cross-community bills and admin entries are not available"
 
 
 # --- results --------------------------------------------------------------------------------
@@ -627,10 +627,14 @@ async def _apply_limits(
 async def signing_keys(ctx: NodeContext) -> dict[str, bytes]:
     """verificationMethod → Ed25519 public key for every member of this node."""
     base = ctx.config.base_url
-    return {
+    keys = {
         urls.ed25519_key_id(urls.member_actor(base, m.username)): m.ed25519_public
         for m in await member_q.list_members(ctx.store.reader)
     }
+    # Cross-community legs on the hop and payee nodes are signed by the node itself.
+    keys[urls.ed25519_key_id(urls.community_actor(base, ctx.config.handle))] = (
+        ctx.identity.ed25519_public)
+    return keys
 
 
 async def _snapshot(

@@ -19,6 +19,7 @@ from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_member
 from meshnode.web.bodies import read_json
+from meshnode.web.iou_api import is_remote_payee, post_remote_transfer
 
 TRANSFER_FIELDS = frozenset({"payee", "amount", "memo", "listing"})
 REQUEST_FIELDS = frozenset({"payer", "amount", "memo", "listing", "expires_in_days"})
@@ -115,6 +116,8 @@ async def post_transfer(request: web.Request) -> web.Response:
     """``POST /api/v1/transfers``: pay a member (201 with the signed transaction)."""
     member, ctx = await _member_ctx(request)
     data = await _body(request, ctx, TRANSFER_FIELDS)
+    if is_remote_payee(data.get("payee")):
+        return await post_remote_transfer(request, member, data)
     entry = await ledger_service.pay(
         ctx, member, payee=data.get("payee"), amount=data.get("amount"), memo=data.get("memo"),
         listing_id=data.get("listing"),

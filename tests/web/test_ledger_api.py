@@ -72,7 +72,7 @@ async def test_transfer__bad_amount_is_422_and_writes_nothing(
 @pytest.mark.parametrize(
     ("payee", "status", "message"),
     [("alice", 422, "yourself"), ("nobody", 422, "no member"),
-     ("bob@other.example", 422, "cross-community payments are not available yet"),
+     ("bob@other.example", 409, "no trust line"),
      ("", 422, "payee")],
 )
 async def test_transfer__bad_payee_is_4xx_and_writes_nothing(

@@ -1,0 +1,110 @@
+"""Pure IOU protocol: conversion, transition table, routing, agreements with two proofs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nacl.signing import SigningKey
+
+from meshnode.protocol import iou as p
+from meshnode.protocol.errors import ProofError, ValidationError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_convert__rounds_half_even_to_target_decimals() -> None:
+    # 0.05 × 0.5 = 0.025 → 0.02 (half to even), 0.15 × 0.5 = 0.075 → 0.08
+    assert p.convert(5, rate=Decimal("0.5"), from_decimals=2, to_decimals=2) == 2
+    assert p.convert(15, rate=Decimal("0.5"), from_decimals=2, to_decimals=2) == 8
+    assert p.convert(1000, rate=Decimal("1.5"), from_decimals=2, to_decimals=0) == 15
+    assert p.convert_back(1500, rate=Decimal("1.5"), from_decimals=2, to_decimals=2) == 1000
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "1e3", "abc", " 1", "NaN", "Infinity", ""])
+def test_parse_rate__refuses_non_plain_positive_decimals(rate: str) -> None:
+    with pytest.raises(ValidationError):
+        p.parse_rate(rate)
+
+
+@given(st.integers(min_value=1, max_value=10**9), st.sampled_from(["1", "2", "0.5", "1.25"]))
+def test_line_view__both_sides_convert_identically(units: int, rate: str) -> None:
+    proposer = p.LineView("l", "b", Decimal(rate), True, 2, 3)
+    acceptor = p.LineView("l", "a", Decimal(rate), False, 3, 2)
+    assert proposer.to_peer(units) == acceptor.from_peer(units)
+    assert acceptor.to_peer(units) == proposer.from_peer(units)
+
+
+def test_transitions__final_states_never_move() -> None:
+    for state in p.FINAL_STATES:
+        for event in ("commit", "reject", "expire"):
+            assert p.next_state(state, event) is None
+    assert p.next_state("prepared", "commit") == "committed"
+
+
+def test_transitions__a_bad_table_is_refused_at_definition() -> None:
+    with pytest.raises(RuntimeError):
+        p._check_transitions({("committed", "reject"): "released"})
+
+
+def test_find_routes__most_capacity_then_fewest_hops() -> None:
+    one = Decimal(1)
+    edges = [p.Edge("A", "B", 100, one), p.Edge("A", "C", 500, one),
+             p.Edge("C", "B", 400, one), p.Edge("C", "D", 900, one), p.Edge("D", "B", 900, one)]
+    routes = p.find_routes(edges, "A", "B")
+    assert routes[0].nodes == ("A", "C", "D", "B")
+    assert routes[0].capacity == 500
+    assert routes[1].nodes == ("A", "C", "B")
+    assert p.choose_route(edges, "A", "B", 600) is None
+    # equal capacity: fewer hops wins
+    equal = [p.Edge("A", "B", 500, one), *edges[1:]]
+    assert p.find_routes(equal, "A", "B")[0].nodes == ("A", "B")
+
+
+def test_find_routes__capacity_in_payer_units_through_rates() -> None:
+    edges = [p.Edge("A", "C", 1000, Decimal(2)), p.Edge("C", "B", 1000, Decimal(1))]
+    assert p.find_routes(edges, "A", "B")[0].capacity == 500
+
+
+def _agreement() -> dict[str, object]:
+    cur = p.Currency("https://a.example/currency", "A", 2)
+    terms = p.LineTerms("abc123", "https://a.example/l", "https://a.example/g",
+                        "https://b.example/g", cur, p.Currency("https://b.example/c", "B", 0),
+                        5000, 3000, Decimal("1.5"), "2026-01-01T00:00:00Z")
+    return p.build_agreement(terms)
+
+
+def test_agreement__both_proofs_verify_and_a_change_breaks_them() -> None:
+    seed_a, seed_b = b"\x01" * 32, b"\x02" * 32
+    doc = p.cosign(_agreement(), seed=seed_a, verification_method="https://a.example/g#k",
+                   created=NOW)
+    doc = p.cosign(doc, seed=seed_b, verification_method="https://b.example/g#k", created=NOW)
+    keys = {"https://a.example/g#k": bytes(SigningKey(seed_a).verify_key),
+            "https://b.example/g#k": bytes(SigningKey(seed_b).verify_key)}
+    assert p.verify_proofs(doc, keys) == set(keys)
+    terms = p.parse_agreement(doc)
+    assert terms.limit_proposer_owes == 5000
+    assert terms.rate == Decimal("1.5")
+    with pytest.raises(ProofError):
+        p.verify_proofs({**doc, "rate": "2"}, keys)
+
+
+def test_parse_prepare__refuses_loops_and_bad_amounts() -> None:
+    terms = p.PrepareTerms("t1", "l1", 10, 10, ("a", "b"), "x", "y", "", "2026-01-01T00:00:00Z")
+    act = p.build_prepare(terms, actor="a", to="b", when="2026-01-01T00:00:00Z")
+    assert p.parse_prepare(act) == terms
+    for bad in ({"route": ["a", "a"]}, {"amount": "-1"}, {"amount": "1.5"}, {"transfer": "x/y"}):
+        with pytest.raises(ValidationError):
+            p.parse_prepare({**act, **bad})
+
+
+def test_reconcile__mirror_match_and_mismatch() -> None:
+    ours = p.Statement("l", 100, -150, ("t1",))
+    assert p.reconcile(ours, p.Statement("l", -150, 100, ("t1",)), in_flight=0).status == "match"
+    verdict = p.reconcile(ours, p.Statement("l", 0, 0, ()), in_flight=0)
+    assert verdict.status == "mismatch"
+    assert verdict.only_ours == ("t1",)
+    assert p.reconcile(ours, p.Statement("l", 0, 0, ()), in_flight=1).status == "in_flight"
