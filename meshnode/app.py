@@ -16,6 +16,7 @@ from meshnode.federation.actors import setup_federation_routes
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.web.api import setup_api_routes
+from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.errors import error_middleware
 from meshnode.web.ledger_api import setup_ledger_routes
@@ -54,6 +55,7 @@ def create_app(
     setup_public_routes(app)
     setup_api_routes(app)
     setup_ledger_routes(app)
+    setup_deal_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)
     return app

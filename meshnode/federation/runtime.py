@@ -18,12 +18,27 @@ from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
+from meshnode.services import deals
+from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.web.appkeys import CONTEXT
 
 log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
+DEALS_POLL = 5.0
+
+
+class DealWorker:
+    """Expires unanswered deal requests and settles group buys at their deadline."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    async def step(self) -> int:
+        """One pass over due deals; returns how many moved."""
+        return await deals.run_due(self.ctx)
+
 
 
 @dataclass(frozen=True)
@@ -34,12 +49,14 @@ class Workers:
     delivery: DeliveryWorker
     peering: PeeringWorker
     sync: SyncWorker
+    deals: DealWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
         done = await self.peering.step()
         done += await self.inbox.step()
         done += await self.sync.step()
+        done += await self.deals.step()
         done += await self.delivery.step()
         return done
 
@@ -80,7 +97,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                     directory=ActorDirectory(ctx, client),
                                     writer=InboxWriter(ctx))
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
-                              PeeringWorker(federation), SyncWorker(federation))
+                              PeeringWorker(federation), SyncWorker(federation),
+                              DealWorker(ctx))
             app[FEDERATION] = federation
             app[WORKERS] = workers
             async with ctx.store.transaction() as tx:
@@ -94,6 +112,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("peering", workers.peering.step, None,
                                               PEERING_POLL)),
                     asyncio.create_task(_loop("sync", workers.sync.step, None, SYNC_POLL)),
+                    asyncio.create_task(_loop("deals", workers.deals.step, None, DEALS_POLL)),
                 ]
             yield
             for task in tasks:
