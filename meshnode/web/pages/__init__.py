@@ -16,6 +16,7 @@ from meshnode.web.errors import HTML_ERRORS
 from meshnode.web.i18n import I18n
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.deals import setup_deal_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
 from meshnode.web.pages.profiles import setup_profile_pages
@@ -52,3 +53,4 @@ def setup_pages(app: web.Application) -> None:
     setup_message_pages(app)
     setup_profile_pages(app)
     setup_admin_pages(app)
+    setup_deal_pages(app)

@@ -33,6 +33,7 @@ from meshnode.web.browser import (
     render,
     require_member,
 )
+from meshnode.web.pages.deals import booking_context
 from meshnode.web.pages.forms import (
     DETAIL_FIELDS,
     empty_values,
@@ -115,8 +116,9 @@ async def listing_page(request: web.Request) -> web.Response:
         raise NotFoundError("this listing is not available")
     signature = await listing_signature(ctx, row)
     is_author = member is not None and row.is_local and row.author_id == member.id
+    booking = await booking_context(request, row.id, row.category)
     return await render(request, "listing.html", {
-        "row": row, "images": view.images, "details": json.loads(row.details),
+        **booking, "row": row, "images": view.images, "details": json.loads(row.details),
         "signature": signature.value, "is_author": is_author,
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
