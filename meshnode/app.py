@@ -16,8 +16,8 @@ from meshnode.federation.actors import setup_federation_routes
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.web.api import setup_api_routes
-from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.errors import error_middleware
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.pages import setup_pages

@@ -34,10 +34,10 @@ sys.path.insert(0, str(REPO))
 from meshnode.app import create_app  # noqa: E402
 from meshnode.config import Config  # noqa: E402
 from meshnode.federation import peering  # noqa: E402
+from meshnode.protocol.timefmt import format_utc  # noqa: E402
 from meshnode.services import deals, ledger, listings, members  # noqa: E402
 from meshnode.services.context import NodeContext  # noqa: E402
 from meshnode.services.node import init_node  # noqa: E402
-from meshnode.protocol.timefmt import format_utc  # noqa: E402
 from meshnode.store import deals as q  # noqa: E402
 from meshnode.store.listings import get_listing_by_object_id  # noqa: E402
 from meshnode.web.appkeys import CONTEXT  # noqa: E402
@@ -45,7 +45,8 @@ from meshnode.web.appkeys import CONTEXT  # noqa: E402
 MEAL: dict[str, Any] = {
     "kind": "offer", "category": "meal", "title": "Couscous du vendredi",
     "price": {"mode": "amount", "amount": "1.00"},
-    "details": {"portions": 1000, "pickup_time": format_utc(datetime.now(UTC) + timedelta(days=30)), "auto_accept": True},
+    "details": {"portions": 1000, "auto_accept": True,
+                "pickup_time": format_utc(datetime.now(UTC) + timedelta(days=30))},
 }
 
 

@@ -163,8 +163,9 @@ def capacity_of(category: str, details: Mapping[str, Any]) -> Capacity:
     if category in SLOT_CATEGORIES:
         start = details.get("available_from")
         end = details.get("available_until")
-        return Capacity("slot", 1, "slot", (parse_utc(start, field="available_from") if start else None,
-                                             parse_utc(end, field="available_until") if end else None))
+        low = parse_utc(start, field="available_from") if start else None
+        high = parse_utc(end, field="available_until") if end else None
+        return Capacity("slot", 1, "slot", (low, high))
     raise ValidationError(f"listings of category {category!r} cannot be booked")
 
 

@@ -72,8 +72,10 @@ async def check_room(tx: aiosqlite.Connection, listing: ListingRow, deal: DealRo
     """Refuse the deal if it no longer fits next to the listing's other deals."""
     cap = capacity(listing)
     if cap.mode == "slot":
-        assert deal.slot_start is not None and deal.slot_end is not None  # noqa: S101 (schema CHECK)
-        slot = proto.Slot(parse_utc(deal.slot_start, field="from"), parse_utc(deal.slot_end, field="to"))
+        if deal.slot_start is None or deal.slot_end is None:
+            raise ConflictError("this booking has no time slot")
+        slot = proto.Slot(parse_utc(deal.slot_start, field="from"),
+                          parse_utc(deal.slot_end, field="to"))
         booked = [proto.Slot(parse_utc(a, field="from"), parse_utc(b, field="to"))
                   for a, b in await q.booked_slots(tx, listing.id, exclude=deal.id)]
         proto.check_slot(slot, booked)
@@ -167,7 +169,8 @@ async def apply(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action
         recipients = prepared.outgoing.get("to", [])
         await queue_to(ctx, tx, prepared.outgoing, str(recipients[0]))
     moved = await q.get_deal(tx, deal.id)
-    assert moved is not None  # noqa: S101 (just updated)
+    if moved is None:
+        raise NotFoundError(f"no deal {deal.id!r}")
     return moved
 
 

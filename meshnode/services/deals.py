@@ -84,7 +84,7 @@ def parse_booking(ctx: NodeContext, listing: ListingRow, data: object, now: date
         raise ValidationError("a booking must be an object", {"": "expected an object"})
     unknown = sorted(set(data) - BOOK_FIELDS)
     if unknown:
-        raise ValidationError("unknown fields", {name: "unknown field" for name in unknown})
+        raise ValidationError("unknown fields", dict.fromkeys(unknown, "unknown field"))
     if listing.kind != "offer" or listing.status != "active":
         raise ConflictError("only active offers can be booked")
     cap = capacity(listing)
@@ -148,9 +148,10 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
         ctx, listing, booking, me_uri(ctx, booker), deal_url(ctx, deal_id), now)), now)
     details = json.loads(listing.details)
     agreed = proto.agreed_time(listing.category, details, booking.slot)
-    expires = proto.request_expiry(now, agreed) + (MIRROR_GRACE if remote else timedelta())
+    grace = MIRROR_GRACE if remote else timedelta()
+    expires = proto.request_expiry(now, agreed) + grace
     if listing.category == "group-buy":
-        expires = parse_utc(details["deadline"], field="deadline") + (MIRROR_GRACE if remote else timedelta())
+        expires = parse_utc(details["deadline"], field="deadline") + grace
     row = _new_row(deal_id, listing, booking, offer, booker_uri=me_uri(ctx, booker),
                    booker_id=booker.id, author_id=listing.author_id, now=format_utc(now),
                    agreed=agreed, expires=expires)
@@ -173,7 +174,8 @@ def _new_row(deal_id: str, listing: ListingRow, booking: Booking, offer: dict[st
              booker_uri: str, booker_id: int | None, author_id: int | None, now: str,
              agreed: datetime | None, expires: datetime) -> dict[str, object]:
     agreement = offer["object"]
-    assert isinstance(agreement, Mapping)  # noqa: S101 (built by build_offer)
+    if not isinstance(agreement, Mapping):
+        raise ValidationError("an Offer of an Agreement was expected")
     return {
         "id": deal_id, "agreement_id": agreement["id"], "offer_id": offer["id"],
         "listing_id": listing.id, "category": listing.category, "booker_uri": booker_uri,

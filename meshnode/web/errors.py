@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from meshnode import errors as service_errors
-from meshnode.protocol import errors as protocol_errors
 from meshnode.protocol import deals
+from meshnode.protocol import errors as protocol_errors
 from meshnode.protocol.listings import UnknownCategoryError
 
 log = logging.getLogger(__name__)

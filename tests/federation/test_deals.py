@@ -128,7 +128,7 @@ async def test_paid_remote_booking__refused_until_ious_are_wired(
 
 
 async def test_retries__same_offer_twice_is_one_deal(make_node: NodeFactory) -> None:
-    a, b, alice, bob, remote = await _setup(make_node, free_ride())
+    a, b, _alice, bob, remote = await _setup(make_node, free_ride())
     deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
     offer = json.loads(deal.offer)
     async with a.ctx.store.transaction() as tx:  # a replay under another activity row

@@ -23,7 +23,8 @@ async def _ride(ctx: NodeContext, alice: TestMember, **details: Any) -> str:
 async def _nothing_changed(ctx: NodeContext) -> None:
     async with ctx.store.reader.execute("SELECT COUNT(*) FROM ledger_journal") as cursor:
         row = await cursor.fetchone()
-    assert row is not None and row[0] == 0
+    assert row is not None
+    assert row[0] == 0
     wallet = await ledger.wallet_summary(ctx, (await _bob(ctx)))
     assert (wallet.position.balance, wallet.position.held_debit) == (0, 0)
 
@@ -42,7 +43,8 @@ async def test_api__book_accept_done_feedback_and_lists(
     assert booked.status == 201, await booked.text()
     deal = await booked.json()
     assert (deal["state"], deal["amount"], deal["role"]) == ("requested", "4.50", "booker")
-    assert deal["offer"]["type"] == "Offer" and deal["offer"]["proof"]["cryptosuite"]
+    assert deal["offer"]["type"] == "Offer"
+    assert deal["offer"]["proof"]["cryptosuite"]
     inbox = await (await client.get("/api/v1/deals?role=author", headers=alice.headers)).json()
     assert [d["id"] for d in inbox["items"]] == [deal["id"]]
     for action, state in (("accept", "accepted"), ("done", "completed")):

@@ -97,7 +97,8 @@ async def deal_page(request: web.Request) -> web.Response:
     feedback = await q.feedback_for_deal(ctx.store.reader, deal.id)
     mine = deal_service.me_uri(ctx, member)
     return await render(request, "deal.html", {
-        **_card(deal, role, ctx.config.currency.decimals), "events": await q.events(ctx.store.reader, deal.id),
+        **_card(deal, role, ctx.config.currency.decimals),
+        "events": await q.events(ctx.store.reader, deal.id),
         "feedback": feedback, "can_rate": role is not None and deal.state in (
             "completed", "disputed") and all(f.author_uri != mine for f in feedback),
         "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,

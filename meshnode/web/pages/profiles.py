@@ -6,15 +6,14 @@ from aiohttp import web
 
 from meshnode.federation.actors import group as group_json
 from meshnode.federation.actors import person as actor_json
+from meshnode.services import deals, members
 from meshnode.services import listings as listing_service
-from meshnode.services import members
 from meshnode.store.listings import SearchFilters
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import render
 from meshnode.web.negotiation import negotiated
-from meshnode.web.pages.forms import form_choices
-from meshnode.services import deals
 from meshnode.web.pages.deals import feedback_summary
+from meshnode.web.pages.forms import form_choices
 from meshnode.web.pages.listings import card_context
 
 

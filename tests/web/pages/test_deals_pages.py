@@ -25,7 +25,8 @@ async def test_book_form__request_then_author_accepts_and_both_rate(
     assert booked.status == 303  # type: ignore[attr-defined]
     deal_path = booked.headers["Location"]  # type: ignore[attr-defined]
     mine = await (await client.get("/my/deals", headers=HTML)).text()
-    assert "Covoiturage vers Lyon" in mine and "Requested" in mine
+    assert "Covoiturage vers Lyon" in mine
+    assert "Requested" in mine
 
     await client.post("/logout", data={"csrf": await csrf_of(client, "/")}, headers=HTML)
     await login(client, "alice")
@@ -38,7 +39,8 @@ async def test_book_form__request_then_author_accepts_and_both_rate(
                             {"rating": "5", "comment": "Très sympa"}, token_from=deal_path)
     assert rated.status == 303  # type: ignore[attr-defined]
     profile = await (await client.get("/users/bob", headers=HTML)).text()
-    assert "Très sympa" in profile and "1 rating, average 5" in profile
+    assert "Très sympa" in profile
+    assert "1 rating, average 5" in profile
 
 
 async def test_book_form__without_csrf_is_refused_and_nothing_stored(
