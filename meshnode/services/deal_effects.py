@@ -90,6 +90,14 @@ async def _member(ctx: NodeContext, member_id: int | None) -> MemberRow | None:
     return await member_q.get_member(ctx.store.reader, member_id)
 
 
+def amount_due(deal: DealRow, action: str) -> int:
+    """What ``action`` makes the booker pay: the price when the deal is confirmed (on
+    acceptance, or on completion for loans), plus the deposit when it is claimed."""
+    paid_on = ("complete", "dispute") if is_slot(deal) else ("accept",)
+    due = deal.amount if action in paid_on else 0
+    return due + (deal.deposit if action == "dispute" and is_slot(deal) else 0)
+
+
 async def plan(ctx: NodeContext, deal: DealRow, action: str, actor: MemberRow | None,
                now: datetime, *, reason: str = "") -> Plan:
     """Sign the payments and the outgoing message a transition will need."""
@@ -97,9 +105,8 @@ async def plan(ctx: NodeContext, deal: DealRow, action: str, actor: MemberRow | 
     booker, author = await _member(ctx, deal.booker_id), await _member(ctx, deal.author_id)
     memo = f"deal {deal.id}: {deal.listing_title}"[:200]
     if booker is not None and author is not None:
-        paid_on = ("complete", "dispute") if is_slot(deal) else ("accept",)
-        pay_now = deal.amount if action in paid_on else 0
-        if pay_now:
+        pay_now = amount_due(deal, action) - (deal.deposit if action == "dispute" else 0)
+        if pay_now > 0:
             result.payments.append(ledger.prepare_transfer(
                 ctx, booker, payee=author.username, amount=pay_now, memo=memo,
                 listing_id=deal.listing_id, now=now))
@@ -178,9 +185,9 @@ async def _effects(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow, ac
                    now: str) -> None:
     """Capacity and holds of a transition (payments were prepared by :func:`plan`)."""
     if not deal.is_local:
-        if action in ("accept", "complete", "dispute") and deal.author_id is not None:
+        if deal.author_id is not None:  # the author's node settles; the booker's mirrors
             await deal_settlement.settle_remote(ctx, tx, deal, action=action,
-                                                amount=deal.amount + deal.deposit)
+                                                amount=amount_due(deal, action))
         if action == "accept" and deal.author_id is not None:
             await _check_listing_room(tx, deal)
         return

@@ -21,7 +21,7 @@ from meshnode.protocol.timefmt import format_utc
 from meshnode.services import deal_settlement
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import Plan, apply, plan, queue_to, sign_as
-from meshnode.services.deals import _as_row, _author, _insert_checked, _new_row, parse_booking
+from meshnode.services.deals import as_row, author_of, insert_checked, new_row, parse_booking
 from meshnode.store import deals as q
 from meshnode.store import listings as listing_q
 from meshnode.store.listings import ListingRow
@@ -51,13 +51,13 @@ async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection,
         details = json.loads(listing.details)
         agreed = proto.agreed_time(listing.category, details, booking.slot)
         expires = proto.request_expiry(now, agreed)
-        row = _new_row(_local_id(offered.offer_id), listing, booking, dict(offer),
+        row = new_row(_local_id(offered.offer_id), listing, booking, dict(offer),
                        booker_uri=offered.booker, booker_id=None, author_id=listing.author_id,
                        now=format_utc(now), agreed=agreed, expires=expires)
         row["agreement_id"], row["offer_id"] = offered.agreement_id, offered.offer_id
         await tx.execute("SAVEPOINT offer")
         try:
-            await _insert_checked(ctx, tx, listing, row)
+            await insert_checked(ctx, tx, listing, row)
         except REFUSALS:
             await tx.execute("ROLLBACK TO offer")
             raise
@@ -67,8 +67,8 @@ async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection,
         await _reject(ctx, tx, listing, offered, str(exc))
         return f"rejected: {exc}"
     if details.get("auto_accept") and listing.category != "group-buy":
-        deal = _as_row(row, listing)
-        author = await _author(ctx, listing)
+        deal = as_row(row, listing)
+        author = await author_of(ctx, listing)
         accepted = await plan(ctx, deal, "accept", author, now)
         await apply(ctx, tx, deal.id, "accept", "system", listing.author_uri, accepted,
                     expect=deal)
@@ -83,7 +83,7 @@ def _local_id(offer_id: str) -> str:
 
 async def _reject(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
                   offered: proto.OfferedDeal, reason: str) -> None:
-    author = await _author(ctx, listing)
+    author = await author_of(ctx, listing)
     if author is None:
         return
     now = ctx.clock()

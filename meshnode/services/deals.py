@@ -152,25 +152,25 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
     expires = proto.request_expiry(now, agreed) + grace
     if listing.category == "group-buy":
         expires = parse_utc(details["deadline"], field="deadline") + grace
-    row = _new_row(deal_id, listing, booking, offer, booker_uri=me_uri(ctx, booker),
+    row = new_row(deal_id, listing, booking, offer, booker_uri=me_uri(ctx, booker),
                    booker_id=booker.id, author_id=listing.author_id, now=format_utc(now),
                    agreed=agreed, expires=expires)
     auto = bool(details.get("auto_accept")) and listing.category != "group-buy"
     accept_plan = None
     if auto and not remote:
-        author = await _author(ctx, listing)
-        accept_plan = await plan(ctx, _as_row(row, listing), "accept", author, now)
+        author = await author_of(ctx, listing)
+        accept_plan = await plan(ctx, as_row(row, listing), "accept", author, now)
     async with ctx.store.transaction() as tx:
-        await _insert_checked(ctx, tx, listing, row)
+        await insert_checked(ctx, tx, listing, row)
         if remote:
             await queue_to(ctx, tx, offer, listing.author_uri)
         if accept_plan is not None:
             await apply(ctx, tx, deal_id, "accept", "system", listing.author_uri, accept_plan,
-                        expect=_as_row(row, listing))
+                        expect=as_row(row, listing))
     return await _get(ctx, deal_id)
 
 
-def _new_row(deal_id: str, listing: ListingRow, booking: Booking, offer: dict[str, object], *,
+def new_row(deal_id: str, listing: ListingRow, booking: Booking, offer: dict[str, object], *,
              booker_uri: str, booker_id: int | None, author_id: int | None, now: str,
              agreed: datetime | None, expires: datetime) -> dict[str, object]:
     agreement = offer["object"]
@@ -190,15 +190,15 @@ def _new_row(deal_id: str, listing: ListingRow, booking: Booking, offer: dict[st
     }
 
 
-def _as_row(values: Mapping[str, object], listing: ListingRow) -> DealRow:
+def as_row(values: Mapping[str, object], listing: ListingRow) -> DealRow:
     return DealRow(**{**values, "reason": "", "answer": None,  # type: ignore[arg-type]
                       "listing_title": listing.title})
 
 
-async def _insert_checked(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
+async def insert_checked(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
                           row: dict[str, object]) -> None:
     """Insert a request after checking it still fits (pledges count toward group buys)."""
-    deal = _as_row(row, listing)
+    deal = as_row(row, listing)
     states = ("requested", *proto.HOLDING) if listing.category == "group-buy" else tuple(
         proto.HOLDING)
     await check_room(tx, listing, deal, states)
@@ -216,7 +216,7 @@ def _username(actor_uri: str) -> str:
     return actor_uri.rsplit("/", 1)[-1]
 
 
-async def _author(ctx: NodeContext, listing: ListingRow) -> MemberRow | None:
+async def author_of(ctx: NodeContext, listing: ListingRow) -> MemberRow | None:
     return None if listing.author_id is None else await member_q.get_member(
         ctx.store.reader, listing.author_id)
 
@@ -384,7 +384,7 @@ async def settle_group_buy(ctx: NodeContext, listing_id: str) -> int:
     pledges = await q.list_for_listing(ctx.store.reader, listing_id, ("requested",))
     threshold = proto.parse_quantity(capacity(listing), details["threshold"])
     reached = sum(p.quantity for p in pledges) >= threshold
-    author = await _author(ctx, listing)
+    author = await author_of(ctx, listing)
     now = ctx.clock()
     action = "accept" if reached else "decline"
     plans = {p.id: await plan(ctx, p, action, author, now,
