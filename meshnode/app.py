@@ -19,6 +19,7 @@ from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
 from meshnode.web.iou_api import setup_iou_routes
@@ -59,6 +60,7 @@ def create_app(
     setup_public_routes(app)
     setup_api_routes(app)
     setup_ledger_routes(app)
+    setup_deal_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)
     setup_discovery_routes(app)

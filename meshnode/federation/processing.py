@@ -16,12 +16,14 @@ import aiosqlite
 
 from meshnode import urls
 from meshnode.errors import ServiceError
+from meshnode.federation.deals import prepare_deal
 from meshnode.federation.http import FetchError
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.peering import answer_follow, queue_follow
 from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import id_of, origin_of, same_origin
+from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
@@ -171,7 +173,7 @@ PREPARERS: dict[str, Preparer] = {
 
 async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
     """The effect of one activity; verification failures become a 'rejected' outcome."""
-    preparer = PREPARERS.get(str(act.get("type")))
+    preparer = prepare_deal if deal_activity_kind(act) else PREPARERS.get(str(act.get("type")))
     if preparer is None:
         return outcome(f"ignored: unsupported type {str(act.get('type'))[:40]}")
     try:

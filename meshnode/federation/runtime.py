@@ -19,12 +19,27 @@ from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
+from meshnode.services import deals
+from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.web.appkeys import CONTEXT
 
 log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
+DEALS_POLL = 5.0
+
+
+class DealWorker:
+    """Expires unanswered deal requests and settles group buys at their deadline."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    async def step(self) -> int:
+        """One pass over due deals; returns how many moved."""
+        return await deals.run_due(self.ctx)
+
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,7 @@ class Workers:
     peering: PeeringWorker
     sync: SyncWorker
     iou: IouWorker
+    deals: DealWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
@@ -43,6 +59,7 @@ class Workers:
         done += await self.iou.step()
         done += await self.inbox.step()
         done += await self.sync.step()
+        done += await self.deals.step()
         done += await self.delivery.step()
         return done
 
@@ -98,7 +115,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
-                              IouWorker(federation, network))
+                              IouWorker(federation, network),
+                              DealWorker(ctx))
             app[FEDERATION] = federation
             app[WORKERS] = workers
             app[IOU_NETWORK] = network
@@ -117,6 +135,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL)),
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
+                    asyncio.create_task(_loop("deals", workers.deals.step, None, DEALS_POLL)),
                 ]
             yield
             for task in tasks:

@@ -151,6 +151,22 @@ def _any_time(value: object, name: str, _now: datetime, _decimals: int) -> str:
     return format_utc(parse_utc(value, field=name))
 
 
+def _flag(value: object, name: str, _now: datetime, _decimals: int) -> bool:
+    if value in (True, "true", "on", "1", 1):
+        return True
+    if value in (False, "false", "off", "0", 0):
+        return False
+    raise ValidationError(f"{name} must be true or false", {name: "true or false"})
+
+
+def _notice_hours(value: object, name: str, _now: datetime, _decimals: int) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 720:
+        raise ValidationError(f"{name} must be 0-720 hours", {name: "whole hours, 0-720"})
+    return value
+
+
 def _unit(value: object, name: str, _now: datetime, _decimals: int) -> str:
     if value not in UNITS:
         raise ValidationError(f"{name} unknown", {name: f"one of {', '.join(UNITS)}"})
@@ -197,6 +213,13 @@ CATEGORY_FIELDS: dict[str, dict[str, DetailField]] = {
         "deadline": DetailField(_future_time, required=True),
     },
 }
+
+
+# Deal policy, common to every category: accept bookings automatically, and how many hours
+# before the agreed time a booking can still be cancelled.
+for _spec in CATEGORY_FIELDS.values():
+    _spec["auto_accept"] = DetailField(_flag)
+    _spec["cancel_notice_hours"] = DetailField(_notice_hours)
 
 
 def _parse_details(

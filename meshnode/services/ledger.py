@@ -27,6 +27,7 @@ from meshnode.errors import (
 )
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.ledger import (
+    MEMO_MAX,
     AccountPosition,
     ChainHead,
     ChainReport,
@@ -34,6 +35,7 @@ from meshnode.protocol.ledger import (
     EntryFields,
     JournalEntry,
     LimitBreach,
+    PreparedEntry,
     TransferTerms,
     balances_from_entries,
     build_decision,
@@ -694,3 +696,53 @@ def fund_account() -> str:
 def signed_document(entry: JournalEntry) -> Mapping[str, Any]:
     """The signed document a journal entry records."""
     return entry.document
+
+
+# --- transfers and holds made by other use cases (deals) inside their own transaction -----
+
+
+def prepare_transfer(
+    ctx: NodeContext, payer: MemberRow, *, payee: str, amount: int, memo: str,
+    listing_id: str | None, now: datetime,
+) -> PreparedEntry:
+    """Sign a payment by ``payer`` (who consented elsewhere, e.g. in a signed Offer) now,
+    outside the write lock; :func:`commit_transfer` appends it inside the caller's one."""
+    tx_id = _new_id()
+    listing_uri = urls.listing_object(ctx.config.base_url, listing_id) if listing_id else None
+    terms = TransferTerms(
+        object_id=urls.ledger_transaction(ctx.config.base_url, tx_id), kind="payment",
+        payer_uri=account_uri(ctx, payer.username), payee_uri=account_uri(ctx, payee),
+        amount=amount, memo=parse_memo(memo[:MEMO_MAX]), created=now, listing_uri=listing_uri,
+    )
+    document = _sign(ctx, payer, build_event(terms, currency_terms(ctx)), now)
+    return prepare_entry(_fields(tx_id, "payment", payer.username, payee, amount, terms.memo,
+                                 payer.username, format_utc(now), listing_id=listing_id),
+                         document)
+
+
+async def commit_transfer(
+    ctx: NodeContext, tx: aiosqlite.Connection, prepared: PreparedEntry
+) -> JournalEntry:
+    """Check both limits and append a prepared transfer on the caller's transaction."""
+    fields = prepared.fields
+    head = await _check_limits(ctx, tx, fields.payer, fields.payee, fields.amount,
+                               fields.created_at)
+    return await q.append_entry(tx, prepared, head)
+
+
+async def place_hold(
+    ctx: NodeContext, tx: aiosqlite.Connection, *, account: str, amount: int, reason: str,
+    now: str, expires_at: str,
+) -> None:
+    """Reserve ``amount`` of an account's spending room (409 if it does not have it)."""
+    position = await _position(ctx, tx, account, now)
+    room = position.available_to_spend
+    if room is not None and amount > room:
+        raise _breach_error(ctx, LimitBreach(account, "spend", room), amount)
+    await q.insert_hold(tx, hold_id=_new_id(), account=account, direction="debit",
+                        amount=amount, reason=reason, expires_at=expires_at)
+
+
+async def release_holds(tx: aiosqlite.Connection, reason: str) -> None:
+    """Drop the holds placed for ``reason``."""
+    await q.release_holds(tx, reason)

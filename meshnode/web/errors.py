@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from meshnode import errors as service_errors
+from meshnode.protocol import deals
 from meshnode.protocol import errors as protocol_errors
 from meshnode.protocol.listings import UnknownCategoryError
 
@@ -27,6 +28,9 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (protocol_errors.MalformedJSONError, 400),
     (protocol_errors.ClockSkewError, 401),
     (protocol_errors.SignatureError, 401),
+    (deals.NotYourMoveError, 403),
+    (deals.TransitionError, 409),
+    (deals.CapacityError, 409),
     (protocol_errors.ValidationError, 422),
     (protocol_errors.KeyFormatError, 400),
     (protocol_errors.ProtocolError, 400),

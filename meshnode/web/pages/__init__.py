@@ -16,6 +16,7 @@ from meshnode.web.errors import HTML_ERRORS
 from meshnode.web.i18n import I18n
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.deals import setup_deal_pages
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
@@ -56,3 +57,4 @@ def setup_pages(app: web.Application) -> None:
     setup_admin_pages(app)
     setup_wallet_pages(app)
     setup_ledger_admin_pages(app)
+    setup_deal_pages(app)

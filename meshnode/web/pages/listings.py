@@ -35,6 +35,7 @@ from meshnode.web.browser import (
     render,
     require_member,
 )
+from meshnode.web.pages.deals import booking_context
 from meshnode.web.pages.forms import (
     DETAIL_FIELDS,
     empty_values,
@@ -117,8 +118,9 @@ async def listing_page(request: web.Request) -> web.Response:
         raise NotFoundError("this listing is not available")
     signature = await listing_signature(ctx, row)
     is_author = member is not None and row.is_local and row.author_id == member.id
+    booking = await booking_context(request, row.id, row.category)
     return await render(request, "listing.html", {
-        "row": row, "images": view.images, "details": json.loads(row.details),
+        **booking, "row": row, "images": view.images, "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
         "signature": signature.value, "is_author": is_author,

@@ -6,12 +6,13 @@ from aiohttp import web
 
 from meshnode.federation.actors import group as group_json
 from meshnode.federation.actors import person as actor_json
+from meshnode.services import deals, members
 from meshnode.services import listings as listing_service
-from meshnode.services import members
 from meshnode.store.listings import SearchFilters
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import render
 from meshnode.web.negotiation import negotiated
+from meshnode.web.pages.deals import feedback_summary
 from meshnode.web.pages.forms import form_choices
 from meshnode.web.pages.listings import card_context
 
@@ -21,8 +22,10 @@ async def profile_page(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     member = await members.get_member(ctx, request.match_info["username"])
     page = await listing_service.search_listings(ctx, SearchFilters(author_id=member.id, limit=50))
+    received = await deals.feedback_about(ctx, member.username)
     return await render(request, "profile.html", {
         "person": member, "listings": card_context(page.items), **form_choices(),
+        "feedback": received, "feedback_summary": feedback_summary(received),
     })
 
 

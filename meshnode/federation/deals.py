@@ -1,0 +1,63 @@
+"""Deal activities in the inbox: check the FEP-8b32 proof of their actor, then apply.
+
+``Offer``/``Accept``/``Reject``/``Update`` carry the actor's own proof; feedback arrives as
+``Create`` of a ``Note`` carrying its author's proof. A forged or altered message fails here
+and changes nothing (REFERENCE §3: a proof verifies only with a key the actor's document lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiosqlite
+
+from meshnode.federation.state import Federation
+from meshnode.protocol.activities import same_origin, strip_fragment
+from meshnode.protocol.deals import deal_activity_kind
+from meshnode.protocol.errors import ProofError
+from meshnode.protocol.proofs import proof_verification_method, verify_proof
+from meshnode.services import deal_inbox
+
+Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
+
+
+async def verify_actor_proof(federation: Federation, document: Mapping[str, Any],
+                             actor: str) -> None:
+    """The document carries a valid proof made with one of ``actor``'s own keys."""
+    method = proof_verification_method(document)
+    if strip_fragment(method) != actor:
+        raise ProofError("the proof was not made by the activity's actor")
+    key = await federation.directory.key(method)
+    if key.actor_id != actor:
+        raise ProofError("the verification method is not the actor's")
+    try:
+        verify_proof(document, public_key=key.ed25519_raw)
+    except ProofError:
+        key = await federation.directory.key(method, refresh=True)  # key rotation
+        verify_proof(document, public_key=key.ed25519_raw)
+
+
+async def prepare_deal(federation: Federation, act: Mapping[str, Any]) -> Effect:
+    """Verify a deal message and return the effect that applies it."""
+    kind = deal_activity_kind(act)
+    actor = str(act["actor"])
+    ctx = federation.ctx
+    if kind == "feedback":
+        note = act["object"]
+        await verify_actor_proof(federation, note, actor)
+        if not same_origin(str(note.get("id")), actor):
+            raise ProofError("the feedback is not on its author's origin")
+
+        async def feedback(tx: aiosqlite.Connection) -> str:
+            return await deal_inbox.receive_feedback(ctx, tx, note, actor)
+        return feedback
+    await verify_actor_proof(federation, act, actor)
+    if kind == "offer" and not same_origin(str(act["object"].get("id")), actor):
+        raise ProofError("the Agreement is not on the booker's origin")
+    receive = {"offer": deal_inbox.receive_offer, "answer": deal_inbox.receive_answer,
+               "update": deal_inbox.receive_update}[str(kind)]
+
+    async def effect(tx: aiosqlite.Connection) -> str:
+        return await receive(ctx, tx, act)
+    return effect

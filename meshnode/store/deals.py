@@ -1,0 +1,197 @@
+"""Queries on deals, their transition log and feedback (callers hold the transaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from meshnode.store.db import query
+
+
+@dataclass(frozen=True)
+class DealRow:
+    """A deal as stored."""
+
+    id: str
+    agreement_id: str
+    offer_id: str
+    listing_id: str
+    category: str
+    booker_uri: str
+    booker_id: int | None
+    author_uri: str
+    author_id: int | None
+    state: str
+    quantity: int
+    slot_start: str | None
+    slot_end: str | None
+    amount: int
+    deposit: int
+    message: str
+    reason: str
+    offer: str
+    answer: str | None
+    agreed_at: str | None
+    expires_at: str | None
+    created_at: str
+    updated_at: str
+    listing_title: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        """Both parties are members of this node."""
+        return self.booker_id is not None and self.author_id is not None
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """Signed feedback on a completed deal."""
+
+    id: str
+    deal_id: str
+    author_uri: str
+    subject_uri: str
+    rating: int
+    comment: str
+    no_show: bool
+    document: str
+    created_at: str
+
+
+_SELECT = ("SELECT d.*, l.title AS listing_title FROM deals d"
+           " JOIN listings l ON l.id = d.listing_id")
+
+
+def _deal(row: aiosqlite.Row) -> DealRow:
+    return DealRow(**dict(row))
+
+
+async def insert_deal(db: aiosqlite.Connection, **values: Any) -> None:
+    """Insert a new deal (``values`` are the column values)."""
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    await db.execute(f"INSERT INTO deals ({names}) VALUES ({marks})",  # noqa: S608
+                     tuple(values.values()))
+
+
+async def get_deal(db: aiosqlite.Connection, deal_id: str) -> DealRow | None:
+    """A deal by local id."""
+    async with query(db, f"{_SELECT} WHERE d.id = ?", (deal_id,)) as rows:
+        row = await rows.fetchone()
+    return _deal(row) if row else None
+
+
+async def deal_by(db: aiosqlite.Connection, column: str, value: str) -> DealRow | None:
+    """A deal by ``agreement_id`` or ``offer_id``."""
+    if column not in ("agreement_id", "offer_id"):
+        raise ValueError(column)
+    async with query(db, f"{_SELECT} WHERE d.{column} = ?", (value,)) as rows:
+        row = await rows.fetchone()
+    return _deal(row) if row else None
+
+
+async def set_state(db: aiosqlite.Connection, deal_id: str, *, expect: str, state: str,
+                    now: str, answer: str | None = None, reason: str | None = None) -> bool:
+    """Move a deal from ``expect`` to ``state``; False if someone moved it first."""
+    cursor = await db.execute(
+        "UPDATE deals SET state = ?, updated_at = ?, answer = COALESCE(?, answer),"
+        " reason = COALESCE(?, reason) WHERE id = ? AND state = ?",
+        (state, now, answer, reason, deal_id, expect))
+    return cursor.rowcount == 1
+
+
+async def log_event(db: aiosqlite.Connection, *, deal_id: str, action: str, from_state: str,
+                    to_state: str, actor: str, payments: str, at: str) -> None:
+    """Append one transition to the deal's audit trail."""
+    await db.execute(
+        "INSERT INTO deal_events (deal_id, action, from_state, to_state, actor, payments, at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (deal_id, action, from_state, to_state, actor, payments, at))
+
+
+async def taken(db: aiosqlite.Connection, listing_id: str, states: tuple[str, ...],
+                exclude: str = "") -> int:
+    """Sum of quantities of the listing's deals in ``states``."""
+    marks = ", ".join("?" for _ in states)
+    async with query(db, f"SELECT COALESCE(SUM(quantity), 0) FROM deals WHERE listing_id = ?"  # noqa: S608
+                     f" AND state IN ({marks}) AND id <> ?",
+                     (listing_id, *states, exclude)) as rows:
+        row = await rows.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def booked_slots(db: aiosqlite.Connection, listing_id: str, exclude: str = ""
+                       ) -> list[tuple[str, str]]:
+    """Slots of the listing's accepted or ongoing deals."""
+    async with query(db, "SELECT slot_start, slot_end FROM deals WHERE listing_id = ?"
+                     " AND state IN ('accepted', 'in_progress') AND slot_start IS NOT NULL"
+                     " AND id <> ?", (listing_id, exclude)) as rows:
+        return [(r[0], r[1]) for r in await rows.fetchall()]
+
+
+async def list_for_listing(db: aiosqlite.Connection, listing_id: str,
+                           states: tuple[str, ...]) -> list[DealRow]:
+    """The listing's deals in ``states``, oldest first."""
+    marks = ", ".join("?" for _ in states)
+    async with query(db, f"{_SELECT} WHERE d.listing_id = ? AND d.state IN ({marks})"
+                     " ORDER BY d.created_at, d.id", (listing_id, *states)) as rows:
+        return [_deal(r) for r in await rows.fetchall()]
+
+
+async def list_for_member(db: aiosqlite.Connection, member_id: int, role: str,
+                          limit: int = 100) -> list[DealRow]:
+    """A member's deals as booker or as author, newest first."""
+    column = "booker_id" if role == "booker" else "author_id"
+    async with query(db, f"{_SELECT} WHERE d.{column} = ? ORDER BY d.created_at DESC, d.id"
+                     " LIMIT ?", (member_id, limit)) as rows:
+        return [_deal(r) for r in await rows.fetchall()]
+
+
+async def due_requests(db: aiosqlite.Connection, now: str, limit: int = 100) -> list[DealRow]:
+    """Requested deals whose expiry has passed."""
+    async with query(db, f"{_SELECT} WHERE d.state = 'requested' AND d.expires_at <= ?"
+                     " ORDER BY d.expires_at LIMIT ?", (now, limit)) as rows:
+        return [_deal(r) for r in await rows.fetchall()]
+
+
+async def events(db: aiosqlite.Connection, deal_id: str) -> list[aiosqlite.Row]:
+    """The deal's transitions, oldest first."""
+    async with query(db, "SELECT * FROM deal_events WHERE deal_id = ? ORDER BY seq",
+                     (deal_id,)) as rows:
+        return list(await rows.fetchall())
+
+
+async def insert_feedback(db: aiosqlite.Connection, row: FeedbackRow) -> bool:
+    """Store feedback; False if this author already rated this deal."""
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO deal_feedback (id, deal_id, author_uri, subject_uri, rating,"
+        " comment, no_show, document, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (row.id, row.deal_id, row.author_uri, row.subject_uri, row.rating, row.comment,
+         int(row.no_show), row.document, row.created_at))
+    return cursor.rowcount == 1
+
+
+async def feedback_about(db: aiosqlite.Connection, subject_uri: str, limit: int = 50
+                         ) -> list[FeedbackRow]:
+    """Feedback received by an actor, newest first."""
+    async with query(db, "SELECT * FROM deal_feedback WHERE subject_uri = ?"
+                     " ORDER BY created_at DESC LIMIT ?", (subject_uri, limit)) as rows:
+        return [FeedbackRow(**{**dict(r), "no_show": bool(r["no_show"])})
+                for r in await rows.fetchall()]
+
+
+async def feedback_for_deal(db: aiosqlite.Connection, deal_id: str) -> list[FeedbackRow]:
+    """Feedback left on one deal."""
+    async with query(db, "SELECT * FROM deal_feedback WHERE deal_id = ? ORDER BY created_at",
+                     (deal_id,)) as rows:
+        return [FeedbackRow(**{**dict(r), "no_show": bool(r["no_show"])})
+                for r in await rows.fetchall()]
+
+
+async def inbox_of(db: aiosqlite.Connection, actor_id: str) -> str | None:
+    """A cached remote actor's personal inbox."""
+    async with query(db, "SELECT inbox FROM remote_actors WHERE id = ?", (actor_id,)) as rows:
+        row = await rows.fetchone()
+    return str(row[0]) if row else None

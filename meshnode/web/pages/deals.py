@@ -1,0 +1,161 @@
+"""Deal pages: book from a listing, my bookings (as booker and as author), one deal with its
+actions (accept, decline, cancel, start, returned/done, claim) and feedback. CSRF on every POST.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from meshnode.errors import NotFoundError
+from meshnode.protocol import deals as proto
+from meshnode.protocol.amounts import format_amount
+from meshnode.services import deals as deal_service
+from meshnode.store import deals as q
+from meshnode.store.deals import DealRow
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import field, read_form, redirect, render, require_member
+from meshnode.web.deals_api import quantity_text
+from meshnode.web.i18n import N_
+from meshnode.web.pages.forms import _local_datetime
+
+STATE_LABELS = {
+    "requested": N_("Requested"), "accepted": N_("Accepted"), "declined": N_("Declined"),
+    "cancelled": N_("Cancelled"), "expired": N_("Expired"), "in_progress": N_("In progress"),
+    "completed": N_("Completed"), "disputed": N_("Disputed"),
+}
+BOOKABLE = (*proto.SLOT_CATEGORIES, "ride", "meal", "sell", "give", "swap", "produce",
+            "group-buy")
+ACTION_LABELS = {
+    "accept": N_("Accept"), "decline": N_("Decline"), "cancel": N_("Cancel"),
+    "start": N_("Handed over"), "complete": N_("Mark done"), "dispute": N_("Claim the deposit"),
+}
+
+
+def actions_for(deal: DealRow, role: str | None) -> list[str]:
+    """The actions this party can take now (the page shows one button each)."""
+    if role is None:
+        return []
+    found = [action for action, edge in proto.TRANSITIONS[deal.state].items()
+             if role in edge.by and action in ACTION_LABELS]
+    if deal.category == "group-buy":
+        found = [a for a in found if a != "accept"]
+    if deal.category not in proto.SLOT_CATEGORIES:
+        found = [a for a in found if a not in ("start", "dispute")]
+    elif role != "author":
+        found = [a for a in found if a != "complete"]
+    return found
+
+
+def _tz(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[CONTEXT].config.timezone)
+
+
+def _card(deal: DealRow, role: str | None, decimals: int) -> dict[str, Any]:
+    return {"deal": deal, "role": role, "quantity": quantity_text(deal),
+            "actions": actions_for(deal, role),
+            "amount": format_amount(deal.amount, decimals=decimals) if deal.amount else None,
+            "deposit": format_amount(deal.deposit, decimals=decimals) if deal.deposit else None}
+
+
+async def book(request: web.Request) -> web.StreamResponse:
+    """``POST /listings/{id}/book``: quantity or slot, and a message."""
+    member = await require_member(request)
+    form = await read_form(request)
+    tz = _tz(request)
+    data: dict[str, Any] = {"message": field(form, "message", 1000)}
+    for name in ("quantity", "from", "to"):
+        value = field(form, name, 40).strip().replace(",", ".")
+        if value:
+            data[name] = _local_datetime(value, tz) if name != "quantity" else value
+    deal = await deal_service.book(request.app[CONTEXT], member,
+                                   request.match_info["listing_id"], data)
+    raise redirect(f"/deals/{deal.id}")
+
+
+async def my_deals(request: web.Request) -> web.Response:
+    """``GET /my/deals``: what I booked, and the bookings of my listings."""
+    member = await require_member(request)
+    ctx = request.app[CONTEXT]
+    booked = await deal_service.my_deals(ctx, member, "booker")
+    received = await deal_service.my_deals(ctx, member, "author")
+    return await render(request, "my_deals.html", {
+        "booked": [_card(d, "booker", ctx.config.currency.decimals) for d in booked],
+        "received": [_card(d, "author", ctx.config.currency.decimals) for d in received],
+        "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
+    })
+
+
+async def deal_page(request: web.Request) -> web.Response:
+    """``GET /deals/{id}``: one deal, its history, actions and feedback."""
+    member = await require_member(request)
+    ctx = request.app[CONTEXT]
+    deal = await deal_service.get_deal(ctx, member, request.match_info["deal_id"])
+    role = deal_service.role_of(deal, member)
+    feedback = await q.feedback_for_deal(ctx.store.reader, deal.id)
+    mine = deal_service.me_uri(ctx, member)
+    return await render(request, "deal.html", {
+        **_card(deal, role, ctx.config.currency.decimals),
+        "events": await q.events(ctx.store.reader, deal.id),
+        "feedback": feedback, "can_rate": role is not None and deal.state in (
+            "completed", "disputed") and all(f.author_uri != mine for f in feedback),
+        "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
+    })
+
+
+async def deal_action(request: web.Request) -> web.StreamResponse:
+    """``POST /deals/{id}/{action}``."""
+    member = await require_member(request)
+    form = await read_form(request)
+    action = request.match_info["action"]
+    if action not in ACTION_LABELS:
+        raise NotFoundError("no such action")
+    deal = await deal_service.act(request.app[CONTEXT], member, request.match_info["deal_id"],
+                                  action, field(form, "reason", 200))
+    raise redirect(f"/deals/{deal.id}")
+
+
+async def feedback(request: web.Request) -> web.StreamResponse:
+    """``POST /deals/{id}/feedback``: rating, comment, no-show."""
+    member = await require_member(request)
+    form = await read_form(request)
+    deal_id = request.match_info["deal_id"]
+    await deal_service.leave_feedback(request.app[CONTEXT], member, deal_id, {
+        "rating": field(form, "rating", 2), "comment": field(form, "comment", 500),
+        "no_show": field(form, "no_show", 5) == "on"})
+    raise redirect(f"/deals/{deal_id}")
+
+
+async def booking_context(request: web.Request, listing_id: str, category: str
+                          ) -> dict[str, Any]:
+    """What the listing page needs for its book form and group-buy progress."""
+    ctx = request.app[CONTEXT]
+    context: dict[str, Any] = {"bookable": category in BOOKABLE,
+                               "slot_booking": category in proto.SLOT_CATEGORIES,
+                               "progress": None}
+    if category == "group-buy":
+        found = await deal_service.progress(ctx, listing_id)
+        context["progress"] = {
+            "found": found, "percent": min(100, found.pledged * 100 // max(found.threshold, 1)),
+            "pledged": found.pledged / proto.DECIMAL_SCALE,
+            "threshold": found.threshold / proto.DECIMAL_SCALE,
+        }
+    return context
+
+
+def feedback_summary(rows: list[q.FeedbackRow]) -> dict[str, Any]:
+    """Average rating and count, for profiles."""
+    if not rows:
+        return {"count": 0, "average": None}
+    return {"count": len(rows), "average": round(sum(r.rating for r in rows) / len(rows), 1)}
+
+
+def setup_deal_pages(app: web.Application) -> None:
+    """Register the deal pages."""
+    app.router.add_post("/listings/{listing_id}/book", book)
+    app.router.add_get("/my/deals", my_deals)
+    app.router.add_get("/deals/{deal_id}", deal_page)
+    app.router.add_post("/deals/{deal_id}/feedback", feedback)
+    app.router.add_post("/deals/{deal_id}/{action}", deal_action)
