@@ -59,9 +59,10 @@ async def _is(node: Node, other: Node, status: str) -> bool:
 
 
 async def test_discovery__approve_policy_waits_for_admin(tmp_path: Path) -> None:
-    # Given a node whose policy is "approve"
+    # Given two nodes whose policy is "approve" (with beta in "auto", beta would peer on its
+    # own and alpha's federation policy would accept it: that is not what is tested here)
     alpha = await start_node(tmp_path, "alpha", policy="approve")
-    beta = await start_node(tmp_path, "beta")
+    beta = await start_node(tmp_path, "beta", policy="approve")
     try:
         # When it discovers a neighbour, Then it verifies it but does not ask to peer
         await wait_until(lambda: _is(alpha, beta, "verified"))
