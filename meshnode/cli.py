@@ -18,6 +18,7 @@ from meshnode import __version__
 from meshnode.app import create_app
 from meshnode.cli_iou import add_trustline_commands
 from meshnode.cli_peer import add_peer_commands
+from meshnode.cli_support import run_with_context
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
 from meshnode.errors import ServiceError
 from meshnode.keys import KeyStoreError
@@ -205,16 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _with_context(
     args: argparse.Namespace, action: Callable[[NodeContext], Awaitable[int]]
 ) -> int:
-    config = load_config(args.data_dir)
-
-    async def runner() -> int:
-        ctx = await NodeContext.open(config)
-        try:
-            return await action(ctx)
-        finally:
-            await ctx.close()
-
-    return asyncio.run(runner())
+    return run_with_context(args.data_dir, action)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -114,35 +114,12 @@ async def ingest(root: Path, total: int) -> float:
     ctx = alpha.app[CONTEXT]
     alice = await members.add_member(ctx, username="alice", password=None)
     view = await listings.create_listing(ctx, alice, RIDE)
-    actor = f"{alpha.config.base_url}/users/alice"
-    identity = members.member_identity(ctx, alice)
-    key = Ed25519PrivateKey.from_private_bytes(identity.ed25519_seed)
-    url = f"{beta.config.base_url}/inbox"
-    now = int(time.time())
-    requests = []
-    for n in range(total):
-        create = listing_activity("Create", json.loads(view.row.signed_object), actor=actor,
-                                  version=1, published="2026-11-26T10:00:00Z")
-        create["id"] = f"{actor}/activities/bench-{n}"
-        body = json.dumps(create).encode()
-        requests.append((body, signed_post_headers("rfc9421-ed25519", url, body, key=key,
-                                                   key_id=f"{actor}#ed25519-key", now=now)))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
-        async def send(body: bytes, headers: dict[str, str]) -> None:
-            async with session.post(url, data=body, headers=headers) as response:
-                assert response.status == 202, response.status
-        await send(*requests[0])  # warm the key cache
-        start = time.perf_counter()
-        queue = list(requests[1:])
-
-        async def sender() -> None:
-            while queue:
-                await send(*queue.pop())
-        await asyncio.gather(*(sender() for _ in range(32)))
-        elapsed = time.perf_counter() - start
-    await alpha.stop()
-    await beta.stop()
-    return (total - 1) / elapsed
+    try:
+        return await _send_creates(ctx, alice, view.row.signed_object,
+                                   f"{beta.config.base_url}/inbox", total)
+    finally:
+        await alpha.stop()
+        await beta.stop()
 
 
 async def ingest_node_process(root: Path, total: int) -> float:
