@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
@@ -161,13 +162,18 @@ end
 def drive_wrk(url: str, paths: list[str], clients: int, seconds: int) -> dict[str, float]:
     """Load one page mix with wrk (C, 2 threads): a light client leaves the CPU to the node."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+        # Percent-encode ("vélo"): Lua strings know no \\u escapes.
+        encoded = (json.dumps(quote(p, safe="/?=&,.")) for p in paths)
+        script.write(WRK_SCRIPT % ", ".join(encoded))
     result = subprocess.run(
         ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "-s", script.name, url],
         capture_output=True, text=True, check=True,
     )
     Path(script.name).unlink()
-    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT"))
+    lines = [x for x in result.stdout.splitlines() if x.startswith("RESULT")]
+    if not lines:
+        raise RuntimeError(f"wrk printed no result: {result.stdout} {result.stderr}")
+    line = lines[0]
     requests, micros, p50, p95, p99, errors = (int(v) for v in line.split()[1:])
     return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000,
             "p95": p95 / 1000, "p99": p99 / 1000, "errors": errors}

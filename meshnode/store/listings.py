@@ -14,7 +14,7 @@ from meshnode.store.db import query
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 8
-SORT_MATCHES_UP_TO = 2000
+WALK_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -248,18 +248,25 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
 async def _walk_newest_first(db: aiosqlite.Connection, filters: SearchFilters) -> bool:
     """Whether a text search should walk the newest-first index instead of sorting matches.
 
-    A frequent word matches tens of thousands of listings: sorting them all by date costs
-    ~60 ms at 100k listings, while walking the date index and keeping matching rows stops
-    after a page (~10 ms). A rare word is the opposite (sort a handful: ~0.1 ms; a walk may
-    cross the whole index). Counting the matches first costs ~2 ms and picks the right plan.
+    Sorting costs about one step per match; walking the date index costs about
+    ``total / matches`` steps per result wanted. A frequent word (tens of thousands of
+    matches at 100k listings) sorts in ~60 ms but walks in ~10 ms; a rare one sorts in
+    ~0.1 ms but might walk the whole index. Walk when ``matches² ≥ WALK_MARGIN × page ×
+    total`` (the margin covers filters that thin the matches out). Counting costs ~2 ms.
     """
     text = fts_query(filters.text) if filters.text else None
     if text is None:
         return False
-    sql = "SELECT count(*) FROM listings_fts WHERE listings_fts MATCH ?"
+    sql = (
+        "SELECT (SELECT count(*) FROM listings_fts WHERE listings_fts MATCH ?),"
+        " (SELECT max(seq) FROM listings)"
+    )
     async with query(db, sql, (text,)) as cursor:
         row = await cursor.fetchone()
-    return bool(row and row[0] > SORT_MATCHES_UP_TO)
+    if row is None or not row[0] or not row[1]:
+        return False
+    matches, total = int(row[0]), int(row[1])
+    return matches * matches >= WALK_MARGIN * (filters.limit + 1) * total
 
 
 async def search_listings(db: aiosqlite.Connection, filters: SearchFilters) -> list[ListingRow]:

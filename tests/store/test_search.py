@@ -39,7 +39,7 @@ async def test_search__index_walk_and_sorted_matches_agree(
             location={"name": "Canal", "lat": lat, "lon": 4.83}))
         clock.advance(seconds=number % 2)
     sorted_plan = await titles(client, alice, **params)
-    monkeypatch.setattr(listing_store, "SORT_MATCHES_UP_TO", 0)
+    monkeypatch.setattr(listing_store, "WALK_MARGIN", 0)
     walked_plan = await titles(client, alice, **params)
     assert walked_plan == sorted_plan
     if params.get("q") != "absent":
