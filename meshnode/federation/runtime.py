@@ -140,7 +140,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL)),
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
-                    asyncio.create_task(_loop("deals", workers.deals.step, None, DEALS_POLL)),
+                    asyncio.create_task(_loop("deals", workers.deals.step,
+                                              federation.deals_event, DEALS_POLL)),
                 ]
             yield
             for task in tasks:

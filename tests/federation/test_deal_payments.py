@@ -203,7 +203,6 @@ async def test_payment_notice__forged_or_unbacked_is_rejected(make_node: NodeFac
             " ORDER BY activity_id") as cursor:
         outcomes = [row[0] for row in await cursor.fetchall()]
     assert len(outcomes) == 2
-    print(outcomes)
     assert all(o.startswith("rejected") for o in outcomes), outcomes
     assert (await _payment(a, theirs))[0] == "pending"
     assert await balance(a, "alice") == 0
