@@ -80,6 +80,33 @@ async def test_paid_ride__booker_pays_through_the_trust_line_on_acceptance(
     assert (state, transfer) == ("paid", deal_payments.transfer_id_for(b.ctx, deal, "accept"))
     assert (await _payment(a, theirs))[:2] == ("paid", transfer)
     await check_invariants(a, b)
+    # and a paid cross-node deal cannot be cancelled (no refunds across communities yet)
+    with pytest.raises(ConflictError, match="refund"):
+        await deals.act(b.ctx, bob, deal.id, "cancel")
+    with pytest.raises(ConflictError, match="refund"):
+        await deals.act(a.ctx, alice, theirs.id, "cancel")
+    assert (await _author_side(a, deal)).state == "accepted"
+
+
+async def test_paid_ride__booker_node_restarted_before_paying_pays_once(
+    make_node: NodeFactory,
+) -> None:
+    a, b, alice, bob, remote = await _setup(make_node, ride_listing())
+    deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    await deals.act(a.ctx, alice, theirs.id, "accept")
+    await a.workers.delivery.step()
+    await b.workers.inbox.step()  # beta learns of the Accept: the payment is due...
+    assert (await _payment(b, deal))[0] == "due"
+    await b.stop()  # ...and beta stops before its deal worker pays
+    await b.start()
+    await settle(a, b)
+    assert (await _payment(b, deal))[0] == "paid"
+    assert (await _payment(a, theirs))[0] == "paid"
+    assert await balance(b, "bob") == -225
+    assert await balance(a, "alice") == PRICE
+    await check_invariants(a, b)
 
 
 async def test_paid_ride__delivered_twice_and_retried_pays_once(
