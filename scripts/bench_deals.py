@@ -9,7 +9,11 @@ Usage: ``python scripts/bench_deals.py [--clients 32] [--portions 1000] [--remot
 2. Cross-node: two peered nodes with their background workers; a member of beta books a free
    auto-accepted listing of alpha through beta's API; latency = until beta's deal is accepted
    (Offer → alpha inbox → Accept → beta inbox), p50/p95 over ``--remote`` bookings.
-   Paid cross-node bookings wait for the IOU service (see services/deal_settlement.py).
+3. Paid cross-node: the same two nodes open a trust line (1 beta = 2 alpha); a member of beta
+   books a PAID auto-accepted meal of alpha; latency = until the payment is confirmed on the
+   author's node (Offer → Accept → beta's deal worker pays through the line → IouPrepare →
+   IouCommit → signed payment notice → alpha checks the transfer), p50/p95; then both
+   ledgers are verified and the line's two views compared.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from meshnode.app import create_app  # noqa: E402
 from meshnode.config import Config  # noqa: E402
 from meshnode.federation import peering  # noqa: E402
 from meshnode.protocol.timefmt import format_utc  # noqa: E402
-from meshnode.services import deals, ledger, listings, members  # noqa: E402
+from meshnode.services import deals, iou, ledger, listings, members  # noqa: E402
 from meshnode.services.context import NodeContext  # noqa: E402
 from meshnode.services.node import init_node  # noqa: E402
 from meshnode.store import deals as q  # noqa: E402
+from meshnode.store import iou as iq  # noqa: E402
 from meshnode.store.listings import get_listing_by_object_id  # noqa: E402
 from meshnode.web.appkeys import CONTEXT  # noqa: E402
 
@@ -163,9 +168,65 @@ async def cross_node(root: Path, bookings: int) -> None:
         print(f"cross-node booking (free, auto-accepted), {bookings} bookings one after another:")
         print(f"  latency p50 {statistics.median(latencies) * 1000:.0f} ms,"
               f" p95 {p95 * 1000:.0f} ms (Offer → author node → Accept → booker node)")
+        await paid_cross_node(alpha, beta, cook, guest, token, bookings)
     finally:
         await runner_b.cleanup()
         await runner_a.cleanup()
+
+
+async def paid_cross_node(alpha: NodeContext, beta: NodeContext, cook: Any, guest: Any,
+                          token: str, bookings: int) -> None:
+    line = await iou.propose_line(beta, None, peer=alpha.config.base_url, limit_out="1000",
+                                  limit_in="1000", rate="2")
+
+    async def offered() -> bool:
+        row = await iq.get_line(alpha.store.reader, line.id)
+        return row is not None and row.state == "pending"
+    await _wait(offered)
+    await iou.accept_line(alpha, None, line.id)
+
+    async def active() -> bool:
+        row = await iq.get_line(beta.store.reader, line.id)
+        return row is not None and row.state == "active"
+    await _wait(active)
+    view = await listings.create_listing(alpha, cook, {**MEAL, "title": "Couscous payant"})
+
+    async def arrived() -> bool:
+        return await get_listing_by_object_id(beta.store.reader, view.row.object_id) \
+            is not None
+    await _wait(arrived)
+    remote = await get_listing_by_object_id(beta.store.reader, view.row.object_id)
+    assert remote is not None
+    url = f"{beta.config.base_url}/api/v1/listings/{remote.id}/deals"
+    latencies, failed = [], 0
+    async with aiohttp.ClientSession() as session:
+        for _ in range(bookings):
+            started = time.perf_counter()
+            async with session.post(url, json={"quantity": 1},
+                                    headers={"Authorization": f"Bearer {token}"}) as resp:
+                deal = await deals.get_deal(beta, guest, (await resp.json())["id"])
+
+            async def confirmed(agreement: str = deal.agreement_id) -> bool:
+                theirs = await q.deal_by(alpha.store.reader, "agreement_id", agreement)
+                if theirs is None:
+                    return False
+                states = [p.state for p in await q.payments_of(alpha.store.reader, theirs.id)]
+                return bool(states) and states[0] in ("paid", "failed")
+            await _wait(confirmed)
+            latencies.append(time.perf_counter() - started)
+            theirs = await q.deal_by(alpha.store.reader, "agreement_id", deal.agreement_id)
+            assert theirs is not None
+            failed += (await q.payments_of(alpha.store.reader, theirs.id))[0].state != "paid"
+    latencies.sort()
+    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
+    checks = [(await ledger.verify_journal(ctx)).ok for ctx in (alpha, beta)]
+    local_a, peer_a, _ = await iq.line_totals(alpha.store.reader, line.id)
+    local_b, peer_b, _ = await iq.line_totals(beta.store.reader, line.id)
+    print(f"cross-node booking (PAID through a trust line, auto-accepted), {bookings} bookings:")
+    print(f"  latency p50 {statistics.median(latencies) * 1000:.0f} ms,"
+          f" p95 {p95 * 1000:.0f} ms (until the author's node confirms the payment)")
+    print(f"  payments failed: {failed}   ledgers verify: {all(checks)}"
+          f"   line mirrors: {(local_a, peer_a) == (peer_b, local_b)}")
 
 
 async def main() -> None:

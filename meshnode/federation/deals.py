@@ -59,5 +59,8 @@ async def prepare_deal(federation: Federation, act: Mapping[str, Any]) -> Effect
                "update": deal_inbox.receive_update}[str(kind)]
 
     async def effect(tx: aiosqlite.Connection) -> str:
-        return await receive(ctx, tx, act)
+        outcome = await receive(ctx, tx, act)
+        if kind in ("answer", "update"):  # a paid deal may now be due: wake the payer
+            federation.deals_touched = True  # (after the inbox transaction commits)
+        return outcome
     return effect

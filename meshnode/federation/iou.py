@@ -30,6 +30,7 @@ from meshnode.protocol.activities import check_url, jrd_self_link, origin_of, pa
 from meshnode.protocol.errors import ProofError, ProtocolError, ValidationError
 from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
+from meshnode.services import deal_payments
 from meshnode.services import iou as svc
 from meshnode.services.context import NodeContext
 from meshnode.store import iou as iq
@@ -116,6 +117,10 @@ async def prepare_transfer_activity(federation: Federation, act: Mapping[str, An
 def _wake_after(federation: Federation, effect: Effect, answer: p.Answer) -> Effect:
     async def wrapped(tx: aiosqlite.Connection) -> str:
         result = await effect(tx)
+        # a transfer paying a deal was decided: the deal's payment moves in this transaction
+        settled = await deal_payments.transfer_decided(federation.ctx, tx, answer.transfer_id)
+        if settled is not None:
+            result = f"{result}; {settled}"
         waiters = federation_waiters(federation)
         event = waiters.get(answer.transfer_id)
         if event is not None:

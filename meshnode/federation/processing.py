@@ -215,4 +215,7 @@ class InboxWorker:
                 result = await run_effect(tx, effect)
                 await fq.mark_processed(tx, seq, result, format_utc(ctx.clock()))
         self.federation.wake_delivery()
+        if self.federation.deals_touched:  # committed: the deal worker may pay now
+            self.federation.deals_touched = False
+            self.federation.deals_event.set()
         return len(rows)

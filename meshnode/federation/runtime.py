@@ -19,7 +19,7 @@ from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
-from meshnode.services import deals
+from meshnode.services import deal_payments, deals
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.web.appkeys import CONTEXT
@@ -31,14 +31,19 @@ DEALS_POLL = 5.0
 
 
 class DealWorker:
-    """Expires unanswered deal requests and settles group buys at their deadline."""
+    """Expires unanswered deal requests, settles group buys at their deadline, and pays
+    cross-node deals booked by our members (``services.deal_payments``)."""
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, network: IouNetworkImpl | None = None) -> None:
         self.ctx = ctx
+        self.network = network
 
     async def step(self) -> int:
-        """One pass over due deals; returns how many moved."""
-        return await deals.run_due(self.ctx)
+        """One pass over due deals and due payments; returns how many moved."""
+        moved = await deals.run_due(self.ctx)
+        if self.network is not None:
+            moved += await deal_payments.pay_due(self.ctx, self.network)
+        return moved
 
 
 
@@ -116,7 +121,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
                               IouWorker(federation, network),
-                              DealWorker(ctx))
+                              DealWorker(ctx, network))
             app[FEDERATION] = federation
             app[WORKERS] = workers
             app[IOU_NETWORK] = network
@@ -135,7 +140,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL)),
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
-                    asyncio.create_task(_loop("deals", workers.deals.step, None, DEALS_POLL)),
+                    asyncio.create_task(_loop("deals", workers.deals.step,
+                                              federation.deals_event, DEALS_POLL)),
                 ]
             yield
             for task in tasks:

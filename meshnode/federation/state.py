@@ -61,6 +61,9 @@ class Federation:
     inbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     delivery_event: asyncio.Event = field(default_factory=asyncio.Event)
     peering_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a deal message may have made a cross-node payment due (the deal worker pays).
+    deals_event: asyncio.Event = field(default_factory=asyncio.Event)
+    deals_touched: bool = False  # set inside an inbox transaction, acted on after commit
     # Cross-node payments an API request is waiting on (transfer id → event).
     iou_waiters: dict[str, asyncio.Event] = field(default_factory=dict)
 

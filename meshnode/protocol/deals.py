@@ -56,6 +56,8 @@ TRANSITIONS: dict[State, dict[str, Transition]] = {
         "complete": _edge("completed", "author", "booker"),
         "cancel": _edge("cancelled", "author", "booker"),
         "dispute": _edge("disputed", "author"),
+        # the booker's node could not pay a cross-node deal (no route, limit, refusal)
+        "payment_failed": _edge("cancelled", "system"),
     },
     "in_progress": {
         "complete": _edge("completed", "author", "booker"),

@@ -133,7 +133,7 @@ def _message(ctx: NodeContext, deal: DealRow, action: str, actor: MemberRow, now
         document = proto.build_answer(activity_id=activity_id, actor=me, offer_id=deal.offer_id,
                                       agreement_id=deal.agreement_id, booker=other,
                                       accept=action == "accept", when=now, reason=reason)
-    elif action in ("start", "complete", "cancel", "dispute"):
+    elif action in ("start", "complete", "cancel", "dispute", "payment_failed"):
         state = proto.TRANSITIONS[deal.state][action].to
         document = proto.build_state_update(activity_id=activity_id, actor=me, to=other,
                                             agreement_id=deal.agreement_id, state=state,
@@ -185,9 +185,9 @@ async def _effects(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow, ac
                    now: str) -> None:
     """Capacity and holds of a transition (payments were prepared by :func:`plan`)."""
     if not deal.is_local:
-        if deal.author_id is not None:  # the author's node settles; the booker's mirrors
-            await deal_settlement.settle_remote(ctx, tx, deal, action=action,
-                                                amount=amount_due(deal, action))
+        # both nodes record the payment a transition makes due; the booker's node pays it
+        await deal_settlement.settle_remote(ctx, tx, deal, action=action,
+                                            amount=amount_due(deal, action))
         if action == "accept" and deal.author_id is not None:
             await _check_listing_room(tx, deal)
         return

@@ -14,11 +14,11 @@ from typing import Any
 
 import aiosqlite
 
-from meshnode.errors import ConflictError, ServiceError
+from meshnode.errors import ServiceError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
-from meshnode.services import deal_settlement
+from meshnode.services import deal_payments, deal_settlement
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import Plan, apply, plan, queue_to, sign_as
 from meshnode.services.deals import as_row, author_of, insert_checked, new_row, parse_booking
@@ -45,9 +45,8 @@ async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection,
             "quantity": offered.quantity, "from": offered.slot_start, "to": offered.slot_end,
             "amount": offered.amount or "0" if listing.price_mode == "amount" else None,
             "message": offered.message}, now)
-        if (booking.amount or booking.deposit) and not (
-                deal_settlement.remote_payments_available(ctx)):
-            raise ConflictError(deal_settlement.NOT_AVAILABLE)
+        await deal_settlement.check_payable(ctx, amount=booking.amount,
+                                            deposit=booking.deposit)
         details = json.loads(listing.details)
         agreed = proto.agreed_time(listing.category, details, booking.slot)
         expires = proto.request_expiry(now, agreed)
@@ -126,6 +125,8 @@ async def receive_update(ctx: NodeContext, tx: aiosqlite.Connection,
     if deal is None:
         return "ignored: unknown agreement"
     actor = update.get("actor")
+    if deal_payments.is_notice(dict(agreement)):
+        return await deal_payments.receive_notice(ctx, tx, deal, str(actor), dict(agreement))
     if actor == deal.author_uri and deal.author_id is None:
         role = "author"
     elif actor == deal.booker_uri and deal.booker_id is None:

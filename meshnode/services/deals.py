@@ -140,9 +140,8 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
     now = ctx.clock()
     booking = parse_booking(ctx, listing, data, now)
     remote = not listing.is_local
-    if remote and (booking.amount or booking.deposit) and not (
-            deal_settlement.remote_payments_available(ctx)):
-        raise ConflictError(deal_settlement.NOT_AVAILABLE)
+    if remote:
+        await deal_settlement.check_payable(ctx, amount=booking.amount, deposit=booking.deposit)
     deal_id = secrets.token_hex(12)
     offer = sign_as(ctx, booker, proto.build_offer(_terms(
         ctx, listing, booking, me_uri(ctx, booker), deal_url(ctx, deal_id), now)), now)

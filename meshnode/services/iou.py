@@ -507,14 +507,21 @@ def _parse_handle(handle: object) -> tuple[str, str]:
 
 async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amount_units: int,
                      memo: str, listing: str | None = None, *, network: IouNetwork,
-                     expires_in: timedelta = DEFAULT_EXPIRY) -> TransferStatus:
+                     expires_in: timedelta = DEFAULT_EXPIRY,
+                     transfer_id: str | None = None) -> TransferStatus:
     """Pay a member of another community; returns at once in state ``prepared``.
 
     Resolves the payee (WebFinger), finds a route over trust lines (most capacity, then
     fewest hops), holds the payer's amount and the first line's room, and queues the signed
     ``IouPrepare`` to the next node. Poll :func:`get_transfer` (or the API) for the outcome.
     Raises ValidationError / LimitExceededError / ConflictError when nothing can be prepared.
+    ``transfer_id`` (optional, e.g. derived from a deal) makes the call idempotent: when a
+    transfer with that id exists, its status is returned and nothing new is prepared.
     """
+    if transfer_id is not None:
+        existing = await iq.get_transfer(ctx.store.reader, transfer_id)
+        if existing is not None:
+            return _status(ctx, existing)
     if not isinstance(amount_units, int) or amount_units <= 0:
         raise ValidationError("amount must be positive", {"amount": "> 0"})
     note = parse_memo(memo)
@@ -542,16 +549,16 @@ async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amou
             {"amount": "exceeds the route's capacity"})
     return await prepare_origin(ctx, payer, payee_actor=payee_actor, route=route.nodes,
                                 amount=amount_units, memo=note, listing=listing,
-                                expires=ctx.clock() + expires_in)
+                                expires=ctx.clock() + expires_in, transfer_id=transfer_id)
 
 
 async def prepare_origin(ctx: NodeContext, payer: MemberRow, *, payee_actor: str,
                          route: Sequence[str], amount: int, memo: str, listing: str | None,
-                         expires: datetime) -> TransferStatus:
+                         expires: datetime, transfer_id: str | None = None) -> TransferStatus:
     """Prepare on our ledger and queue the offer to the route's next node (one transaction)."""
     now = ctx.clock()
     stamp = format_utc(now)
-    transfer_id = secrets.token_hex(16)
+    transfer_id = transfer_id or secrets.token_hex(16)
     me = group(ctx)
     line = await _active_line_to(ctx, ctx.store.reader, route[1])
     view = line_view(ctx, line)
@@ -571,6 +578,9 @@ async def prepare_origin(ctx: NodeContext, payer: MemberRow, *, payee_actor: str
                            payee=payee_actor, memo=memo, expires=format_utc(expires))
     prepare = p.build_prepare(terms, actor=me, to=route[1], when=stamp)
     async with ctx.store.transaction() as tx:
+        existing = await iq.get_transfer(tx, transfer_id)
+        if existing is not None:  # a retry with the same id: never prepare twice
+            return _status(ctx, existing)
         line = await _active_line_to(ctx, tx, route[1])
         assert line.account is not None
         problem = await _limit_problem(ctx, tx, payer.username, line.account, amount, stamp)

@@ -195,3 +195,67 @@ async def inbox_of(db: aiosqlite.Connection, actor_id: str) -> str | None:
     async with query(db, "SELECT inbox FROM remote_actors WHERE id = ?", (actor_id,)) as rows:
         row = await rows.fetchone()
     return str(row[0]) if row else None
+
+
+# --- payments of cross-node deals (services/deal_settlement.py) ------------------------------
+
+
+@dataclass(frozen=True)
+class DealPaymentRow:
+    """The payment one action of a cross-node deal owes (on the payer's or payee's node)."""
+
+    deal_id: str
+    action: str
+    side: str
+    amount: int
+    state: str
+    transfer_id: str | None
+    reason: str
+    created_at: str
+    updated_at: str
+
+
+async def insert_payment(db: aiosqlite.Connection, *, deal_id: str, action: str, side: str,
+                         amount: int, state: str, now: str) -> bool:
+    """Record a payment a transition made due; False if it was already recorded."""
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO deal_payments (deal_id, action, side, amount, state,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (deal_id, action, side, amount, state, now, now))
+    return cursor.rowcount == 1
+
+
+async def move_payment(db: aiosqlite.Connection, deal_id: str, action: str, *, expect: str,
+                       state: str, now: str, transfer_id: str | None = None,
+                       reason: str | None = None, amount: int | None = None) -> bool:
+    """Move a payment from ``expect`` to ``state``; False if it was not in ``expect``."""
+    cursor = await db.execute(
+        "UPDATE deal_payments SET state = ?, updated_at = ?,"
+        " transfer_id = COALESCE(?, transfer_id), reason = COALESCE(?, reason),"
+        " amount = COALESCE(?, amount) WHERE deal_id = ? AND action = ? AND state = ?",
+        (state, now, transfer_id, reason, amount, deal_id, action, expect))
+    return cursor.rowcount == 1
+
+
+async def payments_of(db: aiosqlite.Connection, deal_id: str) -> list[DealPaymentRow]:
+    """A deal's payments, oldest first."""
+    async with query(db, "SELECT * FROM deal_payments WHERE deal_id = ? ORDER BY created_at,"
+                     " action", (deal_id,)) as rows:
+        return [DealPaymentRow(**dict(r)) for r in await rows.fetchall()]
+
+
+async def payment_by_transfer(db: aiosqlite.Connection, transfer_id: str
+                              ) -> DealPaymentRow | None:
+    """The deal payment a cross-node transfer settles, if any."""
+    async with query(db, "SELECT * FROM deal_payments WHERE transfer_id = ?",
+                     (transfer_id,)) as rows:
+        row = await rows.fetchone()
+    return DealPaymentRow(**dict(row)) if row else None
+
+
+async def open_payments(db: aiosqlite.Connection, side: str, limit: int = 50
+                        ) -> list[DealPaymentRow]:
+    """Payments still due or pending on this node's ``side``, oldest first."""
+    async with query(db, "SELECT * FROM deal_payments WHERE side = ? AND state IN"
+                     " ('due', 'pending') ORDER BY created_at LIMIT ?", (side, limit)) as rows:
+        return [DealPaymentRow(**dict(r)) for r in await rows.fetchall()]

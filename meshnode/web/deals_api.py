@@ -11,6 +11,7 @@ from aiohttp import web
 from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.deals import DECIMAL_SCALE, SLOT_CATEGORIES
+from meshnode.services import deal_payments
 from meshnode.services import deals as deal_service
 from meshnode.services.context import NodeContext
 from meshnode.store.deals import DealRow, FeedbackRow
@@ -89,7 +90,9 @@ async def get_deal(request: web.Request) -> web.Response:
     """``GET /api/v1/deals/{id}``."""
     member, ctx = await api_member(request), request.app[CONTEXT]
     deal = await deal_service.get_deal(ctx, member, request.match_info["deal_id"])
-    return web.json_response(deal_json(deal, ctx.config.currency.decimals, member))
+    body = deal_json(deal, ctx.config.currency.decimals, member)
+    body["payments"] = await deal_payments.payments_json(ctx, deal)  # cross-node only
+    return web.json_response(body)
 
 
 async def post_action(request: web.Request) -> web.Response:

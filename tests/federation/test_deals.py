@@ -117,11 +117,11 @@ async def test_group_buy__remote_pledges_committed_or_released(
     assert (await deals.get_deal(b.ctx, bob, deal.id)).state == expected
 
 
-async def test_paid_remote_booking__refused_until_ious_are_wired(
+async def test_paid_remote_booking__refused_without_a_trust_line(
     make_node: NodeFactory,
 ) -> None:
     a, b, _alice, bob, remote = await _setup(make_node, ride_listing())
-    with pytest.raises(ConflictError, match="across communities"):
+    with pytest.raises(ConflictError, match="trust line"):
         await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
     assert await q.list_for_member(b.ctx.store.reader, bob.id, "booker") == []
     assert await a.count("SELECT COUNT(*) FROM deals") == 0
