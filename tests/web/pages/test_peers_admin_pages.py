@@ -88,7 +88,7 @@ async def test_add_peer__bad_handle_shown_next_to_field_and_nothing_stored(
     client: TestClient, ctx: NodeContext, alice: base.TestMember
 ) -> None:
     await login(client, "alice")
-    for bad in ("not a handle", "", "x" * 400):
+    for bad in ("not a handle", "", "x" * 400, "canal@bad host"):
         response = await _post(client, "/admin/peers", {"target": bad})
         assert response.status == 422  # type: ignore[attr-defined]
         text = await response.text()  # type: ignore[attr-defined]

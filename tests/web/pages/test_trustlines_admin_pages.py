@@ -31,7 +31,8 @@ async def test_propose__stored_and_listed_as_proposed(
     text = await (await client.get("/admin/trustlines?done=propose", headers=HTML)).text()
     assert "Trust line proposed" in text
     assert '<span class="tag tag-status">Proposed</span>' in text
-    assert "100.00\u00a0G" in text and "50.50\u00a0G" in text
+    assert "100.00\u00a0G" in text
+    assert "50.50\u00a0G" in text
     assert "not signed yet" in text
     assert "1 G = 1.5 of their units" in text
 
@@ -39,6 +40,7 @@ async def test_propose__stored_and_listed_as_proposed(
 @pytest.mark.parametrize(("name", "bad", "hint"), [
     ("peer", "not a handle", "a handle like name@host"),
     ("peer", "", "a handle like name@host"),
+    ("peer", "canal@bad host", "a handle like name@host"),
     ("limit_out", "-5", "zero or more"),
     ("limit_in", "lots", "zero or more"),
     ("rate", "0", "positive decimal"),
