@@ -129,3 +129,39 @@ async def test_transfer_page__refusal_by_the_payee_node_shows_its_reason(
     # And another member of alpha cannot see alice's transfer
     async with browser(a, "carol") as session, session.get(location, headers=HTML) as other:
         assert other.status == 404
+
+
+async def test_trustlines_page__freeze_unfreeze_and_lower_limits(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("alpha"), await make_node("beta")
+    await person(a, "root", admin=True)
+    line_id = await open_line(a, b, limit_out="50", limit_in="40", rate="1")
+    limits = f"/admin/trustlines/{line_id}/limits"
+    async with browser(a, "root") as session:
+        # Bad or raised limits are refused next to the field and nothing changes
+        status, _, text = await submit(session, limits, {"limit_out": "-1", "limit_in": ""},
+                                       "/admin/trustlines")
+        assert status == 422
+        assert 'id="err-limit_out"' in text
+        assert 'value="-1"' in text
+        status, _, text = await submit(session, limits, {"limit_out": "", "limit_in": "90"},
+                                       "/admin/trustlines")
+        assert status == 409
+        assert "can only be lowered" in text
+        line = await svc.get_line(a.ctx, line_id)
+        assert (line.limit_out, line.limit_in) == (5000, 4000)
+        # Lowering works, and the peer hears of it
+        status, _, _ = await submit(session, limits, {"limit_out": "20", "limit_in": ""},
+                                    "/admin/trustlines")
+        assert status == 303
+        for action, state in (("freeze", "frozen"), ("unfreeze", "active")):
+            status, _, _ = await submit(session, f"/admin/trustlines/{line_id}/{action}", {},
+                                        "/admin/trustlines")
+            assert status == 303
+            assert (await svc.get_line(a.ctx, line_id)).state == state
+        await settle(a, b)
+    line = await svc.get_line(a.ctx, line_id)
+    assert (line.limit_out, line.limit_in) == (2000, 4000)
+    mirrored = await svc.get_line(b.ctx, line_id)
+    assert (mirrored.limit_in, mirrored.state) == (2000, "active")
