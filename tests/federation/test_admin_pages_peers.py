@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
+from meshnode.federation import peering
+from tests.conftest import START, FakeClock, make_config
 from tests.federation.browser import browser, page, person, submit
-from tests.federation.conftest import NodeFactory, settle
+from tests.federation.conftest import Node, NodeFactory, bind_socket, settle
 
 
 async def test_peers_page__approve_a_request_then_both_show_peered(
@@ -36,3 +41,28 @@ async def test_peers_page__approve_a_request_then_both_show_peered(
         assert '<span class="tag tag-status">Peered</span>' in mine
         assert "0 waiting," in mine
         assert "failed" in mine
+
+
+async def test_peers_page__a_peer_refusing_our_clock_is_explained(
+    make_node: NodeFactory, tmp_path: Path,
+) -> None:
+    # Given beta's clock is two hours ahead of alpha's
+    a = await make_node("alpha")
+    probe = bind_socket()
+    port = probe.getsockname()[1]
+    probe.close()
+    config = make_config(tmp_path / "beta", handle="beta", public_url=f"http://127.0.0.1:{port}",
+                         port=port)
+    b = Node(config=config, clock=FakeClock(START + timedelta(hours=2)))
+    await b.start()
+    try:
+        await person(a, "root", admin=True)
+        await peering.add_peer(a.ctx, b.url)
+        await settle(a, b)
+        # Then alpha's admin reads that beta refused our requests for clock skew
+        async with browser(a, "root") as session:
+            text = await page(session, "/admin/peers")
+    finally:
+        await b.stop()
+    assert "clock_skew" in text
+    assert "most common federation failure" in text
