@@ -92,7 +92,7 @@ class DeliveryWorker:
         return "rfc9421-ed25519" if await fq.origin_is_meshnode(reader, host) else "cavage-rsa"
 
     async def _send(self, scheme: Scheme, inbox: str, body: bytes, actor: str,
-                    identity: Identity) -> tuple[int, str | None]:
+                    identity: Identity) -> tuple[int, str | None, str | None]:
         now = int(self.federation.ctx.clock().timestamp())
         if scheme == "rfc9421-ed25519":
             key = Ed25519PrivateKey.from_private_bytes(identity.ed25519_seed)
@@ -102,7 +102,7 @@ class DeliveryWorker:
             headers = signed_post_headers(scheme, inbox, body, key=identity.rsa_private_key,
                                           key_id=urls.rsa_key_id(actor), now=now)
         result = await self.federation.client.post(inbox, body, headers)
-        return result.status, result.retry_after
+        return result.status, result.retry_after, result.problem
 
     async def _knock(self, host: str, inbox: str, body: bytes, actor: str
                      ) -> tuple[int | None, str | None, str | None, Scheme]:
@@ -110,15 +110,19 @@ class DeliveryWorker:
         scheme = await self._first_scheme(host)
         status: int | None = None
         retry_after: str | None = None
+        problem: str | None = None
         for candidate in (scheme, FALLBACK[scheme]):
             scheme = candidate
             try:
-                status, retry_after = await self._send(candidate, inbox, body, actor, identity)
+                status, retry_after, problem = await self._send(candidate, inbox, body, actor,
+                                                                identity)
             except FetchError as exc:
                 return None, None, str(exc)[:300], scheme
             if status != 401:
                 break
-        return status, retry_after, None if status and status < 400 else f"HTTP {status}", scheme
+        if status and status < 400:
+            return status, retry_after, None, scheme
+        return status, retry_after, f"HTTP {status}" + (f" {problem}" if problem else ""), scheme
 
     async def attempt(self, host: str, row: aiosqlite.Row) -> None:
         """One attempt of one delivery, its outcome written at once."""

@@ -64,12 +64,26 @@ class UrlGuard:
                 raise FetchError(f"refusing private address {address} for {host}")
 
 
+def error_problem(raw: bytes) -> str | None:
+    """``code: message`` of a meshnode-style JSON error body, for the admin's delivery status."""
+    try:
+        data = json.loads(raw[:8192])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("error"), str):
+        return None
+    message = data.get("message")
+    text = f"{data['error']}: {message}" if isinstance(message, str) else data["error"]
+    return text[:250]
+
+
 @dataclass(frozen=True)
 class PostResult:
     """Status and the headers a delivery cares about."""
 
     status: int
     retry_after: str | None
+    problem: str | None = None  # "code: message" of a JSON error body (e.g. clock_skew)
 
 
 class FederationClient:
@@ -116,7 +130,8 @@ class FederationClient:
                 url, data=body, headers={**headers, "User-Agent": USER_AGENT},
                 allow_redirects=False, timeout=TIMEOUT,
             ) as response:
-                await response.content.read(64 * 1024)
-                return PostResult(response.status, response.headers.get("Retry-After"))
+                raw = await response.content.read(64 * 1024)
+                return PostResult(response.status, response.headers.get("Retry-After"),
+                                  error_problem(raw) if response.status >= 400 else None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FetchError(f"POST {url} failed: {exc!r}") from exc

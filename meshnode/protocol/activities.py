@@ -238,7 +238,8 @@ def parse_acct(resource: str) -> tuple[str, str]:
     """``acct:name@host[:port]`` (or without ``acct:``) → (name, host[:port])."""
     text = resource.removeprefix("acct:").lstrip("@")
     name, sep, host = text.rpartition("@")
-    if not sep or not name or not host or "/" in host or len(text) > 300:
+    if (not sep or not name or not host or "/" in host or len(text) > 300
+            or host.startswith(":") or any(char.isspace() for char in text)):
         raise ValidationError("expected acct:name@host[:port]")
     return name.lower(), host.lower()
 

@@ -22,7 +22,10 @@ from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
+from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
+from meshnode.web.pages.remote_pay import setup_remote_pay_pages
+from meshnode.web.pages.trustlines_admin import setup_trustline_admin_pages
 from meshnode.web.pages.wallet import setup_wallet_pages
 
 STATIC_DIR = Path(str(resources.files("meshnode.web") / "static"))
@@ -64,3 +67,6 @@ def setup_pages(app: web.Application) -> None:
     setup_wallet_pages(app)
     setup_ledger_admin_pages(app)
     setup_deal_pages(app)
+    setup_peer_admin_pages(app)
+    setup_trustline_admin_pages(app)
+    setup_remote_pay_pages(app)

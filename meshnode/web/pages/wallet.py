@@ -21,6 +21,7 @@ from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member, translator
 from meshnode.web.i18n import N_, Translator
+from meshnode.web.pages import remote_pay
 
 PAY_FIELDS = ("payee", "amount", "memo", "listing")
 REQUEST_FIELDS = ("payer", "amount", "memo", "expires_in_days")
@@ -118,6 +119,8 @@ async def pay(request: web.Request) -> web.StreamResponse:
     member = await require_member(request)
     form = await read_form(request)
     values = {name: field(form, name, 600).strip() for name in PAY_FIELDS}
+    if remote_pay.is_remote_payee(values["payee"]):  # bob@host[:port]: another community
+        return await remote_pay.pay_remote_member(request, member, values, _pay_page)
     try:
         await ledger.pay(request.app[CONTEXT], member, payee=values["payee"],
                          amount=amount_text(values["amount"]), memo=values["memo"],

@@ -30,7 +30,7 @@ async def test_member_pays_another_from_the_wallet_page(node: RunningNode, brows
     await page.wait_for_url(f"{node.url}/wallet")
     # When she pays bob 12,50 from it (a first try over her limit keeps her input)
     await page.get_by_role("link", name="Pay someone").click()
-    await page.get_by_label("Pay to (username)").fill("bob")
+    await page.get_by_label("Pay to (username, or name@host").fill("bob")
     await page.get_by_label("Amount (G)").fill("301")
     await page.get_by_label("What for?").fill("Pain au levain")
     await page.get_by_role("button", name="Pay now").click()

@@ -1,0 +1,98 @@
+"""Administration of federation: peers (add, approve, remove, block) and delivery status.
+
+Same use cases as ``meshnode peer …`` and ``/api/v1/peers`` (``federation.peering``); the
+running node's workers do the network part, so every action here only writes rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.federation import peering
+from meshnode.store import outbox as oq
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import field, read_form, redirect, render, require_admin
+from meshnode.web.i18n import N_
+
+TARGET_MAX = 300
+ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer,
+           "block": peering.block_peer}
+STATUS_LABELS = {"pending": N_("Pending"), "peered": N_("Peered"), "blocked": N_("Blocked")}
+DONE_MESSAGES = {
+    "add": N_("Peering requested: the node follows it within a minute."),
+    "approve": N_("Peer approved."), "remove": N_("Peer removed."),
+    "block": N_("Node blocked: its requests are refused and its listings removed."),
+}
+SKEW_MARKERS = ("clock_skew", "clock skew", "clocks is probably wrong")
+
+
+def is_clock_skew(error: str | None) -> bool:
+    """True when an error is a refusal for clock skew (the most common federation failure)."""
+    text = (error or "").lower()
+    return any(marker in text for marker in SKEW_MARKERS)
+
+
+async def _page(request: web.Request, *, values: dict[str, str] | None = None,
+                errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    ctx = request.app[CONTEXT]
+    deliveries = {row["host"]: dict(row) for row in await oq.delivery_summary(ctx.store.reader)}
+    peers = await peering.list_peers(ctx)
+    rows: list[dict[str, Any]] = []
+    for peer in peers:
+        queue = deliveries.pop(peer.peer, None)
+        errors_seen = [peer.last_error, queue["last_error"] if queue else None]
+        rows.append({"peer": peer, "queue": queue,
+                     "skew": any(is_clock_skew(text) for text in errors_seen)})
+    return await render(request, "admin/peers.html", {
+        "rows": rows, "other_hosts": list(deliveries.values()), "policy": ctx.config.peering_policy,
+        "status_labels": STATUS_LABELS, "values": values or {"target": ""},
+        "errors": errors or {}, "done": DONE_MESSAGES.get(request.query.get("done", "")),
+        "is_clock_skew": is_clock_skew,
+    }, status=status)
+
+
+async def peers_page(request: web.Request) -> web.Response:
+    """``GET /admin/peers``."""
+    await require_admin(request)
+    return await _page(request)
+
+
+async def add_peer(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/peers``: peer with a node URL or ``handle@host[:port]``."""
+    await require_admin(request)
+    form = await read_form(request)
+    values = {"target": field(form, "target", TARGET_MAX + 1).strip()}
+    if not values["target"] or len(values["target"]) > TARGET_MAX:
+        return await _page(request, values=values, status=422, errors={
+            "target": N_("Give a node address (https://…) or a handle like name@host.")})
+    try:
+        await peering.add_peer(request.app[CONTEXT], values["target"])
+    except ValidationError as exc:
+        return await _page(request, values=values, status=422,
+                           errors={"target": str(exc)})
+    except ConflictError as exc:
+        return await _page(request, values=values, status=409,
+                           errors={"target": str(exc)})
+    raise redirect("/admin/peers?done=add")
+
+
+async def peer_action(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/peers/{approve|remove|block}`` with the ``peer`` key of a row."""
+    await require_admin(request)
+    form = await read_form(request)
+    action = request.match_info["action"]
+    try:
+        await ACTIONS[action](request.app[CONTEXT], field(form, "peer", TARGET_MAX).strip())
+    except (ConflictError, NotFoundError, ValidationError) as exc:
+        return await _page(request, errors={"": str(exc)}, status=409)
+    raise redirect(f"/admin/peers?done={action}")
+
+
+def setup_peer_admin_pages(app: web.Application) -> None:
+    """Register the peers page."""
+    app.router.add_get("/admin/peers", peers_page)
+    app.router.add_post("/admin/peers", add_peer)
+    app.router.add_post("/admin/peers/{action:approve|remove|block}", peer_action)

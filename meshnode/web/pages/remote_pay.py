@@ -1,0 +1,73 @@
+"""Paying a member of another community from the wallet (``bob@host[:port]``), and its status.
+
+The pay form hands a remote payee here; the payment is the same use case as the API's
+(``services.iou.pay_remote``): prepared at once, committed when the payee's node answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from meshnode.errors import ConflictError, LimitExceededError, ValidationError
+from meshnode.federation.runtime import IOU_NETWORK
+from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.services import iou
+from meshnode.store.members import MemberRow
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import redirect, render, require_member
+from meshnode.web.i18n import N_
+from meshnode.web.iou_api import is_remote_payee, wait_for_outcome
+
+__all__ = ["is_remote_payee", "pay_remote_member"]
+
+ShowForm = Callable[..., Awaitable[web.Response]]
+STATE_LABELS = {"prepared": N_("In progress"), "committed": N_("Paid"),
+                "released": N_("Refused"), "expired": N_("Expired: nothing was paid")}
+
+
+def _amount_text(text: str) -> str:
+    for space in (" ", "\u00a0", "\u202f"):
+        text = text.replace(space, "")
+    return text.replace(",", ".")
+
+
+async def pay_remote_member(request: web.Request, member: MemberRow, values: dict[str, str],
+                            show_form: ShowForm) -> web.StreamResponse:
+    """Start a cross-community payment; on success go to its status page."""
+    ctx = request.app[CONTEXT]
+    try:
+        units = parse_amount(_amount_text(values["amount"]),
+                             decimals=ctx.config.currency.decimals)
+        network = request.app[IOU_NETWORK]
+        status = await iou.pay_remote(ctx, member, values["payee"], units, values["memo"],
+                                      values["listing"] or None, network=network)
+    except ValidationError as exc:
+        names = [name for name in (exc.fields or {}) if name in values] or ["payee"]
+        return await show_form(request, member, values, dict.fromkeys(names, str(exc)),
+                               status=422)
+    except (ConflictError, LimitExceededError) as exc:
+        fields = [name for name in (exc.fields or {}) if name in ("payee", "amount")]
+        return await show_form(request, member, values,
+                               {name: str(exc) for name in fields} or {"": str(exc)},
+                               status=409)
+    network.wake()
+    status = await wait_for_outcome(request, status)
+    raise redirect(f"/wallet/transfers/{status.id}")
+
+
+async def transfer_page(request: web.Request) -> web.Response:
+    """``GET /wallet/transfers/{id}``: a cross-node payment (the payer and admins only)."""
+    member = await require_member(request)
+    ctx = request.app[CONTEXT]
+    status = await iou.get_transfer(ctx, member, request.match_info["transfer_id"])
+    return await render(request, "wallet_transfer.html", {
+        "t": status, "state_labels": STATE_LABELS,
+        "amount": format_amount(status.amount, decimals=status.decimals),
+    })
+
+
+def setup_remote_pay_pages(app: web.Application) -> None:
+    """Register the transfer status page (the form itself is the wallet's pay form)."""
+    app.router.add_get("/wallet/transfers/{transfer_id}", transfer_page)
