@@ -128,7 +128,8 @@ def test_demo__nodes_share_listings_stop_cleanly_and_resume(tmp_path: Path) -> N
     # When stopped with Ctrl-C, Then it exits cleanly
     assert code == 0, first.output()
     assert "Traceback" not in first.output()
-    assert "stopped" in first.output() and "not cleanly" not in first.output()
+    assert "stopped" in first.output()
+    assert "not cleanly" not in first.output()
     seeded = local_listing_counts(data_dir)
     assert seeded == [len(demo.community(i).listings) for i in range(NODES)]
 
@@ -163,5 +164,6 @@ def test_demo__next_saturday_is_in_the_future_and_a_saturday() -> None:
     for day in range(1, 15):
         now = datetime(2026, 11, day, 8, 30, tzinfo=UTC)
         when = demo.next_saturday(now, demo.PARIS)
-        assert when.weekday() == 5 and when > now
+        assert when.weekday() == 5
+        assert when > now
         assert (when - now).days < 8

@@ -20,6 +20,7 @@ from meshnode.web.pages.deals import setup_deal_pages
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
+from meshnode.web.pages.neighbours import setup_neighbour_pages
 from meshnode.web.pages.profiles import setup_profile_pages
 from meshnode.web.pages.wallet import setup_wallet_pages
 
@@ -58,3 +59,4 @@ def setup_pages(app: web.Application) -> None:
     setup_wallet_pages(app)
     setup_ledger_admin_pages(app)
     setup_deal_pages(app)
+    setup_neighbour_pages(app)
