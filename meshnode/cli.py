@@ -18,6 +18,7 @@ from meshnode import __version__
 from meshnode.app import create_app
 from meshnode.cli_iou import add_trustline_commands
 from meshnode.cli_peer import add_peer_commands
+from meshnode.cli_support import run_with_context
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
 from meshnode.demo import DEFAULT_DATA_DIR as DEFAULT_DEMO_DIR
 from meshnode.demo import run_demo
@@ -67,6 +68,8 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _data_dir(parser)
     parser.add_argument("--host", help="override the configured bind address")
     parser.add_argument("--port", type=int, help="override the configured bind port")
+    parser.add_argument("--access-log", action="store_true",
+                        help="log every HTTP request (off by default to spare SD cards)")
     parser.set_defaults(handler=cmd_run)
 
 
@@ -184,9 +187,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, *, access_log: bool = False) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    # No access log by default: one journal line per request wears a Pi's SD card.
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=logging.getLogger("aiohttp.access") if access_log else None,
+    )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -208,23 +215,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``meshnode run``."""
     config = load_config(args.data_dir).with_overrides(host=args.host, port=args.port)
     with exclusive_lock(config.data_dir):
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, access_log=args.access_log))
     return 0
 
 
 def _with_context(
     args: argparse.Namespace, action: Callable[[NodeContext], Awaitable[int]]
 ) -> int:
-    config = load_config(args.data_dir)
-
-    async def runner() -> int:
-        ctx = await NodeContext.open(config)
-        try:
-            return await action(ctx)
-        finally:
-            await ctx.close()
-
-    return asyncio.run(runner())
+    return run_with_context(args.data_dir, action)
 
 
 def _read_password(from_stdin: bool) -> str:

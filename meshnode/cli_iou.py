@@ -7,27 +7,12 @@ update queued in the outbox); the running node's IOU and delivery workers do the
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 
-from meshnode.config import load_config
+from meshnode.cli_support import run_with_context
 from meshnode.services import iou
 from meshnode.services.context import NodeContext
 from meshnode.store.iou import LineRow
-
-
-def _run(data_dir: Path, action: Callable[[NodeContext], Awaitable[int]]) -> int:
-    config = load_config(data_dir)
-
-    async def runner() -> int:
-        ctx = await NodeContext.open(config)
-        try:
-            return await action(ctx)
-        finally:
-            await ctx.close()
-
-    return asyncio.run(runner())
 
 
 def _describe(line: LineRow) -> str:
@@ -44,7 +29,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
               " (see 'meshnode trustline list')")
         return 0
 
-    return _run(args.data_dir, action)
+    return run_with_context(args.data_dir, action)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -65,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"    last error: {line.last_error}")
         return 0
 
-    return _run(args.data_dir, action)
+    return run_with_context(args.data_dir, action)
 
 
 def _simple(verb: str) -> Callable[[argparse.Namespace], int]:
@@ -79,7 +64,7 @@ def _simple(verb: str) -> Callable[[argparse.Namespace], int]:
                 line = await iou.change_line(ctx, None, args.id, verb)
             print(_describe(line))
             return 0
-        return _run(args.data_dir, action)
+        return run_with_context(args.data_dir, action)
     return handler
 
 

@@ -9,28 +9,13 @@ admin's request survives a node that is down: it happens when the node next runs
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-from meshnode.config import load_config
+from meshnode.cli_support import run_with_context
 from meshnode.federation import peering
 from meshnode.services.context import NodeContext
 
 PeerAction = Callable[[NodeContext, str], Awaitable[str]]
-
-
-def _run(data_dir: Path, action: Callable[[NodeContext], Awaitable[int]]) -> int:
-    config = load_config(data_dir)
-
-    async def runner() -> int:
-        ctx = await NodeContext.open(config)
-        try:
-            return await action(ctx)
-        finally:
-            await ctx.close()
-
-    return asyncio.run(runner())
 
 
 def cmd_peer_add(args: argparse.Namespace) -> int:
@@ -42,7 +27,7 @@ def cmd_peer_add(args: argparse.Namespace) -> int:
               " (see 'meshnode peer list')")
         return 0
 
-    return _run(args.data_dir, action)
+    return run_with_context(args.data_dir, action)
 
 
 def cmd_peer_list(args: argparse.Namespace) -> int:
@@ -58,7 +43,7 @@ def cmd_peer_list(args: argparse.Namespace) -> int:
                 print(f"    last error: {peer.last_error}")
         return 0
 
-    return _run(args.data_dir, action)
+    return run_with_context(args.data_dir, action)
 
 
 def _simple(action: PeerAction, verb: str) -> Callable[[argparse.Namespace], int]:
@@ -66,7 +51,7 @@ def _simple(action: PeerAction, verb: str) -> Callable[[argparse.Namespace], int
         async def run(ctx: NodeContext) -> int:
             print(f"{verb} {await action(ctx, args.peer)}")
             return 0
-        return _run(args.data_dir, run)
+        return run_with_context(args.data_dir, run)
     return handler
 
 

@@ -8,8 +8,10 @@ alone proves nothing.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -21,6 +23,8 @@ from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 
+KEY_CACHE_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class ActorKey:
@@ -29,6 +33,11 @@ class ActorKey:
     actor_id: str
     kind: str
     material: str
+
+    @cached_property
+    def public_key(self) -> VerifyingKey:
+        """The key as a ``cryptography`` public key, parsed once per cached key."""
+        return self.verifying_key()
 
     def verifying_key(self) -> VerifyingKey:
         """The key as a ``cryptography`` public key."""
@@ -50,6 +59,16 @@ class ActorDirectory:
     def __init__(self, ctx: NodeContext, client: FederationClient) -> None:
         self.ctx = ctx
         self.client = client
+        # Keys proven by their actor's document, in memory to spare the inbox a database
+        # round trip per request; bounded, and a refresh (key rotation) replaces the entry.
+        self._keys: OrderedDict[str, ActorKey] = OrderedDict()
+
+    def _remember(self, key_id: str, key: ActorKey) -> ActorKey:
+        self._keys[key_id] = key
+        self._keys.move_to_end(key_id)
+        while len(self._keys) > KEY_CACHE_SIZE:
+            self._keys.popitem(last=False)
+        return key
 
     async def fetch_actor(self, actor_id: str) -> RemoteActor:
         """Fetch, check and cache an actor document; FetchError or ProtocolError on failure."""
@@ -83,16 +102,22 @@ class ActorDirectory:
 
     async def key(self, key_id: str, *, refresh: bool = False) -> ActorKey:
         """The key ``key_id`` and its actor, proven by the actor's own document."""
-        if not refresh:
+        if refresh:
+            self._keys.pop(key_id, None)
+        elif (cached := self._keys.get(key_id)) is not None:
+            return cached
+        else:
             row = await fq.get_key(self.ctx.store.reader, key_id)
             if row is not None:
-                return ActorKey(row["actor_id"], row["kind"], row["material"])
+                return self._remember(key_id, ActorKey(row["actor_id"], row["kind"],
+                                                       row["material"]))
         try:
             actor = await self.fetch_actor(await self._owner_of(key_id))
         except (FetchError, ProtocolError) as exc:
             raise SignatureError(f"cannot fetch the actor of key {key_id!r}: {exc}") from exc
         if key_id in actor.rsa_keys:
-            return ActorKey(actor.id, "rsa", actor.rsa_keys[key_id])
+            return self._remember(key_id, ActorKey(actor.id, "rsa", actor.rsa_keys[key_id]))
         if key_id in actor.ed25519_keys:
-            return ActorKey(actor.id, "ed25519", actor.ed25519_keys[key_id].hex())
+            material = actor.ed25519_keys[key_id].hex()
+            return self._remember(key_id, ActorKey(actor.id, "ed25519", material))
         raise SignatureError(f"actor {actor.id!r} does not list key {key_id!r}")

@@ -63,7 +63,7 @@ async def authenticate(
     parsed = parse_signature(method, url, headers)
     key = await directory.key(parsed.key_id)
     try:
-        return key, verify_parsed(parsed, key.verifying_key(), now=now, body=body)
+        return key, verify_parsed(parsed, key.public_key, now=now, body=body)
     except _FINAL_SIGNATURE_ERRORS:
         raise
     except SignatureError:

@@ -7,6 +7,7 @@ from aiohttp import web
 from meshnode.config import Config
 from meshnode.services.context import NodeContext
 from meshnode.services.ratelimit import LoginRateLimiter
+from meshnode.web.cards import CardCache
 from meshnode.web.i18n import I18n
 
 CONFIG = web.AppKey("config", Config)
@@ -15,3 +16,4 @@ CONTEXT = web.AppKey("context", NodeContext)
 # Members' web UI (web/pages): compiled catalogues and the login throttle.
 I18N = web.AppKey("i18n", I18n)
 LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
+CARDS = web.AppKey("cards", CardCache)

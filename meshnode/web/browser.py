@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +21,7 @@ from meshnode.services import messages as message_service
 from meshnode.services import sessions as session_service
 from meshnode.store.members import MemberRow
 from meshnode.store.sessions import SessionRow
-from meshnode.web.appkeys import CONTEXT, I18N
+from meshnode.web.appkeys import CARDS, CONTEXT, I18N
 from meshnode.web.i18n import Translator
 
 SESSION_COOKIE = "mn_session"
@@ -138,7 +139,8 @@ async def render(
         {
             "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "lang": tr.lang,
             "me": member, "csrf_token": token, "unread": unread, "community": ctx.config,
-            "path": request.path, "path_qs": request.path_qs, **context,
+            "path": request.path, "path_qs": request.path_qs,
+            "cached_card": partial(request.app[CARDS].render, env, tr), **context,
         }
     )
     response = web.Response(text=page, content_type="text/html", status=status)

@@ -236,7 +236,10 @@ async def test_spoof__invalid_txt_never_stored(
         # When alpha resolves it, Then the advert is counted as bad and nothing is stored
         await wait_until(lambda: _gt(alpha.runtime.discovery.stats.bad_adverts, before))
         assert await _instance_row(alpha, instance) is None
-        assert await alpha.runtime.verifier.step() == 0
+        # (other meshnode nodes on this host's loopback may be verified meanwhile; the
+        # attacker's advert never is)
+        await alpha.runtime.verifier.step()
+        assert await _instance_row(alpha, instance) is None
     finally:
         await alpha.stop()
 

@@ -10,13 +10,15 @@ import jinja2
 from aiohttp import web
 
 from meshnode.services.ratelimit import LoginRateLimiter
-from meshnode.web.appkeys import CONFIG, I18N, LOGIN_LIMITER
+from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_LIMITER
 from meshnode.web.browser import render
+from meshnode.web.cards import CardCache
 from meshnode.web.errors import HTML_ERRORS
 from meshnode.web.i18n import I18n
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.deals import setup_deal_pages
+from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
@@ -49,6 +51,10 @@ def setup_pages(app: web.Application) -> None:
         symbol=config.currency.symbol, decimals=config.currency.decimals,
     )
     app[LOGIN_LIMITER] = LoginRateLimiter()
+    app[CARDS] = CardCache({
+        "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
+        "status_labels": STATUS_LABELS,
+    })
     app[HTML_ERRORS] = error_page
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     setup_listing_pages(app)

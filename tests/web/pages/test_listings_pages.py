@@ -11,6 +11,7 @@ from meshnode.services import moderation
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_q
 from meshnode.store import messages as message_q
+from meshnode.web.appkeys import CARDS
 from tests import conftest as base
 from tests.web.pages.conftest import HTML, csrf_of, login, make_ride
 
@@ -244,3 +245,22 @@ async def test_listing_page__renders_markdown_subset_and_escapes_html(
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert" in page
     assert "<b>gras</b>" not in page
+
+
+async def test_listing_cards__cached_per_version_and_language(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    listing_id = await make_ride(ctx, alice, title="Trajet du matin vers Lyon")
+    english = await (await client.get("/", headers={**HTML, "Accept-Language": "en"})).text()
+    french = await (await client.get("/", headers={**HTML, "Accept-Language": "fr"})).text()
+    assert "Offer" in english
+    assert "Offre" in french
+    cached = len(client.app[CARDS])
+    await (await client.get("/", headers={**HTML, "Accept-Language": "en"})).text()
+    assert len(client.app[CARDS]) == cached  # served from the cache
+    # When the author edits the listing, Then every page shows the new version at once
+    await listing_service.update_listing(ctx, alice.row, listing_id,
+                                         {"title": "Trajet du soir vers Lyon"})
+    page = await (await client.get("/", headers={**HTML, "Accept-Language": "en"})).text()
+    assert "Trajet du soir vers Lyon" in page
+    assert "Trajet du matin vers Lyon" not in page

@@ -1,0 +1,47 @@
+"""Listing cards (home, search, profiles, my listings), rendered once per version and language.
+
+A card depends only on the listing's stored version and on the reader's language, so its HTML
+is kept in a bounded LRU: rendering twenty cards was most of a search page's cost.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from meshnode.web.i18n import Translator
+
+CARD_CACHE_SIZE = 4000
+
+CardKey = tuple[str, int, int, str, str, bool]
+
+
+class CardCache:
+    """Rendered card HTML keyed by (language, listing seq, version, updated, status, hidden)."""
+
+    def __init__(self, labels: dict[str, Any], size: int = CARD_CACHE_SIZE) -> None:
+        self._labels = labels
+        self._size = size
+        self._cards: OrderedDict[CardKey, Markup] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def render(self, env: jinja2.Environment, tr: Translator, item: dict[str, Any]) -> Markup:
+        """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""
+        row = item["row"]
+        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden)
+        card = self._cards.get(key)
+        if card is not None:
+            self._cards.move_to_end(key)
+            return card
+        card = Markup(env.get_template("_card.html").render({  # noqa: S704 - autoescaped
+            "_": tr.gettext, "fmt": tr, "item": item, **self._labels,
+        }))
+        self._cards[key] = card
+        while len(self._cards) > self._size:
+            self._cards.popitem(last=False)
+        return card
