@@ -20,6 +20,8 @@ from meshnode.cli_iou import add_trustline_commands
 from meshnode.cli_peer import add_peer_commands
 from meshnode.cli_support import run_with_context
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
+from meshnode.demo import DEFAULT_DATA_DIR as DEFAULT_DEMO_DIR
+from meshnode.demo import run_demo
 from meshnode.errors import ServiceError
 from meshnode.keys import KeyStoreError
 from meshnode.protocol.amounts import format_amount
@@ -134,6 +136,19 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     summary.set_defaults(handler=cmd_ledger_summary)
 
 
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "demo", help="see it work: several seeded nodes on 127.0.0.1 that find each other",
+    )
+    parser.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    parser.add_argument("--base-port", type=int, default=8080,
+                        help="port of the first node; node i listens on base-port+i")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DEMO_DIR, metavar="DIR",
+                        help="where the nodes keep their data; reuse it to resume "
+                             f"(default ./{DEFAULT_DEMO_DIR})")
+    parser.set_defaults(handler=cmd_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser (every command has ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -144,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_run, _add_member, _add_token, _add_backup, _add_ledger):
+    for add in (_add_init, _add_run, _add_member, _add_token, _add_backup, _add_ledger,
+                _add_demo):
         add(commands)
     add_peer_commands(commands, _data_dir)
     add_trustline_commands(commands, _data_dir)
@@ -330,6 +346,12 @@ def cmd_ledger_summary(args: argparse.Namespace) -> int:
         return 0 if summary.journal_ok else 2
 
     return _with_context(args, action)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``meshnode demo``: runs until SIGINT/SIGTERM, then stops every node."""
+    node_level = "INFO" if args.log_level == "DEBUG" else "WARNING"
+    return run_demo(args.nodes, args.base_port, args.data_dir, node_level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -182,6 +182,12 @@ class Store:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run the block in one write transaction: committed on success, rolled back on error."""
         async with self._write_lock:
+            if self._writer.in_transaction:
+                # A task cancelled while awaiting BEGIN, COMMIT or ROLLBACK (client gone,
+                # shutdown) lets the worker thread finish the statement after the lock is
+                # released; without this every later write would fail with "cannot start a
+                # transaction within a transaction". That task already saw an error.
+                await self._writer.rollback()
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer

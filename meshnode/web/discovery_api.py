@@ -25,6 +25,7 @@ from meshnode.protocol.challenge import answer_challenge, parse_challenge
 from meshnode.protocol.discovery import PROTOCOL_VERSION
 from meshnode.protocol.multikey import fingerprint
 from meshnode.services import neighbours
+from meshnode.services.context import NodeContext
 from meshnode.store.neighbours import NeighbourRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_member
@@ -67,7 +68,8 @@ async def challenge(request: web.Request) -> web.Response:
 def neighbour_json(row: NeighbourRow, peer: PeerStatus | None = None) -> dict[str, Any]:
     """A neighbour as the admin API shows it, with its federation peering state if any."""
     status = row.status
-    if peer is not None and peer.status in ("peered", "blocked"):
+    # A goodbye (offline) wins over the federation state: the node is gone for now.
+    if peer is not None and peer.status in ("peered", "blocked") and status != "offline":
         status = peer.status
     return {
         "id": row.id, "instance": row.instance_name, "name": row.community_name,
@@ -85,41 +87,51 @@ async def _admin(request: web.Request) -> None:
         raise PermissionDeniedError("neighbours are for administrators")
 
 
-def _neighbour_id(request: web.Request) -> int:
+def neighbour_id(request: web.Request) -> int:
     text = request.match_info["neighbour_id"]
     if not text.isdigit() or len(text) > 12:
         raise NotFoundError(f"no neighbour {text[:20]!r}")
     return int(text)
 
 
+async def neighbour_views(ctx: NodeContext) -> list[dict[str, Any]]:
+    """Every neighbour with its federation state merged in (the API and the admin page)."""
+    rows = await neighbours.list_neighbours(ctx)
+    peers = {peer.peer: peer for peer in await peering.list_peers(ctx)}
+    return [
+        neighbour_json(row, peers.get(origin_of(row.actor_url)) if row.actor_url else None)
+        for row in rows
+    ]
+
+
+async def approve_and_peer(ctx: NodeContext, neighbour_id: int) -> NeighbourRow:
+    """An admin approves a neighbour: peer now if it is verified, else once it is."""
+    row = await neighbours.approve_neighbour(ctx, neighbour_id)
+    if row.status == "verified" and row.actor_url is not None:
+        await request_peering(ctx, row.actor_url)
+        row = await neighbours.get_neighbour(ctx, row.id)
+    return row
+
+
 async def list_neighbours(request: web.Request) -> web.Response:
     """``GET /api/v1/neighbours``."""
     await _admin(request)
     ctx = request.app[CONTEXT]
-    rows = await neighbours.list_neighbours(ctx)
-    peers = {peer.peer: peer for peer in await peering.list_peers(ctx)}
-    items = [
-        neighbour_json(row, peers.get(origin_of(row.actor_url)) if row.actor_url else None)
-        for row in rows
-    ]
+    items = await neighbour_views(ctx)
     return web.json_response({"policy": ctx.config.discovery_policy, "neighbours": items})
 
 
 async def approve(request: web.Request) -> web.Response:
     """``POST /api/v1/neighbours/{id}/approve``: peer once verified (now, if it is)."""
     await _admin(request)
-    ctx = request.app[CONTEXT]
-    row = await neighbours.approve_neighbour(ctx, _neighbour_id(request))
-    if row.status == "verified" and row.actor_url is not None:
-        await request_peering(ctx, row.actor_url)
-        row = await neighbours.get_neighbour(ctx, row.id)
+    row = await approve_and_peer(request.app[CONTEXT], neighbour_id(request))
     return web.json_response(neighbour_json(row))
 
 
 async def block(request: web.Request) -> web.Response:
     """``POST /api/v1/neighbours/{id}/block``: never verify or peer with this key."""
     await _admin(request)
-    row = await neighbours.block_neighbour(request.app[CONTEXT], _neighbour_id(request))
+    row = await neighbours.block_neighbour(request.app[CONTEXT], neighbour_id(request))
     return web.json_response(neighbour_json(row))
 
 

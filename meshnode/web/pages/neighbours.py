@@ -1,0 +1,47 @@
+"""Administration: the Neighbours page (nodes found on the LAN over mDNS, and their peering)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from meshnode.errors import ConflictError
+from meshnode.services import neighbours
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import read_form, redirect, render, require_admin
+from meshnode.web.discovery_api import approve_and_peer, neighbour_id, neighbour_views
+
+# Rows that can still be peered by hand: not yet peered, not rejected, not blocked.
+PEERABLE = frozenset({"discovered", "verified", "offline"})
+
+
+async def neighbours_page(request: web.Request) -> web.Response:
+    """``GET /admin/neighbours``: every discovered node, its status, last sync and actions."""
+    await require_admin(request)
+    ctx = request.app[CONTEXT]
+    return await render(request, "admin/neighbours.html", {
+        "neighbours": await neighbour_views(ctx), "policy": ctx.config.discovery_policy,
+        "peerable": PEERABLE, "error": request.query.get("error"),
+    })
+
+
+async def neighbour_action(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/neighbours/{id}/approve`` (peer) or ``/block``."""
+    await require_admin(request)
+    await read_form(request)
+    ctx = request.app[CONTEXT]
+    target = neighbour_id(request)
+    try:
+        if request.match_info["action"] == "approve":
+            await approve_and_peer(ctx, target)
+        else:
+            await neighbours.block_neighbour(ctx, target)
+    except ConflictError:
+        raise redirect("/admin/neighbours?error=blocked") from None
+    raise redirect(f"/admin/neighbours#neighbour-{target}")
+
+
+def setup_neighbour_pages(app: web.Application) -> None:
+    """Register the Neighbours page."""
+    app.router.add_get("/admin/neighbours", neighbours_page)
+    app.router.add_post("/admin/neighbours/{neighbour_id}/{action:approve|block}",
+                        neighbour_action)
