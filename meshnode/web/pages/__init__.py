@@ -22,8 +22,8 @@ from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
-from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.neighbours import setup_neighbour_pages
+from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
 from meshnode.web.pages.remote_pay import setup_remote_pay_pages
 from meshnode.web.pages.trustlines_admin import setup_trustline_admin_pages
