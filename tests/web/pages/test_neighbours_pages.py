@@ -115,7 +115,7 @@ async def test_neighbours_page__in_french(
         "Accept": "text/html", "Accept-Language": "fr"})).text()
     assert "Empreinte de la clé" in text
     assert "vérifié" in text
-    assert "S’appairer" in text
+    assert "Se relier" in text
 
 
 async def test_neighbours_page__empty(client: TestClient, alice: base.TestMember) -> None:
