@@ -25,25 +25,36 @@ __all__ = ["canonicalize"]
 _MAX_SAFE_INT = 2**53 - 1
 # Code-point order equals JCS's UTF-16 code-unit order below the surrogate range.
 _KEY_BOUND = "\ud800"
+_MAX_DEPTH = 64
 
 
-def _plain(value: Any, depth: int = 0) -> bool:
-    """True if ``value`` is JSON whose canonical form ``json.dumps`` reproduces exactly."""
-    if depth > 64:
-        return False
-    if value is None or isinstance(value, (bool, str)):
-        return True
-    if isinstance(value, int):
-        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
-    if isinstance(value, list):
-        return all(_plain(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return all(
-            isinstance(key, str) and (not key or max(key) < _KEY_BOUND)
-            and _plain(item, depth + 1)
-            for key, item in value.items()
-        )
-    return False
+def _plain(value: Any) -> bool:
+    """True if ``value`` is JSON whose canonical form ``json.dumps`` reproduces exactly.
+
+    An explicit stack rather than recursion with generators: this runs on every signature,
+    and the generator version cost a fifth of a payment's CPU time.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if item is None or kind is bool or kind is str:
+            continue
+        if kind is int:
+            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                return False
+        elif depth > _MAX_DEPTH:
+            return False
+        elif kind is list:
+            stack.extend((child, depth + 1) for child in item)
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or not (key.isascii() or max(key, default="") < _KEY_BOUND):
+                    return False
+                stack.append((child, depth + 1))
+        else:
+            return False
+    return True
 
 
 def _fast(obj: Any) -> bytes | None:
