@@ -91,3 +91,13 @@ class RateLimitedError(ServiceError):
     def __init__(self, message: str, retry_after: int = 60) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BusyError(ServiceError):
+    """The node is shedding load (e.g. its inbox backlog is full); retry after a while."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

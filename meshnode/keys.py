@@ -12,17 +12,23 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nacl.secret
 import nacl.signing
 import nacl.utils
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meshnode.protocol.multikey import ed25519_public_pem, ed25519_public_to_multikey
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# `cryptography` (≈9 MB resident) is imported only where RSA is used: generating keys and
+# speaking cavage signatures to non-meshnode servers. Ed25519 is PyNaCl throughout.
+
 NODE_ED25519_FILE = "node-ed25519.key"
 NODE_RSA_FILE = "node-rsa.pem"
+NODE_RSA_PUBLIC_FILE = "node-rsa.pub.pem"
 VAULT_KEY_FILE = "vault.key"
 RSA_BITS = 2048
 
@@ -37,6 +43,9 @@ class Identity:
 
     ed25519_seed: bytes = field(repr=False)
     rsa_private_pem: bytes = field(repr=False)
+    # The public half when already known (a file or a database column), so serving an
+    # actor document never needs to load the RSA private key.
+    known_rsa_public_pem: str | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def signing_key(self) -> nacl.signing.SigningKey:
@@ -61,6 +70,9 @@ class Identity:
     @cached_property
     def rsa_private_key(self) -> rsa.RSAPrivateKey:
         """The RSA private key object (for cavage / rsa-v1_5-sha256 HTTP signatures)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         key = serialization.load_pem_private_key(self.rsa_private_pem, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyStoreError("RSA key file does not hold an RSA key")
@@ -69,6 +81,10 @@ class Identity:
     @cached_property
     def rsa_public_pem(self) -> str:
         """The RSA public key as PEM, as published in the actor's ``publicKey``."""
+        if self.known_rsa_public_pem is not None:
+            return self.known_rsa_public_pem
+        from cryptography.hazmat.primitives import serialization
+
         return (
             self.rsa_private_key.public_key()
             .public_bytes(
@@ -80,6 +96,9 @@ class Identity:
 
 def generate_identity() -> Identity:
     """Create fresh Ed25519 and RSA-2048 key pairs."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
     pem = rsa_key.private_bytes(
         serialization.Encoding.PEM,
@@ -117,6 +136,7 @@ def create_key_files(keys_dir: Path) -> Identity:
     identity = generate_identity()
     _write_secret(keys_dir / NODE_ED25519_FILE, identity.ed25519_seed)
     _write_secret(keys_dir / NODE_RSA_FILE, identity.rsa_private_pem)
+    _write_public(keys_dir / NODE_RSA_PUBLIC_FILE, identity.rsa_public_pem)
     _write_secret(keys_dir / VAULT_KEY_FILE, nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE))
     return identity
 
@@ -126,7 +146,23 @@ def load_node_identity(keys_dir: Path) -> Identity:
     seed = _read_secret(keys_dir / NODE_ED25519_FILE)
     if len(seed) != 32:
         raise KeyStoreError(f"{keys_dir / NODE_ED25519_FILE} is not a 32-byte Ed25519 seed")
-    return Identity(ed25519_seed=seed, rsa_private_pem=_read_secret(keys_dir / NODE_RSA_FILE))
+    identity = Identity(ed25519_seed=seed, rsa_private_pem=_read_secret(keys_dir / NODE_RSA_FILE))
+    public_path = keys_dir / NODE_RSA_PUBLIC_FILE
+    if not public_path.exists():  # a data dir made before the public file existed
+        _write_public(public_path, identity.rsa_public_pem)
+    return Identity(
+        ed25519_seed=seed,
+        rsa_private_pem=identity.rsa_private_pem,
+        known_rsa_public_pem=public_path.read_text("ascii"),
+    )
+
+
+def _write_public(path: Path, pem: str) -> None:
+    """Write a public key file atomically (0600 too: everything in keys/ is the node's own)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.unlink(missing_ok=True)
+    _write_secret(temporary, pem.encode("ascii"))
+    temporary.replace(path)
 
 
 class KeyVault:
@@ -155,6 +191,12 @@ class KeyVault:
         """Seal both private keys of a member identity for storage."""
         return self.seal(identity.ed25519_seed), self.seal(identity.rsa_private_pem)
 
-    def open_identity(self, sealed_seed: bytes, sealed_rsa: bytes) -> Identity:
+    def open_identity(
+        self, sealed_seed: bytes, sealed_rsa: bytes, rsa_public_pem: str | None = None
+    ) -> Identity:
         """Rebuild a member identity from its sealed database columns."""
-        return Identity(ed25519_seed=self.open(sealed_seed), rsa_private_pem=self.open(sealed_rsa))
+        return Identity(
+            ed25519_seed=self.open(sealed_seed),
+            rsa_private_pem=self.open(sealed_rsa),
+            known_rsa_public_pem=rsa_public_pem,
+        )

@@ -59,3 +59,32 @@ def test_key_vault__seal_round_trip_and_tamper_detection() -> None:
     tampered = sealed_seed[:-1] + bytes([sealed_seed[-1] ^ 1])
     with pytest.raises(nacl.exceptions.CryptoError):
         vault.open(tampered)
+
+
+def test_load_node_identity__public_rsa_file_written_and_matches(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    identity = create_key_files(keys)
+    public_file = keys / "node-rsa.pub.pem"
+    assert public_file.read_text() == identity.rsa_public_pem
+    public_file.unlink()  # a data dir from before the file existed gets it back on load
+    loaded = load_node_identity(keys)
+    assert public_file.read_text() == identity.rsa_public_pem == loaded.rsa_public_pem
+    assert public_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_node_identity__ed25519_paths_do_not_import_cryptography(tmp_path: Path) -> None:
+    """Idle memory: `cryptography` (≈9 MB) loads only for RSA work, not at node start."""
+    import subprocess
+    import sys
+
+    create_key_files(tmp_path / "keys")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "import meshnode.app, meshnode.cli\n"
+        "from meshnode.keys import load_node_identity\n"
+        f"i = load_node_identity(Path({str(tmp_path / 'keys')!r}))\n"
+        "i.rsa_public_pem; i.multikey; i.ed25519_public_pem\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

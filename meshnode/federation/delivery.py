@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import aiosqlite
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from meshnode import urls
 from meshnode.errors import ServiceError
@@ -95,8 +94,7 @@ class DeliveryWorker:
                     identity: Identity) -> tuple[int, str | None, str | None]:
         now = int(self.federation.ctx.clock().timestamp())
         if scheme == "rfc9421-ed25519":
-            key = Ed25519PrivateKey.from_private_bytes(identity.ed25519_seed)
-            headers = signed_post_headers(scheme, inbox, body, key=key,
+            headers = signed_post_headers(scheme, inbox, body, key=identity.signing_key,
                                           key_id=urls.ed25519_key_id(actor), now=now)
         else:
             headers = signed_post_headers(scheme, inbox, body, key=identity.rsa_private_key,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+import nacl.signing
 
 from meshnode.federation.http import FederationClient, FetchError
 from meshnode.protocol.activities import RemoteActor, check_url, parse_actor, strip_fragment
@@ -36,14 +36,14 @@ class ActorKey:
 
     @cached_property
     def public_key(self) -> VerifyingKey:
-        """The key as a ``cryptography`` public key, parsed once per cached key."""
+        """The key ready to verify with, parsed once per cached key."""
         return self.verifying_key()
 
     def verifying_key(self) -> VerifyingKey:
-        """The key as a ``cryptography`` public key."""
+        """The key ready to verify with: PyNaCl for Ed25519, ``cryptography`` for RSA."""
         if self.kind == "rsa":
             return load_public_pem(self.material)
-        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(self.material))
+        return nacl.signing.VerifyKey(bytes.fromhex(self.material))
 
     @property
     def ed25519_raw(self) -> bytes:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from meshnode.errors import PermissionDeniedError
+from meshnode.errors import BusyError, PermissionDeniedError
 from meshnode.federation.directory import ActorDirectory, ActorKey
 from meshnode.federation.state import FEDERATION
 from meshnode.protocol.activities import check_url, id_of, origin_of, same_origin
@@ -26,11 +26,11 @@ from meshnode.protocol.errors import (
 from meshnode.protocol.httpsig import Headers, SignatureVerdict, parse_signature, verify_parsed
 from meshnode.protocol.jsonparse import loads_capped
 from meshnode.protocol.timefmt import format_utc
-from meshnode.store import federation as fq
 from meshnode.web.bodies import read_capped
 
 INBOX_MAX_BYTES = 256 * 1024
 INBOX_MAX_DEPTH = 32
+INBOX_RETRY_AFTER = 30  # seconds, sent with 503 when the backlog is full
 # Failures a fresh copy of the key cannot fix: no refetch for these.
 _FINAL_SIGNATURE_ERRORS = (ClockSkewError, DigestMismatchError, SignatureExpiredError)
 
@@ -75,10 +75,12 @@ async def receive(request: web.Request) -> web.Response:
     """``POST /inbox`` and the per-actor inboxes."""
     federation = request.app[FEDERATION]
     ctx = federation.ctx
+    if federation.writer.full():
+        raise BusyError("this node's inbox is full; retry later", retry_after=INBOX_RETRY_AFTER)
     body = await read_capped(request, INBOX_MAX_BYTES)
     activity = loads_capped(body, max_depth=INBOX_MAX_DEPTH)
     head = activity_head(activity)
-    if await fq.is_blocked(ctx.store.reader, origin_of(head.actor)):
+    if await federation.blocked.contains(origin_of(head.actor)):
         raise PermissionDeniedError("this node does not federate with yours")
     url = ctx.config.base_url + request.path_qs
     key, _ = await authenticate(federation.directory, request.method, url,

@@ -7,6 +7,7 @@ Processing the same activity twice has no further effect (ids and versions dedup
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
@@ -208,12 +209,15 @@ class InboxWorker:
         rows = await fq.unprocessed(ctx.store.reader, self.batch)
         if not rows:
             return 0
-        prepared = [(row["seq"], await prepare(self.federation, json.loads(row["body"])))
-                    for row in rows]
+        prepared = []
+        for row in rows:
+            prepared.append((row["seq"], await prepare(self.federation, json.loads(row["body"]))))
+            await asyncio.sleep(0)  # verifying is CPU work: let requests in between
         async with ctx.store.transaction() as tx:
             for seq, effect in prepared:
                 result = await run_effect(tx, effect)
                 await fq.mark_processed(tx, seq, result, format_utc(ctx.clock()))
+        self.federation.writer.processed(len(rows))
         self.federation.wake_delivery()
         if self.federation.deals_touched:  # committed: the deal worker may pay now
             self.federation.deals_touched = False

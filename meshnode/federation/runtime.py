@@ -17,7 +17,7 @@ from meshnode.federation.http import FederationClient, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
-from meshnode.federation.state import FEDERATION, Federation, InboxWriter
+from meshnode.federation.state import FEDERATION, BlockedOrigins, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
 from meshnode.services import deal_payments, deals
 from meshnode.services.context import NodeContext
@@ -95,6 +95,31 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
                 await asyncio.wait_for(event.wait(), poll)
 
 
+# While activities arrive in a burst, the inbox worker pauses this many times as long as its
+# last batch took, so answering peers (store + 202) gets most of the CPU and processing
+# catches up once the burst is over; the backlog cap bounds what can wait.
+INTAKE_PRIORITY = 3.0
+
+
+async def _inbox_loop(worker: InboxWorker, federation: Federation) -> None:
+    """Process the inbox, giving way to the intake during bursts."""
+    while True:
+        federation.inbox_event.clear()
+        started = asyncio.get_running_loop().time()
+        try:
+            busy = await worker.step()
+        except LOOP_ERRORS:
+            log.exception("inbox worker")
+            busy = 0
+        if busy:
+            if federation.writer.intake_busy():
+                took = asyncio.get_running_loop().time() - started
+                await asyncio.sleep(INTAKE_PRIORITY * took)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(federation.inbox_event.wait(), 1.0)
+
+
 async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
     while True:
         await asyncio.sleep(seconds)
@@ -116,7 +141,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
-                                    writer=InboxWriter(ctx))
+                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx))
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
@@ -128,11 +153,11 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             app[IOU_WAIT] = ctx.config.iou_sync_wait if run_workers else 0.0
             async with ctx.store.transaction() as tx:
                 await fq.request_sync_all(tx)  # catch up after a restart
+            federation.writer.backlog = await fq.count_unprocessed(ctx.store.reader)
             tasks: list[asyncio.Task[None]] = []
             if run_workers:
                 tasks = [
-                    asyncio.create_task(_loop("inbox", workers.inbox.step,
-                                              federation.inbox_event, 1.0)),
+                    asyncio.create_task(_inbox_loop(workers.inbox, federation)),
                     asyncio.create_task(workers.delivery.run_forever()),
                     asyncio.create_task(_loop("peering", workers.peering.step, None,
                                               PEERING_POLL)),

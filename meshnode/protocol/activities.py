@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ MAX_URL = 2048
 # --------------------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=4096)  # pure, asked several times per activity for the same few origins
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of an http(s) URL (lowercased host, default port dropped)."""
     parts = urlsplit(url)

@@ -4,11 +4,14 @@ https://www.rfc-editor.org/rfc/rfc8785 — used by the ``eddsa-jcs-2022``
 cryptosuite. Number formatting and non-ASCII text follow ECMAScript rules,
 so we rely on the ``rfc8785`` package rather than ``json.dumps``, except on a
 fast path: for values made only of dicts, lists, strings, booleans, null and
-safe integers, with object keys below U+D800, ``json.dumps(sort_keys=True,
-ensure_ascii=False)`` produces the very same bytes (same escapes, same key
-order), about ten times faster. Anything else (floats, big integers, exotic
-keys, lone surrogates) goes to ``rfc8785``; tests/protocol/test_canonical.py
-checks the two agree.
+safe integers and "plain" floats, with object keys below U+D800,
+``json.dumps(sort_keys=True, ensure_ascii=False)`` produces the very same bytes
+(same escapes, same key order), about ten times faster. A plain float is finite,
+not integral, and 1e-4 <= |x| < 1e16: there Python's ``repr`` and ECMAScript's
+Number::toString both write the shortest round-tripping digits in positional
+notation (RFC 8785 §3.2.2.3), which covers coordinates such as 45.764. Anything
+else (other floats, big integers, exotic keys, lone surrogates) goes to
+``rfc8785``; tests/protocol/test_canonical.py checks the two agree.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ _MAX_SAFE_INT = 2**53 - 1
 # Code-point order equals JCS's UTF-16 code-unit order below the surrogate range.
 _KEY_BOUND = "\ud800"
 _MAX_DEPTH = 64
+# Where Python's float repr and ECMAScript's Number::toString agree (see the docstring).
+_MIN_PLAIN_FLOAT = 1e-4
+_MAX_PLAIN_FLOAT = 1e16
 
 
 def _plain(value: Any) -> bool:
@@ -42,6 +48,9 @@ def _plain(value: Any) -> bool:
             continue
         if kind is int:
             if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                return False
+        elif kind is float:
+            if not (_MIN_PLAIN_FLOAT <= abs(item) < _MAX_PLAIN_FLOAT) or item.is_integer():
                 return False
         elif depth > _MAX_DEPTH:
             return False

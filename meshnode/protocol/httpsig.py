@@ -23,14 +23,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias, Union
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+import nacl.exceptions
+import nacl.signing
 
 from meshnode.protocol.errors import (
     ClockSkewError,
@@ -39,6 +36,11 @@ from meshnode.protocol.errors import (
     SignatureError,
     SignatureExpiredError,
     ValidationError,
+)
+from meshnode.protocol.multikey import (
+    ed25519_private_from_pem,
+    ed25519_public_from_der,
+    pem_der_body,
 )
 from meshnode.protocol.structured import (
     MAX_FIELD_LEN,
@@ -72,8 +74,23 @@ __all__ = [
     "verify_parsed",
 ]
 
-SigningKey = Ed25519PrivateKey | RSAPrivateKey
-VerifyingKey = Ed25519PublicKey | RSAPublicKey
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+# Ed25519 keys are PyNaCl keys (what the node uses everywhere). RSA keys, and Ed25519
+# keys from callers that hold `cryptography` objects, go through `cryptography`, which is
+# imported only on first use: it costs ≈9 MB of resident memory that a node talking only
+# to meshnode peers (Ed25519) never needs.
+SigningKey: TypeAlias = Union[
+    nacl.signing.SigningKey, "Ed25519PrivateKey", "RSAPrivateKey"
+]
+VerifyingKey: TypeAlias = Union[
+    nacl.signing.VerifyKey, "Ed25519PublicKey", "RSAPublicKey"
+]
 # Headers as a mapping (a multidict's items() yields every field line) or as
 # a sequence of (name, value) field lines.
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -194,28 +211,56 @@ def check_body_digest(headers: Headers, body: bytes) -> None:
 
 
 def load_public_pem(pem: str) -> VerifyingKey:
-    """Load an RSA or Ed25519 public key from SubjectPublicKeyInfo PEM."""
+    """Load an Ed25519 (as a PyNaCl key) or RSA public key from SubjectPublicKeyInfo PEM."""
+    raw = ed25519_public_from_der(pem_der_body(pem, "PUBLIC KEY"))
+    if raw is not None:
+        return nacl.signing.VerifyKey(raw)
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
     try:
         key = serialization.load_pem_public_key(pem.encode("utf-8"))
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError(f"unreadable public key PEM: {exc}") from exc
-    if not isinstance(key, Ed25519PublicKey | RSAPublicKey):
+    if not isinstance(key, RSAPublicKey):
         raise KeyFormatError(f"unsupported public key type {type(key).__name__}")
     return key
 
 
 def load_private_pem(pem: bytes) -> SigningKey:
-    """Load an unencrypted RSA or Ed25519 private key from PKCS#8/PKCS#1 PEM."""
+    """Load an unencrypted Ed25519 (as a PyNaCl key) or RSA private key from PEM."""
+    seed = ed25519_private_from_pem(pem)
+    if seed is not None:
+        return nacl.signing.SigningKey(seed)
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError(f"unreadable private key PEM: {exc}") from exc
-    if not isinstance(key, Ed25519PrivateKey | RSAPrivateKey):
+    if not isinstance(key, RSAPrivateKey):
         raise KeyFormatError(f"unsupported private key type {type(key).__name__}")
     return key
 
 
 def _sign_bytes(key: SigningKey, algorithm: str, data: bytes) -> bytes:
+    if isinstance(key, nacl.signing.SigningKey):
+        if algorithm != ED25519:
+            raise ValidationError(f"an Ed25519 key cannot sign {algorithm!r}")
+        return key.sign(data).signature
+    return _sign_with_cryptography(key, algorithm, data)
+
+
+def _sign_with_cryptography(
+    key: Ed25519PrivateKey | RSAPrivateKey, algorithm: str, data: bytes
+) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if isinstance(key, Ed25519PrivateKey):
         if algorithm != ED25519:
             raise ValidationError(f"an Ed25519 key cannot sign {algorithm!r}")
@@ -229,6 +274,25 @@ def _sign_bytes(key: SigningKey, algorithm: str, data: bytes) -> bytes:
 
 def _verify_bytes(key: VerifyingKey, algorithm: str, signature: bytes, data: bytes) -> bool:
     """Return whether ``signature`` is valid; wrong key type for ``algorithm`` raises."""
+    if isinstance(key, nacl.signing.VerifyKey):
+        if algorithm != ED25519:
+            raise SignatureError(f"algorithm {algorithm!r} does not match an Ed25519 key")
+        try:
+            key.verify(data, signature)
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError):
+            return False
+        return True
+    return _verify_with_cryptography(key, algorithm, signature, data)
+
+
+def _verify_with_cryptography(
+    key: Ed25519PublicKey | RSAPublicKey, algorithm: str, signature: bytes, data: bytes
+) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         if isinstance(key, Ed25519PublicKey):
             if algorithm != ED25519:
@@ -246,8 +310,19 @@ def _verify_bytes(key: VerifyingKey, algorithm: str, signature: bytes, data: byt
     return True
 
 
+def _is_ed25519(key: SigningKey | VerifyingKey) -> bool:
+    if isinstance(key, nacl.signing.SigningKey | nacl.signing.VerifyKey):
+        return True
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    return isinstance(key, Ed25519PrivateKey | Ed25519PublicKey)
+
+
 def _default_algorithm(key: SigningKey | VerifyingKey) -> str:
-    return ED25519 if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey) else RSA_V1_5_SHA256
+    return ED25519 if _is_ed25519(key) else RSA_V1_5_SHA256
 
 
 # --------------------------------------------------------------------------- results

@@ -9,11 +9,8 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from meshnode.protocol.errors import KeyFormatError
 
@@ -21,6 +18,8 @@ __all__ = [
     "B58_ALPHABET",
     "b58decode",
     "b58encode",
+    "ed25519_private_from_pem",
+    "ed25519_public_from_der",
     "ed25519_public_from_pem",
     "ed25519_public_pem",
     "ed25519_public_to_multikey",
@@ -28,6 +27,7 @@ __all__ = [
     "ed25519_secret_to_multibase",
     "fingerprint",
     "multikey_to_ed25519_public",
+    "pem_der_body",
 ]
 
 # Bitcoin base58 alphabet (multibase "z" = base58btc).
@@ -111,25 +111,65 @@ def ed25519_secret_from_multibase(value: str) -> bytes:
     return _strip_codec(_multibase_b58_decode(value), ED25519_PRIV_PREFIX, "Ed25519 secret key")
 
 
+# RFC 8410 DER encodings of Ed25519 keys have fixed prefixes: SubjectPublicKeyInfo is
+# SEQ{SEQ{OID 1.3.101.112}, BIT STRING(32 bytes)}, PKCS#8 is
+# SEQ{INT 0, SEQ{OID 1.3.101.112}, OCTET STRING{OCTET STRING(32-byte seed)}}.
+# Writing them by hand keeps the `cryptography` package (≈9 MB resident) off every
+# Ed25519 path; it is imported only where RSA is needed.
+# https://www.rfc-editor.org/rfc/rfc8410#section-4 and #section-7
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+
+def pem_der_body(pem: str | bytes, label: str) -> bytes:
+    """Return the DER inside a ``-----BEGIN <label>-----`` PEM block."""
+    text = pem.decode("ascii", "replace") if isinstance(pem, bytes) else pem
+    begin, end = f"-----BEGIN {label}-----", f"-----END {label}-----"
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise KeyFormatError(f"unreadable key PEM: no {label} block")
+    encoded = "".join(text[start + len(begin) : stop].split())
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyFormatError(f"unreadable key PEM: {exc}") from exc
+
+
+def _to_pem(der: bytes, label: str) -> str:
+    encoded = base64.b64encode(der).decode("ascii")
+    lines = [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+
+
 def ed25519_public_pem(raw: bytes) -> str:
     """Return the SubjectPublicKeyInfo PEM of a raw 32-byte Ed25519 public key."""
     _check_raw_key(raw)
-    key = Ed25519PublicKey.from_public_bytes(raw)
-    pem = key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem.decode("ascii")
+    return _to_pem(ED25519_SPKI_PREFIX + raw, "PUBLIC KEY")
+
+
+def ed25519_public_from_der(der: bytes) -> bytes | None:
+    """Return the raw key of an Ed25519 SubjectPublicKeyInfo, or None for another key type."""
+    if len(der) == len(ED25519_SPKI_PREFIX) + 32 and der.startswith(ED25519_SPKI_PREFIX):
+        return der[len(ED25519_SPKI_PREFIX) :]
+    return None
 
 
 def ed25519_public_from_pem(pem: str) -> bytes:
     """Return the raw 32 bytes of an Ed25519 public key given as PEM."""
-    try:
-        key = serialization.load_pem_public_key(pem.encode("utf-8"))
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyFormatError(f"unreadable public key PEM: {exc}") from exc
-    if not isinstance(key, Ed25519PublicKey):
+    raw = ed25519_public_from_der(pem_der_body(pem, "PUBLIC KEY"))
+    if raw is None:
         raise KeyFormatError("PEM holds a public key that is not Ed25519")
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return raw
+
+
+def ed25519_private_from_pem(pem: bytes) -> bytes | None:
+    """Return the 32-byte seed of an unencrypted PKCS#8 Ed25519 PEM, or None for another type."""
+    if b"-----BEGIN PRIVATE KEY-----" not in pem:
+        return None
+    der = pem_der_body(pem, "PRIVATE KEY")
+    if len(der) == len(ED25519_PKCS8_PREFIX) + 32 and der.startswith(ED25519_PKCS8_PREFIX):
+        return der[len(ED25519_PKCS8_PREFIX) :]
+    return None
 
 
 def fingerprint(raw_public: bytes) -> str:

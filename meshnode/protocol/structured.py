@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import string
 from dataclasses import dataclass
 from typing import NoReturn
@@ -32,11 +33,14 @@ __all__ = [
 # Signature fields are a few hundred bytes; refuse anything absurd up front.
 MAX_FIELD_LEN = 16_384
 
-_KEY_FIRST = frozenset(string.ascii_lowercase + "*")
-_KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "_-.*")
 _TOKEN_FIRST = frozenset(string.ascii_letters + "*")
-_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~:/")
-_B64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
+# Runs of allowed characters are matched with one regex each rather than char by char:
+# the char-by-char loop cost ~0.8 ms per signed request, a third of the inbox's CPU time.
+_KEY_RE = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_TOKEN_RE = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
+_B64_RE = re.compile(r"[A-Za-z0-9+/=]*")
+_INTEGER_RE = re.compile(r"-?[0-9]*")
+_STRING_BODY_RE = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but '"' and '\\'
 
 
 @dataclass(frozen=True)
@@ -86,29 +90,32 @@ class _Cursor:
             self.fail(f"expected {char!r}")
 
     def skip(self, chars: str) -> None:
-        while self.peek() and self.peek() in chars:
-            self.pos += 1
+        text, pos = self.text, self.pos
+        while pos < len(text) and text[pos] in chars:
+            pos += 1
+        self.pos = pos
+
+    def match(self, pattern: re.Pattern[str]) -> str:
+        """Consume and return the (possibly empty) run that ``pattern`` matches here."""
+        found = pattern.match(self.text, self.pos)
+        if found is None:
+            return ""
+        self.pos = found.end()
+        return found.group()
 
     def fail(self, message: str) -> NoReturn:
         raise SignatureError(f"malformed structured field at offset {self.pos}: {message}")
 
 
 def _parse_key(cur: _Cursor) -> str:
-    if cur.peek() not in _KEY_FIRST or not cur.peek():
+    key = cur.match(_KEY_RE)
+    if not key:
         cur.fail("expected a key")
-    start = cur.pos
-    while cur.peek() and cur.peek() in _KEY_CHARS:
-        cur.pos += 1
-    return cur.text[start : cur.pos]
+    return key
 
 
 def _parse_integer(cur: _Cursor) -> int:
-    start = cur.pos
-    if cur.peek() == "-":
-        cur.pos += 1
-    while cur.peek() and cur.peek() in string.digits:
-        cur.pos += 1
-    digits = cur.text[start : cur.pos]
+    digits = cur.match(_INTEGER_RE)
     # RFC 8941 §3.3.1: at most 15 digits; decimals are not supported here.
     if digits in ("", "-") or len(digits.lstrip("-")) > 15 or cur.peek() == ".":
         cur.fail("invalid integer")
@@ -119,36 +126,27 @@ def _parse_string(cur: _Cursor) -> str:
     cur.expect('"')
     out: list[str] = []
     while True:
+        out.append(cur.match(_STRING_BODY_RE))
         char = cur.take()
         if char == "":
             cur.fail("unterminated string")
-        if char == "\\":
-            escaped = cur.take()
-            if escaped not in ('"', "\\"):
-                cur.fail("invalid escape in string")
-            out.append(escaped)
-        elif char == '"':
+        if char == '"':
             return "".join(out)
-        elif not (" " <= char <= "~"):
+        if char != "\\":
             cur.fail("non-printable character in string")
-        else:
-            out.append(char)
+        escaped = cur.take()
+        if escaped not in ('"', "\\"):
+            cur.fail("invalid escape in string")
+        out.append(escaped)
 
 
 def _parse_token(cur: _Cursor) -> Token:
-    start = cur.pos
-    cur.pos += 1
-    while cur.peek() and cur.peek() in _TOKEN_CHARS:
-        cur.pos += 1
-    return Token(cur.text[start : cur.pos])
+    return Token(cur.match(_TOKEN_RE))
 
 
 def _parse_bytes(cur: _Cursor) -> bytes:
     cur.expect(":")
-    start = cur.pos
-    while cur.peek() and cur.peek() in _B64_CHARS:
-        cur.pos += 1
-    encoded = cur.text[start : cur.pos]
+    encoded = cur.match(_B64_RE)
     cur.expect(":")
     try:
         return base64.b64decode(encoded, validate=True)

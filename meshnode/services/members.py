@@ -130,7 +130,9 @@ async def set_disabled(ctx: NodeContext, username: str, *, disabled: bool) -> Me
 
 def member_identity(ctx: NodeContext, member: MemberRow) -> Identity:
     """Unseal a member's private keys (only for signing; never logged or returned)."""
-    return ctx.vault.open_identity(member.ed25519_sealed, member.rsa_sealed)
+    return ctx.vault.open_identity(
+        member.ed25519_sealed, member.rsa_sealed, member.rsa_public_pem
+    )
 
 
 async def create_token(ctx: NodeContext, username: str, *, label: str = "") -> NewToken:

@@ -158,6 +158,9 @@ class Store:
         self._writer = writer
         self.reader = reader
         self._write_lock = asyncio.Lock()
+        # Bumped after every commit by this process: in-memory caches of table contents
+        # compare it to know when to reload (writes by other processes need their own TTL).
+        self.generation = 0
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "full") -> Store:
@@ -195,6 +198,7 @@ class Store:
                 await self._writer.rollback()
                 raise
             await self._writer.commit()
+            self.generation += 1
 
     async def backup_to(self, target: Path) -> None:
         """Write a consistent copy of the live database to ``target`` (SQLite backup API)."""

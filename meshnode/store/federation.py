@@ -229,6 +229,28 @@ async def is_blocked(db: aiosqlite.Connection, origin: str) -> bool:
     return bool(row and row[0])
 
 
+async def blocked_origins(db: aiosqlite.Connection) -> frozenset[str]:
+    """Every origin an admin blocked."""
+    return frozenset(row[0] for row in await _all(db, "SELECT origin FROM peers WHERE blocked = 1"))
+
+
+async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, str]]) -> int:
+    """Store many authenticated activities in one statement; return how many were new
+    (ids already stored are ignored: replays)."""
+    cursor = await db.executemany(
+        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at)"
+        " VALUES (:activity_id, :actor, :activity_type, :body, :received_at)",
+        rows,
+    )
+    return max(cursor.rowcount, 0)
+
+
+async def count_unprocessed(db: aiosqlite.Connection) -> int:
+    """How many stored activities wait for processing."""
+    row = await _one(db, "SELECT count(*) FROM inbox_activities WHERE processed_at IS NULL")
+    return int(row[0]) if row else 0
+
+
 async def request_sync_all(db: aiosqlite.Connection) -> None:
     """Mark every peer for a catch-up pull (node start)."""
     await db.execute("UPDATE peers SET sync_due = 1 WHERE out_state = 'peered'")

@@ -44,6 +44,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service_errors.PayloadTooLargeError, 413),
     (service_errors.UnsupportedMediaError, 415),
     (service_errors.RateLimitedError, 429),
+    (service_errors.BusyError, 503),
 )
 
 HANDLED_ERRORS = (protocol_errors.ProtocolError, service_errors.ServiceError)
@@ -73,7 +74,11 @@ def response_for(error: Exception) -> web.Response:
     """Translate a typed error into its JSON response."""
     fields = getattr(error, "fields", None)
     code = getattr(error, "code", "error")
-    return error_response(status_for(error), code, str(error), fields)
+    response = error_response(status_for(error), code, str(error), fields)
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):  # 429 and 503 (RFC 9110 §10.2.3)
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _is_api(request: web.Request) -> bool:

@@ -7,6 +7,7 @@ way, then beta answers 4xx and stores neither the activity nor a listing.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -279,3 +280,51 @@ async def test_settle_helper_has_no_work_on_idle_nodes(pair: Any) -> None:
     workers: Workers = alpha.workers
     assert await workers.step_all() == 0
     await settle(alpha, beta)
+
+
+async def test_inbox__flood_beyond_the_backlog_cap_gets_503_and_is_not_stored(pair: Any) -> None:
+    # Given beta's inbox may hold only two unprocessed activities
+    alpha, beta, alice = pair
+    beta.fed.writer.backlog_max = 2
+    url = f"{beta.url}/inbox"
+    bodies = []
+    for n in range(3):
+        create = await create_activity(alpha, alice)
+        create["id"] += f"-{n}"
+        bodies.append(json.dumps(create).encode())
+    # When three arrive before the worker runs
+    statuses = [await post(url, body, sign(alpha, alice, url, body)) for body in bodies[:2]]
+    async with aiohttp.ClientSession() as session, session.post(
+            url, data=bodies[2], headers=sign(alpha, alice, url, bodies[2])) as response:
+        refused = response.status, response.headers.get("Retry-After"), await response.json()
+    # Then the third is refused with 503 + Retry-After (senders retry) and not stored
+    assert statuses == [202, 202]
+    assert refused == (503, "30", {"error": "busy", "fields": {},
+                                   "message": "this node's inbox is full; retry later"})
+    assert await beta.count("SELECT count(*) FROM inbox_activities") == 2
+    # And once the backlog is processed, the retry is accepted
+    await beta.workers.inbox.step()
+    assert beta.fed.writer.backlog == 0
+    assert await post(url, bodies[2], sign(alpha, alice, url, bodies[2])) == 202
+    assert await beta.count("SELECT count(*) FROM inbox_activities") == 3
+
+
+async def test_inbox__block_written_by_another_process_applies_within_a_second(
+        pair: Any) -> None:
+    # Given beta has already answered alpha (its blocked-origins cache is warm)
+    alpha, beta, alice = pair
+    url = f"{beta.url}/inbox"
+    first = json.dumps(await create_activity(alpha, alice)).encode()
+    assert await post(url, first, sign(alpha, alice, url, first)) == 202
+    # When `meshnode peer block` (another process: another connection) blocks alpha
+
+    with sqlite3.connect(beta.ctx.config.database_path) as conn:
+        conn.execute("INSERT INTO peers (origin, requested, out_state, blocked, created_at,"
+                     " updated_at) VALUES (?, ?, 'none', 1, '', '')", (alpha.url, alpha.url))
+    beta.fed.blocked.max_age = 0.0  # the cache's age limit (1 s in production) has passed
+    second = await create_activity(alpha, alice)
+    second["id"] += "-2"
+    body = json.dumps(second).encode()
+    # Then beta refuses alpha's next activity
+    assert await post(url, body, sign(alpha, alice, url, body)) == 403
+    assert await beta.count("SELECT count(*) FROM inbox_activities") == 1

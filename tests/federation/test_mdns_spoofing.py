@@ -287,7 +287,10 @@ async def test_spoof__advert_flood_stays_bounded_and_node_responsive(
         rows = await alpha.neighbours()
         assert len(rows) <= 50
         assert discovery.stats.table_full > 0
-        assert all(r.status in ("discovered", "rejected") for r in rows)
+        # (only the flood's own rows: a real node of a concurrent test run may be verified)
+        flooded = [r for r in rows if r.instance_name in names]
+        assert flooded
+        assert all(r.status in ("discovered", "rejected") for r in flooded)
     finally:
         await alpha.stop()
 

@@ -30,7 +30,10 @@ def test_canonicalize__unencodable_raises_validation_error(value: object) -> Non
 
 _json_values = _st.recursive(
     _st.none() | _st.booleans() | _st.text()
-    | _st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+    | _st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | _st.floats(allow_nan=False, allow_infinity=False)
+    | _st.floats(min_value=-200, max_value=200)
+    | _st.sampled_from([1e-4, 9.999e-5, 1e16, 9999999999999998.0, 0.1, -0.0, 0.0, 45.0]),
     lambda children: _st.lists(children, max_size=4)
     | _st.dictionaries(_st.text(max_size=6), children, max_size=4),
     max_leaves=20,
