@@ -214,9 +214,8 @@ class InboxWorker:
             prepared.append((row["seq"], await prepare(self.federation, json.loads(row["body"]))))
             await asyncio.sleep(0)  # verifying is CPU work: let requests in between
         async with ctx.store.transaction() as tx:
-            for seq, effect in prepared:
-                result = await run_effect(tx, effect)
-                await fq.mark_processed(tx, seq, result, format_utc(ctx.clock()))
+            outcomes = [(seq, await run_effect(tx, effect)) for seq, effect in prepared]
+            await fq.mark_processed_many(tx, outcomes, format_utc(ctx.clock()))
         self.federation.writer.processed(len(rows))
         self.federation.wake_delivery()
         if self.federation.deals_touched:  # committed: the deal worker may pay now

@@ -100,13 +100,13 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         await lq.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
-            published_at=_timestamp(verified.document, "published"), signed_object=signed)
+            published_at=_timestamp(verified.document, "published"), signed_object=signed,
+            updated_at=verified.timestamp)
     else:
         listing_id = existing.id
         await lq.update_listing(tx, listing_id=listing_id, columns=columns,
                                 updated_at=verified.timestamp, version=existing.version + 1,
                                 signed_object=signed)
-    await fq.set_listing_updated_at(tx, listing_id, verified.timestamp)
     return True
 
 

@@ -84,12 +84,14 @@ async def unprocessed(db: aiosqlite.Connection, limit: int) -> list[aiosqlite.Ro
                           " WHERE processed_at IS NULL ORDER BY seq LIMIT ?", (limit,))
 
 
-async def mark_processed(
-    db: aiosqlite.Connection, seq: int, outcome: str, processed_at: str
+async def mark_processed_many(
+    db: aiosqlite.Connection, outcomes: list[tuple[int, str]], processed_at: str
 ) -> None:
-    """Record the outcome of processing one inbox activity."""
-    await db.execute("UPDATE inbox_activities SET processed_at = ?, outcome = ? WHERE seq = ?",
-                     (processed_at, outcome[:500], seq))
+    """Record the outcomes ``(seq, outcome)`` of a processed batch in one statement."""
+    await db.executemany(
+        "UPDATE inbox_activities SET processed_at = ?, outcome = ? WHERE seq = ?",
+        [(processed_at, outcome[:500], seq) for seq, outcome in outcomes],
+    )
 
 
 async def count_inbox(db: aiosqlite.Connection) -> int:
@@ -260,11 +262,6 @@ async def delete_remote_listings(db: aiosqlite.Connection, origin: str) -> int:
     """Remove every remote listing whose object lives on ``origin`` (defederation)."""
     cursor = await db.execute("DELETE FROM listings WHERE is_local = 0 AND origin = ?", (origin,))
     return cursor.rowcount
-
-
-async def set_listing_updated_at(db: aiosqlite.Connection, listing_id: str, when: str) -> None:
-    """Set a remote listing's ``updated_at`` to the author's own time (ordering of versions)."""
-    await db.execute("UPDATE listings SET updated_at = ? WHERE id = ?", (when, listing_id))
 
 
 async def delete_follow(db: aiosqlite.Connection, remote_actor: str, follow_id: str) -> int:

@@ -94,8 +94,12 @@ async def insert_listing(
     columns: ListingColumns,
     published_at: str,
     signed_object: str,
+    updated_at: str | None = None,
 ) -> None:
-    """Insert a listing at version 1 and record that version."""
+    """Insert a listing at version 1 and record that version.
+
+    ``updated_at`` defaults to ``published_at``; remote listings pass their author's time.
+    """
     await db.execute(
         "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
         " category, status, title, description, price_mode, price_amount, price_period,"
@@ -105,7 +109,7 @@ async def insert_listing(
          columns.category, columns.status, columns.title, columns.description,
          columns.price_mode, columns.price_amount, columns.price_period, columns.location_name,
          columns.lat, columns.lon, columns.details, columns.expires_at, published_at,
-         published_at, signed_object),
+         updated_at or published_at, signed_object),
     )
     await insert_version(db, listing_id, 1, signed_object, published_at)
 
