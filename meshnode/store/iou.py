@@ -70,6 +70,8 @@ class TransferRow:
     release_sent: int
     created_at: str
     decided_at: str | None
+    payee_amount: int | None
+    payee_decimals: int | None
 
 
 def _line(row: aiosqlite.Row) -> LineRow:
