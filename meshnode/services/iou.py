@@ -554,6 +554,7 @@ async def _route_edges(ctx: NodeContext, payee_handle: str, network: IouNetwork
         raise ValidationError("this payee is a member here: pay them by username",
                               {"payee": name})
     if not await local_edges(ctx):
+        await _refuse_if_frozen(ctx, None)
         raise ConflictError("no trust line leads to the payee's community: this community"
                             " has no active trust line", {"payee": "no route"})
     payee_actor = await network.resolve_member(f"{name}@{host}")
@@ -561,9 +562,20 @@ async def _route_edges(ctx: NodeContext, payee_handle: str, network: IouNetwork
     target = next((edge.target for edge in edges
                    if origin_of(edge.target) == origin_of(payee_actor)), None)
     if target is None:
+        await _refuse_if_frozen(ctx, origin_of(payee_actor))
         raise ConflictError("no trust line leads to the payee's community",
                             {"payee": "no route"})
     return payee_actor, edges, target
+
+
+async def _refuse_if_frozen(ctx: NodeContext, origin: str | None) -> None:
+    """A readable refusal when the way to the payee is a frozen line (``origin``: the payee's
+    node; None: any frozen line, when no line at all is active)."""
+    for line in await iq.list_lines(ctx.store.reader):
+        if line.state == "frozen" and (origin is None or line.peer_origin == origin):
+            raise ConflictError(
+                f"the trust line with {line.peer_origin} is frozen: no payment crosses it"
+                " until an administrator unfreezes it", {"payee": "trust line frozen"})
 
 
 async def pay_remote_payee_amount(
@@ -919,10 +931,14 @@ async def queue_releases(ctx: NodeContext) -> int:
 
 async def our_statement(ctx: NodeContext, db: aiosqlite.Connection,
                         line: LineRow) -> p.Statement:
-    """Our view of a line: Σ our account moves, Σ the peer's, recent transfers."""
+    """Our view of a line: our ledger account's balance (Σ our moves when there is no
+    account), Σ the peer's moves, recent transfers and their moves (to explain a mismatch)."""
     local, peer, recent = await iq.line_totals(db, line.id)
-    return p.Statement(line_id=line.id, balance=local, peer_balance=peer,
-                       transfers=tuple(recent))
+    account = await lq.get_account(db, line.account) if line.account else None
+    moves = await iq.line_moves(db, line.id, limit=p.MAX_STATEMENT_MOVES)
+    return p.Statement(line_id=line.id, balance=local if account is None else account.balance,
+                       peer_balance=peer, transfers=tuple(recent),
+                       moves=tuple((row[0], int(row[1]), int(row[2])) for row in moves))
 
 
 async def queue_statements(ctx: NodeContext) -> int:
@@ -949,10 +965,19 @@ async def receive_statement(ctx: NodeContext, tx: aiosqlite.Connection, *, actor
         return "ignored: no such line with the sender"
     ours = await our_statement(ctx, tx, line)
     verdict = p.reconcile(ours, statement, in_flight=await iq.prepared_on_line(tx, line.id))
+    status, detail = verdict.status, verdict.detail
+    moved, _, _ = await iq.line_totals(tx, line.id)
+    if moved != ours.balance:  # our ledger no longer matches the line's own transfers
+        status = "mismatch"
+        detail += (f"; our ledger balance {ours.balance} differs from the sum of this line's"
+                   f" transfers {moved}")
+    differing = [{"transfer": t, "ours": [local, peer], "theirs": [their_local, their_peer]}
+                 for t, local, peer, their_local, their_peer in verdict.differing]
     await iq.save_reconciliation(
-        tx, line_id=line.id, status=verdict.status, detail=verdict.detail,
+        tx, line_id=line.id, status=status, detail=detail,
         only_ours=json.dumps(verdict.only_ours), only_theirs=json.dumps(verdict.only_theirs),
-        statement=json.dumps(dict(raw)), now=format_utc(ctx.clock()))
+        statement=json.dumps(dict(raw)), now=format_utc(ctx.clock()),
+        differing=json.dumps(differing))
     return f"reconciled: {verdict.status}"
 
 
@@ -974,10 +999,26 @@ async def line_report(ctx: NodeContext, line: LineRow) -> dict[str, Any]:
         "reconciliation": None if rec is None else {
             "status": rec["status"], "detail": rec["detail"],
             "only_ours": json.loads(rec["only_ours"]),
-            "only_theirs": json.loads(rec["only_theirs"]), "checked_at": rec["checked_at"]},
+            "only_theirs": json.loads(rec["only_theirs"]),
+            "differing": [_differing_json(item, decimals, line.peer_decimals)
+                          for item in json.loads(rec["differing"])],
+            "checked_at": rec["checked_at"]},
         "recent_transfers": [{"transfer": m[0], "local_delta": m[1], "peer_delta": m[2],
                               "at": m[3]} for m in moves],
     }
+
+
+def _differing_json(item: Mapping[str, Any], decimals: int,
+                    peer_decimals: int | None) -> dict[str, Any]:
+    """One transfer recorded differently by the two nodes, amounts as decimal strings:
+    ``here`` = our account's change (our currency), ``there`` = theirs (their currency)."""
+    ours, theirs = item["ours"], item["theirs"]
+    there = decimals if peer_decimals is None else peer_decimals
+    return {"transfer": item["transfer"],
+            "here": {"ours": format_amount(ours[0], decimals=decimals),
+                     "theirs": format_amount(theirs[1], decimals=decimals)},
+            "there": {"ours": format_amount(ours[1], decimals=there),
+                      "theirs": format_amount(theirs[0], decimals=there)}}
 
 
 async def local_edges(ctx: NodeContext) -> list[p.Edge]:

@@ -170,3 +170,31 @@ def test_prepare__amounts_round_trip_and_must_cover_the_route() -> None:
     plain = p.build_prepare(terms.__class__(**{**terms.__dict__, "amounts": ()}), actor="A",
                             to="C", when="2026-01-01T00:00:00Z")
     assert "amounts" not in plain
+
+
+def test_reconcile__names_transfers_recorded_with_different_amounts() -> None:
+    ours = p.Statement("l1", 1300, -1300, ("t1", "t2"), (("t2", 300, -300), ("t1", 1000, -1000)))
+    same = p.Statement("l1", -1300, 1300, ("t1", "t2"), (("t2", -300, 300), ("t1", -1000, 1000)))
+    assert p.reconcile(ours, same, in_flight=0).status == "match"
+    edited = p.Statement("l1", -1300, 1200, ("t1", "t2"),
+                         (("t2", -200, 200), ("t1", -1000, 1000)))
+    verdict = p.reconcile(ours, edited, in_flight=1)
+    assert verdict.status == "mismatch"  # in flight cannot explain an amount recorded twice
+    assert verdict.differing == (("t2", 300, -300, -200, 200),)
+    # compensating edits that keep the totals still show up
+    swapped = p.Statement("l1", -1300, 1300, ("t1", "t2"),
+                          (("t2", -400, 400), ("t1", -900, 900)))
+    assert {d[0] for d in p.reconcile(ours, swapped, in_flight=0).differing} == {"t1", "t2"}
+
+
+def test_statement__moves_round_trip_and_are_capped() -> None:
+    statement = p.Statement("l1", 5, -5, ("t1",), (("t1", 5, -5),))
+    act = p.build_statement(statement, actor="A", to="B", when="2026-01-01T00:00:00Z",
+                            nonce="n")
+    assert p.parse_statement(act) == statement
+    with pytest.raises(ValidationError):
+        p.parse_statement(act | {"moves": [["t1", "5"]]})
+    with pytest.raises(ValidationError):
+        p.parse_statement(act | {"moves": [["t1", "5", "x"]]})
+    with pytest.raises(ValidationError):
+        p.parse_statement(act | {"moves": [["t1", "1", "1"]] * 101})
