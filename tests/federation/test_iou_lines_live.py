@@ -223,3 +223,28 @@ async def test_close__refused_with_a_balance_then_visible_on_both_nodes_at_zero(
     status, body = await _pay(a, ha, b, "root", "1")
     assert status == 409, body
     await check_invariants(a, b)
+
+
+async def test_reconciliation__altered_ledger_balance_is_a_mismatch_on_both_nodes(
+    make_node: NodeFactory,
+) -> None:
+    # Given a committed payment, then beta's ledger row for alpha's account edited in SQLite
+    a, b, line, ha, hb = await _two_nodes(make_node)
+    _, paid = await _pay(a, ha, b, "root", "10")
+    await settle(a, b)
+    with sqlite3.connect(b.config.database_path) as conn:
+        changed = conn.execute("UPDATE ledger_accounts SET balance = balance + 500 WHERE name"
+                               " LIKE 'node:%'").rowcount
+    assert changed == 1
+    await _reconcile(a, b)
+    # Then alpha sees beta's balance disagree with its view; beta sees its own ledger no
+    # longer equals the sum of the line's transfers; the transfers themselves agree
+    _, report_a = await _call(a, ha, f"/api/v1/trustlines/{line}")
+    _, report_b = await _call(b, hb, f"/api/v1/trustlines/{line}")
+    rec_a, rec_b = report_a["reconciliation"], report_b["reconciliation"]
+    assert (rec_a["status"], rec_b["status"]) == ("mismatch", "mismatch")
+    assert "their balance -500 vs our view -1000" in rec_a["detail"]
+    assert ("our ledger balance -500 differs from the sum of this line's transfers -1000"
+            in rec_b["detail"])
+    assert rec_a["differing"] == rec_b["differing"] == []
+    assert paid["id"] in [move["transfer"] for move in report_b["recent_transfers"]]
