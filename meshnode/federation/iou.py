@@ -231,14 +231,38 @@ def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:
     if info.get("actor") != node:
         return []
     lines = info.get("lines")
+    currency = info.get("currency")
+    decimals = currency.get("decimals") if isinstance(currency, Mapping) else None
     edges: list[p.Edge] = []
     for item in lines if isinstance(lines, list) else []:
         try:
             edges.append(p.Edge(source=node, target=str(item["peer"]),
-                                capacity=int(item["capacity"]), ratio=Decimal(item["ratio"])))
-        except (KeyError, TypeError, ValueError, ArithmeticError):
+                                capacity=int(item["capacity"]), ratio=Decimal(item["ratio"]),
+                                view=_view_from_info(node, item, decimals)))
+        except (KeyError, TypeError, ValueError, ArithmeticError, ValidationError):
             continue
     return edges[:50]
+
+
+def _view_from_info(node: str, item: Mapping[str, Any], decimals: object) -> p.LineView | None:
+    """The exact line (rate, side, decimals) a neighbour publishes, if it does."""
+    if "rate" not in item or not isinstance(decimals, int) or isinstance(decimals, bool):
+        return None
+    peer_decimals, proposer = item.get("decimals"), item.get("proposer")
+    if not isinstance(peer_decimals, int) or not isinstance(proposer, bool) or not (
+            0 <= peer_decimals <= 6 and 0 <= decimals <= 6):
+        return None
+    return p.LineView(line_id=str(item.get("line", "")), peer=str(item["peer"]),
+                      rate=p.parse_rate(item["rate"]), is_proposer=proposer,
+                      local_decimals=decimals, peer_decimals=peer_decimals)
+
+
+def _exact(edge: p.Edge) -> dict[str, Any]:
+    """The line's exact terms, so a payer can state an amount in the payee's currency."""
+    if edge.view is None:
+        return {}
+    return {"line": edge.view.line_id, "rate": str(edge.view.rate),
+            "proposer": edge.view.is_proposer, "decimals": edge.view.peer_decimals}
 
 
 async def info_handler(request: web.Request) -> web.Response:
@@ -249,7 +273,7 @@ async def info_handler(request: web.Request) -> web.Response:
     return web.json_response({
         "actor": svc.group(ctx), "currency": currency.as_json(),
         "lines": [{"peer": edge.target, "capacity": edge.capacity, "ratio": str(edge.ratio)}
-                  for edge in edges],
+                  | _exact(edge) for edge in edges],
     })
 
 

@@ -51,6 +51,8 @@ IOU_TERMS: dict[str, Any] = {
     "transfer": "mn:transfer",
     "amount": "mn:amount",
     "sourceAmount": "mn:sourceAmount",
+    "amounts": {"@id": "mn:amounts", "@container": "@list"},
+    "moves": {"@id": "mn:moves", "@container": "@list"},
     "route": {"@id": "mn:route", "@container": "@list", "@type": "@id"},
     "payee": {"@id": "mn:payee", "@type": "@id"},
     "payer": {"@id": "mn:payer", "@type": "@id"},
@@ -187,6 +189,30 @@ class LineView:
         scale = Decimal(10) ** (self.peer_decimals - self.local_decimals)
         ratio = self.rate if self.is_proposer else _CONTEXT.divide(Decimal(1), self.rate)
         return _CONTEXT.multiply(ratio, scale)
+
+    def matches(self, ours: int, theirs: int) -> bool:
+        """True when ``ours`` (our units) and ``theirs`` (the peer's) are the same value at
+        the line's rate, rounded half-even on either side: ``theirs`` is ``ours`` converted
+        (the sender rounds forward) or ``ours`` is ``theirs`` converted back (a payee-stated
+        amount: the upstream side rounds). Either way the error is under one minor unit."""
+        return self.to_peer(ours) == theirs or self.from_peer(theirs) == ours
+
+
+def payee_amounts(views: Sequence[LineView], payee_units: int) -> tuple[int, ...]:
+    """Every node's amount along a route so that the payee receives exactly ``payee_units``.
+
+    ``views`` are the route's lines, each seen from its upstream node. Starting from the
+    payee, each upstream amount is the downstream amount converted back at that line's rate,
+    rounded half-even to the upstream currency's decimals (the payee's node never rounds;
+    the payer's debit is the last result). Raises ValidationError when a hop rounds to zero.
+    """
+    amounts = [payee_units]
+    for view in reversed(views):
+        upstream = view.from_peer(amounts[0])
+        if upstream <= 0:
+            raise ValidationError("amount too small once converted", {"amount": "too small"})
+        amounts.insert(0, upstream)
+    return tuple(amounts)
 
 
 # --- trust-line agreement -------------------------------------------------------------------
@@ -361,6 +387,9 @@ class PrepareTerms:
     payee: str
     memo: str
     expires: str
+    # Payee-denominated transfers: every node's amount along the route, in that node's minor
+    # units, fixed by the payer's node (see :func:`payee_amounts`); empty otherwise.
+    amounts: tuple[int, ...] = ()
 
 
 def transfer_activity_id(actor: str, transfer_id: str, kind: str, suffix: str = "") -> str:
@@ -386,7 +415,7 @@ def build_prepare(terms: PrepareTerms, *, actor: str, to: str, when: str) -> dic
         "memo": terms.memo,
         "expires": terms.expires,
         "published": when,
-    }
+    } | ({"amounts": [str(units) for units in terms.amounts]} if terms.amounts else {})
 
 
 def build_answer(kind: str, *, actor: str, to: str, transfer_id: str, line_id: str,
@@ -437,11 +466,18 @@ def parse_prepare(act: Mapping[str, Any]) -> PrepareTerms:
             or not all(isinstance(hop, str) and 0 < len(hop) <= 500 for hop in route)
             or len(set(route)) != len(route)):
         raise ValidationError("route must list 2-5 distinct node actors")
+    amounts: tuple[int, ...] = ()
+    if "amounts" in act:
+        listed = act.get("amounts")
+        if not isinstance(listed, list) or len(listed) != len(route):
+            raise ValidationError("amounts must give one amount per node of the route")
+        amounts = tuple(_positive({"amounts": item}, "amounts") for item in listed)
     return PrepareTerms(
         transfer_id=_ident(act, "transfer"), line_id=_ident(act, "line"),
         amount=_positive(act, "amount"), source_amount=_positive(act, "sourceAmount"),
         route=tuple(route), payer=_text(act, "payer"), payee=_text(act, "payee"),
         memo=_text(act, "memo", 500, empty=True), expires=_text(act, "expires", 40),
+        amounts=amounts,
     )
 
 
@@ -506,6 +542,11 @@ class Statement:
     balance: int
     peer_balance: int
     transfers: tuple[str, ...]
+    # The newest moves as the sender recorded them: (transfer, its change, the peer's change).
+    moves: tuple[tuple[str, int, int], ...] = ()
+
+
+MAX_STATEMENT_MOVES = 100
 
 
 def build_statement(statement: Statement, *, actor: str, to: str, when: str,
@@ -516,7 +557,8 @@ def build_statement(statement: Statement, *, actor: str, to: str, when: str,
         "type": "LineStatement", "actor": actor, "to": [to], "line": statement.line_id,
         "balance": str(statement.balance), "peerBalance": str(statement.peer_balance),
         "transfers": list(statement.transfers), "published": when,
-    }
+    } | ({"moves": [[t, str(local), str(peer)] for t, local, peer in statement.moves]}
+         if statement.moves else {})
 
 
 def _signed_int(act: Mapping[str, Any], name: str) -> int:
@@ -532,8 +574,19 @@ def parse_statement(act: Mapping[str, Any]) -> Statement:
     if not isinstance(transfers, list) or len(transfers) > 100 or not all(
             isinstance(t, str) and t.isalnum() and len(t) <= 64 for t in transfers):
         raise ValidationError("transfers must list at most 100 transfer ids")
+    listed = act.get("moves", [])
+    if not isinstance(listed, list) or len(listed) > MAX_STATEMENT_MOVES:
+        raise ValidationError(f"moves must list at most {MAX_STATEMENT_MOVES} moves")
+    moves: list[tuple[str, int, int]] = []
+    for item in listed:
+        if not isinstance(item, list) or len(item) != 3:
+            raise ValidationError("a move is [transfer, change, peer change]")
+        fields = {"transfer": item[0], "local": item[1], "peer": item[2]}
+        moves.append((_ident(fields, "transfer"), _signed_int(fields, "local"),
+                      _signed_int(fields, "peer")))
     return Statement(line_id=_ident(act, "line"), balance=_signed_int(act, "balance"),
-                     peer_balance=_signed_int(act, "peerBalance"), transfers=tuple(transfers))
+                     peer_balance=_signed_int(act, "peerBalance"), transfers=tuple(transfers),
+                     moves=tuple(moves))
 
 
 @dataclass(frozen=True)
@@ -544,6 +597,9 @@ class Reconciliation:
     detail: str
     only_ours: tuple[str, ...] = ()
     only_theirs: tuple[str, ...] = ()
+    # Transfers both sides list with amounts that do not mirror:
+    # (transfer, our change, our view of theirs, their change, their view of ours).
+    differing: tuple[tuple[str, int, int, int, int], ...] = ()
 
 
 def reconcile(ours: Statement, theirs: Statement, *, in_flight: int) -> Reconciliation:
@@ -554,12 +610,19 @@ def reconcile(ours: Statement, theirs: Statement, *, in_flight: int) -> Reconcil
     """
     only_ours = tuple(sorted(set(ours.transfers) - set(theirs.transfers)))
     only_theirs = tuple(sorted(set(theirs.transfers) - set(ours.transfers)))
-    if ours.balance == theirs.peer_balance and ours.peer_balance == theirs.balance:
+    their_moves = {transfer: (local, peer) for transfer, local, peer in theirs.moves}
+    differing = tuple(
+        (transfer, local, peer, *their_moves[transfer]) for transfer, local, peer in ours.moves
+        if transfer in their_moves and (local, peer) != their_moves[transfer][::-1])
+    if (ours.balance == theirs.peer_balance and ours.peer_balance == theirs.balance
+            and not differing):
         return Reconciliation("match", "both views agree")
     detail = (f"our balance {ours.balance} vs their view {theirs.peer_balance}; their balance"
               f" {theirs.balance} vs our view {ours.peer_balance}")
-    status = "in_flight" if in_flight else "mismatch"
-    return Reconciliation(status, detail, only_ours, only_theirs)
+    if differing:
+        detail += f"; {len(differing)} transfer(s) recorded with different amounts"
+    status = "in_flight" if in_flight and not differing else "mismatch"
+    return Reconciliation(status, detail, only_ours, only_theirs, differing)
 
 
 # --- path finding ---------------------------------------------------------------------------
@@ -574,6 +637,9 @@ class Edge:
     target: str
     capacity: int
     ratio: Decimal
+    # The line seen from ``source`` (exact rate and decimals), when its node publishes it:
+    # needed to state an amount in the payee's currency (:func:`choose_route_for_payee`).
+    view: LineView | None = None
 
 
 @dataclass(frozen=True)
@@ -630,4 +696,24 @@ def choose_route(edges: Sequence[Edge], source: str, target: str, amount: int) -
     for route in find_routes(edges, source, target):
         if route.capacity >= amount:
             return route
+    return None
+
+
+def choose_route_for_payee(edges: Sequence[Edge], source: str, target: str,
+                           payee_units: int) -> tuple[Route, tuple[int, ...]] | None:
+    """The best route on which the payee can receive exactly ``payee_units`` (their units),
+    with every node's amount (:func:`payee_amounts`); None when no route has the room."""
+    best: dict[tuple[str, str], Edge] = {}
+    for edge in edges:
+        known = best.get((edge.source, edge.target))
+        if edge.view is not None and (known is None or edge.capacity > known.capacity):
+            best[(edge.source, edge.target)] = edge
+    for route in find_routes(list(best.values()), source, target):
+        hops = [best[(a, b)] for a, b in zip(route.nodes, route.nodes[1:], strict=False)]
+        try:
+            amounts = payee_amounts([edge.view for edge in hops if edge.view], payee_units)
+        except ValidationError:
+            continue
+        if all(amounts[index] <= edge.capacity for index, edge in enumerate(hops)):
+            return route, amounts
     return None

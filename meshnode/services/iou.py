@@ -34,7 +34,7 @@ from meshnode.errors import (
 )
 from meshnode.protocol import iou as p
 from meshnode.protocol.activities import origin_of, parse_acct
-from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.ledger import (
     AccountPosition,
     EntryFields,
@@ -82,6 +82,9 @@ class TransferStatus:
     created_at: str
     expires_at: str
     decided_at: str | None
+    # Set when the payer stated the amount in the payee's currency (what the payee receives).
+    payee_amount: int | None = None
+    payee_decimals: int | None = None
 
     @property
     def final(self) -> bool:
@@ -95,6 +98,9 @@ class TransferStatus:
             "payee": self.payee, "amount": format_amount(self.amount, decimals=self.decimals),
             "route": list(self.route), "reason": self.reason, "created_at": self.created_at,
             "expires_at": self.expires_at, "decided_at": self.decided_at,
+            "amount_in": "payer" if self.payee_amount is None else "payee",
+            "payee_amount": None if self.payee_amount is None else format_amount(
+                self.payee_amount, decimals=self.payee_decimals or 0),
         }
 
 
@@ -153,7 +159,8 @@ def _status(ctx: NodeContext, row: TransferRow) -> TransferStatus:
         id=row.id, state=row.state, role=row.role, payer=row.payer, payee=row.payee,
         amount=row.amount, decimals=ctx.config.currency.decimals,
         route=tuple(json.loads(row.route)), reason=row.reason, created_at=row.created_at,
-        expires_at=row.expires_at, decided_at=row.decided_at)
+        expires_at=row.expires_at, decided_at=row.decided_at, payee_amount=row.payee_amount,
+        payee_decimals=row.payee_decimals)
 
 
 async def _position(ctx: NodeContext, db: aiosqlite.Connection, names: tuple[str, str],
@@ -525,20 +532,7 @@ async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amou
     if not isinstance(amount_units, int) or amount_units <= 0:
         raise ValidationError("amount must be positive", {"amount": "> 0"})
     note = parse_memo(memo)
-    name, host = _parse_handle(payee_handle)
-    if host == urlsplit(ctx.config.base_url).netloc.lower():
-        raise ValidationError("this payee is a member here: pay them by username",
-                              {"payee": name})
-    if not await local_edges(ctx):
-        raise ConflictError("no trust line leads to the payee's community: this community"
-                            " has no active trust line", {"payee": "no route"})
-    payee_actor = await network.resolve_member(f"{name}@{host}")
-    edges = await network.routing_edges(ctx, origin_of(payee_actor))
-    target = next((edge.target for edge in edges
-                   if origin_of(edge.target) == origin_of(payee_actor)), None)
-    if target is None:
-        raise ConflictError("no trust line leads to the payee's community",
-                            {"payee": "no route"})
+    payee_actor, edges, target = await _route_edges(ctx, payee_handle, network)
     route = p.choose_route(edges, group(ctx), target, amount_units)
     if route is None:
         best = p.find_routes(edges, group(ctx), target)
@@ -552,10 +546,87 @@ async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amou
                                 expires=ctx.clock() + expires_in, transfer_id=transfer_id)
 
 
+async def _route_edges(ctx: NodeContext, payee_handle: str, network: IouNetwork
+                      ) -> tuple[str, list[p.Edge], str]:
+    """Resolve the payee; the known routing edges and the payee node's actor."""
+    name, host = _parse_handle(payee_handle)
+    if host == urlsplit(ctx.config.base_url).netloc.lower():
+        raise ValidationError("this payee is a member here: pay them by username",
+                              {"payee": name})
+    if not await local_edges(ctx):
+        await _refuse_if_frozen(ctx, None)
+        raise ConflictError("no trust line leads to the payee's community: this community"
+                            " has no active trust line", {"payee": "no route"})
+    payee_actor = await network.resolve_member(f"{name}@{host}")
+    edges = await network.routing_edges(ctx, origin_of(payee_actor))
+    target = next((edge.target for edge in edges
+                   if origin_of(edge.target) == origin_of(payee_actor)), None)
+    if target is None:
+        await _refuse_if_frozen(ctx, origin_of(payee_actor))
+        raise ConflictError("no trust line leads to the payee's community",
+                            {"payee": "no route"})
+    return payee_actor, edges, target
+
+
+async def _refuse_if_frozen(ctx: NodeContext, origin: str | None) -> None:
+    """A readable refusal when the way to the payee is a frozen line (``origin``: the payee's
+    node; None: any frozen line, when no line at all is active)."""
+    for line in await iq.list_lines(ctx.store.reader):
+        if line.state == "frozen" and (origin is None or line.peer_origin == origin):
+            raise ConflictError(
+                f"the trust line with {line.peer_origin} is frozen: no payment crosses it"
+                " until an administrator unfreezes it", {"payee": "trust line frozen"})
+
+
+async def pay_remote_payee_amount(
+    ctx: NodeContext, payer: MemberRow, payee_handle: str, amount: object, memo: str,
+    listing: str | None = None, *, network: IouNetwork,
+    expires_in: timedelta = DEFAULT_EXPIRY, transfer_id: str | None = None,
+) -> TransferStatus:
+    """Like :func:`pay_remote`, but ``amount`` is a decimal string in the PAYEE's currency.
+
+    The payee receives exactly that amount. Going back along the route from the payee, each
+    node's amount is the next node's converted back at that line's rate, rounded half-even
+    to the upstream currency's decimals (:func:`protocol.iou.payee_amounts`); the payer's
+    debit is the result for our currency. Every node checks its hop against the line's rate
+    (rounding on either side, less than one minor unit) and forwards the fixed amounts.
+    """
+    if transfer_id is not None:
+        existing = await iq.get_transfer(ctx.store.reader, transfer_id)
+        if existing is not None:
+            return _status(ctx, existing)
+    if not isinstance(amount, str):
+        raise ValidationError("amount must be a decimal string such as \"12.50\"",
+                              {"amount": "must be a string"})
+    parse_amount(amount, decimals=6)  # syntax and sign before any network work
+    note = parse_memo(memo)
+    payee_actor, edges, target = await _route_edges(ctx, payee_handle, network)
+    last = next((edge.view for edge in edges if edge.target == target and edge.view), None)
+    if last is None:
+        raise ConflictError("the payee's community does not publish its currency on any"
+                            " known trust line", {"amount_in": "state the amount in yours"})
+    payee_decimals = last.peer_decimals
+    payee_units = parse_amount(amount, decimals=payee_decimals)
+    chosen = p.choose_route_for_payee(edges, group(ctx), target, payee_units)
+    if chosen is None:
+        raise ConflictError("not enough trust-line capacity to the payee's community for"
+                            f" {amount} of their currency", {"amount": "exceeds capacity"})
+    route, amounts = chosen
+    return await prepare_origin(ctx, payer, payee_actor=payee_actor, route=route.nodes,
+                                amount=amounts[0], memo=note, listing=listing,
+                                expires=ctx.clock() + expires_in, transfer_id=transfer_id,
+                                amounts=amounts, payee_decimals=payee_decimals)
+
+
 async def prepare_origin(ctx: NodeContext, payer: MemberRow, *, payee_actor: str,
                          route: Sequence[str], amount: int, memo: str, listing: str | None,
-                         expires: datetime, transfer_id: str | None = None) -> TransferStatus:
-    """Prepare on our ledger and queue the offer to the route's next node (one transaction)."""
+                         expires: datetime, transfer_id: str | None = None,
+                         amounts: Sequence[int] = (),
+                         payee_decimals: int | None = None) -> TransferStatus:
+    """Prepare on our ledger and queue the offer to the route's next node (one transaction).
+
+    ``amounts`` (payee-denominated payments): every node's amount, ``amounts[0] == amount``.
+    """
     now = ctx.clock()
     stamp = format_utc(now)
     transfer_id = transfer_id or secrets.token_hex(16)
@@ -563,6 +634,12 @@ async def prepare_origin(ctx: NodeContext, payer: MemberRow, *, payee_actor: str
     line = await _active_line_to(ctx, ctx.store.reader, route[1])
     view = line_view(ctx, line)
     out_amount = view.to_peer(amount)
+    if amounts:
+        if len(amounts) != len(route) or amounts[0] != amount or not view.matches(
+                amount, amounts[1]):
+            raise ConflictError("the trust line's rate changed: try again",
+                                {"amount": "rate changed"})
+        out_amount = amounts[1]
     if out_amount <= 0:
         raise ValidationError("amount too small once converted", {"amount": "too small"})
     seed = member_identity(ctx, payer).ed25519_seed
@@ -575,7 +652,8 @@ async def prepare_origin(ctx: NodeContext, payer: MemberRow, *, payee_actor: str
     terms = p.PrepareTerms(transfer_id=transfer_id, line_id=line.id, amount=out_amount,
                            source_amount=amount, route=tuple(route),
                            payer=urls.member_actor(ctx.config.base_url, payer.username),
-                           payee=payee_actor, memo=memo, expires=format_utc(expires))
+                           payee=payee_actor, memo=memo, expires=format_utc(expires),
+                           amounts=tuple(amounts))
     prepare = p.build_prepare(terms, actor=me, to=route[1], when=stamp)
     async with ctx.store.transaction() as tx:
         existing = await iq.get_transfer(tx, transfer_id)
@@ -592,7 +670,8 @@ async def prepare_origin(ctx: NodeContext, payer: MemberRow, *, payee_actor: str
             credit_account=line.account, amount=amount, out_amount=out_amount, memo=memo,
             listing_id=listing, route=json.dumps(list(route)),
             entry_document=json.dumps(event), expires_at=format_utc(expires),
-            created_at=stamp)
+            created_at=stamp, payee_amount=amounts[-1] if amounts else None,
+            payee_decimals=payee_decimals if amounts else None)
         await _hold(tx, transfer_id, payer.username, line.account, amount, expires)
         await _send(ctx, tx, line, prepare, now)
         row = await iq.get_transfer(tx, transfer_id)
@@ -673,7 +752,10 @@ async def receive_prepare(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: 
     if in_line.state != "active":
         return await _refuse(ctx, tx, in_line, terms, role, f"trust line is {in_line.state}")
     view = line_view(ctx, in_line)
-    if view.from_peer(terms.source_amount) != terms.amount:
+    index = terms.route.index(me)
+    if not view.matches(terms.amount, terms.source_amount) or (terms.amounts and (
+            terms.amounts[index] != terms.amount
+            or terms.amounts[index - 1] != terms.source_amount)):
         return await _refuse(ctx, tx, in_line, terms, role,
                              "conversion does not match the agreed rate")
     assert in_line.account is not None
@@ -688,7 +770,13 @@ async def receive_prepare(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: 
                                    stamp)
     if problem is not None:
         return await _refuse(ctx, tx, in_line, terms, role, problem)
-    out_amount = line_view(ctx, out_line).to_peer(terms.amount)
+    out_view = line_view(ctx, out_line)
+    out_amount = out_view.to_peer(terms.amount)
+    if terms.amounts:
+        out_amount = terms.amounts[index + 1]
+        if not out_view.matches(terms.amount, out_amount):
+            return await _refuse(ctx, tx, in_line, terms, role,
+                                 "the stated amounts do not match the next line's rate")
     if out_amount <= 0:
         return await _refuse(ctx, tx, in_line, terms, role, "amount too small once converted")
     event = sign_as_node(ctx, _event_document(
@@ -706,7 +794,7 @@ async def receive_prepare(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: 
     forward = p.PrepareTerms(
         transfer_id=terms.transfer_id, line_id=out_line.id, amount=out_amount,
         source_amount=terms.amount, route=terms.route, payer=terms.payer, payee=terms.payee,
-        memo=terms.memo, expires=terms.expires)
+        memo=terms.memo, expires=terms.expires, amounts=terms.amounts)
     await _send(ctx, tx, out_line, p.build_prepare(forward, actor=me, to=following, when=stamp),
                 now)
     return "prepared and forwarded"
@@ -843,10 +931,14 @@ async def queue_releases(ctx: NodeContext) -> int:
 
 async def our_statement(ctx: NodeContext, db: aiosqlite.Connection,
                         line: LineRow) -> p.Statement:
-    """Our view of a line: Σ our account moves, Σ the peer's, recent transfers."""
+    """Our view of a line: our ledger account's balance (Σ our moves when there is no
+    account), Σ the peer's moves, recent transfers and their moves (to explain a mismatch)."""
     local, peer, recent = await iq.line_totals(db, line.id)
-    return p.Statement(line_id=line.id, balance=local, peer_balance=peer,
-                       transfers=tuple(recent))
+    account = await lq.get_account(db, line.account) if line.account else None
+    moves = await iq.line_moves(db, line.id, limit=p.MAX_STATEMENT_MOVES)
+    return p.Statement(line_id=line.id, balance=local if account is None else account.balance,
+                       peer_balance=peer, transfers=tuple(recent),
+                       moves=tuple((row[0], int(row[1]), int(row[2])) for row in moves))
 
 
 async def queue_statements(ctx: NodeContext) -> int:
@@ -873,10 +965,19 @@ async def receive_statement(ctx: NodeContext, tx: aiosqlite.Connection, *, actor
         return "ignored: no such line with the sender"
     ours = await our_statement(ctx, tx, line)
     verdict = p.reconcile(ours, statement, in_flight=await iq.prepared_on_line(tx, line.id))
+    status, detail = verdict.status, verdict.detail
+    moved, _, _ = await iq.line_totals(tx, line.id)
+    if moved != ours.balance:  # our ledger no longer matches the line's own transfers
+        status = "mismatch"
+        detail += (f"; our ledger balance {ours.balance} differs from the sum of this line's"
+                   f" transfers {moved}")
+    differing = [{"transfer": t, "ours": [local, peer], "theirs": [their_local, their_peer]}
+                 for t, local, peer, their_local, their_peer in verdict.differing]
     await iq.save_reconciliation(
-        tx, line_id=line.id, status=verdict.status, detail=verdict.detail,
+        tx, line_id=line.id, status=status, detail=detail,
         only_ours=json.dumps(verdict.only_ours), only_theirs=json.dumps(verdict.only_theirs),
-        statement=json.dumps(dict(raw)), now=format_utc(ctx.clock()))
+        statement=json.dumps(dict(raw)), now=format_utc(ctx.clock()),
+        differing=json.dumps(differing))
     return f"reconciled: {verdict.status}"
 
 
@@ -898,10 +999,26 @@ async def line_report(ctx: NodeContext, line: LineRow) -> dict[str, Any]:
         "reconciliation": None if rec is None else {
             "status": rec["status"], "detail": rec["detail"],
             "only_ours": json.loads(rec["only_ours"]),
-            "only_theirs": json.loads(rec["only_theirs"]), "checked_at": rec["checked_at"]},
+            "only_theirs": json.loads(rec["only_theirs"]),
+            "differing": [_differing_json(item, decimals, line.peer_decimals)
+                          for item in json.loads(rec["differing"])],
+            "checked_at": rec["checked_at"]},
         "recent_transfers": [{"transfer": m[0], "local_delta": m[1], "peer_delta": m[2],
                               "at": m[3]} for m in moves],
     }
+
+
+def _differing_json(item: Mapping[str, Any], decimals: int,
+                    peer_decimals: int | None) -> dict[str, Any]:
+    """One transfer recorded differently by the two nodes, amounts as decimal strings:
+    ``here`` = our account's change (our currency), ``there`` = theirs (their currency)."""
+    ours, theirs = item["ours"], item["theirs"]
+    there = decimals if peer_decimals is None else peer_decimals
+    return {"transfer": item["transfer"],
+            "here": {"ours": format_amount(ours[0], decimals=decimals),
+                     "theirs": format_amount(theirs[1], decimals=decimals)},
+            "there": {"ours": format_amount(ours[1], decimals=there),
+                      "theirs": format_amount(theirs[0], decimals=there)}}
 
 
 async def local_edges(ctx: NodeContext) -> list[p.Edge]:
@@ -916,6 +1033,7 @@ async def local_edges(ctx: NodeContext) -> list[p.Edge]:
         if item is None:
             continue
         room = line.limit_out - item.account.balance - item.held_credit
+        view = line_view(ctx, line)
         edges.append(p.Edge(source=group(ctx), target=line.peer_actor, capacity=max(0, room),
-                            ratio=line_view(ctx, line).peer_ratio()))
+                            ratio=view.peer_ratio(), view=view))
     return edges

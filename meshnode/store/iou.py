@@ -70,6 +70,8 @@ class TransferRow:
     release_sent: int
     created_at: str
     decided_at: str | None
+    payee_amount: int | None
+    payee_decimals: int | None
 
 
 def _line(row: aiosqlite.Row) -> LineRow:
@@ -235,15 +237,16 @@ async def line_moves(db: aiosqlite.Connection, line_id: str, limit: int = 50) ->
 
 async def save_reconciliation(db: aiosqlite.Connection, *, line_id: str, status: str,
                               detail: str, only_ours: str, only_theirs: str, statement: str,
-                              now: str) -> None:
+                              now: str, differing: str = "[]") -> None:
     """Record the latest reconciliation of a line."""
     await db.execute(
         "INSERT INTO iou_reconciliations (line_id, status, detail, only_ours, only_theirs,"
-        " statement, checked_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(line_id) DO UPDATE SET"
-        " status = excluded.status, detail = excluded.detail, only_ours = excluded.only_ours,"
-        " only_theirs = excluded.only_theirs, statement = excluded.statement,"
-        " checked_at = excluded.checked_at",
-        (line_id, status, detail, only_ours, only_theirs, statement, now))
+        " statement, checked_at, differing) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(line_id)"
+        " DO UPDATE SET status = excluded.status, detail = excluded.detail,"
+        " only_ours = excluded.only_ours, only_theirs = excluded.only_theirs,"
+        " statement = excluded.statement, checked_at = excluded.checked_at,"
+        " differing = excluded.differing",
+        (line_id, status, detail, only_ours, only_theirs, statement, now, differing))
 
 
 async def reconciliations(db: aiosqlite.Connection) -> list[Any]:

@@ -30,6 +30,17 @@ LIMIT_FIELDS = frozenset({"limit_out", "limit_in"})
 ACTIONS = {"freeze": "freeze", "unfreeze": "unfreeze", "close": "close"}
 
 
+AMOUNT_SIDES = ("payer", "payee")
+
+
+def check_amount_in(value: object) -> str:
+    """``amount_in``: which currency ``amount`` is stated in, the payer's or the payee's."""
+    if value not in AMOUNT_SIDES:
+        raise ValidationError("amount_in must be \"payer\" or \"payee\"",
+                              {"amount_in": "payer or payee"})
+    return str(value)
+
+
 def is_remote_payee(payee: object) -> bool:
     """True for ``name@host`` payees (a local payee is a bare username)."""
     return isinstance(payee, str) and "@" in payee.strip().lstrip("@")
@@ -76,15 +87,21 @@ async def post_remote_transfer(request: web.Request, member: MemberRow,
                                data: Mapping[str, Any]) -> web.Response:
     """The cross-community branch of ``POST /api/v1/transfers``."""
     ctx = request.app[CONTEXT]
-    units = parse_amount(data.get("amount"), decimals=ctx.config.currency.decimals)
+    side = check_amount_in(data.get("amount_in", "payer"))
     listing = data.get("listing")
     if listing is not None and not isinstance(listing, str):
         raise ValidationError("listing must be a listing id", {"listing": "a listing id"})
     memo = data.get("memo")
     network = request.app[IOU_NETWORK]
-    status = await svc.pay_remote(ctx, member, str(data["payee"]), units,
-                                  memo if isinstance(memo, str) else "", listing,
-                                  network=network)
+    note = memo if isinstance(memo, str) else ""
+    if side == "payee":
+        status = await svc.pay_remote_payee_amount(ctx, member, str(data["payee"]),
+                                                   data.get("amount"), note, listing,
+                                                   network=network)
+    else:
+        units = parse_amount(data.get("amount"), decimals=ctx.config.currency.decimals)
+        status = await svc.pay_remote(ctx, member, str(data["payee"]), units, note, listing,
+                                      network=network)
     network.wake()
     return transfer_response(await wait_for_outcome(request, status))
 

@@ -19,9 +19,9 @@ from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_member
 from meshnode.web.bodies import read_json
-from meshnode.web.iou_api import is_remote_payee, post_remote_transfer
+from meshnode.web.iou_api import check_amount_in, is_remote_payee, post_remote_transfer
 
-TRANSFER_FIELDS = frozenset({"payee", "amount", "memo", "listing"})
+TRANSFER_FIELDS = frozenset({"payee", "amount", "memo", "listing", "amount_in"})
 REQUEST_FIELDS = frozenset({"payer", "amount", "memo", "listing", "expires_in_days"})
 REVERSE_FIELDS = frozenset({"memo"})
 LIMIT_FIELDS = frozenset({"min_balance", "max_balance"})
@@ -116,6 +116,7 @@ async def post_transfer(request: web.Request) -> web.Response:
     """``POST /api/v1/transfers``: pay a member (201 with the signed transaction)."""
     member, ctx = await _member_ctx(request)
     data = await _body(request, ctx, TRANSFER_FIELDS)
+    check_amount_in(data.get("amount_in", "payer"))  # a local payee shares our currency
     if is_remote_payee(data.get("payee")):
         return await post_remote_transfer(request, member, data)
     entry = await ledger_service.pay(

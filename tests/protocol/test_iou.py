@@ -108,3 +108,93 @@ def test_reconcile__mirror_match_and_mismatch() -> None:
     assert verdict.status == "mismatch"
     assert verdict.only_ours == ("t1",)
     assert p.reconcile(ours, p.Statement("l", 0, 0, ()), in_flight=1).status == "in_flight"
+
+
+def _view(rate: str, *, proposer: bool = True, local: int = 2, peer: int = 2) -> p.LineView:
+    return p.LineView(line_id="l", peer="X", rate=Decimal(rate), is_proposer=proposer,
+                      local_decimals=local, peer_decimals=peer)
+
+
+def test_payee_amounts__round_half_even_upstream_hop_by_hop() -> None:
+    # 10.00 at the payee; 1 gamma = 3 beta -> 3.33; 1 alpha = 2 gamma -> 1.665 -> 1.66
+    assert p.payee_amounts([_view("2"), _view("3")], 1000) == (166, 333, 1000)
+    # acceptor side of a line: the rate is read the other way (1 beta = 4 alpha)
+    assert p.payee_amounts([_view("4", proposer=False)], 250) == (1000, 250)
+    with pytest.raises(ValidationError):
+        p.payee_amounts([_view("1000")], 4)  # 0.04 / 1000 rounds to nothing
+
+
+def test_line_view_matches__either_side_may_round_but_never_by_a_unit() -> None:
+    view = _view("3")
+    assert view.matches(333, 999)  # forward: 3.33 × 3 = 9.99
+    assert view.matches(333, 1000)  # backward: 10.00 / 3 = 3.333 -> 3.33
+    assert not view.matches(333, 1001)
+    assert not view.matches(334, 1000)
+
+
+@given(st.integers(1, 10**9), st.sampled_from(["0.4", "1", "1.25", "3", "7.5"]),
+       st.booleans(), st.integers(0, 3), st.integers(0, 3))
+def test_payee_amounts__every_hop_matches_its_line(units: int, rate: str, proposer: bool,
+                                                   local: int, peer: int) -> None:
+    view = _view(rate, proposer=proposer, local=local, peer=peer)
+    try:
+        amounts = p.payee_amounts([view], units)
+    except ValidationError:
+        return
+    assert amounts[-1] == units
+    assert view.matches(amounts[0], amounts[1])
+
+
+def test_choose_route_for_payee__needs_exact_views_and_room_on_every_hop() -> None:
+    one = Decimal(1)
+    edges = [p.Edge("A", "C", 1000, Decimal(2), _view("2")),
+             p.Edge("C", "B", 300, Decimal(3), _view("3")),
+             p.Edge("A", "B", 5000, one)]  # no published view: unusable here
+    chosen = p.choose_route_for_payee(edges, "A", "B", 900)
+    assert chosen is not None
+    assert chosen[0].nodes == ("A", "C", "B")
+    assert chosen[1] == (150, 300, 900)
+    assert p.choose_route_for_payee(edges, "A", "B", 1000) is None  # C needs 333 > 300
+
+
+def test_prepare__amounts_round_trip_and_must_cover_the_route() -> None:
+    terms = p.PrepareTerms(transfer_id="t1", line_id="l1", amount=300, source_amount=150,
+                           route=("A", "C", "B"), payer="pa", payee="pb", memo="",
+                           expires="2026-01-01T00:02:00Z", amounts=(150, 300, 900))
+    act = p.build_prepare(terms, actor="A", to="C", when="2026-01-01T00:00:00Z")
+    assert p.parse_prepare(act) == terms
+    with pytest.raises(ValidationError):
+        p.parse_prepare(act | {"amounts": ["150", "300"]})
+    with pytest.raises(ValidationError):
+        p.parse_prepare(act | {"amounts": ["150", "-300", "900"]})
+    plain = p.build_prepare(terms.__class__(**{**terms.__dict__, "amounts": ()}), actor="A",
+                            to="C", when="2026-01-01T00:00:00Z")
+    assert "amounts" not in plain
+
+
+def test_reconcile__names_transfers_recorded_with_different_amounts() -> None:
+    ours = p.Statement("l1", 1300, -1300, ("t1", "t2"), (("t2", 300, -300), ("t1", 1000, -1000)))
+    same = p.Statement("l1", -1300, 1300, ("t1", "t2"), (("t2", -300, 300), ("t1", -1000, 1000)))
+    assert p.reconcile(ours, same, in_flight=0).status == "match"
+    edited = p.Statement("l1", -1300, 1200, ("t1", "t2"),
+                         (("t2", -200, 200), ("t1", -1000, 1000)))
+    verdict = p.reconcile(ours, edited, in_flight=1)
+    assert verdict.status == "mismatch"  # in flight cannot explain an amount recorded twice
+    assert verdict.differing == (("t2", 300, -300, -200, 200),)
+    # compensating edits that keep the totals still show up
+    swapped = p.Statement("l1", -1300, 1300, ("t1", "t2"),
+                          (("t2", -400, 400), ("t1", -900, 900)))
+    assert {d[0] for d in p.reconcile(ours, swapped, in_flight=0).differing} == {"t1", "t2"}
+
+
+def test_statement__moves_round_trip_and_are_capped() -> None:
+    statement = p.Statement("l1", 5, -5, ("t1",), (("t1", 5, -5),))
+    act = p.build_statement(statement, actor="A", to="B", when="2026-01-01T00:00:00Z",
+                            nonce="n")
+    assert p.parse_statement(act) == statement
+    with pytest.raises(ValidationError):
+        p.parse_statement(act | {"moves": [["t1", "5"]]})
+    with pytest.raises(ValidationError):
+        p.parse_statement(act | {"moves": [["t1", "5", "x"]]})
+    with pytest.raises(ValidationError):
+        p.parse_statement(act | {"moves": [["t1", "1", "1"]] * 101})

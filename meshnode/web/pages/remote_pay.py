@@ -38,17 +38,24 @@ async def pay_remote_member(request: web.Request, member: MemberRow, values: dic
     """Start a cross-community payment; on success go to its status page."""
     ctx = request.app[CONTEXT]
     try:
-        units = parse_amount(_amount_text(values["amount"]),
-                             decimals=ctx.config.currency.decimals)
         network = request.app[IOU_NETWORK]
-        status = await iou.pay_remote(ctx, member, values["payee"], units, values["memo"],
-                                      values["listing"] or None, network=network)
+        if values.get("amount_in") == "payee":  # the amount is in the payee's currency
+            status = await iou.pay_remote_payee_amount(
+                ctx, member, values["payee"], _amount_text(values["amount"]), values["memo"],
+                values["listing"] or None, network=network)
+        else:
+            units = parse_amount(_amount_text(values["amount"]),
+                                 decimals=ctx.config.currency.decimals)
+            status = await iou.pay_remote(ctx, member, values["payee"], units,
+                                          values["memo"], values["listing"] or None,
+                                          network=network)
     except ValidationError as exc:
         names = [name for name in (exc.fields or {}) if name in values] or ["payee"]
         return await show_form(request, member, values, dict.fromkeys(names, str(exc)),
                                status=422)
     except (ConflictError, LimitExceededError) as exc:
-        fields = [name for name in (exc.fields or {}) if name in ("payee", "amount")]
+        fields = [name for name in (exc.fields or {})
+                  if name in ("payee", "amount", "amount_in")]
         return await show_form(request, member, values,
                                {name: str(exc) for name in fields} or {"": str(exc)},
                                status=409)
@@ -65,6 +72,8 @@ async def transfer_page(request: web.Request) -> web.Response:
     return await render(request, "wallet_transfer.html", {
         "t": status, "state_labels": STATE_LABELS,
         "amount": format_amount(status.amount, decimals=status.decimals),
+        "payee_amount": None if status.payee_amount is None else format_amount(
+            status.payee_amount, decimals=status.payee_decimals or 0),
     })
 
 

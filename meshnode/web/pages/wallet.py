@@ -23,7 +23,7 @@ from meshnode.web.browser import field, read_form, redirect, render, require_mem
 from meshnode.web.i18n import N_, Translator
 from meshnode.web.pages import remote_pay
 
-PAY_FIELDS = ("payee", "amount", "memo", "listing")
+PAY_FIELDS = ("payee", "amount", "memo", "listing", "amount_in")
 REQUEST_FIELDS = ("payer", "amount", "memo", "expires_in_days")
 KIND_LABELS = {"payment": N_("Payment"), "request": N_("Paid request"),
                "reversal": N_("Reversal"), "admin": N_("Entered by an admin")}
@@ -119,6 +119,9 @@ async def pay(request: web.Request) -> web.StreamResponse:
     member = await require_member(request)
     form = await read_form(request)
     values = {name: field(form, name, 600).strip() for name in PAY_FIELDS}
+    if values["amount_in"] not in ("", "payer", "payee"):
+        return await _pay_page(request, member, values, {"amount_in": N_("Choose a currency")},
+                               status=422)
     if remote_pay.is_remote_payee(values["payee"]):  # bob@host[:port]: another community
         return await remote_pay.pay_remote_member(request, member, values, _pay_page)
     try:
