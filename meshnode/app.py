@@ -24,6 +24,7 @@ from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
+from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
@@ -42,7 +43,7 @@ def create_app(
     their ``step()``).
     """
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware],
+        middlewares=[security_headers_middleware, error_middleware, page_cache_middleware],
         client_max_size=max(config.max_body_bytes, config.max_image_bytes) + UPLOAD_OVERHEAD,
     )
     app[CONFIG] = config

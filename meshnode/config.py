@@ -75,6 +75,9 @@ class Config:
     # and how often each line's balance statement is sent to the peer.
     iou_sync_wait: float = 5.0
     iou_reconcile_seconds: float = 300.0
+    # Anonymous visitors' pages (home, search, listings) are served from memory for this
+    # many seconds unless this node wrote anything meanwhile; 0 turns the cache off.
+    page_cache_seconds: float = 5.0
 
     @property
     def database_path(self) -> Path:
@@ -173,6 +176,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("discovery.policy must be 'auto', 'approve' or 'off'")
     if not 0 <= config.relay_hop_limit <= 20:
         raise ConfigError("federation.relay_hop_limit must be 0-20")
+    if not 0 <= config.page_cache_seconds <= 300:
+        raise ConfigError("server.page_cache_seconds must be 0-300")
     _validate_interfaces(config.discovery_interfaces)
     if not 0 <= config.currency.decimals <= 2:
         raise ConfigError("currency.decimals must be 0, 1 or 2")
@@ -197,6 +202,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "max_body_bytes": config.max_body_bytes,
             "max_image_bytes": config.max_image_bytes,
             "max_images": config.max_images,
+            "page_cache_seconds": config.page_cache_seconds,
         },
         "storage": {"synchronous": config.synchronous},
         "currency": asdict(config.currency),
@@ -232,6 +238,8 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             max_body_bytes=int(server.get("max_body_bytes", defaults.max_body_bytes)),
             max_image_bytes=int(server.get("max_image_bytes", defaults.max_image_bytes)),
             max_images=int(server.get("max_images", defaults.max_images)),
+            page_cache_seconds=float(
+                server.get("page_cache_seconds", defaults.page_cache_seconds)),
             synchronous=raw.get("storage", {}).get("synchronous", defaults.synchronous),
             currency=CurrencyConfig(**raw.get("currency", {})),
             peering_policy=raw.get("federation", {}).get("peering_policy", "auto"),

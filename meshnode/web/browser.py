@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import escape
 from multidict import MultiDictProxy
 
 from meshnode.services import messages as message_service
@@ -30,6 +31,34 @@ CSRF_FIELD = "csrf"
 _SESSION = web.RequestKey[SessionRow | None]("mn_session")
 _ANON_CSRF = web.RequestKey("mn_anon_csrf", str)
 _TRANSLATOR = web.RequestKey("mn_translator", Translator)
+# Set when a response carries something of this visitor's own (web/pagecache.py).
+PERSONAL = web.RequestKey("mn_page_personal", bool)
+
+
+def mark_personal(request: web.Request) -> None:
+    """This response carries something of this visitor's own: never share it from a cache."""
+    request[PERSONAL] = True
+
+
+class _AnonymousCsrfToken:
+    """An anonymous visitor's CSRF token, drawn (and its cookie set) only if a form uses it,
+    so pages without forms stay free of anything personal and can be cached."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+
+    def __str__(self) -> str:
+        request = self._request
+        mark_personal(request)
+        existing = request.cookies.get(CSRF_COOKIE, "")
+        if 20 <= len(existing) <= 100:
+            return existing
+        if _ANON_CSRF not in request:
+            request[_ANON_CSRF] = secrets.token_urlsafe(32)
+        return request[_ANON_CSRF]
+
+    def __html__(self) -> str:
+        return escape(str(self))
 
 
 def secure_cookies(request: web.Request) -> bool:
@@ -88,12 +117,7 @@ async def csrf_token(request: web.Request) -> str:
     found = await current_session(request)
     if found is not None:
         return found.csrf_token
-    existing = request.cookies.get(CSRF_COOKIE, "")
-    if 20 <= len(existing) <= 100:
-        return existing
-    if _ANON_CSRF not in request:
-        request[_ANON_CSRF] = secrets.token_urlsafe(32)
-    return request[_ANON_CSRF]
+    return str(_AnonymousCsrfToken(request))
 
 
 async def read_form(request: web.Request) -> MultiDictProxy[str | Any]:
@@ -133,7 +157,8 @@ async def render(
     member = await current_member(request)
     tr = translator(request, member)
     unread = await message_service.unread_count(ctx, member) if member else 0
-    token = await csrf_token(request)
+    token: str | _AnonymousCsrfToken = (
+        await csrf_token(request) if member else _AnonymousCsrfToken(request))
     env = aiohttp_jinja2.get_env(request.app)
     page = env.get_template(template).render(
         {

@@ -15,6 +15,7 @@ from meshnode.web.browser import render
 from meshnode.web.cards import CardCache
 from meshnode.web.errors import HTML_ERRORS
 from meshnode.web.i18n import I18n
+from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.deals import setup_deal_pages
@@ -48,7 +49,9 @@ def setup_pages(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship in the package: no stat() per render
     )
+    app[PAGE_CACHE] = PageCache(config.page_cache_seconds)
     app[I18N] = I18n.build(
         default=config.default_locale, timezone=config.timezone,
         symbol=config.currency.symbol, decimals=config.currency.decimals,

@@ -1,0 +1,111 @@
+"""A few seconds of memory for the pages anonymous visitors read most: home, search, listings.
+
+Rendering a page costs 1-3 ms of the node's only CPU core; a Raspberry Pi serving a busy
+neighbourhood (or a link shared in a group chat) would queue requests behind each other.
+Nginx-style micro-caching keeps those pages in memory briefly, under three rules:
+
+* only GET requests of visitors without a session cookie, asking for HTML, on the page
+  routes below; the key is the path with its query and the chosen language;
+* a page is kept only if nothing personal went into it (``browser.mark_personal``: the
+  anonymous CSRF token of a login form; no ``Set-Cookie``) and it answered 200;
+* a kept page is served while it is younger than ``page_cache_seconds`` AND this process
+  has committed nothing since it was rendered (``Store.generation``): a new listing, an
+  edit, a booking or an inbox activity empties the cache at once. Writes by another process
+  (``meshnode`` commands) show up within ``page_cache_seconds``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.browser import PERSONAL, SESSION_COOKIE, translator
+from meshnode.web.errors import Handler
+
+PAGE_CACHE_ENTRIES = 1000
+PAGE_CACHE_MAX_PAGE = 256 * 1024
+# The pages worth keeping: what anonymous visitors read. Everything else is never cached.
+CACHEABLE_PATH = re.compile(r"^/(?:|search|listings/[A-Za-z0-9_-]{1,64})$")
+_KEPT_HEADERS = ("Content-Type", "Content-Language", "Cache-Control")
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """A rendered page and what it was rendered against."""
+
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    generation: int
+    stored_at: float
+
+
+class PageCache:
+    """Bounded LRU of anonymous pages keyed by (path and query, language)."""
+
+    def __init__(self, seconds: float, entries: int = PAGE_CACHE_ENTRIES) -> None:
+        self.seconds = seconds
+        self.entries = entries
+        self.hits = 0
+        self.misses = 0
+        self._pages: OrderedDict[tuple[str, str], CachedPage] = OrderedDict()
+
+    def get(self, key: tuple[str, str], generation: int) -> CachedPage | None:
+        """The page for ``key`` if still fresh for ``generation``."""
+        page = self._pages.get(key)
+        if page is None or page.generation != generation or (
+                time.monotonic() - page.stored_at > self.seconds):
+            self.misses += 1
+            return None
+        self._pages.move_to_end(key)
+        self.hits += 1
+        return page
+
+    def put(self, key: tuple[str, str], page: CachedPage) -> None:
+        """Keep ``page``, dropping the least recently used beyond the bound."""
+        self._pages[key] = page
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.entries:
+            self._pages.popitem(last=False)
+
+
+PAGE_CACHE = web.AppKey("page_cache", PageCache)
+
+
+def _cache_key(request: web.Request) -> tuple[str, str] | None:
+    """The cache key of a request that may be served from the cache, else None."""
+    if request.method != "GET" or SESSION_COOKIE in request.cookies:
+        return None
+    if "text/html" not in request.headers.get("Accept", ""):
+        return None  # peers and scripts get JSON (ActivityPub, API), never a cached page
+    if not CACHEABLE_PATH.match(request.path):
+        return None
+    return request.path_qs, translator(request).lang
+
+
+@web.middleware
+async def page_cache_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Serve anonymous pages from the cache; keep what may be shared (module docstring)."""
+    cache = request.app[PAGE_CACHE]
+    key = _cache_key(request) if cache.seconds > 0 else None
+    if key is None:
+        return await handler(request)
+    generation = request.app[CONTEXT].store.generation
+    page = cache.get(key, generation)
+    if page is not None:
+        return web.Response(body=page.body, headers=CIMultiDict(page.headers))
+    response = await handler(request)
+    if (response.status == 200 and isinstance(response, web.Response)
+            and not request.get(PERSONAL) and "Set-Cookie" not in response.headers
+            and isinstance(response.body, bytes) and len(response.body) <= PAGE_CACHE_MAX_PAGE):
+        headers = tuple((name, response.headers[name]) for name in _KEPT_HEADERS
+                        if name in response.headers)
+        cache.put(key, CachedPage(response.body, headers, generation, time.monotonic()))
+    return response
