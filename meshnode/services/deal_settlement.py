@@ -31,7 +31,10 @@ payment. A deposit across nodes needs a direct trust line with the lender's comm
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiosqlite
 
@@ -164,3 +167,56 @@ async def settle_remote(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRo
         await q.insert_payment(tx, deal_id=deal.id, action=action,
                                side="payer" if payer_side else "payee", amount=amount,
                                state="due" if payer_side else "pending", now=now)
+
+
+# --- what the parties see ---------------------------------------------------------------------
+
+PAYING_ACTIONS = ("accept", "complete", "dispute")
+OPEN_STATES = ("requested", "accepted", "in_progress")
+
+
+@dataclass(frozen=True)
+class PaymentStatus:
+    """A deal's money as its parties see it: ``payment`` is paid, pending, failed, refunded,
+    refund_pending or refund_failed (None: nothing to pay); ``deposit`` is held, released or
+    claimed (None: no deposit); ``reason`` explains a failure or a claim."""
+
+    payment: str | None
+    deposit: str | None
+    reason: str
+
+
+def _payment_code(deal: DealRow, payments: Sequence[DealPaymentRow],
+                  events: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
+    by_action = {p.action: p for p in payments}
+    refund = by_action.get("refund")
+    if refund is not None:
+        return {"paid": "refunded", "failed": "refund_failed"}.get(
+            refund.state, "refund_pending"), refund.reason
+    price = next((by_action[a] for a in PAYING_ACTIONS if a in by_action), None)
+    if price is not None and deal.amount:
+        return {"paid": "paid", "failed": "failed"}.get(price.state, "pending"), (
+            price.reason if price.state == "failed" else "")
+    if deal.is_local and deal.amount:
+        moved = [e["action"] for e in events if e["payments"]]
+        if "cancel" in moved:
+            return "refunded", ""
+        if any(a in PAYING_ACTIONS for a in moved):
+            return "paid", ""
+    if deal.amount and deal.state in OPEN_STATES:
+        return "pending", ""
+    return None, ""
+
+
+def payment_status(deal: DealRow, payments: Sequence[DealPaymentRow],
+                   events: Sequence[Mapping[str, Any]]) -> PaymentStatus:
+    """What the deal page shows of the payment and the deposit (``events``: the deal's
+    transition log, whose ``payments`` name the ledger entries of a local deal)."""
+    payment, reason = _payment_code(deal, payments, events)
+    deposit = None
+    if deal.deposit:
+        deposit = "held" if deal.state in OPEN_STATES else (
+            "claimed" if deal.state == "disputed" else "released")
+        if deposit == "claimed":
+            reason = deal.reason
+    return PaymentStatus(payment=payment, deposit=deposit, reason=reason)
