@@ -31,10 +31,9 @@ payment. A deposit across nodes needs a direct trust line with the lender's comm
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiosqlite
 
@@ -187,7 +186,7 @@ class PaymentStatus:
 
 
 def _payment_code(deal: DealRow, payments: Sequence[DealPaymentRow],
-                  events: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
+                  events: Sequence[aiosqlite.Row]) -> tuple[str | None, str]:
     by_action = {p.action: p for p in payments}
     refund = by_action.get("refund")
     if refund is not None:
@@ -209,7 +208,7 @@ def _payment_code(deal: DealRow, payments: Sequence[DealPaymentRow],
 
 
 def payment_status(deal: DealRow, payments: Sequence[DealPaymentRow],
-                   events: Sequence[Mapping[str, Any]]) -> PaymentStatus:
+                   events: Sequence[aiosqlite.Row]) -> PaymentStatus:
     """What the deal page shows of the payment and the deposit (``events``: the deal's
     transition log, whose ``payments`` name the ledger entries of a local deal)."""
     payment, reason = _payment_code(deal, payments, events)
