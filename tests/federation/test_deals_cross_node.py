@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 
 from meshnode.errors import ConflictError
-from meshnode.services import deal_payments, deals, iou, listings
+from meshnode.services import deal_payments, deals, iou, members
+from meshnode.services.deal_effects import sign_as
 from meshnode.store import deals as q
 from meshnode.store.deals import DealRow
-from tests.conftest import ride_listing
+from tests.conftest import PASSWORD, ride_listing
 from tests.federation.conftest import Node, NodeFactory, settle
 from tests.federation.iou_helpers import balance, check_invariants
 from tests.federation.test_deal_payments import PRICE, _author_side, _inject, _setup
+from tests.web.pages.conftest import CSRF_RE
 
 SLOT = {"from": "2026-11-27T09:00:00Z", "to": "2026-11-29T09:00:00Z"}
 
@@ -60,7 +63,8 @@ async def _refunded_on_both(a: Node, b: Node, bob: Any, deal: DealRow) -> None:
     assert await q.taken(b.ctx.store.reader, mine.listing_id, ("accepted",)) == 0
     assert await balance(b, "bob") == 0
     assert await balance(a, "alice") == 0
-    refund_b, refund_a = (await _payments(b, mine))["refund"], (await _payments(a, theirs))["refund"]
+    refund_b = (await _payments(b, mine))["refund"]
+    refund_a = (await _payments(a, theirs))["refund"]
     assert refund_a == ("paid", deal_payments.transfer_id_for(a.ctx, theirs, "refund"))
     assert refund_b == refund_a  # the same transfer, confirmed by the booker's node
     await check_invariants(a, b)
@@ -269,3 +273,116 @@ async def test_author_node_down__past_the_deal_expiry_the_payment_fails_and_both
     assert await balance(b, "bob") == 0
     assert await balance(a, "alice") == 0
     await check_invariants(a, b)
+
+
+# --- the deal page shows where the money is (both nodes, English and French) ---------------
+
+
+async def _page(node: Node, username: str, path: str, language: str = "en") -> str:
+    """Sign in to a real node through its login form and fetch a page."""
+    async with node.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE members SET password_hash = ? WHERE username = ?",
+                         (members.hash_password(PASSWORD), username))
+    headers = {"Accept": "text/html", "Accept-Language": language}
+    async with aiohttp.ClientSession(base_url=node.url,
+                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        form = await (await session.get("/login", headers=headers)).text()
+        token = CSRF_RE.search(form)
+        assert token is not None
+        signed = await session.post("/login", headers=headers, allow_redirects=False, data={
+            "username": username, "password": PASSWORD, "csrf": token.group(1), "next": "/"})
+        assert signed.status == 303
+        response = await session.get(path, headers=headers)
+        assert response.status == 200
+        return await response.text()
+
+
+async def test_deal_page__paid_then_refunded_on_both_nodes_in_english_and_french(
+    make_node: NodeFactory,
+) -> None:
+    a, b, alice, bob, deal, theirs = await _paid_ride(make_node)
+    assert "Payment made" in await _page(b, "bob", f"/deals/{deal.id}")
+    assert "Paiement effectué" in await _page(a, "alice", f"/deals/{theirs.id}", "fr")
+    await deals.act(b.ctx, bob, deal.id, "cancel")
+    await b.workers.deals.step()
+    await b.workers.delivery.step()
+    await a.workers.inbox.step()  # alpha cancelled; its refund is due, not yet paid
+    assert "Refund pending" in await _page(a, "alice", f"/deals/{theirs.id}")
+    assert "Remboursement en attente" in await _page(b, "bob", f"/deals/{deal.id}", "fr")
+    await settle(a, b)
+    assert "Refunded" in await _page(b, "bob", f"/deals/{deal.id}")
+    assert "Remboursé" in await _page(a, "alice", f"/deals/{theirs.id}", "fr")
+    del alice
+
+
+async def test_deal_page__deposit_held_then_claimed_with_the_reason(
+    make_node: NodeFactory,
+) -> None:
+    a, b, alice, bob, remote = await _setup(make_node, _loan())
+    deal = await deals.book(b.ctx, bob, remote.id, SLOT)
+    page = await _page(b, "bob", f"/deals/{deal.id}")
+    assert "Deposit held" in page
+    assert "Payment" not in page  # a free loan: nothing to pay
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    assert "Caution retenue" in await _page(a, "alice", f"/deals/{theirs.id}", "fr")
+    await deals.act(a.ctx, alice, theirs.id, "dispute", "chaîne cassée")
+    await b.workers.delivery.step()
+    await a.workers.delivery.step()
+    await b.workers.inbox.step()  # bob's node knows of the claim; the payment is due
+    page = await _page(b, "bob", f"/deals/{deal.id}")
+    assert "Deposit claimed" in page
+    assert "chaîne cassée" in page
+    await settle(a, b)
+    page = await _page(a, "alice", f"/deals/{theirs.id}", "fr")
+    assert "Caution réclamée" in page
+    assert "chaîne cassée" in page
+
+
+async def test_deal_page__deposit_released_on_return(make_node: NodeFactory) -> None:
+    a, b, alice, bob, remote = await _setup(make_node, _loan())
+    deal = await deals.book(b.ctx, bob, remote.id, SLOT)
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    await deals.act(a.ctx, alice, theirs.id, "complete")
+    await settle(a, b)
+    assert "Deposit released" in await _page(b, "bob", f"/deals/{deal.id}")
+    assert "Caution libérée" in await _page(a, "alice", f"/deals/{theirs.id}", "fr")
+
+
+async def test_deal_page__author_node_down_shows_the_payment_pending(
+    make_node: NodeFactory,
+) -> None:
+    _a, b, _bob, deal = await _accepted_then_author_down(make_node)
+    page = await _page(b, "bob", f"/deals/{deal.id}")
+    assert "Payment pending" in page
+    assert "Cancelled" not in page
+
+
+async def test_refund_notice__unbacked_or_from_the_booker_is_rejected(
+    make_node: NodeFactory,
+) -> None:
+    a, b, alice, bob, deal, theirs = await _paid_ride(make_node)
+    await deals.act(b.ctx, bob, deal.id, "cancel")
+    await b.workers.delivery.step()  # alpha has not heard of it yet: nothing was refunded
+    now = a.clock()
+    notice = deal_payments.build_notice(
+        activity_id=f"{a.url}/deals/{theirs.id}/payment/refund/paid", actor=deal.author_uri,
+        to=deal.booker_uri, agreement_id=deal.agreement_id, action="refund", state="paid",
+        transfer_id="e" * 32, reason="", when="2026-11-26T10:00:00Z")
+    unbacked = sign_as(a.ctx, alice, notice, now)  # alice's real key, but no such transfer
+    by_booker = sign_as(b.ctx, bob, {**notice, "actor": deal.booker_uri,
+                                     "id": f"{b.url}/x/refund"}, now)
+    await _inject(b, unbacked, "#1")
+    await _inject(b, by_booker, "#2")
+    for _ in range(3):
+        await b.workers.inbox.step()
+    async with b.ctx.store.reader.execute(
+            "SELECT outcome FROM inbox_activities WHERE activity_id LIKE '%refund%#%'") as cur:
+        outcomes = [row[0] for row in await cur.fetchall()]
+    assert len(outcomes) == 2
+    assert all(o.startswith("rejected") for o in outcomes), outcomes
+    assert (await _payments(b, deal))["refund"][0] == "pending"
+    assert await balance(b, "bob") == -450
+    await settle(a, b)  # the real refund still goes through
+    await _refunded_on_both(a, b, bob, deal)
