@@ -176,8 +176,8 @@ OPEN_STATES = ("requested", "accepted", "in_progress")
 
 @dataclass(frozen=True)
 class PaymentStatus:
-    """A deal's money as its parties see it: ``payment`` is paid, pending, failed, refunded,
-    refund_pending or refund_failed (None: nothing to pay); ``deposit`` is held, released or
+    """A deal's money as its parties see it: ``payment`` is paid, pending, awaiting (sent,
+    waiting for the other node), failed, refunded, refund_pending or refund_failed (None: nothing to pay); ``deposit`` is held, released or
     claimed (None: no deposit); ``reason`` explains a failure or a claim."""
 
     payment: str | None
@@ -194,6 +194,8 @@ def _payment_code(deal: DealRow, payments: Sequence[DealPaymentRow],
             refund.state, "refund_pending"), refund.reason
     price = next((by_action[a] for a in PAYING_ACTIONS if a in by_action), None)
     if price is not None and deal.amount:
+        if price.side == "payer" and price.state == "pending":
+            return "awaiting", ""  # our transfer is prepared: the other node must take it
         return {"paid": "paid", "failed": "failed"}.get(price.state, "pending"), (
             price.reason if price.state == "failed" else "")
     if deal.is_local and deal.amount:

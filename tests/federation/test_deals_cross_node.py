@@ -355,8 +355,27 @@ async def test_deal_page__author_node_down_shows_the_payment_pending(
 ) -> None:
     _a, b, _bob, deal = await _accepted_then_author_down(make_node)
     page = await _page(b, "bob", f"/deals/{deal.id}")
-    assert "Payment pending" in page
+    assert "Payment sent, awaiting the other community" in page
     assert "Cancelled" not in page
+    page = await _page(b, "bob", f"/deals/{deal.id}", "fr")
+    assert "Paiement envoyé, en attente de l’autre communauté" in page
+
+
+async def test_refund__the_author_cannot_cancel_before_the_payment_arrived(
+    make_node: NodeFactory,
+) -> None:
+    a, b, alice, bob, remote = await _setup(make_node, ride_listing())
+    deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    await deals.act(a.ctx, alice, theirs.id, "accept")  # alpha now waits for the payment
+    with pytest.raises(ConflictError, match="in progress"):
+        await deals.act(a.ctx, alice, theirs.id, "cancel")
+    assert (await _author_side(a, deal)).state == "accepted"
+    assert "refund" not in await _payments(a, theirs)
+    await settle(a, b)
+    assert (await _payments(a, theirs))["accept"][0] == "paid"
+    assert (await deals.get_deal(b.ctx, bob, deal.id)).state == "accepted"
 
 
 async def test_refund_notice__unbacked_or_from_the_booker_is_rejected(

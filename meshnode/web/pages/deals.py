@@ -31,6 +31,7 @@ BOOKABLE = (*proto.SLOT_CATEGORIES, "ride", "meal", "sell", "give", "swap", "pro
             "group-buy")
 PAYMENT_LABELS = {
     "paid": N_("Payment made"), "pending": N_("Payment pending"), "failed": N_("Payment failed"),
+    "awaiting": N_("Payment sent, awaiting the other community"),
     "refunded": N_("Refunded"), "refund_pending": N_("Refund pending"),
     "refund_failed": N_("Refund failed"),
 }
