@@ -177,8 +177,9 @@ OPEN_STATES = ("requested", "accepted", "in_progress")
 @dataclass(frozen=True)
 class PaymentStatus:
     """A deal's money as its parties see it: ``payment`` is paid, pending, awaiting (sent,
-    waiting for the other node), failed, refunded, refund_pending or refund_failed (None: nothing to pay); ``deposit`` is held, released or
-    claimed (None: no deposit); ``reason`` explains a failure or a claim."""
+    waiting for the other node), failed, refunded, refund_pending or refund_failed (None:
+    nothing to pay); ``deposit`` is held, released or claimed (None: no deposit);
+    ``reason`` explains a failure or a claim."""
 
     payment: str | None
     deposit: str | None

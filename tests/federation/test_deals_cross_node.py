@@ -405,3 +405,39 @@ async def test_refund_notice__unbacked_or_from_the_booker_is_rejected(
     assert await balance(b, "bob") == -450
     await settle(a, b)  # the real refund still goes through
     await _refunded_on_both(a, b, bob, deal)
+
+
+async def test_refund__booker_cancels_before_alpha_heard_of_the_payment_still_refunds(
+    make_node: NodeFactory,
+) -> None:
+    # Given bob@beta paid, but the notice naming the transfer has not reached alpha yet
+    a, b, alice, bob, remote = await _setup(make_node, ride_listing())
+    deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    await deals.act(a.ctx, alice, theirs.id, "accept")
+    await a.workers.delivery.step()  # Accept → beta
+    await b.workers.inbox.step()  # the payment is due
+    await b.workers.deals.step()  # IouPrepare queued
+    await b.workers.delivery.step()
+    await a.workers.inbox.step()  # alpha commits the transfer
+    await a.workers.delivery.step()
+    await b.workers.inbox.step()  # beta: paid; its notice is queued to alpha...
+    assert (await _payments(b, deal))["accept"][0] == "paid"
+    later = ("UPDATE deliveries SET next_attempt_at = ? WHERE outbox_seq IN (SELECT seq FROM"
+             " outbox_activities WHERE activity_id LIKE '%/payment/accept/paid')")
+    async with b.ctx.store.transaction() as tx:
+        await tx.execute(later, ("2099-01-01T00:00:00Z",))  # ...and held back
+    # When bob cancels and his cancel reaches alpha before the notice
+    await deals.act(b.ctx, bob, deal.id, "cancel")
+    await b.workers.delivery.step()
+    await a.workers.inbox.step()
+    theirs = await _author_side(a, deal)
+    assert theirs.state == "cancelled"
+    assert (await _payments(a, theirs)).keys() == {"accept"}  # nothing known to refund yet
+    assert (await _payments(a, theirs))["accept"][0] == "pending"
+    # Then the late notice confirms the payment and alpha pays it back
+    async with b.ctx.store.transaction() as tx:
+        await tx.execute(later, ("2026-01-01T00:00:00Z",))
+    await settle(a, b)
+    await _refunded_on_both(a, b, bob, deal)
