@@ -164,7 +164,7 @@ async def apply(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action
         raise ConflictError(f"this deal is {deal.state.replace('_', ' ')} now")
     new_state = proto.next_state(deal.state, action, role)
     now = format_utc(ctx.clock())
-    await _effects(ctx, tx, deal, action, now)
+    await _effects(ctx, tx, deal, action, role, now)
     entries = [await ledger.commit_transfer(ctx, tx, entry) for entry in prepared.payments]
     if not await q.set_state(tx, deal.id, expect=deal.state, state=new_state, now=now,
                              answer=prepared.answer, reason=reason or None):
@@ -182,12 +182,12 @@ async def apply(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action
 
 
 async def _effects(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow, action: str,
-                   now: str) -> None:
+                   role: str, now: str) -> None:
     """Capacity and holds of a transition (payments were prepared by :func:`plan`)."""
     if not deal.is_local:
         # both nodes record the payment a transition makes due; the booker's node pays it
         await deal_settlement.settle_remote(ctx, tx, deal, action=action,
-                                            amount=amount_due(deal, action))
+                                            amount=amount_due(deal, action), role=role)
         if action == "accept" and deal.author_id is not None:
             await _check_listing_room(tx, deal)
         return

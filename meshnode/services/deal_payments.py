@@ -1,4 +1,5 @@
-"""The booker's node pays cross-node deals; the author's node checks it was paid.
+"""The paying party's node pays cross-node deals (the booker's: price and claimed deposit;
+the author's: refund); the other node checks it was paid.
 
 See ``services.deal_settlement`` for the flow. Here:
 
@@ -7,9 +8,10 @@ See ``services.deal_settlement`` for the flow. Here:
   (a keyed hash, so a retry after a crash finds the same transfer and never pays twice,
   and no other node can guess the id and squat it);
 * :func:`transfer_decided` (in the IOU inbox transaction that commits or releases our
-  transfer): mark the payment paid and notify the author, or failed and cancel the deal;
-* :func:`receive_notice` (author's node, inbox transaction): accept a signed payment notice
-  only if this node committed the named transfer as payee, to the author, for the price.
+  transfer): mark the payment paid and notify the payee, or failed (notify, and cancel the
+  deal if its price could not be paid);
+* :func:`receive_notice` (payee's node, inbox transaction): accept a signed payment notice
+  only if this node committed the named transfer as payee, to its member, for the amount due.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import hashlib
 import hmac
 import json
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,11 +30,12 @@ import aiosqlite
 from meshnode.errors import ServiceError
 from meshnode.protocol import deals as proto
 from meshnode.protocol import iou as iou_proto
-from meshnode.protocol.activities import origin_of
 from meshnode.protocol.amounts import parse_amount
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.iou import Edge
+from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
-from meshnode.services import iou
+from meshnode.services import deal_settlement, iou
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import apply, deal_url, plan, queue_to, sign_as
 from meshnode.store import deals as q
@@ -48,36 +53,42 @@ def transfer_id_for(ctx: NodeContext, deal: DealRow, action: str) -> str:
     return hmac.new(ctx.identity.ed25519_seed, message, hashlib.sha256).hexdigest()[:32]
 
 
-def _price_text(deal: DealRow) -> str | None:
-    """The price as the Offer states it, in the author's currency (decimal text)."""
-    agreement = json.loads(deal.offer).get("object", {})
-    money = agreement.get("stipulatesReciprocal", {}).get("resourceQuantity", {})
+def _money_text(node: object) -> str | None:
+    """The decimal text of an Offer's money node (``resourceQuantity.hasNumericalValue``)."""
+    money = node.get("resourceQuantity") if isinstance(node, dict) else None
     value = money.get("hasNumericalValue") if isinstance(money, dict) else None
     return value if isinstance(value, str) else None
 
 
-async def source_amount(ctx: NodeContext, deal: DealRow, payment: DealPaymentRow) -> int:
-    """What the booker pays, in our units, so the author receives at least the price.
+def parties(deal: DealRow, action: str) -> tuple[int | None, str, int | None, str]:
+    """(payer id, payer IRI, payee id, payee IRI) of the payment ``action`` makes due:
+    the booker pays the price and a claimed deposit, the author pays a refund back."""
+    if action == "refund":
+        return deal.author_id, deal.author_uri, deal.booker_id, deal.booker_uri
+    return deal.booker_id, deal.booker_uri, deal.author_id, deal.author_uri
 
-    Over a direct trust line the price (author's units) is converted back with the line's
-    rate; the smallest amount whose conversion reaches the price is chosen. Without a direct
-    line the amount recorded by the transition is paid (routed hops convert on the way).
+
+async def source_amount(ctx: NodeContext, deal: DealRow, payment: DealPaymentRow) -> int:
+    """What our member pays, in our units, so the other side receives what is due.
+
+    A refund is what the author received, in the author's own units. Otherwise the amount
+    due is stated by the Offer in the author's currency (the price; plus the deposit when it
+    is claimed): over a direct trust line it is converted back with the line's rate, the
+    smallest amount whose conversion reaches it being chosen. Without a direct line the
+    amount recorded by the transition is paid (routed hops convert on the way).
     """
-    text = _price_text(deal)
-    lines = [line for line in await iq.list_lines(ctx.store.reader)
-             if line.state == "active" and line.peer_origin == origin_of(deal.author_uri)]
-    if text is None or not lines:
+    if payment.action == "refund":
         return payment.amount
-    view = iou.line_view(ctx, lines[0])
-    wanted = parse_amount(text, decimals=view.peer_decimals)
-    amount = max(1, view.from_peer(wanted))
-    for _ in range(20):
-        if view.to_peer(amount) >= wanted:
-            break
-        amount += 1
-    while amount > 1 and view.to_peer(amount - 1) >= wanted:
-        amount -= 1
-    return amount
+    agreement = json.loads(deal.offer).get("object", {})
+    texts = [_money_text(agreement.get("stipulatesReciprocal"))]
+    if payment.action == "dispute":
+        texts.append(_money_text(agreement.get("deposit")))
+    line = await deal_settlement.direct_line(ctx, ctx.store.reader, deal.author_uri)
+    if line is None or not any(texts):
+        return payment.amount
+    decimals = iou.line_view(ctx, line).peer_decimals
+    wanted = sum(parse_amount(text, decimals=decimals) for text in texts if text)
+    return max(1, deal_settlement.in_our_units(ctx, line, wanted))
 
 
 def _handle(actor_uri: str) -> str:
@@ -85,12 +96,36 @@ def _handle(actor_uri: str) -> str:
     return f"{actor_uri.rsplit('/', 1)[-1]}@{urlsplit(actor_uri).netloc}"
 
 
+@dataclass(frozen=True)
+class KnownPayee:
+    """The IOU network, except that the payee is already known (the deal's other party):
+    no WebFinger, so a payee node that is down still gets a prepared, retried transfer."""
+
+    network: iou.IouNetwork
+    actor: str
+
+    async def resolve_member(self, handle: str) -> str:
+        """The deal's other party (``handle`` is derived from it)."""
+        del handle
+        return self.actor
+
+    async def routing_edges(self, ctx: NodeContext, target_origin: str) -> list[Edge]:
+        """As the network finds them."""
+        return await self.network.routing_edges(ctx, target_origin)
+
+    def wake(self) -> None:
+        """As the network does."""
+        self.network.wake()
+
+
 async def pay_due(ctx: NodeContext, network: iou.IouNetwork) -> int:
     """Pay every due payment of a cross-node deal (and settle pending ones already decided)."""
     done = 0
-    for payment in await q.open_payments(ctx.store.reader, "payer"):
+    now = ctx.clock()
+    for payment in await q.open_payments(ctx.store.reader, "payer", format_utc(now)):
         deal = await q.get_deal(ctx.store.reader, payment.deal_id)
-        if deal is None or deal.booker_id is None:
+        payer_id, _, _, payee_uri = parties(deal, payment.action) if deal else (None,) * 4
+        if deal is None or payer_id is None or payee_uri is None:
             continue
         transfer_id = transfer_id_for(ctx, deal, payment.action)
         if payment.state == "pending":
@@ -100,16 +135,24 @@ async def pay_due(ctx: NodeContext, network: iou.IouNetwork) -> int:
                     await transfer_decided(ctx, tx, transfer_id)
                 done += 1
             continue
-        booker = await member_q.get_member(ctx.store.reader, deal.booker_id)
-        if booker is None:
+        payer = await member_q.get_member(ctx.store.reader, int(payer_id))
+        if payer is None:
             continue
-        memo = f"deal: {deal.listing_title}"[:200]
+        refund = payment.action == "refund"
+        memo = f"{'refund, ' if refund else ''}deal: {deal.listing_title}"[:200]
+        deadline = deal_settlement.payment_deadline(deal, payment)
         try:
             amount = await source_amount(ctx, deal, payment)
-            status = await iou.pay_remote(ctx, booker, _handle(deal.author_uri), amount, memo,
-                                          network=network, transfer_id=transfer_id)
+            status = await iou.pay_remote(
+                ctx, payer, _handle(str(payee_uri)), amount, memo,
+                network=KnownPayee(network, str(payee_uri)), transfer_id=transfer_id,
+                expires_in=max(deadline - now, iou.DEFAULT_EXPIRY))
         except REFUSALS as exc:
-            await _fail(ctx, deal, payment, f"payment refused: {exc}")
+            if refund and now < deadline:  # the lines may have room later: try again
+                await _retry(ctx, payment, f"refund not possible yet: {exc}")
+            else:
+                await _fail(ctx, deal, payment, f"{'refund' if refund else 'payment'}"
+                                                f" refused: {exc}")
             done += 1
             continue
         async with ctx.store.transaction() as tx:
@@ -123,8 +166,16 @@ async def pay_due(ctx: NodeContext, network: iou.IouNetwork) -> int:
     return done
 
 
+async def _retry(ctx: NodeContext, payment: DealPaymentRow, reason: str) -> None:
+    now = ctx.clock()
+    delay = timedelta(seconds=backoff_seconds(payment.attempts + 1, 0.0))
+    async with ctx.store.transaction() as tx:
+        await q.retry_payment(tx, payment.deal_id, payment.action, now=format_utc(now),
+                              next_attempt_at=format_utc(now + delay), reason=reason[:300])
+
+
 async def _fail(ctx: NodeContext, deal: DealRow, payment: DealPaymentRow, reason: str) -> None:
-    """The payment could not even be prepared: record it and cancel the deal."""
+    """The payment could not even be prepared: record it (a price: cancel the deal)."""
     async with ctx.store.transaction() as tx:
         if await q.move_payment(tx, deal.id, payment.action, expect="due", state="failed",
                                 now=format_utc(ctx.clock()), reason=reason[:300]):
@@ -144,7 +195,7 @@ async def transfer_decided(ctx: NodeContext, tx: aiosqlite.Connection,
                              state="paid", now=now)
         await _notify(ctx, tx, payment.deal_id, payment.action, state="paid",
                       transfer_id=transfer_id)
-        return "deal paid"
+        return "deal refunded" if payment.action == "refund" else "deal paid"
     if row.state in iou_proto.FINAL_STATES:
         reason = f"payment {row.state}: {row.reason or 'refused'}"[:300]
         await q.move_payment(tx, payment.deal_id, payment.action, expect="pending",
@@ -156,35 +207,36 @@ async def transfer_decided(ctx: NodeContext, tx: aiosqlite.Connection,
 
 async def _after_failure(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str,
                          action: str, reason: str) -> None:
-    """Cancel an accepted deal whose payment failed (tells the author); else notify."""
+    """Tell the other side; cancel an accepted deal whose price could not be paid."""
     deal = await q.get_deal(tx, deal_id)
-    if deal is None or deal.booker_id is None:
+    payer_id = parties(deal, action)[0] if deal is not None else None
+    if deal is None or payer_id is None:
         return
-    if "payment_failed" in proto.TRANSITIONS.get(deal.state, {}):
-        booker = await member_q.get_member(tx, deal.booker_id)
+    await _notify(ctx, tx, deal.id, action, state="failed", reason=reason)
+    if action != "refund" and "payment_failed" in proto.TRANSITIONS.get(deal.state, {}):
+        booker = await member_q.get_member(tx, payer_id)
         prepared = await plan(ctx, deal, "payment_failed", booker, ctx.clock(),
                               reason=reason[:200])
         await apply(ctx, tx, deal.id, "payment_failed", "system", "system", prepared,
                     expect=deal, reason=reason[:200])
-        return
-    await _notify(ctx, tx, deal.id, action, state="failed", reason=reason)
 
 
 async def _notify(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action: str, *,
                   state: str, transfer_id: str | None = None, reason: str = "") -> None:
-    """Send the author a notice, signed by the booker, of the payment's outcome."""
+    """Send the other party a notice, signed by our paying member, of the payment's outcome."""
     deal = await q.get_deal(tx, deal_id)
-    if deal is None or deal.booker_id is None:
+    if deal is None:
         return
-    booker = await member_q.get_member(tx, deal.booker_id)
-    if booker is None:
+    payer_id, payer_uri, _, payee_uri = parties(deal, action)
+    payer = await member_q.get_member(tx, payer_id) if payer_id is not None else None
+    if payer is None:
         return
     now = ctx.clock()
     document = build_notice(activity_id=f"{deal_url(ctx, deal.id)}/payment/{action}/{state}",
-                            actor=deal.booker_uri, to=deal.author_uri,
+                            actor=payer_uri, to=payee_uri,
                             agreement_id=deal.agreement_id, action=action, state=state,
                             transfer_id=transfer_id, reason=reason, when=format_utc(now))
-    await queue_to(ctx, tx, sign_as(ctx, booker, document, now), deal.author_uri)
+    await queue_to(ctx, tx, sign_as(ctx, payer, document, now), payee_uri)
 
 
 def build_notice(*, activity_id: str, actor: str, to: str, agreement_id: str, action: str,
@@ -208,10 +260,11 @@ def is_notice(agreement: dict[str, Any]) -> bool:
 
 async def receive_notice(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow,
                          actor: str, agreement: dict[str, Any]) -> str:
-    """Author's node: the booker says a deal payment is done (or failed); check it."""
-    if deal.author_id is None or deal.booker_id is not None or actor != deal.booker_uri:
-        return "rejected: only the remote booker reports a payment"
+    """The payee's node: the remote payer says a deal payment is done (or failed); check it."""
     action, state = str(agreement.get("paymentFor")), agreement.get("paymentState")
+    payer_id, payer_uri, payee_id, _ = parties(deal, action)
+    if payer_id is not None or payee_id is None or actor != payer_uri:
+        return "rejected: only the remote payer reports a payment"
     payment = next((p for p in await q.payments_of(tx, deal.id) if p.action == action), None)
     if payment is None or payment.side != "payee":
         return "rejected: this deal owes no such payment"
@@ -226,27 +279,38 @@ async def receive_notice(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealR
     transfer_id = agreement.get("paymentTransfer")
     if state != "paid" or not isinstance(transfer_id, str):
         return "rejected: unknown payment state"
-    problem = await _check_received(ctx, tx, deal, payment, transfer_id)
+    received, problem = await _check_received(ctx, tx, payment, transfer_id, payer_uri,
+                                              payee_id)
     if problem is not None:
         return f"rejected: {problem}"
     await q.move_payment(tx, deal.id, action, expect="pending", state="paid", now=now,
-                         transfer_id=transfer_id)
-    return "payment confirmed"
+                         transfer_id=transfer_id, amount=received)
+    if action != "refund" and deal.state == "cancelled":
+        # the booker cancelled while this payment travelled: pay it back
+        await q.insert_payment(tx, deal_id=deal.id, action="refund", side="payer",
+                               amount=received, state="due", now=now)
+        return "payment confirmed; refund due"
+    return "refund confirmed" if action == "refund" else "payment confirmed"
 
 
-async def _check_received(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow,
-                          payment: DealPaymentRow, transfer_id: str) -> str | None:
+async def _check_received(ctx: NodeContext, tx: aiosqlite.Connection, payment: DealPaymentRow,
+                          transfer_id: str, payer_uri: str, payee_id: int
+                          ) -> tuple[int, str | None]:
+    """(amount received, problem or None) of the transfer a notice names."""
     row = await iq.get_transfer(tx, transfer_id)
-    author = await member_q.get_member(tx, deal.author_id) if deal.author_id else None
+    payee = await member_q.get_member(tx, payee_id)
     if row is None or row.role != "final" or row.state != "committed":
-        return "no transfer with this id was committed here"
-    if author is None or row.credit_account != author.username or row.payer != deal.booker_uri:
-        return "the transfer did not go from the booker to the author"
-    if row.amount < payment.amount:
-        return "the transfer is less than the price"
+        return 0, "no transfer with this id was committed here"
+    if payee is None or row.credit_account != payee.username or row.payer != payer_uri:
+        return 0, "the transfer did not go from the payer to the payee"
+    # a refund comes back through the line's conversion, which may round one unit down
+    slack = 1 if payment.action == "refund" else 0
+    if row.amount < payment.amount - slack:
+        return 0, "the transfer is less than the amount due"
     if await q.payment_by_transfer(tx, transfer_id) is not None:
-        return "this transfer already paid another deal"
-    return None
+        return 0, "this transfer already paid another deal"
+    del ctx
+    return row.amount, None
 
 
 async def payments_json(ctx: NodeContext, deal: DealRow) -> list[dict[str, Any]]:

@@ -140,8 +140,11 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
     now = ctx.clock()
     booking = parse_booking(ctx, listing, data, now)
     remote = not listing.is_local
+    held = 0
     if remote:
         await deal_settlement.check_payable(ctx, amount=booking.amount, deposit=booking.deposit)
+        deposit_text = json.loads(listing.details).get("deposit") if booking.deposit else None
+        held = await deal_settlement.deposit_hold(ctx, listing.author_uri, deposit_text)
     deal_id = secrets.token_hex(12)
     offer = sign_as(ctx, booker, proto.build_offer(_terms(
         ctx, listing, booking, me_uri(ctx, booker), deal_url(ctx, deal_id), now)), now)
@@ -162,6 +165,9 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
     async with ctx.store.transaction() as tx:
         await insert_checked(ctx, tx, listing, row)
         if remote:
+            # the borrower's node keeps a cross-node loan's deposit (deal_settlement)
+            await deal_settlement.hold_deposit(ctx, tx, deal_id, account=booker.username,
+                                               amount=held, now=format_utc(now))
             await queue_to(ctx, tx, offer, listing.author_uri)
         if accept_plan is not None:
             await apply(ctx, tx, deal_id, "accept", "system", listing.author_uri, accept_plan,

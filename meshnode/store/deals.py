@@ -213,6 +213,8 @@ class DealPaymentRow:
     reason: str
     created_at: str
     updated_at: str
+    attempts: int = 0
+    next_attempt_at: str | None = None
 
 
 async def insert_payment(db: aiosqlite.Connection, *, deal_id: str, action: str, side: str,
@@ -253,9 +255,21 @@ async def payment_by_transfer(db: aiosqlite.Connection, transfer_id: str
     return DealPaymentRow(**dict(row)) if row else None
 
 
-async def open_payments(db: aiosqlite.Connection, side: str, limit: int = 50
-                        ) -> list[DealPaymentRow]:
-    """Payments still due or pending on this node's ``side``, oldest first."""
-    async with query(db, "SELECT * FROM deal_payments WHERE side = ? AND state IN"
-                     " ('due', 'pending') ORDER BY created_at LIMIT ?", (side, limit)) as rows:
+async def open_payments(db: aiosqlite.Connection, side: str, now: str = "9999",
+                        limit: int = 50) -> list[DealPaymentRow]:
+    """Payments still due (and not waiting for a retry at ``now``) or pending on this
+    node's ``side``, oldest first."""
+    async with query(db, "SELECT * FROM deal_payments WHERE side = ? AND (state = 'pending'"
+                     " OR (state = 'due' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)))"
+                     " ORDER BY created_at LIMIT ?", (side, now, limit)) as rows:
         return [DealPaymentRow(**dict(r)) for r in await rows.fetchall()]
+
+
+async def retry_payment(db: aiosqlite.Connection, deal_id: str, action: str, *, now: str,
+                        next_attempt_at: str, reason: str) -> bool:
+    """Keep a due payment due, to be tried again at ``next_attempt_at``."""
+    cursor = await db.execute(
+        "UPDATE deal_payments SET attempts = attempts + 1, next_attempt_at = ?, reason = ?,"
+        " updated_at = ? WHERE deal_id = ? AND action = ? AND state = 'due'",
+        (next_attempt_at, reason, now, deal_id, action))
+    return cursor.rowcount == 1

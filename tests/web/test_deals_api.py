@@ -115,3 +115,18 @@ async def test_api__unauthenticated_is_401(client: TestClient, ctx: NodeContext,
     listing_id = await _ride(ctx, alice)
     response = await client.post(f"/api/v1/listings/{listing_id}/deals", json={"quantity": 1})
     assert response.status == 401
+
+
+async def test_api__payment_status_of_a_local_deal_paid_then_refunded(
+    client: TestClient, ctx: NodeContext, alice: TestMember, bob: TestMember
+) -> None:
+    listing_id = await _ride(ctx, alice, auto_accept=True)
+    booked = await client.post(f"/api/v1/listings/{listing_id}/deals", json={"quantity": 1},
+                               headers=bob.headers)
+    deal = await booked.json()
+    body = await (await client.get(f"/api/v1/deals/{deal['id']}", headers=bob.headers)).json()
+    assert (body["state"], body["payment_status"], body["deposit_status"]) == (
+        "accepted", "paid", None)
+    await client.post(f"/api/v1/deals/{deal['id']}/cancel", json={}, headers=bob.headers)
+    body = await (await client.get(f"/api/v1/deals/{deal['id']}", headers=bob.headers)).json()
+    assert (body["state"], body["payment_status"]) == ("cancelled", "refunded")

@@ -12,6 +12,7 @@ from aiohttp import web
 from meshnode.errors import NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount
+from meshnode.services import deal_settlement
 from meshnode.services import deals as deal_service
 from meshnode.store import deals as q
 from meshnode.store.deals import DealRow
@@ -28,6 +29,16 @@ STATE_LABELS = {
 }
 BOOKABLE = (*proto.SLOT_CATEGORIES, "ride", "meal", "sell", "give", "swap", "produce",
             "group-buy")
+PAYMENT_LABELS = {
+    "paid": N_("Payment made"), "pending": N_("Payment pending"), "failed": N_("Payment failed"),
+    "awaiting": N_("Payment sent, awaiting the other community"),
+    "refunded": N_("Refunded"), "refund_pending": N_("Refund pending"),
+    "refund_failed": N_("Refund failed"),
+}
+DEPOSIT_LABELS = {
+    "held": N_("Deposit held"), "released": N_("Deposit released"),
+    "claimed": N_("Deposit claimed"),
+}
 ACTION_LABELS = {
     "accept": N_("Accept"), "decline": N_("Decline"), "cancel": N_("Cancel"),
     "start": N_("Handed over"), "complete": N_("Mark done"), "dispute": N_("Claim the deposit"),
@@ -96,9 +107,13 @@ async def deal_page(request: web.Request) -> web.Response:
     role = deal_service.role_of(deal, member)
     feedback = await q.feedback_for_deal(ctx.store.reader, deal.id)
     mine = deal_service.me_uri(ctx, member)
+    events = await q.events(ctx.store.reader, deal.id)
+    money = deal_settlement.payment_status(deal, await q.payments_of(ctx.store.reader, deal.id),
+                                           events)
     return await render(request, "deal.html", {
         **_card(deal, role, ctx.config.currency.decimals),
-        "events": await q.events(ctx.store.reader, deal.id),
+        "events": events, "money": money, "payment_labels": PAYMENT_LABELS,
+        "deposit_labels": DEPOSIT_LABELS,
         "feedback": feedback, "can_rate": role is not None and deal.state in (
             "completed", "disputed") and all(f.author_uri != mine for f in feedback),
         "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,

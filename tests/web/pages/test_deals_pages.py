@@ -79,3 +79,24 @@ async def test_action__someone_elses_deal_is_404(
     response = await post_form(client, f"/deals/{deal.id}/accept", {})
     assert response.status == 404  # type: ignore[attr-defined]
     assert (await deals.get_deal(ctx, bob.row, deal.id)).state == "requested"
+
+
+async def test_deal_page__local_loan_shows_deposit_held_then_claimed_in_french(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    view = await listings.create_listing(ctx, alice.row, ride_listing(
+        category="lend", title="Perceuse", details={"deposit": "30.00"},
+        price={"mode": "amount", "amount": "2.00", "period": "day"}))
+    deal = await deals.book(ctx, bob.row, view.row.id, {
+        "from": "2026-11-27T09:00:00Z", "to": "2026-11-29T09:00:00Z"})
+    await deals.act(ctx, alice.row, deal.id, "accept")
+    await login(client, "bob")
+    french = {**HTML, "Accept-Language": "fr"}
+    page = await (await client.get(f"/deals/{deal.id}", headers=french)).text()
+    assert "Caution retenue" in page
+    assert "Paiement en attente" in page  # a loan is paid on return
+    await deals.act(ctx, alice.row, deal.id, "dispute", "mandrin cassé")
+    page = await (await client.get(f"/deals/{deal.id}", headers=french)).text()
+    assert "Caution réclamée" in page
+    assert "Paiement effectué" in page
+    assert "mandrin cassé" in page
