@@ -11,11 +11,15 @@ Nginx-style micro-caching keeps those pages in memory briefly, under three rules
 * a kept page is served while it is younger than ``page_cache_seconds`` AND this process
   has committed nothing since it was rendered (``Store.generation``): a new listing, an
   edit, a booking or an inbox activity empties the cache at once. Writes by another process
-  (``meshnode`` commands) show up within ``page_cache_seconds``.
+  (``meshnode`` commands) show up within ``page_cache_seconds``;
+* one render per page at a time: visitors asking for a page being rendered wait for that
+  render instead of starting their own (nginx's ``proxy_cache_lock``), so a page that
+  expires under load costs one render, not fifty.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import OrderedDict
@@ -54,6 +58,8 @@ class PageCache:
         self.hits = 0
         self.misses = 0
         self._pages: OrderedDict[tuple[str, str], CachedPage] = OrderedDict()
+        # Renders in progress: later visitors of the same page wait for the first one.
+        self.rendering: dict[tuple[str, str], asyncio.Future[CachedPage | None]] = {}
 
     def get(self, key: tuple[str, str], generation: int) -> CachedPage | None:
         """The page for ``key`` if still fresh for ``generation``."""
@@ -99,13 +105,33 @@ async def page_cache_middleware(
         return await handler(request)
     generation = request.app[CONTEXT].store.generation
     page = cache.get(key, generation)
+    if page is None and key in cache.rendering:
+        page = await asyncio.shield(cache.rendering[key])
+        if page is None:  # that render was not shareable: this visitor gets their own
+            return await handler(request)
     if page is not None:
         return web.Response(body=page.body, headers=CIMultiDict(page.headers))
-    response = await handler(request)
-    if (response.status == 200 and isinstance(response, web.Response)
-            and not request.get(PERSONAL) and "Set-Cookie" not in response.headers
-            and isinstance(response.body, bytes) and len(response.body) <= PAGE_CACHE_MAX_PAGE):
-        headers = tuple((name, response.headers[name]) for name in _KEPT_HEADERS
-                        if name in response.headers)
-        cache.put(key, CachedPage(response.body, headers, generation, time.monotonic()))
-    return response
+    rendered: asyncio.Future[CachedPage | None] = asyncio.get_running_loop().create_future()
+    cache.rendering[key] = rendered
+    try:
+        response = await handler(request)
+        page = _shareable(request, response, generation)
+        if page is not None:
+            cache.put(key, page)
+        return response
+    finally:
+        del cache.rendering[key]
+        rendered.set_result(page)
+
+
+def _shareable(
+    request: web.Request, response: web.StreamResponse, generation: int
+) -> CachedPage | None:
+    """The page to keep from ``response``, or None if it must not be shared."""
+    if (response.status != 200 or not isinstance(response, web.Response)
+            or request.get(PERSONAL) or "Set-Cookie" in response.headers
+            or not isinstance(response.body, bytes) or len(response.body) > PAGE_CACHE_MAX_PAGE):
+        return None
+    headers = tuple((name, response.headers[name]) for name in _KEPT_HEADERS
+                    if name in response.headers)
+    return CachedPage(response.body, headers, generation, time.monotonic())

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from tests.conftest import MakeMember, TestMember
@@ -126,3 +130,22 @@ async def test_page_cache__zero_seconds_turns_it_off(
     await _get(client, "/")
     await _get(client, "/")
     assert _cache(client).hits == 0
+
+
+async def test_page_cache__concurrent_visitors_share_one_render(
+        client: TestClient, ctx: NodeContext, alice: TestMember,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    await make_ride(ctx, alice)
+    searches = 0
+    real_search = listing_service.search_listings
+
+    async def counting_search(*args: Any, **kwargs: Any) -> Any:
+        nonlocal searches
+        searches += 1
+        await asyncio.sleep(0.05)  # a slow render: the others arrive meanwhile
+        return await real_search(*args, **kwargs)
+
+    monkeypatch.setattr(listing_service, "search_listings", counting_search)
+    pages = await asyncio.gather(*(_get(client, "/") for _ in range(10)))
+    assert searches == 1
+    assert len(set(pages)) == 1
