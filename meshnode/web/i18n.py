@@ -99,10 +99,6 @@ class Translator:
         """An error (or a field message) in this language; unknown messages stay English."""
         return self.gettext(message_of(error) if isinstance(error, BaseException) else error)
 
-    def errors(self, fields: dict[str, str]) -> dict[str, str]:
-        """Every field message of a refused form, in this language."""
-        return {name: self.gettext(text) for name, text in fields.items()}
-
     def _value(self, value: Any) -> str:
         if isinstance(value, Text):
             return self.gettext(value)
