@@ -51,7 +51,5 @@ def number(text: str) -> Decimal | str:
 
 def message_of(error: BaseException) -> str:
     """The message an error was raised with, keeping its ``Text`` template when it has one."""
-    if error.args and isinstance(error.args[0], str) and len(error.args) >= 1:
-        first = error.args[0]
-        return first if isinstance(first, Text) else str(error)
-    return str(error)
+    first = error.args[0] if error.args else None
+    return first if isinstance(first, Text) else str(error)

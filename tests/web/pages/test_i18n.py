@@ -93,6 +93,7 @@ PAGE_ERROR_SOURCES = (
     *(ROOT / "meshnode" / "protocol" / f"{name}.py"
       for name in ("deals", "ledger", "amounts", "listings", "timefmt")),
     *sorted((ROOT / "meshnode" / "web" / "pages").glob("*.py")),
+    ROOT / "meshnode" / "federation" / "peering.py", ROOT / "meshnode" / "federation" / "iou.py",
 )
 
 
