@@ -18,7 +18,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
-from meshnode.protocol.translatable import Text, number
+from meshnode.protocol.translatable import Text, When, number
 from meshnode.protocol.vocab import AS_CONTEXT, DATA_INTEGRITY_CONTEXT, MARKETPLACE_TERMS
 
 # --- state machine ---------------------------------------------------------------------------
@@ -258,8 +258,8 @@ def check_slot(slot: Slot, booked: Iterable[Slot]) -> None:
     for other in booked:
         if slot.overlaps(other):
             raise CapacityError(
-                Text("already lent from %(start)s to %(end)s", start=format_utc(other.start),
-                     end=format_utc(other.end)),
+                Text("already lent from %(start)s to %(end)s", start=When(format_utc(other.start)),
+                     end=When(format_utc(other.end))),
                 {"from": "overlaps another booking"})
 
 

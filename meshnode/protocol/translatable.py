@@ -4,8 +4,9 @@
 (a ``str``: the JSON API, logs and ``str(exc)`` are unchanged), and it keeps the template and
 its values so the web layer can look the template up in the reader's catalogue and fill in
 the values formatted for the reader's locale (``web/i18n.py: Translator.gettext``).
-Values may be ``int`` (locale digits), ``Decimal`` (a number, its decimals kept), another
-``Text`` (translated too) or any other object (shown as ``str``).
+Values may be ``int`` (locale digits), ``Decimal`` (a number, its decimals kept), ``When``
+(a UTC time, shown in the community's timezone), another ``Text`` (translated too) or any
+other object (shown as ``str``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ class Text(str):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.template, self.values))
+
+
+class When(str):
+    """A UTC timestamp as ``format_utc`` writes it; pages show it in the community's timezone."""
+
+    __slots__ = ()
 
 
 def _rebuild(template: str, values: dict[str, Any]) -> Text:

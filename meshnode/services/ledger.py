@@ -49,7 +49,7 @@ from meshnode.protocol.ledger import (
 )
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
-from meshnode.protocol.translatable import Text, number
+from meshnode.protocol.translatable import Text, When, number
 from meshnode.services.context import NodeContext
 from meshnode.services.members import check_username, member_identity
 from meshnode.store import ledger as q
@@ -447,7 +447,7 @@ def _check_pending(row: RequestRow, now: str) -> None:
             "this payment request is already %(status)s", status=row.status))
     if row.expires_at <= now:
         raise ConflictError(Text("this payment request expired at %(when)s",
-                                 when=row.expires_at))
+                                 when=When(row.expires_at)))
 
 
 async def _decidable(ctx: NodeContext, member: MemberRow, request_id: str) -> RequestRow:

@@ -24,7 +24,7 @@ from babel.numbers import format_decimal
 
 from meshnode.config import LOCALES
 from meshnode.protocol.timefmt import parse_utc
-from meshnode.protocol.translatable import Text, message_of
+from meshnode.protocol.translatable import Text, When, message_of
 
 MAX_ACCEPT_LANGUAGE = 400
 
@@ -102,6 +102,8 @@ class Translator:
     def _value(self, value: Any) -> str:
         if isinstance(value, Text):
             return self.gettext(value)
+        if isinstance(value, When):
+            return self.datetime(str(value), "medium")
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             return str(value)
         if isinstance(value, Decimal):

@@ -10,7 +10,7 @@ from decimal import Decimal
 from aiohttp.test_utils import TestClient
 
 from meshnode.errors import ConflictError
-from meshnode.protocol.translatable import Text, message_of, number
+from meshnode.protocol.translatable import Text, When, message_of, number
 from meshnode.services import deals, ledger
 from meshnode.services.context import NodeContext
 from meshnode.store import deals as deal_q
@@ -45,6 +45,10 @@ def test_text__is_the_english_string_and_translates_with_locale_numbers() -> Non
     assert french.gettext(Text("%(field)s is too large", field="amount")) == (
         "amount est trop grand")
     assert french._value(Decimal("-1234.50")).endswith("234,50")
+    lent = Text("already lent from %(start)s to %(end)s", start=When("2026-12-05T08:30:00Z"),
+                end=When("2026-12-06T08:30:00Z"))
+    assert lent == "already lent from 2026-12-05T08:30:00Z to 2026-12-06T08:30:00Z"
+    assert french.gettext(lent) == "déjà prêté du 5 déc. 2026, 09:30:00 au 6 déc. 2026, 09:30:00"
 
 
 async def test_book__more_seats_than_left_in_french_api_english(
