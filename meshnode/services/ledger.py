@@ -49,7 +49,7 @@ from meshnode.protocol.ledger import (
 )
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
-from meshnode.protocol.translatable import Text, When, number
+from meshnode.protocol.translatable import Text, When, message_of, number
 from meshnode.services.context import NodeContext
 from meshnode.services.members import check_username, member_identity
 from meshnode.store import ledger as q
@@ -260,7 +260,8 @@ async def _counterparty(ctx: NodeContext, username: object, me: MemberRow, role:
     try:
         check_username(name)
     except ValidationError as exc:  # report it on the form's field, not on "username"
-        raise ValidationError(str(exc), {role: "1-30 lowercase letters, digits or _"}) from exc
+        raise ValidationError(message_of(exc),
+                              {role: "1-30 lowercase letters, digits or _"}) from exc
     other = await member_q.get_member_by_username(ctx.store.reader, name)
     if other is None:
         raise ValidationError(Text("no member named %(name)s", name=repr(name)),

@@ -14,7 +14,7 @@ from meshnode.config import ConfigError, validate_handle
 from meshnode.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from meshnode.keys import Identity, generate_identity
 from meshnode.protocol.timefmt import format_utc
-from meshnode.protocol.translatable import Text
+from meshnode.protocol.translatable import Text, message_of
 from meshnode.services.context import NodeContext
 from meshnode.store import members as q
 from meshnode.store.members import MemberRow
@@ -45,7 +45,7 @@ def check_username(username: str) -> str:
         return validate_handle(username)
     except ConfigError as exc:
         fields = {"username": "1-30 lowercase letters, digits or _"}
-        raise ValidationError(str(exc), fields) from exc
+        raise ValidationError(message_of(exc), fields) from exc
 
 
 def check_password(password: str) -> str:
