@@ -30,6 +30,7 @@ from meshnode.protocol.activities import check_url, jrd_self_link, origin_of, pa
 from meshnode.protocol.errors import ProofError, ProtocolError, ValidationError
 from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services import deal_payments
 from meshnode.services import iou as svc
 from meshnode.services.context import NodeContext
@@ -169,7 +170,7 @@ class IouNetworkImpl:
         handle = f"{name}@{host}"
         client = self.federation.client
         resource = quote(f"acct:{name}@{host}")
-        last: Exception = ValidationError(f"cannot resolve {handle}")
+        last: Exception = ValidationError(Text("cannot resolve %(handle)s", handle=handle))
         for scheme in ("http", "https") if host.startswith("127.") else ("https", "http"):
             try:
                 jrd = await client.get_json(
@@ -178,7 +179,8 @@ class IouNetworkImpl:
                 return check_url(jrd_self_link(jrd), "actor")
             except (FetchError, ProtocolError) as exc:
                 last = exc
-        raise ValidationError(f"cannot resolve payee {handle}: {last}",
+        raise ValidationError(Text("cannot resolve payee %(handle)s: %(reason)s", handle=handle,
+                                   reason=str(last)),
                               {"payee": "unknown remote member"})
 
     async def node_info(self, origin: str, *, fresh: bool = False) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from meshnode.protocol.activities import (
     response_activity,
 )
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.services.publishing import queue_activity
 from meshnode.store import federation as fq
@@ -109,7 +110,8 @@ async def add_peer(ctx: NodeContext, target: str) -> str:
     async with ctx.store.transaction() as tx:
         row = await fq.get_peer(tx, key)
         if row is not None and row["blocked"]:
-            raise ConflictError(f"{key} is blocked; remove the block first (peer remove)")
+            raise ConflictError(Text("%(key)s is blocked; remove the block first (peer remove)",
+                                     key=key))
         if row is None:
             await fq.insert_peer(tx, origin=key, requested=requested, out_state="resolving",
                                  now=now)
@@ -144,7 +146,7 @@ async def approve_peer(ctx: NodeContext, text: str) -> str:
         pending = await fq.pending_followers_from(tx, group, origin)
         peer = await fq.get_peer(tx, origin)
         if not pending and (peer is None or peer["out_state"] != "none"):
-            raise ConflictError(f"{origin} has no pending request")
+            raise ConflictError(Text("%(origin)s has no pending request", origin=origin))
         for row in pending:
             remote = await _cached_actor(tx, row["remote_actor"])
             follow = {"id": row["follow_id"], "type": "Follow", "actor": remote.id,

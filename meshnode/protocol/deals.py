@@ -18,6 +18,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.translatable import Text, When, number
 from meshnode.protocol.vocab import AS_CONTEXT, DATA_INTEGRITY_CONTEXT, MARKETPLACE_TERMS
 
 # --- state machine ---------------------------------------------------------------------------
@@ -99,10 +100,13 @@ def next_state(state: State, action: str, role: str) -> State:
     """The state after ``action`` by ``role``; ValidationError when not allowed."""
     edge = TRANSITIONS.get(state, {}).get(action)
     if edge is None:
-        raise TransitionError(f"a {state.replace('_', ' ')} deal cannot be {action}ed"
-                              if action != "expire" else f"a {state} deal cannot expire")
+        raise TransitionError(
+            Text("a %(state)s deal cannot be %(action)sed", state=Text(state.replace("_", " ")),
+                 action=action)
+            if action != "expire" else Text("a %(state)s deal cannot expire", state=Text(state)))
     if role not in edge.by:
-        raise NotYourMoveError(f"only the {' or '.join(sorted(edge.by))} can {action} this deal")
+        raise NotYourMoveError(Text("only the %(roles)s can %(action)s this deal",
+                                    roles=" or ".join(sorted(edge.by)), action=action))
     return edge.to
 
 
@@ -168,7 +172,8 @@ def capacity_of(category: str, details: Mapping[str, Any]) -> Capacity:
         low = parse_utc(start, field="available_from") if start else None
         high = parse_utc(end, field="available_until") if end else None
         return Capacity("slot", 1, "slot", (low, high))
-    raise ValidationError(f"listings of category {category!r} cannot be booked")
+    raise ValidationError(Text("listings of category %(category)s cannot be booked",
+                               category=repr(category)))
 
 
 def _milli(text: object) -> int:
@@ -208,8 +213,10 @@ def check_quantity(capacity: Capacity, taken: int, wanted: int) -> None:
     left = capacity.total - taken
     if wanted > left:
         raise CapacityError(
-            f"only {format_quantity(capacity, max(left, 0))} {capacity.unit}(s) left,"
-            f" asked {format_quantity(capacity, wanted)}", {"quantity": "more than available"})
+            Text("only %(left)s %(unit)s(s) left, asked %(asked)s",
+                 left=number(format_quantity(capacity, max(left, 0))), unit=Text(capacity.unit),
+                 asked=number(format_quantity(capacity, wanted))),
+            {"quantity": "more than available"})
 
 
 class CapacityError(ValidationError):
@@ -251,7 +258,8 @@ def check_slot(slot: Slot, booked: Iterable[Slot]) -> None:
     for other in booked:
         if slot.overlaps(other):
             raise CapacityError(
-                f"already lent from {format_utc(other.start)} to {format_utc(other.end)}",
+                Text("already lent from %(start)s to %(end)s", start=When(format_utc(other.start)),
+                     end=When(format_utc(other.end))),
                 {"from": "overlaps another booking"})
 
 
@@ -412,7 +420,8 @@ def parse_feedback(data: object) -> Feedback:
         raise ValidationError("comment must be text", {"comment": "text"})
     comment = clean_text(comment)
     if len(comment) > COMMENT_MAX:
-        raise ValidationError("comment too long", {"comment": f"at most {COMMENT_MAX} characters"})
+        raise ValidationError("comment too long",
+            {"comment": Text("at most %(max)s characters", max=COMMENT_MAX)})
     no_show = data.get("no_show", False)
     if no_show in ("on", "true", "1"):
         no_show = True

@@ -28,6 +28,7 @@ from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.proofs import proof_verification_method, verify_proof
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.protocol.vocab import AS_CONTEXT, DATA_INTEGRITY_CONTEXT, MESHNODE_NS, VALUEFLOWS
 
 GENESIS_HASH = "0" * 64
@@ -116,7 +117,8 @@ def parse_memo(value: object) -> str:
         raise ValidationError("memo must be text", {"memo": "must be a string"})
     memo = clean_text(value)
     if len(memo) > MEMO_MAX:
-        raise ValidationError("memo too long", {"memo": f"at most {MEMO_MAX} characters"})
+        raise ValidationError("memo too long",
+            {"memo": Text("at most %(max)s characters", max=MEMO_MAX)})
     return memo
 
 
@@ -484,15 +486,18 @@ def parse_limit(value: object, *, decimals: int, field: str) -> int:
     match = LIMIT_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ValidationError(
-            f"{field} must be a decimal string such as \"-300\"", {field: "e.g. -300 or 1000"}
+            Text("%(field)s must be a decimal string such as \"-300\"", field=field),
+                {field: "e.g. -300 or 1000"}
         )
     sign, whole, fraction = match.group(1), match.group(2), match.group(3) or ""
     if len(fraction) > decimals:
         raise ValidationError(
-            f"{field} has more than {decimals} decimal places",
-            {field: f"at most {decimals} decimal places"},
+            Text("%(field)s has more than %(decimals)s decimal places", field=field,
+                 decimals=decimals),
+            {field: Text("at most %(decimals)s decimal places", decimals=decimals)},
         )
     units = int(whole) * int(10**decimals) + int(fraction.ljust(decimals, "0") or 0)
     if units > MAX_AMOUNT_UNITS:
-        raise ValidationError(f"{field} is too large", {field: "limit too large"})
+        raise ValidationError(Text("%(field)s is too large", field=field),
+            {field: "limit too large"})
     return -units if sign else units

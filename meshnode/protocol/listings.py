@@ -18,6 +18,7 @@ from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text, html_to_text, render_markdown_subset
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.translatable import Text
 from meshnode.protocol.vocab import LISTING_CONTEXT, PUBLIC, category_uri
 
 KINDS = ("offer", "request")
@@ -104,23 +105,26 @@ FieldParser = Callable[[object, str, datetime, int], Any]
 
 def _text(value: object, name: str, _now: datetime, _decimals: int) -> str:
     if not isinstance(value, str) or not clean_text(value):
-        raise ValidationError(f"{name} must be text", {name: "required text"})
+        raise ValidationError(Text("%(name)s must be text", name=name), {name: "required text"})
     text = clean_text(value)
     if len(text) > TEXT_FIELD_MAX:
-        raise ValidationError(f"{name} too long", {name: f"at most {TEXT_FIELD_MAX} characters"})
+        raise ValidationError(Text("%(name)s too long", name=name), {
+            name: Text("at most %(max)s characters", max=TEXT_FIELD_MAX)})
     return text
 
 
 def _count(value: object, name: str, _now: datetime, _decimals: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-        raise ValidationError(f"{name} must be a whole number", {name: "whole number, 1-1000"})
+        raise ValidationError(Text("%(name)s must be a whole number", name=name),
+            {name: "whole number, 1-1000"})
     return value
 
 
 def _seats(value: object, name: str, now: datetime, decimals: int) -> int:
     seats = _count(value, name, now, decimals)
     if seats > 8:
-        raise ValidationError(f"{name} must be 1-8", {name: "between 1 and 8 seats"})
+        raise ValidationError(Text("%(name)s must be 1-8", name=name),
+            {name: "between 1 and 8 seats"})
     return seats
 
 
@@ -129,7 +133,8 @@ def _quantity(value: object, name: str, _now: datetime, _decimals: int) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
     if text is None:
-        raise ValidationError(f"{name} must be a number", {name: "a positive number, e.g. 2.5"})
+        raise ValidationError(Text("%(name)s must be a number", name=name),
+            {name: "a positive number, e.g. 2.5"})
     units = parse_amount(text, decimals=3, field=name)
     return format_amount(units, decimals=3).rstrip("0").rstrip(".")
 
@@ -141,9 +146,11 @@ def _price_amount(value: object, name: str, _now: datetime, decimals: int) -> st
 def _future_time(value: object, name: str, now: datetime, _decimals: int) -> str:
     when = parse_utc(value, field=name)
     if when <= now:
-        raise ValidationError(f"{name} is in the past", {name: "must be in the future"})
+        raise ValidationError(Text("%(name)s is in the past", name=name),
+            {name: "must be in the future"})
     if when - now > MAX_LIFETIME:
-        raise ValidationError(f"{name} is too far ahead", {name: "at most one year ahead"})
+        raise ValidationError(Text("%(name)s is too far ahead", name=name),
+            {name: "at most one year ahead"})
     return format_utc(when)
 
 
@@ -156,20 +163,24 @@ def _flag(value: object, name: str, _now: datetime, _decimals: int) -> bool:
         return True
     if value in (False, "false", "off", "0", 0):
         return False
-    raise ValidationError(f"{name} must be true or false", {name: "true or false"})
+    raise ValidationError(Text("%(name)s must be true or false", name=name),
+        {name: "true or false"})
 
 
 def _notice_hours(value: object, name: str, _now: datetime, _decimals: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 720:
-        raise ValidationError(f"{name} must be 0-720 hours", {name: "whole hours, 0-720"})
+    if isinstance(value, bool) or not isinstance(value,
+        int) or not 0 <= value <= 720:
+        raise ValidationError(Text("%(name)s must be 0-720 hours", name=name),
+            {name: "whole hours, 0-720"})
     return value
 
 
 def _unit(value: object, name: str, _now: datetime, _decimals: int) -> str:
     if value not in UNITS:
-        raise ValidationError(f"{name} unknown", {name: f"one of {', '.join(UNITS)}"})
+        raise ValidationError(Text("%(name)s unknown", name=name),
+                              {name: Text("one of %(values)s", values=", ".join(UNITS))})
     return str(value)
 
 

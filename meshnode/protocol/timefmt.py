@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.translatable import Text
 
 
 def format_utc(when: datetime) -> str:
@@ -17,15 +18,18 @@ def format_utc(when: datetime) -> str:
 def parse_utc(value: object, *, field: str) -> datetime:
     """Parse an ISO 8601 timestamp that carries a timezone; raise ValidationError otherwise."""
     if not isinstance(value, str) or len(value) > 40:
-        raise ValidationError(f"{field} must be an ISO 8601 date-time", {field: "not a date-time"})
+        raise ValidationError(Text("%(field)s must be an ISO 8601 date-time", field=field),
+            {field: "not a date-time"})
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValidationError(
-            f"{field} is not a valid date-time", {field: "use e.g. 2026-12-05T09:30:00+01:00"}
+            Text("%(field)s is not a valid date-time", field=field),
+                {field: "use e.g. 2026-12-05T09:30:00+01:00"}
         ) from exc
     if parsed.tzinfo is None:
         raise ValidationError(
-            f"{field} needs a timezone", {field: "include a timezone, e.g. +01:00 or Z"}
+            Text("%(field)s needs a timezone", field=field),
+                {field: "include a timezone, e.g. +01:00 or Z"}
         )
     return parsed.astimezone(UTC).replace(microsecond=0)

@@ -8,6 +8,7 @@ from meshnode.config import LOCALES
 from meshnode.errors import ConflictError, PermissionDeniedError, ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import message_of
 from meshnode.services.context import NodeContext
 from meshnode.services.members import get_member, hash_password, verify_password
 from meshnode.store import members as q
@@ -48,7 +49,7 @@ async def change_password(
     try:
         password_hash = hash_password(new)
     except ValidationError as exc:
-        raise ValidationError(str(exc), {"new": "at least 8 characters"}) from exc
+        raise ValidationError(message_of(exc), {"new": "at least 8 characters"}) from exc
     now = format_utc(ctx.clock())
     async with ctx.store.transaction() as tx:
         await q.set_password_hash(tx, member.id, password_hash)

@@ -21,6 +21,7 @@ from meshnode.protocol import deals as proto
 from meshnode.protocol.ledger import PreparedEntry
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services import deal_settlement, ledger
 from meshnode.services.context import NodeContext
 from meshnode.services.members import member_identity
@@ -161,7 +162,8 @@ async def apply(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action
     if deal is None:
         raise NotFoundError(f"no deal {deal_id!r}")
     if deal.state != expect.state:
-        raise ConflictError(f"this deal is {deal.state.replace('_', ' ')} now")
+        raise ConflictError(Text("this deal is %(state)s now",
+                                 state=Text(deal.state.replace("_", " "))))
     new_state = proto.next_state(deal.state, action, role)
     now = format_utc(ctx.clock())
     await _effects(ctx, tx, deal, action, role, now)

@@ -21,6 +21,7 @@ from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.translatable import Text, number
 from meshnode.services import deal_settlement, ledger
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import (
@@ -104,8 +105,10 @@ def parse_booking(ctx: NodeContext, listing: ListingRow, data: object, now: date
     offered = data.get("amount")
     if offered not in (None, "") and parse_amount(offered, decimals=decimals) != amount:
         raise ValidationError(
-            f"the price of this booking is {format_amount(amount, decimals=decimals)}",
-            {"amount": f"must be {format_amount(amount, decimals=decimals)}"})
+            Text("the price of this booking is %(amount)s",
+                 amount=number(format_amount(amount, decimals=decimals))),
+            {"amount": Text("must be %(amount)s",
+                            amount=number(format_amount(amount, decimals=decimals)))})
     deposit = details.get("deposit")
     message = data.get("message") or ""
     if not isinstance(message, str) or len(message) > proto.MESSAGE_MAX:
@@ -266,7 +269,8 @@ def _check_policy(ctx: NodeContext, deal: DealRow, listing: ListingRow | None, a
         notice = int(details.get("cancel_notice_hours", 0))
         agreed = parse_utc(deal.agreed_at, field="agreed_at") if deal.agreed_at else None
         if not proto.can_cancel_at(ctx.clock(), agreed, notice):
-            raise ConflictError(f"too late to cancel: at most {notice} h before the agreed time")
+            raise ConflictError(Text(
+                "too late to cancel: at most %(hours)s h before the agreed time", hours=notice))
 
 
 async def act(ctx: NodeContext, member: MemberRow, deal_id: str, action: str,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meshnode.errors import PayloadTooLargeError, UnsupportedMediaError
+from meshnode.protocol.translatable import Text
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PillowImage
@@ -39,7 +40,7 @@ def reencode_image(data: bytes, *, max_bytes: int) -> EncodedImage:
     from PIL import Image, UnidentifiedImageError
 
     if len(data) > max_bytes:
-        raise PayloadTooLargeError(f"image larger than {max_bytes} bytes")
+        raise PayloadTooLargeError(Text("image larger than %(max)s bytes", max=max_bytes))
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice it: make every bomb an error.
@@ -53,7 +54,8 @@ def reencode_image(data: bytes, *, max_bytes: int) -> EncodedImage:
         with image:
             if image.format not in ACCEPTED_FORMATS:
                 raise UnsupportedMediaError(
-                    f"unsupported image type {image.format}; use JPEG, PNG, WebP or GIF"
+                    Text("unsupported image type %(format)s; use JPEG, PNG, WebP or GIF",
+                         format=image.format)
                 )
             if image.width * image.height > MAX_PIXELS:
                 raise PayloadTooLargeError("image has too many pixels")

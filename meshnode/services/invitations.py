@@ -11,6 +11,7 @@ from datetime import timedelta
 from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from meshnode.keys import generate_identity
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.services.members import check_username, hash_password
 from meshnode.store import invitations as q
@@ -43,7 +44,8 @@ async def create_invitation(
     if not admin.is_admin:
         raise PermissionDeniedError("only administrators can invite")
     if not 1 <= days <= MAX_DAYS:
-        raise ValidationError("invalid validity", {"days": f"between 1 and {MAX_DAYS} days"})
+        raise ValidationError("invalid validity", {
+            "days": Text("between 1 and %(max)s days", max=MAX_DAYS)})
     now = ctx.clock()
     invitation_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
@@ -103,7 +105,8 @@ async def redeem(
             await q.set_used_by(tx, invitation_id, member_id)
     except sqlite3.IntegrityError as exc:
         raise ConflictError(
-            f"username {username!r} is already taken", {"username": "already taken"}
+            Text("username %(name)s is already taken", name=repr(username)),
+                {"username": "already taken"}
         ) from exc
     member = await member_q.get_member(ctx.store.reader, member_id)
     assert member is not None

@@ -47,6 +47,7 @@ from meshnode.protocol.ledger import (
 from meshnode.protocol.ledger import parse_limit as parse_units
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text, number
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import currency_terms, effective_limits
 from meshnode.services.members import member_identity
@@ -186,8 +187,11 @@ async def _limit_problem(ctx: NodeContext, db: aiosqlite.Connection, debit: str,
     if breach is None:
         return None
     room = format_amount(breach.available, decimals=ctx.config.currency.decimals)
-    side = "spend" if breach.side == "spend" else "receive"
-    return f"limit exceeded: {breach.account} can {side} at most {room} now"
+    if breach.side == "spend":
+        return Text("limit exceeded: %(account)s can spend at most %(room)s now",
+                    account=breach.account, room=number(room))
+    return Text("limit exceeded: %(account)s can receive at most %(room)s now",
+                account=breach.account, room=number(room))
 
 
 async def _hold(tx: aiosqlite.Connection, transfer_id: str, debit: str, credit: str,
@@ -223,7 +227,7 @@ async def _append(tx: aiosqlite.Connection, row: TransferRow, signer: str, now: 
 async def _send(ctx: NodeContext, tx: aiosqlite.Connection, line: LineRow,
                 activity: Mapping[str, Any], now: datetime) -> None:
     if not line.peer_inbox:
-        raise ConflictError(f"trust line {line.id} has no known peer inbox")
+        raise ConflictError(Text("trust line %(id)s has no known peer inbox", id=line.id))
     signed = sign_as_node(ctx, activity, now)
     await queue_activity(tx, signed, public=False, inboxes=[line.peer_inbox],
                          now=format_utc(now))
@@ -241,7 +245,8 @@ def _limit(ctx: NodeContext, value: object, field: str) -> int:
     units = parse_units(value if not isinstance(value, int | float) else str(value),
                         decimals=ctx.config.currency.decimals, field=field)
     if units < 0:
-        raise ValidationError(f"{field} must be zero or positive", {field: "≥ 0"})
+        raise ValidationError(Text("%(field)s must be zero or positive", field=field),
+            {field: "≥ 0"})
     return units
 
 
@@ -307,7 +312,8 @@ async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
         if line is None:
             raise NotFoundError(f"no trust line {line_id!r}")
         if line.state != "pending" or line.is_proposer:
-            raise ConflictError(f"trust line {line_id} is {line.state}, not an offer to accept")
+            raise ConflictError(Text("trust line %(id)s is %(state)s, not an offer to accept",
+                                     id=line_id, state=line.state))
         assert line.agreement is not None
         assert line.peer_actor is not None
         agreement = p.cosign(json.loads(line.agreement), seed=ctx.identity.ed25519_seed,
@@ -332,7 +338,8 @@ async def reject_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
         if line is None:
             raise NotFoundError(f"no trust line {line_id!r}")
         if line.state != "pending" or line.is_proposer:
-            raise ConflictError(f"trust line {line_id} is {line.state}, not an offer to reject")
+            raise ConflictError(Text("trust line %(id)s is %(state)s, not an offer to reject",
+                                     id=line_id, state=line.state))
         await iq.update_line(tx, line.id, format_utc(now), state="rejected", intent=None)
         answer = {"@context": p.IOU_CONTEXT,
                   "id": f"{group(ctx)}/iou/lines/{line.id}/reject",
@@ -356,7 +363,8 @@ async def change_line(ctx: NodeContext, admin: MemberRow | None, line_id: str, c
         if line is None:
             raise NotFoundError(f"no trust line {line_id!r}")
         if line.state not in ("active", "frozen"):
-            raise ConflictError(f"trust line {line_id} is {line.state}")
+            raise ConflictError(Text("trust line %(id)s is %(state)s", id=line_id,
+                                     state=line.state))
         extra: dict[str, str] = {}
         if change == "freeze":
             await iq.update_line(tx, line.id, stamp, state="frozen")
@@ -383,7 +391,8 @@ async def change_line(ctx: NodeContext, admin: MemberRow | None, line_id: str, c
 async def _check_closable(tx: aiosqlite.Connection, line: LineRow) -> None:
     account = await lq.get_account(tx, line.account or "")
     if account is not None and account.balance != 0:
-        raise ConflictError(f"the line's balance is {account.balance}; closing needs zero")
+        raise ConflictError(Text("the line's balance is %(balance)s; closing needs zero",
+                                 balance=account.balance))
     if await iq.prepared_on_line(tx, line.id):
         raise ConflictError("transfers over this line are still in progress")
 
@@ -538,8 +547,9 @@ async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amou
         best = p.find_routes(edges, group(ctx), target)
         room = best[0].capacity if best else 0
         raise ConflictError(
-            "not enough trust-line capacity to the payee's community (at most"
-            f" {format_amount(room, decimals=ctx.config.currency.decimals)} now)",
+            Text("not enough trust-line capacity to the payee's community (at most"
+                 " %(room)s now)",
+                 room=number(format_amount(room, decimals=ctx.config.currency.decimals))),
             {"amount": "exceeds the route's capacity"})
     return await prepare_origin(ctx, payer, payee_actor=payee_actor, route=route.nodes,
                                 amount=amount_units, memo=note, listing=listing,
@@ -574,8 +584,9 @@ async def _refuse_if_frozen(ctx: NodeContext, origin: str | None) -> None:
     for line in await iq.list_lines(ctx.store.reader):
         if line.state == "frozen" and (origin is None or line.peer_origin == origin):
             raise ConflictError(
-                f"the trust line with {line.peer_origin} is frozen: no payment crosses it"
-                " until an administrator unfreezes it", {"payee": "trust line frozen"})
+                Text("the trust line with %(peer)s is frozen: no payment crosses it until an"
+                     " administrator unfreezes it", peer=line.peer_origin),
+                {"payee": "trust line frozen"})
 
 
 async def pay_remote_payee_amount(
@@ -609,8 +620,9 @@ async def pay_remote_payee_amount(
     payee_units = parse_amount(amount, decimals=payee_decimals)
     chosen = p.choose_route_for_payee(edges, group(ctx), target, payee_units)
     if chosen is None:
-        raise ConflictError("not enough trust-line capacity to the payee's community for"
-                            f" {amount} of their currency", {"amount": "exceeds capacity"})
+        raise ConflictError(Text("not enough trust-line capacity to the payee's community for"
+                                 " %(amount)s of their currency", amount=number(amount)),
+                            {"amount": "exceeds capacity"})
     route, amounts = chosen
     return await prepare_origin(ctx, payer, payee_actor=payee_actor, route=route.nodes,
                                 amount=amounts[0], memo=note, listing=listing,

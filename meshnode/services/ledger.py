@@ -49,6 +49,7 @@ from meshnode.protocol.ledger import (
 )
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text, When, message_of, number
 from meshnode.services.context import NodeContext
 from meshnode.services.members import check_username, member_identity
 from meshnode.store import ledger as q
@@ -62,6 +63,11 @@ MAX_REQUEST_LIFETIME = timedelta(days=90)
 ACTIVE_WINDOW = timedelta(days=30)
 NEAR_LIMIT_FRACTION = Decimal("0.1")
 CROSS_COMMUNITY = "cross-community bills and admin entries are not available"
+ALREADY_DECIDED = {
+    "approved": "this payment request is already approved",
+    "declined": "this payment request is already declined",
+    "expired": "this payment request is already expired",
+}
 
 
 # --- results --------------------------------------------------------------------------------
@@ -217,13 +223,18 @@ def _breach_error(ctx: NodeContext, breach: LimitBreach, amount: int) -> LimitEx
     available = format_amount(breach.available, decimals=_decimals(ctx))
     wanted = format_amount(amount, decimals=_decimals(ctx))
     if breach.side == "spend":
-        message = (f"limit exceeded: {breach.account} can spend at most {available}"
-                   f" {ctx.config.currency.symbol} now (asked {wanted})")
+        message = Text("limit exceeded: %(account)s can spend at most %(available)s"
+                       " %(symbol)s now (asked %(asked)s)", account=breach.account,
+                       available=number(available), symbol=ctx.config.currency.symbol,
+                       asked=number(wanted))
     else:
-        message = (f"limit exceeded: {breach.account} can receive at most {available}"
-                   f" {ctx.config.currency.symbol} now (asked {wanted})")
+        message = Text("limit exceeded: %(account)s can receive at most %(available)s"
+                       " %(symbol)s now (asked %(asked)s)", account=breach.account,
+                       available=number(available), symbol=ctx.config.currency.symbol,
+                       asked=number(wanted))
     return LimitExceededError(message, available=breach.available,
-                              fields={"amount": f"at most {available} available"},
+                              fields={"amount": Text("at most %(available)s available",
+                                                     available=number(available))},
                               side=breach.side, account=breach.account)
 
 
@@ -241,19 +252,23 @@ async def _check_limits(
 async def _counterparty(ctx: NodeContext, username: object, me: MemberRow, role: str) -> MemberRow:
     """Resolve the other member of a transfer; 422 for remote, unknown, disabled or self."""
     if not isinstance(username, str) or not username:
-        raise ValidationError(f"{role} is required", {role: "a member's username"})
+        raise ValidationError(Text("%(role)s is required", role=role),
+            {role: "a member's username"})
     if "@" in username.strip("@"):
         raise ValidationError(CROSS_COMMUNITY, {role: CROSS_COMMUNITY})
     name = username.lstrip("@")
     try:
         check_username(name)
     except ValidationError as exc:  # report it on the form's field, not on "username"
-        raise ValidationError(str(exc), {role: "1-30 lowercase letters, digits or _"}) from exc
+        raise ValidationError(message_of(exc),
+                              {role: "1-30 lowercase letters, digits or _"}) from exc
     other = await member_q.get_member_by_username(ctx.store.reader, name)
     if other is None:
-        raise ValidationError(f"no member named {name!r}", {role: "unknown member"})
+        raise ValidationError(Text("no member named %(name)s", name=repr(name)),
+                              {role: "unknown member"})
     if not other.is_active:
-        raise ValidationError(f"member {name!r} is disabled", {role: "member is disabled"})
+        raise ValidationError(Text("member %(name)s is disabled", name=repr(name)),
+                              {role: "member is disabled"})
     if other.id == me.id:
         raise ValidationError("you cannot pay yourself", {role: "cannot be yourself"})
     return other
@@ -266,7 +281,8 @@ async def _listing_uri(ctx: NodeContext, listing_id: object) -> tuple[str | None
         raise ValidationError("listing must be a listing id", {"listing": "a listing id"})
     row = await listing_q.get_listing(ctx.store.reader, listing_id)
     if row is None:
-        raise ValidationError(f"no listing {listing_id!r}", {"listing": "unknown listing"})
+        raise ValidationError(Text("no listing %(id)s", id=repr(listing_id)),
+                              {"listing": "unknown listing"})
     return listing_id, row.object_id
 
 
@@ -428,9 +444,11 @@ async def list_requests(
 
 def _check_pending(row: RequestRow, now: str) -> None:
     if row.status != "pending":
-        raise ConflictError(f"this payment request is already {row.status}")
+        raise ConflictError(ALREADY_DECIDED.get(row.status) or Text(
+            "this payment request is already %(status)s", status=row.status))
     if row.expires_at <= now:
-        raise ConflictError(f"this payment request expired at {row.expires_at}")
+        raise ConflictError(Text("this payment request expired at %(when)s",
+                                 when=When(row.expires_at)))
 
 
 async def _decidable(ctx: NodeContext, member: MemberRow, request_id: str) -> RequestRow:
@@ -536,13 +554,16 @@ async def reverse(
 
 
 async def _account_named(ctx: NodeContext, name: object, role: str) -> AccountRow:
-    if not isinstance(name, str) or not name:
-        raise ValidationError(f"{role} is required", {role: "a username or sys:fund"})
+    if not isinstance(name,
+        str) or not name:
+        raise ValidationError(Text("%(role)s is required", role=role),
+            {role: "a username or sys:fund"})
     if "@" in name.strip("@"):
         raise ValidationError(CROSS_COMMUNITY, {role: CROSS_COMMUNITY})
     account = await q.get_account(ctx.store.reader, name.lstrip("@"))
     if account is None:
-        raise ValidationError(f"no account named {name!r}", {role: "unknown account"})
+        raise ValidationError(Text("no account named %(name)s", name=repr(name)),
+                              {role: "unknown account"})
     return account
 
 
@@ -615,12 +636,16 @@ async def _apply_limits(
     highest = position.balance + position.held_credit
     if position.min_balance is not None and lowest < position.min_balance:
         raise ConflictError(
-            f"{name}'s balance with pending holds is {format_amount(lowest, decimals=decimals)}"
-            "; a higher lower limit would already be breached", {"min_balance": "too high"})
+            Text("%(name)s's balance with pending holds is %(balance)s; a higher lower limit"
+                 " would already be breached", name=name,
+                 balance=number(format_amount(lowest, decimals=decimals))),
+            {"min_balance": "too high"})
     if position.max_balance is not None and highest > position.max_balance:
         raise ConflictError(
-            f"{name}'s balance with pending holds is {format_amount(highest, decimals=decimals)}"
-            "; a lower upper limit would already be breached", {"max_balance": "too low"})
+            Text("%(name)s's balance with pending holds is %(balance)s; a lower upper limit"
+                 " would already be breached", name=name,
+                 balance=number(format_amount(highest, decimals=decimals))),
+            {"max_balance": "too low"})
 
 
 # --- verification and summary ---------------------------------------------------------------

@@ -38,6 +38,7 @@ from meshnode.protocol.listings import (
 )
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.services.images import reencode_image
 from meshnode.services.members import member_identity
@@ -242,7 +243,8 @@ async def update_listing(
         # category-specific detail again (a ride's departure...) just to mark it done.
         if patch["status"] not in EDITABLE_STATUSES:
             raise ValidationError(
-                "unknown status", {"status": f"one of {', '.join(EDITABLE_STATUSES)}"}
+                "unknown status", {"status": Text("one of %(values)s",
+                                            values=", ".join(EDITABLE_STATUSES))}
             )
         draft = replace(current, status=str(patch["status"]))
     else:
@@ -302,7 +304,8 @@ async def add_image(
     view = await _own_listing(ctx, author, listing_id)
     config = ctx.config
     if len(view.images) >= config.max_images:
-        raise PayloadTooLargeError(f"a listing has at most {config.max_images} images")
+        raise PayloadTooLargeError(Text("a listing has at most %(max)s images",
+            max=config.max_images))
     encoded = await asyncio.to_thread(reencode_image, data, max_bytes=config.max_image_bytes)
     image_id = secrets.token_hex(8)
     folder = config.media_dir / listing_id

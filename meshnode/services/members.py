@@ -14,6 +14,7 @@ from meshnode.config import ConfigError, validate_handle
 from meshnode.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from meshnode.keys import Identity, generate_identity
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text, message_of
 from meshnode.services.context import NodeContext
 from meshnode.store import members as q
 from meshnode.store.members import MemberRow
@@ -44,7 +45,7 @@ def check_username(username: str) -> str:
         return validate_handle(username)
     except ConfigError as exc:
         fields = {"username": "1-30 lowercase letters, digits or _"}
-        raise ValidationError(str(exc), fields) from exc
+        raise ValidationError(message_of(exc), fields) from exc
 
 
 def check_password(password: str) -> str:
@@ -100,7 +101,8 @@ async def add_member(
             )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(
-            f"username {username!r} is already taken", {"username": "already taken"}
+            Text("username %(name)s is already taken", name=repr(username)),
+                {"username": "already taken"}
         ) from exc
     member = await q.get_member(ctx.store.reader, member_id)
     assert member is not None
@@ -139,7 +141,7 @@ async def create_token(ctx: NodeContext, username: str, *, label: str = "") -> N
     """Create a bearer token for a member; only its hash is stored."""
     member = await get_member(ctx, username)
     if not member.is_active:
-        raise ConflictError(f"member {username!r} is disabled")
+        raise ConflictError(Text("member %(name)s is disabled", name=repr(username)))
     token_id = secrets.token_hex(4)
     secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     async with ctx.store.transaction() as tx:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from meshnode.errors import NotFoundError, PermissionDeniedError, ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
@@ -21,7 +22,8 @@ async def send_message(
     """Send ``body`` to a member about a listing; one of the two must be its author."""
     text = clean_text(body)
     if not 1 <= len(text) <= MAX_BODY:
-        raise ValidationError("empty or too long message", {"body": f"1 to {MAX_BODY} characters"})
+        raise ValidationError("empty or too long message", {
+            "body": Text("1 to %(max)s characters", max=MAX_BODY)})
     listing = await listing_q.get_listing(ctx.store.reader, listing_id)
     if listing is None or listing.hidden:
         raise NotFoundError("no such listing")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from meshnode.errors import NotFoundError, PermissionDeniedError, ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_q
 from meshnode.store import reports as q
@@ -21,7 +22,7 @@ async def report_listing(
     text = clean_text(reason)
     if not 3 <= len(text) <= MAX_REASON:
         raise ValidationError(
-            "say briefly what is wrong", {"reason": f"3 to {MAX_REASON} characters"}
+            "say briefly what is wrong", {"reason": Text("3 to %(max)s characters", max=MAX_REASON)}
         )
     if await listing_q.get_listing(ctx.store.reader, listing_id) is None:
         raise NotFoundError("no such listing")

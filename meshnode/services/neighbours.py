@@ -16,6 +16,7 @@ from meshnode.protocol.discovery import (
     verification_backoff,
 )
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.store import neighbours as nq
 from meshnode.store.neighbours import NeighbourRow
@@ -117,7 +118,8 @@ async def record_verified(ctx: NodeContext, neighbour_id: int, actor_url: str) -
     async with ctx.store.transaction() as tx:
         row = await nq.get_neighbour(tx, neighbour_id)
         if row is None or row.blocked or row.status != "discovered":
-            raise ConflictError(f"neighbour {neighbour_id} is no longer awaiting verification")
+            raise ConflictError(Text("neighbour %(id)s is no longer awaiting verification",
+                                     id=neighbour_id))
         await nq.update_neighbour(tx, neighbour_id, status="verified", actor_url=actor_url,
                                   verified_at=now, attempts=0, next_attempt_at=None,
                                   last_error=None)

@@ -14,6 +14,7 @@ from meshnode import errors as service_errors
 from meshnode.protocol import deals
 from meshnode.protocol import errors as protocol_errors
 from meshnode.protocol.listings import UnknownCategoryError
+from meshnode.protocol.translatable import message_of
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except HANDLED_ERRORS as error:
         if html is not None:
-            return await html(request, status_for(error), str(error))
+            return await html(request, status_for(error), message_of(error))
         return response_for(error)
     except web.HTTPException as exc:
         if exc.status >= 400 and html is not None:

@@ -1,7 +1,10 @@
 """Validation messages produced below the web layer, marked here so they get translated.
 
 The protocol and service layers speak English; the pages pass every field message through
-gettext, so a message listed here is shown in the reader's language (others stay English).
+gettext, so a message listed here is shown in the reader's language. Messages built from
+values are ``Text`` templates (protocol/translatable.py), translated with their values by
+``Translator.gettext``/``Translator.error``; test_i18n.py checks that every error message a
+page can show is in both catalogues.
 """
 
 from __future__ import annotations
@@ -45,4 +48,10 @@ LEDGER_MESSAGES = (
     N_("this payment request was decided meanwhile"),
     N_("this transaction was already reversed"),
     N_("a reversal cannot itself be reversed; make a new payment"),
+)
+# Reasons the pages (and aiohttp) give for a 4xx that the error page shows.
+PAGE_MESSAGES = (
+    N_("choose a photo"), N_("unknown action"), N_("unknown category"),
+    N_("Request Entity Too Large"), N_("Method Not Allowed"), N_("Service Unavailable"),
+    N_("Unprocessable Entity"), N_("Unsupported Media Type"),
 )

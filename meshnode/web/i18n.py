@@ -24,6 +24,7 @@ from babel.numbers import format_decimal
 
 from meshnode.config import LOCALES
 from meshnode.protocol.timefmt import parse_utc
+from meshnode.protocol.translatable import Text, When, message_of
 
 MAX_ACCEPT_LANGUAGE = 400
 
@@ -31,6 +32,9 @@ MAX_ACCEPT_LANGUAGE = 400
 def N_(message: str) -> str:
     """Mark a string for extraction without translating it yet."""
     return message
+
+
+__all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
 
 
 def compile_catalog(lang: str) -> gettext.GNUTranslations:
@@ -78,9 +82,36 @@ class Translator:
     currency_decimals: int
 
     def gettext(self, message: str, **values: Any) -> str:
-        """Translate ``message``, then fill ``%(name)s`` placeholders (values are escaped later)."""
+        """Translate ``message``, then fill ``%(name)s`` placeholders (values are escaped later).
+
+        A ``Text`` (an error message built from a template, protocol/translatable.py) is translated
+        by its template, its values formatted for this locale.
+        """
+        if isinstance(message, Text) and not values:
+            if not message.values:
+                return self.translations.gettext(message.template)
+            return self.translations.gettext(message.template) % {
+                name: self._value(value) for name, value in message.values.items()}
         text = self.translations.gettext(message)
         return text % values if values else text
+
+    def error(self, error: BaseException | str) -> str:
+        """An error (or a field message) in this language; unknown messages stay English."""
+        return self.gettext(message_of(error) if isinstance(error, BaseException) else error)
+
+    def _value(self, value: Any) -> str:
+        if isinstance(value, Text):
+            return self.gettext(value)
+        if isinstance(value, When):
+            return self.datetime(str(value), "medium")
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            return str(value)
+        if isinstance(value, Decimal):
+            exponent = value.as_tuple().exponent
+            places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+            pattern = "#,##0" + ("." + "0" * places if places else "")
+            return format_decimal(value, format=pattern, locale=self.locale)
+        return self.number(value)
 
     def ngettext(self, singular: str, plural: str, count: int, **values: Any) -> str:
         """Plural-aware translation; ``%(count)s`` is available in the message."""

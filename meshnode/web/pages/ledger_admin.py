@@ -6,6 +6,7 @@ from aiohttp import web
 
 from meshnode.errors import ConflictError, ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.translatable import message_of
 from meshnode.services import ledger
 from meshnode.services import wallet as wallet_service
 from meshnode.web.appkeys import CONTEXT
@@ -55,7 +56,7 @@ async def change_limits(request: web.Request) -> web.StreamResponse:
                                errors=form_errors(exc), status=422)
     except ConflictError as exc:  # the message says what the balance with holds is
         return await _overview(request, editing=username, values=values,
-                               errors={**exc.fields, "": str(exc)}, status=409)
+                               errors={**exc.fields, "": message_of(exc)}, status=409)
     raise redirect(f"/admin/ledger?saved={username}#account-{username}")
 
 

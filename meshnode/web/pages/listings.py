@@ -20,6 +20,7 @@ from meshnode.errors import (
 )
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
+from meshnode.protocol.translatable import message_of
 from meshnode.services import accounts
 from meshnode.services import listings as listing_service
 from meshnode.services.signatures import listing_signature
@@ -91,7 +92,7 @@ async def search(request: web.Request) -> web.Response:
             keep = {k: query[k] for k in SEARCH_KEYS if query[k]}
             next_link = "/search?" + urlencode({**keep, "cursor": page.next_cursor})
     except ValidationError as exc:
-        errors = exc.fields or {"q": str(exc)}
+        errors = exc.fields or {"q": message_of(exc)}
     searched = any(query[k] for k in SEARCH_KEYS)
     return await render(request, "search.html", {
         "query": query, "listings": card_context(rows), "errors": errors,
@@ -149,7 +150,7 @@ async def _form_page(
 
 
 def _form_errors(exc: ValidationError) -> dict[str, str]:
-    return exc.fields or {"": str(exc)}
+    return exc.fields or {"": message_of(exc)}
 
 
 async def create_listing(request: web.Request) -> web.StreamResponse:
@@ -240,7 +241,7 @@ async def add_photo(request: web.Request) -> web.StreamResponse:
         await listing_service.add_image(request.app[CONTEXT], member, row.id, data,
                                         alt=field(form, "alt", 200))
     except (PayloadTooLargeError, UnsupportedMediaError) as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from exc
+        raise web.HTTPBadRequest(reason=message_of(exc)) from exc
     raise redirect(f"/listings/{row.id}/edit")
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from meshnode.errors import ConflictError, NotFoundError, ValidationError
 from meshnode.federation import peering
+from meshnode.protocol.translatable import message_of
 from meshnode.store import outbox as oq
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin
@@ -72,10 +73,10 @@ async def add_peer(request: web.Request) -> web.StreamResponse:
         await peering.add_peer(request.app[CONTEXT], values["target"])
     except ValidationError as exc:
         return await _page(request, values=values, status=422,
-                           errors={"target": str(exc)})
+                           errors={"target": message_of(exc)})
     except ConflictError as exc:
         return await _page(request, values=values, status=409,
-                           errors={"target": str(exc)})
+                           errors={"target": message_of(exc)})
     raise redirect("/admin/peers?done=add")
 
 
@@ -87,7 +88,7 @@ async def peer_action(request: web.Request) -> web.StreamResponse:
     try:
         await ACTIONS[action](request.app[CONTEXT], field(form, "peer", TARGET_MAX).strip())
     except (ConflictError, NotFoundError, ValidationError) as exc:
-        return await _page(request, errors={"": str(exc)}, status=409)
+        return await _page(request, errors={"": message_of(exc)}, status=409)
     raise redirect(f"/admin/peers?done={action}")
 
 

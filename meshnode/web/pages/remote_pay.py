@@ -13,6 +13,7 @@ from aiohttp import web
 from meshnode.errors import ConflictError, LimitExceededError, ValidationError
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.translatable import message_of
 from meshnode.services import iou
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
@@ -51,13 +52,13 @@ async def pay_remote_member(request: web.Request, member: MemberRow, values: dic
                                           network=network)
     except ValidationError as exc:
         names = [name for name in (exc.fields or {}) if name in values] or ["payee"]
-        return await show_form(request, member, values, dict.fromkeys(names, str(exc)),
+        return await show_form(request, member, values, dict.fromkeys(names, message_of(exc)),
                                status=422)
     except (ConflictError, LimitExceededError) as exc:
         fields = [name for name in (exc.fields or {})
                   if name in ("payee", "amount", "amount_in")]
         return await show_form(request, member, values,
-                               {name: str(exc) for name in fields} or {"": str(exc)},
+                               {name: message_of(exc) for name in fields} or {"": message_of(exc)},
                                status=409)
     network.wake()
     status = await wait_for_outcome(request, status)

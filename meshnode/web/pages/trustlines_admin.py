@@ -12,6 +12,7 @@ from aiohttp import web
 
 from meshnode.errors import ConflictError, NotFoundError, ValidationError
 from meshnode.federation.runtime import IOU_NETWORK
+from meshnode.protocol.translatable import message_of
 from meshnode.services import iou, iou_admin
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin
@@ -48,9 +49,9 @@ def field_errors(exc: ValidationError | ConflictError, names: tuple[str, ...],
     """A translatable hint next to each field the service refused; else the whole message."""
     hit = [name for name in exc.fields if name in names] if exc.fields else []
     if isinstance(exc, ConflictError) and not isinstance(exc, ValidationError):
-        return {name: str(exc) for name in hit} or {"": str(exc)}
+        return {name: message_of(exc) for name in hit} or {"": message_of(exc)}
     if not hit:
-        return {fallback: HINTS.get(fallback, str(exc))}
+        return {fallback: HINTS.get(fallback, message_of(exc))}
     return {name: HINTS[name] for name in hit}
 
 
@@ -134,7 +135,7 @@ async def line_action(request: web.Request) -> web.StreamResponse:
         else:
             await iou.change_line(ctx, admin, line_id, action)
     except (ConflictError, NotFoundError) as exc:  # e.g. closing needs a zero balance
-        return await _page(request, line_id=line_id, errors={"": str(exc)}, status=409)
+        return await _page(request, line_id=line_id, errors={"": message_of(exc)}, status=409)
     _wake(request)
     raise redirect(f"/admin/trustlines?done={action}#line-{line_id}")
 

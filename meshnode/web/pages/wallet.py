@@ -12,6 +12,7 @@ from aiohttp import web
 
 from meshnode.errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.translatable import message_of
 from meshnode.services import ledger
 from meshnode.services import listings as listing_service
 from meshnode.services import wallet as wallet_service
@@ -66,7 +67,7 @@ def limit_message(tr: Translator, exc: LimitExceededError, fmt: Callable[[int], 
 
 def form_errors(exc: ValidationError | ConflictError) -> dict[str, str]:
     """Field messages of a refused form ('' holds a message for the whole form)."""
-    return dict(exc.fields) if exc.fields else {"": str(exc)}
+    return dict(exc.fields) if exc.fields else {"": message_of(exc)}
 
 
 async def wallet_page(request: web.Request, *, notice: str | None = None,
@@ -195,7 +196,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
         notice = limit_message(tr, exc, money(request), member.username)
         return await wallet_page(request, notice=notice, status=409)
     except ConflictError as exc:
-        return await wallet_page(request, notice=tr.gettext(str(exc)), status=409)
+        return await wallet_page(request, notice=tr.error(exc), status=409)
     done = "cancelled" if row.payee_account == member.username else "declined"
     raise redirect(f"/wallet?done={done}")
 
@@ -234,7 +235,7 @@ async def reverse(request: web.Request) -> web.StreamResponse:
         notice = limit_message(tr, exc, money(request), member.username)
         return await _transaction_page(request, member, notice=notice, status=409)
     except (ValidationError, ConflictError) as exc:
-        return await _transaction_page(request, member, notice=tr.gettext(str(exc)),
+        return await _transaction_page(request, member, notice=tr.error(exc),
                                        status=409)
     raise redirect(f"/wallet/transactions/{entry.fields.id}?done=reversed")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,64 @@ def test_catalogues__every_string_is_in_both_and_translated_in_french() -> None:
             untranslated = [m.id for m in catalog if m.id and not (
                 m.string if isinstance(m.string, str) else all(m.string))]
             assert untranslated == []
+
+
+# Errors a page can show (form fields, notices, the error page): their messages must be
+# literal catalogue entries or ``Text`` templates, never f-strings (those stay English).
+PAGE_ERRORS = {"ConflictError", "ValidationError", "LimitExceededError", "CapacityError",
+               "TransitionError", "NotYourMoveError", "PermissionDeniedError",
+               "PayloadTooLargeError", "UnsupportedMediaError", "RateLimitedError",
+               "AuthenticationError", "HTTPBadRequest"}
+PAGE_ERROR_SOURCES = (
+    *sorted(p for p in (ROOT / "meshnode" / "services").glob("*.py") if p.name != "node.py"),
+    *(ROOT / "meshnode" / "protocol" / f"{name}.py"
+      for name in ("deals", "ledger", "amounts", "listings", "timefmt")),
+    *sorted((ROOT / "meshnode" / "web" / "pages").glob("*.py")),
+    ROOT / "meshnode" / "federation" / "peering.py", ROOT / "meshnode" / "federation" / "iou.py",
+)
+
+
+def _page_error_messages(paths: tuple[Path, ...]) -> tuple[set[str], list[str]]:
+    """Every message an error raised in ``paths`` carries, and where f-strings are used."""
+    found: set[str] = set()
+    fstrings: list[str] = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else (
+                func.attr if isinstance(func, ast.Attribute) else "")
+            if name == "Text" and node.args and isinstance(node.args[0], ast.Constant):
+                found.add(str(node.args[0].value))
+            if name not in PAGE_ERRORS:
+                continue
+            values: list[ast.expr] = list(node.args[:1])
+            for extra in (*node.args[1:], *(k.value for k in node.keywords
+                                             if k.arg in ("fields", "reason"))):
+                values.extend(extra.values if isinstance(extra, ast.Dict) else [extra])
+            for value in values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.add(value.value)
+                elif isinstance(value, ast.Name) and value.id in constants:
+                    found.add(constants[value.id])
+                elif isinstance(value, ast.JoinedStr):
+                    fstrings.append(f"{path.name}:{value.lineno}")
+    return found, fstrings
+
+
+def test_catalogues__every_error_a_page_can_show_is_translated_in_french() -> None:
+    found, fstrings = _page_error_messages(PAGE_ERROR_SOURCES)
+    assert fstrings == [], "use Text('... %(name)s ...', name=value) instead of f-strings"
+    assert len(found) > 200
+    assert "only %(left)s %(unit)s(s) left, asked %(asked)s" in found
+    for lang in ("fr", "en"):
+        with (LOCALE / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+            catalog = read_po(handle)
+        ids = {m.id for m in catalog if m.id and (lang == "en" or m.string)}
+        assert sorted(found - ids) == [], f"{lang}: add these msgids at the end of the .po"
