@@ -68,6 +68,19 @@ async def test_mdns_shutdown__immediately_after_start(
     await _stop_promptly(node, before, caplog)
 
 
+async def test_mdns_shutdown__right_after_registration(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a node whose advert is registered (announcements and goodbyes are sent by
+    # zeroconf tasks that the node must await, not leave behind)
+    before = _tasks()
+    node = await start_node(tmp_path, "alpha")
+    async with asyncio.timeout(10):
+        await node.runtime.discovery.async_wait_registered()
+    # When it stops, Then its goodbyes are sent within the bound and no task outlives it
+    await _stop_promptly(node, before, caplog)
+
+
 async def test_mdns_shutdown__during_a_resolve_burst(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
