@@ -215,7 +215,7 @@ class Discovery:
         await announced
 
     async def async_wait_registered(self) -> str:
-        """Wait until our service is registered; returns the registered name."""
+        """Wait until our service is registered and announced; returns the registered name."""
         if self._registered is not None:
             await asyncio.shield(self._registered)
         assert self.registered_name is not None
@@ -373,7 +373,8 @@ def discovery_context(
                                                    name="neighbour-verifier")
                     yield
                 finally:
-                    # No await before this: a cancel or GeneratorExit at ``yield`` lands here.
+                    # Also on GeneratorExit: the loop closes this generator itself when the
+                    # app was not cleaned up before it ends.
                     await discovery.async_stop(also=(loop,))
         finally:
             # Closes the sockets even when the steps above failed or were cancelled; its own
