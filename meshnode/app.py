@@ -51,8 +51,10 @@ def create_app(
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         ctx = await NodeContext.open(config, clock=clock)
         app[CONTEXT] = ctx
-        yield
-        await ctx.close()
+        try:
+            yield
+        finally:  # also when the loop closes this generator (GeneratorExit): else the
+            await ctx.close()  # store's threads outlive the loop and the process never exits
 
     app.cleanup_ctx.append(node_context)
     app.cleanup_ctx.append(federation_context(run_workers=run_workers))

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import sqlite3
@@ -24,6 +23,7 @@ from meshnode import urls
 from meshnode.errors import ServiceError
 from meshnode.federation.http import FetchError
 from meshnode.federation.state import Federation
+from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.keys import Identity
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.retry import classify_status, next_delay, parse_retry_after
@@ -155,8 +155,7 @@ class DeliveryWorker:
         try:
             await self._schedule(tasks, event, poll)
         finally:
-            for task in tasks.values():
-                task.cancel()
+            await cancel_and_wait(tasks.values(), what="delivery")
 
     async def _schedule(self, tasks: dict[str, asyncio.Task[None]], event: asyncio.Event,
                         poll: float) -> None:
@@ -171,8 +170,7 @@ class DeliveryWorker:
             for host in hosts:
                 if host not in tasks or tasks[host].done():
                     tasks[host] = asyncio.create_task(self._guarded_drain(host))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), poll)
+            await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
 
     async def _guarded_drain(self, host: str) -> None:
         try:

@@ -16,7 +16,6 @@ adverts cost bounded memory, bounded mDNS queries and bounded database rows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import time
@@ -33,6 +32,7 @@ from meshnode import urls
 from meshnode.errors import ConflictError
 from meshnode.federation import peering
 from meshnode.federation.neighbour_verifier import NeighbourVerifier, open_verifier_http
+from meshnode.federation.tasks import bounded, cancel_and_wait
 from meshnode.protocol.discovery import (
     SERVICE_TYPE,
     Advert,
@@ -206,32 +206,39 @@ class Discovery:
             server=f"meshnode-{fp}.local.",
             addresses=[ipaddress.ip_address(a).packed for a in self.addresses],
         )
-        await self.aiozc.async_register_service(info, allow_name_change=True)
+        announced = await self.aiozc.async_register_service(info, allow_name_change=True)
         self._info = info
         # A conflict renames us ("… (ABCD-EFGH)-2"): remember the name actually registered.
         self.registered_name = info.name
+        # zeroconf sends the announcements from a task of its own: awaiting it here makes it
+        # ours, so cancelling this task at shutdown cancels it too instead of leaking it.
+        await announced
 
     async def async_wait_registered(self) -> str:
-        """Wait until our service is registered; returns the registered name."""
+        """Wait until our service is registered and announced; returns the registered name."""
         if self._registered is not None:
             await asyncio.shield(self._registered)
         assert self.registered_name is not None
         return self.registered_name
 
-    async def async_stop(self) -> None:
-        """Stop browsing, say goodbye (unregister and wait for it), stop resolvers."""
-        if self._browser is not None:
-            await self._browser.async_cancel()
-        if self._registered is not None and not self._registered.done():
-            self._registered.cancel()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._registered is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._registered
+    async def async_stop(self, *, also: tuple[asyncio.Task[None] | None, ...] = ()) -> None:
+        """Stop browsing, cancel and await our tasks (and ``also``), then say goodbye.
+
+        Each task is cancelled and awaited once, with a bound; cancellation of the caller
+        propagates (the zeroconf close that follows in ``discovery_context`` still sends the
+        goodbyes of whatever stays registered).
+        """
+        try:
+            if self._browser is not None:
+                await bounded(self._browser.async_cancel(), what="mDNS browser cancel")
+        finally:
+            tasks, self._tasks = [*self._tasks, self._registered, *also], []
+            self._registered = None
+            await cancel_and_wait(tasks, what="mDNS discovery")
         if self._info is not None:
-            await self.aiozc.async_unregister_service(self._info)
+            info, self._info = self._info, None
+            goodbye = await self.aiozc.async_unregister_service(info)
+            await bounded(goodbye, what="mDNS goodbye")
 
     def _on_service_state_change(
         self,
@@ -358,17 +365,20 @@ def discovery_context(
                 discovery = Discovery(ctx, aiozc, addresses, on_discovered=wake.set)
                 verifier = NeighbourVerifier(ctx, http, request_peering=request_peering)
                 app[DISCOVERY] = DiscoveryRuntime(discovery, verifier)
-                await discovery.async_start()
-                loop = asyncio.create_task(verifier.run_forever(wake)) if run_workers else None
+                loop: asyncio.Task[None] | None = None
                 try:
+                    await discovery.async_start()
+                    if run_workers:
+                        loop = asyncio.create_task(verifier.run_forever(wake),
+                                                   name="neighbour-verifier")
                     yield
                 finally:
-                    if loop is not None:
-                        loop.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await loop
-                    await discovery.async_stop()
+                    # Also on GeneratorExit: the loop closes this generator itself when the
+                    # app was not cleaned up before it ends.
+                    await discovery.async_stop(also=(loop,))
         finally:
-            await aiozc.async_close()
+            # Closes the sockets even when the steps above failed or were cancelled; its own
+            # goodbyes (async_unregister_all_services) cover a registration still standing.
+            await bounded(aiozc.async_close(), what="mDNS zeroconf close")
 
     return context

@@ -23,13 +23,14 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import aiosqlite
 
 from meshnode.errors import ConflictError, ServiceError
+from meshnode.federation.tasks import wait_event
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.challenge import (
     new_challenge,
@@ -105,12 +106,32 @@ class VerifierHttp:
             raise VerificationFailed(f"POST {url} failed: {exc!r}") from exc
 
 
-@contextlib.asynccontextmanager
-async def open_verifier_http() -> AsyncIterator[VerifierHttp]:
-    """One pooled session for the verifier, closed with the app."""
-    connector = aiohttp.TCPConnector(limit=BATCH * 2)
-    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
-        yield VerifierHttp(session)
+class VerifierSession(contextlib.AbstractAsyncContextManager[VerifierHttp]):
+    """One pooled session for the verifier, closed with the app.
+
+    A class, not an ``@asynccontextmanager`` generator, on purpose: an app that is not
+    cleaned up before its loop closes has every live async generator closed by
+    ``loop.shutdown_asyncgens()`` in no particular order; a generator closed before the
+    discovery context that wraps it made that context's exit fail with "generator didn't
+    stop after athrow()" (3.11's ``athrow`` on a closed generator returns None).
+    """
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> VerifierHttp:
+        connector = aiohttp.TCPConnector(limit=BATCH * 2)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT)
+        return VerifierHttp(self._session)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def open_verifier_http() -> VerifierSession:
+    """``async with open_verifier_http() as http``: the verifier's pooled session."""
+    return VerifierSession()
 
 
 def _lists_key(actor: Any, multikey: str) -> bool:
@@ -158,8 +179,8 @@ class NeighbourVerifier:
                 busy = 0
             if busy:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            # Not ``wait_for``: on 3.11 it loses a cancel that races a wake (see tasks.py).
+            await wait_event(wake, POLL_SECONDS)
 
     async def verify_row(self, row: NeighbourRow) -> None:
         """One attempt for ``row``: every address in order until one proves the key."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, BlockedOrigins, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
+from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.services import deal_payments, deals
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -91,8 +91,7 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
         if event is None:
             await asyncio.sleep(poll)
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), poll)
+            await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
 
 
 # While activities arrive in a burst, the inbox worker pauses this many times as long as its
@@ -116,8 +115,7 @@ async def _inbox_loop(worker: InboxWorker, federation: Federation) -> None:
                 took = asyncio.get_running_loop().time() - started
                 await asyncio.sleep(INTAKE_PRIORITY * took)
             continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(federation.inbox_event.wait(), 1.0)
+        await wait_event(federation.inbox_event, 1.0)
 
 
 async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
@@ -168,9 +166,9 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL)),
                 ]
-            yield
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                yield
+            finally:
+                await cancel_and_wait(tasks, what="federation workers")
 
     return context
