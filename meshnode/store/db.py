@@ -191,7 +191,7 @@ class Store:
                 # released; without this every later write would fail with "cannot start a
                 # transaction within a transaction". That task already saw an error.
                 await self._writer.rollback()
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self._writer
             except BaseException:
@@ -199,6 +199,19 @@ class Store:
                 raise
             await self._writer.commit()
             self.generation += 1
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE; if this task is cancelled meanwhile, the statement still runs in
+        the connection's thread, so wait for it and roll it back before the lock is released
+        (otherwise the next writer's BEGIN fails: "transaction within a transaction")."""
+        begin = asyncio.ensure_future(self._writer.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            await asyncio.wait([begin])
+            if self._writer.in_transaction:
+                await self._writer.rollback()
+            raise
 
     async def backup_to(self, target: Path) -> None:
         """Write a consistent copy of the live database to ``target`` (SQLite backup API)."""

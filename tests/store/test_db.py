@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from meshnode.services.context import NodeContext
 from meshnode.store.db import query
 
@@ -22,3 +25,30 @@ async def test_transaction__recovers_from_a_transaction_left_open(ctx: NodeConte
     async with query(store.reader, sql) as rows:
         keys = [row[0] for row in await rows.fetchall()]
     assert keys == ["fresh"]
+
+
+async def test_transaction__writer_cancelled_during_begin_leaves_none_open(
+        ctx: NodeContext) -> None:
+    # Given writers cancelled at once while their BEGIN is on its way to the worker thread
+    store = ctx.store
+
+    async def write(key: str) -> None:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO community_settings (key, value) VALUES (?, 'x')",
+                             (key,))
+
+    for attempt in range(20):
+        task = asyncio.create_task(write(f"cancelled{attempt}"))
+        for _ in range(attempt % 4):
+            await asyncio.sleep(0)
+        task.cancel()
+        # When the next writer starts right away, Then it commits (no "transaction within a
+        # transaction") and the cancelled write left nothing behind
+        await write(f"next{attempt}")
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    sql = "SELECT count(*) FROM community_settings WHERE key LIKE 'next%'"
+    async with query(store.reader, sql) as rows:
+        row = await rows.fetchone()
+    assert row is not None
+    assert row[0] == 20
