@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -157,6 +158,7 @@ async def _wait_processed(database: Path, total: int, start: float) -> float:
 async def ingest_node_process(root: Path, total: int) -> tuple[float, float]:
     """Ingest measured against a real ``meshnode run`` process (its own core, its workers
     running); the client, in this process, only sends pre-signed requests."""
+    root.mkdir(exist_ok=True)  # noqa: ASYNC240 - once, before measuring
     alpha = Node(root, "alpha2")
     await alpha.start(False)
     with socket.socket() as sock:
@@ -205,23 +207,47 @@ async def _send_creates(ctx: Any, alice: Any, signed: str, url: str, total: int
         body = json.dumps(create).encode()
         requests.append((body, signed_post_headers("rfc9421-ed25519", url, body, key=key,
                                                    key_id=f"{actor}#ed25519-key", now=now)))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
-        async def send(body: bytes, headers: dict[str, str]) -> None:
-            async with session.post(url, data=body, headers=headers) as response:
-                assert response.status == 202, response.status
+    async with aiohttp.ClientSession() as session, session.post(
+            url, data=requests[0][0], headers=requests[0][1]) as response:
+        assert response.status == 202, response.status  # the node fetched alice's key
+    raw = [_raw_request(url, body, headers) for body, headers in requests[1:]]
+    gc.collect()
+    gc.freeze()  # the load generator's own garbage collections must not pace the sends
+    start = time.perf_counter()
+    await asyncio.gather(*(_raw_sender(url, raw) for _ in range(32)))
+    return (total - 1) / (time.perf_counter() - start), start
 
-        await send(*requests[0])  # the node fetches and caches alice's key
-        queue = list(requests[1:])
-        gc.collect()
-        gc.freeze()  # the load generator's own garbage collections must not pace the sends
-        start = time.perf_counter()
 
-        async def sender() -> None:
-            while queue:
-                await send(*queue.pop())
+def _raw_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """One HTTP/1.1 keep-alive POST, encoded up front (a load generator as light as wrk:
+    aiohttp's client cost as much CPU per request as the node's inbox)."""
+    parts = urlsplit(url)
+    lines = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}",
+             f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()
+              if name.lower() not in ("host", "content-length")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
-        await asyncio.gather(*(sender() for _ in range(32)))
-        return (total - 1) / (time.perf_counter() - start), start
+
+async def _raw_sender(url: str, queue: list[bytes]) -> None:
+    """Send requests from ``queue`` one after another on one connection; each must get 202."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        while queue:
+            writer.write(queue.pop())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            if status != 202:
+                raise RuntimeError(f"inbox answered {status}")
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 async def chain(root: Path, size: int, runs: int) -> list[float]:
@@ -301,9 +327,12 @@ async def main(quick: bool) -> None:
               f"({rate / combined:.2f} × the verify+insert baseline) [client and node share "
               "one event loop]")
         total = 500 if quick else 3000
-        rate, processed = await ingest_node_process(root, total)
-        print(f"(2b) the same against a `meshnode run` process (its workers running): "
-              f"{rate:,.0f}/s ({rate / combined:.2f} × baseline)   (target ≥ 1,500/s)")
+        runs = [await ingest_node_process(root / f"run{n}", total) for n in range(3)]
+        rates = sorted(rate for rate, _ in runs)
+        rate, processed = sorted(runs)[1]  # the median run
+        print(f"(2b) the same against a `meshnode run` process (its workers running), median "
+              f"of 3 fresh nodes: {rate:,.0f}/s ({rate / combined:.2f} × baseline; runs "
+              f"{', '.join(f'{r:,.0f}' for r in rates)})   (target ≥ 1,500/s)")
         print(f"(2c) ... and all {total:,} processed (proof verified, listing stored and "
               f"indexed) {processed:.1f} s after the first request: {total / processed:,.0f} "
               "listings/s end to end")

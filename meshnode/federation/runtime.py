@@ -97,7 +97,7 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
 # While activities arrive in a burst, the inbox worker pauses this many times as long as its
 # last batch took, so answering peers (store + 202) gets most of the CPU and processing
 # catches up once the burst is over; the backlog cap bounds what can wait.
-INTAKE_PRIORITY = 3.0
+INTAKE_PRIORITY = 5.0
 
 
 async def _inbox_loop(worker: InboxWorker, federation: Federation) -> None:

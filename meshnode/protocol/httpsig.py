@@ -112,10 +112,21 @@ _HASHES = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 # --------------------------------------------------------------------------- headers
 
 
-def _field_lines(headers: Headers) -> dict[str, list[str]]:
+class _GroupedLines(dict[str, list[str]]):
+    """Field lines already grouped by lowercased name: a request's headers are grouped once,
+    not once per step of parsing (that cost a tenth of the inbox's time)."""
+
+
+def _field_lines(headers: Headers | _GroupedLines) -> _GroupedLines:
     """Group field lines by lowercased name, values trimmed (RFC 9421 §2.1)."""
+    if isinstance(headers, _GroupedLines):
+        return headers
+    return _group_lines(headers)
+
+
+def _group_lines(headers: Headers) -> _GroupedLines:
     pairs: Iterable[tuple[str, str]] = headers.items() if isinstance(headers, Mapping) else headers
-    lines: dict[str, list[str]] = {}
+    lines = _GroupedLines()
     for name, value in pairs:
         lines.setdefault(name.strip().lower(), []).append(value.strip(" \t"))
     return lines
@@ -404,7 +415,8 @@ def _component_value(name: str, method: str, url: str, lines: Mapping[str, list[
 
 
 def rfc9421_signature_base(
-    method: str, url: str, headers: Headers, components: Sequence[str], params_str: str
+    method: str, url: str, headers: Headers | _GroupedLines, components: Sequence[str],
+    params_str: str,
 ) -> str:
     """Build the RFC 9421 §2.5 signature base.
 
@@ -531,7 +543,7 @@ def _digest_headers(lines: Mapping[str, list[str]]) -> tuple[tuple[str, str], ..
     )
 
 
-def parse_rfc9421(method: str, url: str, headers: Headers) -> ParsedSignature:
+def parse_rfc9421(method: str, url: str, headers: Headers | _GroupedLines) -> ParsedSignature:
     """Read an RFC 9421 signature (``Signature-Input`` + ``Signature``) from a request.
 
     When several labels are present, the first one found in both headers is used.
@@ -551,7 +563,7 @@ def parse_rfc9421(method: str, url: str, headers: Headers) -> ParsedSignature:
         raise SignatureError("signature has no keyid")
     components = _component_names(inner)
     alg = _normalise_9421_algorithm(_str_param(inner.params, "alg"))
-    base = rfc9421_signature_base(method, url, headers, components, serialize_inner_list(inner))
+    base = rfc9421_signature_base(method, url, lines, components, serialize_inner_list(inner))
     return ParsedSignature(
         scheme="rfc9421",
         key_id=key_id,
@@ -592,7 +604,7 @@ def _request_target(method: str, url: str, *, include_query: bool) -> str:
 def cavage_signing_string(
     method: str,
     url: str,
-    headers: Headers,
+    headers: Headers | _GroupedLines,
     components: Sequence[str],
     *,
     created: int | None = None,
@@ -685,7 +697,7 @@ def _decode_b64_signature(encoded: str) -> bytes:
         raise SignatureError("signature is not valid base64") from exc
 
 
-def parse_cavage(method: str, url: str, headers: Headers) -> ParsedSignature:
+def parse_cavage(method: str, url: str, headers: Headers | _GroupedLines) -> ParsedSignature:
     """Read a draft-cavage-12 ``Signature`` header from a request.
 
     Both signing-string forms are prepared when the target has a query:
@@ -705,7 +717,7 @@ def parse_cavage(method: str, url: str, headers: Headers) -> ParsedSignature:
     components = tuple(fields.get("headers", default).lower().split())
     if not components:
         raise SignatureError("Signature header covers no components")
-    bases = _cavage_bases(method, url, headers, components, created, expires)
+    bases = _cavage_bases(method, url, lines, components, created, expires)
     return ParsedSignature(
         scheme="cavage",
         key_id=key_id,
@@ -725,7 +737,7 @@ def parse_cavage(method: str, url: str, headers: Headers) -> ParsedSignature:
 def _cavage_bases(
     method: str,
     url: str,
-    headers: Headers,
+    headers: Headers | _GroupedLines,
     components: Sequence[str],
     created: int | None,
     expires: int | None,
@@ -751,9 +763,9 @@ def parse_signature(method: str, url: str, headers: Headers) -> ParsedSignature:
     """Read whichever signature a request carries: RFC 9421 first, then cavage."""
     lines = _field_lines(headers)
     if "signature-input" in lines:
-        return parse_rfc9421(method, url, headers)
+        return parse_rfc9421(method, url, lines)
     if "signature" in lines:
-        return parse_cavage(method, url, headers)
+        return parse_cavage(method, url, lines)
     raise SignatureError("no signature")
 
 
