@@ -201,16 +201,14 @@ class Store:
             self.generation += 1
 
     async def _begin(self) -> None:
-        """BEGIN IMMEDIATE; if this task is cancelled meanwhile, the statement still runs in
-        the connection's thread, so wait for it and roll it back before the lock is released
-        (otherwise the next writer's BEGIN fails: "transaction within a transaction")."""
-        begin = asyncio.ensure_future(self._writer.execute("BEGIN IMMEDIATE"))
+        """BEGIN IMMEDIATE. If this task is cancelled meanwhile, the statement still runs in
+        the connection's thread; a ROLLBACK queued behind it (the thread runs them in order)
+        undoes it before the lock is released, else the next writer's BEGIN would fail with
+        "cannot start a transaction within a transaction"."""
         try:
-            await asyncio.shield(begin)
+            await self._writer.execute("BEGIN IMMEDIATE")
         except asyncio.CancelledError:
-            await asyncio.wait([begin])
-            if self._writer.in_transaction:
-                await self._writer.rollback()
+            await self._writer.rollback()
             raise
 
     async def backup_to(self, target: Path) -> None:
