@@ -14,7 +14,6 @@ The demo logins use fixed, printed passwords: fine for nodes that only listen on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -32,6 +31,7 @@ import aiohttp
 
 from meshnode.config import Config, ConfigError, load_config
 from meshnode.errors import NotFoundError
+from meshnode.federation.tasks import wait_event
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import listings, members
 from meshnode.services.context import NodeContext
@@ -345,8 +345,7 @@ async def _poll_started(
             raise ConfigError("nodes did not start within "
                               f"{START_TIMEOUT:.0f} s: {', '.join(n.url for n in pending)}")
         if pending:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
+            await wait_event(stop, 0.1)
 
 
 def _print_summary(nodes: list[DemoNode], data_dir: Path, resumed: bool) -> None:
@@ -433,8 +432,7 @@ async def _run(nodes: list[DemoNode], data_dir: Path, resumed: bool, log_level: 
                 print(f"meshnode demo: node stopped unexpectedly: {names}", file=sys.stderr)
                 failed = True
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+            await wait_event(stop, 0.5)
         print("meshnode demo: stopping all nodes...", flush=True)
     finally:
         clean = await asyncio.to_thread(_stop_all, nodes)

@@ -8,7 +8,6 @@ progress, 409 when refused (with the reason).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from aiohttp import web
 from meshnode.errors import ConflictError, PermissionDeniedError, ValidationError
 from meshnode.federation.runtime import IOU_NETWORK, IOU_WAIT
 from meshnode.federation.state import FEDERATION
+from meshnode.federation.tasks import wait_event
 from meshnode.protocol.amounts import parse_amount
 from meshnode.services import iou as svc
 from meshnode.services.context import NodeContext
@@ -63,8 +63,7 @@ async def wait_for_outcome(request: web.Request, status: svc.TransferStatus
             if status.final:
                 return status
             event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(0.05, deadline - loop.time()))
+            await wait_event(event, min(0.05, deadline - loop.time()))
         return status
     finally:
         waiters.pop(status.id, None)
