@@ -33,6 +33,9 @@ from meshnode.web.browser import PERSONAL, SESSION_COOKIE, translator
 from meshnode.web.errors import Handler
 
 PAGE_CACHE_ENTRIES = 1000
+# Visitors choose the keys (any search text), so the memory is capped, not only the count:
+# 4 MiB in all is a few hundred pages and little for a Raspberry Pi Zero 2's 512 MB.
+PAGE_CACHE_MAX_BYTES = 4 * 1024 * 1024
 PAGE_CACHE_MAX_PAGE = 256 * 1024
 # The pages worth keeping: what anonymous visitors read. Everything else is never cached.
 CACHEABLE_PATH = re.compile(r"^/(?:|search|listings/[A-Za-z0-9_-]{1,64})$")
@@ -52,9 +55,12 @@ class CachedPage:
 class PageCache:
     """Bounded LRU of anonymous pages keyed by (path and query, language)."""
 
-    def __init__(self, seconds: float, entries: int = PAGE_CACHE_ENTRIES) -> None:
+    def __init__(self, seconds: float, entries: int = PAGE_CACHE_ENTRIES,
+                 max_bytes: int = PAGE_CACHE_MAX_BYTES) -> None:
         self.seconds = seconds
         self.entries = entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
         self._pages: OrderedDict[tuple[str, str], CachedPage] = OrderedDict()
@@ -72,12 +78,19 @@ class PageCache:
         self.hits += 1
         return page
 
+    def __len__(self) -> int:
+        return len(self._pages)
+
     def put(self, key: tuple[str, str], page: CachedPage) -> None:
-        """Keep ``page``, dropping the least recently used beyond the bound."""
+        """Keep ``page``, dropping the least recently used beyond the bounds."""
+        previous = self._pages.pop(key, None)
+        if previous is not None:
+            self.bytes -= len(previous.body)
         self._pages[key] = page
-        self._pages.move_to_end(key)
-        while len(self._pages) > self.entries:
-            self._pages.popitem(last=False)
+        self.bytes += len(page.body)
+        while len(self._pages) > self.entries or self.bytes > self.max_bytes:
+            _, dropped = self._pages.popitem(last=False)
+            self.bytes -= len(dropped.body)
 
 
 PAGE_CACHE = web.AppKey("page_cache", PageCache)

@@ -149,3 +149,25 @@ async def test_page_cache__concurrent_visitors_share_one_render(
     pages = await asyncio.gather(*(_get(client, "/") for _ in range(10)))
     assert searches == 1
     assert len(set(pages)) == 1
+
+
+async def test_page_cache__flood_of_distinct_searches_stays_within_its_memory_cap(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given a small cap, so the test shows it without thousands of requests
+    await make_ride(ctx, alice)
+    cache = _cache(client)
+    cache.max_bytes = 60_000
+    # When a visitor asks for many different searches (each a new cache key)
+    sizes = []
+    for n in range(40):
+        status, page = await _get(client, f"/search?q=velo{n}")
+        assert status == 200
+        sizes.append(len(page.encode()))
+    # Then the cache holds at most its cap, dropping the oldest pages
+    assert cache.bytes <= 60_000
+    assert 0 < len(cache) < 40
+    assert cache.bytes == sum(sizes[-len(cache):])
+    # And the newest page is still served from memory
+    hits = cache.hits
+    await _get(client, "/search?q=velo39")
+    assert cache.hits == hits + 1
