@@ -146,15 +146,13 @@ def load_node_identity(keys_dir: Path) -> Identity:
     seed = _read_secret(keys_dir / NODE_ED25519_FILE)
     if len(seed) != 32:
         raise KeyStoreError(f"{keys_dir / NODE_ED25519_FILE} is not a 32-byte Ed25519 seed")
-    identity = Identity(ed25519_seed=seed, rsa_private_pem=_read_secret(keys_dir / NODE_RSA_FILE))
+    private_pem = _read_secret(keys_dir / NODE_RSA_FILE)
     public_path = keys_dir / NODE_RSA_PUBLIC_FILE
     if not public_path.exists():  # a data dir made before the public file existed
-        _write_public(public_path, identity.rsa_public_pem)
-    return Identity(
-        ed25519_seed=seed,
-        rsa_private_pem=identity.rsa_private_pem,
-        known_rsa_public_pem=public_path.read_text("ascii"),
-    )
+        derived = Identity(ed25519_seed=seed, rsa_private_pem=private_pem).rsa_public_pem
+        _write_public(public_path, derived)
+    return Identity(ed25519_seed=seed, rsa_private_pem=private_pem,
+                    known_rsa_public_pem=public_path.read_text("ascii"))
 
 
 def _write_public(path: Path, pem: str) -> None:

@@ -76,17 +76,32 @@ IOU_WAIT = web.AppKey("iou_wait", float)
 IOU_POLL = 1.0
 
 
+# While activities arrive in a burst, the inbox worker pauses this many times as long as its
+# last batch took, so answering peers (store + 202) gets most of the CPU and processing
+# catches up once the burst is over; the backlog cap bounds what can wait.
+INTAKE_PRIORITY = 5.0
+
+
 async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Event | None,
-                poll: float) -> None:
+                poll: float, *, give_way: Callable[[], bool] | None = None) -> None:
+    """Run ``step`` while it finds work, else sleep until ``event`` or ``poll`` seconds.
+
+    When ``give_way()`` says so after a busy step, pause ``INTAKE_PRIORITY`` times as long as
+    that step took (the inbox gives way to peers' requests during a burst).
+    """
+    loop = asyncio.get_running_loop()
     while True:
         if event is not None:
             event.clear()
+        started = loop.time()
         try:
             busy = await step()
         except LOOP_ERRORS:
             log.exception("%s worker", name)
             busy = 0
         if busy:
+            if give_way is not None and give_way():
+                await asyncio.sleep(INTAKE_PRIORITY * (loop.time() - started))
             continue
         if event is None:
             await asyncio.sleep(poll)
@@ -94,28 +109,10 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
             await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
 
 
-# While activities arrive in a burst, the inbox worker pauses this many times as long as its
-# last batch took, so answering peers (store + 202) gets most of the CPU and processing
-# catches up once the burst is over; the backlog cap bounds what can wait.
-INTAKE_PRIORITY = 5.0
-
-
 async def _inbox_loop(worker: InboxWorker, federation: Federation) -> None:
     """Process the inbox, giving way to the intake during bursts."""
-    while True:
-        federation.inbox_event.clear()
-        started = asyncio.get_running_loop().time()
-        try:
-            busy = await worker.step()
-        except LOOP_ERRORS:
-            log.exception("inbox worker")
-            busy = 0
-        if busy:
-            if federation.writer.intake_busy():
-                took = asyncio.get_running_loop().time() - started
-                await asyncio.sleep(INTAKE_PRIORITY * took)
-            continue
-        await wait_event(federation.inbox_event, 1.0)
+    await _loop("inbox", worker.step, federation.inbox_event, 1.0,
+                give_way=federation.writer.intake_busy)
 
 
 async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:

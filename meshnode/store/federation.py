@@ -70,12 +70,9 @@ async def insert_inbox(
     received_at: str,
 ) -> bool:
     """Store an authenticated activity; False if this id was already stored (replay)."""
-    cursor = await db.execute(
-        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at)"
-        " VALUES (?,?,?,?,?)",
-        (activity_id, actor, activity_type, body, received_at),
-    )
-    return cursor.rowcount == 1
+    row = {"activity_id": activity_id, "actor": actor, "activity_type": activity_type,
+           "body": body, "received_at": received_at}
+    return await insert_inbox_batch(db, [row]) == 1
 
 
 async def unprocessed(db: aiosqlite.Connection, limit: int) -> list[aiosqlite.Row]:

@@ -24,14 +24,10 @@ from babel.numbers import format_decimal
 
 from meshnode.config import LOCALES
 from meshnode.protocol.timefmt import parse_utc
+from meshnode.protocol.translatable import N_ as N_  # re-exported for the pages
 from meshnode.protocol.translatable import Text, When, message_of
 
 MAX_ACCEPT_LANGUAGE = 400
-
-
-def N_(message: str) -> str:
-    """Mark a string for extraction without translating it yet."""
-    return message
 
 
 __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
