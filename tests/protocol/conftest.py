@@ -1,4 +1,4 @@
-"""Shared fixtures for protocol tests: the conformance vectors in ../shared/vectors."""
+"""Shared fixtures for protocol tests: the published conformance vectors in tests/vectors/."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-# tests/protocol/conftest.py -> parents[2] is the repo root; vectors live beside it.
-VECTORS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+# Copies of the published vectors live inside the repository (tests/vectors/README.md).
+VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
 
 
 def load_vector(name: str) -> dict[str, Any]:
