@@ -1,4 +1,4 @@
-"""Reading request bodies with hard caps, before any parsing."""
+"""Reading JSON request bodies with size and nesting caps, before any parsing."""
 
 from __future__ import annotations
 
@@ -6,26 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import PayloadTooLargeError
+from meshnode.federation.bodies import read_capped
 from meshnode.protocol.jsonparse import loads_capped
 
 MAX_JSON_DEPTH = 32
-CHUNK = 64 * 1024
-
-
-async def read_capped(request: web.Request, cap: int) -> bytes:
-    """Read the whole body, refusing (413) anything over ``cap`` bytes without buffering it."""
-    declared = request.content_length
-    if declared is not None and declared > cap:
-        raise PayloadTooLargeError(f"request body over the {cap}-byte limit")
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := await request.content.read(CHUNK):
-        total += len(chunk)
-        if total > cap:
-            raise PayloadTooLargeError(f"request body over the {cap}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def read_json(request: web.Request, cap: int) -> Any:
