@@ -2,8 +2,9 @@
 
 Every module under ``meshnode/`` is parsed with ``ast`` (imports inside functions and
 ``TYPE_CHECKING`` blocks included) and each import of a ``meshnode`` module is checked against
-``LAYERS``: a module may import its own layer and the layers below it, never above. Three more
-rules keep the store behind its own door:
+``LAYERS``: a module may import its own layer and the layers below it, never above; the HTTP,
+mDNS, database and page libraries only from the layer in ``LIBRARY_FLOOR`` up. Three more rules
+keep the store behind its own door:
 
 - no SQL above ``meshnode/store/`` (no ``execute*`` calls, no SQL text, no ``connect``);
 - ``web/`` and the entry points take from the store only its types (row classes, filters,
@@ -44,6 +45,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 ROOT_LAYER = "protocol"  # of ``meshnode/__init__.py``, matched exactly (not as a prefix)
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}
+# The lowest layer that may import each of these libraries (the HTTP server and client, mDNS,
+# the database drivers, page rendering). ``tests/protocol/test_purity.py`` adds asyncio, socket
+# and the clock for ``protocol/``.
+LIBRARY_FLOOR = {
+    "sqlite3": "store", "aiosqlite": "store",
+    "aiohttp": "federation", "zeroconf": "federation",
+    "jinja2": "web", "aiohttp_jinja2": "web", "babel": "web", "segno": "web",
+}
 STORE_DOORKEEPERS = ("store", "services", "federation")  # layers that may run store queries
 SQL_CALLS = frozenset({"execute", "executemany", "executescript", "execute_fetchall",
                        "execute_insert"})
@@ -131,6 +140,9 @@ def import_offences(root: Path, path: Path, tree: ast.Module) -> Iterator[Offenc
         for target, name in imported(root, module, path.name == "__init__.py", node):
             theirs = layer_of(target)
             shown = f"{target}.{name}" if name else target
+            floor = LIBRARY_FLOOR.get(target.split(".")[0])
+            if theirs is None and floor is not None and RANK[floor] > RANK[mine]:
+                yield Offence(rel, node.lineno, f"imports {shown} (allowed from {floor} up)")
             if theirs is None:
                 continue
             if RANK[theirs] > RANK[mine]:
@@ -281,6 +293,19 @@ def test_layers__sql_inside_the_store_is_allowed(tmp_path: Path) -> None:
         "async def f(tx):\n"
         "    await tx.execute('DELETE FROM peers')\n"))
     assert found == []
+
+
+def test_layers__a_library_below_its_floor_is_reported(tmp_path: Path) -> None:
+    # Given a service importing the HTTP server and a store module importing mDNS
+    service = _synthetic(tmp_path, "meshnode/services/bad.py", "from aiohttp import web\n")
+    store = _synthetic(tmp_path, "meshnode/store/bad.py", "import zeroconf.asyncio\n")
+    protocol = _synthetic(tmp_path, "meshnode/protocol/bad.py", "import sqlite3\n")
+    # Then each is reported with the lowest layer allowed to use it
+    assert service == [
+        "meshnode/services/bad.py:1 imports aiohttp.web (allowed from federation up)"]
+    assert store == [
+        "meshnode/store/bad.py:1 imports zeroconf.asyncio (allowed from federation up)"]
+    assert protocol == ["meshnode/protocol/bad.py:1 imports sqlite3 (allowed from store up)"]
 
 
 def test_layers__a_module_outside_the_table_is_reported(tmp_path: Path) -> None:
