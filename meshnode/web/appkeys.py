@@ -6,7 +6,7 @@ from aiohttp import web
 
 from meshnode.config import Config
 from meshnode.services.context import NodeContext
-from meshnode.services.ratelimit import LoginRateLimiter
+from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
 from meshnode.web.i18n import I18n
 
@@ -15,5 +15,5 @@ CONTEXT = web.AppKey("context", NodeContext)
 
 # Members' web UI (web/pages): compiled catalogues and the login throttle.
 I18N = web.AppKey("i18n", I18n)
-LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CARDS = web.AppKey("cards", CardCache)
