@@ -105,7 +105,10 @@ def address_key(address: str) -> str:
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    """The login throttle's numbers (OWASP Authentication Cheat Sheet, "Login Throttling")."""
+    """The login throttle's numbers. Per-pair lockout and a per-account delay rather than an
+    account lockout, which would let anyone lock the owner out: OWASP Authentication Cheat
+    Sheet, https://cheatsheetseries.owasp.org/cheatsheets/Authentication_Cheat_Sheet.html
+    ("Login Throttling", "Account Lockout")."""
 
     window: timedelta = LOGIN_WINDOW
     # One address guessing one account: refused for ``window`` after this many failures.
