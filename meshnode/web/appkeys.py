@@ -9,7 +9,7 @@ from aiohttp import web
 
 from meshnode.config import Config
 from meshnode.federation.state import CONTEXT
-from meshnode.services.ratelimit import LoginRateLimiter
+from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
 from meshnode.web.i18n import I18n
 
@@ -17,7 +17,7 @@ CONFIG = web.AppKey("config", Config)
 
 # Members' web UI (web/pages): compiled catalogues and the login throttle.
 I18N = web.AppKey("i18n", I18n)
-LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CARDS = web.AppKey("cards", CardCache)
 
-__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_LIMITER"]
+__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_THROTTLE"]
