@@ -57,6 +57,8 @@ class LimitsConfig:
     listings_per_hour: int = 60
     messages_per_hour: int = 300
     payment_requests_per_hour: int = 60
+    # Messages one member of another node may send one of ours per hour (refused beyond).
+    remote_messages_per_hour: int = 30
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from meshnode.errors import ServiceError
 from meshnode.federation.deals import prepare_deal
 from meshnode.federation.http import FetchError
 from meshnode.federation.iou import IOU_PREPARERS
+from meshnode.federation.messaging import prepare_direct_note
 from meshnode.federation.peering import answer_follow, queue_follow
 from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import id_of, origin_of, same_origin
 from meshnode.protocol.deals import deal_activity_kind
+from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
@@ -175,7 +177,9 @@ PREPARERS: dict[str, Preparer] = {
 
 async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
     """The effect of one activity; verification failures become a 'rejected' outcome."""
-    preparer = prepare_deal if deal_activity_kind(act) else PREPARERS.get(str(act.get("type")))
+    preparer = (prepare_deal if deal_activity_kind(act)
+                else prepare_direct_note if is_direct_note(act)
+                else PREPARERS.get(str(act.get("type"))))
     if preparer is None:
         return outcome(f"ignored: unsupported type {str(act.get('type'))[:40]}")
     try:

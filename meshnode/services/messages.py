@@ -65,3 +65,12 @@ async def open_conversation(
         async with ctx.store.transaction() as tx:
             await q.mark_read(tx, listing_id, member.id, other.id, format_utc(ctx.clock()))
     return other, found
+
+
+async def with_member(ctx: NodeContext, member: MemberRow, other_username: str
+                      ) -> list[MessageRow]:
+    """Every message between ``member`` and a local member, oldest first (not marked read)."""
+    other = await member_q.get_member_by_username(ctx.store.reader, other_username)
+    if other is None:
+        raise NotFoundError("no such member")
+    return await q.between(ctx.store.reader, member.id, other.id)

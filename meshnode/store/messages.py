@@ -104,3 +104,16 @@ async def mark_read(
         (now, listing_id, recipient_id, sender_id),
     )
     return cursor.rowcount
+
+
+async def between(
+    db: aiosqlite.Connection, member_id: int, other_id: int, limit: int = 200
+) -> list[MessageRow]:
+    """The newest ``limit`` messages between two members, about any listing, oldest first."""
+    async with query(db,
+        f"{_SELECT} WHERE (g.sender_id = ? AND g.recipient_id = ?)"
+        " OR (g.sender_id = ? AND g.recipient_id = ?) ORDER BY g.id DESC LIMIT ?",
+        (member_id, other_id, other_id, member_id, limit),
+    ) as cursor:
+        newest_first = [MessageRow(**dict(row)) for row in await cursor.fetchall()]
+    return newest_first[::-1]

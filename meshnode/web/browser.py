@@ -19,7 +19,7 @@ from markupsafe import escape
 from multidict import MultiDictProxy
 
 from meshnode.protocol.redirects import local_target
-from meshnode.services import messages as message_service
+from meshnode.services import direct_messages as message_service
 from meshnode.services import sessions as session_service
 from meshnode.store.members import MemberRow
 from meshnode.store.sessions import SessionRow

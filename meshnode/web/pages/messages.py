@@ -5,6 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from meshnode.errors import NotFoundError, ValidationError
+from meshnode.federation import messaging
+from meshnode.federation.state import FEDERATION
+from meshnode.services import direct_messages as direct
 from meshnode.services import listings as listing_service
 from meshnode.services import messages as message_service
 from meshnode.web.appkeys import CONTEXT
@@ -17,8 +20,13 @@ async def interested(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     ctx = request.app[CONTEXT]
     view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
-    if view.row.author_username is None:
-        raise NotFoundError("the author of this listing is on another node")
+    if view.row.author_username is None:  # a listing of another community: a direct Note
+        federation = request.app[FEDERATION]
+        author = await messaging.member_by_actor(federation, view.row.author_uri)
+        await direct.send_remote(ctx, member, to=author, body=field(form, "body", 4000),
+                                 listing_id=view.row.id)
+        federation.wake_delivery()
+        raise redirect(f"/messages/with/{author.handle}")
     await message_service.send_message(
         ctx, member, listing_id=view.row.id, recipient_username=view.row.author_username,
         body=field(form, "body", 4000),
@@ -29,7 +37,7 @@ async def interested(request: web.Request) -> web.StreamResponse:
 async def inbox(request: web.Request) -> web.Response:
     """``GET /messages``: conversations, newest first, unread ones marked."""
     member = await require_member(request)
-    conversations = await message_service.inbox(request.app[CONTEXT], member)
+    conversations = await direct.conversations(request.app[CONTEXT], member)
     return await render(request, "messages.html", {"conversations": conversations})
 
 
@@ -61,9 +69,61 @@ async def reply(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/messages/{listing_id}/{username}")
 
 
+async def _remote_actor(request: web.Request) -> str:
+    member = await require_member(request)
+    actor = await direct.known_actor(request.app[CONTEXT], member, request.match_info["handle"])
+    if actor is None:
+        raise NotFoundError("no conversation with this member")
+    return actor
+
+
+async def remote_conversation(request: web.Request) -> web.Response:
+    """``GET /messages/with/{name@host}``: a conversation with a member of another node."""
+    member = await require_member(request)
+    ctx = request.app[CONTEXT]
+    actor = await _remote_actor(request)
+    found = await direct.conversation(ctx, member, actor)
+    return await render(request, "remote_conversation.html", {
+        "handle": request.match_info["handle"], "messages": found,
+        "blocked": await direct.is_blocked(ctx, member, actor),
+        "error": request.query.get("error"),
+    })
+
+
+async def remote_reply(request: web.Request) -> web.StreamResponse:
+    """``POST /messages/with/{name@host}``: reply (a direct Note to their node)."""
+    member = await require_member(request)
+    form = await read_form(request)
+    handle = request.match_info["handle"]
+    federation = request.app[FEDERATION]
+    author = await messaging.member_by_actor(federation, await _remote_actor(request))
+    try:
+        await direct.send_remote(request.app[CONTEXT], member, to=author,
+                                 body=field(form, "body", 4000))
+    except ValidationError:
+        raise redirect(f"/messages/with/{handle}?error=body") from None
+    federation.wake_delivery()
+    raise redirect(f"/messages/with/{handle}")
+
+
+async def remote_block(request: web.Request) -> web.StreamResponse:
+    """``POST /messages/with/{name@host}/block`` (``unblock=1`` lifts it)."""
+    member = await require_member(request)
+    form = await read_form(request)
+    actor = await _remote_actor(request)
+    if field(form, "unblock", 4) == "1":
+        await direct.unblock(request.app[CONTEXT], member, actor)
+    else:
+        await direct.block(request.app[CONTEXT], member, actor)
+    raise redirect(f"/messages/with/{request.match_info['handle']}")
+
+
 def setup_message_pages(app: web.Application) -> None:
     """Register the message pages."""
     app.router.add_post("/listings/{listing_id}/interested", interested)
     app.router.add_get("/messages", inbox)
+    app.router.add_get("/messages/with/{handle}", remote_conversation)
+    app.router.add_post("/messages/with/{handle}", remote_reply)
+    app.router.add_post("/messages/with/{handle}/block", remote_block)
     app.router.add_get("/messages/{listing_id}/{username}", conversation)
     app.router.add_post("/messages/{listing_id}/{username}", reply)
