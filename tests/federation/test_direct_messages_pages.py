@@ -1,0 +1,87 @@
+"""Pages in French: "Ça m'intéresse" on another community's listing, the conversation list
+and the conversation with a member of another node. Two real nodes over real HTTP."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.federation.browser import CSRF_RE, browser, person
+from tests.federation.conftest import NodeFactory, peer, settle
+
+FR = {"Accept": "text/html", "Accept-Language": "fr"}
+
+
+async def _get(session: aiohttp.ClientSession, path: str) -> str:
+    async with session.get(path, headers=FR) as response:
+        assert response.status == 200, path
+        return await response.text()
+
+
+async def _post(session: aiohttp.ClientSession, path: str, data: dict[str, str],
+                token_from: str) -> tuple[int, str]:
+    match = CSRF_RE.search(await _get(session, token_from))
+    assert match, token_from
+    async with session.post(path, data={**data, "csrf": match.group(1)}, headers=FR,
+                            allow_redirects=False) as response:
+        return response.status, response.headers.get("Location", "")
+
+
+async def test_interested__french_member_writes_to_the_author_of_a_federated_ride(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice's ride on alpha, shown on beta (peered), and bob signed in on beta
+    alpha = await make_node("alpha")
+    beta = await make_node("beta")
+    await peer(alpha, beta)
+    alice = await person(alpha, "alice")
+    await person(beta, "bob")
+    view = await alpha.publish(alice)
+    await settle(alpha, beta)
+    remote = await beta.remote(view.row.object_id)
+    assert remote is not None
+    alice_handle = f"alice@{alpha.url.removeprefix('http://')}"
+    bob_handle = f"bob@{beta.url.removeprefix('http://')}"
+    async with browser(beta, "bob") as bob_session:
+        # Then the federated listing has the "Ça m'intéresse" form
+        page = await _get(bob_session, f"/listings/{remote.id}")
+        assert "Ça m’intéresse" in page
+        assert f'action="/listings/{remote.id}/interested"' in page
+        # When bob sends it
+        status, location = await _post(bob_session, f"/listings/{remote.id}/interested",
+                                       {"body": "Il reste une place ?"}, f"/listings/{remote.id}")
+        assert (status, location) == (303, f"/messages/with/{alice_handle}")
+        thread = await _get(bob_session, location)
+        assert "Conversation avec" in thread
+        assert "Il reste une place ?" in thread
+    await settle(alpha, beta)
+    # Then alice sees one new conversation from bob, about her ride, and can answer
+    async with browser(alpha, "alice") as alice_session:
+        inbox = await _get(alice_session, "/messages")
+        assert bob_handle in inbox
+        assert "autre communauté" in inbox
+        assert view.row.title in inbox
+        status, _ = await _post(alice_session, f"/messages/with/{bob_handle}",
+                                {"body": "Oui, une."}, f"/messages/with/{bob_handle}")
+        assert status == 303
+    await settle(alpha, beta)
+    async with browser(beta, "bob") as bob_session:
+        thread = await _get(bob_session, f"/messages/with/{alice_handle}")
+        assert thread.index("Il reste une place ?") < thread.index("Oui, une.")
+        # And when bob blocks alice, the page says so and offers no reply form
+        status, _ = await _post(bob_session, f"/messages/with/{alice_handle}/block", {},
+                                f"/messages/with/{alice_handle}")
+        assert status == 303
+        thread = await _get(bob_session, f"/messages/with/{alice_handle}")
+        assert "Vous avez bloqué ce membre" in thread
+        assert "Votre réponse" not in thread
+
+
+async def test_remote_conversation__unknown_handle_is_404_and_resolves_nothing(
+    make_node: NodeFactory,
+) -> None:
+    beta = await make_node("beta")
+    await person(beta, "bob")
+    async with browser(beta, "bob") as session, session.get(
+            "/messages/with/eve@127.0.0.1:9", headers=FR) as response:
+        assert response.status == 404
+    assert await beta.count("SELECT count(*) FROM remote_actors") == 0
