@@ -21,7 +21,7 @@ from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
-from meshnode.web.errors import error_middleware
+from meshnode.web.errors import STORAGE_HEALTH, error_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.pagecache import page_cache_middleware
@@ -51,6 +51,7 @@ def create_app(
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         ctx = await NodeContext.open(config, clock=clock)
         app[CONTEXT] = ctx
+        app[STORAGE_HEALTH] = ctx.store.health
         try:
             yield
         finally:  # also when the loop closes this generator (GeneratorExit): else the
