@@ -9,6 +9,7 @@ last commits (see README, "Storage and power cuts").
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import logging
 import sqlite3
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 
@@ -35,6 +37,23 @@ NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 STORAGE_RETRY_AFTER = 120
 
 log = logging.getLogger(__name__)
+
+
+class CommitHook(Protocol):
+    """Work that must commit atomically with whatever the current request writes."""
+
+    async def before_commit(self, db: aiosqlite.Connection) -> None:
+        """Called inside each write transaction of the context, just before COMMIT."""
+
+    def after_commit(self) -> None:
+        """Called after a successful COMMIT."""
+
+
+# Per request (a ContextVar holds no state of its own: each task sees its own value). Set
+# by web/idempotency.py so a creating request marks its Idempotency-Key in the transaction
+# that creates the thing.
+COMMIT_HOOK: contextvars.ContextVar[CommitHook | None] = contextvars.ContextVar(
+    "meshnode_commit_hook", default=None)
 
 
 class StoreError(Exception):
@@ -287,8 +306,11 @@ class Store:
                 # transaction within a transaction". That task already saw an error.
                 await self._writer.rollback()
             await self._begin()
+            hook = COMMIT_HOOK.get()
             try:
                 yield self._writer
+                if hook is not None:
+                    await hook.before_commit(self._writer)
                 await self._writer.commit()
             except BaseException as exc:
                 await self._rollback_after(exc)
@@ -298,6 +320,8 @@ class Store:
                 raise
             self.generation += 1
             self.health.record_success()
+            if hook is not None:
+                hook.after_commit()
 
     async def _rollback_after(self, error: BaseException) -> None:
         """Roll back after ``error``; a failing rollback is logged, ``error`` stays the one

@@ -39,6 +39,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (protocol_errors.KeyFormatError, 400),
     (protocol_errors.ProtocolError, 400),
     (service_errors.ValidationError, 422),
+    (service_errors.IdempotencyKeyReusedError, 422),
     (service_errors.NotFoundError, 404),
     # 409, not 422: the amount is valid, it only conflicts with the balance right now.
     (service_errors.LimitExceededError, 409),
@@ -49,6 +50,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service_errors.UnsupportedMediaError, 415),
     (service_errors.RateLimitedError, 429),
     (service_errors.BusyError, 503),
+    (service_errors.CommunityUnreachableError, 503),
     # RFC 4918 §11.5: the server cannot store what the request needs; retry once space returns.
     (StorageFullError, 507),
 )
