@@ -23,6 +23,7 @@ from meshnode.config import Config
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
 from meshnode.store import idempotency as q
+from meshnode.store.db import COMMIT_HOOK
 from meshnode.web.idempotency import IDEMPOTENCY, KEEP, request_hash
 from tests.conftest import FakeClock, MakeMember, TestMember, ride_listing
 
@@ -229,3 +230,48 @@ async def test_idempotency__malformed_key_is_422_and_nothing_runs(
     assert response.status == 422
     assert "Idempotency-Key" in (await response.json())["fields"]
     assert _rows(node_config, "ledger_journal") == 0
+
+
+async def test_idempotency__crash_between_commit_and_answer_gives_409_answer_lost_not_a_copy(
+    client: TestClient, ctx: NodeContext, node_config: Config, bob: TestMember
+) -> None:
+    # Given a previous process that claimed a key, committed the listing (the key marked in
+    # the same transaction), and died before recording its answer
+    body = json.dumps(ride_listing()).encode()
+    owner = hashlib.sha256(f"Bearer {bob.token}".encode()).hexdigest()
+    await q.claim(ctx.store, owner=owner, key="lost", boot="a-dead-process",
+                  request_hash=request_hash("POST", "/api/v1/listings", body),
+                  now="2026-11-26T10:00:00Z", expired_before="2026-11-25T10:00:00Z")
+    mark = q.CommitMark(owner, "lost")
+    token = COMMIT_HOOK.set(mark)
+    try:
+        await listing_service.create_listing(ctx, bob.row, ride_listing())
+    finally:
+        COMMIT_HOOK.reset(token)
+    assert mark.committed
+    # When the client retries with the same key
+    retry = await client.post("/api/v1/listings", data=body,
+                              headers={**bob.headers, "Idempotency-Key": "lost",
+                                       "Content-Type": "application/json"})
+    # Then it is told the request was carried out, and no second listing exists
+    assert retry.status == 409
+    assert (await retry.json())["error"] == "answer_lost"
+    assert _rows(node_config, "listings") == 1
+
+
+async def test_idempotency__a_claim_left_pending_by_a_dead_process_is_taken_over(
+    client: TestClient, ctx: NodeContext, node_config: Config, alice: TestMember,
+    bob: TestMember,
+) -> None:
+    # Given a key claimed by a process that died before committing anything
+    body = json.dumps({"payee": "alice", "amount": "1.00"}).encode()
+    owner = hashlib.sha256(f"Bearer {bob.token}".encode()).hexdigest()
+    await q.claim(ctx.store, owner=owner, key="orphan", boot="a-dead-process",
+                  request_hash=request_hash("POST", "/api/v1/transfers", body),
+                  now="2026-11-26T10:00:00Z", expired_before="2026-11-25T10:00:00Z")
+    # When the client retries, Then the payment is made once
+    retry = await client.post("/api/v1/transfers", data=body,
+                              headers={**bob.headers, "Idempotency-Key": "orphan",
+                                       "Content-Type": "application/json"})
+    assert retry.status == 201
+    assert _rows(node_config, "ledger_journal") == 1
