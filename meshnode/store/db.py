@@ -60,11 +60,13 @@ class StoreError(Exception):
     """The database could not be opened or migrated."""
 
 
-class StorageFullError(StoreError):
+class StorageFullError(StoreError, sqlite3.OperationalError):
     """A write failed because the disk (or the database's I/O) is out of space.
 
     Nothing was stored: the transaction was rolled back. The same request succeeds once
     space returns, so callers answer "retry later" (507 + ``Retry-After``), not a 500.
+    Still a ``sqlite3.OperationalError``, so every handler written for SQLite errors (the
+    workers' loops, the inbox writer) keeps catching it.
     """
 
     code = "insufficient_storage"
@@ -118,11 +120,15 @@ class StorageHealth:
         self.failing = False
         self.failures = 0
 
-    def log_due(self, now: float) -> int:
-        """How many failures to report in one log line now (0: stay quiet), ``now`` monotonic."""
+    def log_due(self, now: float) -> bool:
+        """Whether to write a log line now (at most one per ``log_every``; ``now`` monotonic)."""
         if self._last_logged is not None and now - self._last_logged < self._log_every:
-            return 0
+            return False
         self._last_logged = now
+        return True
+
+    def take_unlogged(self) -> int:
+        """Failures recorded since the last log line (and reset the count)."""
         count, self._unlogged = self._unlogged, 0
         return count
 

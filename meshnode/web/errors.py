@@ -142,7 +142,6 @@ def _log_storage_full(request: web.Request, error: StorageFullError) -> None:
     if health is None:
         log.error("storage full: %s", error.detail)
         return
-    count = health.log_due(time.monotonic())
-    if count:
+    if health.log_due(time.monotonic()):
         log.error("storage full: %d write(s) refused since the last report (last: %s %s: %s)",
-                  count, request.method, request.path, error.detail)
+                  health.take_unlogged(), request.method, request.path, error.detail)
