@@ -115,10 +115,11 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
             await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
 
 
-async def _inbox_loop(worker: InboxWorker, federation: Federation) -> None:
+async def _inbox_loop(worker: InboxWorker, federation: Federation,
+                      health: StorageHealth | None = None) -> None:
     """Process the inbox, giving way to the intake during bursts."""
     await _loop("inbox", worker.step, federation.inbox_event, 1.0,
-                give_way=federation.writer.intake_busy, health=federation.ctx.store.health)
+                give_way=federation.writer.intake_busy, health=health)
 
 
 async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
@@ -159,7 +160,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             health = ctx.store.health
             if run_workers:
                 tasks = [
-                    asyncio.create_task(_inbox_loop(workers.inbox, federation)),
+                    asyncio.create_task(_inbox_loop(workers.inbox, federation, health)),
                     asyncio.create_task(workers.delivery.run_forever()),
                     asyncio.create_task(_loop("peering", workers.peering.step, None,
                                               PEERING_POLL, health=health)),
