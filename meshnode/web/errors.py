@@ -80,14 +80,21 @@ def error_response(
     return response
 
 
+def with_retry_after(response: web.StreamResponse, error: Exception) -> web.StreamResponse:
+    """Add ``Retry-After`` for errors that carry one: 409 (request in progress), 429, 503 and
+    507 (RFC 9110 §10.2.3)."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def response_for(error: Exception) -> web.Response:
     """Translate a typed error into its JSON response."""
     fields = getattr(error, "fields", None)
     code = getattr(error, "code", "error")
     response = error_response(status_for(error), code, str(error), fields)
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int):  # 429, 503 and 507 (RFC 9110 §10.2.3)
-        response.headers["Retry-After"] = str(retry_after)
+    with_retry_after(response, error)
     return response
 
 
@@ -129,11 +136,8 @@ async def _answer(
         _log_storage_full(request, error)
     if html is None:
         return response_for(error)
-    response = await html(request, status_for(error), message_of(error))
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int):
-        response.headers["Retry-After"] = str(retry_after)
-    return response
+    page = await html(request, status_for(error), message_of(error))
+    return with_retry_after(page, error)
 
 
 def _log_storage_full(request: web.Request, error: StorageFullError) -> None:
