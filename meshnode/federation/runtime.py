@@ -11,8 +11,8 @@ import aiohttp
 from aiohttp import web
 
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
-from meshnode.federation.directory import ActorDirectory
-from meshnode.federation.http import FederationClient, UrlGuard
+from meshnode.federation.directory import ActorDirectory, FetchBudget
+from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
+INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
 
 
 class DealWorker:
@@ -131,12 +132,14 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8)
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8,
+                                         resolver=GuardedResolver(guard))
         async with aiohttp.ClientSession(connector=connector) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
-                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx))
+                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx),
+                                    budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour))
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
@@ -160,6 +163,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL)),
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
+                    asyncio.create_task(_every(INBOX_PRUNE_SECONDS, workers.inbox.prune)),
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL)),
                 ]

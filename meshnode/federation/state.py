@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from meshnode import urls
-from meshnode.federation.directory import ActorDirectory
+from meshnode.federation.directory import ActorDirectory, FetchBudget
 from meshnode.federation.http import FederationClient
+from meshnode.protocol.activities import origin_of
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 
@@ -49,6 +50,12 @@ class InboxWriter:
         asks after each batch, and then gives way to the intake)."""
         arrivals, self._arrivals = self._arrivals, 0
         return arrivals >= INTAKE_BUSY
+
+    def pending_for(self, origin: str) -> tuple[int, int]:
+        """Rows and bytes from ``origin`` waiting for the next group commit (the quota
+        counts them: a burst must not slip in before its rows are committed)."""
+        rows = [row for row, _ in self._pending if origin_of(row["actor"]) == origin]
+        return len(rows), sum(len(row["body"].encode()) for row in rows)
 
     def processed(self, count: int) -> None:
         """The worker processed ``count`` activities."""
@@ -114,6 +121,7 @@ class Federation:
     directory: ActorDirectory
     writer: InboxWriter
     blocked: BlockedOrigins
+    budget: FetchBudget  # key fetches the inbox may make per origin
     inbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     delivery_event: asyncio.Event = field(default_factory=asyncio.Event)
     peering_event: asyncio.Event = field(default_factory=asyncio.Event)

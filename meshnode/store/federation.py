@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from meshnode.protocol.activities import RemoteActor
+from meshnode.protocol.activities import RemoteActor, origin_of
 from meshnode.store.db import query
 
 
@@ -235,13 +236,42 @@ async def blocked_origins(db: aiosqlite.Connection) -> frozenset[str]:
 
 async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, str]]) -> int:
     """Store many authenticated activities in one statement; return how many were new
-    (ids already stored are ignored: replays)."""
+    (ids already stored are ignored: replays). Each row records its actor's origin and
+    its size in bytes, which the per-origin quota counts."""
     cursor = await db.executemany(
-        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at)"
-        " VALUES (:activity_id, :actor, :activity_type, :body, :received_at)",
-        rows,
+        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at,"
+        " origin, size) VALUES (:activity_id, :actor, :activity_type, :body, :received_at,"
+        " :origin, :size)",
+        [{**row, "origin": origin_of(row["actor"]), "size": len(row["body"].encode())}
+         for row in rows],
     )
     return max(cursor.rowcount, 0)
+
+
+@dataclass(frozen=True)
+class InboxUsage:
+    """What one origin got stored in the inbox since a given time."""
+
+    rows: int
+    bytes: int
+    oldest: str | None  # received_at of its oldest row in that window
+
+
+async def inbox_usage(db: aiosqlite.Connection, origin: str, since: str) -> InboxUsage:
+    """Rows and bytes ``origin`` got stored since ``since`` (the quota window)."""
+    row = await _one(db, "SELECT count(*), coalesce(sum(size), 0), min(received_at)"
+                         " FROM inbox_activities WHERE origin = ? AND received_at > ?",
+                     (origin, since))
+    return InboxUsage(int(row[0]), int(row[1]), row[2])
+
+
+async def prune_inbox(db: aiosqlite.Connection, processed_before: str, limit: int) -> int:
+    """Delete up to ``limit`` activities processed before ``processed_before``."""
+    cursor = await db.execute(
+        "DELETE FROM inbox_activities WHERE seq IN (SELECT seq FROM inbox_activities"
+        " WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY processed_at LIMIT ?)",
+        (processed_before, limit))
+    return cursor.rowcount
 
 
 async def count_unprocessed(db: aiosqlite.Connection) -> int:
