@@ -198,7 +198,8 @@ async def test_inbox__accept_of_a_follow_we_never_sent_is_refused_at_the_door(
     status, payload, _ = await post(url, body, sign(alpha, alice, url, body))
     assert (status, payload["error"]) == (403, "forbidden")
     peer = await fq.get_peer(beta.ctx.store.reader, alpha.url)
-    assert peer is not None and peer["out_state"] == "peered"
+    assert peer is not None
+    assert peer["out_state"] == "peered"
 
 
 async def test_inbox__undo_of_another_actors_follow_passes_the_door_but_the_worker_refuses(
@@ -283,7 +284,8 @@ async def test_inbox__json_with_a_duplicate_key_is_refused(strangers: Any) -> No
             f' "object": "{beta.group}", "object": "{beta.url}/users/bob"}}').encode()
     url = f"{beta.url}/inbox"
     status, payload, _ = await post(url, body, sign(alpha, alice, url, body))
-    assert status == 400 and "duplicate key" in payload["message"]
+    assert status == 400
+    assert "duplicate key" in payload["message"]
     assert await inbox_rows(beta) == 0
 
 
@@ -297,7 +299,8 @@ async def test_inbox__rfc9421_signature_without_created_is_refused_before_any_ke
     stamp = headers["Signature-Input"].split(";created=")[1].split(";")[0]
     headers["Signature-Input"] = headers["Signature-Input"].replace(f";created={stamp}", "")
     status, payload, _ = await post(url, body, headers)
-    assert status == 401 and "created" in payload["message"]
+    assert status == 401
+    assert "created" in payload["message"]
     assert decoy.hits == []
 
 
@@ -437,7 +440,8 @@ async def test_inbox__peer_beyond_its_hourly_bytes_gets_429(make_node: NodeFacto
         body = json.dumps(create).encode()
         statuses.append((await post(url, body, sign(alpha, alice, url, body)))[0])
     # Then once the bytes are used, 429; what was stored stays within the quota
-    assert statuses[0] == 202 and statuses[-1] == 429
+    assert statuses[0] == 202
+    assert statuses[-1] == 429
     assert await beta.count("SELECT coalesce(sum(size), 0) FROM inbox_activities") <= 6000
 
 
