@@ -188,6 +188,6 @@ async def receive(request: web.Request) -> web.Response:
         raise SignatureError("the activity id is not on its actor's origin")
     await federation.writer.store(activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
-                                  received_at=format_utc(now))
+                                  received_at=format_utc(now), origin=origin, size=len(body))
     federation.wake_inbox()
     return web.Response(status=202)

@@ -13,7 +13,6 @@ from aiohttp import web
 from meshnode import urls
 from meshnode.federation.directory import ActorDirectory, FetchBudget
 from meshnode.federation.http import FederationClient
-from meshnode.protocol.activities import origin_of
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 
@@ -54,15 +53,17 @@ class InboxWriter:
     def pending_for(self, origin: str) -> tuple[int, int]:
         """Rows and bytes from ``origin`` waiting for the next group commit (the quota
         counts them: a burst must not slip in before its rows are committed)."""
-        rows = [row for row, _ in self._pending if origin_of(row["actor"]) == origin]
-        return len(rows), sum(len(row["body"].encode()) for row in rows)
+        sizes = [row["size"] for row, _ in self._pending if row["origin"] == origin]
+        return len(sizes), sum(sizes)
 
     def processed(self, count: int) -> None:
         """The worker processed ``count`` activities."""
         self.backlog = max(0, self.backlog - count)
 
     async def store(self, **row: Any) -> None:
-        """Durably store one authenticated activity (duplicates are ignored)."""
+        """Durably store one authenticated activity (duplicates are ignored); ``row`` holds
+        ``activity_id``, ``actor``, ``activity_type``, ``body``, ``received_at``, ``origin``
+        (the actor's) and ``size`` (of the body, in bytes)."""
         self._arrivals += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))

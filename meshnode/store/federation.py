@@ -234,7 +234,7 @@ async def blocked_origins(db: aiosqlite.Connection) -> frozenset[str]:
     return frozenset(row[0] for row in await _all(db, "SELECT origin FROM peers WHERE blocked = 1"))
 
 
-async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, str]]) -> int:
+async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, Any]]) -> int:
     """Store many authenticated activities in one statement; return how many were new
     (ids already stored are ignored: replays). Each row records its actor's origin and
     its size in bytes, which the per-origin quota counts."""
@@ -242,7 +242,8 @@ async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, str]
         "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at,"
         " origin, size) VALUES (:activity_id, :actor, :activity_type, :body, :received_at,"
         " :origin, :size)",
-        [{**row, "origin": origin_of(row["actor"]), "size": len(row["body"].encode())}
+        [row if "size" in row and "origin" in row else
+         {**row, "origin": origin_of(row["actor"]), "size": len(row["body"].encode())}
          for row in rows],
     )
     return max(cursor.rowcount, 0)
