@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -40,7 +40,6 @@ from meshnode.protocol.httpsig import (
     verify_parsed,
 )
 from meshnode.protocol.inbox_policy import (
-    QUOTA_WINDOW_SECONDS,
     Here,
     Quota,
     Sender,
@@ -48,7 +47,7 @@ from meshnode.protocol.inbox_policy import (
     quota_retry_after,
 )
 from meshnode.protocol.jsonparse import loads_capped
-from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.store import federation as fq
 from meshnode.web.bodies import read_capped
@@ -135,13 +134,8 @@ async def check_quota(federation: Federation, origin: str, size: int, *, is_peer
     limits = federation.ctx.config.inbox
     quota = (Quota(limits.peer_rows_per_hour, limits.peer_bytes_per_hour) if is_peer
              else Quota(limits.stranger_rows_per_hour, limits.stranger_bytes_per_hour))
-    since = now - timedelta(seconds=QUOTA_WINDOW_SECONDS)
-    usage = await fq.inbox_usage(federation.ctx.store.reader, origin, format_utc(since))
-    pending_rows, pending_bytes = federation.writer.pending_for(origin)
-    oldest_age = (now - parse_utc(usage.oldest, field="received_at")).total_seconds() \
-        if usage.oldest else 0.0
-    retry_after = quota_retry_after(used_rows=usage.rows + pending_rows,
-                                    used_bytes=usage.bytes + pending_bytes, new_bytes=size,
+    rows, used, oldest_age = await federation.quota.usage(origin, now)
+    retry_after = quota_retry_after(used_rows=rows, used_bytes=used, new_bytes=size,
                                     quota=quota, oldest_age=oldest_age)
     if retry_after is not None:
         raise RateLimitedError("your origin has used its inbox quota for this hour",
@@ -186,6 +180,7 @@ async def receive(request: web.Request) -> web.Response:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
     if not same_origin(head.id, head.actor):
         raise SignatureError("the activity id is not on its actor's origin")
+    await federation.quota.add(origin, now, len(body))
     await federation.writer.store(activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
                                   received_at=format_utc(now), origin=origin, size=len(body))

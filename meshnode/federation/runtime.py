@@ -16,7 +16,13 @@ from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
-from meshnode.federation.state import FEDERATION, BlockedOrigins, Federation, InboxWriter
+from meshnode.federation.state import (
+    FEDERATION,
+    BlockedOrigins,
+    Federation,
+    InboxQuota,
+    InboxWriter,
+)
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.services import deal_payments, deals
@@ -139,7 +145,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
                                     writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx),
-                                    budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour))
+                                    budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour),
+                                    quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),

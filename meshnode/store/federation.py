@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
@@ -249,21 +248,14 @@ async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, Any]
     return max(cursor.rowcount, 0)
 
 
-@dataclass(frozen=True)
-class InboxUsage:
-    """What one origin got stored in the inbox since a given time."""
-
-    rows: int
-    bytes: int
-    oldest: str | None  # received_at of its oldest row in that window
-
-
-async def inbox_usage(db: aiosqlite.Connection, origin: str, since: str) -> InboxUsage:
-    """Rows and bytes ``origin`` got stored since ``since`` (the quota window)."""
-    row = await _one(db, "SELECT count(*), coalesce(sum(size), 0), min(received_at)"
-                         " FROM inbox_activities WHERE origin = ? AND received_at > ?",
-                     (origin, since))
-    return InboxUsage(int(row[0]), int(row[1]), row[2])
+async def inbox_window(db: aiosqlite.Connection, origin: str,
+                       since: str) -> list[tuple[str, int]]:
+    """``(received_at, size)`` of what ``origin`` got stored since ``since``, oldest first
+    (the quota window; a covering index makes this an index-only scan)."""
+    rows = await _all(db, "SELECT received_at, size FROM inbox_activities"
+                          " WHERE origin = ? AND received_at > ? ORDER BY received_at",
+                      (origin, since))
+    return [(row[0], int(row[1])) for row in rows]
 
 
 async def prune_inbox(db: aiosqlite.Connection, processed_before: str, limit: int) -> int:

@@ -6,5 +6,5 @@ ALTER TABLE inbox_activities ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 UPDATE inbox_activities SET size = length(CAST(body AS BLOB)),
     origin = CASE WHEN instr(substr(actor, 9), '/') > 0
                   THEN substr(actor, 1, instr(substr(actor, 9), '/') + 7) ELSE actor END;
-CREATE INDEX inbox_origin_received ON inbox_activities(origin, received_at);
+CREATE INDEX inbox_origin_received ON inbox_activities(origin, received_at, size);
 CREATE INDEX inbox_processed_at ON inbox_activities(processed_at) WHERE processed_at IS NOT NULL;
