@@ -143,8 +143,11 @@ async def check_quota(federation: Federation, origin: str, size: int, *, is_peer
 
 
 def signature_of(request: web.Request, url: str, head: ActivityHead) -> ParsedSignature:
-    """Parse the request's signature and check what needs no key: a replay window, and a
-    key on the actor's own origin (so the node never fetches a key from elsewhere)."""
+    """Parse the request's signature and check what needs no key: the activity id on its
+    actor's origin, a replay window, and a key on the actor's own origin (so the node
+    never fetches a key from elsewhere)."""
+    if not same_origin(head.id, head.actor):
+        raise SignatureError("the activity id is not on its actor's origin")
     parsed = parse_signature(request.method, url, list(request.headers.items()))
     check_replay_window(parsed)
     try:
@@ -178,8 +181,6 @@ async def receive(request: web.Request) -> web.Response:
     key, _ = await authenticate(federation.directory, parsed, body, now, federation.budget)
     if key.actor_id != head.actor:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
-    if not same_origin(head.id, head.actor):
-        raise SignatureError("the activity id is not on its actor's origin")
     await federation.quota.add(origin, now, len(body))
     await federation.writer.store(activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
