@@ -22,6 +22,7 @@ from meshnode.errors import (
     RateLimitedError,
     UnsupportedMediaError,
 )
+from meshnode.federation.bodies import read_capped
 from meshnode.federation.directory import ActorDirectory, ActorKey, FetchBudget
 from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol.activities import check_url, id_of, origin_of, same_origin
@@ -50,7 +51,6 @@ from meshnode.protocol.jsonparse import loads_capped
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.store import federation as fq
-from meshnode.web.bodies import read_capped
 
 INBOX_MAX_BYTES = 256 * 1024
 INBOX_MAX_DEPTH = 32
