@@ -84,3 +84,14 @@ async def test_guarded_resolver__a_name_with_only_refused_addresses_is_never_con
         # When the node fetches it, Then the connection is refused before any packet
         with pytest.raises(FetchError):
             await client.get_json("http://metadata.rebind.test/latest/meta-data/")
+
+
+async def test_guarded_resolver__the_system_resolver_still_finds_localhost() -> None:
+    # Given the resolver the node's client uses (system resolver inside; /etc/hosts, no DNS)
+    resolver = GuardedResolver(UrlGuard(allow_private=True))
+    try:
+        # Then loopback names still resolve (nodes on one machine, the demo)
+        hosts = {result["host"] for result in await resolver.resolve("localhost", 80)}
+    finally:
+        await resolver.close()
+    assert hosts & {"127.0.0.1", "::1"}
