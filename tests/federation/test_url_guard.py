@@ -13,6 +13,12 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from meshnode.federation.http import FederationClient, FetchError, GuardedResolver, UrlGuard
+from meshnode.federation.neighbour_verifier import (
+    NeighbourVerifier,
+    VerificationFailed,
+    VerifierHttp,
+)
+from meshnode.store.neighbours import NeighbourRow
 
 REFUSED = [
     "http://169.254.169.254/latest/meta-data/",
@@ -95,3 +101,25 @@ async def test_guarded_resolver__the_system_resolver_still_finds_localhost() -> 
     finally:
         await resolver.close()
     assert hosts & {"127.0.0.1", "::1"}
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1%2", "0.0.0.0"])
+async def test_neighbour_verifier__an_advert_pointing_at_link_local_is_never_contacted(
+        address: str) -> None:
+    # Given an mDNS advert (on the LAN, anyone can send one) naming a metadata address
+    row = NeighbourRow(
+        id=1, instance_name="evil", fingerprint="f", public_key=b"\x01" * 32,
+        community_name="Evil", actor_path="/groups/evil", protocol_version=1,
+        addresses=(address,), port=80, status="discovered", actor_url=None, approved=False,
+        blocked=False, attempts=0, next_attempt_at=None, first_seen="", last_seen="",
+        verified_at=None, last_error=None)
+    async with aiohttp.ClientSession() as session:
+        async def never(_ctx: object, _url: str) -> None:
+            raise AssertionError("must not peer")
+
+        verifier = NeighbourVerifier(None, VerifierHttp(session),  # type: ignore[arg-type]
+                                     request_peering=never)
+        # When the verifier (which allows LAN addresses) tries it, Then it refuses before
+        # sending anything (a real connection to 169.254.169.254 would hang, not fail)
+        with pytest.raises(VerificationFailed, match="link-local"):
+            await verifier.verify_at(row, address)
