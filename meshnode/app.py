@@ -6,6 +6,7 @@ opened and closed in ``cleanup_ctx``; nothing happens at import time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from meshnode.federation.discovery import discovery_context
 from meshnode.federation.iou import setup_iou_federation_routes
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
+from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.deals_api import setup_deal_routes
@@ -29,6 +31,8 @@ from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
 from meshnode.web.security import security_headers_middleware
+
+log = logging.getLogger(__name__)
 
 # Multipart image uploads are capped per part; this only bounds aiohttp's own buffering.
 UPLOAD_OVERHEAD = 256 * 1024
@@ -51,6 +55,8 @@ def create_app(
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         ctx = await NodeContext.open(config, clock=clock)
         app[CONTEXT] = ctx
+        if removed := await sweep_orphan_media(ctx):
+            log.warning("removed %d media files no listing uses (an upload cut short)", removed)
         try:
             yield
         finally:  # also when the loop closes this generator (GeneratorExit): else the
