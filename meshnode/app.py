@@ -21,6 +21,7 @@ from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_middleware
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
@@ -47,10 +48,12 @@ def create_app(
     their ``step()``).
     """
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware, page_cache_middleware],
+        middlewares=[connection_middleware, security_headers_middleware, error_middleware,
+                     page_cache_middleware],
         client_max_size=max(config.max_body_bytes, config.max_image_bytes) + UPLOAD_OVERHEAD,
     )
     app[CONFIG] = config
+    app[CONNECTIONS] = ConnectionGuard(config)
 
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         ctx = await NodeContext.open(config, clock=clock)
