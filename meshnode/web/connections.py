@@ -219,12 +219,14 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
         timer = loop.call_later(guard.body_timeout, guard.body_deadline, request)
     try:
         return await handler(request)
-    except ConnectionError:
+    except (ConnectionError, RuntimeError):
+        # aiohttp raises ConnectionResetError, or RuntimeError("Connection closed.") when a
+        # read starts after the close, for a body cut off by the timeout, an eviction or
+        # the client leaving. Nobody reads an answer then, and the cause was logged once:
+        # no traceback per connection. Any other error goes on.
         transport = request.transport
         if transport is not None and not transport.is_closing():
             raise
-        # The connection is gone (body timeout, eviction, client left): nobody reads an
-        # answer and the cause was logged once; no traceback per connection.
         return web.Response(status=408)
     finally:
         if timer is not None:
