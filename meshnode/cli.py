@@ -28,6 +28,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProtocolError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
+from meshnode.services.images import map_large_allocations
 from meshnode.services.node import (
     NodeBusyError,
     backup_database,
@@ -192,6 +193,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Config, *, access_log: bool = False) -> None:
+    map_large_allocations()  # image buffers go back to the system once freed
     app = create_app(config)
     # No access log by default: one journal line per request wears a Pi's SD card.
     # keepalive_timeout also runs before the first request: it is the request-head timeout.

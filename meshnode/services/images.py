@@ -215,6 +215,26 @@ def _flatten(image: PillowImage) -> PillowImage:
         return background
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD = 1024 * 1024
+
+
+def map_large_allocations() -> bool:
+    """Have glibc serve every allocation of 1 MiB or more with its own mapping.
+
+    Without this, glibc raises its mmap threshold after the first large block is freed
+    (up to 32 MiB), so Pillow's 16 MiB image blocks then come from a thread's arena whose
+    top ``malloc_trim`` cannot return: 20 MB stayed resident after one upload. With a fixed
+    threshold an image buffer is unmapped as soon as it is freed. Process-wide: called once
+    by ``meshnode run``. False where there is no glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
 def _heap_trimmer() -> Callable[[int], object] | None:
     """glibc's ``malloc_trim``, which returns freed arena pages to the system, if present."""
     try:
