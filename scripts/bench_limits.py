@@ -174,9 +174,10 @@ async def slow_client(port: int, index: int, stop: asyncio.Event, closed: list[i
             writer.write(b"a")
             await writer.drain()
             try:
-                if await asyncio.wait_for(reader.read(4096), 1.0) == b"":
-                    closed[0] += 1
-                    return
+                async with asyncio.timeout(1.0):
+                    if await reader.read(4096) == b"":
+                        closed[0] += 1
+                        return
             except TimeoutError:
                 pass
     except OSError:

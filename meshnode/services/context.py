@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from meshnode.config import Config
 from meshnode.keys import Identity, KeyVault, load_node_identity
 from meshnode.services.images import ImageDecoder, ImageLimits
+from meshnode.services.ratelimit import SlidingWindow
 from meshnode.store import Store
 
 
@@ -34,7 +35,11 @@ class NodeContext:
     vault: KeyVault = field(repr=False)
     clock: Callable[[], datetime] = utc_now
     images: ImageDecoder = field(
-        default_factory=lambda: ImageDecoder(ImageLimits(max_bytes=5 * 1024 * 1024)), repr=False)
+        default_factory=lambda: ImageDecoder(ImageLimits(max_bytes=5 * 1024 * 1024)),
+        repr=False, compare=False)
+    # What each member created lately, per kind (services/member_limits.py).
+    member_limits: SlidingWindow[tuple[int, str]] = field(
+        default_factory=SlidingWindow, repr=False, compare=False)
 
     @classmethod
     async def open(

@@ -51,6 +51,7 @@ from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, When, message_of, number
 from meshnode.services.context import NodeContext
+from meshnode.services.member_limits import member_limited
 from meshnode.services.members import check_username, member_identity
 from meshnode.store import ledger as q
 from meshnode.store import listings as listing_q
@@ -383,6 +384,7 @@ def _lifetime(expires_in_days: object) -> timedelta:
     return lifetime
 
 
+@member_limited("payment_requests")
 async def request_payment(
     ctx: NodeContext, payee: MemberRow, *, payer: object, amount: object, memo: object = None,
     listing_id: object = None, expires_in_days: object = None,

@@ -43,6 +43,7 @@ from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
+from meshnode.services.member_limits import member_limited
 from meshnode.services.members import member_identity
 from meshnode.services.publishing import publish_listing_change
 from meshnode.store import listings as q
@@ -163,6 +164,7 @@ def _proposal(
     )
 
 
+@member_limited("listings")
 async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> ListingView:
     """Validate, sign and store a new listing by ``author``."""
     now = ctx.clock()

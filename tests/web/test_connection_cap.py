@@ -72,12 +72,14 @@ async def test_connection_cap__idle_connection_is_evicted_first_then_new_ones_ge
         uploads = [asyncio.create_task(upload()) for _ in range(CAP)]
         await wait_until(lambda: ctx.images.waiting == CAP)
         # Then the idle connection was closed to make room, not a busy one
-        assert await asyncio.wait_for(idle_reader.read(), 10) == b""
+        async with asyncio.timeout(10):
+            assert await idle_reader.read() == b""
         assert app[CONNECTIONS].open_count == CAP
         # When one more client connects while every connection is busy answering
         reader, writer = await raw_connection(url)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        answer = await asyncio.wait_for(reader.read(), 10)
+        async with asyncio.timeout(10):
+            answer = await reader.read()
         # Then it gets a short 503 with Retry-After, and the busy requests go on
         assert answer.startswith(b"HTTP/1.1 503 ")
         assert b"Retry-After: 5" in answer
