@@ -147,15 +147,16 @@ def _decode_small(data: bytes, limits: ImageLimits) -> PillowImage:
         if image.width * image.height > limits.max_pixels:
             raise PayloadTooLargeError(
                 Text("image has too many pixels (at most %(max)s)", max=limits.max_pixels))
-        full_pixels = image.width * image.height
-        target = fit_within(image.width, image.height)
+        width, height = image.size
+        full_pixels = width * height
+        target = fit_within(width, height)
         if image.format == "JPEG":
             image.draft("RGB", target)  # reduce on load: decode at 1/2, 1/4 or 1/8 size
         cost = _estimate(image, full_pixels)
         if cost > limits.decode_budget:
             raise PayloadTooLargeError(Text(
                 "image too large to process here: %(width)s×%(height)s pixels; send a smaller"
-                " image or a JPEG", width=image.width, height=image.height))
+                " image or a JPEG", width=width, height=height))
         try:
             image.load()
             return _shrink(image, target)
