@@ -106,6 +106,15 @@ class Config:
     # many seconds unless this node wrote anything meanwhile; 0 turns the cache off.
     page_cache_seconds: float = 5.0
     inbox: InboxLimits = field(default_factory=InboxLimits)
+    # What visitors and members can hold (see README "Security model"): images are judged
+    # from their header (pixels, then the bytes the decode will take) and decoded one at a
+    # time; slow clients are cut off; connections beyond the cap evict idle ones first.
+    max_image_pixels: int = 24_000_000
+    image_decode_mib: int = 80
+    max_concurrent_uploads: int = 4
+    header_timeout: float = 15.0
+    body_timeout: float = 60.0
+    max_connections: int = 256
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
@@ -198,6 +207,20 @@ def _inbox_limits(section: dict[str, Any]) -> InboxLimits:
                           for item in fields(InboxLimits)})
 
 
+def _validate_server_limits(config: Config) -> None:
+    checks = (
+        ("max_image_pixels", config.max_image_pixels, 1_000_000, 200_000_000),
+        ("image_decode_mib", config.image_decode_mib, 16, 4096),
+        ("max_concurrent_uploads", config.max_concurrent_uploads, 1, 64),
+        ("header_timeout", config.header_timeout, 0.1, 3600),
+        ("body_timeout", config.body_timeout, 0.1, 3600),
+        ("max_connections", config.max_connections, 8, 100_000),
+    )
+    for name, value, low, high in checks:
+        if not low <= value <= high:
+            raise ConfigError(f"server.{name} must be {low}-{high}, got {value}")
+
+
 def validate(config: Config) -> Config:
     """Validate a whole configuration, raising ConfigError with a precise message."""
     validate_handle(config.handle)
@@ -222,6 +245,7 @@ def validate(config: Config) -> Config:
         raise ConfigError("federation.relay_hop_limit must be 0-20")
     if not 0 <= config.page_cache_seconds <= 300:
         raise ConfigError("server.page_cache_seconds must be 0-300")
+    _validate_server_limits(config)
     _validate_interfaces(config.discovery_interfaces)
     _validate_inbox(config.inbox)
     if not 0 <= config.currency.decimals <= 2:
@@ -251,6 +275,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "max_image_bytes": config.max_image_bytes,
             "max_images": config.max_images,
             "page_cache_seconds": config.page_cache_seconds,
+            **{key: getattr(config, key) for key in SERVER_LIMIT_KEYS},
         },
         "storage": {"synchronous": config.synchronous},
         "currency": asdict(config.currency),
@@ -268,6 +293,16 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
                 "reconcile_seconds": config.iou_reconcile_seconds},
         "limits": asdict(config.limits),
     }
+
+
+SERVER_LIMIT_KEYS = ("max_image_pixels", "image_decode_mib", "max_concurrent_uploads",
+                     "header_timeout", "body_timeout", "max_connections")
+
+
+def _server_limits(server: dict[str, Any], defaults: Config) -> dict[str, Any]:
+    """The ``[server]`` resource limits, each converted to its default's type."""
+    return {key: type(getattr(defaults, key))(server.get(key, getattr(defaults, key)))
+            for key in SERVER_LIMIT_KEYS}
 
 
 def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
@@ -290,6 +325,7 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             max_images=int(server.get("max_images", defaults.max_images)),
             page_cache_seconds=float(
                 server.get("page_cache_seconds", defaults.page_cache_seconds)),
+            **_server_limits(server, defaults),
             synchronous=raw.get("storage", {}).get("synchronous", defaults.synchronous),
             currency=CurrencyConfig(**raw.get("currency", {})),
             peering_policy=raw.get("federation", {}).get("peering_policy", "auto"),
