@@ -6,7 +6,8 @@ From an origin that is not a peer (a node we follow, or are asking to follow) th
 accepts only what starts a relationship (``Follow``, ``TrustLineOffer``), what answers
 something we sent (``Accept``/``Reject`` of our Follow or of our deal ``Offer``) and what is
 addressed to our own members or objects (a deal ``Offer`` on one of our listings, a deal
-``Update`` or feedback to one of our members, IOU messages to our community). Public
+``Update`` or feedback to one of our members, a direct message ``Note`` to one of our
+members, IOU messages to our community). Public
 content (``Create``, ``Update``, ``Delete``, ``Announce`` of listings) comes only from
 peers, and only its author's origin may create, change or delete an object
 (REFERENCE §2, "be stricter than the mainstream"). Anything else is refused.
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.deals import deal_activity_kind
+from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.iou import LINE_TYPES, TRANSFER_TYPES
 
@@ -181,6 +183,16 @@ def _content(kind: str, act: Mapping[str, Any], here: Here, sender: Sender,
     return _admit("content")
 
 
+def _direct(act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
+    """A direct message (``Create`` of a ``Note``) to one of our members: from anyone, like
+    a letter; the worker checks the rest (single recipient, never public, proof, size)."""
+    if not _to_our_member(act, here):
+        return _refuse("not_addressed", f"this direct message: {UNADDRESSED}")
+    if not _on_actor_origin(_id(act.get("object")), actor):
+        return _refuse("foreign_object", "the Note is not on its author's origin")
+    return _admit("addressed")
+
+
 def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:
     """Whether the door accepts ``act`` (whose id, type and actor were already checked)."""
     kind, actor = str(act.get("type")), str(act.get("actor"))
@@ -193,6 +205,8 @@ def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:
         return _admit("addressed")
     if kind in ("Follow", "Accept", "Reject", "Undo"):
         return _relationship(kind, act, here, sender, actor)
+    if is_direct_note(act):
+        return _direct(act, here, actor)
     if kind in PUBLIC_CONTENT:
         return _content(kind, act, here, sender, actor)
     return _refuse("unsupported", f"activity type {kind[:40]!r} is not supported here")

@@ -75,9 +75,10 @@ def test_policy__announce_of_a_link_or_a_note_is_refused() -> None:
 
 
 def test_policy__create_of_a_plain_note_is_refused_even_from_a_peer() -> None:
+    # a Note not addressed to one of our members (direct messages are, see below)
     note = {"id": f"{THEM}/n/1", "type": "Note", "content": "x" * 100}
     verdict = decide(act("Create", note), here=HERE, sender=PEER)
-    assert (verdict.admit, verdict.reason) == (False, "unsupported")
+    assert (verdict.admit, verdict.reason) == (False, "not_addressed")
 
 
 # --- relationships and answers: from anyone ---------------------------------------------
@@ -205,3 +206,28 @@ def test_quota__fits_until_rows_or_bytes_run_out() -> None:
                              oldest_age=600) == 3001
     assert quota_retry_after(used_rows=0, used_bytes=900, new_bytes=101, quota=quota,
                              oldest_age=3599.5) == 1
+
+
+# --- direct messages: to one of our members, from anyone ----------------------------------
+
+
+def direct_note(to: str, note_id: str = f"{THEM}/users/zoe/notes/1") -> dict[str, Any]:
+    return {"id": note_id, "type": "Note", "attributedTo": ACTOR, "to": [to], "content": "Hi"}
+
+
+def test_policy__direct_note_to_our_member_from_a_stranger_is_admitted() -> None:
+    note = direct_note(f"{US}/users/bob")
+    verdict = decide(act("Create", note, to=[f"{US}/users/bob"]), here=HERE, sender=STRANGER)
+    assert (verdict.admit, verdict.reason) == (True, "addressed")
+
+
+def test_policy__direct_note_to_someone_else_is_refused_before_any_key_fetch() -> None:
+    note = direct_note(f"{THEM}/users/yan")
+    verdict = decide(act("Create", note, to=[f"{THEM}/users/yan"]), here=HERE, sender=STRANGER)
+    assert (verdict.admit, verdict.reason) == (False, "not_addressed")
+
+
+def test_policy__direct_note_hosted_on_another_origin_is_refused() -> None:
+    note = direct_note(f"{US}/users/bob", note_id="http://elsewhere.test/notes/1")
+    verdict = decide(act("Create", note, to=[f"{US}/users/bob"]), here=HERE, sender=STRANGER)
+    assert (verdict.admit, verdict.reason) == (False, "foreign_object")
