@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -20,7 +20,7 @@ from meshnode.federation.deals import verify_actor_proof
 from meshnode.federation.http import FetchError
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import RemoteActor, check_url, jrd_self_link, parse_acct
-from meshnode.protocol.direct_messages import parse_direct_note
+from meshnode.protocol.direct_messages import member_handle, parse_direct_note
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.translatable import Text
 from meshnode.services import direct_messages as service
@@ -31,7 +31,7 @@ Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 
 def handle_of(actor: RemoteActor) -> str:
     """``name@host[:port]`` of a remote actor."""
-    return f"{actor.username}@{urlsplit(actor.id).netloc}"
+    return member_handle(actor.username, actor.id)
 
 
 async def resolve_member(federation: Federation, handle: str) -> RemoteMember:

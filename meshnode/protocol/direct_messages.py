@@ -13,9 +13,11 @@ Pure: the caller passes ids, times and text in; nothing here reads a clock or th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from meshnode.protocol.activities import activity, check_url, same_origin
 from meshnode.protocol.errors import ValidationError
@@ -24,7 +26,7 @@ from meshnode.protocol.vocab import AS_CONTEXT, DATA_INTEGRITY_CONTEXT, PUBLIC
 
 __all__ = [
     "MAX_RAW_CONTENT", "MAX_TEXT", "DirectNote", "build_direct_note", "create_activity",
-    "is_direct_note", "parse_direct_note",
+    "is_direct_note", "member_handle", "parse_direct_note",
 ]
 
 MAX_TEXT: Final = 2000  # characters of plain text, as for local messages
@@ -32,6 +34,9 @@ MAX_RAW_CONTENT: Final = 16_000  # characters of remote HTML before it is reduce
 NOTE_CONTEXT: Final[list[Any]] = [AS_CONTEXT, DATA_INTEGRITY_CONTEXT]
 _PUBLIC_NAMES: Final = frozenset({PUBLIC, "as:Public", "Public"})
 _HIDDEN_AUDIENCES: Final = ("cc", "bto", "bcc", "audience")
+# What a remote preferredUsername may look like to be shown and put in our URLs: a name
+# such as "bob@trusted.example" or "../admin" from a hostile actor would mislead or misroute.
+_USERNAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,13 @@ class DirectNote:
     text: str
     in_reply_to: str | None
     context: str | None
+
+
+def member_handle(username: str, actor_id: str) -> str:
+    """``name@host[:port]`` of a remote member: its username on the host of its actor id."""
+    if not _USERNAME.fullmatch(username):
+        raise ValidationError("the actor's preferredUsername is not a plain name")
+    return f"{username}@{urlsplit(actor_id).netloc.lower()}"
 
 
 def build_direct_note(*, note_id: str, author: str, recipient: str, text: str,

@@ -29,17 +29,20 @@ from meshnode.web.bodies import read_json
 MAX_ADDRESS = 300
 
 
-def split_address(ctx: NodeContext, value: object) -> tuple[str, str | None]:
+def split_address(ctx: NodeContext, value: object, name_of: str = "to"
+                  ) -> tuple[str, str | None]:
     """``(username, None)`` for a member here, ``(name, host)`` for another node."""
+    refusal = ValidationError(f"{name_of}: a username or name@host",
+                              {name_of: "username or name@host"})
     if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_ADDRESS:
-        raise ValidationError("to: a username or name@host", {"to": "username or name@host"})
+        raise refusal
     text = value.strip().removeprefix("acct:").lstrip("@")
     name, at, host = text.partition("@")
     if not name or (at and not host):
-        raise ValidationError("to: a username or name@host", {"to": "username or name@host"})
+        raise refusal
     if not at or host.lower() == urlsplit(ctx.config.base_url).netloc.lower():
         return name, None
-    return name, host
+    return name, host.lower()
 
 
 def local_json(row: MessageRow) -> dict[str, Any]:
@@ -94,7 +97,7 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 async def _with(ctx: NodeContext, member: MemberRow, value: str) -> list[dict[str, Any]]:
-    name, host = split_address(ctx, value)
+    name, host = split_address(ctx, value, "with")
     if host is None:
         return [local_json(row) for row in await local.with_member(ctx, member, name)]
     actor = await direct.known_actor(ctx, member, f"{name}@{host}")
@@ -115,7 +118,37 @@ async def get_messages(request: web.Request) -> web.Response:
     return web.json_response({"items": items})
 
 
+async def _block(request: web.Request, *, blocked: bool) -> web.Response:
+    member, ctx = await api_member(request), request.app[CONTEXT]
+    data = await _payload(request, ctx)
+    name, host = split_address(ctx, data.get("with"), "with")
+    if host is None:
+        raise ValidationError("with: a member of another community, as name@host",
+                              {"with": "name@host[:port]"})
+    handle = f"{name}@{host}"
+    actor = await direct.known_actor(ctx, member, handle)
+    if actor is None:  # our member asks: resolving is allowed
+        actor = (await messaging.resolve_member(request.app[FEDERATION], handle)).actor
+    if blocked:
+        await direct.block(ctx, member, actor)
+    else:
+        await direct.unblock(ctx, member, actor)
+    return web.json_response({"with": handle, "actor": actor, "blocked": blocked})
+
+
+async def post_block(request: web.Request) -> web.Response:
+    """``POST /api/v1/messages/block {with: name@host}``: no message goes either way."""
+    return await _block(request, blocked=True)
+
+
+async def post_unblock(request: web.Request) -> web.Response:
+    """``POST /api/v1/messages/unblock {with: name@host}``: lift the block."""
+    return await _block(request, blocked=False)
+
+
 def setup_message_routes(app: web.Application) -> None:
     """Register the messages API."""
     app.router.add_post("/api/v1/messages", post_message)
     app.router.add_get("/api/v1/messages", get_messages)
+    app.router.add_post("/api/v1/messages/block", post_block)
+    app.router.add_post("/api/v1/messages/unblock", post_unblock)

@@ -240,8 +240,11 @@ async def test_block__member_who_blocked_a_remote_member_receives_nothing_and_ca
     alice_h, bob_h = await _token(alpha, "alice"), await _token(beta, "bob")
     await _api(alpha, "POST", "/api/v1/messages", alice_h, {"to": bob_handle, "text": "1"})
     await settle(alpha, beta)
-    # When bob blocks alice
-    await direct.block(beta.ctx, bob, f"{alpha.url}/users/alice")
+    # When bob blocks alice through the API
+    status, blocked = await _api(beta, "POST", "/api/v1/messages/block", bob_h,
+                                 {"with": alice_handle})
+    assert (status, blocked["blocked"]) == (200, True)
+    assert await direct.is_blocked(beta.ctx, bob, f"{alpha.url}/users/alice")
     await _api(alpha, "POST", "/api/v1/messages", alice_h, {"to": bob_handle, "text": "2"})
     await settle(alpha, beta)
     # Then her second message is refused at bob's node, and bob cannot write to her
@@ -251,6 +254,11 @@ async def test_block__member_who_blocked_a_remote_member_receives_nothing_and_ca
                               {"to": alice_handle, "text": "3"})
     assert status == 409, body
     assert await _rows(beta) == 1
+    # And after unblocking, messages flow again
+    await _api(beta, "POST", "/api/v1/messages/unblock", bob_h, {"with": alice_handle})
+    await _api(alpha, "POST", "/api/v1/messages", alice_h, {"to": bob_handle, "text": "4"})
+    await settle(alpha, beta)
+    assert await _outcome(beta) == "stored"
 
 
 async def test_block__a_blocked_node_cannot_message_and_cannot_be_messaged(pair: Pair) -> None:

@@ -11,6 +11,7 @@ from meshnode.protocol.direct_messages import (
     build_direct_note,
     create_activity,
     is_direct_note,
+    member_handle,
     parse_direct_note,
 )
 from meshnode.protocol.errors import ValidationError
@@ -76,3 +77,14 @@ def test_is_direct_note__feedback_notes_stay_deal_messages() -> None:
     act = make()
     act["object"]["feedbackFor"] = "http://us.test/deals/1"
     assert not is_direct_note(act)
+
+
+@pytest.mark.parametrize("username", ["bob@trusted.example", "../admin", "", "a b", "x" * 65,
+                                      "<script>", "bob?x=1"])
+def test_member_handle__misleading_remote_usernames_are_refused(username: str) -> None:
+    with pytest.raises(ValidationError, match="plain name"):
+        member_handle(username, ZOE)
+
+
+def test_member_handle__is_the_username_on_the_actor_host() -> None:
+    assert member_handle("zoe", "http://Them.test:8081/users/zoe") == "zoe@them.test:8081"
