@@ -13,6 +13,7 @@ Pure: the caller passes ids, times and text in; nothing here reads a clock or th
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,15 +59,28 @@ def member_handle(username: str, actor_id: str) -> str:
     return f"{username}@{urlsplit(actor_id).netloc.lower()}"
 
 
+def text_to_html(text: str) -> str:
+    """Plain text as escaped HTML paragraphs (what Mastodon and others expect in ``content``)."""
+    paragraphs = [p for p in clean_text(text).split("\n\n") if p.strip()]
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+
+
 def build_direct_note(*, note_id: str, author: str, recipient: str, text: str,
                       published: str, in_reply_to: str | None = None,
-                      context: str | None = None) -> dict[str, Any]:
-    """The unsigned ``Note`` (sign it with the author's key before wrapping it)."""
+                      context: str | None = None,
+                      recipient_handle: str | None = None) -> dict[str, Any]:
+    """The unsigned ``Note`` (sign it with the author's key before wrapping it).
+
+    The recipient is also tagged as a ``Mention``: Mastodon shows a Note addressed only to
+    actors it mentions as a direct message (its "direct" visibility).
+    """
     note: dict[str, Any] = {
         "@context": NOTE_CONTEXT, "id": note_id, "type": "Note", "attributedTo": author,
-        "to": [recipient], "content": text, "mediaType": "text/plain",
+        "to": [recipient], "content": text_to_html(text), "mediaType": "text/html",
         "published": published,
     }
+    if recipient_handle is not None:
+        note["tag"] = [{"type": "Mention", "href": recipient, "name": f"@{recipient_handle}"}]
     if in_reply_to is not None:
         note["inReplyTo"] = in_reply_to
     if context is not None:

@@ -97,7 +97,7 @@ async def send_remote(ctx: NodeContext, sender: MemberRow, *, to: RemoteMember, 
     note = build_direct_note(
         note_id=f"{author}/notes/{secrets.token_hex(12)}", author=author, recipient=to.actor,
         text=text, published=format_utc(now), in_reply_to=in_reply_to,
-        context=listing.object_id if listing is not None else None)
+        context=listing.object_id if listing is not None else None, recipient_handle=to.handle)
     signed = sign_as(ctx, sender, note, now)
     async with ctx.store.transaction() as tx:
         message_id = await q.insert_direct_message(

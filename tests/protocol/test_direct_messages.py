@@ -88,3 +88,12 @@ def test_member_handle__misleading_remote_usernames_are_refused(username: str) -
 
 def test_member_handle__is_the_username_on_the_actor_host() -> None:
     assert member_handle("zoe", "http://Them.test:8081/users/zoe") == "zoe@them.test:8081"
+
+
+def test_build_direct_note__text_travels_as_escaped_html_and_comes_back_unchanged() -> None:
+    text = "Salut <b>Bob</b> & co\nligne 2\n\nparagraphe"
+    note = build_direct_note(note_id=f"{ZOE}/notes/2", author=ZOE, recipient=BOB, text=text,
+                             published="2026-11-26T10:00:00Z", recipient_handle="bob@us.test")
+    assert "<b>" not in note["content"]
+    assert note["tag"] == [{"type": "Mention", "href": BOB, "name": "@bob@us.test"}]
+    assert parse_direct_note(create_activity(note)).text == text
