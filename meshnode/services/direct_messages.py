@@ -85,6 +85,9 @@ async def send_remote(ctx: NodeContext, sender: MemberRow, *, to: RemoteMember, 
                       listing_id: str | None = None) -> DirectMessageRow:
     """Store a message to a member of another node and queue its signed ``Create``."""
     text = check_text(body)
+    if origin_of(to.actor) == origin_of(ctx.config.base_url):
+        raise ValidationError(Text("a member of this community: write to them by username"),
+                              {"to": Text("a member of this community: write to them by username")})
     await _refuse_blocked(ctx.store.reader, sender, to.actor)
     listing = None
     if listing_id is not None:

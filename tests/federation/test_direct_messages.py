@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from meshnode.config import LimitsConfig
+from meshnode.errors import ValidationError
 from meshnode.federation import messaging, peering
 from meshnode.protocol.direct_messages import build_direct_note, create_activity
 from meshnode.protocol.vocab import PUBLIC
@@ -292,3 +293,30 @@ async def test_messages_api__bad_input_is_a_clear_422_and_stores_nothing(
     assert field in answer["fields"]
     assert await _rows(alpha) == 0
     assert await alpha.count("SELECT count(*) FROM outbox_activities") == 0
+
+
+async def test_messages_api__own_host_given_as_name_at_host_is_a_local_message(pair: Pair) -> None:
+    # Given carol and dora on alpha, and dora's listing
+    alpha, *_ = pair
+    await alpha.member("carol")
+    dora = await alpha.member("dora")
+    view = await alpha.publish(dora)
+    host = alpha.url.removeprefix("http://")
+    # When dora writes to carol@<alpha's own host>
+    status, sent = await _api(alpha, "POST", "/api/v1/messages", await _token(alpha, "dora"),
+                              {"to": f"carol@{host}", "text": "Salut", "listing": view.row.id})
+    # Then it is an ordinary local message: nothing federated, nothing queued
+    assert status == 201, sent
+    assert (sent["remote"], sent["to"]) == (False, "carol")
+    assert await _rows(alpha) == 0
+    assert await alpha.count("SELECT count(*) FROM outbox_activities WHERE type = 'Create'"
+                             " AND public = 0") == 0
+
+
+async def test_send_remote__an_actor_of_our_own_node_is_refused(pair: Pair) -> None:
+    alpha, _beta, alice, *_ = pair
+    ours = direct.RemoteMember(actor=f"{alpha.url}/users/alice", handle="alice@x",
+                               inbox=f"{alpha.url}/users/alice/inbox")
+    with pytest.raises(ValidationError):
+        await direct.send_remote(alpha.ctx, alice, to=ours, body="moi-même")
+    assert await _rows(alpha) == 0

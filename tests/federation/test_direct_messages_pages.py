@@ -57,6 +57,7 @@ async def test_interested__french_member_writes_to_the_author_of_a_federated_rid
     # Then alice sees one new conversation from bob, about her ride, and can answer
     async with browser(alpha, "alice") as alice_session:
         inbox = await _get(alice_session, "/messages")
+        assert 'aria-label="1 message non lu"' in inbox  # the navigation counts it
         assert bob_handle in inbox
         assert "autre communauté" in inbox
         assert view.row.title in inbox
