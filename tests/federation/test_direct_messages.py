@@ -320,3 +320,23 @@ async def test_send_remote__an_actor_of_our_own_node_is_refused(pair: Pair) -> N
     with pytest.raises(ValidationError):
         await direct.send_remote(alpha.ctx, alice, to=ours, body="moi-même")
     assert await _rows(alpha) == 0
+
+
+async def test_messages_api__member_over_the_hourly_allowance_gets_429_and_nothing_leaves(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice may send 1 message per hour
+    alpha = await make_node("alpha", limits=LimitsConfig(messages_per_hour=1))
+    beta = await make_node("beta")
+    await alpha.member("alice")
+    await beta.member("bob")
+    headers = await _token(alpha, "alice")
+    to = f"bob@{beta.url.removeprefix('http://')}"
+    first, _ = await _api(alpha, "POST", "/api/v1/messages", headers, {"to": to, "text": "1"})
+    assert first == 201
+    # When she sends a second one
+    status, body = await _api(alpha, "POST", "/api/v1/messages", headers, {"to": to, "text": "2"})
+    # Then it is refused and only the first was stored and queued
+    assert status == 429, body
+    assert await _rows(alpha) == 1
+    assert await alpha.count("SELECT count(*) FROM outbox_activities WHERE public = 0") == 1
