@@ -69,8 +69,21 @@ async def open_conversation(
 
 async def with_member(ctx: NodeContext, member: MemberRow, other_username: str
                       ) -> list[MessageRow]:
-    """Every message between ``member`` and a local member, oldest first (not marked read)."""
+    """Every message between ``member`` and a local member, oldest first; those sent to
+    ``member`` are marked read (as they are returned unread)."""
     other = await member_q.get_member_by_username(ctx.store.reader, other_username)
     if other is None:
         raise NotFoundError("no such member")
-    return await q.between(ctx.store.reader, member.id, other.id)
+    found = await q.between(ctx.store.reader, member.id, other.id)
+    if any(m.recipient_id == member.id and m.read_at is None for m in found):
+        async with ctx.store.transaction() as tx:
+            await q.mark_read_from(tx, member.id, other.id, format_utc(ctx.clock()))
+    return found
+
+
+async def sent_message(ctx: NodeContext, member: MemberRow, message_id: int) -> MessageRow:
+    """A message ``member`` sent (as the API answers a send)."""
+    found = await q.get_message(ctx.store.reader, message_id)
+    if found is None or found.sender_id != member.id:
+        raise NotFoundError("no such message")
+    return found

@@ -117,3 +117,19 @@ async def between(
     ) as cursor:
         newest_first = [MessageRow(**dict(row)) for row in await cursor.fetchall()]
     return newest_first[::-1]
+
+
+async def mark_read_from(db: aiosqlite.Connection, recipient_id: int, sender_id: int,
+                         now: str) -> int:
+    """Mark every message ``sender_id`` sent ``recipient_id`` as read, whatever the listing."""
+    cursor = await db.execute(
+        "UPDATE messages SET read_at = ? WHERE recipient_id = ? AND sender_id = ?"
+        " AND read_at IS NULL", (now, recipient_id, sender_id))
+    return cursor.rowcount
+
+
+async def get_message(db: aiosqlite.Connection, message_id: int) -> MessageRow | None:
+    """One message by id."""
+    async with query(db, f"{_SELECT} WHERE g.id = ?", (message_id,)) as cursor:
+        row = await cursor.fetchone()
+    return MessageRow(**dict(row)) if row else None

@@ -83,9 +83,9 @@ async def post_message(request: web.Request) -> web.Response:
         if listing is None:
             raise ValidationError("listing: required for a member of this community",
                                   {"listing": "required"})
-        await local.send_message(ctx, member, listing_id=listing, recipient_username=name,
-                                 body=text)
-        body = local_json((await local.with_member(ctx, member, name))[-1])
+        message_id = await local.send_message(ctx, member, listing_id=listing,
+                                              recipient_username=name, body=text)
+        body = local_json(await local.sent_message(ctx, member, message_id))
     else:
         direct.check_text(text)  # before any lookup on the network
         recipient = await messaging.resolve_member(request.app[FEDERATION], f"{name}@{host}")

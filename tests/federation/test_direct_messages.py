@@ -340,3 +340,24 @@ async def test_messages_api__member_over_the_hourly_allowance_gets_429_and_nothi
     assert status == 429, body
     assert await _rows(alpha) == 1
     assert await alpha.count("SELECT count(*) FROM outbox_activities WHERE public = 0") == 1
+
+
+async def test_messages_api__local_conversation_by_username_is_listed_and_marked_read(
+    pair: Pair,
+) -> None:
+    # Given carol wrote to dora about dora's listing
+    alpha, *_ = pair
+    await alpha.member("carol")
+    dora = await alpha.member("dora")
+    view = await alpha.publish(dora)
+    carol_h, dora_h = await _token(alpha, "carol"), await _token(alpha, "dora")
+    status, _ = await _api(alpha, "POST", "/api/v1/messages", carol_h,
+                           {"to": "dora", "text": "Bonjour", "listing": view.row.id})
+    assert status == 201
+    # When dora reads the conversation with carol
+    _, first = await _api(alpha, "GET", "/api/v1/messages?with=carol", dora_h)
+    _, again = await _api(alpha, "GET", "/api/v1/messages?with=carol", dora_h)
+    # Then she got it unread once, read after
+    assert [(m["from"], m["text"], m["read"]) for m in first["items"]] == [
+        ("carol", "Bonjour", False)]
+    assert [m["read"] for m in again["items"]] == [True]
