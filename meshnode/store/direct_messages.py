@@ -26,12 +26,18 @@ class DirectMessageRow:
     body: str
     created_at: str
     read_at: str | None
+    delivery: str | None  # outgoing: pending, done or failed (the delivery worker's row)
 
 
+# ``delivery``: the state of an outgoing message's delivery row; its Create is
+# ``<note id>/create`` (found through the unique index on activity_id).
 _SELECT = (
     "SELECT d.id, d.member_id, m.username AS member_username, d.remote_actor,"
     " d.remote_handle, d.direction, d.listing_id, l.title AS listing_title, d.object_id,"
-    " d.in_reply_to, d.body, d.created_at, d.read_at FROM direct_messages d"
+    " d.in_reply_to, d.body, d.created_at, d.read_at,"
+    " (SELECT v.state FROM outbox_activities o JOIN deliveries v ON v.outbox_seq = o.seq"
+    " WHERE o.activity_id = d.object_id || '/create' AND d.direction = 'out' LIMIT 1)"
+    " AS delivery FROM direct_messages d"
     " JOIN members m ON m.id = d.member_id LEFT JOIN listings l ON l.id = d.listing_id"
 )
 
@@ -82,7 +88,7 @@ async def latest_per_conversation(
         " WHERE member_id = :me GROUP BY remote_actor)"
         " SELECT c.unread, d.id, d.member_id, m.username AS member_username, d.remote_actor,"
         " d.remote_handle, d.direction, d.listing_id, l.title AS listing_title, d.object_id,"
-        " d.in_reply_to, d.body, d.created_at, d.read_at FROM convo c"
+        " d.in_reply_to, d.body, d.created_at, d.read_at, NULL AS delivery FROM convo c"
         " JOIN direct_messages d ON d.id = c.last_id JOIN members m ON m.id = d.member_id"
         " LEFT JOIN listings l ON l.id = d.listing_id ORDER BY d.id DESC LIMIT :limit"
     )

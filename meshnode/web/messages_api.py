@@ -59,7 +59,8 @@ def direct_json(row: DirectMessageRow) -> dict[str, Any]:
     return {"id": f"remote-{row.id}", "from": sender, "to": recipient,
             "listing": row.listing_id, "text": row.body, "created_at": row.created_at,
             "read": row.direction == "out" or row.read_at is not None, "remote": True,
-            "object": row.object_id, "in_reply_to": row.in_reply_to}
+            "object": row.object_id, "in_reply_to": row.in_reply_to,
+            "delivery": row.delivery}
 
 
 async def _payload(request: web.Request, ctx: NodeContext) -> Mapping[str, Any]:

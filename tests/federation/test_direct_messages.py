@@ -89,6 +89,7 @@ async def test_messages_api__member_writes_to_a_member_of_another_node_and_gets_
                               {"to": bob_handle, "text": "Bonjour Bob <b>!</b>"})
     assert status == 201, sent
     assert (sent["from"], sent["to"], sent["remote"]) == ("alice", bob_handle, True)
+    assert sent["delivery"] == "pending"
     await settle(alpha, beta)
     # Then bob sees it, from alice's handle, as plain text, unread
     status, got = await _api(beta, "GET", f"/api/v1/messages?with={alice_handle}", bob_h)
@@ -106,6 +107,7 @@ async def test_messages_api__member_writes_to_a_member_of_another_node_and_gets_
     assert listing["items"][0]["unread"] == 1
     status, thread = await _api(alpha, "GET", f"/api/v1/messages?with={bob_handle}", alice_h)
     assert [m["text"] for m in thread["items"]] == ["Bonjour Bob <b>!</b>", "Salut Alice"]
+    assert [m["delivery"] for m in thread["items"]] == ["done", None]
     _, listing = await _api(alpha, "GET", "/api/v1/messages", alice_h)
     assert listing["items"][0]["unread"] == 0  # reading the conversation marked it read
 
@@ -361,3 +363,22 @@ async def test_messages_api__local_conversation_by_username_is_listed_and_marked
     assert [(m["from"], m["text"], m["read"]) for m in first["items"]] == [
         ("carol", "Bonjour", False)]
     assert [m["read"] for m in again["items"]] == [True]
+
+
+async def test_messages_api__message_refused_by_the_other_node_shows_as_not_delivered(
+    pair: Pair,
+) -> None:
+    # Given bob@beta wrote to alice@alpha once, then alpha blocked beta
+    alpha, beta, _alice, _bob, alice_handle, _bh = pair
+    bob_h = await _token(beta, "bob")
+    await _api(beta, "POST", "/api/v1/messages", bob_h, {"to": alice_handle, "text": "1"})
+    await settle(alpha, beta)
+    await peering.block_peer(alpha.ctx, beta.url)
+    # When bob writes again
+    await _api(beta, "POST", "/api/v1/messages", bob_h, {"to": alice_handle, "text": "2"})
+    await settle(alpha, beta)
+    # Then his first message shows delivered, the second not delivered (alpha answered 403)
+    _, thread = await _api(beta, "GET", f"/api/v1/messages?with={alice_handle}", bob_h)
+    assert [(m["text"], m["delivery"]) for m in thread["items"]] == [("1", "done"),
+                                                                     ("2", "failed")]
+    assert await _rows(alpha) == 1
