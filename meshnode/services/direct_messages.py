@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import aiosqlite
 
@@ -40,6 +41,7 @@ from meshnode.store.members import MemberRow
 from meshnode.store.messages import MessageRow
 
 RECEIVE_WINDOW = timedelta(hours=1)
+MAX_ADDRESS = 300
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,23 @@ class Conversation:
     created_at: str
     unread: int
     remote: bool
+
+
+def parse_address(ctx: NodeContext, value: object, name_of: str = "to"
+                  ) -> tuple[str, str | None]:
+    """``(username, None)`` for a member here, ``(name, host)`` for another node's member
+    (``name@host[:port]``, optionally ``@``- or ``acct:``-prefixed; host lowercased)."""
+    refusal = ValidationError(Text("%(field)s: a username or name@host", field=name_of),
+                              {name_of: "username or name@host"})
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_ADDRESS:
+        raise refusal
+    text = value.strip().removeprefix("acct:").lstrip("@")
+    name, at, host = text.partition("@")
+    if not name or (at and not host):
+        raise refusal
+    if not at or host.lower() == urlsplit(ctx.config.base_url).netloc.lower():
+        return name, None
+    return name, host.lower()
 
 
 def check_text(body: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -25,24 +24,6 @@ from meshnode.store.messages import MessageRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_member
 from meshnode.web.bodies import read_json
-
-MAX_ADDRESS = 300
-
-
-def split_address(ctx: NodeContext, value: object, name_of: str = "to"
-                  ) -> tuple[str, str | None]:
-    """``(username, None)`` for a member here, ``(name, host)`` for another node."""
-    refusal = ValidationError(f"{name_of}: a username or name@host",
-                              {name_of: "username or name@host"})
-    if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_ADDRESS:
-        raise refusal
-    text = value.strip().removeprefix("acct:").lstrip("@")
-    name, at, host = text.partition("@")
-    if not name or (at and not host):
-        raise refusal
-    if not at or host.lower() == urlsplit(ctx.config.base_url).netloc.lower():
-        return name, None
-    return name, host.lower()
 
 
 def local_json(row: MessageRow) -> dict[str, Any]:
@@ -78,7 +59,7 @@ async def post_message(request: web.Request) -> web.Response:
     """``POST /api/v1/messages {to, listing?, text}``: 201 with the message."""
     member, ctx = await api_member(request), request.app[CONTEXT]
     data = await _payload(request, ctx)
-    name, host = split_address(ctx, data.get("to"))
+    name, host = direct.parse_address(ctx, data.get("to"))
     text, listing = str(data.get("text") or ""), data.get("listing")
     if host is None:
         if listing is None:
@@ -98,7 +79,7 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 async def _with(ctx: NodeContext, member: MemberRow, value: str) -> list[dict[str, Any]]:
-    name, host = split_address(ctx, value, "with")
+    name, host = direct.parse_address(ctx, value, "with")
     if host is None:
         return [local_json(row) for row in await local.with_member(ctx, member, name)]
     actor = await direct.known_actor(ctx, member, f"{name}@{host}")
@@ -122,7 +103,7 @@ async def get_messages(request: web.Request) -> web.Response:
 async def _block(request: web.Request, *, blocked: bool) -> web.Response:
     member, ctx = await api_member(request), request.app[CONTEXT]
     data = await _payload(request, ctx)
-    name, host = split_address(ctx, data.get("with"), "with")
+    name, host = direct.parse_address(ctx, data.get("with"), "with")
     if host is None:
         raise ValidationError("with: a member of another community, as name@host",
                               {"with": "name@host[:port]"})

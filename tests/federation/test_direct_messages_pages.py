@@ -86,3 +86,34 @@ async def test_remote_conversation__unknown_handle_is_404_and_resolves_nothing(
             "/messages/with/eve@127.0.0.1:9", headers=FR) as response:
         assert response.status == 404
     assert await beta.count("SELECT count(*) FROM remote_actors") == 0
+
+
+async def test_write_remote__french_member_starts_a_conversation_by_address(
+    make_node: NodeFactory,
+) -> None:
+    # Given bob on beta and alice on alpha (not peers)
+    alpha = await make_node("alpha")
+    beta = await make_node("beta")
+    await person(alpha, "alice")
+    await person(beta, "bob")
+    alice_handle = f"alice@{alpha.url.removeprefix('http://')}"
+    async with browser(beta, "bob") as session:
+        # When bob writes to an address of his own community, then to alice's
+        status, _ = await _post(session, "/messages", {"to": f"carol@{beta.url[7:]}",
+                                                       "text": "Salut"}, "/messages")
+        assert status == 422
+        async with session.post("/messages", data={
+                "to": "bob@", "text": "x", "csrf": CSRF_RE.search(
+                    await _get(session, "/messages")).group(1)},  # type: ignore[union-attr]
+                headers=FR) as response:
+            page = await response.text()
+        assert response.status == 422
+        assert "un nom d’utilisateur ou nom@hôte" in page
+        assert 'value="bob@"' in page
+        status, location = await _post(session, "/messages", {"to": alice_handle,
+                                                              "text": "Bonjour"}, "/messages")
+        # Then the first two are refused next to the form and the last one is sent
+        assert (status, location) == (303, f"/messages/with/{alice_handle}")
+    await settle(alpha, beta)
+    assert await alpha.count("SELECT count(*) FROM direct_messages") == 1
+    assert await beta.count("SELECT count(*) FROM direct_messages") == 1

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from meshnode.errors import NotFoundError, ValidationError
+from meshnode.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from meshnode.federation import messaging
 from meshnode.federation.state import FEDERATION
+from meshnode.protocol.translatable import Text, message_of
 from meshnode.services import direct_messages as direct
 from meshnode.services import listings as listing_service
 from meshnode.services import messages as message_service
+from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member
+
+# Shown next to the form; a rate limit goes to the error page (429 with Retry-After).
+PAGE_ERRORS = (ValidationError, NotFoundError, ConflictError, PermissionDeniedError)
+LOCAL_BY_LISTING = Text("a member of this community: write to them from one of their listings")
 
 
 async def interested(request: web.Request) -> web.StreamResponse:
@@ -34,11 +47,37 @@ async def interested(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/messages/{view.row.id}/{view.row.author_username}")
 
 
+async def _inbox_page(request: web.Request, member: MemberRow, *, values: dict[str, str],
+                      errors: dict[str, Any], status: int = 200) -> web.Response:
+    conversations = await direct.conversations(request.app[CONTEXT], member)
+    return await render(request, "messages.html", {
+        "conversations": conversations, "values": values, "errors": errors}, status=status)
+
+
 async def inbox(request: web.Request) -> web.Response:
     """``GET /messages``: conversations, newest first, unread ones marked."""
     member = await require_member(request)
-    conversations = await direct.conversations(request.app[CONTEXT], member)
-    return await render(request, "messages.html", {"conversations": conversations})
+    return await _inbox_page(request, member, values={"to": "", "text": ""}, errors={})
+
+
+async def write_remote(request: web.Request) -> web.StreamResponse:
+    """``POST /messages``: write to a member of another community by ``name@host``."""
+    member = await require_member(request)
+    form = await read_form(request)
+    values = {"to": field(form, "to", 300).strip(), "text": field(form, "text", 4000)}
+    ctx, federation = request.app[CONTEXT], request.app[FEDERATION]
+    try:
+        name, host = direct.parse_address(ctx, values["to"])
+        if host is None:
+            raise ValidationError(LOCAL_BY_LISTING, {"to": LOCAL_BY_LISTING})
+        direct.check_text(values["text"])  # before any lookup on the network
+        to = await messaging.resolve_member(federation, f"{name}@{host}")
+        await direct.send_remote(ctx, member, to=to, body=values["text"])
+    except PAGE_ERRORS as exc:
+        errors = exc.fields or {"to": message_of(exc)}
+        return await _inbox_page(request, member, values=values, errors=errors, status=422)
+    federation.wake_delivery()
+    raise redirect(f"/messages/with/{to.handle}")
 
 
 async def conversation(request: web.Request) -> web.Response:
@@ -122,6 +161,7 @@ def setup_message_pages(app: web.Application) -> None:
     """Register the message pages."""
     app.router.add_post("/listings/{listing_id}/interested", interested)
     app.router.add_get("/messages", inbox)
+    app.router.add_post("/messages", write_remote)
     app.router.add_get("/messages/with/{handle}", remote_conversation)
     app.router.add_post("/messages/with/{handle}", remote_reply)
     app.router.add_post("/messages/with/{handle}/block", remote_block)
