@@ -180,10 +180,7 @@ async def conversation(ctx: NodeContext, member: MemberRow, actor: str
 
 async def known_actor(ctx: NodeContext, member: MemberRow, handle: str) -> str | None:
     """The actor of a handle the member already exchanged messages with, if any."""
-    for row, _ in await q.latest_per_conversation(ctx.store.reader, member.id, limit=500):
-        if row.remote_handle == handle:
-            return row.remote_actor
-    return None
+    return await q.actor_of_handle(ctx.store.reader, member.id, handle)
 
 
 async def unread_count(ctx: NodeContext, member: MemberRow) -> int:

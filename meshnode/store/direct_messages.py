@@ -163,3 +163,13 @@ async def is_blocked(db: aiosqlite.Connection, member_id: int, actor: str) -> bo
         "SELECT 1 FROM member_blocks WHERE member_id = ? AND actor = ?", (member_id, actor),
     ) as cursor:
         return await cursor.fetchone() is not None
+
+
+async def actor_of_handle(db: aiosqlite.Connection, member_id: int, handle: str) -> str | None:
+    """The remote actor behind ``handle`` in the member's newest conversation with it."""
+    async with query(db,
+        "SELECT remote_actor FROM direct_messages WHERE member_id = ? AND remote_handle = ?"
+        " ORDER BY id DESC LIMIT 1", (member_id, handle),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None

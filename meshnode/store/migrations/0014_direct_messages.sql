@@ -23,3 +23,4 @@ CREATE TABLE member_blocks (
     created_at TEXT NOT NULL,
     PRIMARY KEY (member_id, actor)
 ) STRICT;
+CREATE INDEX direct_messages_handle ON direct_messages(member_id, remote_handle);
