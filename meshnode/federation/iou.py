@@ -201,7 +201,7 @@ class IouNetworkImpl:
         """Our lines plus those our neighbours (and theirs, up to MAX_HOPS) report."""
         edges = await svc.local_edges(ctx)
         frontier = [edge.target for edge in edges]
-        seen = {svc.group(ctx), *frontier}
+        seen = {svc.community_actor(ctx), *frontier}
         for _ in range(p.MAX_HOPS - 1):
             if any(origin_of(edge.target) == target_origin for edge in edges):
                 # The payee's node is reachable; keep looking one level only for capacity.
@@ -273,7 +273,7 @@ async def info_handler(request: web.Request) -> web.Response:
     currency = svc.our_currency(ctx)
     edges = await svc.local_edges(ctx)
     return web.json_response({
-        "actor": svc.group(ctx), "currency": currency.as_json(),
+        "actor": svc.community_actor(ctx), "currency": currency.as_json(),
         "lines": [{"peer": edge.target, "capacity": edge.capacity, "ratio": str(edge.ratio)}
                   | _exact(edge) for edge in edges],
     })
@@ -332,7 +332,7 @@ class IouWorker:
                                      agreement=json.dumps(offer["object"]), last_error=None)
                 fresh = await iq.get_line(tx, line.id)
                 assert fresh is not None
-                await svc._send(ctx, tx, fresh, offer, now)
+                await svc.send(ctx, tx, fresh, offer, now)
         return len(rows)
 
 

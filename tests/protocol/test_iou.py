@@ -12,6 +12,7 @@ from nacl.signing import SigningKey
 
 from meshnode.protocol import iou as p
 from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.iou import states
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,7 +48,7 @@ def test_transitions__final_states_never_move() -> None:
 
 def test_transitions__a_bad_table_is_refused_at_definition() -> None:
     with pytest.raises(RuntimeError):
-        p._check_transitions({("committed", "reject"): "released"})
+        states._check_transitions({("committed", "reject"): "released"})
 
 
 def test_find_routes__most_capacity_then_fewest_hops() -> None:
