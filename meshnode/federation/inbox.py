@@ -14,6 +14,7 @@ from aiohttp import web
 
 from meshnode.errors import BusyError, PermissionDeniedError
 from meshnode.federation.directory import ActorDirectory, ActorKey
+from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.state import FEDERATION
 from meshnode.protocol.activities import check_url, id_of, origin_of, same_origin
 from meshnode.protocol.errors import (
@@ -61,14 +62,10 @@ async def authenticate(
 ) -> tuple[ActorKey, SignatureVerdict]:
     """Verify a request's HTTP signature; the cached key is re-fetched once on failure."""
     parsed = parse_signature(method, url, headers)
-    key = await directory.key(parsed.key_id)
-    try:
-        return key, verify_parsed(parsed, key.public_key, now=now, body=body)
-    except _FINAL_SIGNATURE_ERRORS:
-        raise
-    except SignatureError:
-        key = await directory.key(parsed.key_id, refresh=True)  # key rotation
-        return key, verify_parsed(parsed, key.verifying_key(), now=now, body=body)
+    return await verify_or_refetch(
+        await directory.key(parsed.key_id), lambda: directory.key(parsed.key_id, refresh=True),
+        lambda key: verify_parsed(parsed, key.public_key, now=now, body=body),
+        retry_on=SignatureError, final=_FINAL_SIGNATURE_ERRORS)
 
 
 async def receive(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from meshnode.errors import ServiceError
 from meshnode.federation.http import FetchError
+from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol import iou as p
@@ -52,12 +53,10 @@ def _outcome(text: str) -> Effect:
 async def verify_node_proof(federation: Federation, act: Mapping[str, Any]) -> str:
     """Check the activity's proof was made with a key of its actor (a Group); return actor."""
     actor = str(act.get("actor"))
-    remote = await federation.directory.get_actor(actor)
-    try:
-        methods = p.verify_proofs(act, remote.ed25519_keys)
-    except ProofError:
-        remote = await federation.directory.get_actor(actor, refresh=True)  # key rotation
-        methods = p.verify_proofs(act, remote.ed25519_keys)
+    _, methods = await verify_or_refetch(
+        await federation.directory.get_actor(actor),
+        lambda: federation.directory.get_actor(actor, refresh=True),
+        lambda remote: p.verify_proofs(act, remote.ed25519_keys), retry_on=ProofError)
     if len(methods) != 1:
         raise ProofError("an IOU activity carries exactly one proof, by its actor")
     return actor

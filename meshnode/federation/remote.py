@@ -14,11 +14,12 @@ from typing import Any
 
 import aiosqlite
 
+from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.listings import ListingDraft, parse_proposal
-from meshnode.protocol.proofs import proof_verification_method, verify_proof
+from meshnode.protocol.proofs import proof_verification_method
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.vocab import PUBLIC
 from meshnode.services.listings import draft_from_row, listing_columns
@@ -57,14 +58,7 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
         raise ProofError("the proof's author is not on the object's origin")
     if document["type"] == "Proposal" and document.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
-    key = await federation.directory.key(method)
-    if key.actor_id != author:
-        raise ProofError("the verification method is not the author's")
-    try:
-        verify_proof(document, public_key=key.ed25519_raw)
-    except ProofError:
-        key = await federation.directory.key(method, refresh=True)  # key rotation
-        verify_proof(document, public_key=key.ed25519_raw)
+    await verify_actor_proof(federation.directory, document, author)
     if document["type"] == "Proposal":
         draft = parse_proposal(document, decimals=federation.ctx.config.currency.decimals)
         stamp = _timestamp(document, "updated" if "updated" in document else "published")

@@ -16,7 +16,6 @@ from meshnode import urls
 from meshnode.errors import (
     ConflictError,
     NotFoundError,
-    PermissionDeniedError,
     ValidationError,
 )
 from meshnode.protocol import iou as p
@@ -33,16 +32,14 @@ from meshnode.services.iou.common import (
     send,
 )
 from meshnode.services.ledger import currency_terms
+from meshnode.services.permissions import require_admin
 from meshnode.services.signing import community_actor, node_key_id
 from meshnode.store import iou as iq
 from meshnode.store import ledger as lq
 from meshnode.store.iou import LineRow
 from meshnode.store.members import MemberRow
 
-
-def _admin(member: MemberRow | None) -> None:
-    if member is not None and not member.is_admin:
-        raise PermissionDeniedError("only admins manage trust lines")
+ADMINS_ONLY = "only admins manage trust lines"
 
 
 def _limit(ctx: NodeContext, value: object, field: str) -> int:
@@ -62,7 +59,7 @@ async def propose_line(ctx: NodeContext, admin: MemberRow | None, *, peer: objec
     ``rate``: how many of their units one of ours is worth. The IOU worker resolves the peer,
     signs the agreement and sends the offer.
     """
-    _admin(admin)
+    require_admin(admin, ADMINS_ONLY)
     if not isinstance(peer, str) or not 0 < len(peer) <= 300:
         raise ValidationError("peer is required", {"peer": "node URL or handle@host"})
     text = peer.strip()
@@ -109,7 +106,7 @@ async def _activate(ctx: NodeContext, tx: aiosqlite.Connection, line: LineRow, *
 
 async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -> LineRow:
     """Accept a pending offer: countersign the agreement, open the account, answer."""
-    _admin(admin)
+    require_admin(admin, ADMINS_ONLY)
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
         line = await iq.get_line(tx, line_id)
@@ -135,7 +132,7 @@ async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
 
 async def reject_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -> LineRow:
     """Refuse a pending offer."""
-    _admin(admin)
+    require_admin(admin, ADMINS_ONLY)
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
         line = await iq.get_line(tx, line_id)
@@ -156,7 +153,7 @@ async def reject_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
 async def change_line(ctx: NodeContext, admin: MemberRow | None, line_id: str, change: str, *,
                       limit_out: object = None, limit_in: object = None) -> LineRow:
     """Freeze, unfreeze, close (zero balance only) or lower the limits; tell the peer."""
-    _admin(admin)
+    require_admin(admin, ADMINS_ONLY)
     if change not in p.LINE_CHANGES:
         raise ValidationError("unknown change", {"change": ", ".join(p.LINE_CHANGES)})
     now = ctx.clock()

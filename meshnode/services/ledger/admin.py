@@ -48,6 +48,7 @@ from meshnode.services.ledger.accounts import (
     wallet_summary,
 )
 from meshnode.services.ledger.payments import get_transaction
+from meshnode.services.permissions import require_admin
 from meshnode.services.signing import sign_as_member
 from meshnode.store import ledger as q
 from meshnode.store import members as member_q
@@ -166,8 +167,7 @@ async def admin_transfer(
     memo: object = None,
 ) -> JournalEntry:
     """An admin-entered transaction (e.g. a membership fee to ``sys:fund``), marked as such."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only admins can enter transactions for others")
+    require_admin(admin, "only admins can enter transactions for others")
     units = parse_amount(amount, decimals=currency_decimals(ctx))
     note = parse_memo(memo)
     source, target = await _account_named(ctx, payer, "payer"), await _account_named(
@@ -201,8 +201,7 @@ async def set_limits(
     max_balance: object,
 ) -> Wallet:
     """Override a member's limits (None = back to the default); refused if already breached."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only admins can change limits")
+    require_admin(admin, "only admins can change limits")
     member = await member_q.get_member_by_username(ctx.store.reader, username)
     if member is None:
         raise NotFoundError(f"no member named {username!r}")
