@@ -11,7 +11,7 @@ signed by the acting node's Group actor with an FEP-8b32 ``eddsa-jcs-2022`` proo
 Roles of a transfer on one node: ``origin`` (the payer's node), ``hop`` (an intermediate
 node) and ``final`` (the payee's node). Only the final node *decides*; every other node
 applies the decision it is sent, so a late or repeated message can never apply a transfer
-twice or apply it after it was released (see :data:`TRANSITIONS`).
+twice or apply it after it was released (see :data:`TRANSFER_GRAPH`).
 
 Modules: ``vocab`` (context, types, caps), ``fields`` (field readers), ``states`` (transfer
 and trust-line state machines), ``rates`` (conversion), ``lines`` (agreements, updates),
@@ -73,9 +73,11 @@ from meshnode.protocol.iou.routing import (
 )
 from meshnode.protocol.iou.states import (
     FINAL_STATES,
+    LINE_GRAPH,
+    TRANSFER_GRAPH,
     TRANSFER_STATES,
-    TRANSITIONS,
     is_expired_at,
+    next_line_state,
     next_state,
 )
 from meshnode.protocol.iou.vocab import (
@@ -96,6 +98,7 @@ __all__ = [
     "IOU_CONTEXT",
     "IOU_TERMS",
     "LINE_CHANGES",
+    "LINE_GRAPH",
     "LINE_STATES",
     "LINE_TYPES",
     "MAX_HOPS",
@@ -104,9 +107,9 @@ __all__ = [
     "MAX_STATEMENT_MOVES",
     "RATE_CONTEXT",
     "RATE_MAX_DIGITS",
+    "TRANSFER_GRAPH",
     "TRANSFER_STATES",
     "TRANSFER_TYPES",
-    "TRANSITIONS",
     "Answer",
     "Currency",
     "Edge",
@@ -131,6 +134,7 @@ __all__ = [
     "ident_field",
     "is_expired_at",
     "next_hop",
+    "next_line_state",
     "next_state",
     "parse_agreement",
     "parse_answer",

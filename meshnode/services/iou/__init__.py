@@ -6,7 +6,7 @@ workers send; a restart resumes from the rows (ARCHITECTURE flow 3).
 
 Who decides: the payee's node (``final``) commits or refuses a prepared transfer and records
 that decision; every other node applies the decision it receives and ignores anything that
-does not fit the transition table (``protocol.iou.TRANSITIONS``).
+does not fit the transition table (``protocol.iou.TRANSFER_GRAPH``).
 
 Modules: ``common`` (results, the network collaborator, sending), ``lines`` (trust lines),
 ``routing`` (the way to the payee's community), ``transfers`` (payer, hop and payee nodes),

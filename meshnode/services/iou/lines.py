@@ -95,12 +95,13 @@ async def list_lines(ctx: NodeContext) -> list[LineRow]:
 
 
 async def _activate(ctx: NodeContext, tx: aiosqlite.Connection, line: LineRow, *,
-                    agreement: Mapping[str, Any], now: str) -> None:
+                    agreement: Mapping[str, Any], now: str, state: str) -> None:
+    """Open the peer's ledger account and record the countersigned agreement."""
     assert line.peer_origin is not None
     account = node_account_name(line.peer_origin)
     await iq.create_node_account(tx, account, min_balance=-line.limit_in,
                                  max_balance=line.limit_out, now=now)
-    await iq.update_line(tx, line.id, now, state="active", account=account,
+    await iq.update_line(tx, line.id, now, state=state, account=account,
                          agreement=json.dumps(agreement), intent=None, last_error=None)
 
 
@@ -112,14 +113,15 @@ async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
         line = await iq.get_line(tx, line_id)
         if line is None:
             raise NotFoundError(f"no trust line {line_id!r}")
-        if line.state != "pending" or line.is_proposer:
+        target = p.next_line_state(line.state, "accept", "admin")
+        if target is None or line.is_proposer:
             raise ConflictError(Text("trust line %(id)s is %(state)s, not an offer to accept",
                                      id=line_id, state=line.state))
         assert line.agreement is not None
         assert line.peer_actor is not None
         agreement = p.cosign(json.loads(line.agreement), seed=ctx.identity.ed25519_seed,
                              verification_method=node_key_id(ctx), created=now)
-        await _activate(ctx, tx, line, agreement=agreement, now=format_utc(now))
+        await _activate(ctx, tx, line, agreement=agreement, now=format_utc(now), state=target)
         answer = {"@context": p.IOU_CONTEXT,
                   "id": f"{community_actor(ctx)}/iou/lines/{line.id}/accept",
                   "type": "TrustLineAccept", "actor": community_actor(ctx), "to": [line.peer_actor],
@@ -138,10 +140,11 @@ async def reject_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
         line = await iq.get_line(tx, line_id)
         if line is None:
             raise NotFoundError(f"no trust line {line_id!r}")
-        if line.state != "pending" or line.is_proposer:
+        target = p.next_line_state(line.state, "reject", "admin")
+        if target is None or line.is_proposer:
             raise ConflictError(Text("trust line %(id)s is %(state)s, not an offer to reject",
                                      id=line_id, state=line.state))
-        await iq.update_line(tx, line.id, format_utc(now), state="rejected", intent=None)
+        await iq.update_line(tx, line.id, format_utc(now), state=target, intent=None)
         answer = {"@context": p.IOU_CONTEXT,
                   "id": f"{community_actor(ctx)}/iou/lines/{line.id}/reject",
                   "type": "TrustLineReject", "actor": community_actor(ctx), "to": [line.peer_actor],
@@ -163,18 +166,14 @@ async def change_line(ctx: NodeContext, admin: MemberRow | None, line_id: str, c
         line = await iq.get_line(tx, line_id)
         if line is None:
             raise NotFoundError(f"no trust line {line_id!r}")
-        if line.state not in ("active", "frozen"):
+        target = p.next_line_state(line.state, change, "admin")
+        if target is None:
             raise ConflictError(Text("trust line %(id)s is %(state)s", id=line_id,
                                      state=line.state))
         extra: dict[str, str] = {}
-        if change == "freeze":
-            await iq.update_line(tx, line.id, stamp, state="frozen")
-        elif change == "unfreeze":
-            await iq.update_line(tx, line.id, stamp, state="active")
-        elif change == "close":
+        if change == "close":
             await _check_closable(tx, line)
-            await iq.update_line(tx, line.id, stamp, state="closed")
-        else:
+        if change == "limits":
             out = line.limit_out if limit_out is None else _limit(ctx, limit_out, "limit_out")
             inn = line.limit_in if limit_in is None else _limit(ctx, limit_in, "limit_in")
             if out > line.limit_out or inn > line.limit_in:
@@ -183,6 +182,8 @@ async def change_line(ctx: NodeContext, admin: MemberRow | None, line_id: str, c
             await _set_limits(tx, line, out, inn, stamp)
             extra = {"limit_out": format_amount(out, decimals=decimals),
                      "limit_in": format_amount(inn, decimals=decimals)}
+        else:
+            await iq.update_line(tx, line.id, stamp, state=target)
         update = p.build_line_update(actor=community_actor(ctx), to=str(line.peer_actor),
                                      line_id=line.id, change=change, when=stamp,
                                      nonce=nonce(), **extra)
@@ -263,11 +264,13 @@ async def receive_line_answer(ctx: NodeContext, tx: aiosqlite.Connection, *, act
     line = await iq.get_line(tx, line_id)
     if line is None or not line.is_proposer or line.peer_actor != actor:
         return "ignored: not our offer to this peer"
-    if line.state != "proposed":
+    target = p.next_line_state(line.state,
+                               "rejected" if kind == "TrustLineReject" else "accepted", "peer")
+    if target is None:
         return f"ignored: line already {line.state}"
     now = format_utc(ctx.clock())
     if kind == "TrustLineReject":
-        await iq.update_line(tx, line.id, now, state="rejected")
+        await iq.update_line(tx, line.id, now, state=target)
         return "rejected by peer"
     assert agreement is not None
     assert line.agreement is not None
@@ -278,7 +281,7 @@ async def receive_line_answer(ctx: NodeContext, tx: aiosqlite.Connection, *, act
     methods = set(p.proof_methods(agreement))
     if node_key_id(ctx) not in methods or urls.ed25519_key_id(actor) not in methods:
         return "rejected: the agreement lacks one of the two proofs"
-    await _activate(ctx, tx, line, agreement=agreement, now=now)
+    await _activate(ctx, tx, line, agreement=agreement, now=now, state=target)
     return "trust line active"
 
 
@@ -289,21 +292,20 @@ async def receive_line_update(ctx: NodeContext, tx: aiosqlite.Connection, *, act
     line = await iq.get_line(tx, str(line_id))
     if line is None or line.peer_actor != actor:
         return "ignored: no such line with this peer"
-    if line.state not in ("active", "frozen"):
+    if change not in p.LINE_CHANGES:  # never an answer's event ("accepted") from an update
+        return "ignored: unknown change"
+    target = p.next_line_state(line.state, str(change), "peer")
+    if target is None:
         return f"ignored: line is {line.state}"
     now = format_utc(ctx.clock())
-    if change == "freeze":
-        await iq.update_line(tx, line.id, now, state="frozen")
-    elif change == "unfreeze":
-        await iq.update_line(tx, line.id, now, state="active")
-    elif change == "close":
+    if change == "close":
         try:
             await _check_closable(tx, line)
         except ConflictError as exc:
-            await iq.update_line(tx, line.id, now, state="frozen", last_error=str(exc))
+            await iq.update_line(tx, line.id, now, last_error=str(exc),
+                                 state=p.next_line_state(line.state, "close_refused", "peer"))
             return f"frozen instead of closed: {exc}"
-        await iq.update_line(tx, line.id, now, state="closed")
-    elif change == "limits":
+    if change == "limits":
         view = line_view(ctx, line)
         decimals = view.peer_decimals
         theirs_out = p.decimal_units(act.get("limitProposerOwes"), decimals, "limitProposerOwes")
@@ -311,7 +313,7 @@ async def receive_line_update(ctx: NodeContext, tx: aiosqlite.Connection, *, act
         await _set_limits(tx, line, min(line.limit_out, view.from_peer(theirs_in)),
                           min(line.limit_in, view.from_peer(theirs_out)), now)
     else:
-        return "ignored: unknown change"
+        await iq.update_line(tx, line.id, now, state=target)
     return f"line {change}"
 
 

@@ -1,6 +1,6 @@
 """Cross-node transfers: the payer's node prepares; hops forward; the payee's node (``final``)
 decides once and records it; every other node applies the decision it receives and ignores
-anything that does not fit the transition table (``protocol.iou.TRANSITIONS``)."""
+anything that does not fit the transition table (``protocol.iou.TRANSFER_GRAPH``)."""
 
 from __future__ import annotations
 
