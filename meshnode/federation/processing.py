@@ -29,7 +29,7 @@ from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
-from meshnode.store import listings as lq
+from meshnode.store import listings as listing_store
 
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 Preparer = Callable[[Federation, Mapping[str, Any]], Awaitable[Effect]]
@@ -156,7 +156,7 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
         return outcome("rejected: Delete from another origin")
 
     async def effect(tx: aiosqlite.Connection) -> str:
-        row = await lq.get_listing_by_object_id(tx, object_id)
+        row = await listing_store.get_listing_by_object_id(tx, object_id)
         if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
             return "ignored"
         await tx.execute("UPDATE listings SET status = 'withdrawn' WHERE id = ?", (row.id,))

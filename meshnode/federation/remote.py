@@ -25,7 +25,7 @@ from meshnode.protocol.vocab import PUBLIC
 from meshnode.services.listings import draft_from_row, listing_columns
 from meshnode.services.publishing import dumps, queue_activity
 from meshnode.store import federation as fq
-from meshnode.store import listings as lq
+from meshnode.store import listings as listing_store
 
 LISTING_TYPES = ("Proposal", "Tombstone")
 
@@ -74,7 +74,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
     origin = origin_of(verified.object_id)
     if origin == origin_of(ctx.config.base_url) or await fq.is_blocked(tx, origin):
         return False
-    existing = await lq.get_listing_by_object_id(tx, verified.object_id)
+    existing = await listing_store.get_listing_by_object_id(tx, verified.object_id)
     if existing is not None and (existing.is_local or existing.author_uri != verified.author):
         return False
     if existing is not None and (existing.status == "withdrawn"
@@ -91,14 +91,14 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         columns = listing_columns(verified.draft, decimals)
     if existing is None:
         listing_id = secrets.token_hex(8)
-        await lq.insert_listing(
+        await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
             published_at=_timestamp(verified.document, "published"), signed_object=signed,
             updated_at=verified.timestamp)
     else:
         listing_id = existing.id
-        await lq.update_listing(tx, listing_id=listing_id, columns=columns,
+        await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,
                                 updated_at=verified.timestamp, version=existing.version + 1,
                                 signed_object=signed)
     return True

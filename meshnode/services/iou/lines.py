@@ -35,7 +35,7 @@ from meshnode.services.ledger import currency_terms
 from meshnode.services.permissions import require_admin
 from meshnode.services.signing import community_actor, node_key_id
 from meshnode.store import iou as iq
-from meshnode.store import ledger as lq
+from meshnode.store import ledger as ledger_store
 from meshnode.store.iou import LineRow
 from meshnode.store.members import MemberRow
 
@@ -192,7 +192,7 @@ async def change_line(ctx: NodeContext, admin: MemberRow | None, line_id: str, c
 
 
 async def _check_closable(tx: aiosqlite.Connection, line: LineRow) -> None:
-    account = await lq.get_account(tx, line.account or "")
+    account = await ledger_store.get_account(tx, line.account or "")
     if account is not None and account.balance != 0:
         raise ConflictError(Text("the line's balance is %(balance)s; closing needs zero",
                                  balance=account.balance))

@@ -18,7 +18,7 @@ from meshnode.services.iou.common import (
 )
 from meshnode.services.signing import community_actor
 from meshnode.store import iou as iq
-from meshnode.store import ledger as lq
+from meshnode.store import ledger as ledger_store
 from meshnode.store.iou import LineRow
 
 
@@ -27,7 +27,7 @@ async def our_statement(ctx: NodeContext, db: aiosqlite.Connection,
     """Our view of a line: our ledger account's balance (Σ our moves when there is no
     account), Σ the peer's moves, recent transfers and their moves (to explain a mismatch)."""
     local, peer, recent = await iq.line_totals(db, line.id)
-    account = await lq.get_account(db, line.account) if line.account else None
+    account = await ledger_store.get_account(db, line.account) if line.account else None
     moves = await iq.line_moves(db, line.id, limit=p.MAX_STATEMENT_MOVES)
     return p.Statement(line_id=line.id, balance=local if account is None else account.balance,
                        peer_balance=peer, transfers=tuple(recent),
@@ -77,7 +77,8 @@ async def receive_statement(ctx: NodeContext, tx: aiosqlite.Connection, *, actor
 async def line_report(ctx: NodeContext, line: LineRow) -> dict[str, Any]:
     """A line for the admin API: limits, balance, agreement, last reconciliation, moves."""
     decimals = ctx.config.currency.decimals
-    account = await lq.get_account(ctx.store.reader, line.account) if line.account else None
+    account = (await ledger_store.get_account(ctx.store.reader, line.account)
+               if line.account else None)
     rec = next((row for row in await iq.reconciliations(ctx.store.reader)
                 if row["line_id"] == line.id), None)
     moves = await iq.line_moves(ctx.store.reader, line.id, limit=20)

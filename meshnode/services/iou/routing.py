@@ -21,7 +21,7 @@ from meshnode.services.iou.common import (
 )
 from meshnode.services.signing import community_actor
 from meshnode.store import iou as iq
-from meshnode.store import ledger as lq
+from meshnode.store import ledger as ledger_store
 from meshnode.store.iou import LineRow
 
 
@@ -79,7 +79,7 @@ async def local_edges(ctx: NodeContext) -> list[p.Edge]:
     for line in await iq.list_lines(ctx.store.reader):
         if line.state != "active" or not line.account or not line.peer_actor:
             continue
-        held, _ = await lq.transfer_snapshot(ctx.store.reader, (line.account,), now)
+        held, _ = await ledger_store.transfer_snapshot(ctx.store.reader, (line.account,), now)
         item = held.get(line.account)
         if item is None:
             continue

@@ -50,7 +50,7 @@ from meshnode.services.iou.routing import (
 from meshnode.services.ledger import currency_terms, limit_breach
 from meshnode.services.signing import community_actor, sign_as_member, sign_as_node
 from meshnode.store import iou as iq
-from meshnode.store import ledger as lq
+from meshnode.store import ledger as ledger_store
 from meshnode.store import members as mq
 from meshnode.store.iou import LineRow, TransferRow
 from meshnode.store.members import MemberRow
@@ -73,10 +73,10 @@ async def _limit_problem(ctx: NodeContext, db: aiosqlite.Connection, debit: str,
 async def _hold(tx: aiosqlite.Connection, transfer_id: str, debit: str, credit: str,
                 amount: int, expires: datetime) -> None:
     until = format_utc(expires + HOLD_GRACE)
-    await lq.insert_hold(tx, hold_id=nonce(), account=debit, direction="debit", amount=amount,
-                         reason=transfer_id, expires_at=until)
-    await lq.insert_hold(tx, hold_id=nonce(), account=credit, direction="credit",
-                         amount=amount, reason=transfer_id, expires_at=until)
+    await ledger_store.insert_hold(tx, hold_id=nonce(), account=debit, direction="debit",
+                                   amount=amount, reason=transfer_id, expires_at=until)
+    await ledger_store.insert_hold(tx, hold_id=nonce(), account=credit, direction="credit",
+                                   amount=amount, reason=transfer_id, expires_at=until)
 
 
 def _event_document(ctx: NodeContext, *, transfer_id: str, payer_uri: str, payee_uri: str,
@@ -97,7 +97,7 @@ async def _append(tx: aiosqlite.Connection, row: TransferRow, signer: str, now: 
                          payee=row.credit_account, amount=row.amount, memo=row.memo,
                          listing_id=row.listing_id, reverses=None, request_id=None,
                          signer=signer, created_at=now)
-    await lq.append_entry(tx, prepare_entry(fields, json.loads(row.entry_document)))
+    await ledger_store.append_entry(tx, prepare_entry(fields, json.loads(row.entry_document)))
 
 
 async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amount_units: int,
@@ -408,7 +408,7 @@ async def receive_answer(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: s
     if not await iq.move_transfer(tx, row.id, from_state=row.state, state=target,
                                   reason=answer.reason or None, decided_at=stamp):
         return "ignored: changed meanwhile"
-    await lq.release_holds(tx, row.id)
+    await ledger_store.release_holds(tx, row.id)
     if target == "committed":
         await _append(tx, row, row.payer if row.role == "origin" else NODE_SIGNER, stamp)
         await iq.insert_move(tx, line_id=out_line.id, transfer_id=row.id,
