@@ -99,8 +99,9 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
     else:
         listing_id = existing.id
         await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,
-                                updated_at=verified.timestamp, version=existing.version + 1,
-                                signed_object=signed)
+                                           updated_at=verified.timestamp,
+                                           version=existing.version + 1,
+                                           signed_object=signed)
     return True
 
 
