@@ -60,6 +60,8 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="bind port (default: from --url)")
     parser.add_argument("--locale", choices=("fr", "en"), default="fr", help="default language")
+    parser.add_argument("--quiet", action="store_true",
+                        help="do not print the next steps (for scripts that take them)")
     parser.set_defaults(handler=cmd_init)
 
 
@@ -142,7 +144,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     parser.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
     parser.add_argument("--base-port", type=int, default=8080,
-                        help="port of the first node; node i listens on base-port+i")
+                        help="port of the first node; node N (1, 2, ...) listens on base-port+N-1")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DEMO_DIR, metavar="DIR",
                         help="where the nodes keep their data; reuse it to resume "
                              f"(default ./{DEFAULT_DEMO_DIR})")
@@ -182,8 +184,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         host=args.host, port=port, default_locale=args.locale,
     ))
     print(f"created node {config.name!r} (@{config.handle}) in {config.data_dir}")
-    print(f"next: meshnode member add --data-dir {args.data_dir} --username YOU --admin")
-    print(f"then: meshnode run --data-dir {args.data_dir}")
+    if not args.quiet:
+        print(f"next: meshnode member add --data-dir {args.data_dir} --username YOU --admin")
+        print(f"then: meshnode run --data-dir {args.data_dir}")
     return 0
 
 
