@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol.activities import (
     RemoteActor,
     follow_activity,
@@ -32,6 +32,7 @@ from meshnode.protocol.activities import (
     parse_actor,
     response_activity,
 )
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshnode.config import LOCALES
-from meshnode.errors import ConflictError, ValidationError
+from meshnode.errors import ConflictError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import message_of

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number

@@ -8,8 +8,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.keys import generate_identity
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext

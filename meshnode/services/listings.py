@@ -21,9 +21,9 @@ from meshnode.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
-    ValidationError,
 )
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import (
     EDITABLE_STATUSES,
     CurrencyRef,

@@ -8,11 +8,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from meshnode import urls
-from meshnode.errors import (
-    NotFoundError,
-    PayloadTooLargeError,
-    ValidationError,
-)
+from meshnode.errors import NotFoundError, PayloadTooLargeError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.services import listings as listing_service

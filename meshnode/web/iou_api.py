@@ -13,11 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, ValidationError
+from meshnode.errors import ConflictError
 from meshnode.federation.runtime import IOU_NETWORK, IOU_WAIT
 from meshnode.federation.state import FEDERATION
 from meshnode.federation.tasks import wait_event
 from meshnode.protocol.amounts import parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import iou as svc
 from meshnode.services.context import NodeContext
 from meshnode.store.members import MemberRow

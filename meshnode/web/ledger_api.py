@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import JournalEntry
 from meshnode.services import ledger as ledger_service
 from meshnode.services.context import NodeContext

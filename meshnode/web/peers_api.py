@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshnode.errors import ValidationError
 from meshnode.federation import peering
+from meshnode.protocol.errors import ValidationError
 from meshnode.store import outbox as oq
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT

@@ -13,14 +13,11 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import (
-    ConflictError,
-    NotFoundError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol import iou as p
 from meshnode.protocol.activities import origin_of, parse_acct
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import parse_limit as parse_units
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text

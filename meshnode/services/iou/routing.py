@@ -6,12 +6,10 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 
-from meshnode.errors import (
-    ConflictError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError
 from meshnode.protocol import iou as p
 from meshnode.protocol.activities import origin_of, parse_acct
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext

@@ -13,14 +13,10 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import (
-    ConflictError,
-    LimitExceededError,
-    NotFoundError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError, LimitExceededError, NotFoundError
 from meshnode.protocol import iou as p
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import (
     EntryFields,
     TransferTerms,

@@ -10,12 +10,9 @@ from decimal import Decimal
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import (
-    LimitExceededError,
-    NotFoundError,
-    ValidationError,
-)
+from meshnode.errors import LimitExceededError, NotFoundError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import (
     AccountPosition,
     ChainHead,

@@ -12,13 +12,9 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import (
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import (
     ChainHead,
     ChainReport,

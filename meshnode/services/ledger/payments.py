@@ -13,11 +13,9 @@ from datetime import datetime
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import (
-    NotFoundError,
-    ValidationError,
-)
+from meshnode.errors import NotFoundError
 from meshnode.protocol.amounts import parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import (
     MEMO_MAX,
     JournalEntry,

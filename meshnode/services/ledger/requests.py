@@ -6,13 +6,9 @@ import json
 from datetime import timedelta
 
 from meshnode import urls
-from meshnode.errors import (
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol.amounts import parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import (
     JournalEntry,
     LimitBreach,
