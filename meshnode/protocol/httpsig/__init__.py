@@ -16,11 +16,7 @@ Modules: ``common`` (types, results, header lines), ``digests``, ``keys``, ``rfc
 ``cavage``, ``verify``. This package re-exports the public API below.
 """
 
-from meshnode.protocol.httpsig.cavage import (
-    cavage_signing_string,
-    parse_cavage,
-    sign_cavage,
-)
+from meshnode.protocol.httpsig.cavage import cavage_signing_string, parse_cavage, sign_cavage
 from meshnode.protocol.httpsig.common import (
     DEFAULT_MAX_SKEW,
     Headers,
@@ -34,20 +30,9 @@ from meshnode.protocol.httpsig.digests import (
     content_digest_header,
     sha256_digest_header,
 )
-from meshnode.protocol.httpsig.keys import (
-    load_private_pem,
-    load_public_pem,
-)
-from meshnode.protocol.httpsig.rfc9421 import (
-    parse_rfc9421,
-    rfc9421_signature_base,
-    sign_rfc9421,
-)
-from meshnode.protocol.httpsig.verify import (
-    parse_http_date,
-    parse_signature,
-    verify_parsed,
-)
+from meshnode.protocol.httpsig.keys import load_private_pem, load_public_pem
+from meshnode.protocol.httpsig.rfc9421 import parse_rfc9421, rfc9421_signature_base, sign_rfc9421
+from meshnode.protocol.httpsig.verify import parse_http_date, parse_signature, verify_parsed
 
 __all__ = [
     "DEFAULT_MAX_SKEW",

@@ -9,10 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from meshnode.protocol.errors import (
-    SignatureError,
-    ValidationError,
-)
+from meshnode.protocol.errors import SignatureError, ValidationError
 from meshnode.protocol.httpsig.common import (
     CAVAGE_HS2019,
     CAVAGE_RSA_SHA256,
@@ -26,14 +23,9 @@ from meshnode.protocol.httpsig.common import (
     _GroupedLines,
     _require_field,
 )
-from meshnode.protocol.httpsig.keys import (
-    _default_algorithm,
-    _sign_bytes,
-)
+from meshnode.protocol.httpsig.keys import _default_algorithm, _sign_bytes
 from meshnode.protocol.httpsig.rfc9421 import _digest_headers
-from meshnode.protocol.structured import (
-    MAX_FIELD_LEN,
-)
+from meshnode.protocol.structured import MAX_FIELD_LEN
 
 # --------------------------------------------------------------------------- draft-cavage-12
 

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, Union
 import nacl.exceptions
 import nacl.signing
 
-from meshnode.protocol.errors import (
-    SignatureError,
-)
+from meshnode.protocol.errors import SignatureError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (

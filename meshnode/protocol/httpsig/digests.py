@@ -7,21 +7,9 @@ import binascii
 import hashlib
 import hmac
 
-from meshnode.protocol.errors import (
-    DigestMismatchError,
-    SignatureError,
-    ValidationError,
-)
-from meshnode.protocol.httpsig.common import (
-    _HASHES,
-    Headers,
-    _field_lines,
-    _field_value,
-)
-from meshnode.protocol.structured import (
-    SFItem,
-    parse_dictionary,
-)
+from meshnode.protocol.errors import DigestMismatchError, SignatureError, ValidationError
+from meshnode.protocol.httpsig.common import _HASHES, Headers, _field_lines, _field_value
+from meshnode.protocol.structured import SFItem, parse_dictionary
 
 # --------------------------------------------------------------------------- digests
 

@@ -8,11 +8,7 @@ from typing import TYPE_CHECKING
 import nacl.exceptions
 import nacl.signing
 
-from meshnode.protocol.errors import (
-    KeyFormatError,
-    SignatureError,
-    ValidationError,
-)
+from meshnode.protocol.errors import KeyFormatError, SignatureError, ValidationError
 from meshnode.protocol.httpsig.common import (
     ED25519,
     RSA_PSS_SHA512,

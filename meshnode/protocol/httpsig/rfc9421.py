@@ -7,9 +7,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from meshnode.protocol.errors import (
-    SignatureError,
-)
+from meshnode.protocol.errors import SignatureError
 from meshnode.protocol.httpsig.common import (
     ED25519,
     RSA_PSS_SHA512,
@@ -22,10 +20,7 @@ from meshnode.protocol.httpsig.common import (
     _GroupedLines,
     _require_field,
 )
-from meshnode.protocol.httpsig.keys import (
-    _default_algorithm,
-    _sign_bytes,
-)
+from meshnode.protocol.httpsig.keys import _default_algorithm, _sign_bytes
 from meshnode.protocol.structured import (
     Params,
     SFInnerList,

@@ -11,9 +11,7 @@ from meshnode.protocol.errors import (
     SignatureExpiredError,
     ValidationError,
 )
-from meshnode.protocol.httpsig.cavage import (
-    parse_cavage,
-)
+from meshnode.protocol.httpsig.cavage import parse_cavage
 from meshnode.protocol.httpsig.common import (
     _DIGEST_COMPONENTS,
     _TARGET_COMPONENTS_9421,
@@ -24,16 +22,9 @@ from meshnode.protocol.httpsig.common import (
     VerifyingKey,
     _field_lines,
 )
-from meshnode.protocol.httpsig.digests import (
-    check_body_digest,
-)
-from meshnode.protocol.httpsig.keys import (
-    _default_algorithm,
-    _verify_bytes,
-)
-from meshnode.protocol.httpsig.rfc9421 import (
-    parse_rfc9421,
-)
+from meshnode.protocol.httpsig.digests import check_body_digest
+from meshnode.protocol.httpsig.keys import _default_algorithm, _verify_bytes
+from meshnode.protocol.httpsig.rfc9421 import parse_rfc9421
 
 
 def parse_signature(method: str, url: str, headers: Headers) -> ParsedSignature:

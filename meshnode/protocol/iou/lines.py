@@ -10,16 +10,9 @@ from typing import Any
 
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProofError, ValidationError
-from meshnode.protocol.iou.fields import (
-    decimal_units,
-)
-from meshnode.protocol.iou.rates import (
-    parse_rate,
-)
-from meshnode.protocol.iou.vocab import (
-    IOU_CONTEXT,
-    LINE_CHANGES,
-)
+from meshnode.protocol.iou.fields import decimal_units
+from meshnode.protocol.iou.rates import parse_rate
+from meshnode.protocol.iou.vocab import IOU_CONTEXT, LINE_CHANGES
 from meshnode.protocol.proofs import create_proof, proof_verification_method, verify_proof
 
 # --- trust-line agreement -------------------------------------------------------------------

@@ -7,16 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.iou.fields import (
-    ident_field,
-    positive_units,
-    text_field,
-)
-from meshnode.protocol.iou.vocab import (
-    IOU_CONTEXT,
-    MAX_REASON,
-    MAX_ROUTE,
-)
+from meshnode.protocol.iou.fields import ident_field, positive_units, text_field
+from meshnode.protocol.iou.vocab import IOU_CONTEXT, MAX_REASON, MAX_ROUTE
 
 # --- transfer messages ----------------------------------------------------------------------
 

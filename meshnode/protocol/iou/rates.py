@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.iou.vocab import (
-    RATE_MAX_DIGITS,
-)
+from meshnode.protocol.iou.vocab import RATE_MAX_DIGITS
 
 # --- conversion -----------------------------------------------------------------------------
 

@@ -7,13 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.iou.fields import (
-    ident_field,
-    signed_int,
-)
-from meshnode.protocol.iou.vocab import (
-    IOU_CONTEXT,
-)
+from meshnode.protocol.iou.fields import ident_field, signed_int
+from meshnode.protocol.iou.vocab import IOU_CONTEXT
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.iou.rates import (
-    RATE_CONTEXT,
-    LineView,
-    payee_amounts,
-)
-from meshnode.protocol.iou.vocab import (
-    MAX_HOPS,
-)
+from meshnode.protocol.iou.rates import RATE_CONTEXT, LineView, payee_amounts
+from meshnode.protocol.iou.vocab import MAX_HOPS
 
 # --- path finding ---------------------------------------------------------------------------
 

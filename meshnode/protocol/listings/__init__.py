@@ -7,16 +7,8 @@ Modules: ``model`` (kinds, categories, caps, the draft), ``details`` (per-catego
 ``input`` (member input), ``proposal`` (the wire document). This package re-exports them.
 """
 
-from meshnode.protocol.listings.details import (
-    CATEGORY_FIELDS,
-    DetailField,
-    FieldParser,
-)
-from meshnode.protocol.listings.input import (
-    draft_to_input,
-    merge_patch,
-    parse_listing_input,
-)
+from meshnode.protocol.listings.details import CATEGORY_FIELDS, DetailField, FieldParser
+from meshnode.protocol.listings.input import draft_to_input, merge_patch, parse_listing_input
 from meshnode.protocol.listings.model import (
     CATEGORIES,
     DEFAULT_LIFETIME,
@@ -38,11 +30,7 @@ from meshnode.protocol.listings.model import (
     Price,
     UnknownCategoryError,
 )
-from meshnode.protocol.listings.proposal import (
-    build_proposal,
-    build_tombstone,
-    parse_proposal,
-)
+from meshnode.protocol.listings.proposal import build_proposal, build_tombstone, parse_proposal
 
 __all__ = [
     "CATEGORIES",

@@ -10,11 +10,7 @@ from typing import Any
 
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.listings.model import (
-    MAX_LIFETIME,
-    TEXT_FIELD_MAX,
-    UNITS,
-)
+from meshnode.protocol.listings.model import MAX_LIFETIME, TEXT_FIELD_MAX, UNITS
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text

@@ -10,9 +10,7 @@ from typing import Any
 
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.listings.details import (
-    _parse_details,
-)
+from meshnode.protocol.listings.details import _parse_details
 from meshnode.protocol.listings.model import (
     CATEGORIES,
     DEFAULT_LIFETIME,

@@ -14,9 +14,7 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 
-from meshnode.errors import (
-    ConflictError,
-)
+from meshnode.errors import ConflictError
 from meshnode.protocol import iou as p
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.timefmt import format_utc

@@ -22,12 +22,7 @@ from meshnode.protocol.ledger import parse_limit as parse_units
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
-from meshnode.services.iou.common import (
-    line_view,
-    node_account_name,
-    nonce,
-    send,
-)
+from meshnode.services.iou.common import line_view, node_account_name, nonce, send
 from meshnode.services.ledger import currency_terms
 from meshnode.services.permissions import require_admin
 from meshnode.services.signing import community_actor, node_key_id

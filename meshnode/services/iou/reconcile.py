@@ -12,10 +12,7 @@ from meshnode.protocol import iou as p
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
-from meshnode.services.iou.common import (
-    nonce,
-    send,
-)
+from meshnode.services.iou.common import nonce, send
 from meshnode.services.signing import community_actor
 from meshnode.store import iou as iq
 from meshnode.store import ledger as ledger_store

@@ -13,10 +13,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
-from meshnode.services.iou.common import (
-    IouNetwork,
-    line_view,
-)
+from meshnode.services.iou.common import IouNetwork, line_view
 from meshnode.services.signing import community_actor
 from meshnode.store import iou as iq
 from meshnode.store import ledger as ledger_store

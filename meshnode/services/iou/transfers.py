@@ -39,10 +39,7 @@ from meshnode.services.iou.common import (
     send,
     transfer_status,
 )
-from meshnode.services.iou.routing import (
-    active_line_to,
-    route_edges,
-)
+from meshnode.services.iou.routing import active_line_to, route_edges
 from meshnode.services.ledger import currency_terms, limit_breach
 from meshnode.services.signing import community_actor, sign_as_member, sign_as_node
 from meshnode.store import iou as iq
