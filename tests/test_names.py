@@ -40,3 +40,21 @@ def test_names__no_module_imports_validation_error_from_the_service_errors() -> 
         and any(alias.name == "ValidationError" for alias in node.names)
     ]
     assert offenders == []
+
+
+def test_names__services_sign_only_through_services_signing() -> None:
+    # Given the service and federation layers, When we look for proof creation and seeds
+    signing_calls = ("create_proof", "cosign")
+    offenders = []
+    for folder in ("services", "federation", "web"):
+        for path in sorted((PACKAGE_DIR / folder).rglob("*.py")):
+            if path.name == "signing.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                called = node.func if isinstance(node, ast.Call) else None
+                name = (called.id if isinstance(called, ast.Name) else
+                        called.attr if isinstance(called, ast.Attribute) else "")
+                if name in signing_calls:
+                    offenders.append(f"{path.relative_to(PACKAGE_DIR)}:{node.lineno} {name}")
+    # Then only services/signing.py signs (sign_as_member, sign_as_node, cosign_as_node)
+    assert offenders == []

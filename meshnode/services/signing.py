@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from meshnode import urls
+from meshnode.protocol.iou import cosign
 from meshnode.protocol.proofs import create_proof
 from meshnode.services.context import NodeContext
 from meshnode.services.members import member_identity
@@ -40,3 +41,11 @@ def sign_as_node(ctx: NodeContext, document: Mapping[str, Any], now: datetime) -
     """Add the node's FEP-8b32 proof (the Group actor's Ed25519 key) to a document."""
     return create_proof(document, seed=ctx.identity.ed25519_seed,
                         verification_method=node_key_id(ctx), created=now)
+
+
+def cosign_as_node(ctx: NodeContext, document: Mapping[str, Any],
+                   now: datetime) -> dict[str, Any]:
+    """Add the node's proof beside those already on a document (a trust-line agreement is
+    signed by both nodes, REFERENCE §6)."""
+    return cosign(document, seed=ctx.identity.ed25519_seed,
+                  verification_method=node_key_id(ctx), created=now)

@@ -25,7 +25,7 @@ from meshnode.services.context import NodeContext
 from meshnode.services.iou.common import line_view, node_account_name, nonce, send
 from meshnode.services.ledger import currency_terms
 from meshnode.services.permissions import require_admin
-from meshnode.services.signing import community_actor, node_key_id
+from meshnode.services.signing import community_actor, cosign_as_node, node_key_id
 from meshnode.store import iou as iq
 from meshnode.store import ledger as ledger_store
 from meshnode.store.iou import LineRow
@@ -111,8 +111,7 @@ async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
                                      id=line_id, state=line.state))
         assert line.agreement is not None
         assert line.peer_actor is not None
-        agreement = p.cosign(json.loads(line.agreement), seed=ctx.identity.ed25519_seed,
-                             verification_method=node_key_id(ctx), created=now)
+        agreement = cosign_as_node(ctx, json.loads(line.agreement), now)
         await _activate(ctx, tx, line, agreement=agreement, now=format_utc(now), state=target)
         answer = {"@context": p.IOU_CONTEXT,
                   "id": f"{community_actor(ctx)}/iou/lines/{line.id}/accept",
@@ -217,8 +216,7 @@ def build_offer(ctx: NodeContext, line: LineRow, *, peer_actor: str,
         acceptor=peer_actor, proposer_currency=our_currency(ctx),
         acceptor_currency=peer_currency, limit_proposer_owes=line.limit_out,
         limit_acceptor_owes=line.limit_in, rate=Decimal(line.rate), created=format_utc(now))
-    agreement = p.cosign(p.build_agreement(terms), seed=ctx.identity.ed25519_seed,
-                         verification_method=node_key_id(ctx), created=now)
+    agreement = cosign_as_node(ctx, p.build_agreement(terms), now)
     return {"@context": p.IOU_CONTEXT, "id": f"{me}/iou/lines/{line.id}/offer",
             "type": "TrustLineOffer", "actor": me, "to": [peer_actor], "line": line.id,
             "object": agreement, "published": format_utc(now)}
