@@ -31,7 +31,7 @@ from aiohttp import web
 from nacl.signing import SigningKey
 
 from meshnode.app import create_app
-from meshnode.config import Config
+from meshnode.config import Config, LimitsConfig
 from meshnode.federation import peering
 from meshnode.federation.runtime import WORKERS
 from meshnode.protocol.activities import listing_activity
@@ -50,6 +50,9 @@ RIDE: dict[str, Any] = {
                 "departure": (datetime.now(UTC) + timedelta(days=10)).isoformat(
                     timespec="seconds")},
 }
+
+# One member publishes thousands of listings here: no hourly allowance ([limits] = 0).
+NO_LIMITS = LimitsConfig(0, 0, 0)
 
 
 def baseline(seconds: float = 1.0) -> tuple[float, float, float]:
@@ -87,7 +90,7 @@ class Node:
         port = sock.getsockname()[1]
         self.config = init_node(Config(data_dir=root / handle, name=handle, handle=handle,
                                        public_url=f"http://127.0.0.1:{port}", port=port,
-                                       **overrides))
+                                       limits=NO_LIMITS, **overrides))
         self.runner: web.AppRunner | None = None
 
     async def start(self, run_workers: bool) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from aiohttp import web
 
 from meshnode.errors import BusyError, PermissionDeniedError
+from meshnode.federation.bodies import read_capped
 from meshnode.federation.directory import ActorDirectory, ActorKey
 from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.state import FEDERATION
@@ -27,7 +28,6 @@ from meshnode.protocol.errors import (
 from meshnode.protocol.httpsig import Headers, SignatureVerdict, parse_signature, verify_parsed
 from meshnode.protocol.jsonparse import loads_capped
 from meshnode.protocol.timefmt import format_utc
-from meshnode.web.bodies import read_capped
 
 INBOX_MAX_BYTES = 256 * 1024
 INBOX_MAX_DEPTH = 32

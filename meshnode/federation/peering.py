@@ -181,7 +181,7 @@ async def remove_peer(ctx: NodeContext, text: str) -> str:
                                     follow={"id": follower["follow_id"], "type": "Follow",
                                             "actor": remote.id, "object": group})
         await fq.delete_followers_from(tx, origin)
-        await tx.execute("DELETE FROM peers WHERE origin = ?", (origin,))
+        await fq.delete_peer(tx, origin)
     return origin
 
 

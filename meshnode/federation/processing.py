@@ -30,6 +30,7 @@ from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
+from meshnode.store.db import savepoint
 
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 Preparer = Callable[[Federation, Mapping[str, Any]], Awaitable[Effect]]
@@ -159,7 +160,7 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
         row = await listing_store.get_listing_by_object_id(tx, object_id)
         if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
             return "ignored"
-        await tx.execute("UPDATE listings SET status = 'withdrawn' WHERE id = ?", (row.id,))
+        await listing_store.mark_withdrawn(tx, row.id)
         return "withdrawn"
 
     return effect
@@ -191,15 +192,11 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
 
 async def run_effect(tx: aiosqlite.Connection, effect: Effect) -> str:
     """Run one effect in a savepoint so one bad row never rolls back its batch."""
-    await tx.execute("SAVEPOINT effect")
     try:
-        result = await effect(tx)
+        async with savepoint(tx, "effect"):
+            return await effect(tx)
     except (sqlite3.IntegrityError, *EXPECTED) as exc:
-        await tx.execute("ROLLBACK TO effect")
-        await tx.execute("RELEASE effect")
         return f"failed: {exc}"
-    await tx.execute("RELEASE effect")
-    return result
 
 
 class InboxWorker:

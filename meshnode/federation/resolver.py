@@ -76,7 +76,7 @@ class PeeringWorker:
                 continue
             async with ctx.store.transaction() as tx:
                 if key != actor.origin:
-                    await tx.execute("DELETE FROM peers WHERE origin = ?", (key,))
+                    await fq.delete_peer(tx, key)
                 if await fq.is_blocked(tx, actor.origin):
                     continue
                 await fq.insert_peer(tx, origin=actor.origin, requested=row["requested"],

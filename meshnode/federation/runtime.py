@@ -16,13 +16,12 @@ from meshnode.federation.http import FederationClient, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
-from meshnode.federation.state import FEDERATION, BlockedOrigins, Federation, InboxWriter
+from meshnode.federation.state import CONTEXT, FEDERATION, BlockedOrigins, Federation, InboxWriter
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.services import deal_payments, deals
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
-from meshnode.web.appkeys import CONTEXT
 
 log = logging.getLogger(__name__)
 PEERING_POLL = 1.0

@@ -137,4 +137,7 @@ class Federation:
         self.delivery_event.set()
 
 
+# The node's services (store, config, keys, clock). Defined here, below ``web/``, because the
+# federation runtime and discovery read it too; ``web.appkeys`` re-exports it.
+CONTEXT = web.AppKey("context", NodeContext)
 FEDERATION = web.AppKey("federation", Federation)

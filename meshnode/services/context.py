@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from meshnode.config import Config
 from meshnode.keys import Identity, KeyVault, load_node_identity
+from meshnode.services.ratelimit import SlidingWindow
 from meshnode.store import Store
 
 
@@ -25,6 +26,9 @@ class NodeContext:
     identity: Identity = field(repr=False)
     vault: KeyVault = field(repr=False)
     clock: Callable[[], datetime] = utc_now
+    # What each member created lately, per kind (services/member_limits.py).
+    member_limits: SlidingWindow[tuple[int, str]] = field(
+        default_factory=SlidingWindow, repr=False, compare=False)
 
     @classmethod
     async def open(

@@ -70,6 +70,15 @@ class Progress:
     state: str
 
 
+@dataclass(frozen=True)
+class DealRecord:
+    """What a deal's page and API show besides its row: history, feedback and money."""
+
+    events: list[aiosqlite.Row]
+    feedback: list[FeedbackRow]
+    money: deal_settlement.PaymentStatus
+
+
 def _decimals(ctx: NodeContext) -> int:
     return ctx.config.currency.decimals
 
@@ -255,6 +264,15 @@ async def get_deal(ctx: NodeContext, member: MemberRow, deal_id: str) -> DealRow
     if deal is None or (role_of(deal, member) is None and not member.is_admin):
         raise NotFoundError(f"no deal {deal_id!r}")
     return deal
+
+
+async def deal_record(ctx: NodeContext, deal: DealRow) -> DealRecord:
+    """The deal's transitions (oldest first), the feedback left on it and its payment and
+    deposit status; read after ``get_deal`` checked that the member may see it."""
+    reader = ctx.store.reader
+    events = await q.events(reader, deal.id)
+    money = deal_settlement.payment_status(deal, await q.payments_of(reader, deal.id), events)
+    return DealRecord(events, await q.feedback_for_deal(reader, deal.id), money)
 
 
 def _check_policy(ctx: NodeContext, deal: DealRow, listing: ListingRow | None, action: str,

@@ -40,6 +40,7 @@ from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.services.images import reencode_image
+from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import publish_listing_change
 from meshnode.services.signing import sign_as_member
 from meshnode.store import listings as q
@@ -153,6 +154,7 @@ def _proposal(
     )
 
 
+@member_limited("listings")
 async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> ListingView:
     """Validate, sign and store a new listing by ``author``."""
     now = ctx.clock()

@@ -8,6 +8,7 @@ from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
+from meshnode.services.member_limits import member_limited
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
 from meshnode.store import messages as q
@@ -17,6 +18,7 @@ from meshnode.store.messages import MessageRow
 MAX_BODY = 2000
 
 
+@member_limited("messages")
 async def send_message(
     ctx: NodeContext, sender: MemberRow, *, listing_id: str, recipient_username: str, body: str
 ) -> int:

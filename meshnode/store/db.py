@@ -147,6 +147,25 @@ async def query(
     yield BufferedRows(await db.execute_fetchall(sql, params))
 
 
+@asynccontextmanager
+async def savepoint(tx: aiosqlite.Connection, name: str) -> AsyncIterator[None]:
+    """Run the block in a SQLite savepoint inside ``tx``: an exception raised by the block
+    undoes only the block's writes (``ROLLBACK TO``) and propagates; the transaction goes on.
+
+    https://sqlite.org/lang_savepoint.html
+    """
+    if not name.isidentifier():
+        raise ValueError(f"savepoint name {name!r} is not an identifier")
+    await tx.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except Exception:
+        await tx.execute(f"ROLLBACK TO {name}")
+        await tx.execute(f"RELEASE {name}")
+        raise
+    await tx.execute(f"RELEASE {name}")
+
+
 class Store:
     """Async access to the node's database.
 

@@ -192,6 +192,17 @@ async def update_peer(db: aiosqlite.Connection, origin: str, now: str, **values:
                      (*values.values(), now, origin))
 
 
+async def delete_peer(db: aiosqlite.Connection, origin: str) -> int:
+    """Forget a peer row (unpeer, or a request that resolved to another origin)."""
+    cursor = await db.execute("DELETE FROM peers WHERE origin = ?", (origin,))
+    return cursor.rowcount
+
+
+async def mark_delivered(db: aiosqlite.Connection, origin: str, at: str) -> None:
+    """Record that a delivery to ``origin`` succeeded at ``at`` (shown on the peers page)."""
+    await db.execute("UPDATE peers SET last_delivery_at = ? WHERE origin = ?", (at, origin))
+
+
 async def get_peer(db: aiosqlite.Connection, origin: str) -> aiosqlite.Row | None:
     """A peer by origin, or None."""
     row: aiosqlite.Row | None = await _one(db, "SELECT * FROM peers WHERE origin = ?", (origin,))

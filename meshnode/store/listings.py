@@ -339,6 +339,11 @@ async def set_hidden(db: aiosqlite.Connection, listing_id: str, hidden: bool) ->
     await db.execute("UPDATE listings SET hidden = ? WHERE id = ?", (int(hidden), listing_id))
 
 
+async def mark_withdrawn(db: aiosqlite.Connection, listing_id: str) -> None:
+    """Mark a listing withdrawn (its author deleted it without a signed Tombstone)."""
+    await db.execute("UPDATE listings SET status = 'withdrawn' WHERE id = ?", (listing_id,))
+
+
 def placeholders(values: Sequence[object]) -> str:
     """``?, ?, ?`` for an IN clause of this many values."""
     return ", ".join("?" for _ in values)

@@ -70,14 +70,20 @@ def error_response(
     return response
 
 
+def with_retry_after(response: web.StreamResponse, error: Exception) -> web.StreamResponse:
+    """Add ``Retry-After`` for errors that carry one: 429 and 503 (RFC 9110 §10.2.3)."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def response_for(error: Exception) -> web.Response:
     """Translate a typed error into its JSON response."""
     fields = getattr(error, "fields", None)
     code = getattr(error, "code", "error")
     response = error_response(status_for(error), code, str(error), fields)
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int):  # 429 and 503 (RFC 9110 §10.2.3)
-        response.headers["Retry-After"] = str(retry_after)
+    with_retry_after(response, error)
     return response
 
 
@@ -96,7 +102,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except HANDLED_ERRORS as error:
         if html is not None:
-            return await html(request, status_for(error), message_of(error))
+            page = await html(request, status_for(error), message_of(error))
+            return with_retry_after(page, error)
         return response_for(error)
     except web.HTTPException as exc:
         if exc.status >= 400 and html is not None:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from meshnode.federation import peering
 from meshnode.protocol.errors import ValidationError
-from meshnode.store import outbox as oq
+from meshnode.services import publishing
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin
@@ -33,7 +33,7 @@ async def list_peers(request: web.Request) -> web.Response:
     await _admin(request)
     ctx = request.app[CONTEXT]
     peers = [peer.as_json() for peer in await peering.list_peers(ctx)]
-    deliveries = [dict(row) for row in await oq.delivery_summary(ctx.store.reader)]
+    deliveries = await publishing.delivery_summary(ctx)
     return web.json_response({"peers": peers, "deliveries": deliveries})
 
 

@@ -33,6 +33,7 @@ from meshnode.services.ledger.accounts import (
     listing_ref,
     new_id,
 )
+from meshnode.services.member_limits import member_limited
 from meshnode.services.signing import sign_as_member
 from meshnode.store import ledger as q
 from meshnode.store.ledger import RequestRow
@@ -63,6 +64,7 @@ def _lifetime(expires_in_days: object) -> timedelta:
     return lifetime
 
 
+@member_limited("payment_requests")
 async def request_payment(
     ctx: NodeContext, payee: MemberRow, *, payer: object, amount: object, memo: object = None,
     listing_id: object = None, expires_in_days: object = None,
