@@ -57,6 +57,10 @@ def test_trust_lines__closed_and_rejected_lines_never_move() -> None:
             assert p.next_line_state(state, event, "peer") is None
 
 
+def test_trust_lines__open_lines_are_the_active_and_frozen_ones() -> None:
+    assert {"active", "frozen"} == p.OPEN_LINE_STATES
+
+
 def test_trust_lines__a_refused_close_freezes_and_limits_keep_the_state() -> None:
     assert p.next_line_state("active", "close_refused", "peer") == "frozen"
     assert p.next_line_state("frozen", "limits", "peer") == "frozen"

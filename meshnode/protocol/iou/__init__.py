@@ -74,6 +74,7 @@ from meshnode.protocol.iou.routing import (
 from meshnode.protocol.iou.states import (
     FINAL_STATES,
     LINE_GRAPH,
+    OPEN_LINE_STATES,
     TRANSFER_GRAPH,
     TRANSFER_STATES,
     is_expired_at,
@@ -105,6 +106,7 @@ __all__ = [
     "MAX_REASON",
     "MAX_ROUTE",
     "MAX_STATEMENT_MOVES",
+    "OPEN_LINE_STATES",
     "RATE_CONTEXT",
     "RATE_MAX_DIGITS",
     "TRANSFER_GRAPH",

@@ -62,6 +62,11 @@ if LINE_GRAPH.states != set(LINE_STATES) or not set(LINE_CHANGES) <= set(
     raise ValueError("the trust-line graph must cover LINE_STATES and LINE_CHANGES")
 
 
+# Lines that exist on both ledgers and can still be closed: statements are exchanged for them.
+OPEN_LINE_STATES: Final = frozenset(
+    state for state, exits in LINE_GRAPH.edges.items() if "close" in exits)
+
+
 def next_line_state(state: str, event: str, role: str) -> str | None:
     """A trust line's state after ``event`` by ``role`` ("admin" or "peer"); None when the
     event does not apply in ``state``."""

@@ -37,7 +37,7 @@ async def queue_statements(ctx: NodeContext) -> int:
     count = 0
     async with ctx.store.transaction() as tx:
         for line in await iq.list_lines(tx):
-            if line.state not in ("active", "frozen") or not line.peer_actor:
+            if line.state not in p.OPEN_LINE_STATES or not line.peer_actor:
                 continue
             statement = await our_statement(ctx, tx, line)
             document = p.build_statement(statement, actor=community_actor(ctx), to=line.peer_actor,
