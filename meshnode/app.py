@@ -21,7 +21,8 @@ from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
-from meshnode.web.errors import error_middleware
+from meshnode.web.errors import STORAGE_HEALTH, error_middleware
+from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.pagecache import page_cache_middleware
@@ -43,14 +44,17 @@ def create_app(
     their ``step()``).
     """
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware, page_cache_middleware],
+        middlewares=[security_headers_middleware, error_middleware, idempotency_middleware,
+                     page_cache_middleware],
         client_max_size=max(config.max_body_bytes, config.max_image_bytes) + UPLOAD_OVERHEAD,
     )
     app[CONFIG] = config
+    app[IDEMPOTENCY] = IdempotencyState()
 
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         ctx = await NodeContext.open(config, clock=clock)
         app[CONTEXT] = ctx
+        app[STORAGE_HEALTH] = ctx.store.health
         try:
             yield
         finally:  # also when the loop closes this generator (GeneratorExit): else the

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,6 +44,10 @@ EXPECTED_ERRORS = (
     ConfigError, ServiceError, ProtocolError, StoreError, KeyStoreError, NodeBusyError, OSError,
 )
 SHUTDOWN_TIMEOUT = 10.0
+# After SIGTERM the process ends within this bound whatever happens (a store close stuck on a
+# full disk, a thread that never returns): committed data is safe in SQLite's WAL regardless.
+SHUTDOWN_HARD_LIMIT = 45.0
+FORCED_EXIT_CODE = 70  # EX_SOFTWARE
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
@@ -209,9 +215,23 @@ async def _serve(config: Config, *, access_log: bool = False) -> None:
                  config.port, config.public_url)
         await stop.wait()
         log.info("shutting down")
+        _exit_at_the_latest(SHUTDOWN_HARD_LIMIT)
     finally:
         await runner.cleanup()
     log.info("stopped cleanly")
+
+
+def _exit_at_the_latest(seconds: float) -> None:
+    """Arm a daemon timer that ends the process if a clean shutdown has not within ``seconds``."""
+
+    def force() -> None:
+        log.error("shutdown did not finish within %.0fs; exiting now", seconds)
+        logging.shutdown()
+        os._exit(FORCED_EXIT_CODE)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
