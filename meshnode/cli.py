@@ -30,6 +30,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProtocolError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
+from meshnode.services.images import map_large_allocations
 from meshnode.services.node import (
     NodeBusyError,
     backup_database,
@@ -38,6 +39,7 @@ from meshnode.services.node import (
     restore_database,
 )
 from meshnode.store import StoreError
+from meshnode.web.connections import CONNECTIONS, start_server
 
 log = logging.getLogger("meshnode")
 EXPECTED_ERRORS = (
@@ -197,26 +199,31 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Config, *, access_log: bool = False) -> None:
+    map_large_allocations()  # image buffers go back to the system once freed
     app = create_app(config)
     # No access log by default: one journal line per request wears a Pi's SD card.
+    # keepalive_timeout also runs before the first request: it is the request-head timeout.
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
         access_log=logging.getLogger("aiohttp.access") if access_log else None,
+        keepalive_timeout=config.header_timeout,
     )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    listener: asyncio.AbstractServer | None = None
     try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
+        listener = await start_server(runner, app[CONNECTIONS], config.host, config.port)
         log.info("serving %r on http://%s:%d (public URL %s)", config.name, config.host,
                  config.port, config.public_url)
         await stop.wait()
         log.info("shutting down")
         _exit_at_the_latest(SHUTDOWN_HARD_LIMIT)
     finally:
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
     log.info("stopped cleanly")
 

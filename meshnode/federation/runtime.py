@@ -11,12 +11,19 @@ import aiohttp
 from aiohttp import web
 
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
-from meshnode.federation.directory import ActorDirectory
-from meshnode.federation.http import FederationClient, UrlGuard
+from meshnode.federation.directory import ActorDirectory, FetchBudget
+from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
-from meshnode.federation.state import CONTEXT, FEDERATION, BlockedOrigins, Federation, InboxWriter
+from meshnode.federation.state import (
+    CONTEXT,
+    FEDERATION,
+    BlockedOrigins,
+    Federation,
+    InboxQuota,
+    InboxWriter,
+)
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.services import deal_payments, deals
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
+INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
 
 
 class DealWorker:
@@ -137,12 +145,15 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8)
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8,
+                                         resolver=GuardedResolver(guard))
         async with aiohttp.ClientSession(connector=connector) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
-                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx))
+                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx),
+                                    budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour),
+                                    quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
@@ -169,6 +180,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                               health=health)),
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
+                    asyncio.create_task(_every(INBOX_PRUNE_SECONDS, workers.inbox.prune)),
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL,
                                               health=health)),

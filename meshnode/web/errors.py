@@ -16,8 +16,8 @@ from meshnode.protocol import deals
 from meshnode.protocol import errors as protocol_errors
 from meshnode.protocol.listings import UnknownCategoryError
 from meshnode.protocol.translatable import message_of
+from meshnode.services.storage import is_storage_full
 from meshnode.store import StorageFullError, StorageHealth
-from meshnode.store.db import is_storage_full
 
 log = logging.getLogger(__name__)
 

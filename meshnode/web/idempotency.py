@@ -38,10 +38,9 @@ from meshnode.errors import (
 )
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
+from meshnode.services import idempotency as q
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError
-from meshnode.store import idempotency as q
-from meshnode.store.db import COMMIT_HOOK
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.bodies import read_capped
 
@@ -147,15 +146,13 @@ async def _run_and_record(
     """Run the handler with the commit mark set; store its answer, or free the key."""
     store = request.app[CONTEXT].store
     mark = q.CommitMark(owner, key)
-    token = COMMIT_HOOK.set(mark)
     try:
-        response = await handler(request)
+        with q.marking_commits(mark):
+            response = await handler(request)
     except BaseException:
-        COMMIT_HOOK.reset(token)
         if not mark.committed:
             await q.release(store, owner=owner, key=key)
         raise  # a committed request keeps its key: a retry gets 409 answer_lost
-    COMMIT_HOOK.reset(token)
     body = response.body if isinstance(response, web.Response) else None
     if isinstance(body, bytes) and (mark.committed or response.status < 300):
         headers = {name: response.headers[name] for name in REPLAYED_HEADERS

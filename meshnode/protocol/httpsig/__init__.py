@@ -32,7 +32,12 @@ from meshnode.protocol.httpsig.digests import (
 )
 from meshnode.protocol.httpsig.keys import load_private_pem, load_public_pem
 from meshnode.protocol.httpsig.rfc9421 import parse_rfc9421, rfc9421_signature_base, sign_rfc9421
-from meshnode.protocol.httpsig.verify import parse_http_date, parse_signature, verify_parsed
+from meshnode.protocol.httpsig.verify import (
+    check_replay_window,
+    parse_http_date,
+    parse_signature,
+    verify_parsed,
+)
 
 __all__ = [
     "DEFAULT_MAX_SKEW",
@@ -43,6 +48,7 @@ __all__ = [
     "VerifyingKey",
     "cavage_signing_string",
     "check_body_digest",
+    "check_replay_window",
     "content_digest_header",
     "load_private_pem",
     "load_public_pem",
