@@ -15,13 +15,13 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from meshnode.errors import NotFoundError, ValidationError
-from meshnode.federation.deals import verify_actor_proof
+from meshnode.errors import NotFoundError
 from meshnode.federation.http import FetchError
+from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import RemoteActor, check_url, jrd_self_link, parse_acct
 from meshnode.protocol.direct_messages import member_handle, parse_direct_note
-from meshnode.protocol.errors import ProtocolError
+from meshnode.protocol.errors import ProtocolError, ValidationError
 from meshnode.protocol.translatable import Text
 from meshnode.services import direct_messages as service
 from meshnode.services.direct_messages import RemoteMember
@@ -76,7 +76,7 @@ async def prepare_direct_note(federation: Federation, act: Mapping[str, Any]) ->
     ctx = federation.ctx
     if service.local_username(ctx, note.recipient) is None:
         raise ValidationError("the Note is not addressed to one of our members")
-    await verify_actor_proof(federation, act["object"], note.author)
+    await verify_actor_proof(federation.directory, act["object"], note.author)
     sender = await federation.directory.get_actor(note.author)
     if sender.type != "Person":
         raise ValidationError("direct messages come from a Person")

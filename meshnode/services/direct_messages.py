@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.direct_messages import (
     MAX_TEXT,
@@ -24,14 +24,15 @@ from meshnode.protocol.direct_messages import (
     build_direct_note,
     create_activity,
 )
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services import messages as local_messages
 from meshnode.services.context import NodeContext
-from meshnode.services.deal_effects import sign_as
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import queue_activity
+from meshnode.services.signing import sign_as_member
 from meshnode.store import direct_messages as q
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_q
@@ -120,7 +121,7 @@ async def send_remote(ctx: NodeContext, sender: MemberRow, *, to: RemoteMember, 
         note_id=f"{author}/notes/{secrets.token_hex(12)}", author=author, recipient=to.actor,
         text=text, published=format_utc(now), in_reply_to=in_reply_to,
         context=listing.object_id if listing is not None else None, recipient_handle=to.handle)
-    signed = sign_as(ctx, sender, note, now)
+    signed = sign_as_member(ctx, sender, note, now)
     async with ctx.store.transaction() as tx:
         message_id = await q.insert_direct_message(
             tx, member_id=sender.id, remote_actor=to.actor, remote_handle=to.handle,

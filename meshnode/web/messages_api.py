@@ -12,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import NotFoundError, ValidationError
+from meshnode.errors import NotFoundError
 from meshnode.federation import messaging
 from meshnode.federation.state import FEDERATION
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import direct_messages as direct
 from meshnode.services import messages as local
 from meshnode.services.context import NodeContext

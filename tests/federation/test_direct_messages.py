@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 
 from meshnode.config import LimitsConfig
-from meshnode.errors import ValidationError
 from meshnode.federation import messaging, peering
 from meshnode.protocol.direct_messages import build_direct_note, create_activity
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.vocab import PUBLIC
 from meshnode.services import direct_messages as direct
 from meshnode.services import members
-from meshnode.services.deal_effects import sign_as
+from meshnode.services.signing import sign_as_member
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, peer, settle
 from tests.federation.test_inbox_hostile import post, sign
@@ -67,7 +67,7 @@ def _note(alpha: Node, alice: MemberRow, recipient: str, **changes: Any) -> dict
     note = build_direct_note(note_id=f"{actor}/notes/n1", author=actor, recipient=recipient,
                              text="Bonjour", published="2026-11-26T10:00:00Z")
     note.update(changes)
-    return create_activity(sign_as(alpha.ctx, alice, note, alpha.clock()))
+    return create_activity(sign_as_member(alpha.ctx, alice, note, alpha.clock()))
 
 
 async def _deliver(alpha: Node, beta: Node, alice: MemberRow, act: dict[str, Any]) -> int:

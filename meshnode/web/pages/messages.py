@@ -6,14 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import (
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.federation import messaging
 from meshnode.federation.state import FEDERATION
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import Text, message_of
 from meshnode.services import direct_messages as direct
 from meshnode.services import listings as listing_service
