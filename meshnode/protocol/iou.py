@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, Final
 
 from meshnode.protocol.amounts import MAX_AMOUNT_UNITS, format_amount
 from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.parsing import MAX_SQL_INT, parse_decimal, parse_int
 from meshnode.protocol.proofs import create_proof, proof_verification_method, verify_proof
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.vocab import AS_CONTEXT, DATA_INTEGRITY_CONTEXT, MESHNODE_NS
@@ -128,11 +129,8 @@ def parse_rate(value: object) -> Decimal:
     """A conversion rate as an exact positive decimal string, e.g. ``"1.25"``."""
     if not isinstance(value, str) or not 0 < len(value) <= 30:
         raise ValidationError("rate must be a decimal string such as \"1.5\"", {"rate": "e.g. 1.5"})
-    try:
-        rate = Decimal(value)
-    except InvalidOperation as exc:
-        raise ValidationError("rate is not a decimal number", {"rate": "e.g. 1.5"}) from exc
-    if not rate.is_finite() or rate <= 0 or len(rate.as_tuple().digits) > RATE_MAX_DIGITS:
+    rate = parse_decimal(value, "rate", max_digits=9, places=9)
+    if rate <= 0 or len(rate.as_tuple().digits) > RATE_MAX_DIGITS:
         raise ValidationError("rate must be a positive decimal", {"rate": "positive, e.g. 1.5"})
     if value.strip() != value or "e" in value.lower():
         raise ValidationError("rate must be written as a plain decimal", {"rate": "e.g. 1.5"})
@@ -287,13 +285,9 @@ def build_agreement(terms: LineTerms) -> dict[str, Any]:
 def _units(value: object, decimals: int, field: str) -> int:
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a decimal string")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:
-        raise ValidationError(f"{field} is not a number") from exc
+    amount = parse_decimal(value, field, max_digits=13, places=decimals)
     units = amount.scaleb(decimals)
-    if not amount.is_finite() or units != units.to_integral_value() or units < 0 or (
-            units > MAX_AMOUNT_UNITS):
+    if units < 0 or units > MAX_AMOUNT_UNITS:
         raise ValidationError(f"{field} must be a non-negative amount with {decimals} decimals")
     return int(units)
 
@@ -450,12 +444,9 @@ def _ident(act: Mapping[str, Any], name: str) -> str:
 
 def _positive(act: Mapping[str, Any], name: str) -> int:
     value = act.get(name)
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 15:
+    if not isinstance(value, str):  # minor units travel as strings of ASCII digits
         raise ValidationError(f"{name} must be whole minor units")
-    units = int(value)
-    if not 0 < units <= MAX_AMOUNT_UNITS:
-        raise ValidationError(f"{name} out of range")
-    return units
+    return parse_int(value, name, low=1, high=MAX_AMOUNT_UNITS)
 
 
 def parse_prepare(act: Mapping[str, Any]) -> PrepareTerms:
@@ -563,9 +554,9 @@ def build_statement(statement: Statement, *, actor: str, to: str, when: str,
 
 def _signed_int(act: Mapping[str, Any], name: str) -> int:
     value = act.get(name)
-    if not isinstance(value, str) or not value.lstrip("-").isdigit() or len(value) > 20:
+    if not isinstance(value, str):
         raise ValidationError(f"{name} must be an integer string")
-    return int(value)
+    return parse_int(value, name, low=-MAX_SQL_INT, high=MAX_SQL_INT)
 
 
 def parse_statement(act: Mapping[str, Any]) -> Statement:

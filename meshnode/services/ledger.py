@@ -47,6 +47,7 @@ from meshnode.protocol.ledger import (
     prepare_entry,
     verify_chain,
 )
+from meshnode.protocol.parsing import parse_cursor, parse_int
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, When, message_of, number
@@ -355,11 +356,7 @@ async def history(
     ctx: NodeContext, member: MemberRow, *, cursor: str | None = None, limit: int = 20
 ) -> HistoryPage:
     """The member's transactions, newest first; ``cursor`` continues a previous page."""
-    before = None
-    if cursor:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise ValidationError("invalid cursor", {"cursor": "use next_cursor as given"})
-        before = int(cursor)
+    before = parse_cursor(cursor) if cursor else None
     if not 1 <= limit <= 100:
         raise ValidationError("limit must be 1-100", {"limit": "1-100"})
     entries = await q.account_entries(ctx.store.reader, member.username, before_seq=before,
@@ -375,12 +372,12 @@ async def history(
 def _lifetime(expires_in_days: object) -> timedelta:
     if expires_in_days is None:
         return DEFAULT_REQUEST_LIFETIME
-    if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
-        raise ValidationError("expires_in_days must be a whole number", {"expires_in_days": "1-90"})
-    lifetime = timedelta(days=expires_in_days)
-    if not timedelta(days=1) <= lifetime <= MAX_REQUEST_LIFETIME:
-        raise ValidationError("expires_in_days must be 1-90", {"expires_in_days": "1-90"})
-    return lifetime
+    try:  # a JSON number or the form's text; the range is checked before timedelta() sees it
+        days = parse_int(expires_in_days, "expires_in_days", low=1,
+                         high=MAX_REQUEST_LIFETIME.days)
+    except ValidationError as exc:
+        raise ValidationError("expires_in_days must be 1-90", {"expires_in_days": "1-90"}) from exc
+    return timedelta(days=days)
 
 
 async def request_payment(
