@@ -304,14 +304,26 @@ async def seed_node(config: Config, spec: DemoCommunity) -> int:
     return len(spec.listings)
 
 
+def child_environment() -> dict[str, str]:
+    """The environment of a node process: it imports the very ``meshnode`` the demo runs.
+
+    Children are started with ``python -P`` so the current directory (which may hold an
+    unrelated ``meshnode/`` folder, e.g. a checkout's parent) is never put on ``sys.path``;
+    the folder that holds this package goes first on ``PYTHONPATH`` instead.
+    """
+    package_root = str(Path(__file__).resolve().parent.parent)
+    inherited = os.environ.get("PYTHONPATH", "")
+    python_path = os.pathsep.join(p for p in (package_root, inherited) if p)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path}
+
+
 def _spawn(node: DemoNode, log_level: str) -> subprocess.Popen[bytes]:
     # A new session: the terminal's Ctrl-C reaches the demo only, which then stops every
     # node with exactly one SIGTERM (a second signal during shutdown could kill a node).
     return subprocess.Popen(  # noqa: S603 (fixed argv: this interpreter, our own module)
-        [sys.executable, "-m", "meshnode.cli", "--log-level", log_level, "run",
+        [sys.executable, "-P", "-m", "meshnode.cli", "--log-level", log_level, "run",
          "--data-dir", str(node.config.data_dir)],
-        stdin=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL, start_new_session=True, env=child_environment(),
     )
 
 

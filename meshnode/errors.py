@@ -1,20 +1,26 @@
-"""Errors raised by the service layer; ``meshnode/web/errors.py`` maps each to one HTTP status."""
+"""Errors raised by the service layer; ``meshnode/web/errors.py`` maps each to one HTTP status.
+
+Invalid input has one class and one name, ``meshnode.protocol.errors.ValidationError``
+(422 with per-field messages), whether a member's form or a peer's document was wrong: the
+pure parsers raise it and the use cases raise the same class, imported from there.
+"""
 
 from __future__ import annotations
 
-from meshnode.protocol.errors import ValidationError
-
 __all__ = [
     "AuthenticationError",
+    "CommunityUnreachableError",
     "ConflictError",
+    "IdempotencyKeyReusedError",
     "LimitExceededError",
     "NotFoundError",
+    "OutcomeLostError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestInFlightError",
     "ServiceError",
     "UnsupportedMediaError",
-    "ValidationError",
 ]
 
 
@@ -100,4 +106,41 @@ class BusyError(ServiceError):
 
     def __init__(self, message: str, retry_after: int = 30) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IdempotencyKeyReusedError(ServiceError):
+    """An ``Idempotency-Key`` already used for a different request (method, path or body)."""
+
+    code = "idempotency_key_reused"
+
+
+class RequestInFlightError(ConflictError):
+    """A request with the same ``Idempotency-Key`` is still running; retry after a moment."""
+
+    code = "request_in_progress"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OutcomeLostError(ConflictError):
+    """The request with this ``Idempotency-Key`` was carried out, but the node stopped before
+    it could record the answer: look the result up rather than retrying."""
+
+    code = "answer_lost"
+
+
+class CommunityUnreachableError(ServiceError):
+    """A node on the way to the payee does not answer right now: nothing was paid, retry later.
+
+    Not "no trust line": the route may well exist once that neighbour is back (issue 12).
+    """
+
+    code = "community_unreachable"
+
+    def __init__(self, message: str, retry_after: int = 60,
+                 fields: dict[str, str] | None = None) -> None:
+        super().__init__(message, fields)
         self.retry_after = retry_after

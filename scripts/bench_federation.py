@@ -31,7 +31,7 @@ from aiohttp import web
 from nacl.signing import SigningKey
 
 from meshnode.app import create_app
-from meshnode.config import Config
+from meshnode.config import Config, LimitsConfig
 from meshnode.federation import peering
 from meshnode.federation.runtime import WORKERS
 from meshnode.protocol.activities import listing_activity
@@ -39,6 +39,7 @@ from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.signing import signed_post_headers
 from meshnode.services import listings, members
 from meshnode.services.node import init_node
+from meshnode.store import federation as fq
 from meshnode.store.listings import get_listing_by_object_id
 from meshnode.web.appkeys import CONTEXT
 
@@ -50,6 +51,9 @@ RIDE: dict[str, Any] = {
                 "departure": (datetime.now(UTC) + timedelta(days=10)).isoformat(
                     timespec="seconds")},
 }
+
+# One member publishes thousands of listings here: no hourly allowance ([limits] = 0).
+NO_LIMITS = LimitsConfig(0, 0, 0)
 
 
 def baseline(seconds: float = 1.0) -> tuple[float, float, float]:
@@ -87,7 +91,7 @@ class Node:
         port = sock.getsockname()[1]
         self.config = init_node(Config(data_dir=root / handle, name=handle, handle=handle,
                                        public_url=f"http://127.0.0.1:{port}", port=port,
-                                       **overrides))
+                                       limits=NO_LIMITS, **overrides))
         self.runner: web.AppRunner | None = None
 
     async def start(self, run_workers: bool) -> None:
@@ -116,6 +120,9 @@ async def ingest(root: Path, total: int) -> float:
     alpha, beta = Node(root, "alpha"), Node(root, "beta")
     await alpha.start(False)
     await beta.start(False)
+    async with beta.app[CONTEXT].store.transaction() as tx:  # beta follows alpha: a peer
+        await fq.insert_peer(tx, origin=alpha.config.base_url, requested=alpha.config.base_url,
+                             out_state="peered", now="2026-01-01T00:00:00Z")
     ctx = alpha.app[CONTEXT]
     alice = await members.add_member(ctx, username="alice", password=None)
     view = await listings.create_listing(ctx, alice, RIDE)
@@ -167,6 +174,9 @@ async def ingest_node_process(root: Path, total: int) -> tuple[float, float]:
     beta = init_node(Config(data_dir=root / "beta2", name="beta2", handle="beta2",
                             public_url=f"http://127.0.0.1:{port}", port=port,
                             discovery_policy="off"))
+    with sqlite3.connect(beta.database_path) as conn:  # beta follows alpha: a peer
+        conn.execute("INSERT INTO peers (origin, requested, out_state, created_at, updated_at)"
+                     " VALUES (?, ?, 'peered', '', '')", (alpha.config.base_url,) * 2)
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
         [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
          "--data-dir", str(beta.data_dir)])

@@ -30,7 +30,7 @@ from pathlib import Path
 import aiohttp
 
 from meshnode import urls
-from meshnode.config import Config
+from meshnode.config import Config, LimitsConfig
 from meshnode.protocol.listings import CurrencyRef, build_proposal, parse_listing_input
 from meshnode.protocol.proofs import create_proof
 from meshnode.services import members
@@ -221,8 +221,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
+        # alice publishes --api-listings through the API: no hourly allowance ([limits] = 0)
         config = init_node(Config(data_dir=Path(tmp) / "node", name="Bench", handle="bench",
-                                  public_url=f"http://127.0.0.1:{port}", port=port))
+                                  public_url=f"http://127.0.0.1:{port}", port=port,
+                                  limits=LimitsConfig(0, 0, 0)))
         token = asyncio.run(make_member(config))
         proc = start_node(config.data_dir, port)
         time.sleep(1.0)

@@ -25,7 +25,7 @@ fi
 
 if [ ! -f "$DATA_DIR/config.toml" ]; then
     "$VENV/bin/meshnode" init --data-dir "$DATA_DIR" --name "$NAME" --handle "$HANDLE" \
-        --url "$URL" --host "$HOST"
+        --url "$URL" --host "$HOST" --quiet
     if [ -n "${MESHNODE_ADMIN_PASSWORD:-}" ]; then
         printf '%s\n' "$MESHNODE_ADMIN_PASSWORD" | "$VENV/bin/meshnode" member add \
             --data-dir "$DATA_DIR" --username "$ADMIN" --admin --password-stdin

@@ -43,14 +43,16 @@ def free_base_port(count: int) -> int:
 class Demo:
     """``meshnode demo`` as a subprocess, its output in files (no pipe can fill up)."""
 
-    def __init__(self, data_dir: Path, base_port: int, run: int) -> None:
+    def __init__(self, data_dir: Path, base_port: int, run: int, *,
+                 command: tuple[str, ...] = (sys.executable, "-m", "meshnode.cli"),
+                 cwd: Path | None = None, nodes: int = NODES) -> None:
         self.out = data_dir.parent / f"demo-{run}.out"
         self.err = data_dir.parent / f"demo-{run}.err"
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "meshnode.cli", "demo", "--nodes", str(NODES),
+                [*command, "demo", "--nodes", str(nodes),
                  "--base-port", str(base_port), "--data-dir", str(data_dir)],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
@@ -145,6 +147,42 @@ def test_demo__nodes_share_listings_stop_cleanly_and_resume(tmp_path: Path) -> N
     assert code == 0, second.output()
     assert "Traceback" not in second.output()
     assert local_listing_counts(data_dir) == seeded
+
+
+def console_script() -> tuple[str, ...]:
+    """How a user starts meshnode: the venv's console script (``python -P -m`` without one)."""
+    script = Path(sys.executable).parent / "meshnode"
+    return (str(script),) if script.exists() else (sys.executable, "-P", "-m", "meshnode.cli")
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("shadow_init", [None, "raise ImportError('the shadow was imported')\n"],
+                         ids=["folder", "package"])
+def test_demo__runs_from_a_folder_holding_an_unrelated_meshnode_directory(
+    tmp_path: Path, shadow_init: str | None,
+) -> None:
+    ensure_loopback_multicast()
+    # Given a current directory with a ``meshnode/`` folder that is not this package (e.g.
+    # the parent of a checkout named meshnode, or an old copy): a child started with
+    # ``python -m`` from there would import it instead of the real package
+    workdir = tmp_path / "parent"
+    (workdir / "meshnode").mkdir(parents=True)
+    if shadow_init is not None:
+        (workdir / "meshnode" / "__init__.py").write_text(shadow_init, encoding="utf-8")
+    base_port = free_base_port(2)
+    # When the demo is started from there
+    run = Demo(tmp_path / "meshnode-demo", base_port, 1, command=console_script(),
+               cwd=workdir, nodes=2)
+    try:
+        run.wait_ready()
+        # Then every node started and serves its home page
+        for i in range(2):
+            assert demo.listing_titles(i)[0] in get(f"http://127.0.0.1:{base_port + i}/")
+    finally:
+        code = run.stop()
+    assert code == 0, run.output()
+    assert "ImportError" not in run.output()
+    assert "stopped unexpectedly" not in run.output()
 
 
 def test_demo__bad_node_count_is_refused_without_creating_nodes(tmp_path: Path) -> None:

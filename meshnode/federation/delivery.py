@@ -145,8 +145,7 @@ class DeliveryWorker:
                                     error=error, now=stamp)
             if state == "done":
                 await oq.set_host_scheme(tx, host, scheme, stamp)
-                await tx.execute("UPDATE peers SET last_delivery_at = ? WHERE origin = ?",
-                                 (stamp, host))
+                await fq.mark_delivered(tx, host, stamp)
 
     async def run_forever(self, poll: float = 0.1) -> None:
         """Background loop: one task per host with due work; woken by events or a poll."""

@@ -32,6 +32,7 @@ from meshnode import urls
 from meshnode.errors import ConflictError
 from meshnode.federation import peering
 from meshnode.federation.neighbour_verifier import NeighbourVerifier, open_verifier_http
+from meshnode.federation.state import CONTEXT
 from meshnode.federation.tasks import bounded, cancel_and_wait
 from meshnode.protocol.discovery import (
     SERVICE_TYPE,
@@ -48,7 +49,6 @@ from meshnode.protocol.errors import ProtocolError
 from meshnode.services import neighbours
 from meshnode.services.context import NodeContext
 from meshnode.services.neighbours import SeenAdvert
-from meshnode.web.appkeys import CONTEXT
 
 log = logging.getLogger(__name__)
 

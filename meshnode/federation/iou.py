@@ -18,11 +18,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import aiohttp
 import aiosqlite
 from aiohttp import web
 
-from meshnode.errors import ServiceError
+from meshnode.errors import CommunityUnreachableError, ServiceError
 from meshnode.federation.http import FetchError
+from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol import iou as p
@@ -52,12 +54,10 @@ def _outcome(text: str) -> Effect:
 async def verify_node_proof(federation: Federation, act: Mapping[str, Any]) -> str:
     """Check the activity's proof was made with a key of its actor (a Group); return actor."""
     actor = str(act.get("actor"))
-    remote = await federation.directory.get_actor(actor)
-    try:
-        methods = p.verify_proofs(act, remote.ed25519_keys)
-    except ProofError:
-        remote = await federation.directory.get_actor(actor, refresh=True)  # key rotation
-        methods = p.verify_proofs(act, remote.ed25519_keys)
+    _, methods = await verify_or_refetch(
+        await federation.directory.get_actor(actor),
+        lambda: federation.directory.get_actor(actor, refresh=True),
+        lambda remote: p.verify_proofs(act, remote.ed25519_keys), retry_on=ProofError)
     if len(methods) != 1:
         raise ProofError("an IOU activity carries exactly one proof, by its actor")
     return actor
@@ -171,6 +171,7 @@ class IouNetworkImpl:
         client = self.federation.client
         resource = quote(f"acct:{name}@{host}")
         last: Exception = ValidationError(Text("cannot resolve %(handle)s", handle=handle))
+        answered: Exception | None = None  # a scheme the node answered on says more
         for scheme in ("http", "https") if host.startswith("127.") else ("https", "http"):
             try:
                 jrd = await client.get_json(
@@ -179,6 +180,11 @@ class IouNetworkImpl:
                 return check_url(jrd_self_link(jrd), "actor")
             except (FetchError, ProtocolError) as exc:
                 last = exc
+                if not (isinstance(exc, FetchError) and is_unreachable(exc)):
+                    answered = answered or exc
+        if answered is None and isinstance(last, FetchError):
+            raise _unreachable(host) from last
+        last = answered or last
         raise ValidationError(Text("cannot resolve payee %(handle)s: %(reason)s", handle=handle,
                                    reason=str(last)),
                               {"payee": "unknown remote member"})
@@ -201,18 +207,18 @@ class IouNetworkImpl:
         """Our lines plus those our neighbours (and theirs, up to MAX_HOPS) report."""
         edges = await svc.local_edges(ctx)
         frontier = [edge.target for edge in edges]
-        seen = {svc.group(ctx), *frontier}
+        seen = {svc.community_actor(ctx), *frontier}
+        silent: list[str] = []  # nodes on the way that did not answer
         for _ in range(p.MAX_HOPS - 1):
-            if any(origin_of(edge.target) == target_origin for edge in edges):
-                # The payee's node is reachable; keep looking one level only for capacity.
-                pass
             next_frontier: list[str] = []
             for node in frontier:
                 if origin_of(node) == target_origin:
                     continue
                 try:
                     info = await self.node_info(origin_of(node))
-                except FetchError:
+                except FetchError as exc:
+                    if is_unreachable(exc):
+                        silent.append(origin_of(node))
                     continue
                 for edge in _edges_from_info(node, info):
                     edges.append(edge)
@@ -222,11 +228,29 @@ class IouNetworkImpl:
             frontier = next_frontier
             if not frontier:
                 break
+        if silent and not any(origin_of(edge.target) == target_origin for edge in edges):
+            # Not "no trust line leads there": the way may go through the silent node.
+            raise _unreachable(urlsplit(silent[0]).netloc or silent[0])
         return edges
 
     def wake(self) -> None:
         """Have the delivery worker send what was queued."""
         self.federation.wake_delivery()
+
+
+def is_unreachable(error: FetchError) -> bool:
+    """The remote node did not answer (refused, timed out) or said it is down (502-504),
+    as opposed to answering something wrong: worth retrying later."""
+    if error.status is not None:
+        return error.status in (502, 503, 504)
+    return isinstance(error.__cause__, aiohttp.ClientConnectionError | TimeoutError)
+
+
+def _unreachable(host: str) -> CommunityUnreachableError:
+    return CommunityUnreachableError(
+        Text("the community at %(host)s cannot be reached right now; nothing was paid."
+             " The payment can be retried in a few minutes", host=host),
+        fields={"payee": "community unreachable, retry later"})
 
 
 def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:
@@ -273,7 +297,7 @@ async def info_handler(request: web.Request) -> web.Response:
     currency = svc.our_currency(ctx)
     edges = await svc.local_edges(ctx)
     return web.json_response({
-        "actor": svc.group(ctx), "currency": currency.as_json(),
+        "actor": svc.community_actor(ctx), "currency": currency.as_json(),
         "lines": [{"peer": edge.target, "capacity": edge.capacity, "ratio": str(edge.ratio)}
                   | _exact(edge) for edge in edges],
     })
@@ -332,7 +356,7 @@ class IouWorker:
                                      agreement=json.dumps(offer["object"]), last_error=None)
                 fresh = await iq.get_line(tx, line.id)
                 assert fresh is not None
-                await svc._send(ctx, tx, fresh, offer, now)
+                await svc.send(ctx, tx, fresh, offer, now)
         return len(rows)
 
 

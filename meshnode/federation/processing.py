@@ -11,6 +11,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import aiosqlite
@@ -19,6 +20,7 @@ from meshnode import urls
 from meshnode.errors import ServiceError
 from meshnode.federation.deals import prepare_deal
 from meshnode.federation.http import FetchError
+from meshnode.federation.inbox import here_of, sender_facts
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.peering import answer_follow, queue_follow
 from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
@@ -26,9 +28,12 @@ from meshnode.federation.state import Federation
 from meshnode.protocol.activities import id_of, origin_of, same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.errors import ProtocolError
+from meshnode.protocol.inbox_policy import decide
+from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
-from meshnode.store import listings as lq
+from meshnode.store import listings as listing_store
+from meshnode.store.db import savepoint
 
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 Preparer = Callable[[Federation, Mapping[str, Any]], Awaitable[Effect]]
@@ -72,8 +77,10 @@ async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effe
                                 accept=True)
             return "accepted"
         peer = await fq.get_peer(tx, remote.origin)
-        we_asked = peer is not None and peer["out_state"] in ("following", "peered",
-                                                              "resolving")
+        # We already asked (resolving, following, peered) when their Follow cannot make us
+        # follow them (protocol.peering.PEERING_GRAPH).
+        we_asked = peer is not None and next_peer_state(peer["out_state"], "follow",
+                                                        "peer") is None
         if ctx.config.peering_policy == "auto" or we_asked:
             await answer_follow(ctx, tx, local_actor=target, remote=remote, follow=follow,
                                 accept=True)
@@ -91,7 +98,7 @@ async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effe
     return effect
 
 
-def _answer_preparer(new_state: str) -> Preparer:
+def _answer_preparer(event: str) -> Preparer:
     async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
         follow_id = id_of(act.get("object"), "object")
         actor = str(act["actor"])
@@ -100,9 +107,12 @@ def _answer_preparer(new_state: str) -> Preparer:
             peer = await fq.get_peer(tx, origin_of(actor))
             if peer is None or peer["out_follow_id"] != follow_id or peer["actor_id"] != actor:
                 return "ignored: not an answer to our Follow"
+            target = next_peer_state(peer["out_state"], event, "peer")
+            if target is None:
+                return f"ignored: peering is {peer['out_state']}"
             await fq.update_peer(tx, peer["origin"], format_utc(federation.ctx.clock()),
-                                 out_state=new_state, sync_due=int(new_state == "peered"))
-            return new_state
+                                 out_state=target, sync_due=int(target == "peered"))
+            return target
 
         return effect
 
@@ -150,10 +160,10 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
         return outcome("rejected: Delete from another origin")
 
     async def effect(tx: aiosqlite.Connection) -> str:
-        row = await lq.get_listing_by_object_id(tx, object_id)
+        row = await listing_store.get_listing_by_object_id(tx, object_id)
         if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
             return "ignored"
-        await tx.execute("UPDATE listings SET status = 'withdrawn' WHERE id = ?", (row.id,))
+        await listing_store.mark_withdrawn(tx, row.id)
         return "withdrawn"
 
     return effect
@@ -161,8 +171,8 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
 
 PREPARERS: dict[str, Preparer] = {
     "Follow": prepare_follow,
-    "Accept": _answer_preparer("peered"),
-    "Reject": _answer_preparer("rejected"),
+    "Accept": _answer_preparer("accept"),
+    "Reject": _answer_preparer("reject"),
     "Undo": prepare_undo,
     "Create": prepare_listing,
     "Update": prepare_listing,
@@ -185,23 +195,31 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
 
 async def run_effect(tx: aiosqlite.Connection, effect: Effect) -> str:
     """Run one effect in a savepoint so one bad row never rolls back its batch."""
-    await tx.execute("SAVEPOINT effect")
     try:
-        result = await effect(tx)
+        async with savepoint(tx, "effect"):
+            return await effect(tx)
     except (sqlite3.IntegrityError, *EXPECTED) as exc:
-        await tx.execute("ROLLBACK TO effect")
-        await tx.execute("RELEASE effect")
         return f"failed: {exc}"
-    await tx.execute("RELEASE effect")
-    return result
+
+
+PRUNE_BATCH = 5000
 
 
 class InboxWorker:
-    """Processes stored inbox activities in order; ``step()`` handles one batch."""
+    """Processes stored inbox activities in order; ``step()`` handles one batch, ``prune()``
+    deletes processed activities older than ``federation.inbox_retention_days``."""
 
     def __init__(self, federation: Federation, batch: int = 100) -> None:
         self.federation = federation
         self.batch = batch
+
+    async def _admitted(self, act: Mapping[str, Any]) -> Effect | None:
+        """The door's policy again, with the sender's facts as they are now (a peer may have
+        been removed since): an outcome that changes nothing when it no longer admits."""
+        origin = origin_of(str(act.get("actor")))
+        verdict = decide(act, here=here_of(self.federation),
+                         sender=await sender_facts(self.federation, origin))
+        return None if verdict.admit else outcome(f"refused: {verdict.message}")
 
     async def step(self) -> int:
         """Process up to one batch; return how many activities were processed."""
@@ -211,7 +229,9 @@ class InboxWorker:
             return 0
         prepared = []
         for row in rows:
-            prepared.append((row["seq"], await prepare(self.federation, json.loads(row["body"]))))
+            act = json.loads(row["body"])
+            effect = await self._admitted(act) or await prepare(self.federation, act)
+            prepared.append((row["seq"], effect))
             await asyncio.sleep(0)  # verifying is CPU work: let requests in between
         async with ctx.store.transaction() as tx:
             outcomes = [(seq, await run_effect(tx, effect)) for seq, effect in prepared]
@@ -222,3 +242,15 @@ class InboxWorker:
             self.federation.deals_touched = False
             self.federation.deals_event.set()
         return len(rows)
+
+    async def prune(self) -> int:
+        """Delete processed activities older than the retention period; return how many."""
+        ctx = self.federation.ctx
+        cutoff = ctx.clock() - timedelta(days=ctx.config.inbox.retention_days)
+        removed = 0
+        while True:
+            async with ctx.store.transaction() as tx:
+                count = await fq.prune_inbox(tx, format_utc(cutoff), PRUNE_BATCH)
+            removed += count
+            if count < PRUNE_BATCH:
+                return removed

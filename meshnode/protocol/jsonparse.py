@@ -60,6 +60,20 @@ def _reject_constant(name: str) -> NoReturn:
     raise MalformedJSONError(f"non-standard JSON literal {name!r} is not allowed")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 §4: names "SHOULD be unique"; when they are not, parsers disagree on which
+    # value wins (first, last, error), so a signed body could mean one thing to the node
+    # that verified it and another to the one that acts on it. Refuse instead of guessing.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise MalformedJSONError(f"duplicate key {name[:60]!r} in a JSON object")
+            seen.add(name)
+    return obj
+
+
 # Longest number literal accepted. CPython refuses integers over 4,300 digits with a bare
 # ValueError; nothing meshnode exchanges needs more than a few dozen digits.
 MAX_NUMBER_CHARS = 100
@@ -82,10 +96,9 @@ def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse UTF-8 JSON ``data``, refusing documents nested deeper than ``max_depth``.
 
     Raises :class:`JSONTooDeepError` for excessive nesting and
-    :class:`MalformedJSONError` for non-UTF-8 bytes, invalid JSON or the
-    ``NaN``/``Infinity`` literals or numbers out of range, and :class:`ValidationError`
-    (naming the field) for strings holding a lone surrogate. Duplicate object keys keep
-    the last value.
+    :class:`MalformedJSONError` for non-UTF-8 bytes, invalid JSON, an object
+    with the same key twice, the ``NaN``/``Infinity`` literals or numbers out of range,
+    and :class:`ValidationError` (naming the field) for strings holding a lone surrogate.
     """
     if nesting_depth_exceeds(data, max_depth):
         raise JSONTooDeepError(f"JSON nests deeper than {max_depth} levels")
@@ -95,7 +108,7 @@ def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         raise MalformedJSONError("JSON body is not valid UTF-8") from exc
     try:
         document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int,
-                              parse_float=_parse_float)
+                              parse_float=_parse_float, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise MalformedJSONError(f"invalid JSON: {exc.msg} at offset {exc.pos}") from exc
     except RecursionError as exc:  # defence in depth; the scan above should prevent it

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from meshnode.errors import NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import NotFoundError, PermissionDeniedError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
+from meshnode.services.member_limits import member_limited
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
 from meshnode.store import messages as q
@@ -16,6 +18,7 @@ from meshnode.store.messages import MessageRow
 MAX_BODY = 2000
 
 
+@member_limited("messages")
 async def send_message(
     ctx: NodeContext, sender: MemberRow, *, listing_id: str, recipient_username: str, body: str
 ) -> int:

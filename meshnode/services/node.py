@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -12,7 +11,8 @@ from pathlib import Path
 
 from meshnode.config import Config, ConfigError, validate, write_config
 from meshnode.keys import create_key_files
-from meshnode.store.db import StoreError, initialise_database, migration_scripts
+from meshnode.store.backup import check_database_file, copy_live_database, overwrite_database
+from meshnode.store.db import initialise_database
 
 LOCK_FILE = "meshnode.lock"
 
@@ -58,24 +58,6 @@ def exclusive_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _check_database(path: Path) -> None:
-    """Integrity-check a database file made by a compatible meshnode."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            names = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a meshnode database: {exc}") from exc
-    if result != "ok":
-        raise StoreError(f"{path} failed its integrity check: {result}")
-    unknown = names - {name for name, _ in migration_scripts()}
-    if unknown:
-        raise StoreError(f"{path} comes from a newer meshnode (migrations {sorted(unknown)})")
-
-
 def backup_database(config: Config, target: Path) -> int:
     """Consistent online copy of the database (SQLite backup API), even while the node runs.
 
@@ -86,18 +68,8 @@ def backup_database(config: Config, target: Path) -> int:
     partial = target.with_name(f".{target.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.close(fd)
-    source = sqlite3.connect(config.database_path)
-    try:
-        source.execute("PRAGMA busy_timeout = 10000")
-        dest = sqlite3.connect(partial)
-        try:
-            source.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            dest.close()
-    finally:
-        source.close()
-    _check_database(partial)
+    copy_live_database(config.database_path, partial)
+    check_database_file(partial)
     partial.replace(target)
     return target.stat().st_size
 
@@ -106,15 +78,7 @@ def restore_database(config: Config, source_file: Path) -> list[str]:
     """Replace the node's database by a backup (node stopped); return migrations applied."""
     if not source_file.is_file():
         raise ConfigError(f"{source_file} does not exist")
-    _check_database(source_file)
+    check_database_file(source_file)
     with exclusive_lock(config.data_dir):
-        source = sqlite3.connect(f"file:{source_file}?mode=ro", uri=True)
-        try:
-            dest = sqlite3.connect(config.database_path)
-            try:
-                source.backup(dest)
-            finally:
-                dest.close()
-        finally:
-            source.close()
+        overwrite_database(source_file, config.database_path)
         return initialise_database(config.database_path, config.synchronous)

@@ -68,3 +68,9 @@ async def publish_listing_change(
                                 published=now)
     inboxes = await fq.delivery_inboxes(tx, [community, actor])
     await queue_activity(tx, activity, public=True, inboxes=inboxes, now=now)
+
+
+async def delivery_summary(ctx: NodeContext) -> list[dict[str, Any]]:
+    """Per remote host, ordered by host: ``host``, ``pending``, ``done`` and ``failed`` counts,
+    ``last_done`` and the last ``last_error`` (the admin peers page and ``/api/v1/peers``)."""
+    return [dict(row) for row in await oq.delivery_summary(ctx.store.reader)]

@@ -10,8 +10,8 @@ from datetime import timedelta
 from meshnode.errors import AuthenticationError, RateLimitedError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
-from meshnode.services.members import verify_password
-from meshnode.services.ratelimit import LoginRateLimiter
+from meshnode.services.members import check_login
+from meshnode.services.ratelimit import LoginThrottle
 from meshnode.store import members as member_q
 from meshnode.store import sessions as q
 from meshnode.store.members import MemberRow
@@ -49,19 +49,21 @@ async def open_session(ctx: NodeContext, member: MemberRow) -> NewSession:
 
 
 async def login(
-    ctx: NodeContext, limiter: LoginRateLimiter, *, username: str, password: str, address: str
+    ctx: NodeContext, throttle: LoginThrottle, *, username: str, password: str, address: str
 ) -> NewSession:
-    """Check a password (throttled per account and address) and open a session."""
+    """Check a password and open a session; throttled per (account, address), per address,
+    and slowed per account (``services/ratelimit.LoginPolicy``)."""
     now = ctx.clock()
     account = username.strip().lower()[:64]
-    wait = limiter.retry_after(account, address, now)
+    wait = throttle.retry_after(account, address, now)
     if wait:
         raise RateLimitedError("too many failed attempts; try again later", retry_after=wait)
     member = await member_q.get_member_by_username(ctx.store.reader, account)
-    if member is None or not member.is_active or not verify_password(member, password):
-        limiter.record_failure(account, address, now)
+    # check_login runs first and always: an unknown account costs the same Argon2 verify.
+    if not check_login(member, password) or member is None:
+        throttle.record_failure(account, address, now)
         raise AuthenticationError("wrong username or password")
-    limiter.reset_account(account)
+    throttle.record_success(account, address)
     return await open_session(ctx, member)
 
 

@@ -8,12 +8,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from meshnode import urls
-from meshnode.errors import (
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    ValidationError,
-)
+from meshnode.errors import NotFoundError, PayloadTooLargeError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.protocol.parsing import parse_decimal, parse_optional_int
@@ -23,7 +19,7 @@ from meshnode.services.listings import ListingView
 from meshnode.store.listings import SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.auth import api_member
+from meshnode.web.auth import api_admin, api_member
 from meshnode.web.bodies import read_json
 
 MAX_PAGE = 100
@@ -83,10 +79,7 @@ async def get_me(request: web.Request) -> web.Response:
 
 
 async def _admin(request: web.Request) -> MemberRow:
-    member = await api_member(request)
-    if not member.is_admin:
-        raise PermissionDeniedError("this needs an administrator's token")
-    return member
+    return await api_admin(request)
 
 
 async def list_members(request: web.Request) -> web.Response:
@@ -263,8 +256,9 @@ async def add_image(request: web.Request) -> web.Response:
     current = await listing_service.get_listing(ctx, listing_id)
     if current.row.author_id == member.id and len(current.images) >= ctx.config.max_images:
         raise PayloadTooLargeError(f"a listing has at most {ctx.config.max_images} images")
-    data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
-    view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
+    async with ctx.images.admit():  # bounds the uploads held in memory at once (503)
+        data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
+        view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
     return web.json_response(listing_json(view, ctx.config.base_url), status=201)
 
 

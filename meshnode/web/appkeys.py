@@ -1,19 +1,23 @@
-"""Typed application state keys (aiohttp ``web.AppKey``)."""
+"""Typed application state keys (aiohttp ``web.AppKey``).
+
+``CONTEXT`` is defined in ``federation.state`` (both layers read it) and re-exported here.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from meshnode.config import Config
-from meshnode.services.context import NodeContext
-from meshnode.services.ratelimit import LoginRateLimiter
+from meshnode.federation.state import CONTEXT
+from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
 from meshnode.web.i18n import I18n
 
 CONFIG = web.AppKey("config", Config)
-CONTEXT = web.AppKey("context", NodeContext)
 
 # Members' web UI (web/pages): compiled catalogues and the login throttle.
 I18N = web.AppKey("i18n", I18n)
-LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CARDS = web.AppKey("cards", CardCache)
+
+__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_THROTTLE"]

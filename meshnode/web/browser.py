@@ -18,6 +18,7 @@ from aiohttp import web
 from markupsafe import escape
 from multidict import MultiDictProxy
 
+from meshnode.protocol.redirects import local_target
 from meshnode.services import messages as message_service
 from meshnode.services import sessions as session_service
 from meshnode.store.members import MemberRow
@@ -164,7 +165,7 @@ async def render(
         {
             "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "lang": tr.lang,
             "me": member, "csrf_token": token, "unread": unread, "community": ctx.config,
-            "path": request.path, "path_qs": request.path_qs,
+            "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,
             "cached_card": partial(request.app[CARDS].render, env, tr), **context,
         }
     )
@@ -182,7 +183,5 @@ def redirect(location: str) -> web.HTTPSeeOther:
 
 
 def safe_next(target: str) -> str:
-    """Only local paths are allowed as a post-login destination (no open redirect)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """Only same-origin paths are allowed as a post-login destination (no open redirect)."""
+    return local_target(target)

@@ -8,13 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.deals import DECIMAL_SCALE, SLOT_CATEGORIES
-from meshnode.services import deal_payments, deal_settlement
+from meshnode.protocol.errors import ValidationError
+from meshnode.services import deal_payments
 from meshnode.services import deals as deal_service
 from meshnode.services.context import NodeContext
-from meshnode.store import deals as deal_q
 from meshnode.store.deals import DealRow, FeedbackRow
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
@@ -93,9 +92,7 @@ async def get_deal(request: web.Request) -> web.Response:
     deal = await deal_service.get_deal(ctx, member, request.match_info["deal_id"])
     body = deal_json(deal, ctx.config.currency.decimals, member)
     body["payments"] = await deal_payments.payments_json(ctx, deal)  # cross-node only
-    money = deal_settlement.payment_status(
-        deal, await deal_q.payments_of(ctx.store.reader, deal.id),
-        await deal_q.events(ctx.store.reader, deal.id))
+    money = (await deal_service.deal_record(ctx, deal)).money
     body["payment_status"], body["deposit_status"] = money.payment, money.deposit
     return web.json_response(body)
 

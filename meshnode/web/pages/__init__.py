@@ -9,8 +9,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from meshnode.services.ratelimit import LoginRateLimiter
-from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_LIMITER
+from meshnode.services.ratelimit import LoginThrottle
+from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_THROTTLE
 from meshnode.web.browser import render
 from meshnode.web.cards import CardCache
 from meshnode.web.errors import HTML_ERRORS
@@ -56,7 +56,7 @@ def setup_pages(app: web.Application) -> None:
         default=config.default_locale, timezone=config.timezone,
         symbol=config.currency.symbol, decimals=config.currency.decimals,
     )
-    app[LOGIN_LIMITER] = LoginRateLimiter()
+    app[LOGIN_THROTTLE] = LoginThrottle()
     app[CARDS] = CardCache({
         "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
         "status_labels": STATUS_LABELS,

@@ -5,16 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from meshnode.config import LOCALES
-from meshnode.errors import (
-    AuthenticationError,
-    ConflictError,
-    NotFoundError,
-    RateLimitedError,
-    ValidationError,
-)
+from meshnode.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import accounts, invitations, sessions
 from meshnode.services.sessions import SESSION_LIFETIME
-from meshnode.web.appkeys import CONTEXT, LOGIN_LIMITER
+from meshnode.web.appkeys import CONTEXT, LOGIN_THROTTLE
 from meshnode.web.browser import (
     SESSION_COOKIE,
     current_session,
@@ -51,12 +46,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     try:
         new = await sessions.login(
-            ctx, request.app[LOGIN_LIMITER], username=username,
+            ctx, request.app[LOGIN_THROTTLE], username=username,
             password=field(form, "password", 2000), address=request.remote or "unknown",
         )
     except RateLimitedError as exc:
         response = await render(request, "login.html", {
             "next": target, "username": username, "error": "rate_limited",
+            "retry_after": exc.retry_after,
         }, status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response

@@ -12,10 +12,8 @@ from aiohttp import web
 from meshnode.errors import NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount
-from meshnode.services import deal_settlement
 from meshnode.services import deals as deal_service
-from meshnode.store import deals as q
-from meshnode.store.deals import DealRow
+from meshnode.store.deals import DealRow, FeedbackRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member
 from meshnode.web.deals_api import quantity_text
@@ -105,11 +103,9 @@ async def deal_page(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     deal = await deal_service.get_deal(ctx, member, request.match_info["deal_id"])
     role = deal_service.role_of(deal, member)
-    feedback = await q.feedback_for_deal(ctx.store.reader, deal.id)
+    record = await deal_service.deal_record(ctx, deal)
+    feedback, events, money = record.feedback, record.events, record.money
     mine = deal_service.me_uri(ctx, member)
-    events = await q.events(ctx.store.reader, deal.id)
-    money = deal_settlement.payment_status(deal, await q.payments_of(ctx.store.reader, deal.id),
-                                           events)
     return await render(request, "deal.html", {
         **_card(deal, role, ctx.config.currency.decimals),
         "events": events, "money": money, "payment_labels": PAYMENT_LABELS,
@@ -160,7 +156,7 @@ async def booking_context(request: web.Request, listing_id: str, category: str
     return context
 
 
-def feedback_summary(rows: list[q.FeedbackRow]) -> dict[str, Any]:
+def feedback_summary(rows: list[FeedbackRow]) -> dict[str, Any]:
     """Average rating and count, for profiles."""
     if not rows:
         return {"count": 0, "average": None}

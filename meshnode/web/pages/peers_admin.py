@@ -10,10 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.federation import peering
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
-from meshnode.store import outbox as oq
+from meshnode.services import publishing
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin
 from meshnode.web.i18n import N_
@@ -39,7 +40,7 @@ def is_clock_skew(error: str | None) -> bool:
 async def _page(request: web.Request, *, values: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
     ctx = request.app[CONTEXT]
-    deliveries = {row["host"]: dict(row) for row in await oq.delivery_summary(ctx.store.reader)}
+    deliveries = {row["host"]: row for row in await publishing.delivery_summary(ctx)}
     peers = await peering.list_peers(ctx)
     rows: list[dict[str, Any]] = []
     for peer in peers:

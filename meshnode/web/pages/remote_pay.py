@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, LimitExceededError, ValidationError
+from meshnode.errors import CommunityUnreachableError, ConflictError, LimitExceededError
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import iou
 from meshnode.store.members import MemberRow
@@ -60,6 +61,11 @@ async def pay_remote_member(request: web.Request, member: MemberRow, values: dic
         return await show_form(request, member, values,
                                {name: message_of(exc) for name in fields} or {"": message_of(exc)},
                                status=409)
+    except CommunityUnreachableError as exc:  # not a refusal: the same form works later
+        response = await show_form(request, member, values, {"payee": message_of(exc)},
+                                   status=503)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     network.wake()
     status = await wait_for_outcome(request, status)
     raise redirect(f"/wallet/transfers/{status.id}")
