@@ -11,8 +11,12 @@ paging parameters, so new fields are fuzzed too. The API is called with an admin
 token and the pages with the same admin signed in, so the checks behind authentication are
 reached. ``POST /logout`` is left out: it would end the session the other routes need.
 
-One node is shared by all examples (hostile requests that happen to succeed only add state,
-which every later request must survive too).
+One node is shared by all examples of a share (hostile requests that happen to succeed only
+add state, which every later request must survive too). Size: 15 examples per share, so each
+route gets 15 hostile requests per run (about 1,700 in all); measured on the 2-core test
+machine, about 13 s of CPU and 25-40 s of wall time depending on the load. Against main before
+the parsing layer, every share failed within its first examples. There is no shrinking: the
+failure message names the request (method, URL, query, body and the start of the answer).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ HUGE_INT = "<<huge-int>>"  # replaced in the raw body: json.dumps refuses ints o
 # within Hypothesis's data budget; each example sends one request to every route of its
 # share. EXAMPLES per share: see the module docstring for the measured time.
 SHARES = 8
-EXAMPLES = 20
+EXAMPLES = 15
 
 HOSTILE = [
     "²", "١٢", "৪", "0²", "9" * 20, "1" * 4400, "-1", "0", "-0", "+5", " 7", "1e308", "1e400",
