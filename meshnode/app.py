@@ -29,6 +29,7 @@ from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
 from meshnode.web.security import security_headers_middleware
+from meshnode.web.trust_routes import setup_trust_routes
 
 # Multipart image uploads are capped per part; this only bounds aiohttp's own buffering.
 UPLOAD_OVERHEAD = 256 * 1024
@@ -62,6 +63,7 @@ def create_app(
     setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)
+    setup_trust_routes(app)
     setup_ledger_routes(app)
     setup_deal_routes(app)
     setup_federation_routes(app)

@@ -12,6 +12,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RemoteUnavailableError",
     "ServiceError",
     "UnsupportedMediaError",
     "ValidationError",
@@ -101,3 +102,9 @@ class BusyError(ServiceError):
     def __init__(self, message: str, retry_after: int = 30) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RemoteUnavailableError(ServiceError):
+    """Another community's node could not be reached or answered something unusable."""
+
+    code = "remote_unavailable"

@@ -14,6 +14,7 @@ from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
 from meshnode.federation.directory import ActorDirectory
 from meshnode.federation.http import FederationClient, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
+from meshnode.federation.names import ActorRefreshWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import CONTEXT, FEDERATION, BlockedOrigins, Federation, InboxWriter
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
+NAMES_POLL = 60.0
 
 
 class DealWorker:
@@ -56,6 +58,8 @@ class Workers:
     sync: SyncWorker
     iou: IouWorker
     deals: DealWorker
+    # Not in step_all: it only refreshes names after hours; tests step it themselves.
+    names: ActorRefreshWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
@@ -140,7 +144,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
                               IouWorker(federation, network),
-                              DealWorker(ctx, network))
+                              DealWorker(ctx, network), ActorRefreshWorker(federation))
             app[FEDERATION] = federation
             app[WORKERS] = workers
             app[IOU_NETWORK] = network
@@ -161,6 +165,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                                workers.iou.reconcile)),
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL)),
+                    asyncio.create_task(_loop("names", workers.names.step, None, NAMES_POLL)),
                 ]
             try:
                 yield

@@ -46,6 +46,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service_errors.UnsupportedMediaError, 415),
     (service_errors.RateLimitedError, 429),
     (service_errors.BusyError, 503),
+    (service_errors.RemoteUnavailableError, 502),
 )
 
 HANDLED_ERRORS = (protocol_errors.ProtocolError, service_errors.ServiceError)

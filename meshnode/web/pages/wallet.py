@@ -12,8 +12,9 @@ from aiohttp import web
 
 from meshnode.errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.names import parse_deal_memo
 from meshnode.protocol.translatable import message_of
-from meshnode.services import ledger
+from meshnode.services import ledger, names
 from meshnode.services import listings as listing_service
 from meshnode.services import wallet as wallet_service
 from meshnode.services.balance_chart import chart_geometry
@@ -78,7 +79,10 @@ async def wallet_page(request: web.Request, *, notice: str | None = None,
     cursor = request.query.get("cursor", "")[:20] or None
     view = await wallet_service.wallet_view(ctx, member, cursor=cursor)
     done = DONE_MESSAGES.get(request.query.get("done", ""))
+    entries = view.history.entries
     return await render(request, "wallet.html", {
+        "others": await names.history_names(ctx, member.username, entries),
+        "memos": {e.fields.id: parse_deal_memo(e.fields.memo) for e in entries},
         "view": view, "position": view.wallet.position, "money": money(request),
         "chart": chart_geometry(view.series) if view.series else None,
         "kind_labels": KIND_LABELS, "done": done, "notice": notice, "cursor": cursor,

@@ -1,0 +1,102 @@
+"""Remote names and keys kept fresh: re-verifying a listing on demand, and a background
+worker that re-fetches the actor documents whose names pages show.
+
+Only actors this node already accepted content from (authors of stored listings, peers,
+deal parties) are ever fetched here: a stranger cannot make the node fetch a URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from meshnode.errors import RemoteUnavailableError
+from meshnode.federation.http import FetchError
+from meshnode.federation.state import Federation
+from meshnode.protocol.activities import strip_fragment
+from meshnode.protocol.errors import ProtocolError, SignatureError
+from meshnode.protocol.proofs import proof_verification_method
+from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
+from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck, failed
+from meshnode.services import trust
+from meshnode.store import trust as trust_q
+from meshnode.store.listings import ListingRow
+
+log = logging.getLogger(__name__)
+# A re-verification re-fetches the author's actor document at most once a minute, so a
+# member pressing the button repeatedly cannot make the node hammer another community.
+REFETCH_AFTER = timedelta(seconds=60)
+REFRESH_BATCH = 10
+
+
+async def _remote_check(federation: Federation, row: ListingRow, method: str,
+                        checked_at: str) -> SignatureCheck:
+    ctx = federation.ctx
+    fetched = await trust_q.actor_fetched_at(ctx.store.reader, row.author_uri)
+    stale = fetched is None or fetched < format_utc(ctx.clock() - REFETCH_AFTER)
+    try:
+        key = await federation.directory.key(method, refresh=stale)
+    except SignatureError as exc:
+        if isinstance(exc.__cause__, FetchError | ProtocolError):
+            raise RemoteUnavailableError(Text(
+                "the author's community could not be reached; the earlier check stands"
+            )) from exc
+        return failed(RULE_REMOTE, checked_at, "the author no longer lists this key", method)
+    if key.actor_id != row.author_uri or key.kind != "ed25519":
+        return failed(RULE_REMOTE, checked_at, "the key is not the author's Ed25519 key", method)
+    return trust.verify_with_key(row.signed_object, key_id=method, public_key=key.ed25519_raw,
+                                 rule=RULE_REMOTE, checked_at=checked_at)
+
+
+async def reverify_listing(federation: Federation, row: ListingRow) -> SignatureCheck:
+    """Verify the listing's stored version again, now, and keep the result.
+
+    A remote author's actor document is re-fetched (unless fetched in the last minute), so
+    a key the author rotated or withdrew shows; an unreachable author's node raises
+    ``RemoteUnavailableError`` and leaves the earlier check in place.
+    """
+    ctx = federation.ctx
+    if row.is_local:
+        return await trust.check_local(ctx, row)
+    checked_at = format_utc(ctx.clock())
+    try:
+        method = proof_verification_method(json.loads(row.signed_object))
+    except (ProtocolError, ValueError) as exc:
+        check = failed(RULE_REMOTE, checked_at, str(exc))
+    else:
+        if strip_fragment(method) != row.author_uri:
+            check = failed(RULE_REMOTE, checked_at, "the proof was not made by the author",
+                           method)
+        else:
+            check = await _remote_check(federation, row, method, checked_at)
+    await trust.keep_check(ctx, row, check)
+    return check
+
+
+class ActorRefreshWorker:
+    """Re-fetches cached actor documents older than ``federation.actor_refresh_hours``.
+
+    ``step()`` refreshes up to one batch, oldest first; a failure is logged and recorded
+    (``refresh_error``) and the actor waits a full period before the next try.
+    """
+
+    def __init__(self, federation: Federation, batch: int = REFRESH_BATCH) -> None:
+        self.federation = federation
+        self.batch = batch
+
+    async def step(self) -> int:
+        """Refresh one batch of due actors; return how many were tried."""
+        ctx = self.federation.ctx
+        now = ctx.clock()
+        before = format_utc(now - timedelta(hours=ctx.config.actor_refresh_hours))
+        due = await trust_q.actors_due_refresh(ctx.store.reader, before, self.batch)
+        for actor_id in due:
+            try:
+                await self.federation.directory.fetch_actor(actor_id)
+            except (FetchError, ProtocolError) as exc:
+                log.warning("refreshing actor %s failed: %s", actor_id, exc)
+                async with ctx.store.transaction() as tx:
+                    await trust_q.mark_refresh_failed(tx, actor_id, format_utc(now), str(exc))
+        return len(due)
