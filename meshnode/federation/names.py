@@ -32,7 +32,9 @@ REFRESH_BATCH = 10
 
 
 async def _remote_check(federation: Federation, row: ListingRow, method: str,
-                        checked_at: str) -> SignatureCheck:
+                        checked_at: str) -> SignatureCheck | None:
+    """A new check with the author's key as published now; None when the author no longer
+    lists the key (the earlier check stays, and the verdict says the key changed)."""
     ctx = federation.ctx
     fetched = await trust_q.actor_fetched_at(ctx.store.reader, row.author_uri)
     stale = fetched is None or fetched < format_utc(ctx.clock() - REFETCH_AFTER)
@@ -43,11 +45,17 @@ async def _remote_check(federation: Federation, row: ListingRow, method: str,
             raise RemoteUnavailableError(Text(
                 "the author's community could not be reached; the earlier check stands"
             )) from exc
-        return failed(RULE_REMOTE, checked_at, "the author no longer lists this key", method)
+        return None
     if key.actor_id != row.author_uri or key.kind != "ed25519":
         return failed(RULE_REMOTE, checked_at, "the key is not the author's Ed25519 key", method)
-    return trust.verify_with_key(row.signed_object, key_id=method, public_key=key.ed25519_raw,
-                                 rule=RULE_REMOTE, checked_at=checked_at)
+    check = trust.verify_with_key(row.signed_object, key_id=method,
+                                  public_key=key.ed25519_raw, rule=RULE_REMOTE,
+                                  checked_at=checked_at)
+    earlier = (await trust_q.current_checks(ctx.store.reader, [row.id])).get(row.id)
+    if (not check.verified and earlier is not None and earlier.verified
+            and earlier.fingerprint != check.fingerprint):
+        return None  # the same key id now holds another key: a rotation, not an alteration
+    return check
 
 
 async def reverify_listing(federation: Federation, row: ListingRow) -> SignatureCheck:
@@ -70,8 +78,23 @@ async def reverify_listing(federation: Federation, row: ListingRow) -> Signature
             check = failed(RULE_REMOTE, checked_at, "the proof was not made by the author",
                            method)
         else:
-            check = await _remote_check(federation, row, method, checked_at)
+            found = await _remote_check(federation, row, method, checked_at)
+            if found is None:
+                return await _key_withdrawn(federation, row, method, checked_at)
+            check = found
     await trust.keep_check(ctx, row, check)
+    return check
+
+
+async def _key_withdrawn(federation: Federation, row: ListingRow, method: str,
+                         checked_at: str) -> SignatureCheck:
+    """The author's document no longer lists the key: an earlier successful check is kept
+    (it was true when made; the verdict now says the key changed), else a failure is kept."""
+    earlier = (await trust_q.current_checks(federation.ctx.store.reader, [row.id])).get(row.id)
+    if earlier is not None and earlier.verified and earlier.key_id == method:
+        return earlier
+    check = failed(RULE_REMOTE, checked_at, "the author no longer lists this key", method)
+    await trust.keep_check(federation.ctx, row, check)
     return check
 
 

@@ -31,8 +31,8 @@ def clean_text(value: object, max_len: int = NAME_MAX) -> str:
     """Untrusted text made safe to store and show on one line (not HTML-escaped)."""
     if not isinstance(value, str):
         return ""
-    kept = "".join(ch for ch in value[: max_len * 4]
-                   if unicodedata.category(ch) not in _DROPPED)
+    kept = "".join(" " if ch.isspace() else ch for ch in value[: max_len * 4]
+                   if ch.isspace() or unicodedata.category(ch) not in _DROPPED)
     text = _SPACES.sub(" ", unicodedata.normalize("NFC", kept)).strip()
     if len(text) > max_len:
         text = text[: max_len - 1].rstrip() + "…"

@@ -1,0 +1,245 @@
+"""Issue 14 between two real nodes: signature checks kept per version, shown with names;
+re-verification on demand; key changes; remote names cached, refreshed and sanitised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import nacl.signing
+
+from meshnode.protocol.multikey import fingerprint
+from meshnode.services import members
+from meshnode.store.members import MemberRow
+from tests.federation.browser import browser, csrf, page, person
+from tests.federation.conftest import Node, NodeFactory, peer, settle
+
+FR = {"Accept": "text/html", "Accept-Language": "fr-FR,fr;q=0.9"}
+
+
+async def _api(node: Node, member: MemberRow, method: str, path: str) -> tuple[int, Any]:
+    token = await members.create_token(node.ctx, member.username)
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    async with aiohttp.ClientSession(base_url=node.url) as session, \
+            session.request(method, path, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def _remote_copy(a: Node, b: Node, display_name: str = "Camille") -> tuple[MemberRow, str]:
+    """alpha's Camille publishes a ride; beta stores the verified copy; returns its beta id."""
+    await peer(a, b)
+    camille = await members.add_member(a.ctx, username="camille", password=None,
+                                       display_name=display_name)
+    view = await a.publish(camille)
+    await settle(a, b)
+    remote = await b.remote(view.row.object_id)
+    assert remote is not None
+    return camille, remote.id
+
+
+async def _rotate_key(node: Node, username: str) -> bytes:
+    """The author's own node publishes a new Ed25519 key for ``username`` (key rotation)."""
+    fresh = nacl.signing.SigningKey.generate()
+    public = bytes(fresh.verify_key)
+    async with node.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE members SET ed25519_public = ?, ed25519_sealed = ?"
+                         " WHERE username = ?",
+                         (public, node.ctx.vault.seal(bytes(fresh)), username))
+    return public
+
+
+async def test_remote_listing__check_made_on_arrival_is_kept_and_shown_in_api_and_page(
+    make_node: NodeFactory,
+) -> None:
+    # Given alpha's Camille published a ride that beta received through federation
+    a, b = await make_node("alpha"), await make_node("beta")
+    camille, listing_id = await _remote_copy(a, b)
+    reader = await person(b, "lea")
+    # When a member of beta reads it through the API
+    status, body = await _api(b, reader, "GET", f"/api/v1/listings/{listing_id}")
+    # Then the proof checked on arrival is there: key, fingerprint, when, by which rule
+    assert status == 200
+    signature = body["signature"]
+    assert signature["verified"] is True
+    assert signature["key"] == f"{a.url}/users/camille#ed25519-key"
+    assert signature["fingerprint"] == fingerprint(camille.ed25519_public)
+    assert signature["rule"] == "eddsa-jcs-2022/fep-8b32"
+    assert signature["checked_at"] == "2026-11-26T10:00:00Z"
+    host_a = a.url.removeprefix("http://")
+    assert body["author"]["name"] == "Camille"
+    assert body["author"]["handle"] == f"camille@{host_a}"
+    assert body["author"]["actor"] == f"{a.url}/users/camille"
+    assert body["community"] == {"name": "Community alpha", "handle": f"alpha@{host_a}",
+                                 "actor": a.group}
+    # And the search lists carry the same objects
+    status, found = await _api(b, reader, "GET", "/api/v1/listings?category=ride")
+    assert [item["signature"]["verified"] for item in found["items"]] == [True]
+    assert found["items"][0]["author"]["name"] == "Camille"
+    # And the page, in French, names her and says verified, with the key's fingerprint
+    async with browser(b, "lea") as session, session.get(f"/listings/{listing_id}",
+                                                         headers=FR) as response:
+        text = await response.text()
+    assert f"Signé par Camille (camille@{host_a}), vérifié" in text
+    assert fingerprint(camille.ed25519_public) in text
+    assert "Community alpha · alpha@" in text
+    assert "pas encore connue" not in text
+
+
+async def test_cards__remote_listing_shows_author_and_community_names_not_urls(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta holds alpha's listing
+    a, b = await make_node("alpha"), await make_node("beta")
+    await _remote_copy(a, b)
+    async with aiohttp.ClientSession(base_url=b.url) as session, \
+            session.get("/", headers=FR) as response:
+        home = await response.text()
+    # Then its card names Camille and alpha's community, not their URLs
+    host_a = a.url.removeprefix("http://")
+    assert f"Camille · camille@{host_a}" in home
+    assert f"depuis Community alpha · alpha@{host_a}" in home
+    assert f"depuis {a.url}" not in home
+
+
+async def test_reverify__author_key_rotated_shows_key_changed_plainly(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta verified Camille's listing, then alpha rotated Camille's key
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, listing_id = await _remote_copy(a, b)
+    await _rotate_key(a, "camille")
+    await person(b, "lea")
+    async with browser(b, "lea") as session:
+        before = await page(session, f"/listings/{listing_id}")
+        assert 'class="sig ok"' in before  # beta has not looked again yet
+        # When a member asks beta to check again (a minute later: the document is re-fetched)
+        b.clock.advance(minutes=2)
+        token = await csrf(session, f"/listings/{listing_id}")
+        async with session.post(f"/listings/{listing_id}/verify", data={"csrf": token},
+                                headers=FR, allow_redirects=False) as response:
+            assert response.status == 303
+        async with session.get(f"/listings/{listing_id}", headers=FR) as response:
+            after = await response.text()
+    # Then the page says plainly that the author's key changed since
+    assert "la clé de l’auteur a changé depuis" in after
+    assert 'class="sig ok"' not in after
+    status, body = await _api(b, await person(b, "max"), "GET",
+                              f"/api/v1/listings/{listing_id}")
+    assert status == 200
+    assert body["signature"]["verified"] is False
+    assert body["signature"]["key_changed"] is True
+
+
+async def test_reverify_api__fresh_check_recorded_and_unreachable_author_keeps_earlier(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta holds a verified copy of alpha's listing
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, listing_id = await _remote_copy(a, b)
+    lea = await person(b, "lea")
+    # When re-verified through the API an hour later
+    b.clock.advance(hours=1)
+    status, body = await _api(b, lea, "POST", f"/api/v1/listings/{listing_id}/verify")
+    # Then the new check is kept with its time
+    assert status == 200
+    assert body["signature"]["verified"] is True
+    assert body["signature"]["checked_at"] == "2026-11-26T11:00:00Z"
+    # When alpha is down and it is asked again
+    await a.stop()
+    b.clock.advance(hours=1)
+    status, body = await _api(b, lea, "POST", f"/api/v1/listings/{listing_id}/verify")
+    # Then 502 with a clear error, and the earlier check stands
+    assert status == 502
+    assert body["error"] == "remote_unavailable"
+    status, body = await _api(b, lea, "GET", f"/api/v1/listings/{listing_id}")
+    assert body["signature"]["verified"] is True
+    assert body["signature"]["checked_at"] == "2026-11-26T11:00:00Z"
+
+
+async def test_reverify__unknown_listing_404_no_token_401_no_csrf_403(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, listing_id = await _remote_copy(a, b)
+    lea = await person(b, "lea")
+    status, body = await _api(b, lea, "POST", "/api/v1/listings/0000000000000000/verify")
+    assert (status, body["error"]) == (404, "not_found")
+    async with aiohttp.ClientSession(base_url=b.url) as session, \
+            session.post(f"/api/v1/listings/{listing_id}/verify") as response:
+        assert response.status == 401
+    b.clock.advance(hours=1)
+    async with browser(b, "lea") as session, session.post(
+            f"/listings/{listing_id}/verify", data={}, headers=FR,
+            allow_redirects=False) as response:
+        assert response.status == 403
+    # Nothing was re-checked: the arrival check is still the one kept
+    status, body = await _api(b, lea, "GET", f"/api/v1/listings/{listing_id}")
+    assert body["signature"]["checked_at"] == "2026-11-26T10:00:00Z"
+
+
+async def test_actor_refresh__worker_picks_up_a_new_name_and_a_new_key_after_a_day(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta cached Camille's actor when her listing arrived
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, listing_id = await _remote_copy(a, b)
+    lea = await person(b, "lea")
+    async with a.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE members SET display_name = 'Camille D.' WHERE username = ?",
+                         ("camille",))
+    await _rotate_key(a, "camille")
+    # When less than a day passed, the worker has nothing to do
+    b.clock.advance(hours=23)
+    assert await b.workers.names.step() == 0
+    # When more than a day passed, it re-fetches the cached actors it shows names of
+    b.clock.advance(hours=2)
+    assert await b.workers.names.step() >= 1
+    assert await b.workers.names.step() == 0  # refreshed: not due again
+    status, body = await _api(b, lea, "GET", f"/api/v1/listings/{listing_id}")
+    assert status == 200
+    assert body["author"]["name"] == "Camille D."
+    assert body["signature"]["key_changed"] is True
+
+
+async def test_actor_refresh__an_unreachable_actor_is_recorded_and_waits_its_turn(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("alpha"), await make_node("beta")
+    await _remote_copy(a, b)
+    await a.stop()
+    b.clock.advance(hours=25)
+    tried = await b.workers.names.step()
+    assert tried >= 1
+    assert await b.workers.names.step() == 0
+    errors = await b.count("SELECT count(*) FROM remote_actors WHERE refresh_error IS NOT NULL")
+    assert errors == tried
+
+
+async def test_hostile_remote_name__cleaned_capped_and_escaped(make_node: NodeFactory) -> None:
+    # Given alpha (a hostile peer) serves an author name with markup, bidi overrides,
+    # control characters, newlines and 500 characters
+    a, b = await make_node("alpha"), await make_node("beta")
+    hostile = "<script>alert(1)</script>\u202eevil\x00\x07\nline" + "x" * 500
+    await peer(a, b)
+    camille = await members.add_member(a.ctx, username="camille", password=None)
+    async with a.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE members SET display_name = ? WHERE username = 'camille'",
+                         (hostile,))
+    view = await a.publish(camille)
+    await settle(a, b)
+    remote = await b.remote(view.row.object_id)
+    assert remote is not None
+    lea = await person(b, "lea")
+    status, body = await _api(b, lea, "GET", f"/api/v1/listings/{remote.id}")
+    assert status == 200
+    name = body["author"]["name"]
+    # Then beta keeps a cleaned, capped name: no control or bidi characters, one line
+    assert len(name) <= 80
+    assert not any(ch in name for ch in "\u202e\x00\x07\n")
+    assert name.startswith("<script>alert(1)</script>evil line")
+    # And pages escape it
+    async with aiohttp.ClientSession(base_url=b.url) as session, \
+            session.get(f"/listings/{remote.id}", headers=FR) as response:
+        text = await response.text()
+    assert "<script>alert(1)" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;evil line" in text
