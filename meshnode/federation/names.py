@@ -11,7 +11,7 @@ import json
 import logging
 from datetime import timedelta
 
-from meshnode.errors import RemoteUnavailableError
+from meshnode.errors import CommunityUnreachableError
 from meshnode.federation.http import FetchError
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import strip_fragment
@@ -42,7 +42,7 @@ async def _remote_check(federation: Federation, row: ListingRow, method: str,
         key = await federation.directory.key(method, refresh=stale)
     except SignatureError as exc:
         if isinstance(exc.__cause__, FetchError | ProtocolError):
-            raise RemoteUnavailableError(Text(
+            raise CommunityUnreachableError(Text(
                 "the author's community could not be reached; the earlier check stands"
             )) from exc
         return None
@@ -63,7 +63,7 @@ async def reverify_listing(federation: Federation, row: ListingRow) -> Signature
 
     A remote author's actor document is re-fetched (unless fetched in the last minute), so
     a key the author rotated or withdrew shows; an unreachable author's node raises
-    ``RemoteUnavailableError`` and leaves the earlier check in place.
+    ``CommunityUnreachableError`` and leaves the earlier check in place.
     """
     ctx = federation.ctx
     if row.is_local:

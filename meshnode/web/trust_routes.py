@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import NotFoundError, RemoteUnavailableError
+from meshnode.errors import CommunityUnreachableError, NotFoundError
 from meshnode.federation.names import reverify_listing
 from meshnode.federation.state import FEDERATION
 from meshnode.protocol.translatable import message_of
@@ -30,7 +30,7 @@ async def _visible(request: web.Request, *, admin: bool) -> ListingRow:
 async def verify_api(request: web.Request) -> web.Response:
     """``POST /api/v1/listings/{id}/verify``: check the stored version again, now.
 
-    200 with ``{"signature": {...}}`` (the new verdict); 502 ``remote_unavailable`` when the
+    200 with ``{"signature": {...}}`` (the new verdict); 503 ``community_unreachable`` when the
     author's community cannot be reached (the earlier check is kept).
     """
     member = await api_member(request)
@@ -48,8 +48,8 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
     row = await _visible(request, admin=member.is_admin)
     try:
         await reverify_listing(request.app[FEDERATION], row)
-    except RemoteUnavailableError as exc:
-        return await listing_page(request, notice=message_of(exc), status=502)
+    except CommunityUnreachableError as exc:
+        return await listing_page(request, notice=message_of(exc), status=503)
     raise redirect(f"/listings/{row.id}#signature")
 
 

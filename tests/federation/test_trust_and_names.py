@@ -148,9 +148,9 @@ async def test_reverify_api__fresh_check_recorded_and_unreachable_author_keeps_e
     await a.stop()
     b.clock.advance(hours=1)
     status, body = await _api(b, lea, "POST", f"/api/v1/listings/{listing_id}/verify")
-    # Then 502 with a clear error, and the earlier check stands
-    assert status == 502
-    assert body["error"] == "remote_unavailable"
+    # Then 503 with a clear error, and the earlier check stands
+    assert status == 503
+    assert body["error"] == "community_unreachable"
     status, body = await _api(b, lea, "GET", f"/api/v1/listings/{listing_id}")
     assert body["signature"]["verified"] is True
     assert body["signature"]["checked_at"] == "2026-11-26T11:00:00Z"
