@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 from meshnode.errors import CommunityUnreachableError
 from meshnode.federation.http import FetchError
@@ -21,6 +22,7 @@ from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck, failed
 from meshnode.services import trust
+from meshnode.store import listings as lq
 from meshnode.store import trust as trust_q
 from meshnode.store.listings import ListingRow
 
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 # member pressing the button repeatedly cannot make the node hammer another community.
 REFETCH_AFTER = timedelta(seconds=60)
 REFRESH_BATCH = 10
+BACKFILL_BATCH = 50
+UNNAMED_SCAN = 200
+FAILED_MAX = 10_000
 
 
 async def _remote_check(federation: Federation, row: ListingRow, method: str,
@@ -108,8 +113,56 @@ class ActorRefreshWorker:
     def __init__(self, federation: Federation, batch: int = REFRESH_BATCH) -> None:
         self.federation = federation
         self.batch = batch
+        # Unnamed actors whose first fetch failed, and when: tried again a period later.
+        self._failed: OrderedDict[str, datetime] = OrderedDict()
 
     async def step(self) -> int:
+        """Check a batch of listings stored without a kept check, name the people on the
+        other side of deals and payments, refresh due actors; return how much was done."""
+        return (await self.backfill_checks() + await self.name_parties()
+                + await self.refresh_actors())
+
+    async def name_parties(self) -> int:
+        """Fetch, once, the actors of deal and payment counterparts on peers' origins."""
+        ctx = self.federation.ctx
+        now = ctx.clock()
+        period = timedelta(hours=ctx.config.actor_refresh_hours)
+        candidates = await trust_q.unnamed_actors(ctx.store.reader, UNNAMED_SCAN)
+        due = [actor for actor in candidates
+               if now - self._failed.get(actor, now - period) >= period][:self.batch]
+        for actor_id in due:
+            try:
+                await self.federation.directory.fetch_actor(actor_id)
+            except (FetchError, ProtocolError) as exc:
+                log.warning("fetching actor %s failed: %s", actor_id, exc)
+                self._failed[actor_id] = now
+                self._failed.move_to_end(actor_id)
+                while len(self._failed) > FAILED_MAX:
+                    self._failed.popitem(last=False)
+        return len(due)
+
+    async def backfill_checks(self) -> int:
+        """Check listings stored before checks were kept, with keys already cached (no
+        network); each result is kept with the listing's current version."""
+        ctx = self.federation.ctx
+        ids = await trust_q.unchecked_listings(ctx.store.reader, BACKFILL_BATCH)
+        for listing_id in ids:
+            row = await lq.get_listing(ctx.store.reader, listing_id)
+            if row is None:
+                continue
+            if row.is_local:
+                await trust.check_local(ctx, row)
+                continue
+            method = proof_verification_method(json.loads(row.signed_object))
+            key = await trust_q.ed25519_material(ctx.store.reader, method)
+            if key is None or key[0] != row.author_uri:
+                continue  # the query saw it cached; a refresh just replaced it
+            await trust.keep_check(ctx, row, trust.verify_with_key(
+                row.signed_object, key_id=method, public_key=key[1], rule=RULE_REMOTE,
+                checked_at=format_utc(ctx.clock())))
+        return len(ids)
+
+    async def refresh_actors(self) -> int:
         """Refresh one batch of due actors; return how many were tried."""
         ctx = self.federation.ctx
         now = ctx.clock()

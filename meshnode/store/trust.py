@@ -161,3 +161,35 @@ async def transfer_ends(db: aiosqlite.Connection,
         async with query(db, sql, chunk) as cursor:
             found.update({row[0]: (row[1], row[2]) for row in await cursor.fetchall()})
     return found
+
+
+async def unchecked_listings(db: aiosqlite.Connection, limit: int) -> list[str]:
+    """Listings whose current version has no kept check but can be checked without the
+    network: local ones, and remote ones whose proof's key is cached (stored before checks
+    were kept, e.g. by an older meshnode)."""
+    sql = (
+        "SELECT l.id FROM listings l JOIN listing_versions v"
+        " ON v.listing_id = l.id AND v.version = l.version"
+        " WHERE v.verified IS NULL AND (l.is_local = 1 OR EXISTS (SELECT 1 FROM remote_keys k"
+        "  WHERE k.kind = 'ed25519' AND k.actor_id = l.author_uri"
+        "  AND k.key_id = json_extract(l.signed_object, '$.proof.verificationMethod')))"
+        " ORDER BY l.seq LIMIT ?"
+    )
+    async with query(db, sql, (limit,)) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def unnamed_actors(db: aiosqlite.Connection, limit: int) -> list[str]:
+    """Remote actors on the other side of our deals and cross-node transfers that were
+    never fetched, on the origin of a peer we have not blocked (never a stranger's URL)."""
+    sql = (
+        "SELECT DISTINCT u.actor FROM (SELECT payer AS actor FROM iou_transfers"
+        "  UNION SELECT payee FROM iou_transfers UNION SELECT booker_uri FROM deals"
+        "  UNION SELECT author_uri FROM deals) u"
+        " WHERE u.actor NOT IN (SELECT id FROM remote_actors)"
+        " AND EXISTS (SELECT 1 FROM peers p WHERE p.blocked = 0"
+        "  AND substr(u.actor, 1, length(p.origin) + 1) = p.origin || '/')"
+        " LIMIT ?"
+    )
+    async with query(db, sql, (limit,)) as cursor:
+        return [row[0] for row in await cursor.fetchall()]

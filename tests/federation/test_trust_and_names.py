@@ -8,11 +8,14 @@ from typing import Any
 import aiohttp
 import nacl.signing
 
+from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.multikey import fingerprint
-from meshnode.services import members
+from meshnode.services import deals, iou, members
 from meshnode.store.members import MemberRow
+from tests.conftest import PASSWORD
 from tests.federation.browser import browser, csrf, page, person
 from tests.federation.conftest import Node, NodeFactory, peer, settle
+from tests.federation.iou_helpers import handle, open_line
 
 FR = {"Accept": "text/html", "Accept-Language": "fr-FR,fr;q=0.9"}
 
@@ -25,12 +28,13 @@ async def _api(node: Node, member: MemberRow, method: str, path: str) -> tuple[i
         return response.status, await response.json()
 
 
-async def _remote_copy(a: Node, b: Node, display_name: str = "Camille") -> tuple[MemberRow, str]:
+async def _remote_copy(a: Node, b: Node, display_name: str = "Camille",
+                       **overrides: Any) -> tuple[MemberRow, str]:
     """alpha's Camille publishes a ride; beta stores the verified copy; returns its beta id."""
     await peer(a, b)
-    camille = await members.add_member(a.ctx, username="camille", password=None,
+    camille = await members.add_member(a.ctx, username="camille", password=PASSWORD,
                                        display_name=display_name)
-    view = await a.publish(camille)
+    view = await a.publish(camille, **overrides)
     await settle(a, b)
     remote = await b.remote(view.row.object_id)
     assert remote is not None
@@ -243,3 +247,81 @@ async def test_hostile_remote_name__cleaned_capped_and_escaped(make_node: NodeFa
         text = await response.text()
     assert "<script>alert(1)" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;evil line" in text
+
+
+async def test_wallet_history__cross_node_payment_names_person_and_community_both_sides(
+    make_node: NodeFactory,
+) -> None:
+    # Given a trust line between alpha and beta, and alpha's Camille paid beta's Bob
+    a, b = await make_node("alpha"), await make_node("beta")
+    await peer(a, b)
+    await open_line(a, b)
+    camille = await members.add_member(a.ctx, username="camille", password=PASSWORD,
+                                       display_name="Camille")
+    await members.add_member(b.ctx, username="bob", password=PASSWORD, display_name="Bob")
+    await iou.pay_remote(a.ctx, camille, handle(b, "bob"), 1000,
+                         "deal bab713e8c0ffee00: Covoiturage", network=a.app[IOU_NETWORK])
+    await settle(a, b)
+    host_a, host_b = a.url.removeprefix("http://"), b.url.removeprefix("http://")
+    # And each node's names worker fetched the other side's actor (a peer's member)
+    assert await a.workers.names.name_parties() == 1
+    assert await b.workers.names.name_parties() == 1
+    assert await a.workers.names.name_parties() == 0
+    # When each opens their wallet, in French
+    async with browser(a, "camille") as session, session.get("/wallet", headers=FR) as resp:
+        payer_side = await resp.text()
+    async with browser(b, "bob") as session, session.get("/wallet", headers=FR) as resp:
+        payee_side = await resp.text()
+    # Then each names the person and the community on the other side, never node:host
+    assert f"Bob · bob@{host_b}" in payer_side
+    assert f"(Community beta · beta@{host_b})" in payer_side
+    assert f"Camille · camille@{host_a}" in payee_side
+    assert f"(Community alpha · alpha@{host_a})" in payee_side
+    assert "node:127.0.0.1" not in payer_side + payee_side
+    # And the deal memo links to the deal
+    assert '<a href="/deals/bab713e8c0ffee00">bab713e8…</a>: Covoiturage' in payer_side
+
+
+async def test_deal_lists__cross_node_booking_names_the_author_and_the_booker(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta's Lea booked a seat on alpha's Camille's ride
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, listing_id = await _remote_copy(a, b, price={"mode": "free"})
+    lea = await members.add_member(b.ctx, username="lea", password=PASSWORD,
+                                   display_name="Léa")
+    await deals.book(b.ctx, lea, listing_id, {"quantity": "1"})
+    await settle(a, b)
+    host_a, host_b = a.url.removeprefix("http://"), b.url.removeprefix("http://")
+    # Then each side's deal list names the other person, not their actor URL
+    async with browser(b, "lea") as session:
+        booker_side = await page(session, "/my/deals")
+    async with browser(a, "camille") as session:
+        author_side = await page(session, "/my/deals")
+    assert f"Camille · camille@{host_a}" in booker_side
+    assert f"Léa · lea@{host_b}" in author_side
+    assert f"{b.url}/users/lea" not in author_side
+
+
+async def test_backfill__versions_stored_before_checks_were_kept_are_checked_offline(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta holds alpha's listing and its own, stored without a kept check (as an
+    # older meshnode did), and alpha is now down
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, remote_id = await _remote_copy(a, b)
+    local = await b.publish(await person(b, "lea"))
+    async with b.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE listing_versions SET verified = NULL, checked_at = NULL")
+    await a.stop()
+    b.clock.advance(minutes=5)
+    # When the names worker steps
+    assert await b.workers.names.backfill_checks() == 2
+    assert await b.workers.names.backfill_checks() == 0
+    # Then both are verified with the cached keys, no network needed
+    lea = await person(b, "max")
+    for listing_id in (remote_id, local.row.id):
+        status, body = await _api(b, lea, "GET", f"/api/v1/listings/{listing_id}")
+        assert status == 200
+        assert body["signature"]["verified"] is True
+        assert body["signature"]["checked_at"] == "2026-11-26T10:05:00Z"
