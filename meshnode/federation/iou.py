@@ -172,6 +172,7 @@ class IouNetworkImpl:
         client = self.federation.client
         resource = quote(f"acct:{name}@{host}")
         last: Exception = ValidationError(Text("cannot resolve %(handle)s", handle=handle))
+        answered: Exception | None = None  # a scheme the node answered on says more
         for scheme in ("http", "https") if host.startswith("127.") else ("https", "http"):
             try:
                 jrd = await client.get_json(
@@ -180,8 +181,11 @@ class IouNetworkImpl:
                 return check_url(jrd_self_link(jrd), "actor")
             except (FetchError, ProtocolError) as exc:
                 last = exc
-        if isinstance(last, FetchError) and is_unreachable(last):
+                if not (isinstance(exc, FetchError) and is_unreachable(exc)):
+                    answered = answered or exc
+        if answered is None and isinstance(last, FetchError):
             raise _unreachable(host) from last
+        last = answered or last
         raise ValidationError(Text("cannot resolve payee %(handle)s: %(reason)s", handle=handle,
                                    reason=str(last)),
                               {"payee": "unknown remote member"})
