@@ -280,6 +280,12 @@ async def test_wallet_history__cross_node_payment_names_person_and_community_bot
     assert "node:127.0.0.1" not in payer_side + payee_side
     # And the deal memo links to the deal
     assert '<a href="/deals/bab713e8c0ffee00">bab713e8…</a>: Covoiturage' in payer_side
+    # And the API's history says the same
+    status, body = await _api(a, camille, "GET", "/api/v1/transactions")
+    assert status == 200
+    assert body["items"][0]["other_side"] == {
+        "person": {"name": "Bob", "handle": f"bob@{host_b}", "actor": f"{b.url}/users/bob"},
+        "community": {"name": "Community beta", "handle": f"beta@{host_b}", "actor": b.group}}
 
 
 async def test_deal_lists__cross_node_booking_names_the_author_and_the_booker(
@@ -301,6 +307,13 @@ async def test_deal_lists__cross_node_booking_names_the_author_and_the_booker(
     assert f"Camille · camille@{host_a}" in booker_side
     assert f"Léa · lea@{host_b}" in author_side
     assert f"{b.url}/users/lea" not in author_side
+    # And the deals API carries both as {name, handle, actor}
+    status, body = await _api(b, lea, "GET", "/api/v1/deals?role=booker")
+    assert status == 200
+    assert body["items"][0]["people"] == {
+        "booker": {"name": "Léa", "handle": f"lea@{host_b}", "actor": f"{b.url}/users/lea"},
+        "author": {"name": "Camille", "handle": f"camille@{host_a}",
+                   "actor": f"{a.url}/users/camille"}}
 
 
 async def test_backfill__versions_stored_before_checks_were_kept_are_checked_offline(
@@ -325,3 +338,25 @@ async def test_backfill__versions_stored_before_checks_were_kept_are_checked_off
         assert status == 200
         assert body["signature"]["verified"] is True
         assert body["signature"]["checked_at"] == "2026-11-26T10:05:00Z"
+
+
+async def test_actor_refresh__an_actor_cached_for_a_signature_alone_is_never_refreshed(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta cached alpha's Zoe only to check a request's signature: she authored no
+    # listing here, is no peer and has no deal or payment with us
+    a, b = await make_node("alpha"), await make_node("beta")
+    await _remote_copy(a, b)
+    await members.add_member(a.ctx, username="zoe", password=None)
+    zoe = f"{a.url}/users/zoe"
+    await b.fed.directory.get_actor(zoe)
+    fetched = "SELECT count(*) FROM remote_actors WHERE id = ? AND fetched_at = ?"
+    assert await b.count(fetched, zoe, "2026-11-26T10:00:00Z") == 1
+    # When days pass and the names worker runs
+    b.clock.advance(days=3)
+    await b.workers.names.step()
+    await b.workers.names.step()
+    # Then Zoe's document was not fetched again on anyone's say-so
+    assert await b.count(fetched, zoe, "2026-11-26T10:00:00Z") == 1
+    camille = f"{a.url}/users/camille"
+    assert await b.count(fetched, camille, "2026-11-26T10:00:00Z") == 0  # an author: refreshed
