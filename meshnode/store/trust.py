@@ -90,8 +90,11 @@ async def actor_names(db: aiosqlite.Connection,
 
 
 async def peer_actors(db: aiosqlite.Connection) -> dict[str, str]:
-    """Peer origin → its community (Group) actor id, for every peer we know the actor of."""
-    async with query(db, "SELECT origin, actor_id FROM peers WHERE actor_id IS NOT NULL") as cur:
+    """Origin → its community (Group) actor id: a peer's actor, else a cached Group actor on
+    that origin (a community whose listings reach us through a relay)."""
+    sql = ("SELECT origin, min(id) FROM remote_actors WHERE type = 'Group' GROUP BY origin"
+           " UNION ALL SELECT origin, actor_id FROM peers WHERE actor_id IS NOT NULL")
+    async with query(db, sql) as cur:
         return {row[0]: row[1] for row in await cur.fetchall()}
 
 
