@@ -98,8 +98,11 @@ async def listings_json(ctx: NodeContext, views: list[ListingView]) -> list[dict
 
 
 async def one_listing_json(ctx: NodeContext, view: ListingView) -> dict[str, Any]:
-    """One listing as the API shows it."""
-    return (await listings_json(ctx, [view]))[0]
+    """One listing as the API shows it; its stored document is verified again with the key
+    its kept check names (as on its page)."""
+    parties = await names.listing_parties(ctx, [view.row])
+    verdict = await trust.signature_verdict(ctx, view.row)
+    return listing_json(view, ctx.config.base_url, parties[view.row.id], verdict)
 
 
 async def get_me(request: web.Request) -> web.Response:
