@@ -115,12 +115,16 @@ class ActorRefreshWorker:
         self.batch = batch
         # Unnamed actors whose first fetch failed, and when: tried again a period later.
         self._failed: OrderedDict[str, datetime] = OrderedDict()
+        self._backfilled = False
 
     async def step(self) -> int:
         """Check a batch of listings stored without a kept check, name the people on the
         other side of deals and payments, refresh due actors; return how much was done."""
-        return (await self.backfill_checks() + await self.name_parties()
-                + await self.refresh_actors())
+        done = 0
+        if not self._backfilled:  # versions stored from now on get their check on arrival
+            done = await self.backfill_checks()
+            self._backfilled = done < BACKFILL_BATCH
+        return done + await self.name_parties() + await self.refresh_actors()
 
     async def name_parties(self) -> int:
         """Fetch, once, the actors of deal and payment counterparts on peers' origins."""

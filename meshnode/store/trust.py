@@ -13,6 +13,8 @@ from meshnode.store.db import query
 from meshnode.store.listings import placeholders
 
 # SQLite's default bound-parameter limit is far above this; pages ask for at most 100.
+# Deals and transfers whose counterparts the names worker looks at: the newest this many.
+RECENT = 500
 CHUNK = 500  # ids per query; only "?" marks are formatted into these queries
 
 
@@ -100,18 +102,20 @@ async def peer_actors(db: aiosqlite.Connection) -> dict[str, str]:
 
 async def actors_due_refresh(db: aiosqlite.Connection, before: str,
                              limit: int) -> list[str]:
-    """Cached actors we show names of (listing authors, peers, deal parties) not fetched or
-    tried since ``before``, oldest first. Only actors already accepted are ever refreshed."""
+    """Cached actors we show names of (listing authors, peers, parties to our latest deals)
+    not fetched or tried since ``before``, oldest first. Only actors already accepted are
+    ever refreshed; the partial index ``listings_remote_author`` keeps this cheap."""
     sql = (
-        "SELECT a.id FROM remote_actors a"
+        "WITH d AS (SELECT booker_uri, author_uri FROM deals ORDER BY rowid DESC LIMIT ?)"
+        " SELECT a.id FROM remote_actors a"
         " WHERE coalesce(a.refresh_attempted_at, a.fetched_at) < ?"
         " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)"
         " AND (EXISTS (SELECT 1 FROM listings l WHERE l.author_uri = a.id AND l.is_local = 0)"
-        "  OR EXISTS (SELECT 1 FROM peers p WHERE p.actor_id = a.id AND p.blocked = 0)"
-        "  OR EXISTS (SELECT 1 FROM deals d WHERE d.booker_uri = a.id OR d.author_uri = a.id))"
+        "  OR a.id IN (SELECT actor_id FROM peers WHERE blocked = 0 AND actor_id IS NOT NULL)"
+        "  OR a.id IN (SELECT booker_uri FROM d) OR a.id IN (SELECT author_uri FROM d))"
         " ORDER BY coalesce(a.refresh_attempted_at, a.fetched_at) LIMIT ?"
     )
-    async with query(db, sql, (before, limit)) as cursor:
+    async with query(db, sql, (RECENT, before, limit)) as cursor:
         return [row[0] for row in await cursor.fetchall()]
 
 
@@ -183,16 +187,19 @@ async def unchecked_listings(db: aiosqlite.Connection, limit: int) -> list[str]:
 
 
 async def unnamed_actors(db: aiosqlite.Connection, limit: int) -> list[str]:
-    """Remote actors on the other side of our deals and cross-node transfers that were
-    never fetched, on the origin of a peer we have not blocked (never a stranger's URL)."""
+    """Remote actors on the other side of our latest deals and cross-node transfers that
+    were never fetched, on the origin of a peer we have not blocked (never a stranger's
+    URL). Only the ``RECENT`` newest rows are read: older ones were named in their time."""
     sql = (
-        "SELECT DISTINCT u.actor FROM (SELECT payer AS actor FROM iou_transfers"
-        "  UNION SELECT payee FROM iou_transfers UNION SELECT booker_uri FROM deals"
-        "  UNION SELECT author_uri FROM deals) u"
+        "WITH t AS (SELECT payer, payee FROM iou_transfers ORDER BY rowid DESC LIMIT ?),"
+        " d AS (SELECT booker_uri, author_uri FROM deals ORDER BY rowid DESC LIMIT ?)"
+        " SELECT DISTINCT u.actor FROM (SELECT payer AS actor FROM t UNION ALL"
+        "  SELECT payee FROM t UNION ALL SELECT booker_uri FROM d UNION ALL"
+        "  SELECT author_uri FROM d) u"
         " WHERE u.actor NOT IN (SELECT id FROM remote_actors)"
         " AND EXISTS (SELECT 1 FROM peers p WHERE p.blocked = 0"
         "  AND substr(u.actor, 1, length(p.origin) + 1) = p.origin || '/')"
         " LIMIT ?"
     )
-    async with query(db, sql, (limit,)) as cursor:
+    async with query(db, sql, (RECENT, RECENT, limit)) as cursor:
         return [row[0] for row in await cursor.fetchall()]

@@ -14,3 +14,6 @@ ALTER TABLE listing_versions ADD COLUMN check_error TEXT;
 ALTER TABLE remote_actors ADD COLUMN name TEXT NOT NULL DEFAULT '';
 ALTER TABLE remote_actors ADD COLUMN refresh_attempted_at TEXT;
 ALTER TABLE remote_actors ADD COLUMN refresh_error TEXT;
+
+-- The names worker refreshes the authors of stored remote listings: find them by actor.
+CREATE INDEX listings_remote_author ON listings(author_uri) WHERE is_local = 0;
