@@ -360,3 +360,25 @@ async def test_actor_refresh__an_actor_cached_for_a_signature_alone_is_never_ref
     assert await b.count(fetched, zoe, "2026-11-26T10:00:00Z") == 1
     camille = f"{a.url}/users/camille"
     assert await b.count(fetched, camille, "2026-11-26T10:00:00Z") == 0  # an author: refreshed
+
+
+async def test_reverify_page__unreachable_author_is_explained_in_french_and_nothing_changes(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta holds a verified copy of alpha's listing, and alpha is down
+    a, b = await make_node("alpha"), await make_node("beta")
+    _, listing_id = await _remote_copy(a, b)
+    await person(b, "lea")
+    await a.stop()
+    b.clock.advance(hours=1)
+    async with browser(b, "lea") as session:
+        token = await csrf(session, f"/listings/{listing_id}")
+        # When Léa asks for the signature to be checked again
+        async with session.post(f"/listings/{listing_id}/verify", data={"csrf": token},
+                                headers=FR, allow_redirects=False) as response:
+            status, text = response.status, await response.text()
+    # Then the page says, in French, that the author's community cannot be reached
+    assert status == 503
+    assert "la communauté de l’auteur est injoignable" in text
+    # And the earlier verification still shows
+    assert 'class="sig ok"' in text
