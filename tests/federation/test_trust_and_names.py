@@ -41,6 +41,13 @@ async def _remote_copy(a: Node, b: Node, display_name: str = "Camille",
     return camille, remote.id
 
 
+def body_id(wallet_page: str) -> str:
+    """The first transaction id linked from a wallet page."""
+    marker = 'href="/wallet/transactions/'
+    start = wallet_page.index(marker) + len(marker)
+    return wallet_page[start:wallet_page.index('"', start)]
+
+
 async def _rotate_key(node: Node, username: str) -> bytes:
     """The author's own node publishes a new Ed25519 key for ``username`` (key rotation)."""
     fresh = nacl.signing.SigningKey.generate()
@@ -280,6 +287,11 @@ async def test_wallet_history__cross_node_payment_names_person_and_community_bot
     assert "node:127.0.0.1" not in payer_side + payee_side
     # And the deal memo links to the deal
     assert '<a href="/deals/bab713e8c0ffee00">bab713e8…</a>: Covoiturage' in payer_side
+    # And the transaction's own page names both sides
+    async with browser(a, "camille") as session:
+        entry = await page(session, f"/wallet/transactions/{body_id(payer_side)}")
+    assert f"Bob · bob@{host_b} (Community beta · beta@{host_b})" in entry
+    assert f"Camille · camille@{host_a}" in entry
     # And the API's history says the same
     status, body = await _api(a, camille, "GET", "/api/v1/transactions")
     assert status == 200
