@@ -29,6 +29,7 @@ from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services import messages as local_messages
+from meshnode.services import names
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import queue_activity
@@ -60,6 +61,7 @@ class Conversation:
 
     href: str
     other: str  # @username or name@host
+    name: str  # display name (remote: from the cached actor document, cleaned)
     title: str
     body: str
     created_at: str
@@ -193,13 +195,13 @@ async def unread_count(ctx: NodeContext, member: MemberRow) -> int:
 def _local_entry(row: MessageRow, unread: int, member: MemberRow) -> Conversation:
     other = row.recipient_username if row.sender_id == member.id else row.sender_username
     return Conversation(href=f"/messages/{row.listing_id}/{other}", other=f"@{other}",
-                        title=row.listing_title, body=row.body, created_at=row.created_at,
-                        unread=unread, remote=False)
+                        name=other, title=row.listing_title, body=row.body,
+                        created_at=row.created_at, unread=unread, remote=False)
 
 
-def _remote_entry(row: DirectMessageRow, unread: int) -> Conversation:
+def _remote_entry(row: DirectMessageRow, unread: int, name: str) -> Conversation:
     return Conversation(href=f"/messages/with/{row.remote_handle}", other=row.remote_handle,
-                        title=row.listing_title or row.remote_handle, body=row.body,
+                        name=name, title=row.listing_title or row.remote_handle, body=row.body,
                         created_at=row.created_at, unread=unread, remote=True)
 
 
@@ -207,8 +209,10 @@ async def conversations(ctx: NodeContext, member: MemberRow) -> list[Conversatio
     """Local and cross-node conversations in one list, newest first."""
     local = [_local_entry(row, unread, member)
              for row, unread in await local_messages.inbox(ctx, member)]
-    remote = [_remote_entry(row, unread)
-              for row, unread in await q.latest_per_conversation(ctx.store.reader, member.id)]
+    latest = await q.latest_per_conversation(ctx.store.reader, member.id)
+    parties = await names.remote_parties(ctx, [row.remote_actor for row, _ in latest])
+    remote = [_remote_entry(row, unread, parties[row.remote_actor].name)
+              for row, unread in latest]
     return sorted(local + remote, key=lambda c: c.created_at, reverse=True)
 
 
@@ -222,6 +226,11 @@ async def unblock(ctx: NodeContext, member: MemberRow, actor: str) -> None:
     """Lift the member's block of ``actor``."""
     async with ctx.store.transaction() as tx:
         await q.unblock(tx, member.id, actor)
+
+
+async def display_name(ctx: NodeContext, actor: str) -> str:
+    """A remote member's display name (cleaned; their handle when none is cached)."""
+    return (await names.remote_parties(ctx, [actor]))[actor].name
 
 
 async def is_blocked(ctx: NodeContext, member: MemberRow, actor: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import aiohttp
 
+from meshnode.services import members
+from tests.conftest import PASSWORD
 from tests.federation.browser import CSRF_RE, browser, person
 from tests.federation.conftest import NodeFactory, peer, settle
 
@@ -33,7 +35,8 @@ async def test_interested__french_member_writes_to_the_author_of_a_federated_rid
     alpha = await make_node("alpha")
     beta = await make_node("beta")
     await peer(alpha, beta)
-    alice = await person(alpha, "alice")
+    alice = await members.add_member(alpha.ctx, username="alice", password=PASSWORD,
+                                     display_name="Alice Martin")
     await person(beta, "bob")
     view = await alpha.publish(alice)
     await settle(alpha, beta)
@@ -45,13 +48,14 @@ async def test_interested__french_member_writes_to_the_author_of_a_federated_rid
         # Then the federated listing has the "Ça m'intéresse" form
         page = await _get(bob_session, f"/listings/{remote.id}")
         assert "Ça m’intéresse" in page
+        assert f"Message à Alice Martin · {alice_handle}" in page
         assert f'action="/listings/{remote.id}/interested"' in page
         # When bob sends it
         status, location = await _post(bob_session, f"/listings/{remote.id}/interested",
                                        {"body": "Il reste une place ?"}, f"/listings/{remote.id}")
         assert (status, location) == (303, f"/messages/with/{alice_handle}")
         thread = await _get(bob_session, location)
-        assert "Conversation avec" in thread
+        assert "Conversation avec Alice Martin" in thread
         assert "Il reste une place ?" in thread
     await settle(alpha, beta)
     # Then alice sees one new conversation from bob, about her ride, and can answer

@@ -120,6 +120,7 @@ async def remote_conversation(request: web.Request) -> web.Response:
     found = await direct.conversation(ctx, member, actor)
     return await render(request, "remote_conversation.html", {
         "handle": request.match_info["handle"], "messages": found,
+        "name": await direct.display_name(ctx, actor),
         "blocked": await direct.is_blocked(ctx, member, actor),
         "error": request.query.get("error"),
     })
