@@ -95,7 +95,7 @@ async def get_messages(request: web.Request) -> web.Response:
     other = request.query.get("with")
     if other is not None:
         return web.json_response({"with": other, "items": await _with(ctx, member, other)})
-    items = [{"with": c.other.lstrip("@"), "title": c.title, "last": c.body,
+    items = [{"with": c.other.lstrip("@"), "name": c.name, "title": c.title, "last": c.body,
               "created_at": c.created_at, "unread": c.unread, "remote": c.remote}
              for c in await direct.conversations(ctx, member)]
     return web.json_response({"items": items})
