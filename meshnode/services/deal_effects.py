@@ -22,7 +22,7 @@ from meshnode.protocol.ledger import PreparedEntry
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
-from meshnode.services import deal_settlement, ledger
+from meshnode.services import deal_settlement, ledger, notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.members import member_identity
 from meshnode.services.publishing import queue_activity
@@ -180,6 +180,7 @@ async def apply(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action
     moved = await q.get_deal(tx, deal.id)
     if moved is None:
         raise NotFoundError(f"no deal {deal.id!r}")
+    await notifications.deal_moved(ctx, tx, moved, action, role, reason)
     return moved
 
 

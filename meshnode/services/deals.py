@@ -22,7 +22,7 @@ from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number
-from meshnode.services import deal_settlement, ledger
+from meshnode.services import deal_settlement, ledger, notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import (
     Plan,
@@ -227,6 +227,7 @@ async def insert_checked(ctx: NodeContext, tx: aiosqlite.Connection, listing: Li
     await q.log_event(tx, deal_id=deal.id, action="request", from_state="",
                       to_state="requested", actor=deal.booker_uri, payments="",
                       at=deal.created_at)
+    await notifications.deal_requested(ctx, tx, deal)
 
 
 def _username(actor_uri: str) -> str:

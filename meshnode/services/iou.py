@@ -48,6 +48,7 @@ from meshnode.protocol.ledger import parse_limit as parse_units
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, number
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import currency_terms, effective_limits
 from meshnode.services.members import member_identity
@@ -450,6 +451,8 @@ async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: st
         limit_in=view.from_peer(terms.limit_proposer_owes), rate=str(terms.rate),
         peer_decimals=terms.proposer_currency.decimals, agreement=json.dumps(agreement),
         created_at=now, updated_at=now)
+    await notifications.admins(ctx, tx, "trustline_proposed", ref=terms.line_id,
+                               url="/admin/trustlines", detail=actor)
     return "trust line offered"
 
 
@@ -835,6 +838,8 @@ async def _decide(ctx: NodeContext, tx: aiosqlite.Connection, in_line: LineRow,
     row = await iq.get_transfer(tx, terms.transfer_id)
     assert row is not None
     await _append(tx, row, NODE_SIGNER, stamp)
+    await notifications.payment_received(ctx, tx, account=payee, amount=row.amount,
+                                         tx_id=row.id, memo=row.memo)
     await iq.insert_move(tx, line_id=in_line.id, transfer_id=row.id, local_delta=-row.amount,
                          peer_delta=terms.source_amount, now=stamp)
     answer = p.build_answer("IouCommit", actor=group(ctx), to=str(in_line.peer_actor),

@@ -50,6 +50,7 @@ from meshnode.protocol.ledger import (
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, When, message_of, number
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.members import check_username, member_identity
@@ -339,6 +340,8 @@ async def pay(
     prepared = prepare_entry(fields, document)
     async with ctx.store.transaction() as tx:
         head = await _check_limits(ctx, tx, payer.username, other.username, units, created)
+        await notifications.payment_received(ctx, tx, account=other.username, amount=units,
+                                             tx_id=tx_id, memo=note)
         return await q.append_entry(tx, prepared, head)
 
 
@@ -422,6 +425,8 @@ async def request_payment(
         )
         await q.insert_hold(tx, hold_id=_new_id(), account=payee.username, direction="credit",
                             amount=units, reason=request_id, expires_at=format_utc(expires))
+        await notifications.payment_requested(ctx, tx, payer=other.username, amount=units,
+                                              request_id=request_id, memo=note)
     return await get_request(ctx, payee, request_id)
 
 
@@ -484,6 +489,8 @@ async def approve_request(ctx: NodeContext, payer: MemberRow, request_id: str) -
                                    created)
         await q.decide_request(tx, request_id, status="approved", decision=decision,
                                decided_at=created)
+        await notifications.payment_received(ctx, tx, account=row.payee_account,
+                                             amount=row.amount, tx_id=request_id, memo=row.memo)
         return await q.append_entry(tx, prepared, head)
 
 
@@ -754,6 +761,8 @@ async def commit_transfer(
     fields = prepared.fields
     head = await _check_limits(ctx, tx, fields.payer, fields.payee, fields.amount,
                                fields.created_at)
+    await notifications.payment_received(ctx, tx, account=fields.payee, amount=fields.amount,
+                                         tx_id=fields.id, memo=fields.memo)
     return await q.append_entry(tx, prepared, head)
 
 

@@ -6,6 +6,7 @@ from meshnode.errors import NotFoundError, PermissionDeniedError, ValidationErro
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_q
 from meshnode.store import reports as q
@@ -27,10 +28,13 @@ async def report_listing(
     if await listing_q.get_listing(ctx.store.reader, listing_id) is None:
         raise NotFoundError("no such listing")
     async with ctx.store.transaction() as tx:
-        return await q.insert_report(
+        report_id = await q.insert_report(
             tx, listing_id=listing_id, reporter_id=reporter.id, reason=text,
             created_at=format_utc(ctx.clock()),
         )
+        await notifications.admins(ctx, tx, "report_received", ref=str(report_id),
+                                   url="/admin/reports", detail=text)
+        return report_id
 
 
 async def list_reports(ctx: NodeContext, *, open_only: bool = True) -> list[ReportRow]:
