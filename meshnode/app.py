@@ -24,6 +24,7 @@ from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
+from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
@@ -63,6 +64,7 @@ def create_app(
     setup_public_routes(app)
     setup_api_routes(app)
     setup_ledger_routes(app)
+    setup_notification_routes(app)
     setup_deal_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)

@@ -184,6 +184,15 @@ async def mark_read(ctx: NodeContext, member: MemberRow, ids: list[int] | None) 
         return await q.mark_read(tx, member.id, ids, format_utc(ctx.clock()))
 
 
+async def open_notification(ctx: NodeContext, member: MemberRow, item_id: int) -> str | None:
+    """Mark one of the member's items read; its target path ('' if none, None if not theirs)."""
+    async with ctx.store.transaction() as tx:
+        target = await q.target_of(tx, member.id, item_id)
+        if target is not None:
+            await q.mark_read(tx, member.id, [item_id], format_utc(ctx.clock()))
+    return target
+
+
 async def preferences(ctx: NodeContext, member: MemberRow) -> Preferences:
     """The member's enabled types."""
     muted = await q.muted_types(ctx.store.reader, member.id)

@@ -72,6 +72,14 @@ async def mark_read(
     return cursor.rowcount
 
 
+async def target_of(db: aiosqlite.Connection, member_id: int, item_id: int) -> str | None:
+    """The page an item of this member points to (None: no such item of theirs)."""
+    async with query(db, "SELECT target_url FROM notifications WHERE id = ? AND member_id = ?",
+                     (item_id, member_id)) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
+
+
 async def muted_types(db: aiosqlite.Connection, member_id: int) -> set[str]:
     """The types the member turned off."""
     async with query(db, "SELECT type FROM notification_muted WHERE member_id = ?",

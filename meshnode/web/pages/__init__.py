@@ -24,6 +24,7 @@ from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
 from meshnode.web.pages.neighbours import setup_neighbour_pages
+from meshnode.web.pages.notifications import setup_notification_pages
 from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
 from meshnode.web.pages.remote_pay import setup_remote_pay_pages
@@ -66,6 +67,7 @@ def setup_pages(app: web.Application) -> None:
     setup_listing_pages(app)
     setup_auth_pages(app)
     setup_message_pages(app)
+    setup_notification_pages(app)
     setup_profile_pages(app)
     setup_admin_pages(app)
     setup_wallet_pages(app)

@@ -1,0 +1,103 @@
+"""JSON API of the notification centre under ``/api/v1/notifications``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from meshnode.errors import ValidationError
+from meshnode.services import notifications as service
+from meshnode.store.notifications import NotificationRow
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.auth import api_member
+from meshnode.web.bodies import read_json
+
+READ_FIELDS = frozenset({"ids"})
+PREFERENCE_FIELDS = frozenset({"types"})
+
+
+def notification_json(row: NotificationRow, base_url: str) -> dict[str, Any]:
+    """One item: its type, when, whether read, and what it points to."""
+    return {
+        "id": row.id, "type": row.type, "created_at": row.created_at,
+        "read": row.read_at is not None, "read_at": row.read_at, "ref": row.ref,
+        "url": f"{base_url}{row.target_url}" if row.target_url else None,
+        "detail": row.detail,
+    }
+
+
+def _positive_int(query: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise ValidationError(f"{name} must be a positive integer", {name: "positive integer"})
+    return int(raw)
+
+
+async def _object_body(request: web.Request, allowed: frozenset[str]) -> Mapping[str, Any]:
+    data = await read_json(request, request.app[CONTEXT].config.max_body_bytes)
+    if not isinstance(data, Mapping):
+        raise ValidationError("the body must be a JSON object", {"": "expected an object"})
+    unknown = {name: "unknown field" for name in data if name not in allowed}
+    if unknown:
+        raise ValidationError("unknown fields", unknown)
+    return data
+
+
+async def list_notifications(request: web.Request) -> web.Response:
+    """``GET /api/v1/notifications?before=&limit=&unread=1``: newest first, with the count."""
+    member = await api_member(request)
+    ctx = request.app[CONTEXT]
+    unread_flag = request.query.get("unread", "0")
+    if unread_flag not in ("0", "1", "true", "false"):
+        raise ValidationError("unread must be 1 or 0", {"unread": "1 or 0"})
+    limit = _positive_int(request.query, "limit", service.PAGE) or service.PAGE
+    rows = await service.list_notifications(
+        ctx, member, before=_positive_int(request.query, "before", None), limit=limit,
+        unread_only=unread_flag in ("1", "true"))
+    return web.json_response({
+        "items": [notification_json(row, ctx.config.base_url) for row in rows],
+        "unread": await service.unread_count(ctx, member),
+        "next": rows[-1].id if len(rows) == limit else None,
+    })
+
+
+async def post_read(request: web.Request) -> web.Response:
+    """``POST /api/v1/notifications/read`` ``{"ids": [...]}`` (no ``ids``: all of them)."""
+    member = await api_member(request)
+    ctx = request.app[CONTEXT]
+    data = await _object_body(request, READ_FIELDS) if request.can_read_body else {}
+    marked = await service.mark_read(ctx, member, service.parse_ids(data.get("ids")))
+    return web.json_response({"marked": marked,
+                              "unread": await service.unread_count(ctx, member)})
+
+
+def _preferences_json(prefs: service.Preferences) -> dict[str, Any]:
+    return {"types": sorted(prefs.enabled), "available": list(service.TYPES)}
+
+
+async def get_preferences(request: web.Request) -> web.Response:
+    """``GET /api/v1/notifications/preferences``: the enabled types."""
+    member = await api_member(request)
+    prefs = await service.preferences(request.app[CONTEXT], member)
+    return web.json_response(_preferences_json(prefs))
+
+
+async def put_preferences(request: web.Request) -> web.Response:
+    """``PUT /api/v1/notifications/preferences`` ``{"types": [...]}``: only these stay on."""
+    member = await api_member(request)
+    data = await _object_body(request, PREFERENCE_FIELDS)
+    types = service.parse_types(data.get("types"))
+    prefs = await service.set_preferences(request.app[CONTEXT], member, types)
+    return web.json_response(_preferences_json(prefs))
+
+
+def setup_notification_routes(app: web.Application) -> None:
+    """Register the notification centre's ``/api/v1`` routes."""
+    app.router.add_get("/api/v1/notifications", list_notifications)
+    app.router.add_post("/api/v1/notifications/read", post_read)
+    app.router.add_get("/api/v1/notifications/preferences", get_preferences)
+    app.router.add_put("/api/v1/notifications/preferences", put_preferences)
