@@ -1,0 +1,77 @@
+"""Notifications for events that cross nodes, between two real nodes on 127.0.0.1: a booking
+from another community tells the author, the author's answer tells the booker on their own
+node, money arriving through a trust line tells the payee, a trust-line offer tells admins."""
+
+from __future__ import annotations
+
+from meshnode.federation.runtime import IOU_NETWORK
+from meshnode.services import deals, members, notifications
+from meshnode.services import iou as svc
+from meshnode.store.members import MemberRow
+from tests.conftest import ride_listing
+from tests.federation.conftest import Node, NodeFactory, peer, settle
+from tests.federation.iou_helpers import handle, open_line
+from tests.federation.test_deal_payments import _author_side, _setup
+
+
+async def _types(node: Node, member: MemberRow) -> list[str]:
+    rows = await notifications.list_notifications(node.ctx, member)
+    return [row.type for row in rows]
+
+
+async def test_cross_node__booking_from_another_community_notifies_author_then_booker(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice's paid ride on alpha, seen on beta, and a trust line beta—alpha
+    a, b, alice, bob, remote = await _setup(make_node, ride_listing())
+    # When bob@beta books a seat
+    deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    # Then alice is told on alpha, pointing at alpha's copy of the deal
+    theirs = await _author_side(a, deal)
+    items = await notifications.list_notifications(a.ctx, alice)
+    assert [(i.type, i.ref, i.target_url) for i in items] == [
+        ("booking_requested", theirs.id, f"/deals/{theirs.id}")]
+    assert await _types(b, bob) == []
+    # When alice accepts: bob is told on beta, and the payment through the line reaches alice
+    await deals.act(a.ctx, alice, theirs.id, "accept")
+    await settle(a, b)
+    assert await _types(b, bob) == ["booking_accepted"]
+    assert await _types(a, alice) == ["payment_received", "booking_requested"]
+    # When bob cancels in time, alice is told
+    await deals.act(b.ctx, bob, deal.id, "cancel")
+    await settle(a, b)
+    assert (await _types(a, alice))[0] == "booking_cancelled"
+
+
+async def test_cross_node__payment_through_a_trust_line_notifies_the_payee_only(
+    make_node: NodeFactory,
+) -> None:
+    # Given alpha—beta with a line, alice on alpha, bob on beta
+    a, b = await make_node("alpha"), await make_node("beta")
+    alice, bob = await a.member("alice"), await b.member("bob")
+    await open_line(a, b, limit_out="50", limit_in="50", rate="2")
+    # When alice pays bob@beta 10.00 alpha
+    status = await svc.pay_remote(a.ctx, alice, handle(b, "bob"), 1000, "merci pour le vélo",
+                                  network=a.app[IOU_NETWORK])
+    await settle(a, b)
+    # Then bob is told on beta with beta's amount; alice (the payer) is told nothing
+    items = await notifications.list_notifications(b.ctx, bob)
+    assert [(i.type, i.ref, i.detail) for i in items] == [
+        ("payment_received", status.id, "20.00 G · merci pour le vélo")]
+    assert await _types(a, alice) == []
+
+
+async def test_cross_node__trust_line_offer_notifies_the_admins_of_the_receiving_node(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("alpha"), await make_node("beta")
+    await peer(a, b)
+    admin = await members.add_member(b.ctx, username="camille", password=None, is_admin=True)
+    plain = await b.member("bob")
+    await svc.propose_line(a.ctx, None, peer=b.url, limit_out="10", limit_in="10", rate="1")
+    await settle(a, b)
+    items = await notifications.list_notifications(b.ctx, admin)
+    assert [(i.type, i.target_url) for i in items] == [("trustline_proposed",
+                                                        "/admin/trustlines")]
+    assert await _types(b, plain) == []
