@@ -14,8 +14,6 @@ from datetime import timedelta
 
 import aiosqlite
 
-from meshnode.errors import ValidationError
-from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import notifications as q
@@ -56,7 +54,7 @@ class Preferences:
 
 async def notify(
     ctx: NodeContext, tx: aiosqlite.Connection, member_id: int | None, type_: str, *,
-    ref: str = "", url: str = "", detail: str = "",
+    ref: str = "", url: str = "", detail: str = "", amount: int | None = None,
 ) -> int | None:
     """Record one item for a local member on the caller's transaction (None: nobody local,
     or the member muted this type)."""
@@ -66,7 +64,7 @@ async def notify(
         return None
     return await q.insert_notification(
         tx, member_id=member_id, type_=type_, ref=ref, target_url=url, detail=detail[:200],
-        created_at=format_utc(ctx.clock()))
+        amount=amount, created_at=format_utc(ctx.clock()))
 
 
 # --- hooks: one line each in the service that causes the event --------------------------------
@@ -112,19 +110,16 @@ async def payment_received(ctx: NodeContext, tx: aiosqlite.Connection, *, accoun
                            amount: int, tx_id: str, memo: str) -> None:
     """Money reached a member's account (local payment, approved bill, cross-node transfer)."""
     member_id = await q.member_of_account(tx, account)
-    shown = format_amount(amount, decimals=ctx.config.currency.decimals)
     await notify(ctx, tx, member_id, "payment_received", ref=tx_id,
-                 url=f"/wallet/transactions/{tx_id}",
-                 detail=f"{shown} {ctx.config.currency.symbol} · {memo}".strip(" ·"))
+                 url=f"/wallet/transactions/{tx_id}", detail=memo, amount=amount)
 
 
 async def payment_requested(ctx: NodeContext, tx: aiosqlite.Connection, *, payer: str,
                             amount: int, request_id: str, memo: str) -> None:
     """A member is asked to approve a bill."""
     member_id = await q.member_of_account(tx, payer)
-    shown = format_amount(amount, decimals=ctx.config.currency.decimals)
     await notify(ctx, tx, member_id, "payment_request", ref=request_id, url="/wallet",
-                 detail=f"{shown} {ctx.config.currency.symbol} · {memo}".strip(" ·"))
+                 detail=memo, amount=amount)
 
 
 async def admins(ctx: NodeContext, tx: aiosqlite.Connection, type_: str, *, ref: str,
@@ -161,21 +156,9 @@ async def list_notifications(
     unread_only: bool = False,
 ) -> list[NotificationRow]:
     """The member's items, newest first (``before``: an item id to page on)."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError("limit out of range", {"limit": f"1 to {MAX_PAGE}"})
-    return await q.list_for_member(ctx.store.reader, member.id, before=before, limit=limit,
+    return await q.list_for_member(ctx.store.reader, member.id, before=before,
+                                   limit=max(1, min(limit, MAX_PAGE)),
                                    unread_only=unread_only)
-
-
-def parse_ids(value: object) -> list[int] | None:
-    """``ids`` of a mark-read request: a list of item ids, or absent/None for all."""
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) > MAX_IDS or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in value):
-        raise ValidationError("ids must be a list of item ids", {
-            "ids": f"a list of at most {MAX_IDS} positive integers"})
-    return list(value)
 
 
 async def mark_read(ctx: NodeContext, member: MemberRow, ids: list[int] | None) -> int:
@@ -197,17 +180,6 @@ async def preferences(ctx: NodeContext, member: MemberRow) -> Preferences:
     """The member's enabled types."""
     muted = await q.muted_types(ctx.store.reader, member.id)
     return Preferences(enabled=frozenset(t for t in TYPES if t not in muted))
-
-
-def parse_types(value: object) -> frozenset[str]:
-    """A list of type names, each known (ValidationError names the unknown ones)."""
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise ValidationError("types must be a list of names", {"types": ", ".join(TYPES)})
-    unknown = [t for t in value if t not in TYPES]
-    if unknown:
-        raise ValidationError("unknown notification types", {
-            "types": f"unknown: {', '.join(sorted(unknown))[:200]}"})
-    return frozenset(value)
 
 
 async def set_preferences(ctx: NodeContext, member: MemberRow,

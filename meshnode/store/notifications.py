@@ -21,20 +21,21 @@ class NotificationRow:
     ref: str
     target_url: str
     detail: str
+    amount: int | None
     created_at: str
     read_at: str | None
 
 
 async def insert_notification(
     db: aiosqlite.Connection, *, member_id: int, type_: str, ref: str, target_url: str,
-    detail: str, created_at: str,
+    detail: str, created_at: str, amount: int | None = None,
 ) -> int | None:
     """Store one item unless the member muted its type; returns its id (None: muted)."""
     cursor = await db.execute(
-        "INSERT INTO notifications (member_id, type, ref, target_url, detail, created_at)"
-        " SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM notification_muted"
-        " WHERE member_id = ? AND type = ?)",
-        (member_id, type_, ref, target_url, detail, created_at, member_id, type_),
+        "INSERT INTO notifications (member_id, type, ref, target_url, detail, amount,"
+        " created_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM"
+        " notification_muted WHERE member_id = ? AND type = ?)",
+        (member_id, type_, ref, target_url, detail, amount, created_at, member_id, type_),
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
@@ -44,7 +45,7 @@ async def list_for_member(
     unread_only: bool = False,
 ) -> list[NotificationRow]:
     """The member's items, newest first; ``before`` is an id cursor."""
-    sql = ("SELECT id, member_id, type, ref, target_url, detail, created_at, read_at"
+    sql = ("SELECT id, member_id, type, ref, target_url, detail, amount, created_at, read_at"
            " FROM notifications WHERE member_id = ? AND (? IS NULL OR id < ?)"
            " AND (? = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?")
     params = (member_id, before, before, int(unread_only), limit)

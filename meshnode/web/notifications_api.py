@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from meshnode.errors import ValidationError
+from meshnode.protocol.amounts import format_amount
 from meshnode.services import notifications as service
 from meshnode.store.notifications import NotificationRow
 from meshnode.web.appkeys import CONTEXT
@@ -18,14 +19,37 @@ READ_FIELDS = frozenset({"ids"})
 PREFERENCE_FIELDS = frozenset({"types"})
 
 
-def notification_json(row: NotificationRow, base_url: str) -> dict[str, Any]:
+def notification_json(row: NotificationRow, base_url: str, decimals: int) -> dict[str, Any]:
     """One item: its type, when, whether read, and what it points to."""
     return {
+        "amount": None if row.amount is None else format_amount(row.amount, decimals=decimals),
         "id": row.id, "type": row.type, "created_at": row.created_at,
         "read": row.read_at is not None, "read_at": row.read_at, "ref": row.ref,
         "url": f"{base_url}{row.target_url}" if row.target_url else None,
         "detail": row.detail,
     }
+
+
+def parse_ids(value: object) -> list[int] | None:
+    """``ids`` of a mark-read request: a list of item ids, or absent/None for all."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > service.MAX_IDS or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in value):
+        raise ValidationError("ids must be a list of item ids", {
+            "ids": f"a list of at most {service.MAX_IDS} positive integers"})
+    return list(value)
+
+
+def parse_types(value: object) -> frozenset[str]:
+    """A list of type names, each known (ValidationError names the unknown ones)."""
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValidationError("types must be a list of names", {"types": ", ".join(service.TYPES)})
+    unknown = [t for t in value if t not in service.TYPES]
+    if unknown:
+        raise ValidationError("unknown notification types", {
+            "types": f"unknown: {', '.join(sorted(unknown))[:200]}"})
+    return frozenset(value)
 
 
 def _positive_int(query: Mapping[str, str], name: str, default: int | None) -> int | None:
@@ -55,11 +79,14 @@ async def list_notifications(request: web.Request) -> web.Response:
     if unread_flag not in ("0", "1", "true", "false"):
         raise ValidationError("unread must be 1 or 0", {"unread": "1 or 0"})
     limit = _positive_int(request.query, "limit", service.PAGE) or service.PAGE
+    if limit > service.MAX_PAGE:
+        raise ValidationError("limit out of range", {"limit": f"1 to {service.MAX_PAGE}"})
     rows = await service.list_notifications(
         ctx, member, before=_positive_int(request.query, "before", None), limit=limit,
         unread_only=unread_flag in ("1", "true"))
     return web.json_response({
-        "items": [notification_json(row, ctx.config.base_url) for row in rows],
+        "items": [notification_json(row, ctx.config.base_url, ctx.config.currency.decimals)
+                  for row in rows],
         "unread": await service.unread_count(ctx, member),
         "next": rows[-1].id if len(rows) == limit else None,
     })
@@ -70,7 +97,7 @@ async def post_read(request: web.Request) -> web.Response:
     member = await api_member(request)
     ctx = request.app[CONTEXT]
     data = await _object_body(request, READ_FIELDS) if request.can_read_body else {}
-    marked = await service.mark_read(ctx, member, service.parse_ids(data.get("ids")))
+    marked = await service.mark_read(ctx, member, parse_ids(data.get("ids")))
     return web.json_response({"marked": marked,
                               "unread": await service.unread_count(ctx, member)})
 
@@ -90,7 +117,7 @@ async def put_preferences(request: web.Request) -> web.Response:
     """``PUT /api/v1/notifications/preferences`` ``{"types": [...]}``: only these stay on."""
     member = await api_member(request)
     data = await _object_body(request, PREFERENCE_FIELDS)
-    types = service.parse_types(data.get("types"))
+    types = parse_types(data.get("types"))
     prefs = await service.set_preferences(request.app[CONTEXT], member, types)
     return web.json_response(_preferences_json(prefs))
 

@@ -57,8 +57,8 @@ async def test_cross_node__payment_through_a_trust_line_notifies_the_payee_only(
     await settle(a, b)
     # Then bob is told on beta with beta's amount; alice (the payer) is told nothing
     items = await notifications.list_notifications(b.ctx, bob)
-    assert [(i.type, i.ref, i.detail) for i in items] == [
-        ("payment_received", status.id, "20.00 G · merci pour le vélo")]
+    assert [(i.type, i.ref, i.amount, i.detail) for i in items] == [
+        ("payment_received", status.id, 2000, "merci pour le vélo")]
     assert await _types(a, alice) == []
 
 

@@ -82,8 +82,8 @@ async def test_notifications__payment_and_bill_to_approve_reach_the_right_member
                                json={"payer": "alice", "amount": "2", "memo": "pain"})
     assert billed.status == 201
     received = (await _items(client, bob))["items"]
-    assert [(i["type"], i["detail"]) for i in received] == [
-        ("payment_received", "3.25 G · confiture")]
+    assert [(i["type"], i["amount"], i["detail"]) for i in received] == [
+        ("payment_received", "3.25", "confiture")]
     asked = (await _items(client, alice))["items"]
     assert [(i["type"], i["ref"]) for i in asked] == [
         ("payment_request", (await billed.json())["id"])]

@@ -2,7 +2,8 @@
 -- same transaction as the event itself, so a crash cannot lose one nor invent one.
 -- ``target_url`` is the page the item links to (a path on this node); ``ref`` the id of the
 -- deal, transaction, request, listing, message or report it is about; ``detail`` a short text
--- (an amount, a listing title) shown with the type's translated sentence.
+-- (a memo, a listing title) shown with the type's translated sentence; ``amount`` in the
+-- community currency's minor units for payments (formatted for the reader when shown).
 CREATE TABLE notifications (
     id          INTEGER PRIMARY KEY,
     member_id   INTEGER NOT NULL REFERENCES members(id),
@@ -10,6 +11,7 @@ CREATE TABLE notifications (
     ref         TEXT NOT NULL DEFAULT '',
     target_url  TEXT NOT NULL DEFAULT '',
     detail      TEXT NOT NULL DEFAULT '',
+    amount      INTEGER,
     created_at  TEXT NOT NULL,
     read_at     TEXT
 ) STRICT;

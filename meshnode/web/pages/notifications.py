@@ -8,6 +8,7 @@ from meshnode.errors import NotFoundError
 from meshnode.services import notifications as service
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import read_form, redirect, render, require_member
+from meshnode.web.pages.wallet import money
 
 
 async def notifications_page(request: web.Request) -> web.Response:
@@ -18,7 +19,7 @@ async def notifications_page(request: web.Request) -> web.Response:
     prefs = await service.preferences(ctx, member)
     return await render(request, "notifications.html", {
         "items": items, "types": service.TYPES, "enabled": prefs.enabled,
-        "saved": request.query.get("saved") == "1",
+        "saved": request.query.get("saved") == "1", "money": money(request),
     })
 
 
