@@ -22,6 +22,7 @@ from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import error_middleware
+from meshnode.web.feed import setup_feed_routes
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.notifications_api import setup_notification_routes
@@ -65,6 +66,7 @@ def create_app(
     setup_api_routes(app)
     setup_ledger_routes(app)
     setup_notification_routes(app)
+    setup_feed_routes(app)
     setup_deal_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)

@@ -207,6 +207,7 @@ class SearchFilters:
     near: tuple[float, float] | None = None
     radius_km: float = 10.0
     include_hidden: bool = False
+    local_only: bool = False  # this community's own listings (the Atom feed)
     now: str = ""
     limit: int = 20
     cursor: tuple[str, int] | None = None
@@ -237,6 +238,8 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
         clauses.append("l.price_mode = 'amount'")
     if not filters.include_hidden:
         clauses.append("l.hidden = 0")
+    if filters.local_only:
+        clauses.append("l.is_local = 1")
     if filters.near is not None:
         lat, lon = filters.near
         min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, filters.radius_km)

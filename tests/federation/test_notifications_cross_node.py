@@ -4,6 +4,10 @@ node, money arriving through a trust line tells the payee, a trust-line offer te
 
 from __future__ import annotations
 
+from xml.etree import ElementTree as ET
+
+import aiohttp
+
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.services import deals, members, notifications
 from meshnode.services import iou as svc
@@ -12,6 +16,8 @@ from tests.conftest import ride_listing
 from tests.federation.conftest import Node, NodeFactory, peer, settle
 from tests.federation.iou_helpers import handle, open_line
 from tests.federation.test_deal_payments import _author_side, _setup
+
+NS = {"a": "http://www.w3.org/2005/Atom"}
 
 
 async def _types(node: Node, member: MemberRow) -> list[str]:
@@ -75,3 +81,24 @@ async def test_cross_node__trust_line_offer_notifies_the_admins_of_the_receiving
     assert [(i.type, i.target_url) for i in items] == [("trustline_proposed",
                                                         "/admin/trustlines")]
     assert await _types(b, plain) == []
+
+
+async def test_cross_node__atom_feed_carries_only_the_communitys_own_listings(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice's ride on alpha, federated to beta, and carol's table on beta
+    a, b, _alice, _bob, remote = await _setup(make_node, ride_listing(), line=False)
+    carol = await b.member("carol")
+    await b.publish(carol, category="give", title="Table à donner", price={"mode": "free"},
+                    details={})
+    # When a feed reader fetches each node's feed over HTTP
+    async with aiohttp.ClientSession() as http:
+        feeds = {}
+        for node in (a, b):
+            async with http.get(f"{node.url}/feed.atom") as response:
+                assert response.status == 200
+                feeds[node.config.handle] = ET.fromstring(await response.read())
+    # Then each lists its own listings only
+    titles = {handle: [e.findtext("a:title", namespaces=NS) for e in feed.findall("a:entry", NS)]
+              for handle, feed in feeds.items()}
+    assert titles == {"alpha": [remote.title], "beta": ["Table à donner"]}
