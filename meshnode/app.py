@@ -6,6 +6,7 @@ opened and closed in ``cleanup_ctx``; nothing happens at import time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -17,12 +18,15 @@ from meshnode.federation.discovery import discovery_context
 from meshnode.federation.iou import setup_iou_federation_routes
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
+from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_middleware
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
-from meshnode.web.errors import error_middleware
+from meshnode.web.errors import STORAGE_HEALTH, error_middleware
 from meshnode.web.feed import setup_feed_routes
+from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.notifications_api import setup_notification_routes
@@ -31,6 +35,8 @@ from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
 from meshnode.web.security import security_headers_middleware
+
+log = logging.getLogger(__name__)
 
 # Multipart image uploads are capped per part; this only bounds aiohttp's own buffering.
 UPLOAD_OVERHEAD = 256 * 1024
@@ -45,15 +51,22 @@ def create_app(
     their ``step()``).
     """
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware, page_cache_middleware],
+        middlewares=[connection_middleware, security_headers_middleware, error_middleware,
+                     idempotency_middleware, page_cache_middleware],
         client_max_size=max(config.max_body_bytes, config.max_image_bytes) + UPLOAD_OVERHEAD,
     )
     app[CONFIG] = config
+    app[CONNECTIONS] = ConnectionGuard(config)
+    app[IDEMPOTENCY] = IdempotencyState()
 
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         ctx = await NodeContext.open(config, clock=clock)
         app[CONTEXT] = ctx
+        app[STORAGE_HEALTH] = ctx.store.health
         try:
+            if removed := await sweep_orphan_media(ctx):
+                log.warning("removed %d media files no listing uses (an upload cut short)",
+                            removed)
             yield
         finally:  # also when the loop closes this generator (GeneratorExit): else the
             await ctx.close()  # store's threads outlive the loop and the process never exits

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +30,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProtocolError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
+from meshnode.services.images import map_large_allocations
 from meshnode.services.node import (
     NodeBusyError,
     backup_database,
@@ -36,12 +39,17 @@ from meshnode.services.node import (
     restore_database,
 )
 from meshnode.store import StoreError
+from meshnode.web.connections import CONNECTIONS, start_server
 
 log = logging.getLogger("meshnode")
 EXPECTED_ERRORS = (
     ConfigError, ServiceError, ProtocolError, StoreError, KeyStoreError, NodeBusyError, OSError,
 )
 SHUTDOWN_TIMEOUT = 10.0
+# After SIGTERM the process ends within this bound whatever happens (a store close stuck on a
+# full disk, a thread that never returns): committed data is safe in SQLite's WAL regardless.
+SHUTDOWN_HARD_LIMIT = 45.0
+FORCED_EXIT_CODE = 70  # EX_SOFTWARE
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
@@ -191,27 +199,46 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Config, *, access_log: bool = False) -> None:
+    map_large_allocations()  # image buffers go back to the system once freed
     app = create_app(config)
     # No access log by default: one journal line per request wears a Pi's SD card.
+    # keepalive_timeout also runs before the first request: it is the request-head timeout.
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
         access_log=logging.getLogger("aiohttp.access") if access_log else None,
+        keepalive_timeout=config.header_timeout,
     )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    listener: asyncio.AbstractServer | None = None
     try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
+        listener = await start_server(runner, app[CONNECTIONS], config.host, config.port)
         log.info("serving %r on http://%s:%d (public URL %s)", config.name, config.host,
                  config.port, config.public_url)
         await stop.wait()
         log.info("shutting down")
+        _exit_at_the_latest(SHUTDOWN_HARD_LIMIT)
     finally:
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
     log.info("stopped cleanly")
+
+
+def _exit_at_the_latest(seconds: float) -> None:
+    """Arm a daemon timer that ends the process if a clean shutdown has not within ``seconds``."""
+
+    def force() -> None:
+        log.error("shutdown did not finish within %.0fs; exiting now", seconds)
+        logging.shutdown()
+        os._exit(FORCED_EXIT_CODE)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

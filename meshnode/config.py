@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +44,20 @@ class CurrencyConfig:
     decimals: int = 2
     default_min_balance: str = "-300"
     default_max_balance: str = "1000"
+
+
+@dataclass(frozen=True)
+class InboxLimits:
+    """Inbox quotas and retention (``[federation]`` keys ``inbox_<name>``)."""
+
+    retention_days: int = 7  # processed inbox rows are deleted after this
+    # What one origin may get stored per hour: peers (nodes we follow) and strangers.
+    peer_rows_per_hour: int = 3600
+    peer_bytes_per_hour: int = 64 * 1024 * 1024
+    stranger_rows_per_hour: int = 120
+    stranger_bytes_per_hour: int = 2 * 1024 * 1024
+    # Remote key fetches per origin per hour (each unknown key costs us a GET).
+    key_fetches_per_hour: int = 60
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,16 @@ class Config:
     # Anonymous visitors' pages (home, search, listings) are served from memory for this
     # many seconds unless this node wrote anything meanwhile; 0 turns the cache off.
     page_cache_seconds: float = 5.0
+    inbox: InboxLimits = field(default_factory=InboxLimits)
+    # What visitors and members can hold (see README "Security model"): images are judged
+    # from their header (pixels, then the bytes the decode will take) and decoded one at a
+    # time; slow clients are cut off; connections beyond the cap evict idle ones first.
+    max_image_pixels: int = 24_000_000
+    image_decode_mib: int = 80
+    max_concurrent_uploads: int = 4
+    header_timeout: float = 15.0
+    body_timeout: float = 60.0
+    max_connections: int = 256
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
@@ -168,6 +192,35 @@ def _validate_interfaces(interfaces: tuple[str, ...]) -> None:
             ) from exc
 
 
+def _validate_inbox(limits: InboxLimits) -> None:
+    if not 1 <= limits.retention_days <= 3650:
+        raise ConfigError("federation.inbox_retention_days must be 1-3650")
+    for item in fields(limits):
+        if getattr(limits, item.name) < 1:
+            raise ConfigError(f"federation.inbox_{item.name} must be at least 1")
+
+
+def _inbox_limits(section: dict[str, Any]) -> InboxLimits:
+    defaults = InboxLimits()
+    return InboxLimits(**{item.name: int(section.get(f"inbox_{item.name}",
+                                                     getattr(defaults, item.name)))
+                          for item in fields(InboxLimits)})
+
+
+def _validate_server_limits(config: Config) -> None:
+    checks = (
+        ("max_image_pixels", config.max_image_pixels, 1_000_000, 200_000_000),
+        ("image_decode_mib", config.image_decode_mib, 16, 4096),
+        ("max_concurrent_uploads", config.max_concurrent_uploads, 1, 64),
+        ("header_timeout", config.header_timeout, 0.1, 3600),
+        ("body_timeout", config.body_timeout, 0.1, 3600),
+        ("max_connections", config.max_connections, 8, 100_000),
+    )
+    for name, value, low, high in checks:
+        if not low <= value <= high:
+            raise ConfigError(f"server.{name} must be {low}-{high}, got {value}")
+
+
 def validate(config: Config) -> Config:
     """Validate a whole configuration, raising ConfigError with a precise message."""
     validate_handle(config.handle)
@@ -192,7 +245,9 @@ def validate(config: Config) -> Config:
         raise ConfigError("federation.relay_hop_limit must be 0-20")
     if not 0 <= config.page_cache_seconds <= 300:
         raise ConfigError("server.page_cache_seconds must be 0-300")
+    _validate_server_limits(config)
     _validate_interfaces(config.discovery_interfaces)
+    _validate_inbox(config.inbox)
     if not 0 <= config.currency.decimals <= 2:
         raise ConfigError("currency.decimals must be 0, 1 or 2")
     _validate_amount(config.currency.default_min_balance, "default_min_balance")
@@ -220,6 +275,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "max_image_bytes": config.max_image_bytes,
             "max_images": config.max_images,
             "page_cache_seconds": config.page_cache_seconds,
+            **{key: getattr(config, key) for key in SERVER_LIMIT_KEYS},
         },
         "storage": {"synchronous": config.synchronous},
         "currency": asdict(config.currency),
@@ -227,6 +283,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "peering_policy": config.peering_policy,
             "relay_hop_limit": config.relay_hop_limit,
             "allow_private_addresses": config.allow_private_addresses,
+            **{f"inbox_{name}": value for name, value in asdict(config.inbox).items()},
         },
         "discovery": {
             "policy": config.discovery_policy,
@@ -236,6 +293,16 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
                 "reconcile_seconds": config.iou_reconcile_seconds},
         "limits": asdict(config.limits),
     }
+
+
+SERVER_LIMIT_KEYS = ("max_image_pixels", "image_decode_mib", "max_concurrent_uploads",
+                     "header_timeout", "body_timeout", "max_connections")
+
+
+def _server_limits(server: dict[str, Any], defaults: Config) -> dict[str, Any]:
+    """The ``[server]`` resource limits, each converted to its default's type."""
+    return {key: type(getattr(defaults, key))(server.get(key, getattr(defaults, key)))
+            for key in SERVER_LIMIT_KEYS}
 
 
 def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
@@ -258,12 +325,14 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             max_images=int(server.get("max_images", defaults.max_images)),
             page_cache_seconds=float(
                 server.get("page_cache_seconds", defaults.page_cache_seconds)),
+            **_server_limits(server, defaults),
             synchronous=raw.get("storage", {}).get("synchronous", defaults.synchronous),
             currency=CurrencyConfig(**raw.get("currency", {})),
             peering_policy=raw.get("federation", {}).get("peering_policy", "auto"),
             relay_hop_limit=int(raw.get("federation", {}).get("relay_hop_limit", 2)),
             allow_private_addresses=bool(
                 raw.get("federation", {}).get("allow_private_addresses", True)),
+            inbox=_inbox_limits(raw.get("federation", {})),
             discovery_policy=raw.get("discovery", {}).get("policy", "auto"),
             discovery_interfaces=tuple(
                 str(item) for item in raw.get("discovery", {}).get("interfaces", [])

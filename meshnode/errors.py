@@ -6,12 +6,16 @@ from meshnode.protocol.errors import ValidationError
 
 __all__ = [
     "AuthenticationError",
+    "CommunityUnreachableError",
     "ConflictError",
+    "IdempotencyKeyReusedError",
     "LimitExceededError",
     "NotFoundError",
+    "OutcomeLostError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestInFlightError",
     "ServiceError",
     "UnsupportedMediaError",
     "ValidationError",
@@ -100,4 +104,41 @@ class BusyError(ServiceError):
 
     def __init__(self, message: str, retry_after: int = 30) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IdempotencyKeyReusedError(ServiceError):
+    """An ``Idempotency-Key`` already used for a different request (method, path or body)."""
+
+    code = "idempotency_key_reused"
+
+
+class RequestInFlightError(ConflictError):
+    """A request with the same ``Idempotency-Key`` is still running; retry after a moment."""
+
+    code = "request_in_progress"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OutcomeLostError(ConflictError):
+    """The request with this ``Idempotency-Key`` was carried out, but the node stopped before
+    it could record the answer: look the result up rather than retrying."""
+
+    code = "answer_lost"
+
+
+class CommunityUnreachableError(ServiceError):
+    """A node on the way to the payee does not answer right now: nothing was paid, retry later.
+
+    Not "no trust line": the route may well exist once that neighbour is back (issue 12).
+    """
+
+    code = "community_unreachable"
+
+    def __init__(self, message: str, retry_after: int = 60,
+                 fields: dict[str, str] | None = None) -> None:
+        super().__init__(message, fields)
         self.retry_after = retry_after

@@ -39,6 +39,7 @@ from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.signing import signed_post_headers
 from meshnode.services import listings, members
 from meshnode.services.node import init_node
+from meshnode.store import federation as fq
 from meshnode.store.listings import get_listing_by_object_id
 from meshnode.web.appkeys import CONTEXT
 
@@ -119,6 +120,9 @@ async def ingest(root: Path, total: int) -> float:
     alpha, beta = Node(root, "alpha"), Node(root, "beta")
     await alpha.start(False)
     await beta.start(False)
+    async with beta.app[CONTEXT].store.transaction() as tx:  # beta follows alpha: a peer
+        await fq.insert_peer(tx, origin=alpha.config.base_url, requested=alpha.config.base_url,
+                             out_state="peered", now="2026-01-01T00:00:00Z")
     ctx = alpha.app[CONTEXT]
     alice = await members.add_member(ctx, username="alice", password=None)
     view = await listings.create_listing(ctx, alice, RIDE)
@@ -170,6 +174,9 @@ async def ingest_node_process(root: Path, total: int) -> tuple[float, float]:
     beta = init_node(Config(data_dir=root / "beta2", name="beta2", handle="beta2",
                             public_url=f"http://127.0.0.1:{port}", port=port,
                             discovery_policy="off"))
+    with sqlite3.connect(beta.database_path) as conn:  # beta follows alpha: a peer
+        conn.execute("INSERT INTO peers (origin, requested, out_state, created_at, updated_at)"
+                     " VALUES (?, ?, 'peered', '', '')", (alpha.config.base_url,) * 2)
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
         [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
          "--data-dir", str(beta.data_dir)])

@@ -10,6 +10,7 @@ import pytest
 from meshnode.config import (
     Config,
     ConfigError,
+    InboxLimits,
     load_config,
     validate,
     validate_handle,
@@ -60,3 +61,24 @@ def test_validate__rejects_bad_currency_decimals(tmp_path: Path) -> None:
     bad = replace(config, currency=replace(config.currency, decimals=5))
     with pytest.raises(ConfigError, match="decimals"):
         validate(bad)
+
+
+def test_load_config__inbox_limits_read_from_the_federation_section(tmp_path: Path) -> None:
+    # Given an admin who shortened retention and tightened strangers' quota
+    make_config(tmp_path / "n")
+    path = tmp_path / "n" / "config.toml"
+    text = path.read_text().replace("inbox_retention_days = 7", "inbox_retention_days = 2")
+    path.write_text(text.replace("inbox_stranger_rows_per_hour = 120",
+                                 "inbox_stranger_rows_per_hour = 10"))
+    # Then the node reads them, and keeps the defaults for the rest
+    limits = load_config(tmp_path / "n").inbox
+    assert (limits.retention_days, limits.stranger_rows_per_hour) == (2, 10)
+    assert limits.peer_rows_per_hour == InboxLimits().peer_rows_per_hour
+
+
+@pytest.mark.parametrize("change", [{"retention_days": 0}, {"stranger_rows_per_hour": 0},
+                                    {"key_fetches_per_hour": -1}])
+def test_validate__rejects_inbox_limits_below_one(tmp_path: Path, change: dict[str, int]) -> None:
+    config = Config(data_dir=tmp_path, name="n", handle="n", public_url="http://h")
+    with pytest.raises(ConfigError, match=r"federation\.inbox_"):
+        validate(replace(config, inbox=replace(config.inbox, **change)))

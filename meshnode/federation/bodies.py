@@ -11,10 +11,20 @@ from aiohttp import web
 from meshnode.errors import PayloadTooLargeError
 
 CHUNK = 64 * 1024
+# A body already read (within the cap) by a middleware (web/idempotency.py hashes it).
+READ_BODY = web.RequestKey("mn_read_body", bytes)
 
 
 async def read_capped(request: web.Request, cap: int) -> bytes:
-    """Read the whole body, refusing (413) anything over ``cap`` bytes without buffering it."""
+    """Read the whole body, refusing (413) anything over ``cap`` bytes without buffering it.
+
+    Read once per request: a second call (the handler after a middleware) gets the same bytes.
+    """
+    if READ_BODY in request:
+        body = request[READ_BODY]
+        if len(body) > cap:
+            raise PayloadTooLargeError(f"request body over the {cap}-byte limit")
+        return body
     declared = request.content_length
     if declared is not None and declared > cap:
         raise PayloadTooLargeError(f"request body over the {cap}-byte limit")
@@ -25,4 +35,5 @@ async def read_capped(request: web.Request, cap: int) -> bytes:
         if total > cap:
             raise PayloadTooLargeError(f"request body over the {cap}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+    request[READ_BODY] = body = b"".join(chunks)
+    return body

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from meshnode.protocol.errors import MalformedJSONError
 from meshnode.protocol.jsonparse import loads_capped
@@ -38,19 +40,66 @@ class FetchError(Exception):
         self.status = status
 
 
+# Never contacted, whatever ``allow_private_addresses`` says: link-local (where clouds serve
+# instance metadata, 169.254.169.254), "this network", multicast, broadcast, and the two
+# well-known metadata addresses outside link-local (Alibaba, AWS over IPv6).
+ALWAYS_REFUSED = tuple(ipaddress.ip_network(net) for net in (
+    "0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "100.100.100.200/32",
+    "::/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128",
+))
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _plain(address: Address) -> Address:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+    return address
+
+
+def address_refusal(address: Address, *, allow_private: bool) -> str | None:
+    """Why the node must not contact ``address``, or None when it may."""
+    address = _plain(address)
+    if any(address in net for net in ALWAYS_REFUSED):
+        return f"refusing link-local, multicast or metadata address {address}"
+    if not allow_private and not address.is_global:
+        return f"refusing private address {address}"
+    return None
+
+
+def _literal_address(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
 @dataclass
 class UrlGuard:
-    """Decides which URLs the node may contact."""
+    """Decides which URLs and addresses the node may contact."""
 
     allow_private: bool = True
     trusted_hosts: set[str] = field(default_factory=set)
 
+    def refusal(self, address: Address, host: str) -> str | None:
+        """Why ``address`` (which ``host`` resolved to) is refused, or None."""
+        allow = self.allow_private or host.lower() in self.trusted_hosts
+        return address_refusal(address, allow_private=allow)
+
     async def check(self, url: str) -> None:
-        """Raise FetchError for a URL the node must not contact."""
+        """Raise FetchError for a URL the node must not contact.
+
+        Names are checked again when connecting (``GuardedResolver``), so a name that
+        resolves differently the second time (DNS rebinding) is still refused.
+        """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(f"refusing non-http(s) URL {url[:200]!r}")
         host = parts.hostname.lower()
+        literal = _literal_address(host)
+        if literal is not None:
+            if (reason := self.refusal(literal, host)) is not None:
+                raise FetchError(reason)
+            return
         if self.allow_private or host in self.trusted_hosts:
             return
         loop = asyncio.get_running_loop()
@@ -59,9 +108,30 @@ class UrlGuard:
         except OSError as exc:
             raise FetchError(f"cannot resolve {host}: {exc}") from exc
         for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise FetchError(f"refusing private address {address} for {host}")
+            if (reason := self.refusal(ipaddress.ip_address(info[4][0]), host)) is not None:
+                raise FetchError(f"{reason} for {host}")
+
+
+class GuardedResolver(AbstractResolver):
+    """The client's DNS resolver, keeping only addresses the guard allows (at connect time)."""
+
+    def __init__(self, guard: UrlGuard, inner: AbstractResolver | None = None) -> None:
+        self.guard = guard
+        self.inner = inner if inner is not None else DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        """Resolve ``host``; OSError when every address it has is refused."""
+        results = await self.inner.resolve(host, port, family)
+        allowed = [result for result in results
+                   if self.guard.refusal(ipaddress.ip_address(result["host"]), host) is None]
+        if not allowed:
+            raise OSError(f"every address of {host} is refused")
+        return allowed
+
+    async def close(self) -> None:
+        """Close the wrapped resolver."""
+        await self.inner.close()
 
 
 def error_problem(raw: bytes) -> str | None:

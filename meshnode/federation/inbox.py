@@ -1,4 +1,6 @@
-"""The inbox: size cap → capped JSON parse → HTTP signature → key owner = actor → store → 202.
+"""The inbox: type and size caps → capped JSON parse → who may post what (``inbox_policy``)
+→ signature shape → per-origin quota → HTTP signature (key fetch) → key owner = actor →
+store → 202. Nothing the policy refuses ever makes the node fetch a key.
 
 Processing happens later (``processing.InboxWorker``); storing is idempotent by activity id,
 because peers may deliver the same activity twice (Fedify's double-knocking, retries).
@@ -9,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import BusyError, PermissionDeniedError
+from meshnode import urls
+from meshnode.errors import (
+    BusyError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnsupportedMediaError,
+)
 from meshnode.federation.bodies import read_capped
-from meshnode.federation.directory import ActorDirectory, ActorKey
-from meshnode.federation.state import FEDERATION
+from meshnode.federation.directory import ActorDirectory, ActorKey, FetchBudget
+from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol.activities import check_url, id_of, origin_of, same_origin
 from meshnode.protocol.errors import (
     ClockSkewError,
@@ -24,13 +33,31 @@ from meshnode.protocol.errors import (
     SignatureExpiredError,
     ValidationError,
 )
-from meshnode.protocol.httpsig import Headers, SignatureVerdict, parse_signature, verify_parsed
+from meshnode.protocol.httpsig import (
+    ParsedSignature,
+    SignatureVerdict,
+    check_replay_window,
+    parse_signature,
+    verify_parsed,
+)
+from meshnode.protocol.inbox_policy import (
+    Here,
+    Quota,
+    Sender,
+    decide,
+    quota_retry_after,
+)
 from meshnode.protocol.jsonparse import loads_capped
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.translatable import Text
+from meshnode.store import federation as fq
 
 INBOX_MAX_BYTES = 256 * 1024
 INBOX_MAX_DEPTH = 32
 INBOX_RETRY_AFTER = 30  # seconds, sent with 503 when the backlog is full
+ACTIVITY_TYPES = ("application/activity+json", "application/ld+json")
+# Our side of a peering that makes an origin a peer: we follow it or are about to.
+PEER_STATES = ("resolving", "following", "peered")
 # Failures a fresh copy of the key cannot fix: no refetch for these.
 _FINAL_SIGNATURE_ERRORS = (ClockSkewError, DigestMismatchError, SignatureExpiredError)
 
@@ -56,41 +83,107 @@ def activity_head(activity: object) -> ActivityHead:
 
 
 async def authenticate(
-    directory: ActorDirectory, method: str, url: str, headers: Headers, body: bytes | None,
-    now: datetime,
+    directory: ActorDirectory, parsed: ParsedSignature, body: bytes | None,
+    now: datetime, budget: FetchBudget | None = None,
 ) -> tuple[ActorKey, SignatureVerdict]:
-    """Verify a request's HTTP signature; the cached key is re-fetched once on failure."""
-    parsed = parse_signature(method, url, headers)
-    key = await directory.key(parsed.key_id)
+    """Verify a parsed HTTP signature; the cached key is re-fetched once on failure (at most
+    once a minute per key: ``ActorDirectory.key``)."""
+    key = await directory.key(parsed.key_id, budget=budget)
     try:
         return key, verify_parsed(parsed, key.public_key, now=now, body=body)
     except _FINAL_SIGNATURE_ERRORS:
         raise
     except SignatureError:
-        key = await directory.key(parsed.key_id, refresh=True)  # key rotation
+        key = await directory.key(parsed.key_id, refresh=True, budget=budget)  # key rotation
         return key, verify_parsed(parsed, key.verifying_key(), now=now, body=body)
+
+
+def check_content_type(request: web.Request) -> None:
+    """Only ActivityPub / JSON-LD bodies (REFERENCE §1: peers POST ``activity+json``)."""
+    if request.content_type not in ACTIVITY_TYPES:
+        raise UnsupportedMediaError(Text(
+            "the inbox accepts %(types)s, not %(got)s", types=" or ".join(ACTIVITY_TYPES),
+            got=request.content_type[:80] or "no Content-Type"))
+
+
+async def sender_facts(federation: Federation, origin: str) -> Sender:
+    """What the policy needs to know about the sending origin (one indexed read)."""
+    row = await fq.get_peer(federation.ctx.store.reader, origin)
+    if row is None or row["blocked"]:
+        return Sender(is_peer=False)
+    return Sender(is_peer=row["out_state"] in PEER_STATES, our_follow_id=row["out_follow_id"])
+
+
+def here_of(federation: Federation) -> Here:
+    """This node's origin, Group actor and member prefix, for the policy."""
+    base = federation.ctx.config.base_url
+    return Here(origin=origin_of(base), community=federation.community,
+                member_prefix=urls.member_actor(base, ""))
+
+
+def admit(federation: Federation, activity: Mapping[str, Any], sender: Sender) -> None:
+    """Refuse (403) what the inbox policy refuses, before any key is fetched."""
+    verdict = decide(activity, here=here_of(federation), sender=sender)
+    if not verdict.admit:
+        raise PermissionDeniedError(verdict.message)
+
+
+async def check_quota(federation: Federation, origin: str, size: int, *, is_peer: bool,
+                      now: datetime) -> None:
+    """429 with Retry-After once ``origin`` used its hourly rows or bytes."""
+    limits = federation.ctx.config.inbox
+    quota = (Quota(limits.peer_rows_per_hour, limits.peer_bytes_per_hour) if is_peer
+             else Quota(limits.stranger_rows_per_hour, limits.stranger_bytes_per_hour))
+    rows, used, oldest_age = await federation.quota.usage(origin, now)
+    retry_after = quota_retry_after(used_rows=rows, used_bytes=used, new_bytes=size,
+                                    quota=quota, oldest_age=oldest_age)
+    if retry_after is not None:
+        raise RateLimitedError("your origin has used its inbox quota for this hour",
+                               retry_after=retry_after)
+
+
+def signature_of(request: web.Request, url: str, head: ActivityHead) -> ParsedSignature:
+    """Parse the request's signature and check what needs no key: the activity id on its
+    actor's origin, a replay window, and a key on the actor's own origin (so the node
+    never fetches a key from elsewhere)."""
+    if not same_origin(head.id, head.actor):
+        raise SignatureError("the activity id is not on its actor's origin")
+    parsed = parse_signature(request.method, url, list(request.headers.items()))
+    check_replay_window(parsed)
+    try:
+        on_origin = same_origin(parsed.key_id, head.actor)
+    except ValidationError:
+        on_origin = False
+    if not on_origin:
+        raise SignatureError("the signing key is not on the activity's actor's origin")
+    return parsed
 
 
 async def receive(request: web.Request) -> web.Response:
     """``POST /inbox`` and the per-actor inboxes."""
     federation = request.app[FEDERATION]
     ctx = federation.ctx
+    check_content_type(request)
     if federation.writer.full():
         raise BusyError("this node's inbox is full; retry later", retry_after=INBOX_RETRY_AFTER)
     body = await read_capped(request, INBOX_MAX_BYTES)
     activity = loads_capped(body, max_depth=INBOX_MAX_DEPTH)
     head = activity_head(activity)
-    if await federation.blocked.contains(origin_of(head.actor)):
+    origin = origin_of(head.actor)
+    if await federation.blocked.contains(origin):
         raise PermissionDeniedError("this node does not federate with yours")
+    sender = await sender_facts(federation, origin)
+    admit(federation, activity, sender)
     url = ctx.config.base_url + request.path_qs
-    key, _ = await authenticate(federation.directory, request.method, url,
-                                list(request.headers.items()), body, ctx.clock())
+    parsed = signature_of(request, url, head)
+    now = ctx.clock()
+    await check_quota(federation, origin, len(body), is_peer=sender.is_peer, now=now)
+    key, _ = await authenticate(federation.directory, parsed, body, now, federation.budget)
     if key.actor_id != head.actor:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
-    if not same_origin(head.id, head.actor):
-        raise SignatureError("the activity id is not on its actor's origin")
+    await federation.quota.add(origin, now, len(body))
     await federation.writer.store(activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
-                                  received_at=format_utc(ctx.clock()))
+                                  received_at=format_utc(now), origin=origin, size=len(body))
     federation.wake_inbox()
     return web.Response(status=202)

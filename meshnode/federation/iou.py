@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import aiohttp
 import aiosqlite
 from aiohttp import web
 
-from meshnode.errors import ServiceError
+from meshnode.errors import CommunityUnreachableError, ServiceError
 from meshnode.federation.http import FetchError
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation
@@ -179,6 +180,8 @@ class IouNetworkImpl:
                 return check_url(jrd_self_link(jrd), "actor")
             except (FetchError, ProtocolError) as exc:
                 last = exc
+        if isinstance(last, FetchError) and is_unreachable(last):
+            raise _unreachable(host) from last
         raise ValidationError(Text("cannot resolve payee %(handle)s: %(reason)s", handle=handle,
                                    reason=str(last)),
                               {"payee": "unknown remote member"})
@@ -202,17 +205,17 @@ class IouNetworkImpl:
         edges = await svc.local_edges(ctx)
         frontier = [edge.target for edge in edges]
         seen = {svc.group(ctx), *frontier}
+        silent: list[str] = []  # nodes on the way that did not answer
         for _ in range(p.MAX_HOPS - 1):
-            if any(origin_of(edge.target) == target_origin for edge in edges):
-                # The payee's node is reachable; keep looking one level only for capacity.
-                pass
             next_frontier: list[str] = []
             for node in frontier:
                 if origin_of(node) == target_origin:
                     continue
                 try:
                     info = await self.node_info(origin_of(node))
-                except FetchError:
+                except FetchError as exc:
+                    if is_unreachable(exc):
+                        silent.append(origin_of(node))
                     continue
                 for edge in _edges_from_info(node, info):
                     edges.append(edge)
@@ -222,11 +225,29 @@ class IouNetworkImpl:
             frontier = next_frontier
             if not frontier:
                 break
+        if silent and not any(origin_of(edge.target) == target_origin for edge in edges):
+            # Not "no trust line leads there": the way may go through the silent node.
+            raise _unreachable(urlsplit(silent[0]).netloc or silent[0])
         return edges
 
     def wake(self) -> None:
         """Have the delivery worker send what was queued."""
         self.federation.wake_delivery()
+
+
+def is_unreachable(error: FetchError) -> bool:
+    """The remote node did not answer (refused, timed out) or said it is down (502-504),
+    as opposed to answering something wrong: worth retrying later."""
+    if error.status is not None:
+        return error.status in (502, 503, 504)
+    return isinstance(error.__cause__, aiohttp.ClientConnectionError | TimeoutError)
+
+
+def _unreachable(host: str) -> CommunityUnreachableError:
+    return CommunityUnreachableError(
+        Text("the community at %(host)s cannot be reached right now; nothing was paid."
+             " The payment can be retried in a few minutes", host=host),
+        fields={"payee": "community unreachable, retry later"})
 
 
 def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:

@@ -30,6 +30,7 @@ import aiohttp
 import aiosqlite
 
 from meshnode.errors import ConflictError, ServiceError
+from meshnode.federation.http import FetchError, UrlGuard
 from meshnode.federation.tasks import wait_event
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.challenge import (
@@ -210,6 +211,10 @@ class NeighbourVerifier:
         try:
             url = actor_url(address, row.port, row.actor_path)
         except AdvertError as exc:
+            raise VerificationFailed(str(exc)) from exc
+        try:  # an advert must not point the node at link-local metadata services
+            await UrlGuard(allow_private=True).check(url)
+        except FetchError as exc:
             raise VerificationFailed(str(exc)) from exc
         origin = origin_of(url)
         multikey = ed25519_public_to_multikey(row.public_key)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import aiosqlite
@@ -19,6 +20,7 @@ from meshnode import urls
 from meshnode.errors import ServiceError
 from meshnode.federation.deals import prepare_deal
 from meshnode.federation.http import FetchError
+from meshnode.federation.inbox import here_of, sender_facts
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.peering import answer_follow, queue_follow
 from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
@@ -26,6 +28,7 @@ from meshnode.federation.state import Federation
 from meshnode.protocol.activities import id_of, origin_of, same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.errors import ProtocolError
+from meshnode.protocol.inbox_policy import decide
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
 from meshnode.store import listings as lq
@@ -193,12 +196,24 @@ async def run_effect(tx: aiosqlite.Connection, effect: Effect) -> str:
         return f"failed: {exc}"
 
 
+PRUNE_BATCH = 5000
+
+
 class InboxWorker:
-    """Processes stored inbox activities in order; ``step()`` handles one batch."""
+    """Processes stored inbox activities in order; ``step()`` handles one batch, ``prune()``
+    deletes processed activities older than ``federation.inbox_retention_days``."""
 
     def __init__(self, federation: Federation, batch: int = 100) -> None:
         self.federation = federation
         self.batch = batch
+
+    async def _admitted(self, act: Mapping[str, Any]) -> Effect | None:
+        """The door's policy again, with the sender's facts as they are now (a peer may have
+        been removed since): an outcome that changes nothing when it no longer admits."""
+        origin = origin_of(str(act.get("actor")))
+        verdict = decide(act, here=here_of(self.federation),
+                         sender=await sender_facts(self.federation, origin))
+        return None if verdict.admit else outcome(f"refused: {verdict.message}")
 
     async def step(self) -> int:
         """Process up to one batch; return how many activities were processed."""
@@ -208,7 +223,9 @@ class InboxWorker:
             return 0
         prepared = []
         for row in rows:
-            prepared.append((row["seq"], await prepare(self.federation, json.loads(row["body"]))))
+            act = json.loads(row["body"])
+            effect = await self._admitted(act) or await prepare(self.federation, act)
+            prepared.append((row["seq"], effect))
             await asyncio.sleep(0)  # verifying is CPU work: let requests in between
         async with ctx.store.transaction() as tx:
             outcomes = [(seq, await run_effect(tx, effect)) for seq, effect in prepared]
@@ -219,3 +236,15 @@ class InboxWorker:
             self.federation.deals_touched = False
             self.federation.deals_event.set()
         return len(rows)
+
+    async def prune(self) -> int:
+        """Delete processed activities older than the retention period; return how many."""
+        ctx = self.federation.ctx
+        cutoff = ctx.clock() - timedelta(days=ctx.config.inbox.retention_days)
+        removed = 0
+        while True:
+            async with ctx.store.transaction() as tx:
+                count = await fq.prune_inbox(tx, format_utc(cutoff), PRUNE_BATCH)
+            removed += count
+            if count < PRUNE_BATCH:
+                return removed

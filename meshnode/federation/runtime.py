@@ -11,22 +11,31 @@ import aiohttp
 from aiohttp import web
 
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
-from meshnode.federation.directory import ActorDirectory
-from meshnode.federation.http import FederationClient, UrlGuard
+from meshnode.federation.directory import ActorDirectory, FetchBudget
+from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
-from meshnode.federation.state import CONTEXT, FEDERATION, BlockedOrigins, Federation, InboxWriter
+from meshnode.federation.state import (
+    CONTEXT,
+    FEDERATION,
+    BlockedOrigins,
+    Federation,
+    InboxQuota,
+    InboxWriter,
+)
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.services import deal_payments, deals, notifications
 from meshnode.services.context import NodeContext
+from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
 
 log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
+INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
 
 
 class DealWorker:
@@ -83,7 +92,8 @@ INTAKE_PRIORITY = 5.0
 
 
 async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Event | None,
-                poll: float, *, give_way: Callable[[], bool] | None = None) -> None:
+                poll: float, *, give_way: Callable[[], bool] | None = None,
+                health: StorageHealth | None = None) -> None:
     """Run ``step`` while it finds work, else sleep until ``event`` or ``poll`` seconds.
 
     When ``give_way()`` says so after a busy step, pause ``INTAKE_PRIORITY`` times as long as
@@ -96,6 +106,10 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
         started = loop.time()
         try:
             busy = await step()
+        except StorageFullError as exc:  # one line a minute, not a traceback per round
+            if health is not None and health.log_due(loop.time()):
+                log.warning("%s worker: storage full (%s); retrying", name, exc.detail)
+            busy = 0
         except LOOP_ERRORS:
             log.exception("%s worker", name)
             busy = 0
@@ -109,10 +123,11 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
             await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
 
 
-async def _inbox_loop(worker: InboxWorker, federation: Federation) -> None:
+async def _inbox_loop(worker: InboxWorker, federation: Federation,
+                      health: StorageHealth | None = None) -> None:
     """Process the inbox, giving way to the intake during bursts."""
     await _loop("inbox", worker.step, federation.inbox_event, 1.0,
-                give_way=federation.writer.intake_busy)
+                give_way=federation.writer.intake_busy, health=health)
 
 
 async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
@@ -131,12 +146,15 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8)
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8,
+                                         resolver=GuardedResolver(guard))
         async with aiohttp.ClientSession(connector=connector) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
-                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx))
+                                    writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx),
+                                    budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour),
+                                    quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
@@ -150,18 +168,23 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                 await fq.request_sync_all(tx)  # catch up after a restart
             federation.writer.backlog = await fq.count_unprocessed(ctx.store.reader)
             tasks: list[asyncio.Task[None]] = []
+            health = ctx.store.health
             if run_workers:
                 tasks = [
-                    asyncio.create_task(_inbox_loop(workers.inbox, federation)),
+                    asyncio.create_task(_inbox_loop(workers.inbox, federation, health)),
                     asyncio.create_task(workers.delivery.run_forever()),
                     asyncio.create_task(_loop("peering", workers.peering.step, None,
-                                              PEERING_POLL)),
-                    asyncio.create_task(_loop("sync", workers.sync.step, None, SYNC_POLL)),
-                    asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL)),
+                                              PEERING_POLL, health=health)),
+                    asyncio.create_task(_loop("sync", workers.sync.step, None, SYNC_POLL,
+                                              health=health)),
+                    asyncio.create_task(_loop("iou", workers.iou.step, None, IOU_POLL,
+                                              health=health)),
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
+                    asyncio.create_task(_every(INBOX_PRUNE_SECONDS, workers.inbox.prune)),
                     asyncio.create_task(_loop("deals", workers.deals.step,
-                                              federation.deals_event, DEALS_POLL)),
+                                              federation.deals_event, DEALS_POLL,
+                                              health=health)),
                 ]
             try:
                 yield

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from meshnode import urls
-from meshnode.federation.directory import ActorDirectory
+from meshnode.federation.directory import ActorDirectory, FetchBudget
 from meshnode.federation.http import FederationClient
+from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS
+from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 
@@ -55,7 +59,9 @@ class InboxWriter:
         self.backlog = max(0, self.backlog - count)
 
     async def store(self, **row: Any) -> None:
-        """Durably store one authenticated activity (duplicates are ignored)."""
+        """Durably store one authenticated activity (duplicates are ignored); ``row`` holds
+        ``activity_id``, ``actor``, ``activity_type``, ``body``, ``received_at``, ``origin``
+        (the actor's) and ``size`` (of the body, in bytes)."""
         self._arrivals += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
@@ -76,6 +82,56 @@ class InboxWriter:
             self.backlog += added
             for _, future in batch:
                 future.set_result(None)
+
+
+@dataclass
+class _Window:
+    entries: deque[tuple[float, int]]  # (unix time received, bytes), oldest first
+    total: int
+
+
+class InboxQuota:
+    """What each origin got stored during the last hour, for the inbox quota.
+
+    Read from the inbox table the first time an origin is seen (so a restart does not reset
+    a quota), then kept in memory and updated as activities are admitted, so the door asks
+    the database once per origin rather than once per request. Bounded: the least recently
+    seen origins are forgotten (and re-read if they come back).
+    """
+
+    def __init__(self, ctx: NodeContext, origins: int = 1024) -> None:
+        self.ctx = ctx
+        self.origins = origins
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
+
+    async def _window(self, origin: str, now: datetime) -> _Window:
+        window = self._windows.get(origin)
+        if window is None:
+            since = now - timedelta(seconds=QUOTA_WINDOW_SECONDS)
+            rows = await fq.inbox_window(self.ctx.store.reader, origin, format_utc(since))
+            entries = deque((parse_utc(at, field="received_at").timestamp(), size)
+                            for at, size in rows)
+            window = self._windows.setdefault(origin, _Window(entries, sum(s for _, s in rows)))
+        self._windows.move_to_end(origin)
+        while len(self._windows) > self.origins:
+            self._windows.popitem(last=False)
+        cutoff = now.timestamp() - QUOTA_WINDOW_SECONDS
+        while window.entries and window.entries[0][0] <= cutoff:
+            window.total -= window.entries.popleft()[1]
+        return window
+
+    async def usage(self, origin: str, now: datetime) -> tuple[int, int, float]:
+        """Rows, bytes and the age in seconds of the oldest row ``origin`` got stored during
+        the last hour (age 0 when none)."""
+        window = await self._window(origin, now)
+        oldest = now.timestamp() - window.entries[0][0] if window.entries else 0.0
+        return len(window.entries), window.total, oldest
+
+    async def add(self, origin: str, now: datetime, size: int) -> None:
+        """Count an admitted activity of ``size`` bytes from ``origin``."""
+        window = await self._window(origin, now)
+        window.entries.append((now.timestamp(), size))
+        window.total += size
 
 
 class BlockedOrigins:
@@ -114,6 +170,8 @@ class Federation:
     directory: ActorDirectory
     writer: InboxWriter
     blocked: BlockedOrigins
+    budget: FetchBudget  # key fetches the inbox may make per origin
+    quota: InboxQuota  # what each origin got stored during the last hour
     inbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     delivery_event: asyncio.Event = field(default_factory=asyncio.Event)
     peering_event: asyncio.Event = field(default_factory=asyncio.Event)

@@ -60,6 +60,7 @@ __all__ = [
     "VerifyingKey",
     "cavage_signing_string",
     "check_body_digest",
+    "check_replay_window",
     "content_digest_header",
     "load_private_pem",
     "load_public_pem",
@@ -802,7 +803,19 @@ def parse_http_date(value: str) -> int:
     return int(when.timestamp())
 
 
+def check_replay_window(parsed: ParsedSignature) -> None:
+    """Refuse an RFC 9421 signature without ``created``: nothing would bound its replay.
+
+    RFC 9421 §2.3 makes ``created`` optional, but Mastodon and Fedify require it (REFERENCE
+    §2); a ``Date`` header is not part of an RFC 9421 signature unless covered, and even then
+    the time window then depends on a header the signer may not have meant to sign.
+    """
+    if parsed.scheme == "rfc9421" and parsed.created is None:
+        raise SignatureError("an RFC 9421 signature must carry a created parameter")
+
+
 def _signed_time(parsed: ParsedSignature) -> tuple[int, str]:
+    check_replay_window(parsed)
     if parsed.created is not None:
         return parsed.created, "created"
     if parsed.date is None or "date" not in parsed.components:

@@ -58,12 +58,26 @@ def _reject_constant(name: str) -> NoReturn:
     raise MalformedJSONError(f"non-standard JSON literal {name!r} is not allowed")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 §4: names "SHOULD be unique"; when they are not, parsers disagree on which
+    # value wins (first, last, error), so a signed body could mean one thing to the node
+    # that verified it and another to the one that acts on it. Refuse instead of guessing.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise MalformedJSONError(f"duplicate key {name[:60]!r} in a JSON object")
+            seen.add(name)
+    return obj
+
+
 def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse UTF-8 JSON ``data``, refusing documents nested deeper than ``max_depth``.
 
     Raises :class:`JSONTooDeepError` for excessive nesting and
-    :class:`MalformedJSONError` for non-UTF-8 bytes, invalid JSON or the
-    ``NaN``/``Infinity`` literals. Duplicate object keys keep the last value.
+    :class:`MalformedJSONError` for non-UTF-8 bytes, invalid JSON, an object
+    with the same key twice, or the ``NaN``/``Infinity`` literals.
     """
     if nesting_depth_exceeds(data, max_depth):
         raise JSONTooDeepError(f"JSON nests deeper than {max_depth} levels")
@@ -72,7 +86,8 @@ def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedJSONError("JSON body is not valid UTF-8") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant,
+                          object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise MalformedJSONError(f"invalid JSON: {exc.msg} at offset {exc.pos}") from exc
     except RecursionError as exc:  # defence in depth; the scan above should prevent it

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from meshnode.config import Config
 from meshnode.keys import Identity, KeyVault, load_node_identity
+from meshnode.services.images import ImageDecoder, ImageLimits
 from meshnode.services.ratelimit import SlidingWindow
 from meshnode.store import Store
 
@@ -15,6 +16,13 @@ from meshnode.store import Store
 def utc_now() -> datetime:
     """The real clock, read only at the edges and passed inward."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def image_decoder(config: Config) -> ImageDecoder:
+    """The node's one image decoder, with the limits of its ``[server]`` configuration."""
+    limits = ImageLimits(max_bytes=config.max_image_bytes, max_pixels=config.max_image_pixels,
+                         decode_budget=config.image_decode_mib * 1024 * 1024)
+    return ImageDecoder(limits, max_uploads=config.max_concurrent_uploads)
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,9 @@ class NodeContext:
     identity: Identity = field(repr=False)
     vault: KeyVault = field(repr=False)
     clock: Callable[[], datetime] = utc_now
+    images: ImageDecoder = field(
+        default_factory=lambda: ImageDecoder(ImageLimits(max_bytes=5 * 1024 * 1024)),
+        repr=False, compare=False)
     # What each member created lately, per kind (services/member_limits.py).
     member_limits: SlidingWindow[tuple[int, str]] = field(
         default_factory=SlidingWindow, repr=False, compare=False)
@@ -38,8 +49,10 @@ class NodeContext:
         identity = load_node_identity(config.keys_dir)
         vault = KeyVault.from_dir(config.keys_dir)
         store = await Store.open(config.database_path, synchronous=config.synchronous)
-        return cls(config=config, store=store, identity=identity, vault=vault, clock=clock)
+        return cls(config=config, store=store, identity=identity, vault=vault, clock=clock,
+                   images=image_decoder(config))
 
     async def close(self) -> None:
-        """Close the store."""
+        """Stop the image decoding thread and close the store."""
+        self.images.close()
         await self.store.close()

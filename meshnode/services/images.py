@@ -1,26 +1,48 @@
-"""Listing images: type- and size-checked, decoded with a pixel cap, re-encoded as JPEG.
+"""Listing images: type- and size-checked, decoded within a memory bound, re-encoded as JPEG.
 
 Re-encoding drops EXIF (GPS positions from phones), scripts hidden in polyglot files and
 oversized dimensions; anything Pillow cannot decode as JPEG, PNG, WebP or GIF is rejected.
+
+Memory: a 38 KB PNG can declare 40 million pixels, which Pillow would decode into 160 MB and
+copy twice more (alpha, flattening). So the header is judged before any pixel is decoded:
+a pixel cap, then an estimate of what the decode will cost (``decode_cost``) against a
+budget. JPEGs are reduced while decoding (libjpeg's DCT scaling, ``Image.draft``), so a
+24 Mpx photo costs about 24 MB; other formats cost their full size. The image is shrunk to
+``MAX_EDGE`` before any conversion, and every full-size buffer is closed as soon as possible.
+``ImageDecoder`` runs one decode at a time per node, in one dedicated thread, and hands the
+freed memory back to the system afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
 import io
 import warnings
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from meshnode.errors import PayloadTooLargeError, UnsupportedMediaError
+from meshnode.errors import BusyError, PayloadTooLargeError, UnsupportedMediaError
 from meshnode.protocol.translatable import Text
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PillowImage
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
-MAX_PIXELS = 40_000_000
 MAX_EDGE = 1600
 JPEG_QUALITY = 82
+DEFAULT_MAX_PIXELS = 24_000_000
+DEFAULT_DECODE_BUDGET = 80 * 1024 * 1024
+DEFAULT_MAX_UPLOADS = 4
+# Modes Pillow resamples directly; others (palette, 1-bit, 16-bit, CMYK) are converted first.
+RESAMPLABLE_MODES = frozenset({"L", "RGB", "RGBA", "LA"})
+# Pillow stores these modes in one byte per pixel; 16-bit modes in two; the rest in four.
+ONE_BYTE_MODES = frozenset({"1", "L", "P"})
+ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+BAD_IMAGE = (OSError, SyntaxError, ValueError, EOFError)
 
 
 @dataclass(frozen=True)
@@ -33,14 +55,72 @@ class EncodedImage:
     media_type: str = "image/jpeg"
 
 
-def reencode_image(data: bytes, *, max_bytes: int) -> EncodedImage:
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one upload may cost: file size, pixels in the header, bytes to decode it."""
+
+    max_bytes: int
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    decode_budget: int = DEFAULT_DECODE_BUDGET
+
+
+def fit_within(width: int, height: int, edge: int = MAX_EDGE) -> tuple[int, int]:
+    """The size of ``width`` × ``height`` shrunk (never enlarged) to fit an ``edge`` square."""
+    scale = min(1.0, edge / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def bytes_per_pixel(mode: str) -> int:
+    """Bytes Pillow allocates per pixel for ``mode`` (RGB is stored in four)."""
+    if mode in ONE_BYTE_MODES:
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def decode_cost(
+    width: int, height: int, mode: str, *, alpha: bool, decoder_bytes: int = 0
+) -> int:
+    """Peak bytes needed to decode an image of this (already reduced) size and shrink it.
+
+    ``decoder_bytes`` is what the codec itself holds while decoding (see ``_decoder_bytes``).
+    The steps: the decoded buffer; a
+    4-byte copy if the mode must be converted first; a 4-byte premultiplied copy when there
+    is alpha (Pillow resamples RGBA premultiplied); the two resampling passes (one
+    intermediate of the target width and the full height); the result.
+    """
+    pixels = width * height
+    decoded = pixels * bytes_per_pixel(mode) + decoder_bytes
+    converted = pixels * 4 if mode not in RESAMPLABLE_MODES else 0
+    premultiplied = pixels * 4 if alpha else 0
+    target_w, target_h = fit_within(width, height)
+    resampling = (target_w * height + target_w * target_h) * 4
+    return decoded + converted + premultiplied + resampling
+
+
+def reencode_image(data: bytes, limits: ImageLimits) -> EncodedImage:
     """Validate and re-encode an uploaded image (CPU-bound: run it in a thread)."""
+    if len(data) > limits.max_bytes:
+        raise PayloadTooLargeError(Text("image larger than %(max)s bytes", max=limits.max_bytes))
+    small = _decode_small(data, limits)
+    try:
+        flattened = _flatten(small)
+    finally:
+        small.close()
+    with flattened:
+        out = io.BytesIO()
+        flattened.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        return EncodedImage(data=out.getvalue(), width=flattened.width,
+                            height=flattened.height)
+
+
+def _open(data: bytes) -> PillowImage:
+    """Read the header only (Pillow's ``open`` is lazy) and check the format."""
     # Imported on first upload, not at start-up: Pillow adds ~3 MB to an idle node's RSS,
     # which matters on a 512 MB Raspberry Pi Zero 2.
     from PIL import Image, UnidentifiedImageError
 
-    if len(data) > max_bytes:
-        raise PayloadTooLargeError(Text("image larger than %(max)s bytes", max=max_bytes))
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice it: make every bomb an error.
@@ -48,34 +128,179 @@ def reencode_image(data: bytes, *, max_bytes: int) -> EncodedImage:
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PayloadTooLargeError("image has too many pixels") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, *BAD_IMAGE) as exc:
         raise UnsupportedMediaError("the file is not a readable image") from exc
-    try:
-        with image:
-            if image.format not in ACCEPTED_FORMATS:
-                raise UnsupportedMediaError(
-                    Text("unsupported image type %(format)s; use JPEG, PNG, WebP or GIF",
-                         format=image.format)
-                )
-            if image.width * image.height > MAX_PIXELS:
-                raise PayloadTooLargeError("image has too many pixels")
-            image.seek(0)
-            flattened = _flatten(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnsupportedMediaError("the file is not a readable image") from exc
-    except Image.DecompressionBombError as exc:
-        raise PayloadTooLargeError("image has too many pixels") from exc
-    flattened.thumbnail((MAX_EDGE, MAX_EDGE))
-    out = io.BytesIO()
-    flattened.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    return EncodedImage(data=out.getvalue(), width=flattened.width, height=flattened.height)
+    if image.format not in ACCEPTED_FORMATS:
+        image.close()
+        raise UnsupportedMediaError(
+            Text("unsupported image type %(format)s; use JPEG, PNG, WebP or GIF",
+                 format=image.format)
+        )
+    return image
+
+
+def _decode_small(data: bytes, limits: ImageLimits) -> PillowImage:
+    """Decode the first frame within ``limits`` and return it shrunk to ``MAX_EDGE``."""
+    from PIL import Image
+
+    with _open(data) as image:
+        if image.width * image.height > limits.max_pixels:
+            raise PayloadTooLargeError(
+                Text("image has too many pixels (at most %(max)s)", max=limits.max_pixels))
+        width, height = image.size
+        full_pixels = width * height
+        target = fit_within(width, height)
+        if image.format == "JPEG":
+            image.draft("RGB", target)  # reduce on load: decode at 1/2, 1/4 or 1/8 size
+        cost = _estimate(image, full_pixels)
+        if cost > limits.decode_budget:
+            raise PayloadTooLargeError(Text(
+                "image too large to process here: %(width)s×%(height)s pixels; send a smaller"
+                " image or a JPEG", width=width, height=height))
+        try:
+            image.load()
+            return _shrink(image, target)
+        except Image.DecompressionBombError as exc:
+            raise PayloadTooLargeError("image has too many pixels") from exc
+        except BAD_IMAGE as exc:
+            raise UnsupportedMediaError("the file is not a readable image") from exc
+
+
+def _has_alpha(image: PillowImage) -> bool:
+    return image.mode in ALPHA_MODES or "transparency" in image.info
+
+
+def _decoder_bytes(image: PillowImage, full_pixels: int) -> int:
+    """Memory the codec holds besides Pillow's buffer (measured with Pillow 13).
+
+    A progressive JPEG keeps every DCT coefficient of the full-size image (2 bytes per
+    sample, chroma subsampled as the file says). libwebp's animation decoder, which Pillow
+    uses for every WebP, keeps two canvases and a copy: 12 more bytes per pixel.
+    """
+    if image.format == "WEBP":
+        return full_pixels * 12
+    layers = getattr(image, "layer", None)
+    if image.format != "JPEG" or not image.info.get("progressive") or not layers:
+        return 0
+    h_max = max(layer[1] for layer in layers)
+    v_max = max(layer[2] for layer in layers)
+    samples = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
+    return int(full_pixels * 2 * samples)
+
+
+def _estimate(image: PillowImage, full_pixels: int) -> int:
+    return decode_cost(image.width, image.height, image.mode, alpha=_has_alpha(image),
+                       decoder_bytes=_decoder_bytes(image, full_pixels))
+
+
+def _shrink(image: PillowImage, target: tuple[int, int]) -> PillowImage:
+    """A new image of ``target`` size; any full-size intermediate is closed on the way."""
+    from PIL import Image
+
+    if image.mode in RESAMPLABLE_MODES:
+        return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    with image.convert("RGBA" if _has_alpha(image) else "RGB") as converted:
+        image.close()  # free the decoded buffer before resampling the converted copy
+        return converted.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _flatten(image: PillowImage) -> PillowImage:
-    """Decode to RGB, painting transparency on white."""
-    from PIL import Image  # lazily, see reencode_image
+    """RGB, with transparency painted on white."""
+    from PIL import Image
 
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
+    if image.mode not in ALPHA_MODES:
+        return image.convert("RGB")
+    with image.convert("RGBA") as rgba:
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD = 1024 * 1024
+
+
+def map_large_allocations() -> bool:
+    """Have glibc serve every allocation of 1 MiB or more with its own mapping.
+
+    Without this, glibc raises its mmap threshold after the first large block is freed
+    (up to 32 MiB), so Pillow's 16 MiB image blocks then come from a thread's arena whose
+    top ``malloc_trim`` cannot return: 20 MB stayed resident after one upload. With a fixed
+    threshold an image buffer is unmapped as soon as it is freed. Process-wide: called once
+    by ``meshnode run``. False where there is no glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+def _heap_trimmer() -> Callable[[int], object] | None:
+    """glibc's ``malloc_trim``, which returns freed arena pages to the system, if present."""
+    try:
+        trim: Callable[[int], object] = ctypes.CDLL(None).malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): the allocator decides
+        return None
+
+
+class ImageDecoder:
+    """One image decode at a time per node, in one thread, with few uploads waiting.
+
+    Held by the node's ``NodeContext`` (one per application, never a module global).
+    ``admit()`` bounds the uploads being received or waiting (each holds up to
+    ``max_bytes`` in memory): beyond ``max_uploads`` the upload is refused with 503.
+    """
+
+    def __init__(self, limits: ImageLimits, *, max_uploads: int = DEFAULT_MAX_UPLOADS) -> None:
+        self.limits = limits
+        self.max_uploads = max_uploads
+        self.gate = asyncio.Semaphore(1)
+        self.in_flight = 0
+        self.waiting = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self._trim = _heap_trimmer()
+
+    @contextlib.asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold one of the ``max_uploads`` upload slots, or raise BusyError (503)."""
+        if self.in_flight >= self.max_uploads:
+            raise BusyError(Text("%(count)s images are being processed; try again in a few"
+                                 " seconds", count=self.in_flight), retry_after=5)
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def reencode(self, data: bytes) -> EncodedImage:
+        """Re-encode ``data`` within the limits, after the decodes already queued.
+
+        The single worker thread also serialises decodes whose caller was cancelled.
+        """
+        self.waiting += 1
+        try:
+            await self.gate.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="image-decode")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._run, data)
+        finally:
+            self.gate.release()
+
+    def _run(self, data: bytes) -> EncodedImage:
+        try:
+            return reencode_image(data, self.limits)
+        finally:
+            if self._trim is not None:
+                self._trim(0)
+
+    def close(self) -> None:
+        """Stop the decoding thread (a decode under way finishes first)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None

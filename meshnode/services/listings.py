@@ -10,10 +10,13 @@ import asyncio
 import json
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import aiosqlite
 
 from meshnode import urls
 from meshnode.errors import (
@@ -40,13 +43,14 @@ from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
-from meshnode.services.images import reencode_image
 from meshnode.services.member_limits import member_limited
 from meshnode.services.members import member_identity
 from meshnode.services.publishing import publish_listing_change
 from meshnode.store import listings as q
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
+
+TxStep = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -206,8 +210,13 @@ async def _own_listing(ctx: NodeContext, author: MemberRow, listing_id: str) -> 
 
 async def _store_new_version(
     ctx: NodeContext, author: MemberRow, view: ListingView, draft: ListingDraft,
-    images: list[ImageRow],
+    images: list[ImageRow], *, also: TxStep | None = None,
 ) -> None:
+    """Commit the next version if nobody else did meanwhile (else 409, nothing written).
+
+    ``also`` runs in the same transaction, only when the version check passed: an image row
+    is added or removed together with the signed document that lists it, or not at all.
+    """
     now = ctx.clock()
     published = parse_utc(view.row.published_at, field="published_at")
     document = _proposal(ctx, author, draft, view.row.id, published, now, images)
@@ -222,6 +231,8 @@ async def _store_new_version(
             signed_object=signed,
         )
         if stored:
+            if also is not None:
+                await also(tx)
             await publish_listing_change(ctx, tx, activity_type="Update", signed_object=signed,
                                          author_username=author.username,
                                          version=view.row.version + 1)
@@ -302,43 +313,83 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
 async def add_image(
     ctx: NodeContext, author: MemberRow, listing_id: str, data: bytes, *, alt: str = ""
 ) -> ListingView:
-    """Re-encode and attach an image (at most ``max_images``), publishing a new version."""
+    """Re-encode and attach an image (at most ``max_images``), publishing a new version.
+
+    The file is written first under a fresh random name; the image row commits in the same
+    transaction as the version check, and the file is removed if that transaction does not
+    commit (a concurrent edit, a full disk). A crash in between leaves a file no row names,
+    which ``sweep_orphan_media`` removes at the next start.
+    """
     view = await _own_listing(ctx, author, listing_id)
     config = ctx.config
     if len(view.images) >= config.max_images:
         raise PayloadTooLargeError(Text("a listing has at most %(max)s images",
             max=config.max_images))
-    encoded = await asyncio.to_thread(reencode_image, data, max_bytes=config.max_image_bytes)
+    encoded = await ctx.images.reencode(data)
     image_id = secrets.token_hex(8)
-    folder = config.media_dir / listing_id
-    await asyncio.to_thread(_write_file, folder, f"{image_id}.jpg", encoded.data)
     image = ImageRow(
         id=image_id, listing_id=listing_id,
         position=max((i.position for i in view.images), default=-1) + 1,
         filename=f"{image_id}.jpg", media_type=encoded.media_type, width=encoded.width,
         height=encoded.height, size_bytes=len(encoded.data), alt=alt.strip()[:200],
     )
-    async with ctx.store.transaction() as tx:
+    path = config.media_dir / listing_id / image.filename
+    await asyncio.to_thread(_write_file, path.parent, path.name, encoded.data)
+
+    async def insert_row(tx: aiosqlite.Connection) -> None:
         await q.insert_image(tx, image, format_utc(ctx.clock()))
+
     draft = draft_from_row(view.row, config.currency.decimals)
-    await _store_new_version(ctx, author, view, draft, [*view.images, image])
+    try:
+        await _store_new_version(ctx, author, view, draft, [*view.images, image],
+                                 also=insert_row)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return await get_listing(ctx, listing_id)
 
 
 async def remove_image(
     ctx: NodeContext, author: MemberRow, listing_id: str, image_id: str
 ) -> ListingView:
-    """Detach an image and publish a new version without it."""
+    """Detach an image and publish a new version without it (the file goes after commit)."""
     view = await _own_listing(ctx, author, listing_id)
     remaining = [i for i in view.images if i.id != image_id]
     if len(remaining) == len(view.images):
         raise NotFoundError(f"no image {image_id!r} on this listing")
-    async with ctx.store.transaction() as tx:
+
+    async def delete_row(tx: aiosqlite.Connection) -> None:
         await q.delete_image(tx, listing_id, image_id)
+
     draft = draft_from_row(view.row, ctx.config.currency.decimals)
-    await _store_new_version(ctx, author, view, draft, remaining)
+    await _store_new_version(ctx, author, view, draft, remaining, also=delete_row)
     (ctx.config.media_dir / listing_id / f"{image_id}.jpg").unlink(missing_ok=True)
     return await get_listing(ctx, listing_id)
+
+
+async def sweep_orphan_media(ctx: NodeContext) -> int:
+    """Remove media files no image row names (left by a crash mid-upload); returns the count.
+
+    Run at start-up, before the node serves: no upload is under way then.
+    """
+    known = await q.all_image_files(ctx.store.reader)
+    return await asyncio.to_thread(_remove_unknown_files, ctx.config.media_dir, known)
+
+
+def _remove_unknown_files(media_dir: Path, known: set[tuple[str, str]]) -> int:
+    removed = 0
+    if not media_dir.is_dir():
+        return 0
+    for folder in media_dir.iterdir():
+        if not folder.is_dir():
+            continue
+        for file in folder.iterdir():
+            if file.is_file() and (folder.name, file.name) not in known:
+                file.unlink()
+                removed += 1
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
 
 
 def _write_file(folder: Path, name: str, data: bytes) -> None:

@@ -9,21 +9,128 @@ last commits (see README, "Storage and power cuts").
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import errno
+import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 
 from meshnode.protocol.geo import haversine_km
+from meshnode.protocol.translatable import Text
 
 BUSY_TIMEOUT_MS = 10_000
+# Each shutdown step (optimize, close reader, close writer) gets this long; a stuck step is
+# logged and skipped so SIGTERM always ends the process (issue 12: a failing ``PRAGMA
+# optimize`` on a full disk used to leave the connection threads running for ever).
+CLOSE_STEP_SECONDS = 5.0
+# SQLite primary result codes (https://www.sqlite.org/rescode.html): extended codes keep
+# the primary one in their low byte.
+SQLITE_IOERR = 10
+SQLITE_FULL = 13
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+STORAGE_RETRY_AFTER = 120
+
+log = logging.getLogger(__name__)
+
+
+class CommitHook(Protocol):
+    """Work that must commit atomically with whatever the current request writes."""
+
+    async def before_commit(self, db: aiosqlite.Connection) -> None:
+        """Called inside each write transaction of the context, just before COMMIT."""
+
+    def after_commit(self) -> None:
+        """Called after a successful COMMIT."""
+
+
+# Per request (a ContextVar holds no state of its own: each task sees its own value). Set
+# by web/idempotency.py so a creating request marks its Idempotency-Key in the transaction
+# that creates the thing.
+COMMIT_HOOK: contextvars.ContextVar[CommitHook | None] = contextvars.ContextVar(
+    "meshnode_commit_hook", default=None)
 
 
 class StoreError(Exception):
     """The database could not be opened or migrated."""
+
+
+class StorageFullError(StoreError, sqlite3.OperationalError):
+    """A write failed because the disk (or the database's I/O) is out of space.
+
+    Nothing was stored: the transaction was rolled back. The same request succeeds once
+    space returns, so callers answer "retry later" (507 + ``Retry-After``), not a 500.
+    Still a ``sqlite3.OperationalError``, so every handler written for SQLite errors (the
+    workers' loops, the inbox writer) keeps catching it.
+    """
+
+    code = "insufficient_storage"
+
+    def __init__(self, detail: str, retry_after: int = STORAGE_RETRY_AFTER) -> None:
+        super().__init__(Text("The node is out of disk space: this was not saved. Please try"
+                              " again later."))
+        self.detail = detail
+        self.retry_after = retry_after
+        self.fields: dict[str, str] = {}
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" and disk I/O errors, and ENOSPC/EDQUOT.
+
+    An I/O error counts too: on a full disk SQLite often reports a failed write or fsync
+    (``SQLITE_IOERR_WRITE``) rather than ``SQLITE_FULL``.
+    """
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in (SQLITE_FULL, SQLITE_IOERR)
+    return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS
+
+
+class StorageHealth:
+    """Whether the last write failed for lack of space (the admin pages show a banner).
+
+    Set by a failed commit, cleared by the next successful one; also throttles the log to
+    one line per ``log_every`` seconds while the disk stays full. Owned by one ``Store``.
+    """
+
+    def __init__(self, log_every: float = 60.0) -> None:
+        self.failing = False
+        self.detail = ""
+        self.failures = 0
+        self._log_every = log_every
+        self._last_logged: float | None = None
+        self._unlogged = 0
+
+    def record_failure(self, detail: str) -> None:
+        """A write failed for lack of space."""
+        self.failing = True
+        self.detail = detail
+        self.failures += 1
+        self._unlogged += 1
+
+    def record_success(self) -> None:
+        """A write committed: space is back."""
+        if self.failing:
+            log.warning("storage: writes succeed again after %d refused", self.failures)
+        self.failing = False
+        self.failures = 0
+
+    def log_due(self, now: float) -> bool:
+        """Whether to write a log line now (at most one per ``log_every``; ``now`` monotonic)."""
+        if self._last_logged is not None and now - self._last_logged < self._log_every:
+            return False
+        self._last_logged = now
+        return True
+
+    def take_unlogged(self) -> int:
+        """Failures recorded since the last log line (and reset the count)."""
+        count, self._unlogged = self._unlogged, 0
+        return count
 
 
 def migration_scripts() -> list[tuple[str, str]]:
@@ -177,6 +284,7 @@ class Store:
         self._writer = writer
         self.reader = reader
         self._write_lock = asyncio.Lock()
+        self.health = StorageHealth()
         # Bumped after every commit by this process: in-memory caches of table contents
         # compare it to know when to reload (writes by other processes need their own TTL).
         self.generation = 0
@@ -193,12 +301,24 @@ class Store:
             raise
         return cls(writer, reader)
 
-    async def close(self) -> None:
-        """Checkpoint and close both connections, waiting for any write in progress."""
-        async with self._write_lock:
-            await self._writer.execute("PRAGMA optimize")
-            await self.reader.close()
-            await self._writer.close()
+    async def close(self, step_seconds: float = CLOSE_STEP_SECONDS) -> None:
+        """Optimize and close both connections, each step bounded by ``step_seconds``.
+
+        Waits (within the bound) for a write in progress. A step that fails (``PRAGMA
+        optimize`` on a full disk) or hangs is logged and skipped, and a connection that did
+        not close is told to stop its thread: the process can exit whatever SQLite says.
+        """
+        locked = await _bounded("waiting for the last write", self._write_lock.acquire(),
+                                step_seconds)
+        try:
+            await _bounded("PRAGMA optimize", self._writer.execute("PRAGMA optimize"),
+                           step_seconds)
+            for name, conn in (("reader", self.reader), ("writer", self._writer)):
+                if not await _bounded(f"closing the {name}", conn.close(), step_seconds):
+                    conn.stop()  # the thread ends after its current statement
+        finally:
+            if locked:
+                self._write_lock.release()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -211,13 +331,30 @@ class Store:
                 # transaction within a transaction". That task already saw an error.
                 await self._writer.rollback()
             await self._begin()
+            hook = COMMIT_HOOK.get()
             try:
                 yield self._writer
-            except BaseException:
-                await self._writer.rollback()
+                if hook is not None:
+                    await hook.before_commit(self._writer)
+                await self._writer.commit()
+            except BaseException as exc:
+                await self._rollback_after(exc)
+                if isinstance(exc, Exception) and is_storage_full(exc):
+                    self.health.record_failure(str(exc))
+                    raise StorageFullError(str(exc)) from exc
                 raise
-            await self._writer.commit()
             self.generation += 1
+            self.health.record_success()
+            if hook is not None:
+                hook.after_commit()
+
+    async def _rollback_after(self, error: BaseException) -> None:
+        """Roll back after ``error``; a failing rollback is logged, ``error`` stays the one
+        raised (SQLite has usually rolled back already when a write hit a full disk)."""
+        try:
+            await self._writer.rollback()
+        except sqlite3.Error as exc:
+            log.warning("store: rollback after %r failed: %s", error, exc)
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE. If this task is cancelled meanwhile, the statement still runs in
@@ -238,6 +375,20 @@ class Store:
                 await self._writer.backup(dest)
         finally:
             dest.close()
+
+
+async def _bounded(step: str, action: Awaitable[object], seconds: float) -> bool:
+    """Run one shutdown step; True if it finished, else log why and skip it."""
+    try:
+        async with asyncio.timeout(seconds):
+            await action
+    except TimeoutError:
+        log.warning("store: %s took over %.0fs; skipped", step, seconds)
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: aiosqlite, already closed
+        log.warning("store: %s failed (%s); skipped", step, exc)
+    else:
+        return True
+    return False
 
 
 async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:

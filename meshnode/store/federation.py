@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from meshnode.protocol.activities import RemoteActor
+from meshnode.protocol.activities import RemoteActor, origin_of
 from meshnode.store.db import query
 
 
@@ -244,15 +244,38 @@ async def blocked_origins(db: aiosqlite.Connection) -> frozenset[str]:
     return frozenset(row[0] for row in await _all(db, "SELECT origin FROM peers WHERE blocked = 1"))
 
 
-async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, str]]) -> int:
+async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, Any]]) -> int:
     """Store many authenticated activities in one statement; return how many were new
-    (ids already stored are ignored: replays)."""
+    (ids already stored are ignored: replays). Each row records its actor's origin and
+    its size in bytes, which the per-origin quota counts."""
     cursor = await db.executemany(
-        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at)"
-        " VALUES (:activity_id, :actor, :activity_type, :body, :received_at)",
-        rows,
+        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at,"
+        " origin, size) VALUES (:activity_id, :actor, :activity_type, :body, :received_at,"
+        " :origin, :size)",
+        [row if "size" in row and "origin" in row else
+         {**row, "origin": origin_of(row["actor"]), "size": len(row["body"].encode())}
+         for row in rows],
     )
     return max(cursor.rowcount, 0)
+
+
+async def inbox_window(db: aiosqlite.Connection, origin: str,
+                       since: str) -> list[tuple[str, int]]:
+    """``(received_at, size)`` of what ``origin`` got stored since ``since``, oldest first
+    (the quota window; a covering index makes this an index-only scan)."""
+    rows = await _all(db, "SELECT received_at, size FROM inbox_activities"
+                          " WHERE origin = ? AND received_at > ? ORDER BY received_at",
+                      (origin, since))
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def prune_inbox(db: aiosqlite.Connection, processed_before: str, limit: int) -> int:
+    """Delete up to ``limit`` activities processed before ``processed_before``."""
+    cursor = await db.execute(
+        "DELETE FROM inbox_activities WHERE seq IN (SELECT seq FROM inbox_activities"
+        " WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY processed_at LIMIT ?)",
+        (processed_before, limit))
+    return cursor.rowcount
 
 
 async def count_unprocessed(db: aiosqlite.Connection) -> int:

@@ -329,6 +329,12 @@ async def insert_image(db: aiosqlite.Connection, image: ImageRow, created_at: st
     )
 
 
+async def all_image_files(db: aiosqlite.Connection) -> set[tuple[str, str]]:
+    """Every (listing id, file name) an image row names: what the media directory may hold."""
+    async with query(db, "SELECT listing_id, filename FROM listing_images", ()) as cursor:
+        return {(str(row[0]), str(row[1])) for row in await cursor.fetchall()}
+
+
 async def delete_image(db: aiosqlite.Connection, listing_id: str, image_id: str) -> int:
     """Remove one image row; returns the number of rows removed."""
     cursor = await db.execute(

@@ -266,8 +266,9 @@ async def add_image(request: web.Request) -> web.Response:
     current = await listing_service.get_listing(ctx, listing_id)
     if current.row.author_id == member.id and len(current.images) >= ctx.config.max_images:
         raise PayloadTooLargeError(f"a listing has at most {ctx.config.max_images} images")
-    data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
-    view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
+    async with ctx.images.admit():  # bounds the uploads held in memory at once (503)
+        data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
+        view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
     return web.json_response(listing_json(view, ctx.config.base_url), status=201)
 
 

@@ -168,7 +168,7 @@ async def render(
             "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "lang": tr.lang,
             "me": member, "csrf_token": token, "unread": unread, "notices": notices,
             "community": ctx.config,
-            "path": request.path, "path_qs": request.path_qs,
+            "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,
             "cached_card": partial(request.app[CARDS].render, env, tr), **context,
         }
     )

@@ -6,6 +6,7 @@ Error body: ``{"error": code, "message": human text, "fields": {field: message}}
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -15,6 +16,8 @@ from meshnode.protocol import deals
 from meshnode.protocol import errors as protocol_errors
 from meshnode.protocol.listings import UnknownCategoryError
 from meshnode.protocol.translatable import message_of
+from meshnode.services.storage import is_storage_full
+from meshnode.store import StorageFullError, StorageHealth
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (protocol_errors.KeyFormatError, 400),
     (protocol_errors.ProtocolError, 400),
     (service_errors.ValidationError, 422),
+    (service_errors.IdempotencyKeyReusedError, 422),
     (service_errors.NotFoundError, 404),
     # 409, not 422: the amount is valid, it only conflicts with the balance right now.
     (service_errors.LimitExceededError, 409),
@@ -46,9 +50,14 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service_errors.UnsupportedMediaError, 415),
     (service_errors.RateLimitedError, 429),
     (service_errors.BusyError, 503),
+    (service_errors.CommunityUnreachableError, 503),
+    # RFC 4918 §11.5: the server cannot store what the request needs; retry once space returns.
+    (StorageFullError, 507),
 )
 
-HANDLED_ERRORS = (protocol_errors.ProtocolError, service_errors.ServiceError)
+HANDLED_ERRORS = (protocol_errors.ProtocolError, service_errors.ServiceError, StorageFullError)
+# Set by create_app: the store's health, to log a full disk once a minute, not per request.
+STORAGE_HEALTH = web.AppKey("storage_health", StorageHealth)
 
 
 def status_for(error: Exception) -> int:
@@ -72,7 +81,8 @@ def error_response(
 
 
 def with_retry_after(response: web.StreamResponse, error: Exception) -> web.StreamResponse:
-    """Add ``Retry-After`` for errors that carry one: 429 and 503 (RFC 9110 §10.2.3)."""
+    """Add ``Retry-After`` for errors that carry one: 409 (request in progress), 429, 503 and
+    507 (RFC 9110 §10.2.3)."""
     retry_after = getattr(error, "retry_after", None)
     if isinstance(retry_after, int):
         response.headers["Retry-After"] = str(retry_after)
@@ -101,14 +111,41 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     html = None if _is_api(request) else request.app.get(HTML_ERRORS)
     try:
         return await handler(request)
+    except OSError as error:  # a file write (an image upload) on a full disk
+        if not is_storage_full(error):
+            raise
+        health = request.app.get(STORAGE_HEALTH)
+        if health is not None:
+            health.record_failure(str(error))
+        return await _answer(request, html, StorageFullError(str(error)))
     except HANDLED_ERRORS as error:
-        if html is not None:
-            page = await html(request, status_for(error), message_of(error))
-            return with_retry_after(page, error)
-        return response_for(error)
+        return await _answer(request, html, error)
     except web.HTTPException as exc:
         if exc.status >= 400 and html is not None:
             return await html(request, exc.status, exc.reason)
         if exc.status >= 400 and _is_api(request):
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
+
+
+async def _answer(
+    request: web.Request, html: HtmlErrorRenderer | None, error: Exception
+) -> web.StreamResponse:
+    """The error page for a browser, else the JSON error (with ``Retry-After`` if known)."""
+    if isinstance(error, StorageFullError):
+        _log_storage_full(request, error)
+    if html is None:
+        return response_for(error)
+    page = await html(request, status_for(error), message_of(error))
+    return with_retry_after(page, error)
+
+
+def _log_storage_full(request: web.Request, error: StorageFullError) -> None:
+    """One log line per minute while the disk is full, not a traceback per request."""
+    health = request.app.get(STORAGE_HEALTH)
+    if health is None:
+        log.error("storage full: %s", error.detail)
+        return
+    if health.log_due(time.monotonic()):
+        log.error("storage full: %d write(s) refused since the last report (last: %s %s: %s)",
+                  health.take_unlogged(), request.method, request.path, error.detail)

@@ -22,15 +22,25 @@ from meshnode.federation.runtime import Workers
 from meshnode.protocol.activities import activity, listing_activity
 from meshnode.protocol.signing import signed_post_headers
 from meshnode.services import members
+from meshnode.store import federation as fq
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, settle
 
 
+async def follows(beta: Node, alpha: Node) -> None:
+    """Beta follows alpha's Group (alpha is beta's peer), without the network round trip."""
+    async with beta.ctx.store.transaction() as tx:
+        await fq.insert_peer(tx, origin=alpha.url, requested=alpha.url, out_state="peered",
+                             now="2026-11-26T10:00:00Z")
+
+
 @pytest.fixture
 async def pair(make_node: NodeFactory) -> tuple[Node, Node, MemberRow]:
+    # Given alpha is beta's peer: public content from alpha passes beta's door
     alpha = await make_node("alpha")
     beta = await make_node("beta")
     alice = await alpha.member("alice")
+    await follows(beta, alpha)
     return alpha, beta, alice
 
 
@@ -319,8 +329,7 @@ async def test_inbox__block_written_by_another_process_applies_within_a_second(
     # When `meshnode peer block` (another process: another connection) blocks alpha
 
     with sqlite3.connect(beta.ctx.config.database_path) as conn:
-        conn.execute("INSERT INTO peers (origin, requested, out_state, blocked, created_at,"
-                     " updated_at) VALUES (?, ?, 'none', 1, '', '')", (alpha.url, alpha.url))
+        conn.execute("UPDATE peers SET blocked = 1 WHERE origin = ?", (alpha.url,))
     beta.fed.blocked.max_age = 0.0  # the cache's age limit (1 s in production) has passed
     second = await create_activity(alpha, alice)
     second["id"] += "-2"

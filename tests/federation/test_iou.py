@@ -171,8 +171,8 @@ async def test_iou__forged_acceptance_is_rejected(make_node: NodeFactory) -> Non
     # When someone forges beta's commit, signed with a key that is not beta's
     forged = {"@context": "https://www.w3.org/ns/activitystreams",
               "id": f"{b.group}/iou/transfers/{status.id}/commit", "type": "IouCommit",
-              "actor": b.group, "transfer": status.id, "line": line, "published":
-              "2026-01-01T00:00:00Z"}
+              "actor": b.group, "to": [a.group], "transfer": status.id, "line": line,
+              "published": "2026-01-01T00:00:00Z"}
     signed = create_proof(forged, seed=b"\x07" * 32,
                           verification_method=f"{b.group}#ed25519-key", created=a.clock())
     await _inject(a, json.dumps(signed), suffix="")

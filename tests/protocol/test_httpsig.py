@@ -582,3 +582,17 @@ def test_parse_http_date__imf_fixdate() -> None:
 def test_parse_http_date__unreadable_fails(value: str) -> None:
     with pytest.raises(SignatureError, match="Date"):
         parse_http_date(value)
+
+
+def test_check_replay_window__rfc9421_without_created_is_refused() -> None:
+    # Given an RFC 9421 signature whose parameters carry no created time
+    from meshnode.protocol.httpsig import check_replay_window, parse_signature
+    headers = [("Signature-Input", 'sig1=("@method" "@target-uri");keyid="k"'),
+               ("Signature", "sig1=:" + "A" * 86 + "==:")]
+    parsed = parse_signature("POST", "http://127.0.0.1:9/inbox", headers)
+    # Then it is refused: nothing would bound its replay
+    with pytest.raises(SignatureError, match="created"):
+        check_replay_window(parsed)
+    with_created = [("Signature-Input", 'sig1=("@method" "@target-uri");created=1;keyid="k"'),
+                    headers[1]]
+    check_replay_window(parse_signature("POST", "http://127.0.0.1:9/inbox", with_created))

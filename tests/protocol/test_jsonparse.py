@@ -16,8 +16,21 @@ def test_loads_capped__parses_plain_object() -> None:
     assert loads_capped(b'{"a": [1, 2.5, "x", null, true]}') == {"a": [1, 2.5, "x", None, True]}
 
 
-def test_loads_capped__duplicate_keys_keep_last() -> None:
-    assert loads_capped(b'{"a": 1, "a": 2}') == {"a": 2}
+@pytest.mark.parametrize("data", [
+    b'{"a": 1, "a": 2}',
+    b'{"type": "Follow", "x": {"id": "h", "id": "i"}}',  # nested
+    b'[{"k": 1}, {"actor": "a", "actor": "b"}]',  # inside an array
+    b'{"a": 1, "\\u0061": 2}',  # the same name, escaped
+])
+def test_loads_capped__duplicate_keys_are_refused(data: bytes) -> None:
+    # Given an object naming one key twice (parsers disagree on which value wins)
+    # When parsed, Then it is refused rather than one value silently chosen
+    with pytest.raises(MalformedJSONError, match="duplicate key"):
+        loads_capped(data)
+
+
+def test_loads_capped__same_key_in_sibling_objects_is_fine() -> None:
+    assert loads_capped(b'[{"a": 1}, {"a": 2}]') == [{"a": 1}, {"a": 2}]
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])

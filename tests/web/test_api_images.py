@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from meshnode.app import create_app
+from meshnode.services import members
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_store
-from tests.conftest import TestMember, ride_listing
+from meshnode.web.appkeys import CONTEXT
+from tests.conftest import PASSWORD, FakeClock, TestMember, make_config, ride_listing
 
 
 def picture(
@@ -158,3 +164,159 @@ async def test_remove_image__detaches_and_deletes_file(
     assert response.status == 200
     assert (await response.json())["images"] == []
     assert not (ctx.config.media_dir / listing_id / f"{image_id}.jpg").exists()
+
+
+# --- resources: pixel cap, decode budget, one decode at a time, atomic uploads ---------------
+
+
+def jpeg(size: tuple[int, int]) -> bytes:
+    return picture("JPEG", size)
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until ``condition`` holds (bounded, no timed assertion)."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    pytest.fail("condition never became true")
+
+
+async def media_files(ctx: NodeContext, listing_id: str) -> list[str]:
+    folder = ctx.config.media_dir / listing_id
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+async def test_add_image__small_png_declaring_40_mpx_is_413_and_nothing_is_kept(
+    client: TestClient, alice: TestMember, listing_id: str, ctx: NodeContext
+) -> None:
+    # Given the issue's 6300×6300 PNG: a few kilobytes that decode to 160 MB
+    bomb = picture("PNG", (6300, 6300))
+    assert len(bomb) < 200_000
+    # When it is uploaded
+    response = await client.post(
+        f"/api/v1/listings/{listing_id}/images", data=form(bomb), headers=alice.headers
+    )
+    # Then it is refused from its header, and nothing was stored
+    assert response.status == 413
+    assert "pixels" in (await response.json())["message"]
+    assert await image_count(ctx, listing_id) == 0
+    assert await media_files(ctx, listing_id) == []
+
+
+async def test_add_image__png_over_the_decode_budget_is_413_but_a_jpeg_that_size_is_accepted(
+    client: TestClient, alice: TestMember, listing_id: str, ctx: NodeContext
+) -> None:
+    # A 4000×3000 RGBA PNG must be decoded at full size (about 120 MB with its copies);
+    # a JPEG of the same size is reduced while decoding (about 25 MB).
+    png = picture("PNG", (4000, 3000), mode="RGBA")
+    refused = await client.post(
+        f"/api/v1/listings/{listing_id}/images", data=form(png), headers=alice.headers
+    )
+    assert refused.status == 413
+    assert "too large to process" in (await refused.json())["message"]
+    assert await image_count(ctx, listing_id) == 0
+    accepted = await client.post(
+        f"/api/v1/listings/{listing_id}/images", data=form(jpeg((4000, 3000))),
+        headers=alice.headers,
+    )
+    assert accepted.status == 201
+    [image] = (await accepted.json())["images"]
+    assert (image["width"], image["height"]) == (1600, 1200)
+
+
+async def test_add_image__twelve_concurrent_uploads_store_one_row_and_one_file_the_rest_409(
+    aiohttp_client, tmp_path: Path, clock: FakeClock  # type: ignore[no-untyped-def]
+) -> None:
+    # Given a node that lets 12 uploads in at once, and a listing at version 1
+    app = create_app(make_config(tmp_path / "node", max_concurrent_uploads=12), clock=clock)
+    client: TestClient = await aiohttp_client(app)
+    ctx = app[CONTEXT]
+    await members.add_member(ctx, username="alice", password=PASSWORD)
+    headers = {"Authorization": f"Bearer {(await members.create_token(ctx, 'alice')).secret}"}
+    created = await client.post("/api/v1/listings", json=ride_listing(), headers=headers)
+    listing_id = (await created.json())["id"]
+    # When twelve uploads have all read version 1 and queue for the decoder at once
+    await ctx.images.gate.acquire()
+    uploads = [
+        asyncio.create_task(client.post(f"/api/v1/listings/{listing_id}/images",
+                                        data=form(picture()), headers=headers))
+        for _ in range(12)
+    ]
+    await wait_until(lambda: ctx.images.waiting == 12)
+    ctx.images.gate.release()
+    statuses = sorted([(await upload).status for upload in uploads])
+    # Then one wins, eleven get 409, and exactly one row and one file exist
+    assert statuses == [201] + [409] * 11
+    rows = await listing_store.list_images(ctx.store.reader, listing_id)
+    assert len(rows) == 1
+    assert await media_files(ctx, listing_id) == [rows[0].filename]
+    listing = await (await client.get(f"/api/v1/listings/{listing_id}", headers=headers)).json()
+    assert len(listing["signed_object"]["image"]) == 1
+    assert listing["version"] == 2
+
+
+async def test_add_image__edit_during_decode_is_409_and_leaves_no_row_or_file(
+    client: TestClient, alice: TestMember, listing_id: str, ctx: NodeContext
+) -> None:
+    # Given an upload waiting for the decoder
+    await ctx.images.gate.acquire()
+    upload = asyncio.create_task(client.post(
+        f"/api/v1/listings/{listing_id}/images", data=form(picture()), headers=alice.headers))
+    await wait_until(lambda: ctx.images.waiting == 1)
+    # When the author edits the listing meanwhile
+    edit = await client.patch(f"/api/v1/listings/{listing_id}",
+                              json={"title": "Covoiturage vers Lyon, nouveau départ"},
+                              headers=alice.headers)
+    assert edit.status == 200
+    ctx.images.gate.release()
+    # Then the upload conflicts and nothing of it stays
+    assert (await upload).status == 409
+    assert await image_count(ctx, listing_id) == 0
+    assert await media_files(ctx, listing_id) == []
+
+
+async def test_add_image__uploads_beyond_the_concurrent_cap_are_503_with_retry_after(
+    aiohttp_client, tmp_path: Path, clock: FakeClock  # type: ignore[no-untyped-def]
+) -> None:
+    app = create_app(make_config(tmp_path / "node", max_concurrent_uploads=1), clock=clock)
+    client: TestClient = await aiohttp_client(app)
+    ctx = app[CONTEXT]
+    await members.add_member(ctx, username="alice", password=PASSWORD)
+    headers = {"Authorization": f"Bearer {(await members.create_token(ctx, 'alice')).secret}"}
+    listing_id = (await (await client.post("/api/v1/listings", json=ride_listing(),
+                                           headers=headers)).json())["id"]
+    # Given one upload held in the decoder queue
+    await ctx.images.gate.acquire()
+    first = asyncio.create_task(client.post(f"/api/v1/listings/{listing_id}/images",
+                                            data=form(picture()), headers=headers))
+    await wait_until(lambda: ctx.images.waiting == 1)
+    # When a second arrives, it is refused without being read or stored
+    second = await client.post(f"/api/v1/listings/{listing_id}/images",
+                               data=form(picture()), headers=headers)
+    assert second.status == 503
+    assert second.headers["Retry-After"] == "5"
+    assert (await second.json())["error"] == "busy"
+    ctx.images.gate.release()
+    assert (await first).status == 201
+    assert await image_count(ctx, listing_id) == 1
+
+
+async def test_startup__media_files_no_row_names_are_removed_and_used_ones_kept(
+    aiohttp_client, client: TestClient, alice: TestMember, listing_id: str,  # type: ignore[no-untyped-def]
+    ctx: NodeContext, clock: FakeClock
+) -> None:
+    added = await (await client.post(f"/api/v1/listings/{listing_id}/images",
+                                     data=form(picture()), headers=alice.headers)).json()
+    kept = f"{added['images'][0]['id']}.jpg"
+    folder = ctx.config.media_dir / listing_id
+    # Given files left by a crash between writing a file and committing its row
+    (folder / "0123456789abcdef.jpg").write_bytes(b"orphan")
+    (folder / ".fedcba9876543210.jpg.tmp").write_bytes(b"half written")
+    (ctx.config.media_dir / "no-such-listing").mkdir()
+    (ctx.config.media_dir / "no-such-listing" / "aa.jpg").write_bytes(b"orphan")
+    # When the node starts again on the same data directory
+    await aiohttp_client(create_app(ctx.config, clock=clock))
+    # Then only the file a row names is left
+    assert await media_files(ctx, listing_id) == [kept]
+    assert not (ctx.config.media_dir / "no-such-listing").exists()

@@ -236,10 +236,12 @@ async def add_photo(request: web.Request) -> web.StreamResponse:
     upload = form.get("photo")
     if not isinstance(upload, FileField):
         raise web.HTTPBadRequest(reason="choose a photo")
-    data = upload.file.read(request.app[CONTEXT].config.max_image_bytes + 1)
+    ctx = request.app[CONTEXT]
     try:
-        await listing_service.add_image(request.app[CONTEXT], member, row.id, data,
-                                        alt=field(form, "alt", 200))
+        async with ctx.images.admit():  # bounds the uploads held in memory at once (503)
+            data = upload.file.read(ctx.config.max_image_bytes + 1)
+            await listing_service.add_image(ctx, member, row.id, data,
+                                            alt=field(form, "alt", 200))
     except (PayloadTooLargeError, UnsupportedMediaError) as exc:
         raise web.HTTPBadRequest(reason=message_of(exc)) from exc
     raise redirect(f"/listings/{row.id}/edit")

@@ -10,7 +10,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, LimitExceededError, ValidationError
+from meshnode.errors import (
+    CommunityUnreachableError,
+    ConflictError,
+    LimitExceededError,
+    ValidationError,
+)
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.translatable import message_of
@@ -60,6 +65,11 @@ async def pay_remote_member(request: web.Request, member: MemberRow, values: dic
         return await show_form(request, member, values,
                                {name: message_of(exc) for name in fields} or {"": message_of(exc)},
                                status=409)
+    except CommunityUnreachableError as exc:  # not a refusal: the same form works later
+        response = await show_form(request, member, values, {"payee": message_of(exc)},
+                                   status=503)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     network.wake()
     status = await wait_for_outcome(request, status)
     raise redirect(f"/wallet/transfers/{status.id}")
