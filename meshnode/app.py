@@ -16,6 +16,7 @@ from meshnode.config import Config
 from meshnode.federation.actors import setup_federation_routes
 from meshnode.federation.discovery import discovery_context
 from meshnode.federation.iou import setup_iou_federation_routes
+from meshnode.federation.mail import mail_context
 from meshnode.federation.runtime import federation_context
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
@@ -29,6 +30,7 @@ from meshnode.web.feed import setup_feed_routes
 from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
+from meshnode.web.mail import renderer_for
 from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
@@ -74,6 +76,7 @@ def create_app(
     app.cleanup_ctx.append(node_context)
     app.cleanup_ctx.append(federation_context(run_workers=run_workers))
     app.cleanup_ctx.append(discovery_context(run_workers=run_workers))
+    app.cleanup_ctx.append(mail_context(renderer_for, run_workers=run_workers))
     setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)

@@ -15,6 +15,7 @@ from datetime import timedelta
 import aiosqlite
 
 from meshnode.protocol.timefmt import format_utc
+from meshnode.services import email
 from meshnode.services.context import NodeContext
 from meshnode.store import notifications as q
 from meshnode.store.deals import DealRow
@@ -62,9 +63,12 @@ async def notify(
         raise ValueError(f"unknown notification type {type_!r}")
     if member_id is None:
         return None
-    return await q.insert_notification(
+    item_id = await q.insert_notification(
         tx, member_id=member_id, type_=type_, ref=ref, target_url=url, detail=detail[:200],
         amount=amount, created_at=format_utc(ctx.clock()))
+    if item_id is not None:
+        await email.queue_notification(ctx, tx, member_id, item_id)
+    return item_id
 
 
 # --- hooks: one line each in the service that causes the event --------------------------------

@@ -125,3 +125,13 @@ async def expiring_unwarned(
         " ORDER BY l.expires_at LIMIT ?", (now, until, limit),
     ) as cursor:
         return [(str(r[0]), int(r[1]), str(r[2])) for r in await cursor.fetchall()]
+
+
+async def by_ids(db: aiosqlite.Connection, member_id: int,
+                 ids: Sequence[int]) -> list[NotificationRow]:
+    """The member's items among ``ids``, oldest first (others' ids are ignored)."""
+    async with query(db,
+        "SELECT id, member_id, type, ref, target_url, detail, amount, created_at, read_at"
+        " FROM notifications WHERE member_id = ? AND id IN (SELECT value FROM json_each(?))"
+        " ORDER BY id", (member_id, json.dumps(list(ids)))) as cursor:
+        return [NotificationRow(**dict(row)) for row in await cursor.fetchall()]

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.services import email as email_service
 from meshnode.services import notifications as service
 from meshnode.store.notifications import NotificationRow
 from meshnode.web.appkeys import CONTEXT
@@ -122,9 +123,59 @@ async def put_preferences(request: web.Request) -> web.Response:
     return web.json_response(_preferences_json(prefs))
 
 
+EMAIL_FIELDS = frozenset({"address", "enabled", "digest"})
+
+
+def email_json(settings: email_service.EmailSettings) -> dict[str, Any]:
+    """``GET /api/v1/notifications/email`` body."""
+    return {"available": settings.available, "address": settings.address,
+            "verified": settings.verified, "enabled": settings.enabled,
+            "digest": settings.digest}
+
+
+def _flag(data: Mapping[str, Any], name: str, current: bool) -> bool:
+    value = data.get(name, current)
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false", {name: "true or false"})
+    return value
+
+
+async def get_email(request: web.Request) -> web.Response:
+    """``GET /api/v1/notifications/email``: address, verified, e-mail on/off, digest."""
+    member = await api_member(request)
+    return web.json_response(email_json(
+        await email_service.email_settings(request.app[CONTEXT], member)))
+
+
+async def put_email(request: web.Request) -> web.Response:
+    """``PUT /api/v1/notifications/email`` ``{address?, enabled?, digest?}``: a new address
+    is mailed a verification link; nothing else is sent to it before it is opened."""
+    member = await api_member(request)
+    ctx = request.app[CONTEXT]
+    data = await _object_body(request, EMAIL_FIELDS)
+    current = await email_service.email_settings(ctx, member)
+    enabled = _flag(data, "enabled", current.enabled)
+    digest = _flag(data, "digest", current.digest)
+    if "address" in data and data["address"] != current.address:
+        current = await email_service.set_address(ctx, member, data["address"])
+    if (enabled, digest) != (current.enabled, current.digest):
+        current = await email_service.set_choices(ctx, member, enabled=enabled, digest=digest)
+    return web.json_response(email_json(current))
+
+
+async def delete_email(request: web.Request) -> web.Response:
+    """``DELETE /api/v1/notifications/email``: forget the address."""
+    member = await api_member(request)
+    return web.json_response(email_json(
+        await email_service.remove_address(request.app[CONTEXT], member)))
+
+
 def setup_notification_routes(app: web.Application) -> None:
     """Register the notification centre's ``/api/v1`` routes."""
     app.router.add_get("/api/v1/notifications", list_notifications)
     app.router.add_post("/api/v1/notifications/read", post_read)
     app.router.add_get("/api/v1/notifications/preferences", get_preferences)
     app.router.add_put("/api/v1/notifications/preferences", put_preferences)
+    app.router.add_get("/api/v1/notifications/email", get_email)
+    app.router.add_put("/api/v1/notifications/email", put_email)
+    app.router.add_delete("/api/v1/notifications/email", delete_email)

@@ -96,7 +96,7 @@ async def test_pages__preferences_form_turns_types_off(
     assert saved.status == 303
     prefs = await notifications.preferences(ctx, alice.row)
     assert prefs.muted == {"message"}
-    page = await (await client.get("/notifications?saved=1", headers=FR)).text()
+    page = await (await client.get("/notifications?saved=types", headers=FR)).text()
     assert "Préférences enregistrées." in page
     assert 'value="message">' in page
     assert 'value="payment_received" checked>' in page
