@@ -81,7 +81,7 @@ async def set_address(ctx: NodeContext, member: MemberRow, address: object) -> E
     async with ctx.store.transaction() as tx:
         row = await q.get_email(tx, member.id)
         if row is not None and row.token_expires_at is not None and format_utc(
-                now - TOKEN_LIFETIME + RESEND_AFTER) < row.token_expires_at:
+                now + TOKEN_LIFETIME - RESEND_AFTER) < row.token_expires_at:
             raise ConflictError(WAIT_RESEND)
         await q.set_address(tx, member_id=member.id, address=wanted,
                             token_hash=_token_hash(token),

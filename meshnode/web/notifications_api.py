@@ -9,6 +9,7 @@ from aiohttp import web
 
 from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.mail import parse_address
 from meshnode.services import email as email_service
 from meshnode.services import notifications as service
 from meshnode.store.notifications import NotificationRow
@@ -156,8 +157,10 @@ async def put_email(request: web.Request) -> web.Response:
     current = await email_service.email_settings(ctx, member)
     enabled = _flag(data, "enabled", current.enabled)
     digest = _flag(data, "digest", current.digest)
-    if "address" in data and data["address"] != current.address:
-        current = await email_service.set_address(ctx, member, data["address"])
+    if "address" in data:
+        wanted = parse_address(data["address"])  # null too is refused: DELETE forgets it
+        if wanted != current.address:
+            current = await email_service.set_address(ctx, member, wanted)
     if (enabled, digest) != (current.enabled, current.digest):
         current = await email_service.set_choices(ctx, member, enabled=enabled, digest=digest)
     return web.json_response(email_json(current))
