@@ -7,15 +7,19 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 import aiohttp
+from aiosmtpd.controller import Controller
 
+from meshnode.config import EmailConfig
+from meshnode.federation.mail import MAIL_WORKER
 from meshnode.federation.runtime import IOU_NETWORK
-from meshnode.services import deals, members, notifications
+from meshnode.services import deals, email, members, notifications
 from meshnode.services import iou as svc
 from meshnode.store.members import MemberRow
 from tests.conftest import ride_listing
 from tests.federation.conftest import Node, NodeFactory, peer, settle
 from tests.federation.iou_helpers import handle, open_line
 from tests.federation.test_deal_payments import _author_side, _setup
+from tests.web.test_email import Inbox, _free_port
 
 NS = {"a": "http://www.w3.org/2005/Atom"}
 
@@ -102,3 +106,40 @@ async def test_cross_node__atom_feed_carries_only_the_communitys_own_listings(
     titles = {handle: [e.findtext("a:title", namespaces=NS) for e in feed.findall("a:entry", NS)]
               for handle, feed in feeds.items()}
     assert titles == {"alpha": [remote.title], "beta": ["Table à donner"]}
+
+
+async def test_cross_node__booking_from_another_community_is_mailed_to_the_author(
+    make_node: NodeFactory,
+) -> None:
+    # Given alpha sends mail through a real SMTP server on 127.0.0.1, and alice verified
+    # her address
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        a = await make_node("alpha", email=EmailConfig(
+            host="127.0.0.1", port=port, security="none", from_address="alpha@canal.example"))
+        b = await make_node("beta")
+        await peer(a, b)
+        alice, bob = await a.member("alice"), await b.member("bob")
+        worker = a.app[MAIL_WORKER]
+        await email.set_address(a.ctx, alice, "alice@canal.example")
+        await worker.step()
+        token = inbox.messages[0].get_body(("plain",)).get_content().split("/email/verify/")[1]
+        await email.verify_address(a.ctx, token.split()[0])
+        view = await a.publish(alice, price={"mode": "free"})
+        await settle(a, b)
+        remote = await b.remote(view.row.object_id)
+        assert remote is not None
+        # When bob@beta books a seat
+        await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+        await settle(a, b)
+        await worker.step()
+    finally:
+        controller.stop()
+    # Then alice receives one mail about it, in French, linking to alpha's deal page
+    booked = inbox.messages[-1]
+    assert len(inbox.messages) == 2
+    assert booked["Subject"] == "[Community alpha] Quelqu’un demande à réserver votre annonce"
+    assert f"{a.url}/deals/" in booked.get_body(("plain",)).get_content()
