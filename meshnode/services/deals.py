@@ -423,4 +423,6 @@ async def settle_group_buy(ctx: NodeContext, listing_id: str) -> int:
             await apply(ctx, tx, pledge.id, action, "system", listing.author_uri,
                         plans[pledge.id], expect=pledge,
                         reason="" if reached else "threshold not reached")
+        if pledges:
+            await notifications.group_buy_settled(ctx, tx, listing, reached)
     return len(pledges)

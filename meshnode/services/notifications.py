@@ -19,6 +19,7 @@ from meshnode.services import email
 from meshnode.services.context import NodeContext
 from meshnode.store import notifications as q
 from meshnode.store.deals import DealRow
+from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
 from meshnode.store.notifications import NotificationRow
 
@@ -86,9 +87,8 @@ async def deal_moved(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow, 
     """A deal changed state by ``role``'s ``action``: tell the local party it concerns."""
     if _deadline_outcome(deal, action, role, reason):
         type_ = "group_buy_reached" if action == "accept" else "group_buy_failed"
-        for member_id in {deal.booker_id, deal.author_id}:
-            await notify(ctx, tx, member_id, type_, ref=deal.id, url=f"/deals/{deal.id}",
-                         detail=deal.listing_title)
+        await notify(ctx, tx, deal.booker_id, type_, ref=deal.id, url=f"/deals/{deal.id}",
+                     detail=deal.listing_title)  # the author is told once: group_buy_settled
         return
     event = _DEAL_EVENTS.get(action)
     if event is None:
@@ -99,6 +99,14 @@ async def deal_moved(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow, 
     member_id = deal.booker_id if who == "booker" else deal.author_id
     detail = f"{deal.listing_title} — {reason}" if reason else deal.listing_title
     await notify(ctx, tx, member_id, type_, ref=deal.id, url=f"/deals/{deal.id}", detail=detail)
+
+
+async def group_buy_settled(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
+                            reached: bool) -> None:
+    """The author of a group buy learns its outcome at the deadline, once for all pledges."""
+    await notify(ctx, tx, listing.author_id,
+                 "group_buy_reached" if reached else "group_buy_failed", ref=listing.id,
+                 url=f"/listings/{listing.id}", detail=listing.title)
 
 
 def _deadline_outcome(deal: DealRow, action: str, role: str, reason: str) -> bool:

@@ -124,14 +124,21 @@ async def test_notifications__group_buy_pledge_then_goal_reached_at_the_deadline
         "group_buy_reached", "payment_received", "pledge"]
 
 
-async def test_notifications__group_buy_missing_its_goal_tells_the_pledgers(
+async def test_notifications__group_buy_missing_its_goal_tells_each_pledger_and_author_once(
     client: TestClient, ctx: NodeContext, alice: TestMember, bob: TestMember, clock: FakeClock,
+    make_member: MakeMember,
 ) -> None:
     view = await listings.create_listing(ctx, alice.row, group_buy())
+    carol = await make_member("carol")
     await deals.book(ctx, bob.row, view.row.id, {"quantity": "10"})
+    await deals.book(ctx, carol.row, view.row.id, {"quantity": "5"})
     clock.advance(days=5)
     await deals.run_due(ctx)
     assert [i["type"] for i in (await _items(client, bob))["items"]] == ["group_buy_failed"]
+    assert [i["type"] for i in (await _items(client, carol))["items"]] == ["group_buy_failed"]
+    author = (await _items(client, alice))["items"]
+    assert [i["type"] for i in author] == ["group_buy_failed", "pledge", "pledge"]
+    assert author[0]["url"].endswith(f"/listings/{view.row.id}")
 
 
 async def test_notifications__report_and_expiring_listing(
