@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from meshnode.errors import ValidationError
 from meshnode.protocol.atom import FeedEntry, FeedHead, build_feed
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES
 from meshnode.services.context import NodeContext
 from meshnode.services.listings import search_listings

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.mail import parse_address
 from meshnode.services import email as email_service
 from meshnode.services import notifications as service

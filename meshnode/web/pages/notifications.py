@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import email as email_service
 from meshnode.services import notifications as service
 from meshnode.web.appkeys import CONTEXT
