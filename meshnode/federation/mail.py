@@ -15,7 +15,10 @@ import random
 import smtplib
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
-from email.utils import make_msgid
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,7 +27,7 @@ from meshnode.config import EmailConfig
 from meshnode.federation.delivery import LOOP_ERRORS
 from meshnode.federation.state import CONTEXT
 from meshnode.federation.tasks import cancel_and_wait
-from meshnode.protocol.mail import build_message, mail_retry_delay
+from meshnode.protocol.mail import mail_retry_delay, one_line
 from meshnode.services import email
 from meshnode.services.context import NodeContext
 from meshnode.services.email import MailText
@@ -84,6 +87,24 @@ class SmtpSender:
                 client.close()
                 raise
         return client
+
+
+def build_message(*, sender: str, to: str, subject: str, body: str, when: datetime,
+                  message_id: str, list_unsubscribe: str | None = None) -> bytes:
+    """A plain-text UTF-8 message ready for SMTP (CRLF line ends; RFC 2047 encoded words
+    for a French subject)."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = one_line(subject)
+    message["Date"] = format_datetime(when)
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to us
+    if list_unsubscribe:
+        message["List-Unsubscribe"] = f"<{one_line(list_unsubscribe, 500)}>"
+    message.set_content(body, charset="utf-8")
+    return message.as_bytes()
+
 
 
 class MailWorker:

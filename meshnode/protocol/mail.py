@@ -1,17 +1,13 @@
-"""E-mail as values: address checks, the message bytes, what an SMTP reply means.
+"""E-mail as values: address checks, header-safe text, what an SMTP reply means.
 
-Pure: the date and the Message-ID come in as parameters. Messages are plain text, UTF-8,
-built with the standard library (RFC 5322 headers, RFC 2047 encoded words for a French
-subject); a header value never carries a line break, so nothing can be injected into them.
+Pure (the standard library's ``email`` package imports ``socket``, so the message itself is
+built at the edge, ``federation/mail.py``); a header value made by :func:`one_line` never
+carries a line break, so nothing can be injected into headers.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.retry import MAX_ATTEMPTS, Outcome, backoff_seconds
@@ -39,22 +35,6 @@ def one_line(text: str, limit: int = 200) -> str:
     """Header-safe text: line breaks and other controls become spaces, length capped."""
     cleaned = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
     return " ".join(cleaned.split())[:limit]
-
-
-def build_message(*, sender: str, to: str, subject: str, body: str, when: datetime,
-                  message_id: str, list_unsubscribe: str | None = None) -> bytes:
-    """A plain-text UTF-8 message ready for SMTP (CRLF line ends)."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = one_line(subject)
-    message["Date"] = format_datetime(when)
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to us
-    if list_unsubscribe:
-        message["List-Unsubscribe"] = f"<{one_line(list_unsubscribe, 500)}>"
-    message.set_content(body, charset="utf-8")
-    return message.as_bytes()
 
 
 def classify_smtp(code: int | None) -> Outcome:
