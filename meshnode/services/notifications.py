@@ -29,6 +29,7 @@ TYPES = (
     "group_buy_failed", "listing_expiring", "trustline_proposed", "report_received",
 )
 PAGE = 50
+BADGE_CAP = 100
 EXPIRY_WARNING = timedelta(days=2)
 MAX_PAGE = 100
 MAX_IDS = 500
@@ -161,6 +162,12 @@ async def warn_expiring(ctx: NodeContext) -> int:
 async def unread_count(ctx: NodeContext, member: MemberRow) -> int:
     """How many items wait for ``member``."""
     return await q.unread_count(ctx.store.reader, member.id)
+
+
+async def unread_badge(ctx: NodeContext, member: MemberRow) -> int:
+    """The unread count for the navigation, counted up to ``BADGE_CAP`` (shown "99+"): every
+    page pays for it, so its cost must not grow with a backlog."""
+    return await q.unread_count(ctx.store.reader, member.id, BADGE_CAP)
 
 
 async def list_notifications(

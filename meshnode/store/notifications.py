@@ -53,10 +53,10 @@ async def list_for_member(
         return [NotificationRow(**dict(row)) for row in await cursor.fetchall()]
 
 
-async def unread_count(db: aiosqlite.Connection, member_id: int) -> int:
-    """Items not yet read by the member."""
-    async with query(db, "SELECT count(*) FROM notifications WHERE member_id = ?"
-                     " AND read_at IS NULL", (member_id,)) as cursor:
+async def unread_count(db: aiosqlite.Connection, member_id: int, cap: int = -1) -> int:
+    """Items not yet read by the member, counting at most ``cap`` (-1: all)."""
+    async with query(db, "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE"
+                     " member_id = ? AND read_at IS NULL LIMIT ?)", (member_id, cap)) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
 

@@ -159,7 +159,7 @@ async def render(
     member = await current_member(request)
     tr = translator(request, member)
     unread = await message_service.unread_count(ctx, member) if member else 0
-    notices = await notification_service.unread_count(ctx, member) if member else 0
+    notices = await notification_service.unread_badge(ctx, member) if member else 0
     token: str | _AnonymousCsrfToken = (
         await csrf_token(request) if member else _AnonymousCsrfToken(request))
     env = aiohttp_jinja2.get_env(request.app)

@@ -123,3 +123,17 @@ async def test_wallet_page__lists_each_hold_with_its_deal_and_date(
     assert f'<a href="/deals/{pledge.id}">' in holds
     assert "Commande groupée de pommes" in holds
     assert "30 nov. 2026" in holds
+
+
+async def test_pages__a_backlog_shows_99_plus_and_the_count_stays_cheap(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember,
+) -> None:
+    # Given 120 unread items (the badge counts to 100 only: every page pays for it)
+    async with ctx.store.transaction() as tx:
+        for n in range(120):
+            await notifications.notify(ctx, tx, alice.row.id, "payment_received", ref=str(n))
+    await login(client, "alice")
+    home = await (await client.get("/", headers=HTML)).text()
+    assert '>99+</span>' in home
+    assert await notifications.unread_badge(ctx, alice.row) == 100
+    assert await notifications.unread_count(ctx, alice.row) == 120
