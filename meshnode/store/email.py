@@ -103,12 +103,14 @@ async def queue_mail(db: aiosqlite.Connection, *, member_id: int, kind: str, add
 
 async def queue_if_immediate(db: aiosqlite.Connection, *, member_id: int, item_id: int,
                              now: str) -> None:
-    """Queue a notification mail when the member has a verified address, mail on, no digest."""
+    """Queue a notification mail when the member (still active) has a verified address, mail
+    on, no digest."""
     await db.execute(
         "INSERT INTO email_outbox (member_id, kind, address, payload, next_attempt_at,"
-        " created_at) SELECT member_id, 'notification', address, json_array(?), ?, ?"
-        " FROM member_emails WHERE member_id = ? AND verified_at IS NOT NULL AND enabled = 1"
-        " AND digest = 0", (item_id, now, now, member_id))
+        " created_at) SELECT e.member_id, 'notification', e.address, json_array(?), ?, ?"
+        " FROM member_emails e JOIN members m ON m.id = e.member_id WHERE e.member_id = ?"
+        " AND e.verified_at IS NOT NULL AND e.enabled = 1 AND e.digest = 0"
+        " AND m.disabled_at IS NULL", (item_id, now, now, member_id))
 
 
 async def due_mails(db: aiosqlite.Connection, now: str, limit: int = 20) -> list[MailRow]:
@@ -141,8 +143,10 @@ async def mark_failed(db: aiosqlite.Connection, mail_id: int, *, error: str,
 async def digest_members(db: aiosqlite.Connection, today: str) -> list[EmailRow]:
     """Verified digest subscribers not yet served ``today`` (local date)."""
     async with query(db,
-        "SELECT * FROM member_emails WHERE verified_at IS NOT NULL AND enabled = 1"
-        " AND digest = 1 AND last_digest_on < ? ORDER BY member_id", (today,)) as cursor:
+        "SELECT e.* FROM member_emails e JOIN members m ON m.id = e.member_id"
+        " WHERE e.verified_at IS NOT NULL AND e.enabled = 1 AND e.digest = 1"
+        " AND e.last_digest_on < ? AND m.disabled_at IS NULL ORDER BY e.member_id",
+        (today,)) as cursor:
         return [_email(row) for row in await cursor.fetchall()]
 
 

@@ -416,3 +416,17 @@ async def test_email__page_form_sets_address_in_french(
     assert (settings["digest"], settings["verified"]) == (True, False)
     await worker.step()
     assert len(smtp.messages) == 1
+
+
+async def test_email__a_disabled_member_is_mailed_nothing(
+    mail_client: TestClient, mail_ctx: NodeContext, worker: MailWorker, smtp: Inbox,
+    people: tuple[TestMember, TestMember],
+) -> None:
+    from meshnode.services import members, notifications
+    _, bob = people
+    await _verified(mail_client, worker, smtp, bob, "bob@canal.example")
+    await members.set_disabled(mail_ctx, "bob", disabled=True)
+    async with mail_ctx.store.transaction() as tx:  # e.g. a payment already under way
+        assert await notifications.notify(mail_ctx, tx, bob.row.id, "payment_received")
+    assert await worker.step() == 0
+    assert len(smtp.messages) == 1  # the verification only
