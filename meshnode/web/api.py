@@ -12,9 +12,14 @@ from meshnode.errors import NotFoundError, PayloadTooLargeError
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
+from meshnode.protocol.parsing import parse_decimal, parse_optional_int
+from meshnode.protocol.trust import ListingTrust
 from meshnode.services import listings as listing_service
 from meshnode.services import members as member_service
+from meshnode.services import names, trust
+from meshnode.services.context import NodeContext
 from meshnode.services.listings import ListingView
+from meshnode.services.names import ListingParties
 from meshnode.store.listings import SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
@@ -41,13 +46,22 @@ def member_json(member: MemberRow, base_url: str) -> dict[str, Any]:
     }
 
 
-def listing_json(view: ListingView, base_url: str) -> dict[str, Any]:
-    """API representation of a listing, including its signed FEP-0837 object."""
+def listing_json(view: ListingView, base_url: str, parties: ListingParties | None = None,
+                 signature: ListingTrust | None = None) -> dict[str, Any]:
+    """API representation of a listing, including its signed FEP-0837 object.
+
+    ``author`` and ``community`` are ``{name, handle, actor}`` (``author.username`` is kept
+    for local authors); ``signature`` is ``{verified, checked_at, key, ...}``.
+    """
     row = view.row
+    author = {"username": row.author_username, "actor": row.author_uri,
+              **(parties.author.to_json() if parties else {})}
     return {
         "id": row.id,
         "url": row.object_id,
-        "author": {"username": row.author_username, "actor": row.author_uri},
+        "author": author,
+        "community": parties.community.to_json() if parties else None,
+        "signature": signature.to_json() if signature else None,
         "origin": row.origin,
         "local": row.is_local,
         "kind": row.kind,
@@ -69,6 +83,23 @@ def listing_json(view: ListingView, base_url: str) -> dict[str, Any]:
         ],
         "signed_object": view.signed_object,
     }
+
+
+async def listings_json(ctx: NodeContext, views: list[ListingView]) -> list[dict[str, Any]]:
+    """Several listings as the API shows them, names and signature verdicts included."""
+    rows = [view.row for view in views]
+    parties = await names.listing_parties(ctx, rows)
+    verdicts = await trust.signature_verdicts(ctx, rows)
+    return [listing_json(view, ctx.config.base_url, parties[view.row.id],
+                         verdicts[view.row.id]) for view in views]
+
+
+async def one_listing_json(ctx: NodeContext, view: ListingView) -> dict[str, Any]:
+    """One listing as the API shows it; its stored document is verified again with the key
+    its kept check names (as on its page)."""
+    parties = await names.listing_parties(ctx, [view.row])
+    verdict = await trust.signature_verdict(ctx, view.row)
+    return listing_json(view, ctx.config.base_url, parties[view.row.id], verdict)
 
 
 async def get_me(request: web.Request) -> web.Response:
@@ -115,7 +146,7 @@ async def create_listing(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = await read_json(request, ctx.config.max_body_bytes)
     view = await listing_service.create_listing(ctx, member, data)
-    body = listing_json(view, ctx.config.base_url)
+    body = await one_listing_json(ctx, view)
     location = f"/api/v1/listings/{view.row.id}"
     return web.json_response(body, status=201, headers={"Location": location})
 
@@ -130,10 +161,10 @@ def _choice(query: dict[str, str], name: str, allowed: tuple[str, ...]) -> str |
 
 def _near(query: dict[str, str]) -> tuple[tuple[float, float] | None, float]:
     raw = query.get("near")
-    radius_raw = query.get("radius_km", "10")
     try:
-        radius = float(radius_raw)
-    except ValueError as exc:
+        radius = float(parse_decimal(query.get("radius_km", "10"), "radius_km", max_digits=4,
+                                     places=3))
+    except ValidationError as exc:
         raise ValidationError("radius_km must be a number", {"radius_km": "a number"}) from exc
     if not 0 < radius <= MAX_RADIUS_KM:
         raise ValidationError("radius_km out of range", {"radius_km": f"0-{MAX_RADIUS_KM:g}"})
@@ -141,8 +172,9 @@ def _near(query: dict[str, str]) -> tuple[tuple[float, float] | None, float]:
         return None, radius
     try:
         lat_text, lon_text = raw.split(",")
-        lat, lon = float(lat_text), float(lon_text)
-    except ValueError as exc:
+        lat, lon = (float(parse_decimal(text, "near", max_digits=3, places=8))
+                    for text in (lat_text, lon_text))
+    except (ValueError, ValidationError) as exc:  # ValueError: not two parts
         raise ValidationError("near must be lat,lon", {"near": "e.g. 45.76,4.83"}) from exc
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValidationError("near out of range", {"near": "latitude/longitude out of range"})
@@ -151,17 +183,12 @@ def _near(query: dict[str, str]) -> tuple[tuple[float, float] | None, float]:
 
 def search_filters(query: dict[str, str]) -> SearchFilters:
     """Validate search query parameters (shared with the HTML search page)."""
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError as exc:
-        raise ValidationError("limit must be a number", {"limit": "1-100"}) from exc
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError("limit must be 1-100", {"limit": "1-100"})
+    limit = parse_optional_int(query.get("limit"), "limit", low=1, high=MAX_PAGE, default=20)
     cursor = None
     if query.get("cursor"):
         try:
             cursor = listing_service.decode_cursor(query["cursor"])
-        except (ValueError, ValidationError) as exc:
+        except ValidationError as exc:
             raise ValidationError("invalid cursor", {"cursor": "use next_cursor as given"}) from exc
     near, radius = _near(query)
     text = query.get("q", "")
@@ -185,9 +212,7 @@ async def search_listings(request: web.Request) -> web.Response:
     await api_member(request)
     ctx = request.app[CONTEXT]
     page = await listing_service.search_listings(ctx, search_filters(dict(request.query)))
-    items = []
-    for row in page.items:
-        items.append(listing_json(ListingView(row=row, images=[]), ctx.config.base_url))
+    items = await listings_json(ctx, [ListingView(row=row, images=[]) for row in page.items])
     return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 
@@ -198,7 +223,7 @@ async def get_listing(request: web.Request) -> web.Response:
     view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
     if view.row.hidden:
         raise NotFoundError("this listing was hidden by a moderator")
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 async def patch_listing(request: web.Request) -> web.Response:
@@ -208,7 +233,7 @@ async def patch_listing(request: web.Request) -> web.Response:
     patch = await read_json(request, ctx.config.max_body_bytes)
     listing_id = request.match_info["listing_id"]
     view = await listing_service.update_listing(ctx, member, listing_id, patch)
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 async def delete_listing(request: web.Request) -> web.Response:
@@ -216,7 +241,7 @@ async def delete_listing(request: web.Request) -> web.Response:
     member = await api_member(request)
     ctx = request.app[CONTEXT]
     view = await listing_service.withdraw_listing(ctx, member, request.match_info["listing_id"])
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 async def _read_image_part(request: web.Request, cap: int) -> tuple[bytes, str]:
@@ -262,7 +287,7 @@ async def add_image(request: web.Request) -> web.Response:
     async with ctx.images.admit():  # bounds the uploads held in memory at once (503)
         data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
         view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
-    return web.json_response(listing_json(view, ctx.config.base_url), status=201)
+    return web.json_response(await one_listing_json(ctx, view), status=201)
 
 
 async def delete_image(request: web.Request) -> web.Response:
@@ -272,7 +297,7 @@ async def delete_image(request: web.Request) -> web.Response:
     view = await listing_service.remove_image(
         ctx, member, request.match_info["listing_id"], request.match_info["image_id"]
     )
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 def setup_api_routes(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from meshnode.web.i18n import Translator
 
 CARD_CACHE_SIZE = 4000
 
-CardKey = tuple[str, int, int, str, str, bool]
+CardKey = tuple[str, int, int, str, str, bool, tuple[str, str] | None]
 
 
 class CardCache:
@@ -33,7 +33,8 @@ class CardCache:
     def render(self, env: jinja2.Environment, tr: Translator, item: dict[str, Any]) -> Markup:
         """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""
         row = item["row"]
-        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden)
+        byline = (item["author"].label, item["community"].label) if "author" in item else None
+        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden, byline)
         card = self._cards.get(key)
         if card is not None:
             self._cards.move_to_end(key)

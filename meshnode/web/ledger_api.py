@@ -11,7 +11,9 @@ from aiohttp import web
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import JournalEntry
+from meshnode.protocol.parsing import parse_optional_int
 from meshnode.services import ledger as ledger_service
+from meshnode.services import names
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import LedgerSummary, Wallet
 from meshnode.store.ledger import HoldRow, RequestRow
@@ -144,17 +146,18 @@ async def post_transfer(request: web.Request) -> web.Response:
 async def list_transactions(request: web.Request) -> web.Response:
     """``GET /api/v1/transactions?cursor=&limit=``: the caller's history, newest first."""
     member, ctx = await _member_ctx(request)
-    try:
-        limit = int(request.query.get("limit", "20"))
-    except ValueError as exc:
-        raise ValidationError("limit must be a number", {"limit": "1-100"}) from exc
+    limit = parse_optional_int(request.query.get("limit"), "limit", low=1, high=100, default=20)
     page = await ledger_service.history(ctx, member, cursor=request.query.get("cursor"),
                                         limit=limit)
     decimals = ctx.config.currency.decimals
-    return web.json_response({
-        "items": [entry_json(e, decimals, member.username) for e in page.entries],
-        "next_cursor": page.next_cursor,
-    })
+    others = await names.history_names(ctx, member.username, page.entries)
+    items = []
+    for entry in page.entries:
+        other = others[entry.fields.id]
+        items.append({**entry_json(entry, decimals, member.username), "other_side": {
+            "person": other.person.to_json() if other.person else None,
+            "community": other.community.to_json() if other.community else None}})
+    return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 
 async def get_transaction(request: web.Request) -> web.Response:

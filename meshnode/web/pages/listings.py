@@ -21,9 +21,9 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
-from meshnode.services import accounts
+from meshnode.services import accounts, names, trust
 from meshnode.services import listings as listing_service
-from meshnode.services.signatures import listing_signature
+from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
@@ -55,9 +55,12 @@ def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[CONTEXT].config.timezone)
 
 
-def card_context(rows: list[ListingRow]) -> list[dict[str, Any]]:
-    """What a listing card shows (details parsed once here, not in the template)."""
-    return [{"row": row, "details": json.loads(row.details)} for row in rows]
+async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
+    """What a listing card shows (details parsed once here, not in the template), with the
+    author and community by name (``Camille · camille@canal.example``), never a URL."""
+    parties = await names.listing_parties(ctx, rows)
+    return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
+             "community": parties[row.id].community} for row in rows]
 
 
 async def home(request: web.Request) -> web.Response:
@@ -72,7 +75,7 @@ async def home(request: web.Request) -> web.Response:
     )
     settings = await accounts.get_settings(ctx)
     return await render(request, "home.html", {
-        "listings": card_context(page.items), "about": settings.about, **form_choices(),
+        "listings": await card_context(ctx, page.items), "about": settings.about, **form_choices(),
     })
 
 
@@ -95,7 +98,7 @@ async def search(request: web.Request) -> web.Response:
         errors = exc.fields or {"q": message_of(exc)}
     searched = any(query[k] for k in SEARCH_KEYS)
     return await render(request, "search.html", {
-        "query": query, "listings": card_context(rows), "errors": errors,
+        "query": query, "listings": await card_context(ctx, rows), "errors": errors,
         "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
         **form_choices(),
     }, status=400 if errors else 200)
@@ -109,7 +112,8 @@ async def _visible_listing(request: web.Request, member: MemberRow | None) -> Li
     return view.row
 
 
-async def listing_page(request: web.Request) -> web.Response:
+async def listing_page(request: web.Request, *, notice: str | None = None,
+                       status: int = 200) -> web.Response:
     """``GET /listings/{id}`` for browsers: every field, photos, author, origin, signature."""
     ctx = request.app[CONTEXT]
     member = await current_member(request)
@@ -117,17 +121,20 @@ async def listing_page(request: web.Request) -> web.Response:
     row = view.row
     if row.hidden and not (member and member.is_admin):
         raise NotFoundError("this listing is not available")
-    signature = await listing_signature(ctx, row)
+    signature = await trust.signature_verdict(ctx, row)
+    parties = (await names.listing_parties(ctx, [row]))[row.id]
     is_author = member is not None and row.is_local and row.author_id == member.id
     booking = await booking_context(request, row.id, row.category)
     return await render(request, "listing.html", {
         **booking, "row": row, "images": view.images, "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
-        "signature": signature.value, "is_author": is_author,
+        "signature": signature.status.value, "check": signature.check,
+        "author": parties.author, "origin_community": parties.community,
+        "is_author": is_author, "notice": notice,
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
-    })
+    }, status=status)
 
 
 async def choose_category(request: web.Request) -> web.Response:
@@ -267,7 +274,7 @@ async def my_listings(request: web.Request) -> web.Response:
             ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True, limit=100)
         )
         if page.items:
-            groups.append((status, card_context(page.items)))
+            groups.append((status, await card_context(ctx, page.items)))
     return await render(request, "my_listings.html", {"groups": groups, **form_choices()})
 
 
