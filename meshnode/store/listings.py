@@ -47,6 +47,8 @@ class ListingRow:
     hidden: bool
     signed_object: str
     author_username: str | None = None
+    # the ``availableQuantity`` of the signed document, as JSON text (None: not published)
+    available_quantity: str | None = None
 
 
 def _listing(row: aiosqlite.Row) -> ListingRow:
@@ -54,6 +56,8 @@ def _listing(row: aiosqlite.Row) -> ListingRow:
     data["is_local"] = bool(data["is_local"])
     data["hidden"] = bool(data["hidden"])
     data.setdefault("author_username", None)
+    available = data.get("available_quantity")
+    data["available_quantity"] = None if available is None else str(available)
     return ListingRow(**data)
 
 
