@@ -14,10 +14,13 @@ from meshnode.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
+from meshnode.services import capacity
 from meshnode.services import listings as listing_service
 from meshnode.services import members as member_service
+from meshnode.services.context import NodeContext
 from meshnode.services.listings import ListingView
 from meshnode.store.listings import SearchFilters
 from meshnode.store.members import MemberRow
@@ -45,7 +48,17 @@ def member_json(member: MemberRow, base_url: str) -> dict[str, Any]:
     }
 
 
-def listing_json(view: ListingView, base_url: str) -> dict[str, Any]:
+def capacity_json(remaining: Remaining | None) -> dict[str, Any]:
+    """``remaining`` (what is left: an integer count, or a decimal quantity as text) and
+    ``capacity`` ``{remaining, total, unit, full}``; both null for a listing without one."""
+    if remaining is None:
+        return {"remaining": None, "capacity": None}
+    data = remaining.to_json()
+    return {"remaining": data["remaining"], "capacity": data}
+
+
+def listing_json(view: ListingView, base_url: str,
+                 remaining: Remaining | None = None) -> dict[str, Any]:
     """API representation of a listing, including its signed FEP-0837 object."""
     row = view.row
     return {
@@ -71,8 +84,14 @@ def listing_json(view: ListingView, base_url: str) -> dict[str, Any]:
              "media_type": i.media_type, "width": i.width, "height": i.height, "alt": i.alt}
             for i in view.images
         ],
+        **capacity_json(remaining),
         "signed_object": view.signed_object,
     }
+
+
+async def one_listing(ctx: NodeContext, view: ListingView) -> dict[str, Any]:
+    """One listing as the API shows it, with what is left of it."""
+    return listing_json(view, ctx.config.base_url, await capacity.remaining_of(ctx, view.row))
 
 
 async def get_me(request: web.Request) -> web.Response:
@@ -122,7 +141,7 @@ async def create_listing(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = await read_json(request, ctx.config.max_body_bytes)
     view = await listing_service.create_listing(ctx, member, data)
-    body = listing_json(view, ctx.config.base_url)
+    body = await one_listing(ctx, view)
     location = f"/api/v1/listings/{view.row.id}"
     return web.json_response(body, status=201, headers={"Location": location})
 
@@ -192,9 +211,9 @@ async def search_listings(request: web.Request) -> web.Response:
     await api_member(request)
     ctx = request.app[CONTEXT]
     page = await listing_service.search_listings(ctx, search_filters(dict(request.query)))
-    items = []
-    for row in page.items:
-        items.append(listing_json(ListingView(row=row, images=[]), ctx.config.base_url))
+    left = await capacity.remaining_for(ctx, page.items)
+    items = [listing_json(ListingView(row=row, images=[]), ctx.config.base_url, left.get(row.id))
+             for row in page.items]
     return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 
@@ -205,7 +224,7 @@ async def get_listing(request: web.Request) -> web.Response:
     view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
     if view.row.hidden:
         raise NotFoundError("this listing was hidden by a moderator")
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing(ctx, view))
 
 
 async def patch_listing(request: web.Request) -> web.Response:
@@ -215,7 +234,7 @@ async def patch_listing(request: web.Request) -> web.Response:
     patch = await read_json(request, ctx.config.max_body_bytes)
     listing_id = request.match_info["listing_id"]
     view = await listing_service.update_listing(ctx, member, listing_id, patch)
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing(ctx, view))
 
 
 async def delete_listing(request: web.Request) -> web.Response:
@@ -223,7 +242,7 @@ async def delete_listing(request: web.Request) -> web.Response:
     member = await api_member(request)
     ctx = request.app[CONTEXT]
     view = await listing_service.withdraw_listing(ctx, member, request.match_info["listing_id"])
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing(ctx, view))
 
 
 async def _read_image_part(request: web.Request, cap: int) -> tuple[bytes, str]:
@@ -269,7 +288,7 @@ async def add_image(request: web.Request) -> web.Response:
     async with ctx.images.admit():  # bounds the uploads held in memory at once (503)
         data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
         view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
-    return web.json_response(listing_json(view, ctx.config.base_url), status=201)
+    return web.json_response(await one_listing(ctx, view), status=201)
 
 
 async def delete_image(request: web.Request) -> web.Response:
@@ -279,7 +298,7 @@ async def delete_image(request: web.Request) -> web.Response:
     view = await listing_service.remove_image(
         ctx, member, request.match_info["listing_id"], request.match_info["image_id"]
     )
-    return web.json_response(listing_json(view, ctx.config.base_url))
+    return web.json_response(await one_listing(ctx, view))
 
 
 def setup_api_routes(app: web.Application) -> None:

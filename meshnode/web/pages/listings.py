@@ -21,8 +21,9 @@ from meshnode.errors import (
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
-from meshnode.services import accounts
+from meshnode.services import accounts, capacity
 from meshnode.services import listings as listing_service
+from meshnode.services.context import NodeContext
 from meshnode.services.signatures import listing_signature
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
@@ -55,9 +56,12 @@ def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[CONTEXT].config.timezone)
 
 
-def card_context(rows: list[ListingRow]) -> list[dict[str, Any]]:
-    """What a listing card shows (details parsed once here, not in the template)."""
-    return [{"row": row, "details": json.loads(row.details)} for row in rows]
+async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
+    """What a listing card shows (details parsed once here, not in the template), with what
+    is left of it ("2 places restantes sur 3", "Complet")."""
+    left = await capacity.remaining_for(ctx, rows)
+    return [{"row": row, "details": json.loads(row.details), "remaining": left.get(row.id)}
+            for row in rows]
 
 
 async def home(request: web.Request) -> web.Response:
@@ -72,7 +76,8 @@ async def home(request: web.Request) -> web.Response:
     )
     settings = await accounts.get_settings(ctx)
     return await render(request, "home.html", {
-        "listings": card_context(page.items), "about": settings.about, **form_choices(),
+        "listings": await card_context(ctx, page.items), "about": settings.about,
+        **form_choices(),
     })
 
 
@@ -95,7 +100,7 @@ async def search(request: web.Request) -> web.Response:
         errors = exc.fields or {"q": message_of(exc)}
     searched = any(query[k] for k in SEARCH_KEYS)
     return await render(request, "search.html", {
-        "query": query, "listings": card_context(rows), "errors": errors,
+        "query": query, "listings": await card_context(ctx, rows), "errors": errors,
         "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
         **form_choices(),
     }, status=400 if errors else 200)
@@ -120,8 +125,12 @@ async def listing_page(request: web.Request) -> web.Response:
     signature = await listing_signature(ctx, row)
     is_author = member is not None and row.is_local and row.author_id == member.id
     booking = await booking_context(request, row.id, row.category)
+    remaining = await capacity.remaining_of(ctx, row)
+    if remaining is not None and remaining.full:
+        booking["bookable"] = False  # "Complet": no booking form
     return await render(request, "listing.html", {
-        **booking, "row": row, "images": view.images, "details": json.loads(row.details),
+        **booking, "remaining": remaining, "row": row, "images": view.images,
+        "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
         "signature": signature.value, "is_author": is_author,
@@ -267,7 +276,7 @@ async def my_listings(request: web.Request) -> web.Response:
             ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True, limit=100)
         )
         if page.items:
-            groups.append((status, card_context(page.items)))
+            groups.append((status, await card_context(ctx, page.items)))
     return await render(request, "my_listings.html", {"groups": groups, **form_choices()})
 
 

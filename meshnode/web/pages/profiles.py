@@ -24,7 +24,7 @@ async def profile_page(request: web.Request) -> web.Response:
     page = await listing_service.search_listings(ctx, SearchFilters(author_id=member.id, limit=50))
     received = await deals.feedback_about(ctx, member.username)
     return await render(request, "profile.html", {
-        "person": member, "listings": card_context(page.items), **form_choices(),
+        "person": member, "listings": await card_context(ctx, page.items), **form_choices(),
         "feedback": received, "feedback_summary": feedback_summary(received),
     })
 
