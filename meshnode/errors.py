@@ -1,8 +1,11 @@
-"""Errors raised by the service layer; ``meshnode/web/errors.py`` maps each to one HTTP status."""
+"""Errors raised by the service layer; ``meshnode/web/errors.py`` maps each to one HTTP status.
+
+Invalid input has one class and one name, ``meshnode.protocol.errors.ValidationError``
+(422 with per-field messages), whether a member's form or a peer's document was wrong: the
+pure parsers raise it and the use cases raise the same class, imported from there.
+"""
 
 from __future__ import annotations
-
-from meshnode.protocol.errors import ValidationError
 
 __all__ = [
     "AuthenticationError",
@@ -18,7 +21,6 @@ __all__ = [
     "RequestInFlightError",
     "ServiceError",
     "UnsupportedMediaError",
-    "ValidationError",
 ]
 
 

@@ -12,30 +12,14 @@ from typing import Any
 
 import aiosqlite
 
+from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
-from meshnode.protocol.activities import same_origin, strip_fragment
+from meshnode.protocol.activities import same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.errors import ProofError
-from meshnode.protocol.proofs import proof_verification_method, verify_proof
 from meshnode.services import deal_inbox
 
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
-
-
-async def verify_actor_proof(federation: Federation, document: Mapping[str, Any],
-                             actor: str) -> None:
-    """The document carries a valid proof made with one of ``actor``'s own keys."""
-    method = proof_verification_method(document)
-    if strip_fragment(method) != actor:
-        raise ProofError("the proof was not made by the activity's actor")
-    key = await federation.directory.key(method)
-    if key.actor_id != actor:
-        raise ProofError("the verification method is not the actor's")
-    try:
-        verify_proof(document, public_key=key.ed25519_raw)
-    except ProofError:
-        key = await federation.directory.key(method, refresh=True)  # key rotation
-        verify_proof(document, public_key=key.ed25519_raw)
 
 
 async def prepare_deal(federation: Federation, act: Mapping[str, Any]) -> Effect:
@@ -45,14 +29,14 @@ async def prepare_deal(federation: Federation, act: Mapping[str, Any]) -> Effect
     ctx = federation.ctx
     if kind == "feedback":
         note = act["object"]
-        await verify_actor_proof(federation, note, actor)
+        await verify_actor_proof(federation.directory, note, actor)
         if not same_origin(str(note.get("id")), actor):
             raise ProofError("the feedback is not on its author's origin")
 
         async def feedback(tx: aiosqlite.Connection) -> str:
             return await deal_inbox.receive_feedback(ctx, tx, note, actor)
         return feedback
-    await verify_actor_proof(federation, act, actor)
+    await verify_actor_proof(federation.directory, act, actor)
     if kind == "offer" and not same_origin(str(act["object"].get("id")), actor):
         raise ProofError("the Agreement is not on the booker's origin")
     receive = {"offer": deal_inbox.receive_offer, "answer": deal_inbox.receive_answer,

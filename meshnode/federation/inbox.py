@@ -24,6 +24,7 @@ from meshnode.errors import (
 )
 from meshnode.federation.bodies import read_capped
 from meshnode.federation.directory import ActorDirectory, ActorKey, FetchBudget
+from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol.activities import check_url, id_of, origin_of, same_origin
 from meshnode.protocol.errors import (
@@ -88,14 +89,11 @@ async def authenticate(
 ) -> tuple[ActorKey, SignatureVerdict]:
     """Verify a parsed HTTP signature; the cached key is re-fetched once on failure (at most
     once a minute per key: ``ActorDirectory.key``)."""
-    key = await directory.key(parsed.key_id, budget=budget)
-    try:
-        return key, verify_parsed(parsed, key.public_key, now=now, body=body)
-    except _FINAL_SIGNATURE_ERRORS:
-        raise
-    except SignatureError:
-        key = await directory.key(parsed.key_id, refresh=True, budget=budget)  # key rotation
-        return key, verify_parsed(parsed, key.verifying_key(), now=now, body=body)
+    return await verify_or_refetch(
+        await directory.key(parsed.key_id, budget=budget),
+        lambda: directory.key(parsed.key_id, refresh=True, budget=budget),
+        lambda key: verify_parsed(parsed, key.public_key, now=now, body=body),
+        retry_on=SignatureError, final=_FINAL_SIGNATURE_ERRORS)
 
 
 def check_content_type(request: web.Request) -> None:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from meshnode.errors import CommunityUnreachableError, ServiceError
 from meshnode.federation.http import FetchError
+from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol import iou as p
@@ -53,12 +54,10 @@ def _outcome(text: str) -> Effect:
 async def verify_node_proof(federation: Federation, act: Mapping[str, Any]) -> str:
     """Check the activity's proof was made with a key of its actor (a Group); return actor."""
     actor = str(act.get("actor"))
-    remote = await federation.directory.get_actor(actor)
-    try:
-        methods = p.verify_proofs(act, remote.ed25519_keys)
-    except ProofError:
-        remote = await federation.directory.get_actor(actor, refresh=True)  # key rotation
-        methods = p.verify_proofs(act, remote.ed25519_keys)
+    _, methods = await verify_or_refetch(
+        await federation.directory.get_actor(actor),
+        lambda: federation.directory.get_actor(actor, refresh=True),
+        lambda remote: p.verify_proofs(act, remote.ed25519_keys), retry_on=ProofError)
     if len(methods) != 1:
         raise ProofError("an IOU activity carries exactly one proof, by its actor")
     return actor
@@ -208,7 +207,7 @@ class IouNetworkImpl:
         """Our lines plus those our neighbours (and theirs, up to MAX_HOPS) report."""
         edges = await svc.local_edges(ctx)
         frontier = [edge.target for edge in edges]
-        seen = {svc.group(ctx), *frontier}
+        seen = {svc.community_actor(ctx), *frontier}
         silent: list[str] = []  # nodes on the way that did not answer
         for _ in range(p.MAX_HOPS - 1):
             next_frontier: list[str] = []
@@ -298,7 +297,7 @@ async def info_handler(request: web.Request) -> web.Response:
     currency = svc.our_currency(ctx)
     edges = await svc.local_edges(ctx)
     return web.json_response({
-        "actor": svc.group(ctx), "currency": currency.as_json(),
+        "actor": svc.community_actor(ctx), "currency": currency.as_json(),
         "lines": [{"peer": edge.target, "capacity": edge.capacity, "ratio": str(edge.ratio)}
                   | _exact(edge) for edge in edges],
     })
@@ -357,7 +356,7 @@ class IouWorker:
                                      agreement=json.dumps(offer["object"]), last_error=None)
                 fresh = await iq.get_line(tx, line.id)
                 assert fresh is not None
-                await svc._send(ctx, tx, fresh, offer, now)
+                await svc.send(ctx, tx, fresh, offer, now)
         return len(rows)
 
 

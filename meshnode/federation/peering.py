@@ -1,6 +1,7 @@
 """Peering: community Group actors following each other, as a persisted state machine.
 
-Our side of a peering (``peers.out_state``)::
+Our side of a peering (``peers.out_state``) follows the declared table
+``protocol.peering.PEERING_GRAPH``::
 
     none ──add──▶ resolving ──(WebFinger/actor fetched, Follow queued)──▶ following
     following ──Accept──▶ peered          following ──Reject──▶ rejected
@@ -22,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol.activities import (
     RemoteActor,
     follow_activity,
@@ -31,6 +32,8 @@ from meshnode.protocol.activities import (
     parse_actor,
     response_activity,
 )
+from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
@@ -115,8 +118,8 @@ async def add_peer(ctx: NodeContext, target: str) -> str:
         if row is None:
             await fq.insert_peer(tx, origin=key, requested=requested, out_state="resolving",
                                  now=now)
-        elif row["out_state"] in ("none", "rejected", "failed"):
-            await fq.update_peer(tx, key, now, requested=requested, out_state="resolving",
+        elif (state := next_peer_state(row["out_state"], "add", "admin")) is not None:
+            await fq.update_peer(tx, key, now, requested=requested, out_state=state,
                                  attempts=0, next_attempt_at=None)
     return key
 
@@ -153,7 +156,8 @@ async def approve_peer(ctx: NodeContext, text: str) -> str:
                       "object": group}
             await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow,
                                 accept=True)
-            if peer is not None and peer["out_state"] in ("none", "rejected", "failed"):
+            if peer is not None and next_peer_state(peer["out_state"], "follow",
+                                                    "admin") is not None:
                 await queue_follow(ctx, tx, remote)
     return origin
 

@@ -29,9 +29,10 @@ from meshnode.protocol.activities import id_of, origin_of, same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.inbox_policy import decide
+from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
-from meshnode.store import listings as lq
+from meshnode.store import listings as listing_store
 from meshnode.store.db import savepoint
 
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
@@ -76,8 +77,10 @@ async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effe
                                 accept=True)
             return "accepted"
         peer = await fq.get_peer(tx, remote.origin)
-        we_asked = peer is not None and peer["out_state"] in ("following", "peered",
-                                                              "resolving")
+        # We already asked (resolving, following, peered) when their Follow cannot make us
+        # follow them (protocol.peering.PEERING_GRAPH).
+        we_asked = peer is not None and next_peer_state(peer["out_state"], "follow",
+                                                        "peer") is None
         if ctx.config.peering_policy == "auto" or we_asked:
             await answer_follow(ctx, tx, local_actor=target, remote=remote, follow=follow,
                                 accept=True)
@@ -95,7 +98,7 @@ async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effe
     return effect
 
 
-def _answer_preparer(new_state: str) -> Preparer:
+def _answer_preparer(event: str) -> Preparer:
     async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
         follow_id = id_of(act.get("object"), "object")
         actor = str(act["actor"])
@@ -104,9 +107,12 @@ def _answer_preparer(new_state: str) -> Preparer:
             peer = await fq.get_peer(tx, origin_of(actor))
             if peer is None or peer["out_follow_id"] != follow_id or peer["actor_id"] != actor:
                 return "ignored: not an answer to our Follow"
+            target = next_peer_state(peer["out_state"], event, "peer")
+            if target is None:
+                return f"ignored: peering is {peer['out_state']}"
             await fq.update_peer(tx, peer["origin"], format_utc(federation.ctx.clock()),
-                                 out_state=new_state, sync_due=int(new_state == "peered"))
-            return new_state
+                                 out_state=target, sync_due=int(target == "peered"))
+            return target
 
         return effect
 
@@ -154,10 +160,10 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
         return outcome("rejected: Delete from another origin")
 
     async def effect(tx: aiosqlite.Connection) -> str:
-        row = await lq.get_listing_by_object_id(tx, object_id)
+        row = await listing_store.get_listing_by_object_id(tx, object_id)
         if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
             return "ignored"
-        await lq.mark_withdrawn(tx, row.id)
+        await listing_store.mark_withdrawn(tx, row.id)
         return "withdrawn"
 
     return effect
@@ -165,8 +171,8 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
 
 PREPARERS: dict[str, Preparer] = {
     "Follow": prepare_follow,
-    "Accept": _answer_preparer("peered"),
-    "Reject": _answer_preparer("rejected"),
+    "Accept": _answer_preparer("accept"),
+    "Reject": _answer_preparer("reject"),
     "Undo": prepare_undo,
     "Create": prepare_listing,
     "Update": prepare_listing,

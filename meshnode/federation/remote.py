@@ -14,17 +14,18 @@ from typing import Any
 
 import aiosqlite
 
+from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.listings import ListingDraft, parse_proposal
-from meshnode.protocol.proofs import proof_verification_method, verify_proof
+from meshnode.protocol.proofs import proof_verification_method
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.vocab import PUBLIC
 from meshnode.services.listings import draft_from_row, listing_columns
 from meshnode.services.publishing import dumps, queue_activity
 from meshnode.store import federation as fq
-from meshnode.store import listings as lq
+from meshnode.store import listings as listing_store
 
 LISTING_TYPES = ("Proposal", "Tombstone")
 
@@ -57,14 +58,7 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
         raise ProofError("the proof's author is not on the object's origin")
     if document["type"] == "Proposal" and document.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
-    key = await federation.directory.key(method)
-    if key.actor_id != author:
-        raise ProofError("the verification method is not the author's")
-    try:
-        verify_proof(document, public_key=key.ed25519_raw)
-    except ProofError:
-        key = await federation.directory.key(method, refresh=True)  # key rotation
-        verify_proof(document, public_key=key.ed25519_raw)
+    await verify_actor_proof(federation.directory, document, author)
     if document["type"] == "Proposal":
         draft = parse_proposal(document, decimals=federation.ctx.config.currency.decimals)
         stamp = _timestamp(document, "updated" if "updated" in document else "published")
@@ -80,7 +74,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
     origin = origin_of(verified.object_id)
     if origin == origin_of(ctx.config.base_url) or await fq.is_blocked(tx, origin):
         return False
-    existing = await lq.get_listing_by_object_id(tx, verified.object_id)
+    existing = await listing_store.get_listing_by_object_id(tx, verified.object_id)
     if existing is not None and (existing.is_local or existing.author_uri != verified.author):
         return False
     if existing is not None and (existing.status == "withdrawn"
@@ -97,16 +91,17 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         columns = listing_columns(verified.draft, decimals)
     if existing is None:
         listing_id = secrets.token_hex(8)
-        await lq.insert_listing(
+        await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
             published_at=_timestamp(verified.document, "published"), signed_object=signed,
             updated_at=verified.timestamp)
     else:
         listing_id = existing.id
-        await lq.update_listing(tx, listing_id=listing_id, columns=columns,
-                                updated_at=verified.timestamp, version=existing.version + 1,
-                                signed_object=signed)
+        await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,
+                                           updated_at=verified.timestamp,
+                                           version=existing.version + 1,
+                                           signed_object=signed)
     return True
 
 

@@ -12,6 +12,7 @@ from meshnode.federation.peering import queue_follow
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import RemoteActor, check_url, jrd_self_link, parse_acct
 from meshnode.protocol.errors import ProtocolError, ValidationError
+from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
@@ -68,7 +69,10 @@ class PeeringWorker:
                     await fq.update_peer(
                         tx, key, format_utc(now), attempts=attempts,
                         next_attempt_at=format_utc(retry_at), last_error=str(exc)[:300],
-                        out_state="failed" if attempts >= MAX_RESOLVE_ATTEMPTS else "resolving")
+                        out_state=next_peer_state(
+                            row["out_state"],
+                            "give_up" if attempts >= MAX_RESOLVE_ATTEMPTS else "retry",
+                            "worker"))
                 continue
             async with ctx.store.transaction() as tx:
                 if key != actor.origin:

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from meshnode.protocol import statemachine
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.statemachine import Transition, edge
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, When, number
@@ -33,36 +35,24 @@ TERMINAL = frozenset({"declined", "cancelled", "expired", "completed", "disputed
 HOLDING = frozenset({"accepted", "in_progress"})
 
 
-@dataclass(frozen=True)
-class Transition:
-    """One edge: the next state and who may take it."""
-
-    to: State
-    by: frozenset[str]
-
-
-def _edge(to: State, *by: str) -> Transition:
-    return Transition(to, frozenset(by))
-
-
 TRANSITIONS: dict[State, dict[str, Transition]] = {
     "requested": {
-        "accept": _edge("accepted", "author", "system"),  # system: auto-accept, group commit
-        "decline": _edge("declined", "author", "system"),
-        "cancel": _edge("cancelled", "booker"),
-        "expire": _edge("expired", "system"),
+        "accept": edge("accepted", "author", "system"),  # system: auto-accept, group commit
+        "decline": edge("declined", "author", "system"),
+        "cancel": edge("cancelled", "booker"),
+        "expire": edge("expired", "system"),
     },
     "accepted": {
-        "start": _edge("in_progress", "author"),
-        "complete": _edge("completed", "author", "booker"),
-        "cancel": _edge("cancelled", "author", "booker"),
-        "dispute": _edge("disputed", "author"),
+        "start": edge("in_progress", "author"),
+        "complete": edge("completed", "author", "booker"),
+        "cancel": edge("cancelled", "author", "booker"),
+        "dispute": edge("disputed", "author"),
         # the booker's node could not pay a cross-node deal (no route, limit, refusal)
-        "payment_failed": _edge("cancelled", "system"),
+        "payment_failed": edge("cancelled", "system"),
     },
     "in_progress": {
-        "complete": _edge("completed", "author", "booker"),
-        "dispute": _edge("disputed", "author"),
+        "complete": edge("completed", "author", "booker"),
+        "dispute": edge("disputed", "author"),
     },
     "declined": {}, "cancelled": {}, "expired": {}, "completed": {}, "disputed": {},
 }
@@ -71,26 +61,9 @@ TRANSITIONS: dict[State, dict[str, Transition]] = {
 def check_graph(transitions: Mapping[State, Mapping[str, Transition]]) -> None:
     """Refuse a malformed table: unknown states, exits from terminal states, dead ends,
     unreachable states or unknown roles (run when this module is imported)."""
-    if set(transitions) != set(STATES):
-        raise ValueError(f"states differ: {sorted(set(transitions) ^ set(STATES))}")
-    for state, edges in transitions.items():
-        if state in TERMINAL and edges:
-            raise ValueError(f"terminal state {state!r} has exits")
-        if state not in TERMINAL and not edges:
-            raise ValueError(f"state {state!r} is a dead end")
-        for action, edge in edges.items():
-            if edge.to not in transitions:
-                raise ValueError(f"{state}.{action} leads to unknown state {edge.to!r}")
-            if not edge.by or not edge.by <= {"author", "booker", "system"}:
-                raise ValueError(f"{state}.{action} has unknown roles {sorted(edge.by)}")
-    seen, todo = {INITIAL}, [INITIAL]
-    while todo:
-        for edge in transitions[todo.pop()].values():
-            if edge.to not in seen:
-                seen.add(edge.to)
-                todo.append(edge.to)
-    if seen != set(STATES):
-        raise ValueError(f"unreachable states: {sorted(set(STATES) - seen)}")
+    statemachine.check_graph(transitions, states=frozenset(STATES),
+                             initial=frozenset({INITIAL}),
+                             terminal=TERMINAL, roles=frozenset({"author", "booker", "system"}))
 
 
 check_graph(TRANSITIONS)

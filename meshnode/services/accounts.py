@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshnode.config import LOCALES
-from meshnode.errors import ConflictError, PermissionDeniedError, ValidationError
+from meshnode.errors import ConflictError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import message_of
 from meshnode.services.context import NodeContext
 from meshnode.services.members import get_member, hash_password, verify_password
+from meshnode.services.permissions import require_admin
 from meshnode.store import members as q
 from meshnode.store import sessions as session_q
 from meshnode.store import settings as settings_q
@@ -68,8 +70,7 @@ async def admin_change_member(
     ctx: NodeContext, admin: MemberRow, username: str, change: MemberChange
 ) -> MemberRow:
     """Disable/enable or promote/demote a member (never the last active admin)."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only administrators can manage members")
+    require_admin(admin, "only administrators can manage members")
     target = await get_member(ctx, username)
     losing_admin = target.is_admin and target.is_active and (
         change.disabled is True or change.admin is False
@@ -107,8 +108,7 @@ async def save_settings(
     ctx: NodeContext, admin: MemberRow, *, about: str, invite_days: str
 ) -> CommunitySettings:
     """Validate and store community settings."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only administrators can change settings")
+    require_admin(admin, "only administrators can change settings")
     text = clean_text(about)
     errors: dict[str, str] = {}
     if len(text) > MAX_ABOUT:

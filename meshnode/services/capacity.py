@@ -15,16 +15,14 @@ from dataclasses import fields
 
 import aiosqlite
 
-from meshnode import urls
 from meshnode.errors import ConflictError
 from meshnode.protocol import capacity as proto
 from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.deals import Capacity
-from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.translatable import Text, number
 from meshnode.services.context import NodeContext
-from meshnode.services.members import member_identity
 from meshnode.services.publishing import dumps, publish_listing_change
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as deal_q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
@@ -112,9 +110,7 @@ async def republish(ctx: NodeContext, tx: aiosqlite.Connection, listing_id: str,
     now = ctx.clock()
     unsigned = proto.with_available(document, remaining, proto.next_updated(row.updated_at, now))
     unsigned["status"] = new_status
-    method = urls.ed25519_key_id(urls.member_actor(ctx.config.base_url, author.username))
-    signed = dumps(create_proof(unsigned, seed=member_identity(ctx, author).ed25519_seed,
-                                verification_method=method, created=now))
+    signed = dumps(sign_as_member(ctx, author, unsigned, now))
     version = row.version + 1
     if not await listing_q.update_listing(tx, listing_id=row.id, columns=_columns(row, new_status),
                                           updated_at=str(unsigned["updated"]), version=version,

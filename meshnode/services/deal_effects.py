@@ -20,14 +20,13 @@ from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.capacity import counting_states
 from meshnode.protocol.ledger import PreparedEntry
-from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services import capacity as capacity_service
 from meshnode.services import deal_settlement, ledger
 from meshnode.services.context import NodeContext
-from meshnode.services.members import member_identity
 from meshnode.services.publishing import queue_activity
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
@@ -50,14 +49,6 @@ class Plan:
 def deal_url(ctx: NodeContext, deal_id: str) -> str:
     """This node's IRI for a deal (its Agreement when the booker is ours)."""
     return f"{ctx.config.base_url}/deals/{deal_id}"
-
-
-def sign_as(ctx: NodeContext, member: MemberRow, document: dict[str, Any],
-            now: datetime) -> dict[str, Any]:
-    """Add the member's FEP-8b32 proof to a document."""
-    method = urls.ed25519_key_id(urls.member_actor(ctx.config.base_url, member.username))
-    return create_proof(document, seed=member_identity(ctx, member).ed25519_seed,
-                        verification_method=method, created=now)
 
 
 def capacity(listing: ListingRow) -> proto.Capacity:
@@ -143,7 +134,7 @@ def _message(ctx: NodeContext, deal: DealRow, action: str, actor: MemberRow, now
                                             when=now, reason=reason)
     else:
         return None
-    return sign_as(ctx, actor, document, now)
+    return sign_as_member(ctx, actor, document, now)
 
 
 async def queue_to(ctx: NodeContext, tx: aiosqlite.Connection, activity: dict[str, Any],

@@ -20,8 +20,9 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import deal_payments, deal_settlement
 from meshnode.services.context import NodeContext
-from meshnode.services.deal_effects import Plan, apply, plan, queue_to, sign_as
+from meshnode.services.deal_effects import Plan, apply, plan, queue_to
 from meshnode.services.deals import as_row, author_of, insert_checked, new_row, parse_booking
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store import listings as listing_q
 from meshnode.store.db import savepoint
@@ -86,7 +87,7 @@ async def _reject(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRo
         actor=listing.author_uri, offer_id=offered.offer_id,
         agreement_id=offered.agreement_id, booker=offered.booker, accept=False, when=now,
         reason=reason)
-    await queue_to(ctx, tx, sign_as(ctx, author, document, now), offered.booker)
+    await queue_to(ctx, tx, sign_as_member(ctx, author, document, now), offered.booker)
 
 
 async def receive_answer(ctx: NodeContext, tx: aiosqlite.Connection,

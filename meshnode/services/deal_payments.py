@@ -37,7 +37,8 @@ from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import deal_settlement, iou
 from meshnode.services.context import NodeContext
-from meshnode.services.deal_effects import apply, deal_url, plan, queue_to, sign_as
+from meshnode.services.deal_effects import apply, deal_url, plan, queue_to
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store import iou as iq
 from meshnode.store import members as member_q
@@ -236,7 +237,7 @@ async def _notify(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, acti
                             actor=payer_uri, to=payee_uri,
                             agreement_id=deal.agreement_id, action=action, state=state,
                             transfer_id=transfer_id, reason=reason, when=format_utc(now))
-    await queue_to(ctx, tx, sign_as(ctx, payer, document, now), payee_uri)
+    await queue_to(ctx, tx, sign_as_member(ctx, payer, document, now), payee_uri)
 
 
 def build_notice(*, activity_id: str, actor: str, to: str, agreement_id: str, action: str,

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number
@@ -33,8 +34,8 @@ from meshnode.services.deal_effects import (
     deal_url,
     plan,
     queue_to,
-    sign_as,
 )
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
@@ -161,7 +162,7 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
         deposit_text = json.loads(listing.details).get("deposit") if booking.deposit else None
         held = await deal_settlement.deposit_hold(ctx, listing.author_uri, deposit_text)
     deal_id = secrets.token_hex(12)
-    offer = sign_as(ctx, booker, proto.build_offer(_terms(
+    offer = sign_as_member(ctx, booker, proto.build_offer(_terms(
         ctx, listing, booking, me_uri(ctx, booker), deal_url(ctx, deal_id), now)), now)
     details = json.loads(listing.details)
     agreed = proto.agreed_time(listing.category, details, booking.slot)
@@ -355,7 +356,7 @@ async def leave_feedback(ctx: NodeContext, member: MemberRow, deal_id: str,
     mine = me_uri(ctx, member)
     subject = deal.booker_uri if role == "author" else deal.author_uri
     note_id = f"{deal_url(ctx, deal.id)}/feedback/{member.username}"
-    note = sign_as(ctx, member, proto.build_feedback(
+    note = sign_as_member(ctx, member, proto.build_feedback(
         feedback, note_id=note_id, author=mine, subject=subject,
         agreement_id=deal.agreement_id, when=now), now)
     row = FeedbackRow(id=note_id, deal_id=deal.id, author_uri=mine, subject_uri=subject,
@@ -367,7 +368,7 @@ async def leave_feedback(ctx: NodeContext, member: MemberRow, deal_id: str,
         if not await q.insert_feedback(tx, row):
             raise ConflictError("you already left feedback on this deal")
         if remote:
-            create = sign_as(ctx, member, {
+            create = sign_as_member(ctx, member, {
                 "@context": proto.DEAL_CONTEXT, "id": f"{note_id}/create", "type": "Create",
                 "actor": mine, "to": [subject], "object": note,
                 "published": format_utc(now)}, now)

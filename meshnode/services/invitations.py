@@ -8,12 +8,14 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
-from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.keys import generate_identity
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
 from meshnode.services.members import check_username, hash_password
+from meshnode.services.permissions import require_admin
 from meshnode.store import invitations as q
 from meshnode.store import members as member_q
 from meshnode.store.invitations import InvitationRow
@@ -41,8 +43,7 @@ async def create_invitation(
     ctx: NodeContext, admin: MemberRow, *, days: int = DEFAULT_DAYS, note: str = ""
 ) -> NewInvitation:
     """An admin creates a single-use invitation valid for ``days`` days."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only administrators can invite")
+    require_admin(admin, "only administrators can invite")
     if not 1 <= days <= MAX_DAYS:
         raise ValidationError("invalid validity", {
             "days": Text("between 1 and %(max)s days", max=MAX_DAYS)})
@@ -120,8 +121,7 @@ async def list_invitations(ctx: NodeContext) -> list[InvitationRow]:
 
 async def revoke_invitation(ctx: NodeContext, admin: MemberRow, invitation_id: str) -> None:
     """An admin cancels an unused invitation."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only administrators can revoke invitations")
+    require_admin(admin, "only administrators can revoke invitations")
     async with ctx.store.transaction() as tx:
         if not await q.revoke(tx, invitation_id, format_utc(ctx.clock())):
             raise ConflictError("this invitation is already used or revoked")

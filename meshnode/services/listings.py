@@ -24,7 +24,6 @@ from meshnode.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
-    ValidationError,
 )
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.capacity import (
@@ -33,6 +32,7 @@ from meshnode.protocol.capacity import (
     next_updated,
     set_available,
 )
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import (
     EDITABLE_STATUSES,
     CurrencyRef,
@@ -45,14 +45,13 @@ from meshnode.protocol.listings import (
     merge_patch,
     parse_listing_input,
 )
-from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
-from meshnode.services.members import member_identity
 from meshnode.services.publishing import publish_listing_change
+from meshnode.services.signing import sign_as_member
 from meshnode.store import listings as q
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
@@ -138,12 +137,7 @@ def _serialise(document: dict[str, Any]) -> str:
 
 
 def _sign(ctx: NodeContext, author: MemberRow, document: dict[str, Any], now: datetime) -> str:
-    actor = urls.member_actor(ctx.config.base_url, author.username)
-    seed = member_identity(ctx, author).ed25519_seed
-    signed = create_proof(
-        document, seed=seed, verification_method=urls.ed25519_key_id(actor), created=now
-    )
-    return _serialise(signed)
+    return _serialise(sign_as_member(ctx, author, document, now))
 
 
 def _proposal(

@@ -11,8 +11,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from meshnode.config import ConfigError, validate_handle
-from meshnode.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from meshnode.errors import AuthenticationError, ConflictError, NotFoundError
 from meshnode.keys import Identity, generate_identity
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, message_of
 from meshnode.services.context import NodeContext

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from meshnode.errors import NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import NotFoundError, PermissionDeniedError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text

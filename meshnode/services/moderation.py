@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from meshnode.errors import NotFoundError, PermissionDeniedError, ValidationError
+from meshnode.errors import NotFoundError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
+from meshnode.services.permissions import require_admin
 from meshnode.store import listings as listing_q
 from meshnode.store import reports as q
 from meshnode.store.members import MemberRow
@@ -42,8 +44,7 @@ async def set_listing_hidden(
     ctx: NodeContext, admin: MemberRow, listing_id: str, *, hidden: bool
 ) -> None:
     """Hide (or restore) a listing and close its open reports."""
-    if not admin.is_admin:
-        raise PermissionDeniedError("only administrators can moderate")
+    require_admin(admin, "only administrators can moderate")
     if await listing_q.get_listing(ctx.store.reader, listing_id) is None:
         raise NotFoundError("no such listing")
     async with ctx.store.transaction() as tx:

@@ -8,13 +8,9 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from meshnode import urls
-from meshnode.errors import (
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    ValidationError,
-)
+from meshnode.errors import NotFoundError, PayloadTooLargeError
 from meshnode.protocol.capacity import Remaining
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.services import capacity
@@ -25,7 +21,7 @@ from meshnode.services.listings import ListingView
 from meshnode.store.listings import SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.auth import api_member
+from meshnode.web.auth import api_admin, api_member
 from meshnode.web.bodies import read_json
 
 MAX_PAGE = 100
@@ -101,10 +97,7 @@ async def get_me(request: web.Request) -> web.Response:
 
 
 async def _admin(request: web.Request) -> MemberRow:
-    member = await api_member(request)
-    if not member.is_admin:
-        raise PermissionDeniedError("this needs an administrator's token")
-    return member
+    return await api_admin(request)
 
 
 async def list_members(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from meshnode.errors import AuthenticationError
 from meshnode.services import members
+from meshnode.services.permissions import require_admin
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 
@@ -17,3 +18,11 @@ async def api_member(request: web.Request) -> MemberRow:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send an API token: 'Authorization: Bearer mn_…'")
     return await members.authenticate_token(request.app[CONTEXT], token.strip())
+
+
+async def api_admin(request: web.Request,
+                    refusal: str = "this needs an administrator's token") -> MemberRow:
+    """The admin whose token is in the request (401 without a token, 403 for a member)."""
+    member = await api_member(request)
+    require_admin(member, refusal)
+    return member

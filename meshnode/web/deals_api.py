@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ValidationError
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.deals import DECIMAL_SCALE, SLOT_CATEGORIES
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import deal_payments
 from meshnode.services import deals as deal_service
 from meshnode.services.context import NodeContext

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from meshnode import urls
-from meshnode.errors import NotFoundError, PermissionDeniedError
+from meshnode.errors import NotFoundError
 from meshnode.federation import peering
 from meshnode.federation.discovery import DISCOVERY, request_peering
 from meshnode.federation.neighbour_verifier import CHALLENGE_PATH, WELL_KNOWN_PATH
@@ -28,7 +28,7 @@ from meshnode.services import neighbours
 from meshnode.services.context import NodeContext
 from meshnode.store.neighbours import NeighbourRow
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.auth import api_member
+from meshnode.web.auth import api_admin
 from meshnode.web.bodies import read_json
 
 MAX_CHALLENGE_BYTES = 1024
@@ -83,8 +83,7 @@ def neighbour_json(row: NeighbourRow, peer: PeerStatus | None = None) -> dict[st
 
 
 async def _admin(request: web.Request) -> None:
-    if not (await api_member(request)).is_admin:
-        raise PermissionDeniedError("neighbours are for administrators")
+    await api_admin(request, "neighbours are for administrators")
 
 
 def neighbour_id(request: web.Request) -> int:

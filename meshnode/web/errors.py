@@ -38,7 +38,6 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (protocol_errors.ValidationError, 422),
     (protocol_errors.KeyFormatError, 400),
     (protocol_errors.ProtocolError, 400),
-    (service_errors.ValidationError, 422),
     (service_errors.IdempotencyKeyReusedError, 422),
     (service_errors.NotFoundError, 404),
     # 409, not 422: the amount is valid, it only conflicts with the balance right now.

@@ -35,8 +35,8 @@ from meshnode.errors import (
     OutcomeLostError,
     RequestInFlightError,
     UnsupportedMediaError,
-    ValidationError,
 )
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import idempotency as q
 from meshnode.services.context import NodeContext

@@ -13,16 +13,17 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, PermissionDeniedError, ValidationError
+from meshnode.errors import ConflictError
 from meshnode.federation.runtime import IOU_NETWORK, IOU_WAIT
 from meshnode.federation.state import FEDERATION
 from meshnode.federation.tasks import wait_event
 from meshnode.protocol.amounts import parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import iou as svc
 from meshnode.services.context import NodeContext
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.auth import api_member
+from meshnode.web.auth import api_admin, api_member
 from meshnode.web.bodies import read_json
 
 LINE_FIELDS = frozenset({"peer", "limit_out", "limit_in", "rate"})
@@ -110,10 +111,7 @@ async def _member_ctx(request: web.Request) -> tuple[MemberRow, NodeContext]:
 
 
 async def _admin_ctx(request: web.Request) -> tuple[MemberRow, NodeContext]:
-    member, ctx = await _member_ctx(request)
-    if not member.is_admin:
-        raise PermissionDeniedError("this needs an admin token")
-    return member, ctx
+    return await api_admin(request, "this needs an admin token"), request.app[CONTEXT]
 
 
 async def _body(request: web.Request, ctx: NodeContext, allowed: frozenset[str]

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import PermissionDeniedError, ValidationError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import JournalEntry
 from meshnode.services import ledger as ledger_service
 from meshnode.services.context import NodeContext
@@ -17,7 +17,7 @@ from meshnode.services.ledger import LedgerSummary, Wallet
 from meshnode.store.ledger import RequestRow
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.auth import api_member
+from meshnode.web.auth import api_admin, api_member
 from meshnode.web.bodies import read_json
 from meshnode.web.iou_api import check_amount_in, is_remote_payee, post_remote_transfer
 
@@ -204,10 +204,7 @@ async def decline_request(request: web.Request) -> web.Response:
 
 
 async def _admin(request: web.Request) -> tuple[MemberRow, NodeContext]:
-    member, ctx = await _member_ctx(request)
-    if not member.is_admin:
-        raise PermissionDeniedError("this needs an admin token")
-    return member, ctx
+    return await api_admin(request, "this needs an admin token"), request.app[CONTEXT]
 
 
 async def put_limits(request: web.Request) -> web.Response:

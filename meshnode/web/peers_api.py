@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshnode.errors import PermissionDeniedError, ValidationError
 from meshnode.federation import peering
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import publishing
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.auth import api_member
+from meshnode.web.auth import api_admin
 from meshnode.web.bodies import read_json
 
 ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer,
@@ -17,10 +17,7 @@ ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer,
 
 
 async def _admin(request: web.Request) -> MemberRow:
-    member = await api_member(request)
-    if not member.is_admin:
-        raise PermissionDeniedError("peering is for administrators")
-    return member
+    return await api_admin(request, "peering is for administrators")
 
 
 async def _peer_field(request: web.Request, name: str) -> str:

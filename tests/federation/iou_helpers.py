@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from meshnode.services import iou as svc
 from meshnode.services import ledger
 from meshnode.store import iou as iq
-from meshnode.store import ledger as lq
+from meshnode.store import ledger as ledger_store
 from tests.federation.conftest import Node, settle
 
 
@@ -29,7 +29,7 @@ async def open_line(a: Node, b: Node, *others: Node, limit_out: str = "100",
 
 
 async def balance(node: Node, account: str) -> int:
-    row = await lq.get_account(node.ctx.store.reader, account)
+    row = await ledger_store.get_account(node.ctx.store.reader, account)
     assert row is not None
     return row.balance
 

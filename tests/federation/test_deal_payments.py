@@ -10,7 +10,7 @@ import pytest
 from meshnode.errors import ConflictError
 from meshnode.protocol.proofs import create_proof
 from meshnode.services import deal_payments, deals, listings
-from meshnode.services.deal_effects import sign_as
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store.deals import DealRow
 from meshnode.store.federation import insert_inbox
@@ -202,7 +202,7 @@ async def test_payment_notice__forged_or_unbacked_is_rejected(make_node: NodeFac
         activity_id=f"{b.url}/deals/{deal.id}/payment/accept/paid", actor=deal.booker_uri,
         to=deal.author_uri, agreement_id=deal.agreement_id, action="accept", state="paid",
         transfer_id="f" * 32, reason="", when="2026-11-26T10:00:00Z")
-    unbacked = sign_as(b.ctx, bob, notice, now)  # bob's real key, but no such transfer
+    unbacked = sign_as_member(b.ctx, bob, notice, now)  # bob's real key, but no such transfer
     wrong_key = create_proof(notice, seed=b"\x02" * 32,
                              verification_method=f"{deal.booker_uri}#ed25519-key", created=now)
     await _inject(a, unbacked, "#1")

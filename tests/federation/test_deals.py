@@ -10,7 +10,7 @@ import pytest
 from meshnode.errors import ConflictError
 from meshnode.protocol.proofs import create_proof
 from meshnode.services import deals, listings
-from meshnode.services.deal_effects import sign_as
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store.deals import DealRow
 from meshnode.store.federation import insert_inbox
@@ -149,7 +149,7 @@ async def test_forged_accept__bad_proof_changes_nothing(make_node: NodeFactory) 
               "actor": f"{a.url}/users/alice", "to": [deal.booker_uri],
               "object": {"type": "Offer", "id": deal.offer_id}, "result": deal.agreement_id,
               "published": "2026-11-26T10:00:00Z"}
-    signed = sign_as(a.ctx, alice, accept, now)
+    signed = sign_as_member(a.ctx, alice, accept, now)
     signed["result"] = "https://evil.example/other"  # altered after signing
     wrong_key = create_proof(accept, seed=b"\x01" * 32,
                              verification_method=f"{a.url}/users/alice#ed25519-key",

@@ -11,7 +11,7 @@ import pytest
 
 from meshnode.errors import ConflictError
 from meshnode.services import deal_payments, deals, iou, members
-from meshnode.services.deal_effects import sign_as
+from meshnode.services.signing import sign_as_member
 from meshnode.store import deals as q
 from meshnode.store.deals import DealRow
 from tests.conftest import PASSWORD, ride_listing
@@ -389,8 +389,8 @@ async def test_refund_notice__unbacked_or_from_the_booker_is_rejected(
         activity_id=f"{a.url}/deals/{theirs.id}/payment/refund/paid", actor=deal.author_uri,
         to=deal.booker_uri, agreement_id=deal.agreement_id, action="refund", state="paid",
         transfer_id="e" * 32, reason="", when="2026-11-26T10:00:00Z")
-    unbacked = sign_as(a.ctx, alice, notice, now)  # alice's real key, but no such transfer
-    by_booker = sign_as(b.ctx, bob, {**notice, "actor": deal.booker_uri,
+    unbacked = sign_as_member(a.ctx, alice, notice, now)  # alice's real key, but no such transfer
+    by_booker = sign_as_member(b.ctx, bob, {**notice, "actor": deal.booker_uri,
                                      "id": f"{b.url}/x/refund"}, now)
     await _inject(b, unbacked, "#1")
     await _inject(b, by_booker, "#2")

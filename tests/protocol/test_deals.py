@@ -21,11 +21,11 @@ def test_graph__the_real_table_is_valid() -> None:
 
 
 @pytest.mark.parametrize("broken", [
-    {**proto.TRANSITIONS, "completed": {"cancel": proto._edge("cancelled", "author")}},
-    {**proto.TRANSITIONS, "accepted": {"start": proto._edge("nowhere", "author")}},
-    {**proto.TRANSITIONS, "requested": {"decline": proto._edge("declined", "author")}},
+    {**proto.TRANSITIONS, "completed": {"cancel": proto.edge("cancelled", "author")}},
+    {**proto.TRANSITIONS, "accepted": {"start": proto.edge("nowhere", "author")}},
+    {**proto.TRANSITIONS, "requested": {"decline": proto.edge("declined", "author")}},
     {**proto.TRANSITIONS, "in_progress": {}},
-    {**proto.TRANSITIONS, "accepted": {"start": proto._edge("in_progress", "anyone")}},
+    {**proto.TRANSITIONS, "accepted": {"start": proto.edge("in_progress", "anyone")}},
 ])
 def test_graph__malformed_tables_are_refused(broken: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError):  # noqa: PT011

@@ -12,6 +12,7 @@ from nacl.signing import SigningKey
 
 from meshnode.protocol import iou as p
 from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.statemachine import StateGraph, edge
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -46,8 +47,11 @@ def test_transitions__final_states_never_move() -> None:
 
 
 def test_transitions__a_bad_table_is_refused_at_definition() -> None:
-    with pytest.raises(RuntimeError):
-        p._check_transitions({("committed", "reject"): "released"})
+    # Given the transfer table with an exit added to a final state, Then it cannot be built
+    broken = {**p.TRANSFER_GRAPH.edges, "committed": {"reject": edge("released", "decision")}}
+    with pytest.raises(ValueError, match="terminal state 'committed' has exits"):
+        StateGraph("transfer", broken, p.TRANSFER_GRAPH.initial, p.TRANSFER_GRAPH.terminal,
+                   p.TRANSFER_GRAPH.roles)
 
 
 def test_find_routes__most_capacity_then_fewest_hops() -> None:

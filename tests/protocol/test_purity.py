@@ -17,9 +17,11 @@ FORBIDDEN_CALLS = re.compile(
 
 
 def _protocol_modules() -> list[str]:
+    # Sub-packages too (protocol/iou/...): every module file, recursively.
     return sorted(
-        "meshnode.protocol" + ("" if p.stem == "__init__" else "." + p.stem)
-        for p in PACKAGE_DIR.glob("*.py")
+        ".".join(("meshnode", "protocol", *p.relative_to(PACKAGE_DIR).with_suffix("").parts))
+        .removesuffix(".__init__")
+        for p in PACKAGE_DIR.rglob("*.py")
     )
 
 
@@ -43,14 +45,15 @@ def test_purity__modules_import_with_io_modules_blocked() -> None:
 
 
 def test_purity__module_list_is_complete() -> None:
-    expected = {"jsonparse", "canonical", "multikey", "proofs", "httpsig", "errors"}
-    assert expected <= {p.stem for p in PACKAGE_DIR.glob("*.py")}
+    expected = {"jsonparse", "canonical", "multikey", "proofs", "httpsig", "errors",
+                "iou.states", "iou.messages"}
+    assert {f"meshnode.protocol.{name}" for name in expected} <= set(_protocol_modules())
 
 
 def test_purity__no_clock_or_randomness_in_source() -> None:
     offenders = [
         f"{path.name}:{lineno}: {line.strip()}"
-        for path in sorted(PACKAGE_DIR.glob("*.py"))
+        for path in sorted(PACKAGE_DIR.rglob("*.py"))
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if FORBIDDEN_CALLS.search(line)
     ]

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshnode.errors import (
-    ConflictError,
-    LimitExceededError,
-    NotFoundError,
-    PermissionDeniedError,
-    ValidationError,
-)
+from meshnode.errors import ConflictError, LimitExceededError, NotFoundError, PermissionDeniedError
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import JournalEntry
 from meshnode.services import ledger
 from meshnode.services.context import NodeContext

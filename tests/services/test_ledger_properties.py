@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshnode.errors import ServiceError, ValidationError
+from meshnode.errors import ServiceError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
 from meshnode.store import ledger as q

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, ValidationError
+from meshnode.errors import ConflictError
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import accounts, invitations, members, moderation
 from meshnode.services.accounts import MemberChange
 from meshnode.web.appkeys import CONTEXT

@@ -5,13 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from meshnode.config import LOCALES
-from meshnode.errors import (
-    AuthenticationError,
-    ConflictError,
-    NotFoundError,
-    RateLimitedError,
-    ValidationError,
-)
+from meshnode.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import accounts, invitations, sessions
 from meshnode.services.sessions import SESSION_LIFETIME
 from meshnode.web.appkeys import CONTEXT, LOGIN_THROTTLE

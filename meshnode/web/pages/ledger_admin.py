@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, ValidationError
+from meshnode.errors import ConflictError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import ledger
 from meshnode.services import wallet as wallet_service

@@ -16,8 +16,8 @@ from meshnode.errors import (
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaError,
-    ValidationError,
 )
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of

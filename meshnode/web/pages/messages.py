@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshnode.errors import NotFoundError, ValidationError
+from meshnode.errors import NotFoundError
+from meshnode.protocol.errors import ValidationError
 from meshnode.services import listings as listing_service
 from meshnode.services import messages as message_service
 from meshnode.web.appkeys import CONTEXT

@@ -10,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.federation import peering
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import publishing
 from meshnode.web.appkeys import CONTEXT

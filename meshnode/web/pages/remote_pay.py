@@ -10,14 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshnode.errors import (
-    CommunityUnreachableError,
-    ConflictError,
-    LimitExceededError,
-    ValidationError,
-)
+from meshnode.errors import CommunityUnreachableError, ConflictError, LimitExceededError
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.amounts import format_amount, parse_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import iou
 from meshnode.store.members import MemberRow

@@ -10,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, NotFoundError
 from meshnode.federation.runtime import IOU_NETWORK
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import iou, iou_admin
 from meshnode.web.appkeys import CONTEXT

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from meshnode.errors import ConflictError, LimitExceededError, NotFoundError, ValidationError
+from meshnode.errors import ConflictError, LimitExceededError, NotFoundError
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import ledger
 from meshnode.services import listings as listing_service

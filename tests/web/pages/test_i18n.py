@@ -87,11 +87,12 @@ def test_catalogues__every_string_is_in_both_and_translated_in_french() -> None:
 PAGE_ERRORS = {"ConflictError", "ValidationError", "LimitExceededError", "CapacityError",
                "TransitionError", "NotYourMoveError", "PermissionDeniedError",
                "PayloadTooLargeError", "UnsupportedMediaError", "RateLimitedError",
-               "AuthenticationError", "HTTPBadRequest"}
+               "AuthenticationError", "HTTPBadRequest", "require_admin", "api_admin"}
 PAGE_ERROR_SOURCES = (
-    *sorted(p for p in (ROOT / "meshnode" / "services").glob("*.py") if p.name != "node.py"),
+    *sorted(p for p in (ROOT / "meshnode" / "services").rglob("*.py") if p.name != "node.py"),
     *(ROOT / "meshnode" / "protocol" / f"{name}.py"
-      for name in ("deals", "ledger", "amounts", "listings", "timefmt")),
+      for name in ("deals", "ledger", "amounts", "timefmt")),
+    *sorted((ROOT / "meshnode" / "protocol" / "listings").glob("*.py")),
     *sorted((ROOT / "meshnode" / "web" / "pages").glob("*.py")),
     ROOT / "meshnode" / "federation" / "peering.py", ROOT / "meshnode" / "federation" / "iou.py",
 )

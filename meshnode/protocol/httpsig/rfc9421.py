@@ -1,0 +1,236 @@
+"""RFC 9421 HTTP Message Signatures: signature base, signing and parsing
+(https://www.rfc-editor.org/rfc/rfc9421)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
+from meshnode.protocol.errors import SignatureError
+from meshnode.protocol.httpsig.common import (
+    ED25519,
+    RSA_PSS_SHA512,
+    RSA_V1_5_SHA256,
+    Headers,
+    ParsedSignature,
+    SigningKey,
+    _field_lines,
+    _field_value,
+    _GroupedLines,
+    _require_field,
+)
+from meshnode.protocol.httpsig.keys import _default_algorithm, _sign_bytes
+from meshnode.protocol.structured import (
+    Params,
+    SFInnerList,
+    SFItem,
+    parse_dictionary,
+    serialize_inner_list,
+)
+
+# --------------------------------------------------------------------------- RFC 9421
+
+
+def _authority(scheme: str, host: str, port: int | None) -> str:
+    # RFC 9421 §2.2.3: lowercased host, default port omitted.
+    default = {"http": 80, "https": 443}.get(scheme)
+    return host if port is None or port == default else f"{host}:{port}"
+
+
+def _derived_component(name: str, method: str, url: str) -> str:
+    """Value of an RFC 9421 §2.2 derived component."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    query = "?" + parts.query
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise SignatureError(f"invalid port in URL {url!r}") from exc
+    scheme = parts.scheme.lower()
+    values = {
+        "@method": method,
+        "@target-uri": url,
+        "@authority": _authority(scheme, (parts.hostname or "").lower(), port),
+        "@scheme": scheme,
+        "@path": path,
+        "@query": query,
+        "@request-target": path + (query if parts.query else ""),
+    }
+    if name not in values:
+        raise SignatureError(f"unsupported derived component {name!r}")
+    return values[name]
+
+
+def _component_value(name: str, method: str, url: str, lines: Mapping[str, list[str]]) -> str:
+    if name.startswith("@"):
+        return _derived_component(name, method, url)
+    return _require_field(lines, name)
+
+
+def rfc9421_signature_base(
+    method: str, url: str, headers: Headers | _GroupedLines, components: Sequence[str],
+    params_str: str,
+) -> str:
+    """Build the RFC 9421 §2.5 signature base.
+
+    ``params_str`` is the serialised ``@signature-params`` value, e.g.
+    ``("@method" "@path");created=1618884473;keyid="k"``.
+    """
+    lines = _field_lines(headers)
+    out: list[str] = []
+    for name in components:
+        if name != name.lower():
+            raise SignatureError(f"component name {name!r} must be lowercase")
+        value = _component_value(name, method, url, lines)
+        if "\n" in value or "\r" in value:
+            raise SignatureError(f"component {name!r} contains a newline")
+        out.append(f'"{name}": {value}')
+    out.append(f'"@signature-params": {params_str}')
+    return "\n".join(out)
+
+
+def _signature_params(
+    components: Sequence[str],
+    *,
+    created: int,
+    key_id: str,
+    algorithm: str | None,
+    expires: int | None,
+    nonce: str | None,
+) -> SFInnerList:
+    params: list[tuple[str, int | str]] = [("created", created), ("keyid", key_id)]
+    if algorithm is not None:
+        params.append(("alg", algorithm))
+    if expires is not None:
+        params.append(("expires", expires))
+    if nonce is not None:
+        params.append(("nonce", nonce))
+    items = tuple(SFItem(name) for name in components)
+    return SFInnerList(items, tuple(params))
+
+
+def sign_rfc9421(
+    method: str,
+    url: str,
+    headers: Headers,
+    *,
+    key: SigningKey,
+    key_id: str,
+    created: int,
+    components: Sequence[str],
+    label: str = "sig1",
+    algorithm: str | None = None,
+    expires: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """Sign a request per RFC 9421; return its ``Signature-Input`` and ``Signature`` headers.
+
+    With ``algorithm=None`` the ``alg`` parameter is omitted (as in RFC 9421
+    §B.2.6) and the algorithm follows the key type.
+    """
+    inner = _signature_params(
+        components,
+        created=created,
+        key_id=key_id,
+        algorithm=algorithm,
+        expires=expires,
+        nonce=nonce,
+    )
+    params_str = serialize_inner_list(inner)
+    base = rfc9421_signature_base(method, url, headers, components, params_str)
+    signature = _sign_bytes(key, algorithm or _default_algorithm(key), base.encode("ascii"))
+    encoded = base64.b64encode(signature).decode("ascii")
+    return {"Signature-Input": f"{label}={params_str}", "Signature": f"{label}=:{encoded}:"}
+
+
+def _pick_label(
+    inputs: Mapping[str, SFItem | SFInnerList], signatures: Mapping[str, SFItem | SFInnerList]
+) -> str:
+    for label in inputs:
+        if label in signatures:
+            return label
+    raise SignatureError("Signature-Input and Signature share no label")
+
+
+def _param(params: Params, name: str, kind: type[int] | type[str]) -> int | str | None:
+    for key, value in params:
+        if key == name:
+            if type(value) is not kind:
+                raise SignatureError(f"signature parameter {name!r} has the wrong type")
+            return value
+    return None
+
+
+def _int_param(params: Params, name: str) -> int | None:
+    value = _param(params, name, int)
+    return value if isinstance(value, int) else None
+
+
+def _str_param(params: Params, name: str) -> str | None:
+    value = _param(params, name, str)
+    return value if isinstance(value, str) else None
+
+
+def _component_names(inner: SFInnerList) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in inner.items:
+        if not isinstance(item.value, str) or item.params:
+            raise SignatureError("only plain string component identifiers are supported")
+        names.append(item.value)
+    if len(set(names)) != len(names):
+        raise SignatureError("a component is covered twice")
+    return tuple(names)
+
+
+def _normalise_9421_algorithm(alg: str | None) -> str | None:
+    if alg is not None and alg not in (ED25519, RSA_V1_5_SHA256, RSA_PSS_SHA512):
+        raise SignatureError(f"unsupported signature algorithm {alg!r}")
+    return alg
+
+
+def _digest_headers(lines: Mapping[str, list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name, value)
+        for name in ("digest", "content-digest")
+        if (value := _field_value(lines, name)) is not None
+    )
+
+
+def parse_rfc9421(method: str, url: str, headers: Headers | _GroupedLines) -> ParsedSignature:
+    """Read an RFC 9421 signature (``Signature-Input`` + ``Signature``) from a request.
+
+    When several labels are present, the first one found in both headers is used.
+    Raises :class:`SignatureError` when the headers are missing or malformed.
+    """
+    lines = _field_lines(headers)
+    inputs = parse_dictionary(_require_field(lines, "signature-input"))
+    signatures = parse_dictionary(_require_field(lines, "signature"))
+    label = _pick_label(inputs, signatures)
+    inner, sig_item = inputs[label], signatures[label]
+    if not isinstance(inner, SFInnerList):
+        raise SignatureError(f"Signature-Input member {label!r} is not an inner list")
+    if not isinstance(sig_item, SFItem) or not isinstance(sig_item.value, bytes):
+        raise SignatureError(f"Signature member {label!r} is not a byte sequence")
+    key_id = _str_param(inner.params, "keyid")
+    if not key_id:
+        raise SignatureError("signature has no keyid")
+    components = _component_names(inner)
+    alg = _normalise_9421_algorithm(_str_param(inner.params, "alg"))
+    base = rfc9421_signature_base(method, url, lines, components, serialize_inner_list(inner))
+    return ParsedSignature(
+        scheme="rfc9421",
+        key_id=key_id,
+        algorithm=alg,
+        declared_algorithm=alg,
+        components=components,
+        created=_int_param(inner.params, "created"),
+        expires=_int_param(inner.params, "expires"),
+        signature=sig_item.value,
+        bases=(base,),
+        method=method.upper(),
+        date=_field_value(lines, "date"),
+        digest_headers=_digest_headers(lines),
+        label=label,
+        nonce=_str_param(inner.params, "nonce"),
+    )

@@ -1,0 +1,60 @@
+"""Readers for the fields of IOU activities: each refuses anything but the exact shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from meshnode.protocol.amounts import MAX_AMOUNT_UNITS
+from meshnode.protocol.errors import ValidationError
+
+
+def decimal_units(value: object, decimals: int, field: str) -> int:
+    """A non-negative decimal string → minor units with ``decimals`` places."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a decimal string")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:
+        raise ValidationError(f"{field} is not a number") from exc
+    units = amount.scaleb(decimals)
+    if not amount.is_finite() or units != units.to_integral_value() or units < 0 or (
+            units > MAX_AMOUNT_UNITS):
+        raise ValidationError(f"{field} must be a non-negative amount with {decimals} decimals")
+    return int(units)
+
+
+def text_field(act: Mapping[str, Any], name: str, cap: int = 500, *, empty: bool = False) -> str:
+    """A text field of at most ``cap`` characters (empty only if allowed)."""
+    value = act.get(name)
+    if not isinstance(value, str) or len(value) > cap or (not value and not empty):
+        raise ValidationError(f"{name} must be text of at most {cap} characters")
+    return value
+
+
+def ident_field(act: Mapping[str, Any], name: str) -> str:
+    """An alphanumeric identifier of at most 64 characters."""
+    value = text_field(act, name, 64)
+    if not value.isalnum():
+        raise ValidationError(f"{name} must be an identifier")
+    return value
+
+
+def positive_units(act: Mapping[str, Any], name: str) -> int:
+    """Whole positive minor units written as a digit string."""
+    value = act.get(name)
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 15:
+        raise ValidationError(f"{name} must be whole minor units")
+    units = int(value)
+    if not 0 < units <= MAX_AMOUNT_UNITS:
+        raise ValidationError(f"{name} out of range")
+    return units
+
+
+def signed_int(act: Mapping[str, Any], name: str) -> int:
+    """An integer written as a string (may be negative)."""
+    value = act.get(name)
+    if not isinstance(value, str) or not value.lstrip("-").isdigit() or len(value) > 20:
+        raise ValidationError(f"{name} must be an integer string")
+    return int(value)
