@@ -16,6 +16,7 @@ from meshnode.protocol.deals import CapacityError
 from meshnode.protocol.proofs import verify_proof
 from meshnode.services import capacity, deals, listings, members
 from meshnode.store import deals as q
+from meshnode.store.federation import insert_inbox
 from meshnode.store.listings import ListingRow
 from tests.conftest import ride_listing
 from tests.federation.browser import browser, page, submit
@@ -186,3 +187,33 @@ async def test_group_buy__the_same_progress_on_both_nodes_and_done_once_committe
     assert (await listings.get_listing(b.ctx, remote.id)).row.status == "done"
     assert (await deals.progress(b.ctx, remote.id)).state == "committed"
     assert (await deals.progress(a.ctx, mine.id)).state == "committed"
+
+
+async def test_ride__a_figure_altered_on_the_way_is_refused_and_the_seats_stay(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta shows alice's ride with 3 seats left, as alice signed it
+    a, b, _alice, _bob, _mine, remote = await _two_nodes(make_node, free_ride())
+    async with a.ctx.store.reader.execute(
+            "SELECT body FROM outbox_activities WHERE type = 'Create'") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    # When someone replays it as an Update that says "0 left" (alice's proof kept as it was)
+    forged = json.loads(row[0])
+    forged.update(id=forged["id"] + "-forged", type="Update")
+    forged["object"]["publishes"]["availableQuantity"]["hasNumericalValue"] = "0"
+    forged["object"]["updated"] = "2026-11-27T10:00:00Z"
+    async with b.ctx.store.transaction() as tx:
+        await insert_inbox(tx, activity_id=forged["id"], actor=forged["actor"],
+                           activity_type="Update", body=json.dumps(forged),
+                           received_at="2026-11-26T10:00:00Z")
+    await settle(a, b)
+    # Then the proof fails and beta still shows 3 seats, at the first version
+    async with b.ctx.store.reader.execute(
+            "SELECT outcome FROM inbox_activities WHERE activity_id = ?",
+            (forged["id"],)) as cursor:
+        outcome = await cursor.fetchone()
+    assert outcome is not None
+    assert "proof" in str(outcome[0]).lower() or "signature" in str(outcome[0]).lower()
+    assert await _left(b, remote.id) == 3
+    assert (await listings.get_listing(b.ctx, remote.id)).row.version == 1
