@@ -28,6 +28,7 @@ from meshnode.protocol.activities import (
 )
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.multikey import ed25519_public_to_multikey
+from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.vocab import ACTIVITY_JSON
 from meshnode.services import members
 from meshnode.services.context import NodeContext
@@ -144,9 +145,10 @@ def _int_query(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer")
-    return int(raw)
+    try:
+        return parse_cursor(raw, name)
+    except ValidationError as exc:
+        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer") from exc
 
 
 async def outbox(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ from meshnode.federation.state import FEDERATION, Federation
 from meshnode.protocol import iou as p
 from meshnode.protocol.activities import check_url, jrd_self_link, origin_of, parse_acct
 from meshnode.protocol.errors import ProofError, ProtocolError, ValidationError
+from meshnode.protocol.parsing import MAX_SQL_INT, parse_int
 from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
@@ -253,6 +254,20 @@ def _unreachable(host: str) -> CommunityUnreachableError:
         fields={"payee": "community unreachable, retry later"})
 
 
+def _remote_ratio(value: object) -> Decimal:
+    """A neighbour's published ratio (``str(Decimal)``, exponent allowed), within 10^±18.
+
+    Anything wider would overflow the route arithmetic's Decimal context later.
+    """
+    text = str(value)[:60]
+    if not text.isascii():  # Decimal("١٢") is 12
+        raise ValidationError("ratio must be ASCII", {"ratio": "a positive decimal"})
+    ratio = Decimal(text)
+    if not ratio.is_finite() or ratio <= 0 or abs(ratio.adjusted()) > 18:
+        raise ValidationError("ratio out of range", {"ratio": "a positive decimal"})
+    return ratio
+
+
 def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:
     if info.get("actor") != node:
         return []
@@ -263,7 +278,9 @@ def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:
     for item in lines if isinstance(lines, list) else []:
         try:
             edges.append(p.Edge(source=node, target=str(item["peer"]),
-                                capacity=int(item["capacity"]), ratio=Decimal(item["ratio"]),
+                                capacity=parse_int(item["capacity"], "capacity", low=0,
+                                                   high=MAX_SQL_INT),
+                                ratio=_remote_ratio(item["ratio"]),
                                 view=_view_from_info(node, item, decimals)))
         except (KeyError, TypeError, ValueError, ArithmeticError, ValidationError):
             continue

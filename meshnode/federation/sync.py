@@ -20,6 +20,7 @@ from meshnode.federation.processing import EXPECTED, outcome, prepare, run_effec
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.errors import ProtocolError, ValidationError
+from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
 
@@ -34,9 +35,12 @@ def _next_cursor(page: Mapping[str, object], origin: str) -> int | None:
     if not isinstance(link, str) or origin_of(link) != origin:
         return None
     values = parse_qs(urlsplit(link).query).get("after")
-    if not values or not values[0].isdigit():
+    if not values:
         return None
-    return int(values[0])
+    try:
+        return parse_cursor(values[0], "after")
+    except ValidationError:  # a peer's malformed link ends the walk, like a missing one
+        return None
 
 
 class SyncWorker:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from meshnode.protocol import statemachine
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.parsing import parse_decimal, parse_int
 from meshnode.protocol.statemachine import Transition, edge
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
@@ -113,6 +114,7 @@ def can_cancel_at(now: datetime, agreed_time: datetime | None, notice_hours: int
 
 Mode = Literal["count", "decimal", "slot"]
 DECIMAL_SCALE = 1000  # produce and group-buy quantities are kept in thousandths
+MAX_QUANTITY = 1_000_000  # a booking's count; the listing's capacity is checked afterwards
 SLOT_CATEGORIES = ("lend", "service")
 MAX_SLOT = timedelta(days=92)
 
@@ -160,16 +162,9 @@ def parse_quantity(capacity: Capacity, raw: object) -> int:
     if raw is None or raw == "":
         raw = 1
     if capacity.mode == "count":
-        if isinstance(raw, str) and raw.strip().isdigit():
-            raw = int(raw.strip())
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-            raise ValidationError("quantity must be a whole number", {"quantity": "1 or more"})
-        return raw
-    try:
-        value = Decimal(str(raw).strip())
-    except ArithmeticError as exc:
-        raise ValidationError("quantity must be a number", {"quantity": "e.g. 2.5"}) from exc
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.001")):
+        return parse_int(raw, "quantity", low=1, high=MAX_QUANTITY)
+    value = parse_decimal(raw, "quantity", max_digits=9, places=3)
+    if value <= 0:
         raise ValidationError("quantity must be positive", {"quantity": "positive, 3 decimals"})
     return int(value * DECIMAL_SCALE)
 
@@ -383,11 +378,11 @@ def parse_feedback(data: object) -> Feedback:
     """Validate feedback input: rating 1-5, short comment, no-show flag."""
     if not isinstance(data, Mapping):
         raise ValidationError("feedback must be an object", {"": "expected an object"})
-    rating = data.get("rating")
-    if isinstance(rating, str) and rating.strip().isdigit():
-        rating = int(rating.strip())
-    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-        raise ValidationError("rating must be 1-5", {"rating": "a whole number from 1 to 5"})
+    try:
+        rating = parse_int(data.get("rating"), "rating", low=1, high=5)
+    except ValidationError as exc:
+        raise ValidationError("rating must be 1-5",
+                              {"rating": "a whole number from 1 to 5"}) from exc
     comment = data.get("comment") or ""
     if not isinstance(comment, str):
         raise ValidationError("comment must be text", {"comment": "text"})

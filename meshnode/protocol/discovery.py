@@ -228,7 +228,7 @@ def parse_advert(data: bytes) -> Advert:
     if _text(pairs, "txtvers") != TXT_VERSION:
         raise UnsupportedAdvertError(f"unsupported txtvers {_text(pairs, 'txtvers')[:8]!r}")
     version = _text(pairs, "pv")
-    if not version.isdigit() or len(version) > 4:
+    if not (version.isascii() and version.isdigit()) or len(version) > 4:  # not "²"
         raise TxtFormatError("TXT pv must be a small integer")
     if int(version) != PROTOCOL_VERSION:
         raise UnsupportedAdvertError(f"unsupported protocol version {version}")

@@ -8,9 +8,11 @@ and never reaches the recursive decoder (no ``RecursionError``).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, NoReturn
 
 from meshnode.protocol.errors import JSONTooDeepError, MalformedJSONError, ValidationError
+from meshnode.protocol.parsing import reject_lone_surrogates
 
 __all__ = ["DEFAULT_MAX_DEPTH", "dumps_compact", "loads_capped", "nesting_depth_exceeds"]
 
@@ -72,12 +74,31 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# Longest number literal accepted. CPython refuses integers over 4,300 digits with a bare
+# ValueError; nothing meshnode exchanges needs more than a few dozen digits.
+MAX_NUMBER_CHARS = 100
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise MalformedJSONError(f"JSON number longer than {MAX_NUMBER_CHARS} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text[: MAX_NUMBER_CHARS + 1])
+    if len(text) > MAX_NUMBER_CHARS or not math.isfinite(value):  # 1e400 reads as inf
+        raise MalformedJSONError("JSON number out of range")
+    return value
+
+
 def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse UTF-8 JSON ``data``, refusing documents nested deeper than ``max_depth``.
 
     Raises :class:`JSONTooDeepError` for excessive nesting and
     :class:`MalformedJSONError` for non-UTF-8 bytes, invalid JSON, an object
-    with the same key twice, or the ``NaN``/``Infinity`` literals.
+    with the same key twice, the ``NaN``/``Infinity`` literals or numbers out of range,
+    and :class:`ValidationError` (naming the field) for strings holding a lone surrogate.
     """
     if nesting_depth_exceeds(data, max_depth):
         raise JSONTooDeepError(f"JSON nests deeper than {max_depth} levels")
@@ -86,12 +107,15 @@ def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedJSONError("JSON body is not valid UTF-8") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant,
-                          object_pairs_hook=_unique_keys)
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int,
+                              parse_float=_parse_float, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise MalformedJSONError(f"invalid JSON: {exc.msg} at offset {exc.pos}") from exc
     except RecursionError as exc:  # defence in depth; the scan above should prevent it
         raise JSONTooDeepError("JSON nests too deeply") from exc
+    if "\\u" in text:  # only an escape can produce a lone surrogate from valid UTF-8
+        reject_lone_surrogates(document)
+    return document
 
 
 def dumps_compact(obj: Any) -> bytes:

@@ -42,8 +42,8 @@ def parse_retry_after(value: str | None, *, now: int) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(min(int(text), MAX_RETRY_AFTER))
+    if text.isascii() and text.isdigit():  # RFC 9110 §10.2.3: delta-seconds = 1*DIGIT
+        return float(min(int(text[:12]), MAX_RETRY_AFTER))
     try:
         when = parse_http_date(text)
     except SignatureError:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.translatable import Text
+from meshnode.protocol.parsing import parse_datetime
 
 
 def format_utc(when: datetime) -> str:
@@ -15,21 +14,16 @@ def format_utc(when: datetime) -> str:
     return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Date-times anyone sends us (listing times, remote documents, cursors) lie in this window;
+# checking the year first keeps years 0001 and 9999 with an offset from overflowing.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def parse_utc(value: object, *, field: str) -> datetime:
-    """Parse an ISO 8601 timestamp that carries a timezone; raise ValidationError otherwise."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise ValidationError(Text("%(field)s must be an ISO 8601 date-time", field=field),
-            {field: "not a date-time"})
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationError(
-            Text("%(field)s is not a valid date-time", field=field),
-                {field: "use e.g. 2026-12-05T09:30:00+01:00"}
-        ) from exc
-    if parsed.tzinfo is None:
-        raise ValidationError(
-            Text("%(field)s needs a timezone", field=field),
-                {field: "include a timezone, e.g. +01:00 or Z"}
-        )
-    return parsed.astimezone(UTC).replace(microsecond=0)
+    """Parse an ISO 8601 timestamp that carries a timezone; raise ValidationError otherwise.
+
+    The result is UTC, whole seconds, between 1970 and 2200 (``protocol/parsing.py``).
+    """
+    parsed = parse_datetime(value, field, earliest=EARLIEST, latest=LATEST)
+    return parsed.replace(microsecond=0)

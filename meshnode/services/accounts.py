@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from meshnode.config import LOCALES
 from meshnode.errors import ConflictError
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.parsing import parse_int, parse_optional_int
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import message_of
@@ -101,7 +102,8 @@ async def get_settings(ctx: NodeContext) -> CommunitySettings:
     raw = await settings_q.get_all(ctx.store.reader)
     days = raw.get("invite_days", "7")
     return CommunitySettings(about=raw.get("about", ""),
-                             invite_days=int(days) if days.isdigit() else 7)
+                             invite_days=parse_optional_int(days, "invite_days", low=1, high=90,
+                                                            default=7))
 
 
 async def save_settings(
@@ -113,11 +115,14 @@ async def save_settings(
     errors: dict[str, str] = {}
     if len(text) > MAX_ABOUT:
         errors["about"] = f"at most {MAX_ABOUT} characters"
-    if not invite_days.isdigit() or not 1 <= int(invite_days) <= 90:
+    days = None
+    try:
+        days = parse_int(invite_days, "invite_days", low=1, high=90)
+    except ValidationError:
         errors["invite_days"] = "between 1 and 90 days"
-    if errors:
+    if errors or days is None:
         raise ValidationError("please correct the highlighted fields", errors)
     async with ctx.store.transaction() as tx:
         await settings_q.put(tx, "about", text)
-        await settings_q.put(tx, "invite_days", str(int(invite_days)))
+        await settings_q.put(tx, "invite_days", str(days))
     return await get_settings(ctx)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from meshnode.errors import ConflictError, NotFoundError
 from meshnode.keys import generate_identity
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.parsing import parse_int
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.context import NodeContext
@@ -39,14 +40,21 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
+def check_days(value: object) -> int:
+    """An invitation's validity in days (a number or a form's text), 1 to ``MAX_DAYS``."""
+    try:
+        return parse_int(value, "days", low=1, high=MAX_DAYS)
+    except ValidationError as exc:
+        raise ValidationError("invalid validity", {
+            "days": Text("between 1 and %(max)s days", max=MAX_DAYS)}) from exc
+
+
 async def create_invitation(
     ctx: NodeContext, admin: MemberRow, *, days: int = DEFAULT_DAYS, note: str = ""
 ) -> NewInvitation:
     """An admin creates a single-use invitation valid for ``days`` days."""
     require_admin(admin, "only administrators can invite")
-    if not 1 <= days <= MAX_DAYS:
-        raise ValidationError("invalid validity", {
-            "days": Text("between 1 and %(max)s days", max=MAX_DAYS)})
+    check_days(days)
     now = ctx.clock()
     invitation_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)

@@ -45,6 +45,7 @@ from meshnode.protocol.listings import (
     merge_patch,
     parse_listing_input,
 )
+from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services.capacity import available_now
@@ -315,10 +316,10 @@ def encode_cursor(row: ListingRow) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[str, int]:
-    """Inverse of ``encode_cursor``; ValueError when it was not made by us."""
+    """Inverse of ``encode_cursor``; ValidationError when it was not made by us."""
     published, _, seq = cursor.partition("~")
     parse_utc(published, field="cursor")
-    return published, int(seq)
+    return published, parse_cursor(seq)
 
 
 async def add_image(

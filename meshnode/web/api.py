@@ -13,6 +13,7 @@ from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
+from meshnode.protocol.parsing import parse_decimal, parse_optional_int
 from meshnode.services import capacity
 from meshnode.services import listings as listing_service
 from meshnode.services import members as member_service
@@ -149,10 +150,10 @@ def _choice(query: dict[str, str], name: str, allowed: tuple[str, ...]) -> str |
 
 def _near(query: dict[str, str]) -> tuple[tuple[float, float] | None, float]:
     raw = query.get("near")
-    radius_raw = query.get("radius_km", "10")
     try:
-        radius = float(radius_raw)
-    except ValueError as exc:
+        radius = float(parse_decimal(query.get("radius_km", "10"), "radius_km", max_digits=4,
+                                     places=3))
+    except ValidationError as exc:
         raise ValidationError("radius_km must be a number", {"radius_km": "a number"}) from exc
     if not 0 < radius <= MAX_RADIUS_KM:
         raise ValidationError("radius_km out of range", {"radius_km": f"0-{MAX_RADIUS_KM:g}"})
@@ -160,8 +161,9 @@ def _near(query: dict[str, str]) -> tuple[tuple[float, float] | None, float]:
         return None, radius
     try:
         lat_text, lon_text = raw.split(",")
-        lat, lon = float(lat_text), float(lon_text)
-    except ValueError as exc:
+        lat, lon = (float(parse_decimal(text, "near", max_digits=3, places=8))
+                    for text in (lat_text, lon_text))
+    except (ValueError, ValidationError) as exc:  # ValueError: not two parts
         raise ValidationError("near must be lat,lon", {"near": "e.g. 45.76,4.83"}) from exc
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValidationError("near out of range", {"near": "latitude/longitude out of range"})
@@ -170,17 +172,12 @@ def _near(query: dict[str, str]) -> tuple[tuple[float, float] | None, float]:
 
 def search_filters(query: dict[str, str]) -> SearchFilters:
     """Validate search query parameters (shared with the HTML search page)."""
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError as exc:
-        raise ValidationError("limit must be a number", {"limit": "1-100"}) from exc
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError("limit must be 1-100", {"limit": "1-100"})
+    limit = parse_optional_int(query.get("limit"), "limit", low=1, high=MAX_PAGE, default=20)
     cursor = None
     if query.get("cursor"):
         try:
             cursor = listing_service.decode_cursor(query["cursor"])
-        except (ValueError, ValidationError) as exc:
+        except ValidationError as exc:
             raise ValidationError("invalid cursor", {"cursor": "use next_cursor as given"}) from exc
     near, radius = _near(query)
     text = query.get("q", "")

@@ -23,7 +23,9 @@ from meshnode.federation.peering import PeerStatus
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.challenge import answer_challenge, parse_challenge
 from meshnode.protocol.discovery import PROTOCOL_VERSION
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.multikey import fingerprint
+from meshnode.protocol.parsing import MAX_SQL_INT, parse_int
 from meshnode.services import neighbours
 from meshnode.services.context import NodeContext
 from meshnode.store.neighbours import NeighbourRow
@@ -88,9 +90,10 @@ async def _admin(request: web.Request) -> None:
 
 def neighbour_id(request: web.Request) -> int:
     text = request.match_info["neighbour_id"]
-    if not text.isdigit() or len(text) > 12:
-        raise NotFoundError(f"no neighbour {text[:20]!r}")
-    return int(text)
+    try:
+        return parse_int(text, "neighbour_id", low=1, high=MAX_SQL_INT)
+    except ValidationError as exc:  # "²" or 20 digits: no such neighbour, not a 500
+        raise NotFoundError(f"no neighbour {text[:20]!r}") from exc
 
 
 async def neighbour_views(ctx: NodeContext) -> list[dict[str, Any]]:

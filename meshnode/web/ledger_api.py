@@ -11,6 +11,7 @@ from aiohttp import web
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import JournalEntry
+from meshnode.protocol.parsing import parse_optional_int
 from meshnode.services import ledger as ledger_service
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import LedgerSummary, Wallet
@@ -132,10 +133,7 @@ async def post_transfer(request: web.Request) -> web.Response:
 async def list_transactions(request: web.Request) -> web.Response:
     """``GET /api/v1/transactions?cursor=&limit=``: the caller's history, newest first."""
     member, ctx = await _member_ctx(request)
-    try:
-        limit = int(request.query.get("limit", "20"))
-    except ValueError as exc:
-        raise ValidationError("limit must be a number", {"limit": "1-100"}) from exc
+    limit = parse_optional_int(request.query.get("limit"), "limit", low=1, high=100, default=20)
     page = await ledger_service.history(ctx, member, cursor=request.query.get("cursor"),
                                         limit=limit)
     decimals = ctx.config.currency.decimals

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from meshnode.protocol.amounts import MAX_AMOUNT_UNITS
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.parsing import MAX_SQL_INT, parse_decimal, parse_int
 
 
 def decimal_units(value: object, decimals: int, field: str) -> int:
     """A non-negative decimal string → minor units with ``decimals`` places."""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a decimal string")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:
-        raise ValidationError(f"{field} is not a number") from exc
+    amount = parse_decimal(value, field, max_digits=13, places=decimals)
     units = amount.scaleb(decimals)
-    if not amount.is_finite() or units != units.to_integral_value() or units < 0 or (
-            units > MAX_AMOUNT_UNITS):
+    if units < 0 or units > MAX_AMOUNT_UNITS:
         raise ValidationError(f"{field} must be a non-negative amount with {decimals} decimals")
     return int(units)
 
@@ -44,17 +40,14 @@ def ident_field(act: Mapping[str, Any], name: str) -> str:
 def positive_units(act: Mapping[str, Any], name: str) -> int:
     """Whole positive minor units written as a digit string."""
     value = act.get(name)
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 15:
+    if not isinstance(value, str):  # minor units travel as strings of ASCII digits
         raise ValidationError(f"{name} must be whole minor units")
-    units = int(value)
-    if not 0 < units <= MAX_AMOUNT_UNITS:
-        raise ValidationError(f"{name} out of range")
-    return units
+    return parse_int(value, name, low=1, high=MAX_AMOUNT_UNITS)
 
 
 def signed_int(act: Mapping[str, Any], name: str) -> int:
     """An integer written as a string (may be negative)."""
     value = act.get(name)
-    if not isinstance(value, str) or not value.lstrip("-").isdigit() or len(value) > 20:
+    if not isinstance(value, str):
         raise ValidationError(f"{name} must be an integer string")
-    return int(value)
+    return parse_int(value, name, low=-MAX_SQL_INT, high=MAX_SQL_INT)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.iou.vocab import RATE_MAX_DIGITS
+from meshnode.protocol.parsing import parse_decimal
 
 # --- conversion -----------------------------------------------------------------------------
 
@@ -18,14 +19,11 @@ def parse_rate(value: object) -> Decimal:
     """A conversion rate as an exact positive decimal string, e.g. ``"1.25"``."""
     if not isinstance(value, str) or not 0 < len(value) <= 30:
         raise ValidationError("rate must be a decimal string such as \"1.5\"", {"rate": "e.g. 1.5"})
-    try:
-        rate = Decimal(value)
-    except InvalidOperation as exc:
-        raise ValidationError("rate is not a decimal number", {"rate": "e.g. 1.5"}) from exc
-    if not rate.is_finite() or rate <= 0 or len(rate.as_tuple().digits) > RATE_MAX_DIGITS:
-        raise ValidationError("rate must be a positive decimal", {"rate": "positive, e.g. 1.5"})
     if value.strip() != value or "e" in value.lower():
         raise ValidationError("rate must be written as a plain decimal", {"rate": "e.g. 1.5"})
+    rate = parse_decimal(value, "rate", max_digits=RATE_MAX_DIGITS, places=RATE_MAX_DIGITS)
+    if rate <= 0 or len(rate.as_tuple().digits) > RATE_MAX_DIGITS:
+        raise ValidationError("rate must be a positive decimal", {"rate": "positive, e.g. 1.5"})
     return rate
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings.model import MAX_LIFETIME, TEXT_FIELD_MAX, UNITS
+from meshnode.protocol.parsing import parse_int
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
@@ -85,13 +86,11 @@ def _flag(value: object, name: str, _now: datetime, _decimals: int) -> bool:
 
 
 def _notice_hours(value: object, name: str, _now: datetime, _decimals: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value,
-        int) or not 0 <= value <= 720:
+    try:
+        return parse_int(value, name, low=0, high=720)
+    except ValidationError as exc:
         raise ValidationError(Text("%(name)s must be 0-720 hours", name=name),
-            {name: "whole hours, 0-720"})
-    return value
+            {name: "whole hours, 0-720"}) from exc
 
 
 def _unit(value: object, name: str, _now: datetime, _decimals: int) -> str:

@@ -26,6 +26,7 @@ from meshnode.protocol.ledger import (
     parse_memo,
     prepare_entry,
 )
+from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger.accounts import (
@@ -88,11 +89,7 @@ async def history(
     ctx: NodeContext, member: MemberRow, *, cursor: str | None = None, limit: int = 20
 ) -> HistoryPage:
     """The member's transactions, newest first; ``cursor`` continues a previous page."""
-    before = None
-    if cursor:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise ValidationError("invalid cursor", {"cursor": "use next_cursor as given"})
-        before = int(cursor)
+    before = parse_cursor(cursor) if cursor else None
     if not 1 <= limit <= 100:
         raise ValidationError("limit must be 1-100", {"limit": "1-100"})
     entries = await q.account_entries(ctx.store.reader, member.username, before_seq=before,

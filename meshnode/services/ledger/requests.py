@@ -18,6 +18,7 @@ from meshnode.protocol.ledger import (
     parse_memo,
     prepare_entry,
 )
+from meshnode.protocol.parsing import parse_int
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, When
 from meshnode.services.context import NodeContext
@@ -56,12 +57,12 @@ ALREADY_DECIDED = {
 def _lifetime(expires_in_days: object) -> timedelta:
     if expires_in_days is None:
         return DEFAULT_REQUEST_LIFETIME
-    if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
-        raise ValidationError("expires_in_days must be a whole number", {"expires_in_days": "1-90"})
-    lifetime = timedelta(days=expires_in_days)
-    if not timedelta(days=1) <= lifetime <= MAX_REQUEST_LIFETIME:
-        raise ValidationError("expires_in_days must be 1-90", {"expires_in_days": "1-90"})
-    return lifetime
+    try:  # a JSON number or the form's text; the range is checked before timedelta() sees it
+        days = parse_int(expires_in_days, "expires_in_days", low=1,
+                         high=MAX_REQUEST_LIFETIME.days)
+    except ValidationError as exc:
+        raise ValidationError("expires_in_days must be 1-90", {"expires_in_days": "1-90"}) from exc
+    return timedelta(days=days)
 
 
 @member_limited("payment_requests")

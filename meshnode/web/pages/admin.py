@@ -71,7 +71,7 @@ async def create_invitation(request: web.Request) -> web.Response:
     errors: dict[str, str] = {}
     new_link = qr = None
     try:
-        days = int(days_text) if days_text.isdigit() else 0
+        days = invitations.check_days(days_text)
         created = await invitations.create_invitation(
             ctx, admin, days=days, note=field(form, "note", 200)
         )

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 from multidict import MultiDictProxy
 
+from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, PRICE_PERIODS, UNITS
+from meshnode.protocol.parsing import parse_decimal, parse_int
 from meshnode.protocol.timefmt import parse_utc
 from meshnode.web.i18n import N_
 
@@ -84,7 +86,7 @@ def _local_datetime(text: str, tz: ZoneInfo) -> str:
 
 def _convert(kind: str, text: str, tz: ZoneInfo) -> Any:
     if kind == "int":
-        return int(text) if text.isdigit() and len(text) < 7 else text
+        return _whole_number(text)
     if kind in ("decimal", "amount"):
         return text.replace(",", ".").replace(" ", "")
     if kind == "datetime":
@@ -92,10 +94,18 @@ def _convert(kind: str, text: str, tz: ZoneInfo) -> Any:
     return text
 
 
+def _whole_number(text: str) -> int | str:
+    """A count typed in a form; text that is not one is left for the validator to name."""
+    try:
+        return parse_int(text, "count", low=0, high=999_999)
+    except ValidationError:
+        return text
+
+
 def _coordinate(text: str) -> float | str:
     try:
-        return float(text.replace(",", "."))
-    except ValueError:
+        return float(parse_decimal(text, "coordinate", max_digits=3, places=8, comma=True))
+    except ValidationError:
         return text
 
 

@@ -155,10 +155,6 @@ async def request_form(request: web.Request) -> web.Response:
     return await _request_page(request, member, values, {})
 
 
-def _days(text: str) -> int | str:
-    return int(text) if text.isdigit() and len(text) <= 3 else text
-
-
 async def send_request(request: web.Request) -> web.StreamResponse:
     """``POST /wallet/request``."""
     member = await require_member(request)
@@ -168,7 +164,7 @@ async def send_request(request: web.Request) -> web.StreamResponse:
         await ledger.request_payment(
             request.app[CONTEXT], member, payer=values["payer"],
             amount=amount_text(values["amount"]), memo=values["memo"],
-            expires_in_days=_days(values["expires_in_days"]),
+            expires_in_days=values["expires_in_days"],
         )
     except LimitExceededError as exc:
         message = limit_message(translator(request), exc, money(request), member.username)

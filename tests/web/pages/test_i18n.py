@@ -91,7 +91,7 @@ PAGE_ERRORS = {"ConflictError", "ValidationError", "LimitExceededError", "Capaci
 PAGE_ERROR_SOURCES = (
     *sorted(p for p in (ROOT / "meshnode" / "services").rglob("*.py") if p.name != "node.py"),
     *(ROOT / "meshnode" / "protocol" / f"{name}.py"
-      for name in ("deals", "ledger", "amounts", "timefmt")),
+      for name in ("deals", "ledger", "amounts", "timefmt", "parsing")),
     *sorted((ROOT / "meshnode" / "protocol" / "listings").glob("*.py")),
     *sorted((ROOT / "meshnode" / "web" / "pages").glob("*.py")),
     ROOT / "meshnode" / "federation" / "peering.py", ROOT / "meshnode" / "federation" / "iou.py",
