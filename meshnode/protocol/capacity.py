@@ -11,7 +11,6 @@ counts and an explicit ``now`` in, values out.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,14 +19,13 @@ from typing import Any
 
 from meshnode.protocol.deals import DECIMAL_SCALE, HOLDING, Capacity, capacity_of, format_quantity
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.parsing import parse_decimal
 from meshnode.protocol.timefmt import format_utc, parse_utc
 
 # Deals that use up part of a listing: accepted or ongoing, and also done or disputed (a seat
 # of a ride that took place is not free again). A group-buy pledge counts from the request on.
 CONSUMING = (*sorted(HOLDING), "completed", "disputed")
 PLEDGING = ("requested", *CONSUMING)
-# A published figure: ASCII digits, at most 3 decimals (what ``format_quantity`` writes).
-FIGURE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,3})?")
 
 
 def counting_states(category: str) -> tuple[str, ...]:
@@ -96,18 +94,12 @@ def published_left(capacity: Capacity, raw: object) -> int | None:
         except ValueError:
             return None
     value = node.get("hasNumericalValue") if isinstance(node, Mapping) else node
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    places = 0 if capacity.mode == "count" else 3
+    try:  # the one parsing layer: ASCII digits, no exponent, bounded length
+        number = parse_decimal(value, "availableQuantity", places=places, low=Decimal(0))
+    except ValidationError:
         return None
-    text = str(value).strip()
-    if not FIGURE.fullmatch(text):
-        return None
-    number = Decimal(text)
-    if capacity.mode == "count":
-        if number != number.to_integral_value():
-            return None
-        units = int(number)
-    else:
-        units = int(number * DECIMAL_SCALE)
+    units = int(number) if capacity.mode == "count" else int(number * DECIMAL_SCALE)
     return min(units, capacity.total)
 
 
