@@ -128,3 +128,17 @@ async def available_now(ctx: NodeContext, row: ListingRow, cap: Capacity | None
         return None
     return proto.remaining_from_taken(cap, await taken_in(ctx.store.reader, row))
 
+
+
+# Categories whose listings count down (rides, meals, things, produce, group buys).
+COUNTED = ("ride", "meal", "sell", "give", "swap", "produce", "group-buy")
+
+
+async def publish_missing(ctx: NodeContext) -> int:
+    """Publish what is left of our offers signed before capacity was published (run at
+    start-up: peers then show the same figure as this node). Returns how many."""
+    done = 0
+    for listing_id in await listing_q.local_without_figure(ctx.store.reader, COUNTED):
+        async with ctx.store.transaction() as tx:
+            done += await republish(ctx, tx, listing_id)
+    return done

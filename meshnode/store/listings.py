@@ -344,6 +344,18 @@ async def delete_image(db: aiosqlite.Connection, listing_id: str, image_id: str)
     return cursor.rowcount
 
 
+async def local_without_figure(db: aiosqlite.Connection, categories: Sequence[str],
+                               limit: int = 1000) -> list[str]:
+    """Ids of our current offers in ``categories`` whose signed version publishes no
+    ``availableQuantity`` (published before meshnode counted capacity down)."""
+    async with query(db,
+        "SELECT id FROM listings WHERE is_local = 1 AND kind = 'offer'"  # noqa: S608
+        f" AND status IN ('active', 'reserved') AND category IN ({placeholders(categories)})"
+        " AND available_quantity IS NULL LIMIT ?", (*categories, limit),
+    ) as cursor:
+        return [str(row[0]) for row in await cursor.fetchall()]
+
+
 async def set_hidden(db: aiosqlite.Connection, listing_id: str, hidden: bool) -> None:
     """Hide or restore a listing (moderation)."""
     await db.execute("UPDATE listings SET hidden = ? WHERE id = ?", (int(hidden), listing_id))

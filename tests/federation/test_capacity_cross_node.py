@@ -217,3 +217,31 @@ async def test_ride__a_figure_altered_on_the_way_is_refused_and_the_seats_stay(
     assert "proof" in str(outcome[0]).lower() or "signature" in str(outcome[0]).lower()
     assert await _left(b, remote.id) == 3
     assert (await listings.get_listing(b.ctx, remote.id)).row.version == 1
+
+
+async def test_upgrade__an_offer_signed_before_capacity_was_published_gets_its_figure_at_start(
+    make_node: NodeFactory,
+) -> None:
+    # Given a ride of alpha with one seat taken, stored as an older meshnode signed it
+    # (no availableQuantity), and beta still showing 3 seats
+    a, b, alice, _bob, mine, remote = await _two_nodes(make_node, free_ride(auto_accept=True))
+    await deals.book(a.ctx, await a.member("carol"), mine.id, {"quantity": 1})
+    old = json.loads((await listings.get_listing(a.ctx, mine.id)).row.signed_object)
+    del old["publishes"]["availableQuantity"]
+    async with a.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE listings SET signed_object = ? WHERE id = ?",
+                         (json.dumps(old), mine.id))
+    async with b.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE listings SET signed_object = ? WHERE id = ?",
+                         (json.dumps(old), remote.id))
+    assert await _left(b, remote.id) == 3
+    version = (await listings.get_listing(a.ctx, mine.id)).row.version
+    # When alpha restarts
+    await a.stop()
+    await a.start()
+    await settle(a, b)
+    # Then it signed a new version with what is left, and beta shows it
+    row = (await listings.get_listing(a.ctx, mine.id)).row
+    assert row.version == version + 1
+    verify_proof(json.loads(row.signed_object), public_key=bytes(alice.ed25519_public))
+    assert (await _left(a, mine.id), await _left(b, remote.id)) == (2, 2)
