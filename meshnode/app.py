@@ -34,6 +34,7 @@ from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
 from meshnode.web.security import security_headers_middleware
+from meshnode.web.trust_routes import setup_trust_routes
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def create_app(
     setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)
+    setup_trust_routes(app)
     setup_ledger_routes(app)
     setup_deal_routes(app)
     setup_federation_routes(app)

@@ -39,7 +39,7 @@ from meshnode.services.node import (
     restore_database,
 )
 from meshnode.store import StoreError
-from meshnode.web.connections import CONNECTIONS, start_server
+from meshnode.web.connections import CONNECTIONS, quiet_malformed_requests, start_server
 
 log = logging.getLogger("meshnode")
 EXPECTED_ERRORS = (
@@ -218,7 +218,8 @@ async def _serve(config: Config, *, access_log: bool = False) -> None:
         listener = await start_server(runner, app[CONNECTIONS], config.host, config.port)
         log.info("serving %r on http://%s:%d (public URL %s)", config.name, config.host,
                  config.port, config.public_url)
-        await stop.wait()
+        with quiet_malformed_requests():
+            await stop.wait()
         log.info("shutting down")
         _exit_at_the_latest(SHUTDOWN_HARD_LIMIT)
     finally:

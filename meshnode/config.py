@@ -92,6 +92,9 @@ class Config:
     peering_policy: PeeringPolicy = "auto"
     discovery_policy: DiscoveryPolicy = "auto"
     relay_hop_limit: int = 2
+    # Names of remote members and communities shown on pages are re-fetched from their actor
+    # documents in the background once older than this (federation/names.py).
+    actor_refresh_hours: float = 24.0
     # Community nodes live on LANs, so fetching private addresses is allowed by default.
     allow_private_addresses: bool = True
     # mDNS: bind zeroconf to these addresses (and advertise them); empty = the bind host
@@ -243,6 +246,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("discovery.policy must be 'auto', 'approve' or 'off'")
     if not 0 <= config.relay_hop_limit <= 20:
         raise ConfigError("federation.relay_hop_limit must be 0-20")
+    if not 0.1 <= config.actor_refresh_hours <= 24 * 30:
+        raise ConfigError("federation.actor_refresh_hours must be 0.1-720")
     if not 0 <= config.page_cache_seconds <= 300:
         raise ConfigError("server.page_cache_seconds must be 0-300")
     _validate_server_limits(config)
@@ -282,6 +287,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
         "federation": {
             "peering_policy": config.peering_policy,
             "relay_hop_limit": config.relay_hop_limit,
+            "actor_refresh_hours": config.actor_refresh_hours,
             "allow_private_addresses": config.allow_private_addresses,
             **{f"inbox_{name}": value for name, value in asdict(config.inbox).items()},
         },
@@ -330,6 +336,8 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             currency=CurrencyConfig(**raw.get("currency", {})),
             peering_policy=raw.get("federation", {}).get("peering_policy", "auto"),
             relay_hop_limit=int(raw.get("federation", {}).get("relay_hop_limit", 2)),
+            actor_refresh_hours=float(raw.get("federation", {}).get(
+                "actor_refresh_hours", defaults.actor_refresh_hours)),
             allow_private_addresses=bool(
                 raw.get("federation", {}).get("allow_private_addresses", True)),
             inbox=_inbox_limits(raw.get("federation", {})),

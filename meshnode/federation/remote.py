@@ -19,13 +19,16 @@ from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.listings import ListingDraft, parse_proposal
+from meshnode.protocol.multikey import fingerprint
 from meshnode.protocol.proofs import proof_verification_method
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import PUBLIC
 from meshnode.services.listings import draft_from_row, listing_columns
 from meshnode.services.publishing import dumps, queue_activity
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
+from meshnode.store import trust as trust_q
 
 LISTING_TYPES = ("Proposal", "Tombstone")
 
@@ -40,6 +43,12 @@ class VerifiedObject:
     type: str
     timestamp: str
     draft: ListingDraft | None
+    key_id: str = ""
+    key_fingerprint: str = ""
+
+    def check(self, checked_at: str) -> SignatureCheck:
+        """The verification just made, to keep with the stored version."""
+        return SignatureCheck(True, self.key_id, self.key_fingerprint, RULE_REMOTE, checked_at)
 
 
 def _timestamp(document: Mapping[str, Any], field: str) -> str:
@@ -58,13 +67,15 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
         raise ProofError("the proof's author is not on the object's origin")
     if document["type"] == "Proposal" and document.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
-    await verify_actor_proof(federation.directory, document, author)
+    key = await verify_actor_proof(federation.directory, document, author)
+    key_print = fingerprint(key.ed25519_raw)
     if document["type"] == "Proposal":
         draft = parse_proposal(document, decimals=federation.ctx.config.currency.decimals)
         stamp = _timestamp(document, "updated" if "updated" in document else "published")
-        return VerifiedObject(document, object_id, author, "Proposal", stamp, draft)
+        return VerifiedObject(document, object_id, author, "Proposal", stamp, draft, method,
+                              key_print)
     return VerifiedObject(document, object_id, author, "Tombstone",
-                          _timestamp(document, "deleted"), None)
+                          _timestamp(document, "deleted"), None, method, key_print)
 
 
 async def store_verified(federation: Federation, tx: aiosqlite.Connection,
@@ -91,17 +102,18 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         columns = listing_columns(verified.draft, decimals)
     if existing is None:
         listing_id = secrets.token_hex(8)
+        version = 1
         await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
             published_at=_timestamp(verified.document, "published"), signed_object=signed,
             updated_at=verified.timestamp)
     else:
-        listing_id = existing.id
+        listing_id, version = existing.id, existing.version + 1
         await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,
-                                           updated_at=verified.timestamp,
-                                           version=existing.version + 1,
+                                           updated_at=verified.timestamp, version=version,
                                            signed_object=signed)
+    await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
     return True
 
 

@@ -14,6 +14,7 @@ from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
 from meshnode.federation.directory import ActorDirectory, FetchBudget
 from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
+from meshnode.federation.names import ActorRefreshWorker
 from meshnode.federation.processing import InboxWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import (
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
+NAMES_POLL = 60.0
 INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
 
 
@@ -65,6 +67,8 @@ class Workers:
     sync: SyncWorker
     iou: IouWorker
     deals: DealWorker
+    # Not in step_all: it only refreshes names after hours; tests step it themselves.
+    names: ActorRefreshWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
@@ -158,7 +162,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
                               PeeringWorker(federation), SyncWorker(federation),
                               IouWorker(federation, network),
-                              DealWorker(ctx, network))
+                              DealWorker(ctx, network), ActorRefreshWorker(federation))
             app[FEDERATION] = federation
             app[WORKERS] = workers
             app[IOU_NETWORK] = network
@@ -183,6 +187,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_every(INBOX_PRUNE_SECONDS, workers.inbox.prune)),
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL,
+                                              health=health)),
+                    asyncio.create_task(_loop("names", workers.names.step, None, NAMES_POLL,
                                               health=health)),
                 ]
             try:

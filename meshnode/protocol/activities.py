@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from meshnode.protocol.errors import KeyFormatError, ValidationError
 from meshnode.protocol.multikey import multikey_to_ed25519_public
+from meshnode.protocol.names import clean_text
 from meshnode.protocol.vocab import (
     ACTIVITY_JSON,
     AS_CONTEXT,
@@ -149,6 +150,7 @@ class RemoteActor:
     is_meshnode: bool
     rsa_keys: dict[str, str] = field(default_factory=dict)
     ed25519_keys: dict[str, bytes] = field(default_factory=dict)
+    name: str = ""  # the document's ``name``, cleaned (protocol/names.clean_text)
 
     @property
     def origin(self) -> str:
@@ -217,6 +219,7 @@ def parse_actor(doc: object, *, fetched_from: str) -> RemoteActor:
         is_meshnode=doc.get("software") == SOFTWARE,
         rsa_keys=_rsa_keys(doc, actor_id),
         ed25519_keys=_ed25519_keys(doc, actor_id),
+        name=clean_text(doc.get("name")),
     )
 
 

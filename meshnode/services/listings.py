@@ -53,7 +53,9 @@ from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import publish_listing_change
 from meshnode.services.signing import sign_as_member
+from meshnode.services.trust import local_check
 from meshnode.store import listings as q
+from meshnode.store import trust as trust_q
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 
@@ -194,6 +196,7 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
             published_at=format_utc(now),
             signed_object=signed,
         )
+        await trust_q.record_check(tx, listing_id, 1, local_check(ctx, author, now))
         await publish_listing_change(ctx, tx, activity_type="Create", signed_object=signed,
                                      author_username=author.username, version=1)
     return await get_listing(ctx, listing_id)
@@ -242,6 +245,8 @@ async def _store_new_version(
             signed_object=signed,
         )
         if stored:
+            await trust_q.record_check(tx, view.row.id, view.row.version + 1,
+                                       local_check(ctx, author, now))
             if also is not None:
                 await also(tx)
             await publish_listing_change(ctx, tx, activity_type="Update", signed_object=signed,
@@ -292,6 +297,8 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
             version=view.row.version + 1, signed_object=signed,
         )
         if stored:
+            await trust_q.record_check(tx, listing_id, view.row.version + 1,
+                                       local_check(ctx, author, now))
             await publish_listing_change(ctx, tx, activity_type="Delete", signed_object=signed,
                                          author_username=author.username,
                                          version=view.row.version + 1)

@@ -30,13 +30,14 @@ async def save_actor(
     """Insert or refresh a remote actor and replace its keys."""
     await db.execute(
         "INSERT INTO remote_actors (id, origin, type, username, inbox, shared_inbox, outbox,"
-        " is_meshnode, document, fetched_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+        " is_meshnode, document, fetched_at, name) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(id) DO UPDATE SET type=excluded.type, username=excluded.username,"
         " inbox=excluded.inbox, shared_inbox=excluded.shared_inbox, outbox=excluded.outbox,"
         " is_meshnode=excluded.is_meshnode, document=excluded.document,"
-        " fetched_at=excluded.fetched_at",
+        " fetched_at=excluded.fetched_at, name=excluded.name,"
+        " refresh_attempted_at=NULL, refresh_error=NULL",
         (actor.id, actor.origin, actor.type, actor.username, actor.inbox, actor.shared_inbox,
-         actor.outbox, int(actor.is_meshnode), document, fetched_at),
+         actor.outbox, int(actor.is_meshnode), document, fetched_at, actor.name),
     )
     await db.execute("DELETE FROM remote_keys WHERE actor_id = ?", (actor.id,))
     rows = [(key_id, actor.id, "rsa", pem) for key_id, pem in actor.rsa_keys.items()]

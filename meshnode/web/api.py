@@ -14,11 +14,13 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.protocol.parsing import parse_decimal, parse_optional_int
-from meshnode.services import capacity
+from meshnode.protocol.trust import ListingTrust
+from meshnode.services import capacity, names, trust
 from meshnode.services import listings as listing_service
 from meshnode.services import members as member_service
 from meshnode.services.context import NodeContext
 from meshnode.services.listings import ListingView
+from meshnode.services.names import ListingParties
 from meshnode.store.listings import SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
@@ -54,14 +56,24 @@ def capacity_json(remaining: Remaining | None) -> dict[str, Any]:
     return {"remaining": data["remaining"], "capacity": data}
 
 
-def listing_json(view: ListingView, base_url: str,
+def listing_json(view: ListingView, base_url: str, parties: ListingParties | None = None,
+                 signature: ListingTrust | None = None,
                  remaining: Remaining | None = None) -> dict[str, Any]:
-    """API representation of a listing, including its signed FEP-0837 object."""
+    """API representation of a listing, including its signed FEP-0837 object.
+
+    ``author`` and ``community`` are ``{name, handle, actor}`` (``author.username`` is kept
+    for local authors); ``signature`` is ``{verified, checked_at, key, ...}``; ``remaining``
+    and ``capacity`` say what is left of it (services/capacity.py).
+    """
     row = view.row
+    author = {"username": row.author_username, "actor": row.author_uri,
+              **(parties.author.to_json() if parties else {})}
     return {
         "id": row.id,
         "url": row.object_id,
-        "author": {"username": row.author_username, "actor": row.author_uri},
+        "author": author,
+        "community": parties.community.to_json() if parties else None,
+        "signature": signature.to_json() if signature else None,
         "origin": row.origin,
         "local": row.is_local,
         "kind": row.kind,
@@ -86,9 +98,23 @@ def listing_json(view: ListingView, base_url: str,
     }
 
 
-async def one_listing(ctx: NodeContext, view: ListingView) -> dict[str, Any]:
-    """One listing as the API shows it, with what is left of it."""
-    return listing_json(view, ctx.config.base_url, await capacity.remaining_of(ctx, view.row))
+async def listings_json(ctx: NodeContext, views: list[ListingView]) -> list[dict[str, Any]]:
+    """Several listings as the API shows them, names and signature verdicts included."""
+    rows = [view.row for view in views]
+    parties = await names.listing_parties(ctx, rows)
+    verdicts = await trust.signature_verdicts(ctx, rows)
+    left = await capacity.remaining_for(ctx, rows)
+    return [listing_json(view, ctx.config.base_url, parties[view.row.id],
+                         verdicts[view.row.id], left.get(view.row.id)) for view in views]
+
+
+async def one_listing_json(ctx: NodeContext, view: ListingView) -> dict[str, Any]:
+    """One listing as the API shows it; its stored document is verified again with the key
+    its kept check names (as on its page)."""
+    parties = await names.listing_parties(ctx, [view.row])
+    verdict = await trust.signature_verdict(ctx, view.row)
+    return listing_json(view, ctx.config.base_url, parties[view.row.id], verdict,
+                        await capacity.remaining_of(ctx, view.row))
 
 
 async def get_me(request: web.Request) -> web.Response:
@@ -135,7 +161,7 @@ async def create_listing(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = await read_json(request, ctx.config.max_body_bytes)
     view = await listing_service.create_listing(ctx, member, data)
-    body = await one_listing(ctx, view)
+    body = await one_listing_json(ctx, view)
     location = f"/api/v1/listings/{view.row.id}"
     return web.json_response(body, status=201, headers={"Location": location})
 
@@ -201,9 +227,7 @@ async def search_listings(request: web.Request) -> web.Response:
     await api_member(request)
     ctx = request.app[CONTEXT]
     page = await listing_service.search_listings(ctx, search_filters(dict(request.query)))
-    left = await capacity.remaining_for(ctx, page.items)
-    items = [listing_json(ListingView(row=row, images=[]), ctx.config.base_url, left.get(row.id))
-             for row in page.items]
+    items = await listings_json(ctx, [ListingView(row=row, images=[]) for row in page.items])
     return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 
@@ -214,7 +238,7 @@ async def get_listing(request: web.Request) -> web.Response:
     view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
     if view.row.hidden:
         raise NotFoundError("this listing was hidden by a moderator")
-    return web.json_response(await one_listing(ctx, view))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 async def patch_listing(request: web.Request) -> web.Response:
@@ -224,7 +248,7 @@ async def patch_listing(request: web.Request) -> web.Response:
     patch = await read_json(request, ctx.config.max_body_bytes)
     listing_id = request.match_info["listing_id"]
     view = await listing_service.update_listing(ctx, member, listing_id, patch)
-    return web.json_response(await one_listing(ctx, view))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 async def delete_listing(request: web.Request) -> web.Response:
@@ -232,7 +256,7 @@ async def delete_listing(request: web.Request) -> web.Response:
     member = await api_member(request)
     ctx = request.app[CONTEXT]
     view = await listing_service.withdraw_listing(ctx, member, request.match_info["listing_id"])
-    return web.json_response(await one_listing(ctx, view))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 async def _read_image_part(request: web.Request, cap: int) -> tuple[bytes, str]:
@@ -278,7 +302,7 @@ async def add_image(request: web.Request) -> web.Response:
     async with ctx.images.admit():  # bounds the uploads held in memory at once (503)
         data, alt = await _read_image_part(request, ctx.config.max_image_bytes)
         view = await listing_service.add_image(ctx, member, listing_id, data, alt=alt)
-    return web.json_response(await one_listing(ctx, view), status=201)
+    return web.json_response(await one_listing_json(ctx, view), status=201)
 
 
 async def delete_image(request: web.Request) -> web.Response:
@@ -288,7 +312,7 @@ async def delete_image(request: web.Request) -> web.Response:
     view = await listing_service.remove_image(
         ctx, member, request.match_info["listing_id"], request.match_info["image_id"]
     )
-    return web.json_response(await one_listing(ctx, view))
+    return web.json_response(await one_listing_json(ctx, view))
 
 
 def setup_api_routes(app: web.Application) -> None:

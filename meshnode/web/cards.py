@@ -16,7 +16,7 @@ from meshnode.web.i18n import Translator
 
 CARD_CACHE_SIZE = 4000
 
-CardKey = tuple[str, int, int, str, str, bool, int | None]
+CardKey = tuple[str, int, int, str, str, bool, tuple[str, str] | None, int | None]
 
 
 class CardCache:
@@ -33,8 +33,9 @@ class CardCache:
     def render(self, env: jinja2.Environment, tr: Translator, item: dict[str, Any]) -> Markup:
         """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""
         row = item["row"]
+        byline = (item["author"].label, item["community"].label) if "author" in item else None
         left = item.get("remaining")  # what is left changes without a new version here
-        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden,
+        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden, byline,
                None if left is None else left.left)
         card = self._cards.get(key)
         if card is not None:

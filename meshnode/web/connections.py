@@ -14,7 +14,8 @@ Three rules, each configurable in ``[server]``:
   limit (``fit_connection_cap``), so ``accept()`` never fails for lack of descriptors.
 
 Each class of refusal is logged as one line per minute with a count (``ThrottledLog``),
-never a traceback per connection.
+never a traceback per connection; so are requests aiohttp's parser refuses as malformed
+(``quiet_malformed_requests``), which it would otherwise log with a traceback each.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from meshnode.config import Config
 
@@ -59,6 +63,37 @@ class ThrottledLog:
             self._logger.warning("%s (%d since the last such line)", message,
                                  self._counts.pop(kind))
             self._last[kind] = now
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Turns aiohttp's "Error handling request" traceback for a request its parser refused
+    (bad request line, header or chunk: the client already got a 400) into one counted line
+    a minute, so a stranger cannot fill a Pi's SD card with tracebacks."""
+
+    def __init__(self, throttled: ThrottledLog) -> None:
+        super().__init__()
+        self._throttled = throttled
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but those for malformed requests (counted instead)."""
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        self._throttled.note("malformed", "malformed HTTP requests refused with 400",
+                             time.monotonic())
+        return False
+
+
+@contextmanager
+def quiet_malformed_requests(interval: float = LOG_INTERVAL) -> Iterator[None]:
+    """While serving, log malformed requests as one counted line per ``interval``."""
+    server_log = logging.getLogger("aiohttp.server")
+    quiet = MalformedRequestFilter(ThrottledLog(log, interval))
+    server_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        server_log.removeFilter(quiet)
 
 
 class GuardedConnection(asyncio.Protocol):

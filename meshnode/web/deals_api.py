@@ -11,7 +11,7 @@ from aiohttp import web
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.deals import DECIMAL_SCALE, SLOT_CATEGORIES
 from meshnode.protocol.errors import ValidationError
-from meshnode.services import deal_payments
+from meshnode.services import deal_payments, names
 from meshnode.services import deals as deal_service
 from meshnode.services.context import NodeContext
 from meshnode.store.deals import DealRow, FeedbackRow
@@ -54,6 +54,21 @@ def deal_json(deal: DealRow, decimals: int, viewer: MemberRow | None = None) -> 
     return body
 
 
+async def named_deals(ctx: NodeContext, deals: list[DealRow], decimals: int,
+                      viewer: MemberRow | None = None) -> list[dict[str, Any]]:
+    """Deals as the API shows them, with ``people: {booker, author}`` as ``{name, handle,
+    actor}`` next to the actor URIs."""
+    parties = await names.actor_parties(
+        ctx, [uri for deal in deals for uri in (deal.booker_uri, deal.author_uri)])
+    bodies = []
+    for deal in deals:
+        body = deal_json(deal, decimals, viewer)
+        body["people"] = {"booker": parties[deal.booker_uri].to_json(),
+                          "author": parties[deal.author_uri].to_json()}
+        bodies.append(body)
+    return bodies
+
+
 def feedback_json(row: FeedbackRow) -> dict[str, Any]:
     """Signed feedback as the API shows it."""
     return {"id": row.id, "deal": row.deal_id, "author": row.author_uri,
@@ -74,7 +89,8 @@ async def post_deal(request: web.Request) -> web.Response:
     member, ctx = await api_member(request), request.app[CONTEXT]
     data = await _object(request, ctx)
     deal = await deal_service.book(ctx, member, request.match_info["listing_id"], data)
-    return web.json_response(deal_json(deal, ctx.config.currency.decimals, member), status=201,
+    [body] = await named_deals(ctx, [deal], ctx.config.currency.decimals, member)
+    return web.json_response(body, status=201,
                              headers={"Location": f"/api/v1/deals/{deal.id}"})
 
 
@@ -83,14 +99,14 @@ async def list_deals(request: web.Request) -> web.Response:
     member, ctx = await api_member(request), request.app[CONTEXT]
     rows = await deal_service.my_deals(ctx, member, request.query.get("role", "booker"))
     decimals = ctx.config.currency.decimals
-    return web.json_response({"items": [deal_json(d, decimals, member) for d in rows]})
+    return web.json_response({"items": await named_deals(ctx, rows, decimals, member)})
 
 
 async def get_deal(request: web.Request) -> web.Response:
     """``GET /api/v1/deals/{id}``."""
     member, ctx = await api_member(request), request.app[CONTEXT]
     deal = await deal_service.get_deal(ctx, member, request.match_info["deal_id"])
-    body = deal_json(deal, ctx.config.currency.decimals, member)
+    [body] = await named_deals(ctx, [deal], ctx.config.currency.decimals, member)
     body["payments"] = await deal_payments.payments_json(ctx, deal)  # cross-node only
     money = (await deal_service.deal_record(ctx, deal)).money
     body["payment_status"], body["deposit_status"] = money.payment, money.deposit
@@ -106,7 +122,8 @@ async def post_action(request: web.Request) -> web.Response:
     data = await _object(request, ctx) if request.can_read_body else {}
     deal = await deal_service.act(ctx, member, request.match_info["deal_id"], action,
                                   data.get("reason"))
-    return web.json_response(deal_json(deal, ctx.config.currency.decimals, member))
+    [body] = await named_deals(ctx, [deal], ctx.config.currency.decimals, member)
+    return web.json_response(body)
 
 
 async def post_feedback(request: web.Request) -> web.Response:

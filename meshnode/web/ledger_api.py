@@ -13,6 +13,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import JournalEntry
 from meshnode.protocol.parsing import parse_optional_int
 from meshnode.services import ledger as ledger_service
+from meshnode.services import names
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import LedgerSummary, Wallet
 from meshnode.store.ledger import RequestRow
@@ -137,10 +138,14 @@ async def list_transactions(request: web.Request) -> web.Response:
     page = await ledger_service.history(ctx, member, cursor=request.query.get("cursor"),
                                         limit=limit)
     decimals = ctx.config.currency.decimals
-    return web.json_response({
-        "items": [entry_json(e, decimals, member.username) for e in page.entries],
-        "next_cursor": page.next_cursor,
-    })
+    others = await names.history_names(ctx, member.username, page.entries)
+    items = []
+    for entry in page.entries:
+        other = others[entry.fields.id]
+        items.append({**entry_json(entry, decimals, member.username), "other_side": {
+            "person": other.person.to_json() if other.person else None,
+            "community": other.community.to_json() if other.community else None}})
+    return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 
 async def get_transaction(request: web.Request) -> web.Response:

@@ -213,3 +213,27 @@ async def test_create_member__admin_only_and_duplicate_is_409(
     assert (await duplicate.json())["fields"] == {"username": "already taken"}
     listed = await (await client.get("/api/v1/members", headers=alice.headers)).json()
     assert [m["username"] for m in listed["items"]] == ["alice", "bob", "carol"]
+
+
+async def test_get_listing__signature_object_and_a_row_altered_after_its_check_is_not_verified(
+    client: TestClient, ctx: NodeContext, alice: TestMember
+) -> None:
+    # Given a listing published here: its check is kept with the version
+    created = await client.post("/api/v1/listings", json=ride_listing(), headers=alice.headers)
+    listing = await created.json()
+    assert listing["signature"]["verified"] is True
+    assert listing["signature"]["rule"] == "eddsa-jcs-2022/local-member-key"
+    assert listing["signature"]["key"] == "http://127.0.0.1:8080/users/alice#ed25519-key"
+    assert listing["author"]["handle"] == "alice@127.0.0.1:8080"
+    assert listing["community"] == {"name": "Les Voisins du Canal",
+                                    "handle": "voisins@127.0.0.1:8080",
+                                    "actor": "http://127.0.0.1:8080/groups/voisins"}
+    # When someone alters the stored document in the database afterwards
+    async with ctx.store.transaction() as tx:
+        await tx.execute("UPDATE listings SET signed_object = replace(signed_object, 'Lyon',"
+                         " 'Paris') WHERE id = ?", (listing["id"],))
+    # Then reading it says it does not verify
+    body = await (await client.get(f"/api/v1/listings/{listing['id']}",
+                                   headers=alice.headers)).json()
+    assert body["signature"]["verified"] is False
+    assert body["signature"]["status"] == "invalid"

@@ -156,3 +156,32 @@ def test_throttled_log__one_line_per_kind_per_minute_with_a_count(
         "evicted (858 since the last such line)",
         "body (1 since the last such line)",
     ]
+
+
+MALFORMED = (
+    b"GET /api/v1/listings?cursor=\xc2\xb2 HTTP/1.1\r\nHost: x\r\n\r\n",  # raw UTF-8 in a query
+    b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",  # a header line without a colon
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,  # TLS to a plain port
+)
+
+
+def test_server__malformed_requests_get_400_and_one_log_line_not_a_traceback_each(
+    node: NodeProcess,
+) -> None:
+    # Given a stranger sending 60 requests the HTTP parser refuses, of four kinds
+    answers = []
+    for index in range(60):
+        with socket.create_connection(("127.0.0.1", node.port), timeout=5) as sock:
+            sock.sendall(MALFORMED[index % len(MALFORMED)])
+            answers.append(sock.recv(64))
+    # Then each got a 400 (or a closed connection), and the node still serves
+    refused = [answer[:12] in (b"HTTP/1.0 400", b"HTTP/1.1 400") for answer in answers]
+    assert all(ok or answer == b"" for ok, answer in zip(refused, answers, strict=True))
+    assert sum(refused) >= 45
+    assert healthz(node) == 200
+    # And the log has one counted line for all of them, no traceback
+    code, stderr = node.stop()
+    assert code == 0
+    assert "Traceback" not in stderr, stderr[:2000]
+    assert stderr.count("malformed HTTP requests refused with 400") == 1, stderr

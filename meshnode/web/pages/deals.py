@@ -13,6 +13,7 @@ from meshnode.errors import NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount
 from meshnode.services import deals as deal_service
+from meshnode.services import names
 from meshnode.store.deals import DealRow, FeedbackRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member
@@ -90,7 +91,10 @@ async def my_deals(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     booked = await deal_service.my_deals(ctx, member, "booker")
     received = await deal_service.my_deals(ctx, member, "author")
+    parties = await names.actor_parties(
+        ctx, [d.author_uri for d in booked] + [d.booker_uri for d in received])
     return await render(request, "my_deals.html", {
+        "parties": parties,
         "booked": [_card(d, "booker", ctx.config.currency.decimals) for d in booked],
         "received": [_card(d, "author", ctx.config.currency.decimals) for d in received],
         "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
@@ -106,7 +110,10 @@ async def deal_page(request: web.Request) -> web.Response:
     record = await deal_service.deal_record(ctx, deal)
     feedback, events, money = record.feedback, record.events, record.money
     mine = deal_service.me_uri(ctx, member)
+    parties = await names.actor_parties(
+        ctx, [deal.author_uri, deal.booker_uri, *(f.author_uri for f in feedback)])
     return await render(request, "deal.html", {
+        "parties": parties,
         **_card(deal, role, ctx.config.currency.decimals),
         "events": events, "money": money, "payment_labels": PAYMENT_LABELS,
         "deposit_labels": DEPOSIT_LABELS,

@@ -21,10 +21,9 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
-from meshnode.services import accounts, capacity
+from meshnode.services import accounts, capacity, names, trust
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
-from meshnode.services.signatures import listing_signature
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
@@ -57,10 +56,13 @@ def _tz(request: web.Request) -> ZoneInfo:
 
 
 async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
-    """What a listing card shows (details parsed once here, not in the template), with what
-    is left of it ("2 places restantes sur 3", "Complet")."""
+    """What a listing card shows (details parsed once here, not in the template), with the
+    author and community by name (``Camille · camille@canal.example``), never a URL, and
+    what is left of it ("2 places restantes sur 3", "Complet")."""
+    parties = await names.listing_parties(ctx, rows)
     left = await capacity.remaining_for(ctx, rows)
-    return [{"row": row, "details": json.loads(row.details), "remaining": left.get(row.id)}
+    return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
+             "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
 
 
@@ -114,7 +116,8 @@ async def _visible_listing(request: web.Request, member: MemberRow | None) -> Li
     return view.row
 
 
-async def listing_page(request: web.Request) -> web.Response:
+async def listing_page(request: web.Request, *, notice: str | None = None,
+                       status: int = 200) -> web.Response:
     """``GET /listings/{id}`` for browsers: every field, photos, author, origin, signature."""
     ctx = request.app[CONTEXT]
     member = await current_member(request)
@@ -122,7 +125,8 @@ async def listing_page(request: web.Request) -> web.Response:
     row = view.row
     if row.hidden and not (member and member.is_admin):
         raise NotFoundError("this listing is not available")
-    signature = await listing_signature(ctx, row)
+    signature = await trust.signature_verdict(ctx, row)
+    parties = (await names.listing_parties(ctx, [row]))[row.id]
     is_author = member is not None and row.is_local and row.author_id == member.id
     booking = await booking_context(request, row.id, row.category)
     remaining = await capacity.remaining_of(ctx, row)
@@ -133,10 +137,12 @@ async def listing_page(request: web.Request) -> web.Response:
         "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
-        "signature": signature.value, "is_author": is_author,
+        "signature": signature.status.value, "check": signature.check,
+        "author": parties.author, "origin_community": parties.community,
+        "is_author": is_author, "notice": notice,
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
-    })
+    }, status=status)
 
 
 async def choose_category(request: web.Request) -> web.Response:

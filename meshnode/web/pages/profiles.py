@@ -6,7 +6,7 @@ from aiohttp import web
 
 from meshnode.federation.actors import group as group_json
 from meshnode.federation.actors import person as actor_json
-from meshnode.services import deals, members
+from meshnode.services import deals, members, names
 from meshnode.services import listings as listing_service
 from meshnode.store.listings import SearchFilters
 from meshnode.web.appkeys import CONTEXT
@@ -26,6 +26,7 @@ async def profile_page(request: web.Request) -> web.Response:
     return await render(request, "profile.html", {
         "person": member, "listings": await card_context(ctx, page.items), **form_choices(),
         "feedback": received, "feedback_summary": feedback_summary(received),
+        "parties": await names.actor_parties(ctx, [f.author_uri for f in received]),
     })
 
 

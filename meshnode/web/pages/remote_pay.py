@@ -16,6 +16,7 @@ from meshnode.protocol.amounts import format_amount, parse_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
 from meshnode.services import iou
+from meshnode.services import names as name_service
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import redirect, render, require_member
@@ -76,8 +77,11 @@ async def transfer_page(request: web.Request) -> web.Response:
     member = await require_member(request)
     ctx = request.app[CONTEXT]
     status = await iou.get_transfer(ctx, member, request.match_info["transfer_id"])
+    payee = status.payee if "://" in status.payee else None
+    named = await name_service.actor_parties(ctx, [payee] if payee else [])
     return await render(request, "wallet_transfer.html", {
         "t": status, "state_labels": STATE_LABELS,
+        "payee_label": named[payee].label if payee else status.payee,
         "amount": format_amount(status.amount, decimals=status.decimals),
         "payee_amount": None if status.payee_amount is None else format_amount(
             status.payee_amount, decimals=status.payee_decimals or 0),

@@ -13,11 +13,14 @@ from aiohttp import web
 from meshnode.errors import ConflictError, LimitExceededError, NotFoundError
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.ledger import JournalEntry
+from meshnode.protocol.names import parse_deal_memo
 from meshnode.protocol.translatable import message_of
-from meshnode.services import ledger
+from meshnode.services import ledger, names
 from meshnode.services import listings as listing_service
 from meshnode.services import wallet as wallet_service
 from meshnode.services.balance_chart import chart_geometry
+from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
@@ -79,7 +82,10 @@ async def wallet_page(request: web.Request, *, notice: str | None = None,
     cursor = request.query.get("cursor", "")[:20] or None
     view = await wallet_service.wallet_view(ctx, member, cursor=cursor)
     done = DONE_MESSAGES.get(request.query.get("done", ""))
+    entries = view.history.entries
     return await render(request, "wallet.html", {
+        "others": await names.history_names(ctx, member.username, entries),
+        "memos": {e.fields.id: parse_deal_memo(e.fields.memo) for e in entries},
         "view": view, "position": view.wallet.position, "money": money(request),
         "chart": chart_geometry(view.series) if view.series else None,
         "kind_labels": KIND_LABELS, "done": done, "notice": notice, "cursor": cursor,
@@ -198,6 +204,22 @@ async def decide(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/wallet?done={done}")
 
 
+async def _account_labels(ctx: NodeContext, member: MemberRow,
+                          entry: JournalEntry) -> dict[str, str]:
+    """Both accounts of a transaction by name; the other community's account also names the
+    person there (``Bob · bob@host (Community · handle@host)``)."""
+    fields = entry.fields
+    accounts = await names.account_parties(ctx, [fields.payer, fields.payee])
+    other = (await names.history_names(ctx, member.username, [entry]))[fields.id]
+    labels = {account: party.label for account, party in accounts.items()}
+    for account in (fields.payer, fields.payee):
+        if account.startswith(names.NODE_ACCOUNT_PREFIX) and other.person is not None:
+            community = accounts.get(account)
+            labels[account] = (f"{other.person.label} ({community.label})" if community
+                               else other.person.label)
+    return labels
+
+
 async def _transaction_page(request: web.Request, member: MemberRow, *,
                             notice: str | None = None, status: int = 200) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -207,6 +229,8 @@ async def _transaction_page(request: web.Request, member: MemberRow, *,
     can_reverse = (fields.kind != "reversal" and reversal is None
                    and (member.is_admin or member.username == fields.payee))
     return await render(request, "wallet_transaction.html", {
+        "labels": await _account_labels(ctx, member, entry),
+        "memo": parse_deal_memo(fields.memo),
         "entry": entry, "f": fields, "reversal": reversal, "can_reverse": can_reverse,
         "money": money(request), "kind_labels": KIND_LABELS, "notice": notice,
         "done": DONE_MESSAGES.get(request.query.get("done", "")),

@@ -78,7 +78,7 @@ async def test_invitation_signup_post_search_edit_done_logout(node: RunningNode,
     await page.screenshot(path=SCREENSHOTS / "search.png", full_page=True)
     await page.get_by_role("link", name="Balade à vélo jusqu'à Lyon").click()
     assert page.url == listing_url
-    assert await page.locator(".sig.ok").inner_text() == "✔ Signature verified"
+    assert (await page.locator(".sig.ok").inner_text()).endswith("), verified")
     assert "3.50" in await page.locator(".fields").inner_text()
     await page.screenshot(path=SCREENSHOTS / "listing.png", full_page=True)
 
@@ -119,7 +119,9 @@ async def test_key_pages_in_french(node: RunningNode, browser) -> None:  # type:
     assert "Aucune annonce ne correspond" in await page.content()
     await page.screenshot(path=SCREENSHOTS / "search_empty_fr.png", full_page=True)
     await page.goto(f"{node.url}/listings/{view.row.id}")
-    assert await page.locator(".sig.ok").inner_text() == "✔ Signature vérifiée"
+    signed = await page.locator(".sig.ok").inner_text()
+    assert signed.startswith("✔ Signé par Alice (alice@127.0.0.1:")
+    assert signed.endswith("), vérifié")
     assert "4,50" in await page.locator(".fields").inner_text()
     await page.screenshot(path=SCREENSHOTS / "listing_fr.png", full_page=True)
     await page.goto(f"{node.url}/login")

@@ -37,7 +37,7 @@ async def test_pages__french_from_accept_language(
     assert '<html lang="fr">' in home
     assert "Dernières annonces" in home
     page = await (await client.get(f"/listings/{listing_id}", headers=headers)).text()
-    assert "Signature vérifiée" in page
+    assert "Signé par alice (alice@127.0.0.1:8080), vérifié" in page
     assert "4,50\u00a0G" in page  # French decimal comma
     assert "5 déc. 2026" in page  # departure, formatted by Babel in Europe/Paris
     english = await (await client.get(f"/listings/{listing_id}",

@@ -70,7 +70,7 @@ async def test_post_edit_status__full_cycle(
         "Vélo et covoiturage (2 places)", "done", 3)
     assert view.row.price_mode == "free"
     page = await (await client.get(f"/listings/{listing_id}", headers=HTML)).text()
-    assert "Signature verified" in page
+    assert 'class="sig ok"' in page
 
 
 async def test_listing__tampered_signature_is_not_marked_verified(
@@ -83,7 +83,7 @@ async def test_listing__tampered_signature_is_not_marked_verified(
         await tx.execute("UPDATE listings SET signed_object = ? WHERE id = ?",
                          (tampered, listing_id))
     text = await (await client.get(f"/listings/{listing_id}", headers=HTML)).text()
-    assert "Signature verified" not in text
+    assert 'class="sig ok"' not in text
     assert "may have been altered" in text
 
 

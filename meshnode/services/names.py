@@ -1,0 +1,170 @@
+"""Names instead of URLs: members and communities as ``{name, handle, actor}``.
+
+Remote names come from actor documents cached with their fetch time
+(``federation/names.py`` refreshes them); they were cleaned before being stored
+(``protocol/names.clean_text``) and are cleaned again here, so an older row cannot slip
+through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from meshnode import urls
+from meshnode.protocol.ledger import JournalEntry
+from meshnode.protocol.names import Party, clean_text, handle_of, host_of, remote_party
+from meshnode.services.context import NodeContext
+from meshnode.store import trust as trust_q
+from meshnode.store.listings import ListingRow
+
+NODE_ACCOUNT_PREFIX = "node:"
+
+
+@dataclass(frozen=True)
+class ListingParties:
+    """Who wrote a listing and in which community."""
+
+    author: Party
+    community: Party
+
+
+def our_community(ctx: NodeContext) -> Party:
+    """This node's community."""
+    base = ctx.config.base_url
+    return Party(name=clean_text(ctx.config.name), handle=handle_of(ctx.config.handle, base),
+                 actor=urls.community_actor(base, ctx.config.handle))
+
+
+def local_member(ctx: NodeContext, username: str, display_name: str) -> Party:
+    """A member of this node."""
+    base = ctx.config.base_url
+    handle = handle_of(username, base)
+    return Party(name=clean_text(display_name) or username, handle=handle,
+                 actor=urls.member_actor(base, username))
+
+
+async def remote_parties(ctx: NodeContext, actor_ids: Iterable[str]) -> dict[str, Party]:
+    """Remote actors by id, named from the cache (the URL's last segment when not cached)."""
+    ids = sorted(set(actor_ids))
+    cached = await trust_q.actor_names(ctx.store.reader, ids)
+    parties = {}
+    for actor_id in ids:
+        row = cached.get(actor_id)
+        parties[actor_id] = remote_party(actor_id, name=row.name if row else "",
+                                         username=row.username if row else "")
+    return parties
+
+
+async def communities_by_origin(ctx: NodeContext, origins: Iterable[str]) -> dict[str, Party]:
+    """Peer communities by origin (``http://host:port``), named from their Group actor."""
+    wanted = set(origins)
+    actors = {origin: actor for origin, actor in
+              (await trust_q.peer_actors(ctx.store.reader)).items() if origin in wanted}
+    named = await remote_parties(ctx, actors.values())
+    found = {}
+    for origin in wanted:
+        actor = actors.get(origin)
+        found[origin] = (named[actor] if actor else
+                         Party(name=host_of(origin), handle=host_of(origin), actor=origin))
+    return found
+
+
+async def listing_parties(ctx: NodeContext,
+                          rows: Sequence[ListingRow]) -> dict[str, ListingParties]:
+    """Author and community of each listing: a few queries for a whole page."""
+    local_names = await trust_q.member_display_names(
+        ctx.store.reader, [row.author_username for row in rows if row.author_username])
+    remote = [row for row in rows if not row.is_local]
+    authors = await remote_parties(ctx, [row.author_uri for row in remote])
+    communities = await communities_by_origin(ctx, [row.origin for row in remote])
+    ours = our_community(ctx)
+    found = {}
+    for row in rows:
+        if row.is_local and row.author_username:
+            author = local_member(ctx, row.author_username,
+                                  local_names.get(row.author_username, ""))
+            found[row.id] = ListingParties(author, ours)
+        else:
+            found[row.id] = ListingParties(authors.get(row.author_uri) or
+                                           remote_party(row.author_uri, name="", username=""),
+                                           communities.get(row.origin, ours))
+    return found
+
+
+async def account_parties(ctx: NodeContext, accounts: Iterable[str]) -> dict[str, Party]:
+    """Ledger account names → who they are: members by username, ``node:host[:port]``
+    accounts as the community on the other side of the trust line."""
+    names = set(accounts)
+    members = [name for name in names if ":" not in name]
+    local_names = await trust_q.member_display_names(ctx.store.reader, members)
+    found = {name: local_member(ctx, name, local_names[name])
+             for name in members if name in local_names}
+    nodes = {name: name.removeprefix(NODE_ACCOUNT_PREFIX) for name in names
+             if name.startswith(NODE_ACCOUNT_PREFIX)}
+    peers = await trust_q.peer_actors(ctx.store.reader)
+    by_host = {host_of(origin): origin for origin in peers}
+    communities = await communities_by_origin(
+        ctx, [by_host[host] for host in nodes.values() if host in by_host])
+    for account, host in nodes.items():
+        origin = by_host.get(host)
+        if origin is not None:
+            found[account] = communities[origin]
+    return found
+
+
+@dataclass(frozen=True)
+class OtherSide:
+    """Who is on the other side of a wallet history line."""
+
+    person: Party | None
+    community: Party | None
+
+
+def _remote_person(ctx: NodeContext, ends: tuple[str, str] | None, me: str) -> str | None:
+    """The remote actor of a cross-node transfer: the end that is not one of our members."""
+    if ends is None:
+        return None
+    ours = urls.member_actor(ctx.config.base_url, "")
+    for end in ends:
+        if end != me and "://" in end and not end.startswith(ours):
+            return end
+    return None
+
+
+async def history_names(ctx: NodeContext, username: str,
+                        entries: Sequence[JournalEntry]) -> dict[str, OtherSide]:
+    """For each journal entry of ``username``'s history: the person and community on the
+    other side (a cross-node payment names the remote member and their community)."""
+    others = {entry.fields.id: (entry.fields.payee if entry.fields.payer == username
+                                else entry.fields.payer) for entry in entries}
+    accounts = await account_parties(ctx, others.values())
+    crossing = [entry_id for entry_id, account in others.items()
+                if account.startswith(NODE_ACCOUNT_PREFIX)]
+    ends = await trust_q.transfer_ends(ctx.store.reader, crossing)
+    me = urls.member_actor(ctx.config.base_url, username)
+    remote_ids = {entry_id: _remote_person(ctx, ends.get(entry_id), me)
+                  for entry_id in crossing}
+    people = await remote_parties(ctx, [a for a in remote_ids.values() if a])
+    found = {}
+    for entry_id, account in others.items():
+        if entry_id in remote_ids:
+            actor = remote_ids[entry_id]
+            found[entry_id] = OtherSide(people.get(actor) if actor else None,
+                                        accounts.get(account))
+        else:
+            found[entry_id] = OtherSide(accounts.get(account), None)
+    return found
+
+
+async def actor_parties(ctx: NodeContext, actor_ids: Iterable[str]) -> dict[str, Party]:
+    """Any actors (our members' or remote) by id, as pages name them."""
+    ids = set(actor_ids)
+    prefix = urls.member_actor(ctx.config.base_url, "")
+    local = {actor: actor[len(prefix):] for actor in ids
+             if actor.startswith(prefix) and "/" not in actor[len(prefix):]}
+    display = await trust_q.member_display_names(ctx.store.reader, list(local.values()))
+    found = await remote_parties(ctx, ids - set(local))
+    for actor, username in local.items():
+        found[actor] = local_member(ctx, username, display.get(username, ""))
+    return found
