@@ -58,6 +58,9 @@ class InboxLimits:
     stranger_bytes_per_hour: int = 2 * 1024 * 1024
     # Remote key fetches per origin per hour (each unknown key costs us a GET).
     key_fetches_per_hour: int = 60
+    # ... and for all non-peer origins together: one origin per port would otherwise let a
+    # stranger have the node knock on every port of a host, 60 times an hour each.
+    stranger_key_fetches_per_hour: int = 600
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,23 @@ class FetchBudget:
         return 0.0
 
 
+class StrangerFetchBudget(FetchBudget):
+    """Key fetches for origins that are not peers: per origin, and for all of them together.
+
+    The per-origin bucket is spent first, so an origin over its own budget cannot drain the
+    shared one; peers use a plain ``FetchBudget`` and are never starved by strangers.
+    """
+
+    def __init__(self, per_hour: int, total_per_hour: int, burst: int = 20) -> None:
+        super().__init__(per_hour, burst)
+        self._total = FetchBudget(total_per_hour, burst=5 * burst)
+
+    def take(self, origin: str, now: float) -> float:
+        """Spend one fetch for ``origin`` and one from the shared budget (0 when allowed)."""
+        wait = super().take(origin, now)
+        return wait or self._total.take("", now)
+
+
 class Throttle:
     """At most one event per name every ``interval`` seconds (bounded memory)."""
 

@@ -176,7 +176,8 @@ async def receive(request: web.Request) -> web.Response:
     parsed = signature_of(request, url, head)
     now = ctx.clock()
     await check_quota(federation, origin, len(body), is_peer=sender.is_peer, now=now)
-    key, _ = await authenticate(federation.directory, parsed, body, now, federation.budget)
+    budget = federation.budget if sender.is_peer else federation.stranger_budget
+    key, _ = await authenticate(federation.directory, parsed, body, now, budget)
     if key.actor_id != head.actor:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
     await federation.quota.add(origin, now, len(body))

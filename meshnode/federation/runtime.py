@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
-from meshnode.federation.directory import ActorDirectory, FetchBudget
+from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.names import ActorRefreshWorker
@@ -157,6 +157,9 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                     directory=ActorDirectory(ctx, client),
                                     writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx),
                                     budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour),
+                                    stranger_budget=StrangerFetchBudget(
+                                        ctx.config.inbox.key_fetches_per_hour,
+                                        ctx.config.inbox.stranger_key_fetches_per_hour),
                                     quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
             workers = Workers(InboxWorker(federation), DeliveryWorker(federation),

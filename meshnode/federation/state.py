@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from meshnode import urls
-from meshnode.federation.directory import ActorDirectory, FetchBudget
+from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient
 from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS
 from meshnode.protocol.timefmt import format_utc, parse_utc
@@ -170,7 +170,8 @@ class Federation:
     directory: ActorDirectory
     writer: InboxWriter
     blocked: BlockedOrigins
-    budget: FetchBudget  # key fetches the inbox may make per origin
+    budget: FetchBudget  # key fetches the inbox may make per peer origin
+    stranger_budget: StrangerFetchBudget  # ... per other origin, and for all of them
     quota: InboxQuota  # what each origin got stored during the last hour
     inbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     delivery_event: asyncio.Event = field(default_factory=asyncio.Event)

@@ -19,11 +19,13 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from meshnode.config import InboxLimits
+from meshnode.federation.directory import StrangerFetchBudget
 from meshnode.protocol.activities import activity, follow_activity
 from meshnode.protocol.signing import signed_post_headers
 from meshnode.store import federation as fq
 from tests.federation.conftest import Node, NodeFactory, bind_socket
 from tests.federation.test_inbox_hostile import _actor, create_activity, follows, sign
+from tests.nodeproc import free_port
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -466,3 +468,34 @@ async def test_inbox_worker__prune_deletes_processed_rows_past_retention_only(
     assert await beta.count("SELECT count(*) FROM inbox_activities"
                             " WHERE processed_at IS NULL") == 1
     assert await beta.workers.inbox.prune() == 0
+
+
+async def test_inbox__key_fetches_for_all_strangers_together_are_capped(
+        make_node: NodeFactory) -> None:
+    # Given beta allows 5 key fetches per origin but 3 for all non-peer origins together
+    beta = await make_node("beta", inbox=InboxLimits(key_fetches_per_hour=5,
+                                                     stranger_key_fetches_per_hour=3))
+    url = f"{beta.url}/inbox"
+    statuses = []
+    # When strangers on five different ports (five origins: a port scan) each send a Follow
+    for _ in range(5):
+        origin = f"http://127.0.0.1:{free_port()}"
+        actor = f"{origin}/users/u"
+        body = json.dumps(follow_activity(f"{actor}/f/1", actor, beta.group)).encode()
+        status, _, retry_after = await post(url, body, stranger_headers(
+            beta, url, body, f"{actor}#key"))
+        statuses.append((status, retry_after is not None))
+    # Then three keys are fetched (and fail), the other two get 429 with Retry-After
+    assert statuses == [(401, False)] * 3 + [(429, True)] * 2
+
+
+def test_stranger_fetch_budget__an_origin_over_its_own_budget_cannot_drain_the_shared_one(
+) -> None:
+    budget = StrangerFetchBudget(per_hour=2, total_per_hour=4, burst=2)
+    # Given one origin spends its own budget, then keeps asking
+    spent = [budget.take("http://a", now=0.0) for _ in range(10)]
+    assert [wait == 0 for wait in spent] == [True, True] + [False] * 8
+    # Then the shared budget still has room for other origins (4 total, 2 spent)
+    assert budget.take("http://b", now=0.0) == 0
+    assert budget.take("http://c", now=0.0) == 0
+    assert budget.take("http://d", now=0.0) > 0
