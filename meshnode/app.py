@@ -18,6 +18,7 @@ from meshnode.federation.discovery import discovery_context
 from meshnode.federation.iou import setup_iou_federation_routes
 from meshnode.federation.mail import mail_context
 from meshnode.federation.runtime import federation_context
+from meshnode.services import capacity
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
@@ -70,6 +71,8 @@ def create_app(
             if removed := await sweep_orphan_media(ctx):
                 log.warning("removed %d media files no listing uses (an upload cut short)",
                             removed)
+            if published := await capacity.publish_missing(ctx):
+                log.info("published what is left of %d listings to peers", published)
             yield
         finally:  # also when the loop closes this generator (GeneratorExit): else the
             await ctx.close()  # store's threads outlive the loop and the process never exits

@@ -437,7 +437,7 @@ def load_config(data_dir: Path) -> Config:
 
 
 def write_config(config: Config) -> None:
-    """Write ``config.toml`` for a new node (mode 0640: it holds no secrets)."""
+    """Write ``config.toml`` for a new node (mode 0600: an admin may add the SMTP password)."""
     path = config.data_dir / CONFIG_FILE
     path.write_text(tomli_w.dumps(to_toml_dict(config)), encoding="utf-8")
-    path.chmod(0o640)
+    path.chmod(0o600)

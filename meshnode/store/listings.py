@@ -47,6 +47,8 @@ class ListingRow:
     hidden: bool
     signed_object: str
     author_username: str | None = None
+    # the ``availableQuantity`` of the signed document, as JSON text (None: not published)
+    available_quantity: str | None = None
 
 
 def _listing(row: aiosqlite.Row) -> ListingRow:
@@ -54,6 +56,8 @@ def _listing(row: aiosqlite.Row) -> ListingRow:
     data["is_local"] = bool(data["is_local"])
     data["hidden"] = bool(data["hidden"])
     data.setdefault("author_username", None)
+    available = data.get("available_quantity")
+    data["available_quantity"] = None if available is None else str(available)
     return ListingRow(**data)
 
 
@@ -341,6 +345,18 @@ async def delete_image(db: aiosqlite.Connection, listing_id: str, image_id: str)
         "DELETE FROM listing_images WHERE listing_id = ? AND id = ?", (listing_id, image_id)
     )
     return cursor.rowcount
+
+
+async def local_without_figure(db: aiosqlite.Connection, categories: Sequence[str],
+                               limit: int = 1000) -> list[str]:
+    """Ids of our current offers in ``categories`` whose signed version publishes no
+    ``availableQuantity`` (published before meshnode counted capacity down)."""
+    async with query(db,
+        "SELECT id FROM listings WHERE is_local = 1 AND kind = 'offer'"  # noqa: S608
+        f" AND status IN ('active', 'reserved') AND category IN ({placeholders(categories)})"
+        " AND available_quantity IS NULL LIMIT ?", (*categories, limit),
+    ) as cursor:
+        return [str(row[0]) for row in await cursor.fetchall()]
 
 
 async def set_hidden(db: aiosqlite.Connection, listing_id: str, hidden: bool) -> None:

@@ -19,7 +19,7 @@ from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.deals import setup_deal_pages
-from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS
+from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
@@ -60,7 +60,7 @@ def setup_pages(app: web.Application) -> None:
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[CARDS] = CardCache({
         "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
-        "status_labels": STATUS_LABELS,
+        "status_labels": STATUS_LABELS, "unit_labels": UNIT_LABELS,
     })
     app[HTML_ERRORS] = error_page
     app.router.add_static("/static", STATIC_DIR, append_version=False)
