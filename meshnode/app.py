@@ -16,7 +16,9 @@ from meshnode.config import Config
 from meshnode.federation.actors import setup_federation_routes
 from meshnode.federation.discovery import discovery_context
 from meshnode.federation.iou import setup_iou_federation_routes
+from meshnode.federation.mail import mail_context
 from meshnode.federation.runtime import federation_context
+from meshnode.services import capacity
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
@@ -25,10 +27,13 @@ from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_mi
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import STORAGE_HEALTH, error_middleware
+from meshnode.web.feed import setup_feed_routes
 from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_middleware
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
+from meshnode.web.mail import renderer_for
 from meshnode.web.messages_api import setup_message_routes
+from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
@@ -67,6 +72,8 @@ def create_app(
             if removed := await sweep_orphan_media(ctx):
                 log.warning("removed %d media files no listing uses (an upload cut short)",
                             removed)
+            if published := await capacity.publish_missing(ctx):
+                log.info("published what is left of %d listings to peers", published)
             yield
         finally:  # also when the loop closes this generator (GeneratorExit): else the
             await ctx.close()  # store's threads outlive the loop and the process never exits
@@ -74,12 +81,15 @@ def create_app(
     app.cleanup_ctx.append(node_context)
     app.cleanup_ctx.append(federation_context(run_workers=run_workers))
     app.cleanup_ctx.append(discovery_context(run_workers=run_workers))
+    app.cleanup_ctx.append(mail_context(renderer_for, run_workers=run_workers))
     setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)
     setup_trust_routes(app)
     setup_ledger_routes(app)
     setup_message_routes(app)
+    setup_notification_routes(app)
+    setup_feed_routes(app)
     setup_deal_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)

@@ -78,6 +78,27 @@ class LimitsConfig:
     remote_messages_per_hour: int = 30
 
 
+EmailSecurity = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """The community's SMTP server (``[email]``); without the section nothing is e-mailed.
+
+    ``security``: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none``
+    (a relay on the same machine only). ``digest_hour``: local hour (community timezone) at
+    which members who chose a daily digest get it.
+    """
+
+    host: str
+    from_address: str
+    port: int = 587
+    security: EmailSecurity = "starttls"
+    user: str = ""
+    password: str = field(default="", repr=False)
+    digest_hour: int = 7
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a node needs to run; one instance per node, immutable."""
@@ -124,6 +145,7 @@ class Config:
     body_timeout: float = 60.0
     max_connections: int = 256
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    email: EmailConfig | None = None
 
     @property
     def database_path(self) -> Path:
@@ -265,7 +287,39 @@ def validate(config: Config) -> Config:
     for name, value in asdict(config.limits).items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
             raise ConfigError(f"limits.{name} must be a whole number 0-1000000 (0: no limit)")
+    if config.email is not None:
+        _validate_email(config.email)
     return config
+
+
+def _validate_email(email: EmailConfig) -> None:
+    if not email.host.strip() or any(c.isspace() for c in email.host):
+        raise ConfigError("email.host must be the SMTP server's name, e.g. smtp.example.org")
+    if not 0 < email.port < 65536:
+        raise ConfigError(f"email.port must be 1-65535, got {email.port}")
+    if email.security not in ("starttls", "tls", "none"):
+        raise ConfigError("email.security must be 'starttls', 'tls' or 'none'")
+    if email.from_address.count("@") != 1 or any(c.isspace() or c in "<>\r\n"
+                                                 for c in email.from_address):
+        raise ConfigError("email.from must be an address, e.g. voisins@example.org")
+    if not 0 <= email.digest_hour <= 23:
+        raise ConfigError("email.digest_hour must be 0-23")
+    if bool(email.user) != bool(email.password):
+        raise ConfigError("email.user and email.password go together (or neither)")
+
+
+def _email_config(raw: dict[str, Any] | None) -> EmailConfig | None:
+    """``[email]`` with ``from`` (a Python keyword) read as ``from_address``."""
+    if raw is None:
+        return None
+    values = dict(raw)
+    if "from" not in values:
+        raise ConfigError(f"{CONFIG_FILE}: [email] needs from = \"address@example.org\"")
+    values["from_address"] = str(values.pop("from"))
+    unknown = set(values) - {f.name for f in fields(EmailConfig)}
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE}: unknown [email] settings: {', '.join(sorted(unknown))}")
+    return EmailConfig(**values)
 
 
 def to_toml_dict(config: Config) -> dict[str, Any]:
@@ -303,7 +357,14 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
         "iou": {"sync_wait": config.iou_sync_wait,
                 "reconcile_seconds": config.iou_reconcile_seconds},
         "limits": asdict(config.limits),
+        **({} if config.email is None else {"email": _email_toml(config.email)}),
     }
+
+
+def _email_toml(email: EmailConfig) -> dict[str, Any]:
+    values = asdict(email)
+    values["from"] = values.pop("from_address")
+    return values
 
 
 SERVER_LIMIT_KEYS = ("max_image_pixels", "image_decode_mib", "max_concurrent_uploads",
@@ -354,6 +415,7 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             iou_reconcile_seconds=float(raw.get("iou", {}).get(
                 "reconcile_seconds", defaults.iou_reconcile_seconds)),
             limits=LimitsConfig(**raw.get("limits", {})),
+            email=_email_config(raw.get("email")),
         )
     except KeyError as exc:
         raise ConfigError(f"{CONFIG_FILE}: missing required setting {exc.args[0]!r}") from exc
@@ -377,7 +439,7 @@ def load_config(data_dir: Path) -> Config:
 
 
 def write_config(config: Config) -> None:
-    """Write ``config.toml`` for a new node (mode 0640: it holds no secrets)."""
+    """Write ``config.toml`` for a new node (mode 0600: an admin may add the SMTP password)."""
     path = config.data_dir / CONFIG_FILE
     path.write_text(tomli_w.dumps(to_toml_dict(config)), encoding="utf-8")
-    path.chmod(0o640)
+    path.chmod(0o600)

@@ -82,3 +82,11 @@ def test_validate__rejects_inbox_limits_below_one(tmp_path: Path, change: dict[s
     config = Config(data_dir=tmp_path, name="n", handle="n", public_url="http://h")
     with pytest.raises(ConfigError, match=r"federation\.inbox_"):
         validate(replace(config, inbox=replace(config.inbox, **change)))
+
+
+def test_write_config__file_is_private_to_the_node_user(tmp_path: Path) -> None:
+    # An admin may add the SMTP password to config.toml later: nobody else may read it
+    from meshnode.config import Config, write_config
+
+    write_config(Config(data_dir=tmp_path, name="x", handle="x", public_url="http://127.0.0.1:1"))
+    assert (tmp_path / "config.toml").stat().st_mode & 0o777 == 0o600

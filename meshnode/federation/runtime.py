@@ -27,7 +27,7 @@ from meshnode.federation.state import (
 )
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
-from meshnode.services import deal_payments, deals
+from meshnode.services import deal_payments, deals, notifications
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
@@ -51,6 +51,7 @@ class DealWorker:
     async def step(self) -> int:
         """One pass over due deals and due payments; returns how many moved."""
         moved = await deals.run_due(self.ctx)
+        await notifications.warn_expiring(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)
         return moved

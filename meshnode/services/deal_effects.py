@@ -18,10 +18,12 @@ import aiosqlite
 from meshnode import urls
 from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol import deals as proto
+from meshnode.protocol.capacity import counting_states
 from meshnode.protocol.ledger import PreparedEntry
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
-from meshnode.services import deal_settlement, ledger
+from meshnode.services import capacity as capacity_service
+from meshnode.services import deal_settlement, ledger, notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.publishing import queue_activity
 from meshnode.services.signing import sign_as_member
@@ -59,9 +61,9 @@ def is_slot(deal: DealRow) -> bool:
     return deal.category in proto.SLOT_CATEGORIES
 
 
-async def check_room(tx: aiosqlite.Connection, listing: ListingRow, deal: DealRow,
-                     states: tuple[str, ...] = tuple(proto.HOLDING)) -> None:
-    """Refuse the deal if it no longer fits next to the listing's other deals."""
+async def check_room(tx: aiosqlite.Connection, listing: ListingRow, deal: DealRow) -> None:
+    """Refuse the deal if it no longer fits next to the listing's other deals (those that
+    use part of it: ``protocol.capacity.counting_states``, the figure pages show)."""
     cap = capacity(listing)
     if cap.mode == "slot":
         if deal.slot_start is None or deal.slot_end is None:
@@ -72,8 +74,8 @@ async def check_room(tx: aiosqlite.Connection, listing: ListingRow, deal: DealRo
                   for a, b in await q.booked_slots(tx, listing.id, exclude=deal.id)]
         proto.check_slot(slot, booked)
         return
-    proto.check_quantity(cap, await q.taken(tx, listing.id, states, exclude=deal.id),
-                         deal.quantity)
+    taken = await q.taken(tx, listing.id, counting_states(listing.category), exclude=deal.id)
+    proto.check_quantity(cap, taken, deal.quantity)
 
 
 async def _member(ctx: NodeContext, member_id: int | None) -> MemberRow | None:
@@ -168,9 +170,11 @@ async def apply(ctx: NodeContext, tx: aiosqlite.Connection, deal_id: str, action
     if prepared.outgoing is not None:
         recipients = prepared.outgoing.get("to", [])
         await queue_to(ctx, tx, prepared.outgoing, str(recipients[0]))
+    await capacity_service.republish(ctx, tx, deal.listing_id)  # what is left, to peers
     moved = await q.get_deal(tx, deal.id)
     if moved is None:
         raise NotFoundError(f"no deal {deal.id!r}")
+    await notifications.deal_moved(ctx, tx, moved, action, role, reason)
     return moved
 
 

@@ -23,7 +23,8 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number
-from meshnode.services import deal_settlement, ledger
+from meshnode.services import capacity as capacity_service
+from meshnode.services import deal_settlement, ledger, notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import (
     Plan,
@@ -155,6 +156,8 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
     remote = not listing.is_local
     held = 0
     if remote:
+        capacity_service.check_published_room(
+            listing, await capacity_service.remaining_of(ctx, listing), booking.quantity)
         await deal_settlement.check_payable(ctx, amount=booking.amount, deposit=booking.deposit)
         deposit_text = json.loads(listing.details).get("deposit") if booking.deposit else None
         held = await deal_settlement.deposit_hold(ctx, listing.author_uri, deposit_text)
@@ -217,9 +220,7 @@ async def insert_checked(ctx: NodeContext, tx: aiosqlite.Connection, listing: Li
                           row: dict[str, object]) -> None:
     """Insert a request after checking it still fits (pledges count toward group buys)."""
     deal = as_row(row, listing)
-    states = ("requested", *proto.HOLDING) if listing.category == "group-buy" else tuple(
-        proto.HOLDING)
-    await check_room(tx, listing, deal, states)
+    await check_room(tx, listing, deal)
     await q.insert_deal(tx, **row)
     if listing.category == "group-buy" and deal.amount and deal.booker_id is not None:
         await ledger.place_hold(ctx, tx, account=_username(deal.booker_uri), amount=deal.amount,
@@ -228,6 +229,8 @@ async def insert_checked(ctx: NodeContext, tx: aiosqlite.Connection, listing: Li
     await q.log_event(tx, deal_id=deal.id, action="request", from_state="",
                       to_state="requested", actor=deal.booker_uri, payments="",
                       at=deal.created_at)
+    await notifications.deal_requested(ctx, tx, deal)
+    await capacity_service.republish(ctx, tx, listing.id)  # a pledge counts at once
 
 
 def _username(actor_uri: str) -> str:
@@ -319,14 +322,16 @@ async def my_deals(ctx: NodeContext, member: MemberRow, role: str) -> list[DealR
 
 
 async def progress(ctx: NodeContext, listing_id: str) -> Progress:
-    """Pledges of a group buy against its threshold."""
+    """Pledges of a group buy against its threshold: the same figure on every node, counted
+    here for ours, as the author's node last published it for another community's."""
     listing = await listing_q.get_listing(ctx.store.reader, listing_id)
     if listing is None or listing.category != "group-buy":
         raise NotFoundError(f"no group buy {listing_id!r}")
     details = json.loads(listing.details)
-    states = ("requested", *proto.HOLDING, "completed")
-    pledged = await q.taken(ctx.store.reader, listing.id, states)
-    committed = await q.taken(ctx.store.reader, listing.id, (*proto.HOLDING, "completed"))
+    remaining = await capacity_service.remaining_of(ctx, listing)
+    pledged = remaining.taken if remaining is not None else 0
+    committed = listing.status == "done" or await q.taken(
+        ctx.store.reader, listing.id, (*proto.HOLDING, "completed")) > 0
     deadline = str(details["deadline"])
     state = "committed" if committed else (
         "open" if deadline > format_utc(ctx.clock()) else "closed")
@@ -423,4 +428,8 @@ async def settle_group_buy(ctx: NodeContext, listing_id: str) -> int:
             await apply(ctx, tx, pledge.id, action, "system", listing.author_uri,
                         plans[pledge.id], expect=pledge,
                         reason="" if reached else "threshold not reached")
+        if pledges:
+            await notifications.group_buy_settled(ctx, tx, listing, reached)
+        if reached:  # closed on every node: the signed next version says done
+            await capacity_service.republish(ctx, tx, listing_id, status="done")
     return len(pledges)

@@ -29,7 +29,7 @@ from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.services import messages as local_messages
-from meshnode.services import names
+from meshnode.services import names, notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import queue_activity
@@ -168,7 +168,12 @@ async def receive_remote(ctx: NodeContext, tx: aiosqlite.Connection, note: Direc
         tx, member_id=recipient.id, remote_actor=note.author, remote_handle=handle,
         direction="in", listing_id=listing.id if listing else None, object_id=note.id,
         in_reply_to=note.in_reply_to, body=note.text, created_at=format_utc(now))
-    return "stored" if stored is not None else "ignored: duplicate"
+    if stored is None:
+        return "ignored: duplicate"
+    name = (await names.remote_parties(ctx, [note.author]))[note.author].name
+    await notifications.notify(ctx, tx, recipient.id, "message", ref=f"remote-{stored}",
+                               url=f"/messages/with/{handle}", detail=f"{name}: {note.text}")
+    return "stored"
 
 
 async def conversation(ctx: NodeContext, member: MemberRow, actor: str

@@ -26,6 +26,12 @@ from meshnode.errors import (
     PermissionDeniedError,
 )
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.capacity import (
+    Remaining,
+    bookable_capacity,
+    next_updated,
+    set_available,
+)
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import (
     EDITABLE_STATUSES,
@@ -42,6 +48,7 @@ from meshnode.protocol.listings import (
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
+from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import publish_listing_change
@@ -144,9 +151,10 @@ def _proposal(
     published: datetime,
     updated: datetime | None,
     images: list[ImageRow],
+    available: Remaining | None = None,
 ) -> dict[str, Any]:
     base = ctx.config.base_url
-    return build_proposal(
+    document = build_proposal(
         draft,
         object_id=urls.listing_object(base, row_id),
         actor_id=urls.member_actor(base, author.username),
@@ -159,6 +167,9 @@ def _proposal(
             for i in images
         ],
     )
+    if available is not None:  # what is left, FEP-0837 availableQuantity (services/capacity)
+        document["publishes"] = set_available(document["publishes"], available)
+    return document
 
 
 @member_limited("listings")
@@ -168,7 +179,9 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
     decimals = ctx.config.currency.decimals
     draft = parse_listing_input(data, now=now, decimals=decimals)
     listing_id = secrets.token_hex(8)
-    document = _proposal(ctx, author, draft, listing_id, now, None, [])
+    cap = bookable_capacity(draft.category, draft.kind, draft.details)
+    document = _proposal(ctx, author, draft, listing_id, now, None, [],
+                         Remaining(cap, cap.total) if cap is not None else None)
     signed = _sign(ctx, author, document, now)
     async with ctx.store.transaction() as tx:
         await q.insert_listing(
@@ -216,15 +229,18 @@ async def _store_new_version(
     is added or removed together with the signed document that lists it, or not at all.
     """
     now = ctx.clock()
+    updated = next_updated(view.row.updated_at, now)  # peers keep only later versions
     published = parse_utc(view.row.published_at, field="published_at")
-    document = _proposal(ctx, author, draft, view.row.id, published, now, images)
+    available = await available_now(
+        ctx, view.row, bookable_capacity(draft.category, draft.kind, draft.details))
+    document = _proposal(ctx, author, draft, view.row.id, published, updated, images, available)
     signed = _sign(ctx, author, document, now)
     async with ctx.store.transaction() as tx:
         stored = await q.update_listing(
             tx,
             listing_id=view.row.id,
             columns=_columns(draft, ctx.config.currency.decimals),
-            updated_at=format_utc(now),
+            updated_at=format_utc(updated),
             version=view.row.version + 1,
             signed_object=signed,
         )
@@ -270,13 +286,14 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
     """Withdraw a listing: its signed document becomes a signed ``Tombstone``."""
     view = await _own_listing(ctx, author, listing_id)
     now = ctx.clock()
-    tombstone = build_tombstone(view.row.object_id, deleted=now)
+    deleted = next_updated(view.row.updated_at, now)  # peers keep only later versions
+    tombstone = build_tombstone(view.row.object_id, deleted=deleted)
     signed = _sign(ctx, author, tombstone, now)
     columns = replace(_columns(draft_from_row(view.row, ctx.config.currency.decimals),
                                ctx.config.currency.decimals), status="withdrawn")
     async with ctx.store.transaction() as tx:
         stored = await q.update_listing(
-            tx, listing_id=listing_id, columns=columns, updated_at=format_utc(now),
+            tx, listing_id=listing_id, columns=columns, updated_at=format_utc(deleted),
             version=view.row.version + 1, signed_object=signed,
         )
         if stored:

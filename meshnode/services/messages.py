@@ -7,6 +7,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.store import listings as listing_q
@@ -38,10 +39,14 @@ async def send_message(
     if listing.author_id not in (sender.id, recipient.id):
         raise PermissionDeniedError("messages are about a listing of one of the two members")
     async with ctx.store.transaction() as tx:
-        return await q.insert_message(
+        message_id = await q.insert_message(
             tx, listing_id=listing_id, sender_id=sender.id, recipient_id=recipient.id,
             body=text, created_at=format_utc(ctx.clock()),
         )
+        await notifications.notify(ctx, tx, recipient.id, "message", ref=str(message_id),
+                                   url=f"/messages/{listing_id}/{sender.username}",
+                                   detail=f"{sender.display_name or sender.username}: {text}")
+        return message_id
 
 
 async def unread_count(ctx: NodeContext, member: MemberRow) -> int:

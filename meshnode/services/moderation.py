@@ -7,6 +7,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.permissions import require_admin
 from meshnode.store import listings as listing_q
@@ -29,10 +30,13 @@ async def report_listing(
     if await listing_q.get_listing(ctx.store.reader, listing_id) is None:
         raise NotFoundError("no such listing")
     async with ctx.store.transaction() as tx:
-        return await q.insert_report(
+        report_id = await q.insert_report(
             tx, listing_id=listing_id, reporter_id=reporter.id, reason=text,
             created_at=format_utc(ctx.clock()),
         )
+        await notifications.admins(ctx, tx, "report_received", ref=str(report_id),
+                                   url="/admin/reports", detail=text)
+        return report_id
 
 
 async def list_reports(ctx: NodeContext, *, open_only: bool = True) -> list[ReportRow]:

@@ -342,3 +342,39 @@ async def list_requests(
         (account, account, status, status, limit),
     ) as cursor:
         return [_request(row) for row in await cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    """One unexpired hold on an account, with what it is for (``kind``: request, deal,
+    deposit, transfer, other) and the title or memo that names it."""
+
+    id: str
+    direction: str
+    amount: int
+    reason: str
+    expires_at: str
+    kind: str
+    ref: str
+    label: str
+
+
+async def list_holds(db: aiosqlite.Connection, account: str, now: str) -> list[HoldRow]:
+    """The account's unexpired holds, soonest expiry first, each named by what placed it."""
+    sql = (
+        "SELECT h.id, h.direction, h.amount, h.reason, h.expires_at,"
+        " CASE WHEN r.id IS NOT NULL THEN 'request' WHEN d.id IS NOT NULL AND"
+        " h.reason NOT LIKE '%:deposit' THEN 'deal' WHEN d.id IS NOT NULL THEN 'deposit'"
+        " WHEN t.id IS NOT NULL THEN 'transfer' ELSE 'other' END AS kind,"
+        " COALESCE(r.id, d.id, t.id, '') AS ref,"
+        " COALESCE(r.memo, l.title, t.memo, '') AS label"
+        " FROM ledger_holds h LEFT JOIN ledger_requests r ON r.id = h.reason"
+        # the deal id sits between 'deal:' and an optional ':deposit' (deal_settlement.py)
+        " LEFT JOIN deals d ON d.id = CASE WHEN h.reason LIKE 'deal:%' THEN substr(h.reason,"
+        " 6, length(h.reason) - CASE WHEN h.reason LIKE '%:deposit' THEN 13 ELSE 5 END) END"
+        " LEFT JOIN listings l ON l.id = d.listing_id"
+        " LEFT JOIN iou_transfers t ON t.id = h.reason"
+        " WHERE h.account = ? AND h.expires_at > ? ORDER BY h.expires_at, h.id"
+    )
+    async with query(db, sql, (account, now)) as cursor:
+        return [HoldRow(**dict(row)) for row in await cursor.fetchall()]

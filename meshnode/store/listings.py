@@ -47,6 +47,8 @@ class ListingRow:
     hidden: bool
     signed_object: str
     author_username: str | None = None
+    # the ``availableQuantity`` of the signed document, as JSON text (None: not published)
+    available_quantity: str | None = None
 
 
 def _listing(row: aiosqlite.Row) -> ListingRow:
@@ -54,6 +56,8 @@ def _listing(row: aiosqlite.Row) -> ListingRow:
     data["is_local"] = bool(data["is_local"])
     data["hidden"] = bool(data["hidden"])
     data.setdefault("author_username", None)
+    available = data.get("available_quantity")
+    data["available_quantity"] = None if available is None else str(available)
     return ListingRow(**data)
 
 
@@ -207,6 +211,7 @@ class SearchFilters:
     near: tuple[float, float] | None = None
     radius_km: float = 10.0
     include_hidden: bool = False
+    local_only: bool = False  # this community's own listings (the Atom feed)
     now: str = ""
     limit: int = 20
     cursor: tuple[str, int] | None = None
@@ -237,6 +242,8 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
         clauses.append("l.price_mode = 'amount'")
     if not filters.include_hidden:
         clauses.append("l.hidden = 0")
+    if filters.local_only:
+        clauses.append("l.is_local = 1")
     if filters.near is not None:
         lat, lon = filters.near
         min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, filters.radius_km)
@@ -338,6 +345,18 @@ async def delete_image(db: aiosqlite.Connection, listing_id: str, image_id: str)
         "DELETE FROM listing_images WHERE listing_id = ? AND id = ?", (listing_id, image_id)
     )
     return cursor.rowcount
+
+
+async def local_without_figure(db: aiosqlite.Connection, categories: Sequence[str],
+                               limit: int = 1000) -> list[str]:
+    """Ids of our current offers in ``categories`` whose signed version publishes no
+    ``availableQuantity`` (published before meshnode counted capacity down)."""
+    async with query(db,
+        "SELECT id FROM listings WHERE is_local = 1 AND kind = 'offer'"  # noqa: S608
+        f" AND status IN ('active', 'reserved') AND category IN ({placeholders(categories)})"
+        " AND available_quantity IS NULL LIMIT ?", (*categories, limit),
+    ) as cursor:
+        return [str(row[0]) for row in await cursor.fetchall()]
 
 
 async def set_hidden(db: aiosqlite.Connection, listing_id: str, hidden: bool) -> None:

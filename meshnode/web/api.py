@@ -9,14 +9,15 @@ from aiohttp import BodyPartReader, web
 
 from meshnode import urls
 from meshnode.errors import NotFoundError, PayloadTooLargeError
+from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.protocol.parsing import parse_decimal, parse_optional_int
 from meshnode.protocol.trust import ListingTrust
+from meshnode.services import capacity, names, trust
 from meshnode.services import listings as listing_service
 from meshnode.services import members as member_service
-from meshnode.services import names, trust
 from meshnode.services.context import NodeContext
 from meshnode.services.listings import ListingView
 from meshnode.services.names import ListingParties
@@ -46,12 +47,23 @@ def member_json(member: MemberRow, base_url: str) -> dict[str, Any]:
     }
 
 
+def capacity_json(remaining: Remaining | None) -> dict[str, Any]:
+    """``remaining`` (what is left: an integer count, or a decimal quantity as text) and
+    ``capacity`` ``{remaining, total, unit, full}``; both null for a listing without one."""
+    if remaining is None:
+        return {"remaining": None, "capacity": None}
+    data = remaining.to_json()
+    return {"remaining": data["remaining"], "capacity": data}
+
+
 def listing_json(view: ListingView, base_url: str, parties: ListingParties | None = None,
-                 signature: ListingTrust | None = None) -> dict[str, Any]:
+                 signature: ListingTrust | None = None,
+                 remaining: Remaining | None = None) -> dict[str, Any]:
     """API representation of a listing, including its signed FEP-0837 object.
 
     ``author`` and ``community`` are ``{name, handle, actor}`` (``author.username`` is kept
-    for local authors); ``signature`` is ``{verified, checked_at, key, ...}``.
+    for local authors); ``signature`` is ``{verified, checked_at, key, ...}``; ``remaining``
+    and ``capacity`` say what is left of it (services/capacity.py).
     """
     row = view.row
     author = {"username": row.author_username, "actor": row.author_uri,
@@ -81,6 +93,7 @@ def listing_json(view: ListingView, base_url: str, parties: ListingParties | Non
              "media_type": i.media_type, "width": i.width, "height": i.height, "alt": i.alt}
             for i in view.images
         ],
+        **capacity_json(remaining),
         "signed_object": view.signed_object,
     }
 
@@ -90,8 +103,9 @@ async def listings_json(ctx: NodeContext, views: list[ListingView]) -> list[dict
     rows = [view.row for view in views]
     parties = await names.listing_parties(ctx, rows)
     verdicts = await trust.signature_verdicts(ctx, rows)
+    left = await capacity.remaining_for(ctx, rows)
     return [listing_json(view, ctx.config.base_url, parties[view.row.id],
-                         verdicts[view.row.id]) for view in views]
+                         verdicts[view.row.id], left.get(view.row.id)) for view in views]
 
 
 async def one_listing_json(ctx: NodeContext, view: ListingView) -> dict[str, Any]:
@@ -99,7 +113,8 @@ async def one_listing_json(ctx: NodeContext, view: ListingView) -> dict[str, Any
     its kept check names (as on its page)."""
     parties = await names.listing_parties(ctx, [view.row])
     verdict = await trust.signature_verdict(ctx, view.row)
-    return listing_json(view, ctx.config.base_url, parties[view.row.id], verdict)
+    return listing_json(view, ctx.config.base_url, parties[view.row.id], verdict,
+                        await capacity.remaining_of(ctx, view.row))
 
 
 async def get_me(request: web.Request) -> web.Response:

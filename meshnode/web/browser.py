@@ -20,6 +20,7 @@ from multidict import MultiDictProxy
 
 from meshnode.protocol.redirects import local_target
 from meshnode.services import direct_messages as message_service
+from meshnode.services import notifications as notification_service
 from meshnode.services import sessions as session_service
 from meshnode.store.members import MemberRow
 from meshnode.store.sessions import SessionRow
@@ -158,13 +159,15 @@ async def render(
     member = await current_member(request)
     tr = translator(request, member)
     unread = await message_service.unread_count(ctx, member) if member else 0
+    notices = await notification_service.unread_badge(ctx, member) if member else 0
     token: str | _AnonymousCsrfToken = (
         await csrf_token(request) if member else _AnonymousCsrfToken(request))
     env = aiohttp_jinja2.get_env(request.app)
     page = env.get_template(template).render(
         {
             "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "lang": tr.lang,
-            "me": member, "csrf_token": token, "unread": unread, "community": ctx.config,
+            "me": member, "csrf_token": token, "unread": unread, "notices": notices,
+            "community": ctx.config,
             "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,
             "cached_card": partial(request.app[CARDS].render, env, tr), **context,
         }

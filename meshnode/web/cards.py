@@ -16,7 +16,7 @@ from meshnode.web.i18n import Translator
 
 CARD_CACHE_SIZE = 4000
 
-CardKey = tuple[str, int, int, str, str, bool, tuple[str, str] | None]
+CardKey = tuple[str, int, int, str, str, bool, tuple[str, str] | None, int | None]
 
 
 class CardCache:
@@ -34,13 +34,15 @@ class CardCache:
         """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""
         row = item["row"]
         byline = (item["author"].label, item["community"].label) if "author" in item else None
-        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden, byline)
+        left = item.get("remaining")  # what is left changes without a new version here
+        key = (tr.lang, row.seq, row.version, row.updated_at, row.status, row.hidden, byline,
+               None if left is None else left.left)
         card = self._cards.get(key)
         if card is not None:
             self._cards.move_to_end(key)
             return card
         card = Markup(env.get_template("_card.html").render({  # noqa: S704 - autoescaped
-            "_": tr.gettext, "fmt": tr, "item": item, **self._labels,
+            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "item": item, **self._labels,
         }))
         self._cards[key] = card
         while len(self._cards) > self._size:

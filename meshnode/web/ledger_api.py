@@ -16,7 +16,7 @@ from meshnode.services import ledger as ledger_service
 from meshnode.services import names
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import LedgerSummary, Wallet
-from meshnode.store.ledger import RequestRow
+from meshnode.store.ledger import HoldRow, RequestRow
 from meshnode.store.members import MemberRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin, api_member
@@ -44,6 +44,18 @@ def wallet_json(wallet: Wallet) -> dict[str, Any]:
         "available_to_spend": wallet.fmt(position.available_to_spend),
         "available_to_receive": wallet.fmt(position.available_to_receive),
         "pending_requests_to_pay": wallet.pending_requests_to_pay,
+        "holds": [hold_json(hold, wallet) for hold in wallet.holds],
+    }
+
+
+def hold_json(hold: HoldRow, wallet: Wallet) -> dict[str, Any]:
+    """One hold: what it is for (``kind`` and the deal, bill or transfer), how much, until."""
+    return {
+        "kind": hold.kind, "direction": hold.direction, "amount": wallet.fmt(hold.amount),
+        "until": hold.expires_at, "label": hold.label,
+        "deal": hold.ref if hold.kind in ("deal", "deposit") else None,
+        "request": hold.ref if hold.kind == "request" else None,
+        "transfer": hold.ref if hold.kind == "transfer" else None,
     }
 
 

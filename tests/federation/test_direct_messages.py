@@ -96,6 +96,10 @@ async def test_messages_api__member_writes_to_a_member_of_another_node_and_gets_
     assert status == 200
     assert [(m["from"], m["text"]) for m in got["items"]] == [
         (alice_handle, "Bonjour Bob <b>!</b>")]
+    # and was notified, with a link to the conversation
+    _, notes = await _api(beta, "GET", "/api/v1/notifications", bob_h)
+    assert [(n["type"], n["url"]) for n in notes["items"]] == [
+        ("message", f"{beta.url}/messages/with/{alice_handle}")]
     # And when bob replies, the reply threads to alice's message and reaches her
     status, reply = await _api(beta, "POST", "/api/v1/messages", bob_h,
                                {"to": alice_handle, "text": "Salut Alice"})

@@ -49,9 +49,10 @@ async def test_browser__french_phone_messages_the_author_of_another_communitys_r
     assert "Bonjour, il reste une place samedi ?" in await bob_page.content()
     await bob_page.screenshot(path=SCREENSHOTS / "remote_message_sent_fr.png", full_page=True)
     await settle(alpha, beta)
-    # Then alice sees a new message in her navigation and answers it
+    # Then alice sees a new message and a notification in her navigation, and answers it
     alice_page = await _login(alice_context, alpha, "alice")
-    assert await alice_page.locator("nav .badge").inner_text() == "1"
+    assert await alice_page.locator('nav a[href="/messages"] .badge').inner_text() == "1"
+    assert await alice_page.get_by_role("link", name="Notifications 1 notification").count() == 1
     await alice_page.goto(f"{alpha.url}/messages")
     await alice_page.get_by_role("link", name=view.row.title).click()
     await alice_page.locator("#body").fill("Oui, une place, rendez-vous au canal.")

@@ -21,6 +21,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.ledger import parse_limit as parse_units
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.iou.common import line_view, node_account_name, nonce, send
 from meshnode.services.ledger import currency_terms
@@ -97,18 +98,28 @@ async def _activate(ctx: NodeContext, tx: aiosqlite.Connection, line: LineRow, *
                          agreement=json.dumps(agreement), intent=None, last_error=None)
 
 
+async def _offer_to_answer(tx: aiosqlite.Connection, line_id: str, answer: str
+                           ) -> tuple[LineRow, str]:
+    """The peer's pending offer ``line_id`` and the state ``answer`` moves it to."""
+    line = await iq.get_line(tx, line_id)
+    if line is None:
+        raise NotFoundError(f"no trust line {line_id!r}")
+    target = p.next_line_state(line.state, answer, "admin")
+    if target is None or line.is_proposer:
+        message = (Text("trust line %(id)s is %(state)s, not an offer to accept",
+                        id=line_id, state=line.state) if answer == "accept" else
+                   Text("trust line %(id)s is %(state)s, not an offer to reject",
+                        id=line_id, state=line.state))
+        raise ConflictError(message)
+    return line, target
+
+
 async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -> LineRow:
     """Accept a pending offer: countersign the agreement, open the account, answer."""
     require_admin(admin, ADMINS_ONLY)
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
-        line = await iq.get_line(tx, line_id)
-        if line is None:
-            raise NotFoundError(f"no trust line {line_id!r}")
-        target = p.next_line_state(line.state, "accept", "admin")
-        if target is None or line.is_proposer:
-            raise ConflictError(Text("trust line %(id)s is %(state)s, not an offer to accept",
-                                     id=line_id, state=line.state))
+        line, target = await _offer_to_answer(tx, line_id, "accept")
         assert line.agreement is not None
         assert line.peer_actor is not None
         agreement = cosign_as_node(ctx, json.loads(line.agreement), now)
@@ -128,13 +139,7 @@ async def reject_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
     require_admin(admin, ADMINS_ONLY)
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
-        line = await iq.get_line(tx, line_id)
-        if line is None:
-            raise NotFoundError(f"no trust line {line_id!r}")
-        target = p.next_line_state(line.state, "reject", "admin")
-        if target is None or line.is_proposer:
-            raise ConflictError(Text("trust line %(id)s is %(state)s, not an offer to reject",
-                                     id=line_id, state=line.state))
+        line, target = await _offer_to_answer(tx, line_id, "reject")
         await iq.update_line(tx, line.id, format_utc(now), state=target, intent=None)
         answer = {"@context": p.IOU_CONTEXT,
                   "id": f"{community_actor(ctx)}/iou/lines/{line.id}/reject",
@@ -244,6 +249,8 @@ async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: st
         limit_in=view.from_peer(terms.limit_proposer_owes), rate=str(terms.rate),
         peer_decimals=terms.proposer_currency.decimals, agreement=json.dumps(agreement),
         created_at=now, updated_at=now)
+    await notifications.admins(ctx, tx, "trustline_proposed", ref=terms.line_id,
+                               url="/admin/trustlines", detail=actor)
     return "trust line offered"
 
 

@@ -26,6 +26,7 @@ from meshnode.protocol.ledger import (
 )
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, number
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.iou.common import (
     DEFAULT_EXPIRY,
@@ -372,6 +373,8 @@ async def _decide(ctx: NodeContext, tx: aiosqlite.Connection, in_line: LineRow,
     row = await iq.get_transfer(tx, terms.transfer_id)
     assert row is not None
     await _append(tx, row, NODE_SIGNER, stamp)
+    await notifications.payment_received(ctx, tx, account=payee, amount=row.amount,
+                                         tx_id=row.id, memo=row.memo)
     await iq.insert_move(tx, line_id=in_line.id, transfer_id=row.id, local_delta=-row.amount,
                          peer_delta=terms.source_amount, now=stamp)
     answer = p.build_answer("IouCommit", actor=community_actor(ctx), to=str(in_line.peer_actor),

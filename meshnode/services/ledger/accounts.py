@@ -29,7 +29,7 @@ from meshnode.services.members import check_username
 from meshnode.store import ledger as q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
-from meshnode.store.ledger import AccountRow, HeldAccount
+from meshnode.store.ledger import AccountRow, HeldAccount, HoldRow
 from meshnode.store.members import MemberRow
 
 CROSS_COMMUNITY = "cross-community bills and admin entries are not available"
@@ -47,6 +47,7 @@ class Wallet:
     decimals: int
     symbol: str
     pending_requests_to_pay: int = 0
+    holds: tuple[HoldRow, ...] = ()  # what each part of ``held_*`` is for
 
     def fmt(self, units: int | None) -> str | None:
         """Format minor units as a decimal string (None stays None: unlimited)."""
@@ -233,5 +234,6 @@ async def wallet_summary(ctx: NodeContext, member: MemberRow) -> Wallet:
     pending = await q.list_requests(ctx.store.reader, member.username, status="pending",
                                     limit=1000)
     to_pay = sum(1 for r in pending if r.payer_account == member.username and r.expires_at > now)
+    holds = tuple(await q.list_holds(ctx.store.reader, member.username, now))
     return Wallet(account=member.username, position=position, decimals=currency_decimals(ctx),
-                  symbol=ctx.config.currency.symbol, pending_requests_to_pay=to_pay)
+                  symbol=ctx.config.currency.symbol, pending_requests_to_pay=to_pay, holds=holds)

@@ -28,6 +28,7 @@ from meshnode.protocol.ledger import (
 )
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger.accounts import (
     HistoryPage,
@@ -72,6 +73,8 @@ async def pay(
     prepared = prepare_entry(fields, document)
     async with ctx.store.transaction() as tx:
         head = await check_limits(ctx, tx, payer.username, other.username, units, created)
+        await notifications.payment_received(ctx, tx, account=other.username, amount=units,
+                                             tx_id=tx_id, memo=note)
         return await q.append_entry(tx, prepared, head)
 
 
@@ -128,6 +131,8 @@ async def commit_transfer(
     fields = prepared.fields
     head = await check_limits(ctx, tx, fields.payer, fields.payee, fields.amount,
                                fields.created_at)
+    await notifications.payment_received(ctx, tx, account=fields.payee, amount=fields.amount,
+                                         tx_id=fields.id, memo=fields.memo)
     return await q.append_entry(tx, prepared, head)
 
 

@@ -21,6 +21,7 @@ from meshnode.protocol.ledger import (
 from meshnode.protocol.parsing import parse_int
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text, When
+from meshnode.services import notifications
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger.accounts import (
     account_position,
@@ -103,6 +104,8 @@ async def request_payment(
         )
         await q.insert_hold(tx, hold_id=new_id(), account=payee.username, direction="credit",
                             amount=units, reason=request_id, expires_at=format_utc(expires))
+        await notifications.payment_requested(ctx, tx, payer=other.username, amount=units,
+                                              request_id=request_id, memo=note)
     return await get_request(ctx, payee, request_id)
 
 
@@ -165,6 +168,8 @@ async def approve_request(ctx: NodeContext, payer: MemberRow, request_id: str) -
                                    created)
         await q.decide_request(tx, request_id, status="approved", decision=decision,
                                decided_at=created)
+        await notifications.payment_received(ctx, tx, account=row.payee_account,
+                                             amount=row.amount, tx_id=request_id, memo=row.memo)
         return await q.append_entry(tx, prepared, head)
 
 

@@ -19,11 +19,12 @@ from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.deals import setup_deal_pages
-from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS
+from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
 from meshnode.web.pages.neighbours import setup_neighbour_pages
+from meshnode.web.pages.notifications import setup_notification_pages
 from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
 from meshnode.web.pages.remote_pay import setup_remote_pay_pages
@@ -59,13 +60,14 @@ def setup_pages(app: web.Application) -> None:
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[CARDS] = CardCache({
         "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
-        "status_labels": STATUS_LABELS,
+        "status_labels": STATUS_LABELS, "unit_labels": UNIT_LABELS,
     })
     app[HTML_ERRORS] = error_page
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     setup_listing_pages(app)
     setup_auth_pages(app)
     setup_message_pages(app)
+    setup_notification_pages(app)
     setup_profile_pages(app)
     setup_admin_pages(app)
     setup_wallet_pages(app)

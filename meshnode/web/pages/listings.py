@@ -21,7 +21,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
-from meshnode.services import accounts, names, trust
+from meshnode.services import accounts, capacity, names, trust
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow, SearchFilters
@@ -57,10 +57,13 @@ def _tz(request: web.Request) -> ZoneInfo:
 
 async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
     """What a listing card shows (details parsed once here, not in the template), with the
-    author and community by name (``Camille · camille@canal.example``), never a URL."""
+    author and community by name (``Camille · camille@canal.example``), never a URL, and
+    what is left of it ("2 places restantes sur 3", "Complet")."""
     parties = await names.listing_parties(ctx, rows)
+    left = await capacity.remaining_for(ctx, rows)
     return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
-             "community": parties[row.id].community} for row in rows]
+             "community": parties[row.id].community, "remaining": left.get(row.id)}
+            for row in rows]
 
 
 async def home(request: web.Request) -> web.Response:
@@ -75,7 +78,8 @@ async def home(request: web.Request) -> web.Response:
     )
     settings = await accounts.get_settings(ctx)
     return await render(request, "home.html", {
-        "listings": await card_context(ctx, page.items), "about": settings.about, **form_choices(),
+        "listings": await card_context(ctx, page.items), "about": settings.about,
+        **form_choices(),
     })
 
 
@@ -125,8 +129,12 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
     parties = (await names.listing_parties(ctx, [row]))[row.id]
     is_author = member is not None and row.is_local and row.author_id == member.id
     booking = await booking_context(request, row.id, row.category)
+    remaining = await capacity.remaining_of(ctx, row)
+    if remaining is not None and remaining.full:
+        booking["bookable"] = False  # "Complet": no booking form
     return await render(request, "listing.html", {
-        **booking, "row": row, "images": view.images, "details": json.loads(row.details),
+        **booking, "remaining": remaining, "row": row, "images": view.images,
+        "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
         "signature": signature.status.value, "check": signature.check,
