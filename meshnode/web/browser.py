@@ -29,6 +29,8 @@ from meshnode.web.i18n import Translator
 
 SESSION_COOKIE = "mn_session"
 CSRF_COOKIE = "mn_csrf"
+# An anonymous visitor's language, chosen in the footer (web/pages/language.py).
+LANG_COOKIE = "mn_lang"
 CSRF_FIELD = "csrf"
 _SESSION = web.RequestKey[SessionRow | None]("mn_session")
 _ANON_CSRF = web.RequestKey("mn_anon_csrf", str)
@@ -142,11 +144,13 @@ def field(form: MultiDictProxy[str | Any], name: str, limit: int = 10_000) -> st
 
 
 def translator(request: web.Request, member: MemberRow | None = None) -> Translator:
-    """The language of this request: member preference, Accept-Language, node default."""
+    """The language of this request: member preference (a visitor's footer choice),
+    Accept-Language, node default."""
     if _TRANSLATOR not in request or member is not None:
         i18n = request.app[I18N]
         request[_TRANSLATOR] = i18n.choose(
-            member.locale if member else None, request.headers.get("Accept-Language", "")
+            member.locale if member else request.cookies.get(LANG_COOKIE),
+            request.headers.get("Accept-Language", ""),
         )
     return request[_TRANSLATOR]
 
@@ -165,7 +169,7 @@ async def render(
     env = aiohttp_jinja2.get_env(request.app)
     page = env.get_template(template).render(
         {
-            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "lang": tr.lang,
+            "_": tr.gettext, "ngettext": tr.ngettext, "pgettext": tr.pgettext, "fmt": tr, "lang": tr.lang,
             "me": member, "csrf_token": token, "unread": unread, "notices": notices,
             "community": ctx.config,
             "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,

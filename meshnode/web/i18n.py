@@ -17,7 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, format_timedelta
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -26,6 +27,7 @@ from meshnode.config import LOCALES
 from meshnode.protocol.timefmt import parse_utc
 from meshnode.protocol.translatable import N_ as N_  # re-exported for the pages
 from meshnode.protocol.translatable import Text, When, message_of
+from meshnode.web.typography import french_typography
 
 MAX_ACCEPT_LANGUAGE = 400
 
@@ -38,10 +40,21 @@ def compile_catalog(lang: str) -> gettext.GNUTranslations:
     source = resources.files("meshnode.web") / "locale" / lang / "LC_MESSAGES" / "messages.po"
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=lang)
+    if lang == "fr":
+        _apply_french_typography(catalog)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
+
+
+def _apply_french_typography(catalog: Catalog) -> None:
+    """Every French translation gets its narrow no-break spaces (web/typography.py)."""
+    for message in catalog:
+        if isinstance(message.string, str):
+            message.string = french_typography(message.string)
+        elif message.string:
+            message.string = tuple(french_typography(form) for form in message.string)
 
 
 def load_catalogs() -> dict[str, gettext.GNUTranslations]:
@@ -91,6 +104,16 @@ class Translator:
         text = self.translations.gettext(message)
         return text % values if values else text
 
+    def pgettext(self, context: str, message: str, **values: Any) -> str:
+        """Translate ``message`` in ``context`` (one English word, several French ones).
+
+        Without an entry for that context, the plain translation is used.
+        """
+        text = self.translations.pgettext(context, message)
+        if text == message:
+            text = self.translations.gettext(message)
+        return text % values if values else text
+
     def error(self, error: BaseException | str) -> str:
         """An error (or a field message) in this language; unknown messages stay English."""
         return self.gettext(message_of(error) if isinstance(error, BaseException) else error)
@@ -119,7 +142,27 @@ class Translator:
         if value is None:
             return ""
         when = parse_utc(value, field="time") if isinstance(value, str) else value
-        return format_datetime(when, form, tzinfo=self.tz, locale=self.locale)
+        if form not in ("short", "medium", "long"):
+            return format_datetime(when, form, tzinfo=self.tz, locale=self.locale)
+        # Hours and minutes only ("08:00", not "08:00:00"): seconds mean nothing to a member.
+        combined = str(self.locale.datetime_formats[form])
+        return combined.replace(
+            "{1}", format_date(when.astimezone(self.tz).date(), form, locale=self.locale)).replace(
+            "{0}", self.time(when))
+
+    def time(self, value: str | dt.datetime | None) -> str:
+        """The time of day in the community's timezone, hours and minutes."""
+        if value is None:
+            return ""
+        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        return format_time(when, "short", tzinfo=self.tz, locale=self.locale)
+
+    def relative(self, value: str | dt.datetime | None, now: dt.datetime) -> str:
+        """How far ``value`` is from ``now`` ("dans 3 jours", "il y a 2 heures")."""
+        if value is None:
+            return ""
+        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        return format_timedelta(when - now, add_direction=True, locale=self.locale)
 
     def date(self, value: str | dt.datetime | None, form: str = "long") -> str:
         """Just the date part, in the community's timezone."""

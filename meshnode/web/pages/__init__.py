@@ -19,6 +19,7 @@ from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.deals import setup_deal_pages
+from meshnode.web.pages.language import setup_language_pages
 from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
@@ -77,3 +78,4 @@ def setup_pages(app: web.Application) -> None:
     setup_trustline_admin_pages(app)
     setup_remote_pay_pages(app)
     setup_neighbour_pages(app)
+    setup_language_pages(app)
