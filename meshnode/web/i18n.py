@@ -27,7 +27,7 @@ from meshnode.config import LOCALES
 from meshnode.protocol.timefmt import parse_utc
 from meshnode.protocol.translatable import N_ as N_  # re-exported for the pages
 from meshnode.protocol.translatable import Text, When, message_of
-from meshnode.web.typography import french_typography
+from meshnode.web.typography import NNBSP, french_typography
 
 MAX_ACCEPT_LANGUAGE = 400
 
@@ -51,6 +51,8 @@ def compile_catalog(lang: str) -> gettext.GNUTranslations:
 def _apply_french_typography(catalog: Catalog) -> None:
     """Every French translation gets its narrow no-break spaces (web/typography.py)."""
     for message in catalog:
+        if not message.id:  # the header: "Content-Type: …" must stay as it is
+            continue
         if isinstance(message.string, str):
             message.string = french_typography(message.string)
         elif message.string:
@@ -103,6 +105,11 @@ class Translator:
                 name: self._value(value) for name, value in message.values.items()}
         text = self.translations.gettext(message)
         return text % values if values else text
+
+    @property
+    def colon(self) -> str:
+        """A colon a template writes after a label: French spaces it (web/typography.py)."""
+        return NNBSP + ":" if self.lang == "fr" else ":"
 
     def pgettext(self, context: str, message: str, **values: Any) -> str:
         """Translate ``message`` in ``context`` (one English word, several French ones).

@@ -93,7 +93,7 @@ async def test_deal_page__local_loan_shows_deposit_held_then_claimed_in_french(
     await login(client, "bob")
     french = {**HTML, "Accept-Language": "fr"}
     page = await (await client.get(f"/deals/{deal.id}", headers=french)).text()
-    assert "Caution retenue" in page
+    assert "Caution bloquée" in page  # held, not "retenue" (which reads as kept)
     assert "Paiement en attente" in page  # a loan is paid on return
     await deals.act(ctx, alice.row, deal.id, "dispute", "mandrin cassé")
     page = await (await client.get(f"/deals/{deal.id}", headers=french)).text()
