@@ -169,7 +169,8 @@ async def render(
     env = aiohttp_jinja2.get_env(request.app)
     page = env.get_template(template).render(
         {
-            "_": tr.gettext, "ngettext": tr.ngettext, "pgettext": tr.pgettext, "fmt": tr, "lang": tr.lang,
+            "_": tr.gettext, "ngettext": tr.ngettext, "pgettext": tr.pgettext,
+            "fmt": tr, "lang": tr.lang,
             "me": member, "csrf_token": token, "unread": unread, "notices": notices,
             "community": ctx.config,
             "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,

@@ -55,7 +55,7 @@ def test_french_catalogue__every_compiled_translation_has_its_narrow_spaces() ->
     # Given the French catalogue as the node compiles it at start-up
     catalog = compile_catalog("fr")
     # Then no translation has a high sign or a guillemet without its narrow no-break space
-    messages = catalog._catalog  # noqa: SLF001 - GNUTranslations keeps its entries there
+    messages = catalog._catalog  # GNUTranslations keeps its entries there
     assert len(messages) > 300
     missing = {str(key): found for key, text in messages.items()
                if key and (found := missing_french_spaces(str(text)))}

@@ -19,8 +19,8 @@ from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.deals import setup_deal_pages
-from meshnode.web.pages.language import setup_language_pages
 from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
+from meshnode.web.pages.language import setup_language_pages
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages

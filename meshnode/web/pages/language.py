@@ -24,7 +24,7 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
     response = redirect(safe_next(request.query.get("next", "/")))
     set_cookie(request, response, LANG_COOKIE, code, max_age=LANG_COOKIE_AGE)
     response.headers["Cache-Control"] = "no-store"
-    return response
+    raise response
 
 
 def setup_language_pages(app: web.Application) -> None:

@@ -1,0 +1,135 @@
+"""Pages in French: typography in the rendered text, no internals, the footer language switch."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from aiohttp.test_utils import TestClient
+
+from meshnode.services import deals, listings
+from meshnode.services.context import NodeContext
+from meshnode.web.typography import missing_french_spaces
+from tests import conftest as base
+from tests.conftest import ride_listing
+from tests.web.pages.conftest import HTML, login, make_ride
+
+FRENCH = {**HTML, "Accept-Language": "fr"}
+
+
+class _Text(HTMLParser):
+    """The text a reader sees (no scripts or styles), one string per text node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def visible_text(page: str) -> str:
+    parser = _Text()
+    parser.feed(page)
+    return "".join(parser.parts)
+
+
+async def _lend_deal_disputed(ctx: NodeContext, alice: base.TestMember,
+                              bob: base.TestMember) -> str:
+    view = await listings.create_listing(ctx, alice.row, ride_listing(
+        category="lend", title="Perceuse", details={"deposit": "30.00"},
+        price={"mode": "amount", "amount": "2.00", "period": "day"}))
+    deal = await deals.book(ctx, bob.row, view.row.id, {
+        "from": "2026-11-27T09:00:00Z", "to": "2026-11-29T09:00:00Z"})
+    await deals.act(ctx, alice.row, deal.id, "accept")
+    await deals.act(ctx, alice.row, deal.id, "dispute", "mandrin cassé")
+    return deal.id
+
+
+async def test_french_pages__every_sign_has_its_narrow_space_and_times_no_seconds(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given a ride, a disputed loan, and bob signed in reading French
+    listing_id = await make_ride(ctx, alice)
+    deal_id = await _lend_deal_disputed(ctx, alice, bob)
+    await login(client, "bob")
+    paths = ["/", "/search", f"/listings/{listing_id}", "/my/deals", f"/deals/{deal_id}",
+             "/wallet", "/wallet/pay", "/wallet/request", "/messages", "/settings"]
+    seen: list[str] = []
+    for path in paths:
+        response = await client.get(path, headers=FRENCH)
+        assert response.status == 200, path
+        text = visible_text(await response.text())
+        # Then no colon, semicolon, ! or ? lacks its narrow no-break space
+        assert missing_french_spaces(text) == [], path
+        # And no time shows its seconds
+        assert ":00:00" not in text, path
+        seen.append(text)
+    # And the labels a template follows with a colon got theirs (web/i18n.py: colon)
+    assert any("\u202f:" in text for text in seen)
+
+
+async def test_wallet__deal_memos_and_deposit_claims_are_french_sentences(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given a loan whose deposit alice kept
+    await _lend_deal_disputed(ctx, alice, bob)
+    await login(client, "alice")
+    # When she reads her wallet in French
+    text = visible_text(await (await client.get("/wallet", headers=FRENCH)).text())
+    # Then the memos are sentences, not the ledger's "deal <id>:" or "deposit claimed:"
+    assert "Réservation" in text
+    assert "Caution gardée par l’auteur·e" in text
+    assert "deal " not in text
+    assert "deposit claimed" not in text
+
+
+async def test_language_switch__a_visitor_picks_english_then_french_from_the_footer(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    listing_id = await make_ride(ctx, alice)
+    path = f"/listings/{listing_id}"
+    # Given a visitor whose browser asks for French
+    page = await (await client.get(path, headers=FRENCH)).text()
+    assert f'href="/lang/en?next=/listings/{listing_id}"' in page
+    # When they follow "English" in the footer
+    switched = await client.get(f"/lang/en?next=/listings/{listing_id}", headers=FRENCH,
+                                allow_redirects=False)
+    assert switched.status == 303
+    assert switched.headers["Location"] == path
+    assert "mn_lang=en" in switched.headers["Set-Cookie"]
+    # Then the same page (served through the anonymous page cache) is in English
+    english = await client.get(path, headers=FRENCH)
+    assert english.headers["Content-Language"] == "en"
+    assert 'href="/lang/fr?next=' in await english.text()
+    # And switching back gives French again, not the cached English page
+    await client.get("/lang/fr?next=/", headers=FRENCH)
+    french = await client.get(path, headers=FRENCH)
+    assert french.headers["Content-Language"] == "fr"
+
+
+async def test_language_switch__unknown_language_is_404_and_next_stays_on_this_node(
+    client: TestClient,
+) -> None:
+    unknown = await client.get("/lang/de?next=/", headers=HTML, allow_redirects=False)
+    assert unknown.status == 404
+    assert "mn_lang" not in unknown.headers.get("Set-Cookie", "")
+    away = await client.get("/lang/en?next=https://evil.example/", headers=HTML,
+                            allow_redirects=False)
+    assert away.status == 303
+    assert not away.headers["Location"].startswith(("http", "//"))
+
+
+async def test_language_switch__a_member_keeps_the_language_of_their_settings(
+    client: TestClient, alice: base.TestMember
+) -> None:
+    await login(client, "alice")
+    page = await (await client.get("/", headers=FRENCH)).text()
+    assert "/lang/" not in page  # members choose in Settings
