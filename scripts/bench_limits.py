@@ -7,7 +7,7 @@ Prints, for a node with the default ``[server]`` limits:
   concurrent uploads of it; the RSS left once they are done. Target: < 100 MB above idle.
 - slow-connection survival: /healthz latency while K connections trickle request heads and
   bodies (K = 200 and 1,030 as in the issue), and how many the node closed meanwhile.
-- the inbox quota figure (``bench_inbox_quota``, filled in by the inbox work).
+- the inbox quota figures (``scripts/bench_inbox_quota.py --quick``, run from here).
 
     PYTHONPATH=. python scripts/bench_limits.py [--slow 200,1030] [--seconds 5]
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import resource
 import secrets
 import signal
@@ -215,8 +216,12 @@ async def bench_slow(url: str, port: int, count: int, seconds: float) -> None:
 
 
 def bench_inbox_quota() -> None:
-    """Inbox quota figure: to be filled in by the inbox work (issue 12, inbox policy)."""
-    print("inbox quota: see bench_inbox_quota")
+    """Inbox quota figures: ``scripts/bench_inbox_quota.py --quick`` in its own process (its
+    two in-process nodes need a loop of their own)."""
+    print("inbox quota (scripts/bench_inbox_quota.py --quick):", flush=True)
+    script = Path(__file__).with_name("bench_inbox_quota.py")
+    subprocess.run([sys.executable, str(script), "--quick"], check=True,
+                   env={**os.environ, "PYTHONPATH": str(script.parent.parent)})
 
 
 def raise_own_file_limit() -> None:

@@ -275,3 +275,27 @@ async def test_idempotency__a_claim_left_pending_by_a_dead_process_is_taken_over
                                        "Content-Type": "application/json"})
     assert retry.status == 201
     assert _rows(node_config, "ledger_journal") == 1
+
+
+async def test_idempotency__messages_same_key_sends_once_and_another_text_is_422(
+    client: TestClient, ctx: NodeContext, node_config: Config, alice: TestMember,
+    make_member: MakeMember,
+) -> None:
+    # Given bob writing to alice about her ride, with a key
+    bob = await make_member("bob")
+    view = await listing_service.create_listing(ctx, alice.row, ride_listing())
+    message = {"to": "alice", "listing": view.row.id, "text": "Une place samedi ?"}
+    headers = {**bob.headers, "Idempotency-Key": "msg-0001"}
+    before = _rows(node_config, "messages")
+    # When the same POST is sent twice, then with another text
+    first = await client.post("/api/v1/messages", json=message, headers=headers)
+    second = await client.post("/api/v1/messages", json=message, headers=headers)
+    reused = await client.post("/api/v1/messages", json={**message, "text": "Deux places ?"},
+                               headers=headers)
+    # Then one message was sent, the retry got the first answer, the other text a 422
+    assert first.status == 201, await first.text()
+    assert second.status == 201
+    assert await second.read() == await first.read()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert reused.status == 422
+    assert _rows(node_config, "messages") == before + 1
