@@ -372,3 +372,26 @@ async def mark_withdrawn(db: aiosqlite.Connection, listing_id: str) -> None:
 def placeholders(values: Sequence[object]) -> str:
     """``?, ?, ?`` for an IN clause of this many values."""
     return ", ".join("?" for _ in values)
+
+
+@dataclass(frozen=True)
+class PlaceRow:
+    """A place named in this community's listings, at the mean of their coordinates."""
+
+    name: str
+    lat: float
+    lon: float
+    listings: int
+
+
+async def known_places(db: aiosqlite.Connection, limit: int) -> list[PlaceRow]:
+    """The places this node's visible listings name (most used first), with coordinates."""
+    sql = (
+        "SELECT min(location_name), avg(lat), avg(lon), count(*) FROM listings"
+        " WHERE is_local = 1 AND hidden = 0 AND status != 'withdrawn'"
+        " AND lat IS NOT NULL AND lon IS NOT NULL AND trim(location_name) != ''"
+        " GROUP BY lower(trim(location_name)) ORDER BY count(*) DESC, 1 LIMIT ?"
+    )
+    async with query(db, sql, (limit,)) as cursor:
+        rows = await cursor.fetchall()
+    return [PlaceRow(str(r[0]).strip(), float(r[1]), float(r[2]), int(r[3])) for r in rows]

@@ -23,6 +23,7 @@ from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
 from meshnode.services import accounts, capacity, names, trust
 from meshnode.services import listings as listing_service
+from meshnode.services import places as places_service
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
@@ -104,7 +105,7 @@ async def search(request: web.Request) -> web.Response:
     return await render(request, "search.html", {
         "query": query, "listings": await card_context(ctx, rows), "errors": errors,
         "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
-        **form_choices(),
+        "places": await places_service.known_places(ctx), **form_choices(),
     }, status=400 if errors else 200)
 
 

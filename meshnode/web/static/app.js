@@ -7,8 +7,17 @@ document.addEventListener("DOMContentLoaded", function () {
     button.addEventListener("click", function () {
       navigator.geolocation.getCurrentPosition(function (pos) {
         var lat = pos.coords.latitude.toFixed(4), lon = pos.coords.longitude.toFixed(4);
-        if (button.dataset.locate) {
-          document.getElementById(button.dataset.locate).value = lat + "," + lon;
+        var target = button.dataset.locate && document.getElementById(button.dataset.locate);
+        if (target && target.tagName === "SELECT") {
+          // "Near me" on the search form: one "My position" choice, selected.
+          var mine = target.querySelector("option[data-position]") || document.createElement("option");
+          mine.setAttribute("data-position", "");
+          mine.value = lat + "," + lon;
+          mine.textContent = button.dataset.positionLabel;
+          if (!mine.parentNode) { target.insertBefore(mine, target.options[1] || null); }
+          target.value = mine.value;
+        } else if (target) {
+          target.value = lat + "," + lon;
         } else {
           document.getElementById(button.dataset.locateLat).value = lat;
           document.getElementById(button.dataset.locateLon).value = lon;

@@ -133,3 +133,33 @@ async def test_language_switch__a_member_keeps_the_language_of_their_settings(
     await login(client, "alice")
     page = await (await client.get("/", headers=FRENCH)).text()
     assert "/lang/" not in page  # members choose in Settings
+
+
+async def test_search__offers_the_communitys_known_places_instead_of_coordinates(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    # Given two rides from the Quai du Canal and one from Villeurbanne, far away
+    await make_ride(ctx, alice)
+    await make_ride(ctx, alice, title="Covoiturage vers Annecy")
+    far = {"name": "Villeurbanne", "lat": 46.7700, "lon": 4.8800}
+    far_id = await make_ride(ctx, alice, title="Covoiturage vers Grenoble", location=far)
+    # When a visitor opens the search in French
+    page = await (await client.get("/search", headers=FRENCH)).text()
+    # Then "near" offers those places by name, most used first, and asks for no coordinates
+    assert "latitude" not in page
+    assert page.index(">Quai du Canal</option>") < page.index(">Villeurbanne</option>")
+    assert 'value="46.7700,4.8800">Villeurbanne</option>' in page
+    assert "Près de moi" in page  # the geolocation button, shown by app.js when it can work
+    # And choosing one finds the listings there and keeps it selected
+    found = await (await client.get("/search?near=46.7700,4.8800&radius_km=5",
+                                    headers=FRENCH)).text()
+    assert f"/listings/{far_id}" in found
+    assert "Covoiturage vers Annecy" not in found
+    assert 'value="46.7700,4.8800" selected>Villeurbanne' in found
+
+
+async def test_search__a_position_from_near_me_stays_selected_as_my_position(
+    client: TestClient,
+) -> None:
+    page = await (await client.get("/search?near=45.1000,5.7000", headers=FRENCH)).text()
+    assert '<option value="45.1000,5.7000" selected data-position>Ma position</option>' in page
