@@ -170,7 +170,7 @@ async def render(
     page = env.get_template(template).render(
         {
             "_": tr.gettext, "ngettext": tr.ngettext, "pgettext": tr.pgettext,
-            "fmt": tr, "lang": tr.lang,
+            "fmt": tr, "lang": tr.lang, "now": ctx.clock(),
             "me": member, "csrf_token": token, "unread": unread, "notices": notices,
             "community": ctx.config,
             "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,

@@ -163,3 +163,18 @@ async def test_search__a_position_from_near_me_stays_selected_as_my_position(
 ) -> None:
     page = await (await client.get("/search?near=45.1000,5.7000", headers=FRENCH)).text()
     assert '<option value="45.1000,5.7000" selected data-position>Ma position</option>' in page
+
+
+async def test_deal_page__a_request_expires_in_words_and_at_a_time_without_seconds(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given bob's booking request, waiting for alice's answer
+    listing_id = await make_ride(ctx, alice)
+    deal = await deals.book(ctx, bob.row, listing_id, {"quantity": "2"})
+    assert deal.expires_at is not None
+    await login(client, "bob")
+    # When he reads it in French
+    text = visible_text(await (await client.get(f"/deals/{deal.id}", headers=FRENCH)).text())
+    # Then the expiry says how far it is, in words, and its time has no seconds
+    assert "(dans " in text
+    assert ":00:00" not in text
