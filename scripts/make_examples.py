@@ -29,6 +29,7 @@ from meshnode.protocol.activities import (
     listing_activity,
     ordered_collection,
 )
+from meshnode.protocol.direct_messages import build_direct_note, create_activity
 from meshnode.protocol.ledger import (
     CurrencyTerms,
     TransferTerms,
@@ -168,16 +169,33 @@ def trust_line_documents() -> dict[str, dict[str, Any]]:
                          verification_method=f"{GROUP_A}#ed25519-key", created=NOW)
     both = p.cosign(agreement, seed=PEER_SEED, verification_method=f"{GROUP_B}#ed25519-key",
                     created=NOW)
-    # The envelope as services/iou/lines.py sends it (the signed agreement is the object).
-    offer = _sign({"@context": p.IOU_CONTEXT, "id": f"{GROUP_A}/iou/lines/line-1/offer",
-                   "type": "TrustLineOffer", "actor": GROUP_A, "to": [GROUP_B],
-                   "line": "line-1", "object": agreement, "published": format_utc(NOW)},
+    when = format_utc(NOW)
+    offer = _sign(p.build_line_answer("TrustLineOffer", actor=GROUP_A, to=GROUP_B,
+                                      line_id="line-1", when=when, agreement=agreement),
                   NODE_SEED, GROUP_A)
+    accept = _sign(p.build_line_answer("TrustLineAccept", actor=GROUP_B, to=GROUP_A,
+                                       line_id="line-1", when=when, agreement=both),
+                   PEER_SEED, GROUP_B)
+    reject = _sign(p.build_line_answer("TrustLineReject", actor=GROUP_B, to=GROUP_A,
+                                       line_id="line-1", when=when), PEER_SEED, GROUP_B)
+    update = _sign(p.build_line_update(actor=GROUP_A, to=GROUP_B, line_id="line-1",
+                                       change="limits", when=when, nonce="1",
+                                       limit_out="400.00", limit_in="500.00"),
+                   NODE_SEED, GROUP_A)
     statement = _sign(p.build_statement(
         p.Statement("line-1", 450, -675, ("t1",), (("t1", 450, -675),)), actor=GROUP_A,
-        to=GROUP_B, when=format_utc(NOW), nonce="1"), NODE_SEED, GROUP_A)
+        to=GROUP_B, when=when, nonce="1"), NODE_SEED, GROUP_A)
     return {"trust-line-agreement": both, "trust-line-offer": offer,
-            "line-statement": statement}
+            "trust-line-accept": accept, "trust-line-reject": reject,
+            "trust-line-update": update, "line-statement": statement}
+
+
+def message_documents() -> dict[str, dict[str, Any]]:
+    """A direct message: the signed Note and the Create that carries it."""
+    note = _sign(build_direct_note(
+        note_id=f"{A}/messages/1", author=ALICE, recipient=BOB, text="Bonjour Bob !",
+        published=format_utc(NOW), recipient_handle="bob@b.example"), ALICE_SEED, ALICE)
+    return {"message-note": note, "message-create": create_activity(note)}
 
 
 def iou_documents() -> dict[str, dict[str, Any]]:
@@ -218,7 +236,8 @@ def actor_documents() -> dict[str, dict[str, Any]]:
 def build_examples() -> dict[str, dict[str, Any]]:
     """Every example document, by file stem."""
     return {**listing_documents(), **deal_documents(), **ledger_documents(),
-            **trust_line_documents(), **iou_documents(), **actor_documents()}
+            **trust_line_documents(), **iou_documents(), **message_documents(),
+            **actor_documents()}
 
 
 def render(document: dict[str, Any]) -> str:
