@@ -8,6 +8,7 @@ ones ``scripts/make_examples.py`` builds with the real protocol code.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,11 @@ def test_examples__committed_files_equal_what_the_script_produces() -> None:
     # Then they are exactly what scripts/make_examples.py writes from the code today
     expected = {name: make_examples.render(doc) for name, doc in EXAMPLES.items()}
     assert committed == expected, "run: python -m scripts.make_examples"
+
+
+def test_examples__every_file_is_linked_from_the_readme() -> None:
+    # Given the README's federation section
+    readme = (make_examples.ROOT / "README.md").read_text(encoding="utf-8")
+    # Then it links every example file, and every example it links exists
+    linked = set(re.findall(r"\(docs/examples/([a-z0-9-]+)\.json\)", readme))
+    assert linked == set(EXAMPLES)
