@@ -164,12 +164,54 @@ def test_jsonld__proof_verifies_on_the_compacted_form(name: str) -> None:
                                {"documentLoader": _load_vendored})
     # Then the compacted form means the same thing (same expansion) ...
     assert expand(compacted) == expand(document)
-    # ... and the eddsa-jcs-2022 proof verifies on the document as sent (its compact form)
+    # ... and every eddsa-jcs-2022 proof in it (embedded signed objects included) verifies on
+    # the document as sent, its compact form
+    checked = [_verify_each_proof(signed) for signed in _signed_objects(document)]
+    assert sum(checked) >= 1
+
+
+def _signed_objects(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _signed_objects(item)
+    elif isinstance(node, dict):
+        if "proof" in node:
+            yield node
+        for key, value in node.items():
+            if key != "proof":
+                yield from _signed_objects(value)
+
+
+def _verify_each_proof(document: dict[str, Any]) -> int:
     proofs = document["proof"] if isinstance(document["proof"], list) else [document["proof"]]
     for proof in proofs:
         owner = proof["verificationMethod"].split("#")[0]
         bare = {**{k: v for k, v in document.items() if k != "proof"}, "proof": proof}
         verify_proof(bare, public_key=_key_of(KEYS[owner]))
+    return len(proofs)
+
+
+def test_jsonld__a_term_missing_from_the_context_is_caught() -> None:
+    # Given a feedback Note carrying a field its context does not define
+    document = {**EXAMPLES["deal-feedback"], "stars": 5}
+    # When it is expanded with the catch-all @vocab
+    expanded = expand(_with_sentinel(document))
+    # Then the check sees it; a plain expansion turns it into the blank-node property
+    # "_:stars" (the ActivityStreams context's "@vocab": "_:"), which names nothing and which
+    # RDF-based consumers drop
+    assert any(key == f"{DROPPED}stars" for key, _ in _walk(expanded))
+    assert "_:stars" in {key for key, _ in _walk(expand(document))}
+
+
+def test_jsonld__the_old_listing_context_gave_fedify_a_literal_conformance() -> None:
+    # Given the listing as sent before issue 15: resourceConformsTo without "@type": "@id"
+    document = EXAMPLES["listing-proposal"]
+    old_terms = {**document["@context"][2], "resourceConformsTo": "vf:resourceConformsTo"}
+    old = {**document, "@context": [*document["@context"][:2], old_terms]}
+    # Then it expands to a literal where FEP-0837 wants an IRI (what broke Intent.fromJsonLd)
+    conforms = _values(expand(old), f"{VF}resourceConformsTo")
+    assert conforms
+    assert all("@value" in item and "@id" not in item for item in conforms)
 
 
 def test_examples__committed_files_equal_what_the_script_produces() -> None:
