@@ -47,6 +47,7 @@ from meshnode.protocol.listings import (
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
+from meshnode.services.deal_payments import build_notice
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
@@ -133,8 +134,12 @@ def deal_documents() -> dict[str, dict[str, Any]]:
         deals.Feedback(rating=5, comment="Trajet parfait", no_show=False),
         note_id=f"{B}/deals/1/feedback", author=BOB, subject=ALICE,
         agreement_id=terms.agreement_id, when=NOW), PEER_SEED, BOB)
+    payment = _sign(build_notice(
+        activity_id=f"{B}/deals/1/payment/price/paid", actor=BOB, to=ALICE,
+        agreement_id=terms.agreement_id, action="price", state="paid", transfer_id="t1",
+        reason="", when=format_utc(NOW)), PEER_SEED, BOB)
     return {"deal-offer": offer, "deal-accept": accept, "deal-reject": reject,
-            "deal-update": update, "deal-feedback": feedback}
+            "deal-update": update, "deal-feedback": feedback, "deal-payment-notice": payment}
 
 
 def ledger_documents() -> dict[str, dict[str, Any]]:
