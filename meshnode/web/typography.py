@@ -25,6 +25,8 @@ _HIGH_SIGN = re.compile(
     rf"(?<=[^\s&#;:!?]){_SPACES}?([:;!?])(?=[\s\u00a0»<)\"'’]|$)")
 # ``&amp;``: an entity's own semicolon, never spaced.
 _ENTITY = re.compile(r"&[A-Za-z0-9#]+;")
+# A number and its unit stay on one line: "2,5 kg" (no-break space, not a breakable one).
+_NUMBER_UNIT = re.compile(r"(%\([a-z_]+\)s) (%\(unit\)s)")
 _OPEN_QUOTE = re.compile(rf"«{_SPACES}?")
 _CLOSE_QUOTE = re.compile(rf"{_SPACES}?»")
 
@@ -43,6 +45,7 @@ def french_typography(text: str) -> str:
 
 def _space_signs(text: str) -> str:
     text = _HIGH_SIGN.sub(lambda match: NNBSP + match.group(1), text)
+    text = _NUMBER_UNIT.sub("\\1\u00a0\\2", text)
     text = _OPEN_QUOTE.sub("«" + NNBSP, text)
     return _CLOSE_QUOTE.sub(NNBSP + "»", text)
 

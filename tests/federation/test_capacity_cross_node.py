@@ -178,7 +178,7 @@ async def test_group_buy__the_same_progress_on_both_nodes_and_done_once_committe
     assert (here.pledged, there.pledged) == (3000, 3000)
     assert (here.target, there.target) == (5000, 5000)
     html = await _french_page(b, "bob", remote.id)
-    assert "3 sur 5 kg promis" in html
+    assert "3 sur 5\u00a0kg promis" in html
     # When the deadline passes with the threshold reached
     clock.advance(days=5)
     await settle(a, b)

@@ -23,6 +23,7 @@ def i18n() -> I18n:
     ("injoignable ; la vérification", f"injoignable{NNBSP}; la vérification"),
     ("« Bonjour »", f"«{NNBSP}Bonjour{NNBSP}»"),
     ("«\u00a0Bonjour\u00a0»", f"«{NNBSP}Bonjour{NNBSP}»"),
+    ("%(left)s %(unit)s restants", "%(left)s\u00a0%(unit)s restants"),
 ])
 def test_french_typography__narrow_space_before_high_signs_and_inside_guillemets(
     typed: str, expected: str

@@ -66,8 +66,8 @@ async def test_produce_and_group_buy__decimal_quantities_left_and_pledged(
                  "deadline": "2026-11-30T18:00:00Z"}))
     await deals.book(ctx, bob.row, group.row.id, {"quantity": "10"})
     home = await (await client.get("/", headers=FR)).text()
-    assert "Reste 1,5 kg sur 3 kg" in home
-    assert "10 sur 100 kg promis" in home
+    assert "Reste 1,5\u00a0kg sur 3\u00a0kg" in home  # a number and its unit never split
+    assert "10 sur 100\u00a0kg promis" in home
 
 
 async def test_api__remaining_on_listings_with_a_capacity_only(

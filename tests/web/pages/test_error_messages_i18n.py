@@ -39,7 +39,7 @@ def test_text__is_the_english_string_and_translates_with_locale_numbers() -> Non
     i18n = I18n.build(default="fr", timezone="Europe/Paris", symbol="G", decimals=2)
     french = i18n.translators["fr"]
     assert french.error(ConflictError(message)) == (
-        "il ne reste que 1,5 place(s), vous en demandez 2")
+        "il ne reste que 1,5\u00a0place(s), vous en demandez 2")
     assert i18n.translators["en"].error(ConflictError(message)) == message
     assert french.error(ValueError("not in any catalogue")) == "not in any catalogue"
     assert french.gettext(Text("%(field)s is too large", field="amount")) == (
@@ -48,7 +48,7 @@ def test_text__is_the_english_string_and_translates_with_locale_numbers() -> Non
     lent = Text("already lent from %(start)s to %(end)s", start=When("2026-12-05T08:30:00Z"),
                 end=When("2026-12-06T08:30:00Z"))
     assert lent == "already lent from 2026-12-05T08:30:00Z to 2026-12-06T08:30:00Z"
-    assert french.gettext(lent) == "déjà prêté du 5 déc. 2026, 09:30:00 au 6 déc. 2026, 09:30:00"
+    assert french.gettext(lent) == "déjà prêté du 5 déc. 2026, 09:30 au 6 déc. 2026, 09:30"  # no seconds
 
 
 async def test_book__more_seats_than_left_in_french_api_english(
@@ -59,7 +59,7 @@ async def test_book__more_seats_than_left_in_french_api_english(
     status, text = await _post(client, f"/listings/{listing_id}/book",
                                {"quantity": "5", "message": ""}, f"/listings/{listing_id}")
     assert status == 409
-    assert "il ne reste que 3 place(s), vous en demandez 5" in text
+    assert "il ne reste que 3\u00a0place(s), vous en demandez 5" in text
     assert "seat(s) left" not in text
     assert await deal_q.list_for_member(ctx.store.reader, bob.row.id, "booker") == []
     api = await client.post(f"/api/v1/listings/{listing_id}/deals", json={"quantity": 5},
