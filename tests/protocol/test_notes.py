@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from meshnode.protocol.listings.model import CurrencyRef, ImageRef
 from meshnode.protocol.listings.input import parse_listing_input
+from meshnode.protocol.listings.model import CurrencyRef, ImageRef
 from meshnode.protocol.listings.proposal import build_proposal
 from meshnode.protocol.notes import (
     NoteSettings,
