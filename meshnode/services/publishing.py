@@ -97,7 +97,7 @@ def listing_note(ctx: NodeContext, activity_type: str, document: Mapping[str, An
         settings = NoteSettings(
             note_id=note_id, group_id=community, currency_code=config.currency.symbol,
             language=config.default_locale,
-            tag_url=f"{config.base_url}/listings?category={{category}}")
+            tag_url=urls.category_search_template(config.base_url))
         obj = build_note(document, settings)
     return note_activity(activity_type, obj, group_id=community, version=version,
                          published=now)

@@ -201,7 +201,7 @@ async def test_group__mastodon_follower_gets_a_signed_public_note_and_the_peer_a
     assert "4.50 G" in note["content"]
     assert note["contentMap"] == {"fr": note["content"]}
     assert note["tag"] == [{"type": "Hashtag", "name": "#ride",
-                            "href": f"{alpha.url}/listings?category=ride"}]
+                            "href": f"{alpha.url}/search?category=ride"}]
     assert 'rel="tag"' in note["content"]
     await assert_signed_by_group(alpha, fake, creates[0])
     # And the meshnode peer received the signed Proposal (and no Note)

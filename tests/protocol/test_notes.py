@@ -51,7 +51,7 @@ def proposal(**overrides: Any) -> dict[str, Any]:
 
 def settings(language: str = "fr") -> NoteSettings:
     return NoteSettings(note_id=note_id_for(OBJECT_ID), group_id=GROUP, currency_code="G",
-                        language=language, tag_url=f"{BASE}/listings?category={{category}}")
+                        language=language, tag_url=f"{BASE}/search?category={{category}}")
 
 
 def test_build_note__carries_title_text_price_place_image_tag_and_link() -> None:
@@ -74,7 +74,7 @@ def test_build_note__carries_title_text_price_place_image_tag_and_link() -> None
     assert note["contentMap"] == {"fr": content}
     # The hashtag: word characters only, linked in content with rel="tag"
     assert note["tag"] == [{"type": "Hashtag", "name": "#groupbuy",
-                            "href": f"{BASE}/listings?category=group-buy"}]
+                            "href": f"{BASE}/search?category=group-buy"}]
     assert 'class="mention hashtag" rel="tag">#<span>groupbuy</span></a>' in content
     # Only the first image, as an attachment with its alt text
     assert note["attachment"] == [{"type": "Image", "url": f"{BASE}/media/abc/1.jpg",
