@@ -5,7 +5,7 @@ delivery never waits on a NodeInfo fetch). The rule itself is ``protocol.notes.r
 this module gathers its inputs: our marker and the ``@context`` of the cached actor document,
 then the origin's NodeInfo ``software.name`` (https://nodeinfo.diaspora.software/protocol).
 A NodeInfo that is missing, oversized (over the client's 1 MiB cap), malformed or on another
-origin counts as unknown software: the follower still gets a document, never an error.
+origin counts as unreadable: the follower keeps getting Proposals, never an error.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ async def _actor_document(federation: Federation, actor_id: str) -> Mapping[str,
 
 
 async def classify_reader(federation: Federation, remote: RemoteActor) -> Reader:
-    """'proposal' for meshnode nodes and FEP-0837 servers, 'note' for the others."""
+    """'proposal' for meshnode nodes, FEP-0837 servers and unknown software, 'note' for
+    servers whose NodeInfo names another software (Mastodon...)."""
     if remote.is_meshnode:
         return "proposal"
     if context_reads_fep0837(await _actor_document(federation, remote.id)):

@@ -28,7 +28,8 @@ NOTE_CONTEXT: list[Any] = [
 ]
 # Marks in an actor's @context that its software reads FEP-0837 / ValueFlows documents.
 FEP0837_MARKS = ("w3id.org/valueflows", "w3id.org/fep/0837", "fep-0837")
-MESHNODE_SOFTWARE = "meshnode"
+# NodeInfo software names known to read FEP-0837 Proposals (Mitra implements FEP-0837).
+PROPOSAL_SOFTWARE = frozenset({"meshnode", "mitra"})
 
 _LABELS: dict[str, dict[str, str]] = {
     "fr": {"price": "Prix", "free": "gratuit", "swap": "échange", "place": "Lieu",
@@ -57,14 +58,17 @@ def note_id_for(object_id: str) -> str:
 
 
 def reader_for(*, marker: bool, context_reads_fep0837: bool, software: str | None) -> Reader:
-    """Which document a follower gets: the ``Proposal`` for meshnode nodes and servers whose
-    actor declares the FEP-0837 vocabulary, else a ``Note``.
+    """Which document a follower gets (``software`` is NodeInfo's name, None if unreadable).
 
+    ``proposal``: meshnode nodes (our marker), actors declaring the FEP-0837 vocabulary,
+    software known to read Proposals, and servers whose NodeInfo cannot be read (nothing is
+    known of them, so they keep the historic behaviour; Mastodon and its kin always publish
+    NodeInfo). ``note``: every other software NodeInfo names (Mastodon, Akkoma, GoToSocial…).
     A lying NodeInfo can only choose which of our two public documents it receives.
     """
-    if marker or context_reads_fep0837:
+    if marker or context_reads_fep0837 or software is None:
         return "proposal"
-    if software is not None and software.strip().lower() == MESHNODE_SOFTWARE:
+    if software.strip().lower() in PROPOSAL_SOFTWARE:
         return "proposal"
     return "note"
 

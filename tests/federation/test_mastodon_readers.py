@@ -270,7 +270,7 @@ async def test_follow__nodeinfo_lying_meshnode_gets_proposals_and_delivery_still
 async def test_follow__hostile_nodeinfo_does_not_break_follow_or_delivery(
     make_node: NodeFactory, mastodon: FakeMastodon, nodeinfo: bytes,
 ) -> None:
-    # Given a follower whose NodeInfo is oversized, not JSON or malformed
+    # Given a follower whose NodeInfo is oversized, not JSON, malformed or too deep
     alpha = await make_node("alpha")
     mastodon.nodeinfo = nodeinfo
     await follow_group(mastodon, alpha)
@@ -278,11 +278,12 @@ async def test_follow__hostile_nodeinfo_does_not_break_follow_or_delivery(
     alice = await alpha.member("alice")
     await alpha.publish(alice)
     await settle(alpha)
-    # Then the follow was accepted, the follower counts as a microblog reader, and got a Note
+    # Then the follow was accepted, the unreadable NodeInfo counts as unknown software (the
+    # historic Proposal), and the listing was delivered
     assert len(mastodon.of_type("Accept")) == 1
     assert "/nodeinfo/2.0" in mastodon.gets
-    assert await reader_of(alpha, mastodon.actor) == "note"
-    assert [c.json["object"]["type"] for c in mastodon.of_type("Create")] == ["Note"]
+    assert await reader_of(alpha, mastodon.actor) == "proposal"
+    assert [c.json["object"]["type"] for c in mastodon.of_type("Create")] == ["Proposal"]
 
 
 def test_nodeinfo_href__a_link_to_another_origin_is_ignored() -> None:

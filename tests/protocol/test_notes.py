@@ -136,9 +136,10 @@ def test_note_activity__the_embedded_note_has_no_context_of_its_own() -> None:
     (False, False, " MeshNode ", "proposal"),
     (False, False, "mastodon", "note"),
     (False, False, "akkoma", "note"),
-    (False, False, None, "note"),  # NodeInfo unreadable: a microblog reader
+    (False, False, "Mitra", "proposal"),  # implements FEP-0837
+    (False, False, None, "proposal"),  # NodeInfo unreadable: nothing known, historic default
 ])
-def test_reader_for__meshnode_and_fep0837_get_proposals_others_notes(
+def test_reader_for__meshnode_fep0837_and_unknown_get_proposals_named_microblogs_notes(
     marker: bool, fep: bool, software: str | None, expected: str,
 ) -> None:
     assert reader_for(marker=marker, context_reads_fep0837=fep, software=software) == expected
