@@ -85,20 +85,23 @@ async def publish_listing_change(
         await queue_activity(tx, note, public=False, inboxes=note_inboxes, now=now)
 
 
+def note_object(ctx: NodeContext, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The Group's Note mirroring a local listing's signed Proposal (``protocol.notes``)."""
+    config = ctx.config
+    settings = NoteSettings(
+        note_id=note_id_for(str(document["id"])),
+        group_id=urls.community_actor(config.base_url, config.handle),
+        currency_code=config.currency.symbol, language=config.default_locale,
+        tag_url=urls.category_search_template(config.base_url))
+    return build_note(document, settings)
+
+
 def listing_note(ctx: NodeContext, activity_type: str, document: Mapping[str, Any], *,
                  version: int, now: str) -> dict[str, Any]:
     """The Group's Create / Update / Delete of the Note mirroring a listing document."""
-    config = ctx.config
-    community = urls.community_actor(config.base_url, config.handle)
-    note_id = note_id_for(str(document["id"]))
-    if activity_type == "Delete":
-        obj = note_tombstone(note_id)
-    else:
-        settings = NoteSettings(
-            note_id=note_id, group_id=community, currency_code=config.currency.symbol,
-            language=config.default_locale,
-            tag_url=urls.category_search_template(config.base_url))
-        obj = build_note(document, settings)
+    community = urls.community_actor(ctx.config.base_url, ctx.config.handle)
+    obj = (note_tombstone(note_id_for(str(document["id"]))) if activity_type == "Delete"
+           else note_object(ctx, document))
     return note_activity(activity_type, obj, group_id=community, version=version,
                          published=now)
 

@@ -294,3 +294,34 @@ def test_nodeinfo_href__a_link_to_another_origin_is_ignored() -> None:
     assert nodeinfo_href(links, "http://127.0.0.1:8") is None
     # And the same link on the right origin is taken
     assert nodeinfo_href(links, "http://127.0.0.1:9") == "http://127.0.0.1:9/nodeinfo/2.1"
+
+
+async def get_json(url: str) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(
+            url, headers={"Accept": "application/activity+json"}) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_note_id__dereferences_to_the_note_then_a_tombstone_and_not_for_remote_listings(
+    community: tuple[Node, Node, MemberRow, FakeMastodon],
+) -> None:
+    # Given a listing whose Note the Mastodon-like follower received
+    alpha, beta, alice, fake = community
+    view = await alpha.publish(alice)
+    await settle(alpha, beta)
+    sent = fake.of_type("Create")[-1].json["object"]
+    # When anyone fetches the Note's id, Then it is the Note that was sent
+    status, note = await get_json(sent["id"])
+    assert status == 200
+    assert {k: v for k, v in note.items() if k != "@context"} == sent
+    # And the peer's copy of the listing has no Note on the peer's host
+    remote = await beta.remote(view.row.object_id)
+    assert remote is not None
+    status, _ = await get_json(f"{beta.url}/listings/{remote.id}/note")
+    assert status == 404
+    # When the listing is withdrawn, Then the Note's id answers 410 with a Tombstone
+    await listings.withdraw_listing(alpha.ctx, alice, view.row.id)
+    status, gone = await get_json(sent["id"])
+    assert status == 410
+    assert gone["type"] == "Tombstone"
+    assert gone["id"] == sent["id"]
