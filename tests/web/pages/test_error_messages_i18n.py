@@ -48,7 +48,7 @@ def test_text__is_the_english_string_and_translates_with_locale_numbers() -> Non
     lent = Text("already lent from %(start)s to %(end)s", start=When("2026-12-05T08:30:00Z"),
                 end=When("2026-12-06T08:30:00Z"))
     assert lent == "already lent from 2026-12-05T08:30:00Z to 2026-12-06T08:30:00Z"
-    assert french.gettext(lent) == "déjà prêté du 5 déc. 2026, 09:30 au 6 déc. 2026, 09:30"  # no seconds
+    assert french.gettext(lent) == "déjà prêté du 5 déc. 2026, 09:30 au 6 déc. 2026, 09:30"
 
 
 async def test_book__more_seats_than_left_in_french_api_english(
