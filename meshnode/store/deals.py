@@ -38,6 +38,7 @@ class DealRow:
     created_at: str
     updated_at: str
     listing_title: str = ""
+    listing_unit: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -60,7 +61,9 @@ class FeedbackRow:
     created_at: str
 
 
-_SELECT = ("SELECT d.*, l.title AS listing_title FROM deals d"
+# The listing's unit comes along so pages say "2,5 kg", not "2.5" (issue 16).
+_SELECT = ("SELECT d.*, l.title AS listing_title,"
+           " coalesce(json_extract(l.details, '$.unit'), '') AS listing_unit FROM deals d"
            " JOIN listings l ON l.id = d.listing_id")
 
 

@@ -19,7 +19,7 @@ from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member
 from meshnode.web.deals_api import quantity_text
 from meshnode.web.i18n import N_
-from meshnode.web.pages.forms import _local_datetime
+from meshnode.web.pages.forms import UNIT_LABELS, _local_datetime
 
 STATE_LABELS = {
     "requested": N_("Requested"), "accepted": N_("Accepted"), "declined": N_("Declined"),
@@ -65,6 +65,7 @@ def _tz(request: web.Request) -> ZoneInfo:
 
 def _card(deal: DealRow, role: str | None, decimals: int) -> dict[str, Any]:
     return {"deal": deal, "role": role, "quantity": quantity_text(deal),
+            "unit": UNIT_LABELS.get(deal.listing_unit, deal.listing_unit),
             "actions": actions_for(deal, role),
             "amount": format_amount(deal.amount, decimals=decimals) if deal.amount else None,
             "deposit": format_amount(deal.deposit, decimals=decimals) if deal.deposit else None}

@@ -178,3 +178,20 @@ async def test_deal_page__a_request_expires_in_words_and_at_a_time_without_secon
     # Then the expiry says how far it is, in words, and its time has no seconds
     assert "(dans " in text
     assert ":00:00" not in text
+
+
+async def test_my_deals__a_decimal_pledge_shows_french_decimals_and_its_unit(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given bob pledged 2.5 kg on alice's group buy
+    view = await listings.create_listing(ctx, alice.row, ride_listing(
+        category="group-buy", title="Commande de pommes", price={"mode": "free"},
+        details={"target_quantity": "100", "threshold": "40", "unit": "kg",
+                 "deadline": "2026-11-30T18:00:00Z"}))
+    await deals.book(ctx, bob.row, view.row.id, {"quantity": "2.5"})
+    await login(client, "bob")
+    # When he lists his bookings in French
+    text = visible_text(await (await client.get("/my/deals", headers=FRENCH)).text())
+    # Then the quantity has a decimal comma and its unit, kept on one line
+    assert "Quantité\u202f: 2,5\u00a0kg" in text
+    assert "2.5" not in text
