@@ -63,7 +63,8 @@ class FeedbackRow:
 
 # The listing's unit comes along so pages say "2,5 kg", not "2.5" (issue 16).
 _SELECT = ("SELECT d.*, l.title AS listing_title,"
-           " coalesce(json_extract(l.details, '$.unit'), '') AS listing_unit FROM deals d"
+           " CASE WHEN json_valid(l.details) AND json_type(l.details, '$.unit') = 'text'"
+           " THEN json_extract(l.details, '$.unit') ELSE '' END AS listing_unit FROM deals d"
            " JOIN listings l ON l.id = d.listing_id")
 
 
