@@ -195,3 +195,21 @@ async def test_my_deals__a_decimal_pledge_shows_french_decimals_and_its_unit(
     # Then the quantity has a decimal comma and its unit, kept on one line
     assert "Quantité\u202f: 2,5\u00a0kg" in text
     assert "2.5" not in text
+
+
+async def test_french_admin_pages__every_sign_has_its_narrow_space(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given an admin (alice) with a disputed loan in the ledger, reading French
+    await _lend_deal_disputed(ctx, alice, bob)
+    await login(client, "alice")
+    # The peers and neighbours pages are the layout16 helper's (their own tests)
+    paths = ["/admin/members", "/admin/invitations", "/admin/ledger", "/admin/reports",
+             "/admin/settings", "/admin/trustlines"]
+    for path in paths:
+        response = await client.get(path, headers=FRENCH)
+        assert response.status == 200, path
+        text = visible_text(await response.text())
+        # Then no colon, semicolon, ! or ? lacks its narrow no-break space, no time its seconds
+        assert missing_french_spaces(text) == [], path
+        assert ":00:00" not in text, path
