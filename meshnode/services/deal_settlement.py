@@ -104,9 +104,15 @@ def in_our_units(ctx: NodeContext, line: LineRow, wanted: int) -> int:
     return amount
 
 
+async def settles_across(ctx: NodeContext) -> bool:
+    """Whether this node can pay another community at all (an active trust line exists); the
+    listing page asks before showing a paid booking form on another community's listing."""
+    return bool(await iou.local_edges(ctx))
+
+
 async def check_payable(ctx: NodeContext, *, amount: int, deposit: int) -> None:
     """Refuse, before anything is stored, a cross-node booking this node cannot settle."""
-    if (amount or deposit) and not await iou.local_edges(ctx):
+    if (amount or deposit) and not await settles_across(ctx):
         raise ConflictError(NOT_AVAILABLE, {"amount": "no trust line"})
 
 
