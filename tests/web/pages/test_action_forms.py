@@ -182,3 +182,34 @@ async def test_pending_requests__author_sees_them_on_my_listings_the_listing_and
     await deals.act(ctx, alice.row, first.id, "decline", "")
     mine = await (await client.get("/my/listings", headers=FR)).text()
     assert "1 demande de réservation attend votre réponse" in mine
+
+
+async def test_pledge_form__more_than_the_target_comes_back_refilled(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    view = await listings.create_listing(ctx, alice.row, ride_listing(
+        category="group-buy", title="Commande de pommes", price={"mode": "free"},
+        details={"target_quantity": "100", "threshold": "40", "unit": "kg",
+                 "deadline": "2026-11-30T18:00:00Z"}))
+    await login(client, "bob")
+    status, page = await _post_fr(client, f"/listings/{view.row.id}/book",
+                                  {"quantity": "250,5", "message": "Pour l’AMAP"},
+                                  f"/listings/{view.row.id}")
+    assert status == 409
+    assert 'value="250,5"' in page  # as typed, French comma kept
+    assert ">Pour l’AMAP</textarea>" in page
+    assert _error_of(page, "quantity").startswith("il ne reste que 100")
+    assert await q.list_for_member(ctx.store.reader, bob.row.id, "booker") == []
+
+
+async def test_pay_form__refused_payment_keeps_the_input_with_the_message_by_the_payee(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    await login(client, "bob")
+    status, page = await _post_fr(client, "/wallet/pay",
+                                  {"payee": "bob", "amount": "3,50", "memo": "Pommes"},
+                                  "/wallet/pay")
+    assert status == 422
+    assert 'value="3,50"' in page
+    assert _error_of(page, "payee")
+    assert "Un problème est survenu" not in page
