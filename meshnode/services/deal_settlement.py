@@ -104,10 +104,14 @@ def in_our_units(ctx: NodeContext, line: LineRow, wanted: int) -> int:
     return amount
 
 
-async def settles_across(ctx: NodeContext) -> bool:
-    """Whether this node can pay another community at all (an active trust line exists); the
-    listing page asks before showing a paid booking form on another community's listing."""
-    return bool(await iou.local_edges(ctx))
+async def settles_across(ctx: NodeContext, *, author_uri: str | None = None) -> bool:
+    """Whether a paid booking of another community's listing can be settled: an active trust
+    line at all (``check_payable``) and, for a deposit (``author_uri`` given), a direct one
+    with the lender's community (``deposit_hold``). The listing page asks before showing a
+    booking form that would be refused."""
+    if not await iou.local_edges(ctx):
+        return False
+    return author_uri is None or await direct_line(ctx, ctx.store.reader, author_uri) is not None
 
 
 async def check_payable(ctx: NodeContext, *, amount: int, deposit: int) -> None:

@@ -146,7 +146,9 @@ async def booking_context(request: web.Request, row: ListingRow, *, is_author: b
                                "slot_booking": row.category in proto.SLOT_CATEGORIES,
                                "progress": None, "no_trust_line": False, "pending": 0}
     if context["bookable"] and not row.is_local and _is_paid(row):
-        context["no_trust_line"] = not await deal_settlement.settles_across(ctx)
+        deposit = bool(json.loads(row.details).get("deposit"))
+        context["no_trust_line"] = not await deal_settlement.settles_across(
+            ctx, author_uri=row.author_uri if deposit else None)
         context["bookable"] = not context["no_trust_line"]
     if is_author:
         context["pending"] = (await deal_service.pending_requests(ctx, [row.id])).get(row.id, 0)

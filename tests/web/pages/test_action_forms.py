@@ -153,6 +153,13 @@ async def test_remote_paid_listing__without_trust_line_says_so_and_offers_the_me
     assert "demandez à un·e admin" in page
     assert f'action="/listings/{listing_id}/book' not in page
     assert f'action="/listings/{listing_id}/interested"' in page
+    # And a free booking needs no line: the same listing made free shows the form again
+    async with ctx.store.transaction() as tx:
+        await tx.execute("UPDATE listings SET price_mode = 'free', price_amount = NULL"
+                         " WHERE id = ?", (listing_id,))
+    free = await (await client.get(f"/listings/{listing_id}", headers=FR)).text()
+    assert 'id="no-trust-line"' not in free
+    assert f'action="/listings/{listing_id}/book"' in free
 
 
 async def test_pending_requests__author_sees_them_on_my_listings_the_listing_and_the_nav(
