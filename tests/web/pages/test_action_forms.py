@@ -220,3 +220,27 @@ async def test_pay_form__refused_payment_keeps_the_input_with_the_message_by_the
     assert 'value="3,50"' in page
     assert _error_of(page, "payee")
     assert "Un problème est survenu" not in page
+
+
+async def test_book_form__listing_full_meanwhile_says_why_without_a_form(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember,
+    make_member: base.MakeMember,
+) -> None:
+    # Given Bob has the ride open while Carol takes the 3 seats and Alice accepts
+    listing_id = await make_ride(ctx, alice)
+    await login(client, "bob")
+    token = await csrf_of(client, f"/listings/{listing_id}")
+    carol = await make_member("carol")
+    taken = await deals.book(ctx, carol.row, listing_id, {"quantity": "3"})
+    await deals.act(ctx, alice.row, taken.id, "accept", "")
+    # When Bob sends his request from the page he had open
+    response = await client.post(f"/listings/{listing_id}/book",
+                                 data={"quantity": "1", "csrf": token}, headers=FR,
+                                 allow_redirects=False)
+    page = await response.text()
+    # Then the listing says why (no form to fill any more), nothing stored
+    assert response.status == 409
+    assert 'id="booking-refused"' in page
+    assert f'action="/listings/{listing_id}/book"' not in page
+    assert "Complet" in page
+    assert await q.list_for_member(ctx.store.reader, bob.row.id, "booker") == []
