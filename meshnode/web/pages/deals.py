@@ -129,9 +129,12 @@ async def feedback(request: web.Request) -> web.StreamResponse:
     member = await require_member(request)
     form = await read_form(request)
     deal_id = request.match_info["deal_id"]
-    await deal_service.leave_feedback(request.app[CONTEXT], member, deal_id, {
-        "rating": field(form, "rating", 2), "comment": field(form, "comment", 500),
-        "no_show": field(form, "no_show", 5) == "on"})
+    values = {"rating": field(form, "rating", 2), "comment": field(form, "comment", 500)}
+    try:
+        await deal_service.leave_feedback(request.app[CONTEXT], member, deal_id, {
+            **values, "no_show": field(form, "no_show", 5) == "on"})
+    except REFUSALS as exc:
+        return await deal_page(request, refusal=refused(exc, values, tuple(values)))
     raise redirect(f"/deals/{deal_id}")
 
 

@@ -244,3 +244,19 @@ async def test_book_form__listing_full_meanwhile_says_why_without_a_form(
     assert f'action="/listings/{listing_id}/book"' not in page
     assert "Complet" in page
     assert await q.list_for_member(ctx.store.reader, bob.row.id, "booker") == []
+
+
+async def test_feedback_form__bad_rating_comes_back_with_the_comment_kept(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    listing_id = await make_ride(ctx, alice, price={"mode": "free"})
+    deal = await deals.book(ctx, bob.row, listing_id, {"quantity": "1"})
+    await deals.act(ctx, alice.row, deal.id, "accept", "")
+    await deals.act(ctx, alice.row, deal.id, "complete", "")
+    await login(client, "bob")
+    status, page = await _post_fr(client, f"/deals/{deal.id}/feedback",
+                                  {"rating": "9", "comment": "Très sympa"}, f"/deals/{deal.id}")
+    assert status == 422
+    assert ">Très sympa</textarea>" in page
+    assert _error_of(page, "rating")
+    assert await q.feedback_for_deal(ctx.store.reader, deal.id) == []
