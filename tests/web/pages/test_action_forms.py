@@ -111,7 +111,7 @@ async def test_deal_action__refused_payment_stays_on_the_deal_page_with_the_reas
     assert status == 409
     assert "Un problème est survenu" not in page
     assert f'action="/deals/{deal.id}/accept"' in page
-    assert _error_of(page, "form")
+    assert _error_of(page, "form").startswith("Limite dépassée")
     stored = await q.get_deal(ctx.store.reader, deal.id)
     assert stored is not None
     assert stored.state == "requested"
