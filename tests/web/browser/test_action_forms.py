@@ -50,7 +50,7 @@ async def test_booking_refused_comes_back_refilled_then_author_sees_the_request(
     reason = page.locator("#err-quantity")
     assert await reason.is_visible()
     # rendered text: the stylesheet capitalises the service's lower-case sentence
-    assert (await reason.inner_text()).startswith("Il ne reste que 3 place")
+    assert (await reason.inner_text()).startswith("Il ne reste que 3\u00a0place")
     assert await page.get_by_label("Quantité").get_attribute("aria-invalid") == "true"
     # the refilled field has the focus, so the phone scrolls to it rather than the page top
     assert await page.evaluate("document.activeElement.id") == "book-quantity"
