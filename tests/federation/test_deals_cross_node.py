@@ -325,7 +325,7 @@ async def test_deal_page__deposit_held_then_claimed_with_the_reason(
     assert "Payment" not in page  # a free loan: nothing to pay
     await settle(a, b)
     theirs = await _author_side(a, deal)
-    assert "Caution retenue" in await _page(a, "alice", f"/deals/{theirs.id}", "fr")
+    assert "Caution bloquée" in await _page(a, "alice", f"/deals/{theirs.id}", "fr")
     await deals.act(a.ctx, alice, theirs.id, "dispute", "chaîne cassée")
     await b.workers.delivery.step()
     await a.workers.delivery.step()

@@ -52,7 +52,7 @@ async def test_post_form__third_listing_in_an_hour_is_a_french_429_page_and_not_
     assert status == 429
     assert retry_after == "3600"
     assert "Un peu de patience" in page
-    assert "au plus 2 nouvelles annonces par heure : réessayez dans 60 min" in page
+    assert "au plus 2 nouvelles annonces par heure\u202f: réessayez dans 60 min" in page
     assert await listing_q.count_listings(ctx.store.reader) == 2
 
 
@@ -71,7 +71,7 @@ async def test_interested_form__third_message_in_an_hour_is_429_and_not_delivere
                                                  f"/listings/{listing_id}")
     assert status == 429
     assert retry_after == str(40 * 60)
-    assert "au plus 2 messages par heure : réessayez dans 40 min" in page
+    assert "au plus 2 messages par heure\u202f: réessayez dans 40 min" in page
     assert await message_q.unread_count(ctx.store.reader, alice.row.id) == 2
 
 
