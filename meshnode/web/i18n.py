@@ -30,6 +30,8 @@ from meshnode.protocol.translatable import Text, When, message_of
 from meshnode.web.typography import NNBSP, french_typography
 
 MAX_ACCEPT_LANGUAGE = 400
+# Within this, a past moment reads better as "il y a 3 heures" than as a date.
+RECENT = dt.timedelta(days=7)
 
 
 __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
@@ -163,6 +165,15 @@ class Translator:
             return ""
         when = parse_utc(value, field="time") if isinstance(value, str) else value
         return format_time(when, "short", tzinfo=self.tz, locale=self.locale)
+
+    def recent(self, value: str | dt.datetime | None, now: dt.datetime) -> str:
+        """A past moment: "il y a 3 heures" within a week, else the short date and time."""
+        if value is None:
+            return ""
+        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        if dt.timedelta(0) <= now - when < RECENT:
+            return self.relative(when, now)
+        return self.datetime(when, "short")
 
     def relative(self, value: str | dt.datetime | None, now: dt.datetime) -> str:
         """How far ``value`` is from ``now`` ("dans 3 jours", "il y a 2 heures")."""

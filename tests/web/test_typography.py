@@ -79,6 +79,14 @@ def test_translator__relative_dates_read_as_sentences(i18n: I18n) -> None:
     assert i18n.translators["en"].relative("2026-12-05T07:00:00Z", now) == "in 3 days"
 
 
+def test_translator__recent_moments_read_as_ago_within_a_week(i18n: I18n) -> None:
+    now = dt.datetime(2026, 12, 2, 7, tzinfo=dt.UTC)
+    french = i18n.translators["fr"]
+    assert french.recent("2026-12-02T04:00:00Z", now) == "il y a 3 heures"
+    assert french.recent("2026-11-20T07:00:00Z", now) == "20/11/2026 08:00"
+    assert french.recent("2026-12-03T07:00:00Z", now) == "03/12/2026 08:00"  # not in the past
+
+
 def test_translator__paid_transfer_is_paye_but_a_paid_listing_is_payant(i18n: I18n) -> None:
     french = i18n.translators["fr"]
     assert french.gettext("Paid") == "Payant"  # the search filter: not free
