@@ -10,7 +10,7 @@ if (globalThis.navigator === undefined) {
 const http = await import("node:http");
 const fedify = await import("@fedify/fedify");
 const vocab = await import("@fedify/vocab");
-const { preloadedContexts } = await import("@fedify/vocab-runtime");
+const { parseDecimal, preloadedContexts } = await import("@fedify/vocab-runtime");
 
 const ACTOR = "fedi";
 const keys = [
@@ -93,6 +93,7 @@ async function control(command, body) {
   const federation = federations[body.spec ?? "rfc9421"];
   const sendCtx = federation.createContext(new URL(origin), undefined);
   const me = ctx.getActorUri(ACTOR);
+  if (command === "post") return await signedPost(ctx, me, body);
   const target = await ctx.lookupObject(body.target);
   if (target == null) throw new Error(`cannot look up ${body.target}`);
   let activity;
@@ -102,15 +103,45 @@ async function control(command, body) {
     activity = command === "follow" ? follow : new vocab.Undo({
       id: new URL(`${origin}/follows/${body.tag}/undo`), actor: me, object: follow });
   } else if (command === "create") {
-    const note = new vocab.Note({ id: new URL(`${origin}/notes/${body.tag}`), attribution: me,
-      content: body.content, to: vocab.PUBLIC_COLLECTION });
-    activity = new vocab.Create({ id: new URL(`${origin}/notes/${body.tag}/create`), actor: me,
-      object: note, to: vocab.PUBLIC_COLLECTION });
+    activity = new vocab.Create({ id: new URL(`${origin}/proposals/${body.tag}/create`),
+      actor: me, object: await signedProposal(me, body), to: vocab.PUBLIC_COLLECTION });
   } else {
     throw new Error(`unknown command ${command}`);
   }
   await sendCtx.sendActivity({ identifier: ACTOR }, target, activity, { immediate: true });
   return { sent: activity.id.href, actor: me.href };
+}
+
+// A public FEP-0837 listing, signed (FEP-8b32) with the actor's Ed25519 key.
+async function signedProposal(me, body) {
+  return await fedify.signObject(new vocab.Proposal({
+      id: new URL(`${origin}/proposals/${body.tag}`), attribution: me, name: body.name,
+      content: body.content, purpose: "offer", to: vocab.PUBLIC_COLLECTION,
+      publishes: new vocab.Intent({
+        action: "transfer", resourceConformsTo: new URL("urn:meshnode:ns#category-give"),
+        resourceQuantity: new vocab.Measure({ unit: "one", numericalValue: parseDecimal("1") }),
+      }),
+    }), keys[1].privateKey, new URL(`${me.href}#key-2`));
+}
+
+// A Create of that listing in compact JSON-LD (the Proposal keeps its own @context, as
+// FEP-8b32 embeds signed objects), POSTed to body.inbox with an HTTP signature made by
+// Fedify's signRequest in body.spec with the actor's RSA key.
+async function signedPost(ctx, me, body) {
+  const proposal = await (await signedProposal(me, body)).toJsonLd({ format: "compact" });
+  const id = `${origin}/proposals/${body.tag}/create`;
+  const create = { "@context": "https://www.w3.org/ns/activitystreams", id, type: "Create",
+                   actor: me.href, object: proposal, to: [vocab.PUBLIC_COLLECTION.href] };
+  const [rsa] = await ctx.getActorKeyPairs(ACTOR);
+  const request = new Request(body.inbox, {
+    method: "POST", body: JSON.stringify(create),
+    headers: { "content-type": "application/activity+json", accept: "application/activity+json" },
+  });
+  const signed = await fedify.signRequest(request, rsa.privateKey, rsa.keyId, { spec: body.spec });
+  const response = await fetch(signed);
+  return { sent: id, status: response.status, body: await response.text(),
+           signatureInput: signed.headers.get("signature-input"),
+           signature: signed.headers.get("signature") };
 }
 
 function reply(res, status, payload) {
