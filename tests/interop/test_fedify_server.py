@@ -187,5 +187,5 @@ async def test_fedify_server__follower_inbox_listener_reads_our_listing(
     await settle(our_node)
     heard = [e for e in await fedify_server.events() if e.get("listener") == "Create"]
     assert heard == [{"listener": "Create", "id": heard[0]["id"] if heard else None,
-                      "actor": our_node.group, "objectClass": "Proposal",
+                      "actor": f"{our_node.url}/users/alice", "objectClass": "Proposal",
                       "name": listing.row.title}]
