@@ -169,8 +169,8 @@ async def test_fedify_server__follower_receives_our_listing_and_verifies_signatu
     creates = [e for e in await fedify_server.events() if e.get("type") == "Create"]
     assert creates, await fedify_server.events()
     record = creates[0]
-    assert record["httpSignatureKey"] is not None
-    assert record["httpSignatureKey"].startswith(our_node.url)
+    # (the author's RSA key from her actor's publicKey: where Fedify looks, REFERENCE §2)
+    assert record["httpSignatureKey"] == f"{our_node.url}/users/alice#main-key"
     assert record["objectId"] == listing.row.object_id
     assert record["objectProofKey"] == f"{our_node.url}/users/alice#ed25519-key"
 
