@@ -10,7 +10,8 @@ if (globalThis.navigator === undefined) {
 const http = await import("node:http");
 const fedify = await import("@fedify/fedify");
 const vocab = await import("@fedify/vocab");
-const { parseDecimal, preloadedContexts } = await import("@fedify/vocab-runtime");
+const { parseDecimal } = await import("@fedify/vocab-runtime");
+const { localLoader } = await import("./loader.mjs");
 
 const ACTOR = "fedi";
 const keys = [
@@ -21,10 +22,12 @@ const events = [];
 let origin = null;
 
 function makeFederation(firstKnock) {
-  // allowPrivateAddress: tests run on 127.0.0.1 only. Fedify's default loader serves the
-  // contexts vendored in @fedify/vocab-runtime from memory (preloadedContexts).
+  // Contexts come from the copies vendored in @fedify/vocab-runtime, documents only from
+  // 127.0.0.1 (localLoader): Fedify never reaches the network.
+  const factory = () => localLoader;
   const federation = fedify.createFederation({
-    kv: new fedify.MemoryKvStore(), allowPrivateAddress: true, firstKnock,
+    kv: new fedify.MemoryKvStore(), firstKnock, documentLoaderFactory: factory,
+    contextLoaderFactory: factory, authenticatedDocumentLoaderFactory: factory,
   });
   federation.setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
     if (identifier !== ACTOR) return null;
@@ -61,15 +64,7 @@ const federations = {
 const main = federations["rfc9421"];
 
 async function checkInboxPost(request, body) {
-  const loader = async (url) => {
-    if (preloadedContexts[url] !== undefined) {
-      return { contextUrl: null, documentUrl: url, document: preloadedContexts[url] };
-    }
-    if (!url.startsWith("http://127.0.0.1:")) throw new Error(`refusing to fetch ${url}`);
-    const response = await fetch(url, { headers: { accept: "application/activity+json" } });
-    return { contextUrl: null, documentUrl: url, document: await response.json() };
-  };
-  const opts = { documentLoader: loader, contextLoader: loader };
+  const opts = { documentLoader: localLoader, contextLoader: localLoader };
   const record = { inbox: new URL(request.url).pathname,
                    spec: request.headers.has("signature-input") ? "rfc9421" : "draft-cavage" };
   const key = await fedify.verifyRequest(request.clone(), opts);
