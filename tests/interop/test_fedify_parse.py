@@ -24,7 +24,6 @@ from meshnode.protocol.listings import (
 )
 from meshnode.protocol.multikey import b58decode
 from meshnode.protocol.proofs import create_proof
-from meshnode.protocol.vocab import MARKETPLACE_TERMS
 from tests.conftest import ride_listing
 from tests.interop.fedify import run_script
 
@@ -35,12 +34,6 @@ BOB = "http://127.0.0.1:8081/users/bob"
 LISTING = f"{BASE}/listings/7"
 CURRENCY = CurrencyRef(uri=f"{BASE}/currency", code="G", decimals=2)
 
-# Issue 15: while ``resourceConformsTo`` is mapped without ``"@type": "@id"``, Fedify's
-# Intent.fromJsonLd throws on every listing. Strict: once the context is fixed (branch ld15),
-# the listing tests run for real, and an xfail that passes would fail the suite.
-CONTEXT_BUG_15 = pytest.mark.xfail(
-    isinstance(MARKETPLACE_TERMS.get("resourceConformsTo"), str), strict=True,
-    reason="issue 15: inline @context maps resourceConformsTo without @type @id")
 
 
 def _sign(document: dict[str, Any], identity: Identity, actor: str) -> dict[str, Any]:
@@ -109,7 +102,6 @@ def _proof_as_sent(document: dict[str, Any]) -> dict[str, Any]:
             "proofValueHex": b58decode(proof["proofValue"][1:]).hex()}
 
 
-@CONTEXT_BUG_15
 @pytest.mark.parametrize("label", ["proposal", "create"])
 def test_fedify_parse__listing_proposal_reads_as_sent(
     label: str, parsed: dict[str, Any], documents: dict[str, dict[str, Any]]

@@ -22,7 +22,6 @@ from meshnode.federation import peering
 from tests.conftest import FakeClock, make_config
 from tests.federation.conftest import Node, bind_socket, settle
 from tests.interop.fedify import FEDIFY_DIR, node_or_skip
-from tests.interop.test_fedify_parse import CONTEXT_BUG_15
 
 SPECS = ("rfc9421", "draft-cavage-http-signatures-12")
 
@@ -175,7 +174,6 @@ async def test_fedify_server__follower_receives_our_listing_and_verifies_signatu
     assert record["objectProofKey"] == f"{our_node.url}/users/alice#ed25519-key"
 
 
-@CONTEXT_BUG_15
 async def test_fedify_server__follower_inbox_listener_reads_our_listing(
     fedify_server: FedifyServer, our_node: Node
 ) -> None:
