@@ -8,6 +8,7 @@ different name, price, quantity or proof than we sent, other servers will too.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +16,9 @@ import pytest
 from meshnode.keys import Identity, generate_identity
 from meshnode.protocol import deals
 from meshnode.protocol.activities import ActorKeys, build_actor, listing_activity
+from meshnode.protocol.iou.lines import Currency, LineTerms, build_agreement
 from meshnode.protocol.iou.messages import PrepareTerms, build_answer, build_prepare
+from meshnode.protocol.iou.reconcile import Statement, build_statement
 from meshnode.protocol.listings import (
     CurrencyRef,
     build_proposal,
@@ -23,6 +26,7 @@ from meshnode.protocol.listings import (
     parse_listing_input,
 )
 from meshnode.protocol.multikey import b58decode
+from meshnode.protocol.notes import NoteSettings, build_note, note_id_for
 from meshnode.protocol.proofs import create_proof
 from tests.conftest import ride_listing
 from tests.interop.fedify import run_script
@@ -61,7 +65,35 @@ def documents(alice: Identity) -> dict[str, dict[str, Any]]:
                            route=(BASE, "http://127.0.0.1:8081"), payer=ALICE, payee=BOB,
                            memo="covoiturage", expires="2026-11-26T10:05:00Z")
     keys = ActorKeys(f"{ALICE}#main-key", alice.rsa_public_pem, f"{ALICE}#ed25519", alice.multikey)
+    group = f"{BASE}/groups/voisins"
+    group_keys = ActorKeys(f"{group}#main-key", alice.rsa_public_pem, f"{group}#ed25519",
+                           alice.multikey)
+    line = LineTerms(
+        line_id="l-1", object_id=f"{BASE}/iou/lines/l-1", proposer=group,
+        acceptor="http://127.0.0.1:8081/groups/jardins",
+        proposer_currency=Currency(CURRENCY.uri, "G", 2),
+        acceptor_currency=Currency("http://127.0.0.1:8081/currency", "J", 2),
+        limit_proposer_owes=10000, limit_acceptor_owes=10000, rate=Decimal("1.5"),
+        created="2026-11-26T10:00:00Z")
+    note_settings = NoteSettings(note_id=note_id_for(LISTING), group_id=group,
+                                 currency_code="G", language="fr",
+                                 tag_url=f"{BASE}/listings?category={{category}}")
     return {
+        "group": build_actor(actor_id=group, actor_type="Group", username="voisins",
+                             name="Les Voisins du Canal", summary="", shared_inbox=f"{BASE}/inbox",
+                             keys=group_keys),
+        "note": build_note(proposal, note_settings),
+        "feedback": _sign(deals.build_feedback(
+            deals.Feedback(5, "Très ponctuelle, merci !", no_show=False),
+            note_id=f"{ALICE}/feedback/1", author=ALICE, subject=BOB,
+            agreement_id=terms.agreement_id, when=NOW), alice, ALICE),
+        "deal_update": deals.build_state_update(
+            activity_id=f"{ALICE}/deals/1/complete", actor=ALICE, to=BOB,
+            agreement_id=terms.agreement_id, state="completed", when=NOW),
+        "trust_line": build_agreement(line),
+        "line_statement": build_statement(
+            Statement(line_id="l-1", balance=-450, peer_balance=675, transfers=("t-1",)),
+            actor=group, to=line.acceptor, when="2026-11-26T10:00:00Z", nonce="n1"),
         "proposal": proposal,
         "create": listing_activity("Create", proposal, actor=ALICE, version=1,
                                    published="2026-11-26T10:00:00Z"),
@@ -159,12 +191,12 @@ def test_fedify_parse__deal_offer_and_accept_read_as_activities(
         "Accept", ALICE, f"{BOB}/deals/1/offer")
 
 
-@pytest.mark.parametrize("label", ["iou_prepare", "iou_commit"])
+@pytest.mark.parametrize("label", ["iou_prepare", "iou_commit", "trust_line", "line_statement"])
 def test_fedify_parse__iou_messages_are_refused_as_unknown_types(
     label: str, parsed: dict[str, Any], documents: dict[str, dict[str, Any]]
 ) -> None:
-    # IOU messages travel only between meshnode nodes; their types (mn:IouPrepare, ...) are
-    # ours, and Fedify's Object.fromJsonLd refuses any type outside its vocabulary. This pins
+    # IOU and trust-line messages travel only between meshnode nodes; their types
+    # (mn:IouPrepare, mn:TrustLine, ...) are ours, and Fedify's Object.fromJsonLd refuses any type outside its vocabulary. This pins
     # that fact: if we ever give them an ActivityStreams base type, this test must change.
     result = parsed[label]
     assert not result["ok"]
@@ -180,3 +212,33 @@ def test_fedify_parse__person_actor_keys_are_where_fedify_looks(parsed: dict[str
         "publicKey": {"id": f"{ALICE}#main-key", "owner": ALICE},
         "assertionMethods": [{"id": f"{ALICE}#ed25519", "controller": ALICE,
                               "type": "Multikey"}]}
+
+
+def test_fedify_parse__group_actor_reads_as_a_group_with_its_keys(parsed: dict[str, Any]) -> None:
+    group = f"{BASE}/groups/voisins"
+    fields = _fields(parsed, "group")
+    assert (fields["class"], fields["id"], fields["name"]) == (
+        "Group", group, "Les Voisins du Canal")
+    assert fields["actor"]["publicKey"] == {"id": f"{group}#main-key", "owner": group}
+    assert fields["actor"]["assertionMethods"] == [
+        {"id": f"{group}#ed25519", "controller": group, "type": "Multikey"}]
+
+
+def test_fedify_parse__note_for_mastodon_followers_keeps_its_text(
+    parsed: dict[str, Any], documents: dict[str, dict[str, Any]]
+) -> None:
+    sent = documents["note"]
+    fields = _fields(parsed, "note")
+    assert (fields["class"], fields["id"], fields["content"]) == (
+        "Note", sent["id"], sent["content"])
+
+
+def test_fedify_parse__deal_feedback_and_state_update_keep_text_target_and_proof(
+    parsed: dict[str, Any], documents: dict[str, dict[str, Any]]
+) -> None:
+    feedback = _fields(parsed, "feedback")
+    assert (feedback["class"], feedback["content"]) == ("Note", "Très ponctuelle, merci !")
+    assert feedback["proofs"] == [_proof_as_sent(documents["feedback"])]
+    update = _fields(parsed, "deal_update")
+    assert (update["class"], update["activityActor"], update["activityObject"]) == (
+        "Update", ALICE, f"{BOB}/deals/1")
