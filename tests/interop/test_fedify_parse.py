@@ -196,8 +196,9 @@ def test_fedify_parse__iou_messages_are_refused_as_unknown_types(
     label: str, parsed: dict[str, Any], documents: dict[str, dict[str, Any]]
 ) -> None:
     # IOU and trust-line messages travel only between meshnode nodes; their types
-    # (mn:IouPrepare, mn:TrustLine, ...) are ours, and Fedify's Object.fromJsonLd refuses any type outside its vocabulary. This pins
-    # that fact: if we ever give them an ActivityStreams base type, this test must change.
+    # (mn:IouPrepare, mn:TrustLine, ...) are ours, and Fedify's Object.fromJsonLd refuses any
+    # type outside its vocabulary. This pins that fact: if we ever give them an ActivityStreams
+    # base type, this test must change.
     result = parsed[label]
     assert not result["ok"]
     assert result["error"] == f"TypeError: Invalid type: urn:meshnode:ns#{documents[label]['type']}"
