@@ -29,7 +29,7 @@ from meshnode.protocol.multikey import b58decode
 from meshnode.protocol.notes import NoteSettings, build_note, note_id_for
 from meshnode.protocol.proofs import create_proof
 from tests.conftest import ride_listing
-from tests.interop.fedify import run_script
+from tests.interop.fedify_runner import run_script
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 BASE = "http://127.0.0.1:8080"

@@ -21,7 +21,7 @@ import pytest
 from meshnode.federation import peering
 from tests.conftest import FakeClock, make_config
 from tests.federation.conftest import Node, bind_socket, settle
-from tests.interop.fedify import FEDIFY_DIR, node_or_skip
+from tests.interop.fedify_runner import FEDIFY_DIR, node_or_skip
 
 SPECS = ("rfc9421", "draft-cavage-http-signatures-12")
 
