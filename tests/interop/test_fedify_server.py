@@ -89,15 +89,26 @@ async def _stored(node: Node, activity_id: str) -> int:
                             activity_id)
 
 
+def _short(spec: str) -> str:
+    return "draft-cavage" if spec.startswith("draft-cavage") else spec
+
+
+async def _attempts(server: FedifyServer, activity_id: str) -> list[tuple[str, int]]:
+    """Each POST of that activity Fedify made: (signature spec, our answer), in order."""
+    return [(e["spec"], e["status"]) for e in await server.events()
+            if "to" in e and e.get("sent") == activity_id]
+
+
 @pytest.mark.parametrize("spec", SPECS)
 async def test_fedify_server__signed_follow_and_undo_of_our_group_are_accepted(
     spec: str, fedify_server: FedifyServer, our_node: Node
 ) -> None:
     # Given a Fedify actor signing with one HTTP signature spec first
-    # When it follows our community Group
+    # When it follows our community Group, our inbox accepts the first knock (no fallback)
     sent = await fedify_server.command("follow", target=our_node.group, tag=f"f-{spec}",
                                        spec=spec)
     assert await _stored(our_node, sent["sent"]) == 1
+    assert await _attempts(fedify_server, sent["sent"]) == [(_short(spec), 202)]
     await settle(our_node)
     # Then it is a follower, and Fedify received our Accept, signed so that it verifies
     assert await _followers(our_node, fedify_server.actor) == 1
@@ -107,6 +118,7 @@ async def test_fedify_server__signed_follow_and_undo_of_our_group_are_accepted(
     undo = await fedify_server.command("undo", target=our_node.group, tag=f"f-{spec}",
                                        spec=spec)
     assert await _stored(our_node, undo["sent"]) == 1
+    assert await _attempts(fedify_server, undo["sent"]) == [(_short(spec), 202)]
     await settle(our_node)
     assert await _followers(our_node, fedify_server.actor) == 0
 

@@ -13,6 +13,22 @@ const vocab = await import("@fedify/vocab");
 const { parseDecimal } = await import("@fedify/vocab-runtime");
 const { localLoader } = await import("./loader.mjs");
 
+// Every POST Fedify sends is recorded with the signature spec it used and the answer, so
+// pytest can tell which spec our inbox accepted (Fedify would silently retry with the other).
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (input, init) => {
+  const request = new Request(input, init);
+  const response = await realFetch(request.clone());
+  if (request.method === "POST") {
+    const body = await request.clone().text();
+    let id = null;
+    try { id = JSON.parse(body).id ?? null; } catch { /* not JSON: keep id null */ }
+    events.push({ sent: id, to: request.url, status: response.status,
+                  spec: request.headers.has("signature-input") ? "rfc9421" : "draft-cavage" });
+  }
+  return response;
+};
+
 const ACTOR = "fedi";
 const keys = [
   await fedify.generateCryptoKeyPair("RSASSA-PKCS1-v1_5"),
