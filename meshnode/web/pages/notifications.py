@@ -6,6 +6,7 @@ from aiohttp import web
 
 from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.names import parse_deal_memo
 from meshnode.services import email as email_service
 from meshnode.services import notifications as service
 from meshnode.web.appkeys import CONTEXT
@@ -25,6 +26,7 @@ async def notifications_page(request: web.Request) -> web.Response:
         "saved": request.query.get("saved", ""), "money": money(request),
         "email": await email_service.email_settings(ctx, member),
         "email_error": request.query.get("email_error", ""),
+        "memos": {item.id: parse_deal_memo(item.detail) for item in items if item.detail},
     })
 
 

@@ -89,6 +89,11 @@ async def test_wallet__deal_memos_and_deposit_claims_are_french_sentences(
     assert "Caution gardée par l’auteur·e" in text
     assert "deal " not in text
     assert "deposit claimed" not in text
+    # And so does the notification of the payment
+    notices = visible_text(await (await client.get("/notifications", headers=FRENCH)).text())
+    assert "Réservation" in notices or "Caution gardée" in notices
+    assert "deal " not in notices
+    assert "deposit claimed" not in notices
 
 
 async def test_language_switch__a_visitor_picks_english_then_french_from_the_footer(
