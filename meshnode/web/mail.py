@@ -17,6 +17,7 @@ from meshnode.store.email import MailRow
 from meshnode.store.notifications import NotificationRow
 from meshnode.web.appkeys import CONFIG, I18N
 from meshnode.web.i18n import N_, Translator
+from meshnode.web.memos import memo_sentence
 
 LABELS = {
     "booking_requested": N_("Someone asked to book your listing"),
@@ -47,7 +48,7 @@ def _item_lines(tr: Translator, item: NotificationRow, base_url: str, decimals: 
     parts = [tr.amount(format_amount(item.amount, decimals=decimals))] if (
         item.amount is not None) else []
     if item.detail:
-        parts.append(item.detail)
+        parts.append(memo_sentence(tr, item.detail))
     line = f"• {head}" + (f" — {' · '.join(parts)}" if parts else "")
     return line + (f"\n  {base_url}{item.target_url}" if item.target_url else "")
 

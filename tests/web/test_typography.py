@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from meshnode.web.i18n import I18n, compile_catalog
+from meshnode.web.memos import memo_sentence
 from meshnode.web.typography import NNBSP, french_typography, missing_french_spaces
 
 
@@ -105,3 +106,14 @@ def test_french_catalogue__held_and_claimed_deposits_use_different_verbs(i18n: I
     assert "reten" not in held.lower()
     assert "reten" not in claim.lower()
     assert held.split()[-1] != claim.split()[0]
+
+
+def test_memo_sentence__ledger_memos_read_as_french_sentences(i18n: I18n) -> None:
+    french = i18n.translators["fr"]
+    assert memo_sentence(french, "deal 1a2b3c4d5e6f: Perceuse") == (
+        f"Réservation 1a2b3c4d…{NNBSP}: Perceuse")
+    assert memo_sentence(french, "refund, deal 1a2b3c4d5e6f: Perceuse").startswith(
+        "Remboursement de la réservation 1a2b3c4d…")
+    assert memo_sentence(french, "deposit claimed: mandrin cassé") == (
+        f"Caution gardée par l’auteur·e{NNBSP}: mandrin cassé")
+    assert memo_sentence(french, "pour le pain") == "pour le pain"  # a member's own words
