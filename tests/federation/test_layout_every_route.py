@@ -18,8 +18,18 @@ from aiohttp import web
 
 from meshnode.federation import peering
 from meshnode.federation.runtime import IOU_NETWORK
-from meshnode.services import deals, invitations, ledger, listings, members, messages
+from meshnode.protocol.discovery import Advert
+from meshnode.services import (
+    deals,
+    invitations,
+    ledger,
+    listings,
+    members,
+    messages,
+    neighbours,
+)
 from meshnode.services.iou import transfers
+from meshnode.services.neighbours import SeenAdvert
 from meshnode.store.members import MemberRow
 from tests.conftest import PASSWORD, ride_listing
 from tests.federation.conftest import Node, NodeFactory, bind_socket, peer, settle
@@ -87,6 +97,17 @@ async def _dead_peer(a: Node) -> None:
     await peering.add_peer(a.ctx, f"http://127.0.0.1:{port}")
 
 
+async def _neighbours(a: Node, b: Node) -> None:
+    """Two neighbours as mDNS would record them (127.0.0.1 only), one verified as beta."""
+    for key, name, port in ((bytes(range(32)), "Les Jardins partagés du Canal", b.config.port),
+                            (bytes(range(1, 33)), "Association des Voisins", 9)):
+        seen = SeenAdvert(f"{name} (AAAA-BBBB)._meshnode._tcp.local.",
+                          Advert(key, "/groups/beta", name), ("127.0.0.1",), port)
+        row = await neighbours.record_advert(a.ctx, seen, max_neighbours=10)
+        assert row is not None
+    await neighbours.record_verified(a.ctx, row.id - 1, b.group)
+
+
 async def _populate(a: Node, b: Node) -> dict[str, str]:
     """Data in every page of alpha; returns the values for the routes' parameters."""
     await peer(a, b)
@@ -116,6 +137,7 @@ async def _populate(a: Node, b: Node) -> dict[str, str]:
     await settle(a, b)
     await _dead_peer(a)
     await settle(a, b)
+    await _neighbours(a, b)
     return {"listing_id": ride.row.id, "username": "camille", "deal_id": deal.id,
             "tx_id": entry.fields.id, "transfer_id": transfer.id, "secret": invitation.secret,
             "handle": handle(b, lea.username), "token": "jeton-inconnu",
