@@ -73,7 +73,7 @@ def reachability(*, last_delivery: str | None, last_sync: str | None, failures: 
     if peer_error and last_success is None:
         failures = max(failures, 1)
     if failures and (last_success is None or failing_since is None
-                     or last_success < failing_since):
+                     or last_success <= failing_since):
         state = "failing"
     elif last_success is not None:
         state = "reachable"

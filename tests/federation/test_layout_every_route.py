@@ -30,7 +30,6 @@ from meshnode.services import (
 )
 from meshnode.services.iou import transfers
 from meshnode.services.neighbours import SeenAdvert
-from meshnode.store.members import MemberRow
 from tests.conftest import PASSWORD, ride_listing
 from tests.federation.conftest import Node, NodeFactory, bind_socket, peer, settle
 from tests.federation.iou_helpers import handle, open_line
