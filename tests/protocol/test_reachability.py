@@ -34,7 +34,8 @@ def test_explain_error__each_class_is_a_sentence_without_the_raw_text(raw: str, 
     # Given a raw error as the workers store it / When explained / Then its class's sentence
     sentence = explain_error(raw)
     assert sentence == _sentence(start)
-    assert "Error(" not in sentence and "127.0.0.1" not in sentence
+    assert "Error(" not in sentence
+    assert "127.0.0.1" not in sentence
 
 
 def test_explain_error__a_connection_error_repr_with_ssl_fields_is_not_a_tls_failure() -> None:
@@ -65,7 +66,8 @@ def test_reachability__a_success_after_old_failures_means_reachable() -> None:
                            failing_since="2026-12-01T11:00:00Z",
                            next_retry="2026-12-01T13:00:00Z")
     assert verdict.state == "reachable"
-    assert verdict.next_retry is None and verdict.failing_since is None
+    assert verdict.next_retry is None
+    assert verdict.failing_since is None
 
 
 def test_reachability__never_tried_is_unknown_and_a_failed_peering_is_failing() -> None:
