@@ -35,7 +35,6 @@ async def test_author_is_told_of_a_booking_and_opens_it_on_a_small_phone_in_fren
     badge = page.get_by_label("1 notification non lue")
     assert await badge.inner_text() == "1"
     # When she opens the notifications page, the item reads in French, without sideways scroll
-    await page.locator("nav summary").click()  # the menu (a <details>)
     await page.get_by_role("link", name="Notifications").click()
     await page.wait_for_url(f"{node.url}/notifications")
     item = page.get_by_role("button", name="Quelqu’un demande à réserver votre annonce")
