@@ -46,7 +46,7 @@ def _reachability(peer: peering.PeerStatus | None, queue: dict[str, Any] | None
         last_sync=peer.last_sync if peer else None,
         failures=int((queue or {}).get("failing") or 0),
         failing_since=(queue or {}).get("failing_since"),
-        next_retry=(queue or {}).get("next_retry"),
+        next_retry=(queue or {}).get("next_retry") or (peer.next_attempt if peer else None),
         peer_error=bool(peer and peer.last_error))
 
 
