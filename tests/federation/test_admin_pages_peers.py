@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from meshnode.federation import peering
+from meshnode.protocol.discovery import Advert
+from meshnode.services import neighbours
+from meshnode.services.neighbours import SeenAdvert
 from tests.conftest import START, FakeClock, make_config
 from tests.federation.browser import browser, page, person, submit
 from tests.federation.conftest import Node, NodeFactory, bind_socket, peer, settle
@@ -81,6 +84,12 @@ async def test_peers_page__a_dead_peer_is_not_answering_with_a_sentence_not_the_
     await peer(a, b)
     await person(a, "root", admin=True)
     author = await a.member("camille")
+    seen = SeenAdvert("Community beta (AAAA-BBBB)._meshnode._tcp.local.",
+                      Advert(bytes(range(32)), "/groups/beta", "Community beta"),
+                      ("127.0.0.1",), b.config.port)
+    found = await neighbours.record_advert(a.ctx, seen, max_neighbours=10)
+    assert found is not None
+    await neighbours.record_verified(a.ctx, found.id, b.group)
     await b.stop()
     # When alpha publishes a listing, whose delivery to beta fails
     await a.publish(author)
@@ -99,3 +108,8 @@ async def test_peers_page__a_dead_peer_is_not_answering_with_a_sentence_not_the_
     assert "ClientConnectorError" not in text
     assert "Connect call failed" not in text
     assert any("Connect call failed" in record.getMessage() for record in caplog.records)
+    # And the Neighbours page says so too, next to its status
+    async with browser(a, "root") as session:
+        listed = await page(session, "/admin/neighbours")
+    assert '<span class="tag tag-full">Not answering</span>' in listed
+    assert "Last success: " in listed

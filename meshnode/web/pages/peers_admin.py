@@ -78,6 +78,12 @@ async def _rows(ctx: NodeContext) -> tuple[list[dict[str, Any]], list[dict[str, 
     return rows, others
 
 
+async def reachability_by_origin(ctx: NodeContext) -> dict[str, Reachability]:
+    """Every peer's reachability by origin (the Neighbours page shows it next to "peered")."""
+    rows, _ = await _rows(ctx)
+    return {row["peer"].peer: row["reach"] for row in rows}
+
+
 async def _page(request: web.Request, *, values: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
     ctx = request.app[CONTEXT]
