@@ -51,3 +51,8 @@ def ledger_request(base_url: str, request_id: str) -> str:
 def ledger_system_account(base_url: str, handle: str, name: str) -> str:
     """IRI of a community-held account such as the fund (``sys:fund`` → ``…/accounts/fund``)."""
     return f"{community_actor(base_url, handle)}/accounts/{name.removeprefix('sys:')}"
+
+
+def category_search_template(base_url: str) -> str:
+    """The search page of one category, with ``{category}`` to fill (Notes' hashtag links)."""
+    return f"{base_url}/search?category={{category}}"

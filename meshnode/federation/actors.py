@@ -28,10 +28,12 @@ from meshnode.protocol.activities import (
 )
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.multikey import ed25519_public_to_multikey
+from meshnode.protocol.notes import NOTE_CONTEXT, note_id_for, note_tombstone
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.vocab import ACTIVITY_JSON
-from meshnode.services import members
+from meshnode.services import listings, members
 from meshnode.services.context import NodeContext
+from meshnode.services.publishing import note_object
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
 from meshnode.store import outbox as oq
@@ -40,9 +42,9 @@ PAGE_SIZE = 200
 JRD = "application/jrd+json"
 
 
-def _json(document: Any, content_type: str = ACTIVITY_JSON) -> web.Response:
+def _json(document: Any, content_type: str = ACTIVITY_JSON, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(document, ensure_ascii=False), content_type=content_type,
-                        headers={"Vary": "Accept"})
+                        headers={"Vary": "Accept"}, status=status)
 
 
 def _ctx(request: web.Request) -> NodeContext:
@@ -92,6 +94,19 @@ async def group(request: web.Request) -> web.Response:
     if request.match_info["handle"] != ctx.config.handle:
         raise NotFoundError("no such community")
     return _json(group_document(ctx))
+
+
+async def listing_note(request: web.Request) -> web.Response:
+    """``GET /listings/{id}/note``: the Note microblog followers got for a local listing
+    (410 with its Tombstone once withdrawn), so the Note's id dereferences."""
+    ctx = _ctx(request)
+    view = await listings.get_listing(ctx, request.match_info["listing_id"])
+    if not view.row.is_local or view.row.hidden:
+        raise NotFoundError("this listing is not available")
+    if view.row.status == "withdrawn":
+        tombstone = {"@context": NOTE_CONTEXT, **note_tombstone(note_id_for(view.row.object_id))}
+        return _json(tombstone, status=410)
+    return _json({**note_object(ctx, view.signed_object), "@context": NOTE_CONTEXT})
 
 
 async def webfinger_handler(request: web.Request) -> web.Response:
@@ -211,3 +226,4 @@ def setup_federation_routes(app: web.Application) -> None:
         router.add_get(f"{prefix}/following", following)
         router.add_post(f"{prefix}/inbox", receive)
     router.add_post("/inbox", receive)
+    router.add_get("/listings/{listing_id}/note", listing_note)

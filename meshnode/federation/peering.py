@@ -70,16 +70,20 @@ async def queue_follow(ctx: NodeContext, tx: aiosqlite.Connection, actor: Remote
 
 async def answer_follow(
     ctx: NodeContext, tx: aiosqlite.Connection, *, local_actor: str, remote: RemoteActor,
-    follow: Mapping[str, Any], accept: bool,
+    follow: Mapping[str, Any], accept: bool, reader: str | None = None,
 ) -> None:
-    """Record a follower (accepted) and queue Accept, or queue Reject."""
+    """Record a follower (accepted) and queue Accept, or queue Reject.
+
+    ``reader`` is the document this follower gets (federation/readers.py); None keeps it.
+    """
     kind = "Accept" if accept else "Reject"
     answer = response_activity(kind, new_activity_id(local_actor, kind.lower()), local_actor,
                                follow)
     now = _now(ctx)
     if accept:
         await fq.upsert_follower(tx, local_actor=local_actor, remote_actor=remote.id,
-                                 follow_id=str(follow["id"]), state="accepted", now=now)
+                                 follow_id=str(follow["id"]), state="accepted", now=now,
+                                 reader=reader)
     else:
         await fq.delete_follower(tx, local_actor, remote.id)
     await queue_activity(tx, answer, public=False, inboxes=[remote.inbox], now=now)

@@ -24,6 +24,7 @@ from meshnode.federation.inbox import here_of, sender_facts
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.messaging import prepare_direct_note
 from meshnode.federation.peering import answer_follow, queue_follow
+from meshnode.federation.readers import classify_reader
 from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import id_of, origin_of, same_origin
@@ -72,6 +73,7 @@ async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effe
     remote = await federation.directory.get_actor(str(act["actor"]))
     ctx = federation.ctx
     follow = {"id": act["id"], "type": "Follow", "actor": remote.id, "object": target}
+    reader = await classify_reader(federation, remote) if local[0] == "group" else None
 
     async def effect(tx: aiosqlite.Connection) -> str:
         if local[0] == "member":
@@ -85,13 +87,13 @@ async def prepare_follow(federation: Federation, act: Mapping[str, Any]) -> Effe
                                                         "peer") is None
         if ctx.config.peering_policy == "auto" or we_asked:
             await answer_follow(ctx, tx, local_actor=target, remote=remote, follow=follow,
-                                accept=True)
+                                accept=True, reader=reader)
             if remote.type in PEER_TYPES and not we_asked:
                 await queue_follow(ctx, tx, remote)
             return "accepted"
         await fq.upsert_follower(tx, local_actor=target, remote_actor=remote.id,
                                  follow_id=str(act["id"]), state="pending",
-                                 now=format_utc(ctx.clock()))
+                                 now=format_utc(ctx.clock()), reader=reader)
         await fq.insert_peer(tx, origin=remote.origin, requested=remote.id, out_state="none",
                              now=format_utc(ctx.clock()))
         await fq.update_peer(tx, remote.origin, format_utc(ctx.clock()), actor_id=remote.id)

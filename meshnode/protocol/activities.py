@@ -27,8 +27,16 @@ from meshnode.protocol.vocab import (
 SOFTWARE = "meshnode"
 # Extension terms defined inline so no peer fetches an unknown context (REFERENCE §3).
 MESHNODE_TERMS: dict[str, Any] = {"mn": MESHNODE_NS, "software": "mn:software", "hops": "mn:hops"}
+# Actor terms the ActivityStreams context lacks, named as Mastodon names them
+# (https://docs.joinmastodon.org/spec/activitypub/#as): without them a JSON-LD processor drops
+# the two fields.
+ACTOR_TERMS: dict[str, Any] = {
+    **MESHNODE_TERMS, "toot": "http://joinmastodon.org/ns#",
+    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+    "discoverable": "toot:discoverable",
+}
 ACTOR_CONTEXT: list[Any] = [AS_CONTEXT, SECURITY_CONTEXT, DID_CONTEXT, MULTIKEY_CONTEXT,
-                            MESHNODE_TERMS]
+                            ACTOR_TERMS]
 ACTIVITY_CONTEXT: list[Any] = [AS_CONTEXT, MESHNODE_TERMS]
 NODEINFO_REL = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 NODEINFO_PROFILE = "http://nodeinfo.diaspora.software/ns/schema/2.1#"

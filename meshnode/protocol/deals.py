@@ -279,6 +279,11 @@ DEAL_TERMS: dict[str, Any] = {
     "rating": "mn:rating",
     "noShow": "mn:noShow",
     "feedbackFor": {"@id": "mn:feedbackFor", "@type": "@id"},
+    # The payment notice (services/deal_payments.py: build_notice); without these three
+    # terms they expanded to blank-node properties ("_:paymentState") that name nothing.
+    "paymentFor": "mn:paymentFor",
+    "paymentState": "mn:paymentState",
+    "paymentTransfer": "mn:paymentTransfer",
 }
 DEAL_CONTEXT: list[Any] = [AS_CONTEXT, DATA_INTEGRITY_CONTEXT, DEAL_TERMS]
 MESSAGE_MAX = 1000

@@ -22,7 +22,11 @@ VALUEFLOWS = "https://w3id.org/valueflows/ont/vf#"
 OM2 = "http://www.ontology-of-units-of-measure.org/resource/om-2/"
 MESHNODE_NS = "urn:meshnode:ns#"
 
-# Inline term definitions: FEP-0837 (ValueFlows) terms as Mitra publishes them, plus ours.
+# Inline term definitions: FEP-0837 (ValueFlows) terms as Fedify's vocabulary reads them
+# (https://codeberg.org/fediverse/fep/src/branch/main/fep/0837/fep-0837.md), plus ours.
+# ``resourceConformsTo`` is "any URI", so it must expand to an ``@id`` (Fedify's ``Intent``
+# refuses a literal there); ``action``, ``purpose`` and ``hasUnit`` are plain strings
+# ("transfer", "offer", "one") in FEP-0837 and Fedify, so they stay literals.
 MARKETPLACE_TERMS: dict[str, Any] = {
     "vf": VALUEFLOWS,
     "om2": OM2,
@@ -34,7 +38,7 @@ MARKETPLACE_TERMS: dict[str, Any] = {
     "reciprocal": "vf:reciprocal",
     "unitBased": "vf:unitBased",
     "action": "vf:action",
-    "resourceConformsTo": "vf:resourceConformsTo",
+    "resourceConformsTo": {"@id": "vf:resourceConformsTo", "@type": "@id"},
     "resourceQuantity": "vf:resourceQuantity",
     "availableQuantity": "vf:availableQuantity",
     "minimumQuantity": "vf:minimumQuantity",

@@ -14,6 +14,13 @@ import aiosqlite
 
 from meshnode import urls
 from meshnode.protocol.activities import listing_activity, origin_of
+from meshnode.protocol.notes import (
+    NoteSettings,
+    build_note,
+    note_activity,
+    note_id_for,
+    note_tombstone,
+)
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -58,7 +65,11 @@ async def publish_listing_change(
     author_username: str,
     version: int,
 ) -> None:
-    """Queue Create / Update / Delete of a local listing to the followers' shared inboxes."""
+    """Queue Create / Update / Delete of a local listing to the followers' shared inboxes.
+
+    Followers reading Proposals (meshnode peers, FEP-0837 servers) get the signed document
+    from its author; the Group's microblog followers get a ``Note`` (``protocol.notes``).
+    """
     base = ctx.config.base_url
     actor = urls.member_actor(base, author_username)
     community = urls.community_actor(base, ctx.config.handle)
@@ -66,8 +77,33 @@ async def publish_listing_change(
     document = json.loads(signed_object)
     activity = listing_activity(activity_type, document, actor=actor, version=version,
                                 published=now)
-    inboxes = await fq.delivery_inboxes(tx, [community, actor])
+    inboxes = await fq.delivery_inboxes(tx, [community, actor], reader="proposal")
     await queue_activity(tx, activity, public=True, inboxes=inboxes, now=now)
+    note_inboxes = await fq.delivery_inboxes(tx, [community], reader="note")
+    if note_inboxes:
+        note = listing_note(ctx, activity_type, document, version=version, now=now)
+        await queue_activity(tx, note, public=False, inboxes=note_inboxes, now=now)
+
+
+def note_object(ctx: NodeContext, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The Group's Note mirroring a local listing's signed Proposal (``protocol.notes``)."""
+    config = ctx.config
+    settings = NoteSettings(
+        note_id=note_id_for(str(document["id"])),
+        group_id=urls.community_actor(config.base_url, config.handle),
+        currency_code=config.currency.symbol, language=config.default_locale,
+        tag_url=urls.category_search_template(config.base_url))
+    return build_note(document, settings)
+
+
+def listing_note(ctx: NodeContext, activity_type: str, document: Mapping[str, Any], *,
+                 version: int, now: str) -> dict[str, Any]:
+    """The Group's Create / Update / Delete of the Note mirroring a listing document."""
+    community = urls.community_actor(ctx.config.base_url, ctx.config.handle)
+    obj = (note_tombstone(note_id_for(str(document["id"]))) if activity_type == "Delete"
+           else note_object(ctx, document))
+    return note_activity(activity_type, obj, group_id=community, version=version,
+                         published=now)
 
 
 async def delivery_summary(ctx: NodeContext) -> list[dict[str, Any]]:

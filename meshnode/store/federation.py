@@ -103,14 +103,18 @@ async def count_inbox(db: aiosqlite.Connection) -> int:
 
 async def upsert_follower(
     db: aiosqlite.Connection, *, local_actor: str, remote_actor: str, follow_id: str,
-    state: str, now: str,
+    state: str, now: str, reader: str | None = None,
 ) -> None:
-    """Record (or update) a remote actor following a local one."""
+    """Record (or update) a remote actor following a local one.
+
+    ``reader`` ('proposal' or 'note') is kept from an earlier row when not given.
+    """
     await db.execute(
-        "INSERT INTO followers (local_actor, remote_actor, follow_id, state, created_at)"
-        " VALUES (?,?,?,?,?) ON CONFLICT(local_actor, remote_actor) DO UPDATE SET"
-        " follow_id = excluded.follow_id, state = excluded.state",
-        (local_actor, remote_actor, follow_id, state, now),
+        "INSERT INTO followers (local_actor, remote_actor, follow_id, state, created_at, reader)"
+        " VALUES (?,?,?,?,?,coalesce(?, 'proposal')) ON CONFLICT(local_actor, remote_actor)"
+        " DO UPDATE SET follow_id = excluded.follow_id, state = excluded.state,"
+        " reader = coalesce(?, followers.reader)",
+        (local_actor, remote_actor, follow_id, state, now, reader, reader),
     )
 
 
@@ -133,18 +137,21 @@ async def get_follower(
 
 
 async def delivery_inboxes(
-    db: aiosqlite.Connection, local_actors: Sequence[str], exclude_origins: Sequence[str] = ()
+    db: aiosqlite.Connection, local_actors: Sequence[str], exclude_origins: Sequence[str] = (),
+    *, reader: str | None = None,
 ) -> list[str]:
     """Distinct (shared) inboxes of accepted followers of any of ``local_actors``.
 
-    Followers on blocked origins and on ``exclude_origins`` are left out.
+    Followers on blocked origins and on ``exclude_origins`` are left out; with ``reader``,
+    only followers reading that document ('proposal' or 'note').
     """
     marks = ", ".join("?" for _ in local_actors)
     sql = ("SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"  # noqa: S608
            " JOIN remote_actors a ON a.id = f.remote_actor"
            f" WHERE f.local_actor IN ({marks}) AND f.state = 'accepted'"
+           " AND (? IS NULL OR f.reader = ?)"
            " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)")
-    rows = await _all(db, sql, tuple(local_actors))
+    rows = await _all(db, sql, (*local_actors, reader, reader))
     return [row[0] for row in rows if row[1] not in exclude_origins]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProofError, ValidationError
@@ -173,4 +173,24 @@ def build_line_update(*, actor: str, to: str, line_id: str, change: str, when: s
         document["limitProposerOwes"] = limit_out
     if limit_in is not None:
         document["limitAcceptorOwes"] = limit_in
+    return document
+
+
+LINE_ANSWERS: Final = {"TrustLineOffer": "offer", "TrustLineAccept": "accept",
+                       "TrustLineReject": "reject"}
+
+
+def build_line_answer(kind: str, *, actor: str, to: str, line_id: str, when: str,
+                      agreement: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Unsigned ``TrustLineOffer`` / ``TrustLineAccept`` (carrying the signed agreement) or
+    ``TrustLineReject`` (without one)."""
+    if kind not in LINE_ANSWERS:
+        raise ValueError(f"not a trust-line answer type: {kind}")
+    document: dict[str, Any] = {
+        "@context": IOU_CONTEXT, "id": f"{actor}/iou/lines/{line_id}/{LINE_ANSWERS[kind]}",
+        "type": kind, "actor": actor, "to": [to], "line": line_id,
+    }
+    if agreement is not None:
+        document["object"] = dict(agreement)
+    document["published"] = when
     return document

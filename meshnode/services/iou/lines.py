@@ -124,10 +124,9 @@ async def accept_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
         assert line.peer_actor is not None
         agreement = cosign_as_node(ctx, json.loads(line.agreement), now)
         await _activate(ctx, tx, line, agreement=agreement, now=format_utc(now), state=target)
-        answer = {"@context": p.IOU_CONTEXT,
-                  "id": f"{community_actor(ctx)}/iou/lines/{line.id}/accept",
-                  "type": "TrustLineAccept", "actor": community_actor(ctx), "to": [line.peer_actor],
-                  "line": line.id, "object": agreement, "published": format_utc(now)}
+        answer = p.build_line_answer("TrustLineAccept", actor=community_actor(ctx),
+                                     to=line.peer_actor, line_id=line.id,
+                                     when=format_utc(now), agreement=agreement)
         await send(ctx, tx, line, answer, now)
         updated = await iq.get_line(tx, line_id)
     assert updated is not None
@@ -141,10 +140,9 @@ async def reject_line(ctx: NodeContext, admin: MemberRow | None, line_id: str) -
     async with ctx.store.transaction() as tx:
         line, target = await _offer_to_answer(tx, line_id, "reject")
         await iq.update_line(tx, line.id, format_utc(now), state=target, intent=None)
-        answer = {"@context": p.IOU_CONTEXT,
-                  "id": f"{community_actor(ctx)}/iou/lines/{line.id}/reject",
-                  "type": "TrustLineReject", "actor": community_actor(ctx), "to": [line.peer_actor],
-                  "line": line.id, "published": format_utc(now)}
+        answer = p.build_line_answer("TrustLineReject", actor=community_actor(ctx),
+                                     to=str(line.peer_actor), line_id=line.id,
+                                     when=format_utc(now))
         await send(ctx, tx, line, answer, now)
     return await get_line(ctx, line_id)
 
@@ -222,9 +220,8 @@ def build_offer(ctx: NodeContext, line: LineRow, *, peer_actor: str,
         acceptor_currency=peer_currency, limit_proposer_owes=line.limit_out,
         limit_acceptor_owes=line.limit_in, rate=Decimal(line.rate), created=format_utc(now))
     agreement = cosign_as_node(ctx, p.build_agreement(terms), now)
-    return {"@context": p.IOU_CONTEXT, "id": f"{me}/iou/lines/{line.id}/offer",
-            "type": "TrustLineOffer", "actor": me, "to": [peer_actor], "line": line.id,
-            "object": agreement, "published": format_utc(now)}
+    return p.build_line_answer("TrustLineOffer", actor=me, to=peer_actor, line_id=line.id,
+                               when=format_utc(now), agreement=agreement)
 
 
 async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection, *, actor: str,
