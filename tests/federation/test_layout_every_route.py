@@ -45,6 +45,7 @@ EXCLUDED: dict[str, str] = {
     "/feed.atom": "an Atom feed read by feed readers",
     "/nodeinfo/2.1": "NodeInfo JSON for crawlers",
     "/iou/info": "JSON for the cross-node IOU protocol",
+    "/listings/{listing_id}/note": "the ActivityPub Note of a listing (JSON only)",
     "/users/{name}/outbox": "an ActivityPub collection (JSON)",
     "/users/{name}/followers": "an ActivityPub collection (JSON)",
     "/users/{name}/following": "an ActivityPub collection (JSON)",
