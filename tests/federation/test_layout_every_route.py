@@ -37,6 +37,7 @@ from tests.web.browser.conftest import SCREENSHOTS, browser  # noqa: F401 - the 
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 PHONE = {"width": 360, "height": 740}
+ONE_LINE_PX = 40  # one line of the navigation (its text and badges), not two
 
 # GET routes that are not pages a person reads, each with its reason.
 EXCLUDED: dict[str, str] = {
@@ -217,9 +218,13 @@ async def test_phone_fr__every_page_route_fits_360_px_with_data_in_it(  # type: 
         width = await page.evaluate("document.documentElement.scrollWidth")
         await page.screenshot(path=SCREENSHOTS / _shot_name(who or "anon", path),
                               full_page=True)
-        # Then no page is wider than the screen
+        # Then no page is wider than the screen, and the navigation is one line
         if width > PHONE["width"]:
             too_wide.append(f"{path} ({who or 'anonymous'}): {width} px")
+        nav = await page.evaluate(
+            "document.querySelector('nav .primary').getBoundingClientRect().height")
+        if nav > ONE_LINE_PX:
+            too_wide.append(f"{path} ({who or 'anonymous'}): navigation {nav} px tall")
         html = await page.content()
         if "Traceback" in html or "ClientConnectorError" in html:
             raw.append(path)
