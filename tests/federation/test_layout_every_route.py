@@ -234,3 +234,23 @@ async def test_phone_fr__every_page_route_fits_360_px_with_data_in_it(  # type: 
     # And no raw exception reaches a page (they are in the log only)
     assert not raw, raw
     assert urlsplit(a.url).hostname == "127.0.0.1"
+
+
+async def test_phone_fr__the_menu_opens_without_javascript(  # type: ignore[no-untyped-def]
+    make_node: NodeFactory, browser,  # noqa: F811
+) -> None:
+    # Given a member on a phone whose browser runs no JavaScript
+    a = await make_node("alpha")
+    await members.add_member(a.ctx, username="camille", password=PASSWORD)
+    context = await browser.new_context(viewport=PHONE, locale="fr-FR",
+                                        java_script_enabled=False)
+    page = await context.new_page()
+    await _log_in(page, a, "camille")
+    # Then the menu's links are hidden until its summary is pressed, then reachable
+    wallet = page.get_by_role("link", name="Compte")
+    assert not await wallet.is_visible()
+    await page.locator("nav summary").click()
+    await page.screenshot(path=SCREENSHOTS / "layout_menu_open_no_js.png", full_page=True)
+    await wallet.click()
+    await page.wait_for_url(f"{a.url}/wallet")
+    await context.close()
