@@ -104,9 +104,19 @@ def in_our_units(ctx: NodeContext, line: LineRow, wanted: int) -> int:
     return amount
 
 
+async def settles_across(ctx: NodeContext, *, author_uri: str | None = None) -> bool:
+    """Whether a paid booking of another community's listing can be settled: an active trust
+    line at all (``check_payable``) and, for a deposit (``author_uri`` given), a direct one
+    with the lender's community (``deposit_hold``). The listing page asks before showing a
+    booking form that would be refused."""
+    if not await iou.local_edges(ctx):
+        return False
+    return author_uri is None or await direct_line(ctx, ctx.store.reader, author_uri) is not None
+
+
 async def check_payable(ctx: NodeContext, *, amount: int, deposit: int) -> None:
     """Refuse, before anything is stored, a cross-node booking this node cannot settle."""
-    if (amount or deposit) and not await iou.local_edges(ctx):
+    if (amount or deposit) and not await settles_across(ctx):
         raise ConflictError(NOT_AVAILABLE, {"amount": "no trust line"})
 
 

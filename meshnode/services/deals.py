@@ -321,6 +321,11 @@ async def my_deals(ctx: NodeContext, member: MemberRow, role: str) -> list[DealR
     return await q.list_for_member(ctx.store.reader, member.id, role)
 
 
+async def pending_requests(ctx: NodeContext, listing_ids: list[str]) -> dict[str, int]:
+    """Booking requests waiting for the author's answer, per listing (absent: none)."""
+    return await q.requests_by_listing(ctx.store.reader, listing_ids)
+
+
 async def progress(ctx: NodeContext, listing_id: str) -> Progress:
     """Pledges of a group buy against its threshold: the same figure on every node, counted
     here for ours, as the author's node last published it for another community's."""

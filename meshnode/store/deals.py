@@ -137,6 +137,20 @@ async def taken_by_listing(db: aiosqlite.Connection, listing_ids: list[str]
     return found
 
 
+async def requests_by_listing(db: aiosqlite.Connection, listing_ids: list[str]
+                              ) -> dict[str, int]:
+    """Per listing, how many booking requests wait for the author's answer (group-buy
+    pledges excepted: they are committed together at the deadline, not answered)."""
+    if not listing_ids:
+        return {}
+    marks = ", ".join("?" for _ in listing_ids)
+    async with query(db, "SELECT listing_id, COUNT(*) FROM deals"  # noqa: S608
+                     f" WHERE listing_id IN ({marks}) AND state = 'requested'"
+                     " AND category <> 'group-buy' GROUP BY listing_id",
+                     tuple(listing_ids)) as rows:
+        return {str(r[0]): int(r[1]) for r in await rows.fetchall()}
+
+
 async def booked_slots(db: aiosqlite.Connection, listing_id: str, exclude: str = ""
                        ) -> list[tuple[str, str]]:
     """Slots of the listing's accepted or ongoing deals."""

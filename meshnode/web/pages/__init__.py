@@ -18,6 +18,7 @@ from meshnode.web.i18n import I18n
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.booking import setup_booking_pages
 from meshnode.web.pages.deals import setup_deal_pages
 from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
 from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
@@ -73,6 +74,7 @@ def setup_pages(app: web.Application) -> None:
     setup_wallet_pages(app)
     setup_ledger_admin_pages(app)
     setup_deal_pages(app)
+    setup_booking_pages(app)
     setup_peer_admin_pages(app)
     setup_trustline_admin_pages(app)
     setup_remote_pay_pages(app)

@@ -4,22 +4,23 @@ actions (accept, decline, cancel, start, returned/done, claim) and feedback. CSR
 
 from __future__ import annotations
 
+import json
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from meshnode.errors import NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount
+from meshnode.services import deal_settlement, names
 from meshnode.services import deals as deal_service
-from meshnode.services import names
 from meshnode.store.deals import DealRow, FeedbackRow
+from meshnode.store.listings import ListingRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member
 from meshnode.web.deals_api import quantity_text
 from meshnode.web.i18n import N_
-from meshnode.web.pages.forms import _local_datetime
+from meshnode.web.pages.refill import REFUSALS, FormState, refused
 
 STATE_LABELS = {
     "requested": N_("Requested"), "accepted": N_("Accepted"), "declined": N_("Declined"),
@@ -59,30 +60,11 @@ def actions_for(deal: DealRow, role: str | None) -> list[str]:
     return found
 
 
-def _tz(request: web.Request) -> ZoneInfo:
-    return ZoneInfo(request.app[CONTEXT].config.timezone)
-
-
 def _card(deal: DealRow, role: str | None, decimals: int) -> dict[str, Any]:
     return {"deal": deal, "role": role, "quantity": quantity_text(deal),
             "actions": actions_for(deal, role),
             "amount": format_amount(deal.amount, decimals=decimals) if deal.amount else None,
             "deposit": format_amount(deal.deposit, decimals=decimals) if deal.deposit else None}
-
-
-async def book(request: web.Request) -> web.StreamResponse:
-    """``POST /listings/{id}/book``: quantity or slot, and a message."""
-    member = await require_member(request)
-    form = await read_form(request)
-    tz = _tz(request)
-    data: dict[str, Any] = {"message": field(form, "message", 1000)}
-    for name in ("quantity", "from", "to"):
-        value = field(form, name, 40).strip().replace(",", ".")
-        if value:
-            data[name] = _local_datetime(value, tz) if name != "quantity" else value
-    deal = await deal_service.book(request.app[CONTEXT], member,
-                                   request.match_info["listing_id"], data)
-    raise redirect(f"/deals/{deal.id}")
 
 
 async def my_deals(request: web.Request) -> web.Response:
@@ -101,8 +83,10 @@ async def my_deals(request: web.Request) -> web.Response:
     })
 
 
-async def deal_page(request: web.Request) -> web.Response:
-    """``GET /deals/{id}``: one deal, its history, actions and feedback."""
+async def deal_page(request: web.Request, *, refusal: FormState | None = None
+                    ) -> web.Response:
+    """``GET /deals/{id}``: one deal, its history, actions and feedback; ``refusal`` shows a
+    refused action's message by the action buttons, the reason typed kept."""
     member = await require_member(request)
     ctx = request.app[CONTEXT]
     deal = await deal_service.get_deal(ctx, member, request.match_info["deal_id"])
@@ -120,7 +104,8 @@ async def deal_page(request: web.Request) -> web.Response:
         "feedback": feedback, "can_rate": role is not None and deal.state in (
             "completed", "disputed") and all(f.author_uri != mine for f in feedback),
         "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
-    })
+        "refusal": refusal or FormState(),
+    }, status=refusal.status if refusal else 200)
 
 
 async def deal_action(request: web.Request) -> web.StreamResponse:
@@ -130,8 +115,12 @@ async def deal_action(request: web.Request) -> web.StreamResponse:
     action = request.match_info["action"]
     if action not in ACTION_LABELS:
         raise NotFoundError("no such action")
-    deal = await deal_service.act(request.app[CONTEXT], member, request.match_info["deal_id"],
-                                  action, field(form, "reason", 200))
+    values = {"reason": field(form, "reason", 200)}
+    try:
+        deal = await deal_service.act(request.app[CONTEXT], member,
+                                      request.match_info["deal_id"], action, values["reason"])
+    except REFUSALS as exc:
+        return await deal_page(request, refusal=refused(exc, values, ("reason",)))
     raise redirect(f"/deals/{deal.id}")
 
 
@@ -140,27 +129,46 @@ async def feedback(request: web.Request) -> web.StreamResponse:
     member = await require_member(request)
     form = await read_form(request)
     deal_id = request.match_info["deal_id"]
-    await deal_service.leave_feedback(request.app[CONTEXT], member, deal_id, {
-        "rating": field(form, "rating", 2), "comment": field(form, "comment", 500),
-        "no_show": field(form, "no_show", 5) == "on"})
+    values = {"rating": field(form, "rating", 2), "comment": field(form, "comment", 500)}
+    try:
+        await deal_service.leave_feedback(request.app[CONTEXT], member, deal_id, {
+            **values, "no_show": field(form, "no_show", 5) == "on"})
+    except REFUSALS as exc:
+        return await deal_page(request, refusal=refused(exc, values, tuple(values)))
     raise redirect(f"/deals/{deal_id}")
 
 
-async def booking_context(request: web.Request, listing_id: str, category: str
+async def booking_context(request: web.Request, row: ListingRow, *, is_author: bool
                           ) -> dict[str, Any]:
-    """What the listing page needs for its book form and group-buy progress."""
+    """What the listing page needs for its book form, group-buy progress and, for its author,
+    the requests waiting for an answer. A paid booking on another community's listing is
+    refused while no trust line exists (``deal_settlement.check_payable``): the page says so
+    instead of offering a form that cannot succeed."""
     ctx = request.app[CONTEXT]
-    context: dict[str, Any] = {"bookable": category in BOOKABLE,
-                               "slot_booking": category in proto.SLOT_CATEGORIES,
-                               "progress": None}
-    if category == "group-buy":
-        found = await deal_service.progress(ctx, listing_id)
+    context: dict[str, Any] = {"bookable": row.category in BOOKABLE,
+                               "slot_booking": row.category in proto.SLOT_CATEGORIES,
+                               "progress": None, "no_trust_line": False, "pending": 0}
+    if context["bookable"] and not row.is_local and _is_paid(row):
+        deposit = bool(json.loads(row.details).get("deposit"))
+        context["no_trust_line"] = not await deal_settlement.settles_across(
+            ctx, author_uri=row.author_uri if deposit else None)
+        context["bookable"] = not context["no_trust_line"]
+    if is_author:
+        context["pending"] = (await deal_service.pending_requests(ctx, [row.id])).get(row.id, 0)
+    if row.category == "group-buy":
+        found = await deal_service.progress(ctx, row.id)
         context["progress"] = {
             "found": found, "percent": min(100, found.pledged * 100 // max(found.threshold, 1)),
             "pledged": found.pledged / proto.DECIMAL_SCALE,
             "threshold": found.threshold / proto.DECIMAL_SCALE,
         }
     return context
+
+
+def _is_paid(row: ListingRow) -> bool:
+    """A booking of ``row`` moves money: a price, or a deposit held."""
+    price = row.price_mode == "amount" and bool(row.price_amount)
+    return price or bool(json.loads(row.details).get("deposit"))
 
 
 def feedback_summary(rows: list[FeedbackRow]) -> dict[str, Any]:
@@ -172,7 +180,6 @@ def feedback_summary(rows: list[FeedbackRow]) -> dict[str, Any]:
 
 def setup_deal_pages(app: web.Application) -> None:
     """Register the deal pages."""
-    app.router.add_post("/listings/{listing_id}/book", book)
     app.router.add_get("/my/deals", my_deals)
     app.router.add_get("/deals/{deal_id}", deal_page)
     app.router.add_post("/deals/{deal_id}/feedback", feedback)

@@ -22,6 +22,7 @@ from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_inp
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
 from meshnode.services import accounts, capacity, names, trust
+from meshnode.services import deals as deal_service
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow, SearchFilters
@@ -45,6 +46,7 @@ from meshnode.web.pages.forms import (
     values_from_form,
     values_from_input,
 )
+from meshnode.web.pages.refill import FormState
 
 HOME_SIZE = 20
 PAGE_SIZE = 20
@@ -117,8 +119,11 @@ async def _visible_listing(request: web.Request, member: MemberRow | None) -> Li
 
 
 async def listing_page(request: web.Request, *, notice: str | None = None,
-                       status: int = 200) -> web.Response:
-    """``GET /listings/{id}`` for browsers: every field, photos, author, origin, signature."""
+                       status: int = 200, booking_form: FormState | None = None
+                       ) -> web.Response:
+    """``GET /listings/{id}`` for browsers: every field, photos, author, origin, signature.
+
+    ``booking_form`` refills the booking form after a refusal, its messages by the fields."""
     ctx = request.app[CONTEXT]
     member = await current_member(request)
     view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
@@ -128,7 +133,7 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
     signature = await trust.signature_verdict(ctx, row)
     parties = (await names.listing_parties(ctx, [row]))[row.id]
     is_author = member is not None and row.is_local and row.author_id == member.id
-    booking = await booking_context(request, row.id, row.category)
+    booking = await booking_context(request, row, is_author=is_author)
     remaining = await capacity.remaining_of(ctx, row)
     if remaining is not None and remaining.full:
         booking["bookable"] = False  # "Complet": no booking form
@@ -139,7 +144,7 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
         "signature": signature.status.value, "check": signature.check,
         "author": parties.author, "origin_community": parties.community,
-        "is_author": is_author, "notice": notice,
+        "is_author": is_author, "notice": notice, "booking_form": booking_form or FormState(),
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
     }, status=status)
@@ -273,17 +278,22 @@ async def remove_photo(request: web.Request) -> web.StreamResponse:
 
 
 async def my_listings(request: web.Request) -> web.Response:
-    """``GET /my/listings``: the member's listings in every status."""
+    """``GET /my/listings``: the member's listings in every status, each with the booking
+    requests waiting for an answer."""
     member = await require_member(request)
     ctx = request.app[CONTEXT]
     groups = []
+    ids: list[str] = []
     for status in STATUSES:
         page = await listing_service.search_listings(
             ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True, limit=100)
         )
         if page.items:
             groups.append((status, await card_context(ctx, page.items)))
-    return await render(request, "my_listings.html", {"groups": groups, **form_choices()})
+            ids += [row.id for row in page.items]
+    pending = await deal_service.pending_requests(ctx, ids)
+    return await render(request, "my_listings.html", {"groups": groups, "pending": pending,
+                                                      **form_choices()})
 
 
 def setup_listing_pages(app: web.Application) -> None:

@@ -27,6 +27,7 @@ from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_member, translator
 from meshnode.web.i18n import N_, Translator
 from meshnode.web.pages import remote_pay
+from meshnode.web.pages.refill import refused
 
 PAY_FIELDS = ("payee", "amount", "memo", "listing", "amount_in")
 REQUEST_FIELDS = ("payer", "amount", "memo", "expires_in_days")
@@ -139,8 +140,9 @@ async def pay(request: web.Request) -> web.StreamResponse:
     except LimitExceededError as exc:
         message = limit_message(translator(request), exc, money(request), member.username)
         return await _pay_page(request, member, values, {"amount": message}, status=409)
-    except (ValidationError, ConflictError) as exc:
-        return await _pay_page(request, member, values, form_errors(exc), status=422)
+    except (ValidationError, ConflictError) as exc:  # pages/refill.py: the one mechanism
+        state = refused(exc, values, PAY_FIELDS)
+        return await _pay_page(request, member, values, state.errors, status=state.status)
     raise redirect("/wallet?done=paid")
 
 
