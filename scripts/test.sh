@@ -16,6 +16,20 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# Fedify interop tests (tests/interop/): Node.js and the pinned @fedify packages. Under CI a
+# missing Node is installed from Debian; elsewhere those tests skip when Node is missing.
+if ! command -v node >/dev/null 2>&1 && [ "${CI:-}" = "true" ]; then
+    echo "== installing Debian's nodejs and npm (Fedify interop tests)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v node >/dev/null 2>&1; then
+    echo "== installing the Fedify interop packages (npm ci in tests/interop/fedify)"
+    (cd tests/interop/fedify && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating virtualenv $VENV"
     "$PYTHON" -m venv "$VENV"
