@@ -139,6 +139,8 @@ class DeliveryWorker:
             if delay is not None:
                 state, next_at = "pending", now + timedelta(seconds=delay)
         stamp = format_utc(now)
+        if error:  # the raw text goes to the log; pages show a sentence (protocol.reachability)
+            log.warning("delivery to %s failed (attempt %d, %s): %s", host, attempts, state, error)
         async with ctx.store.transaction() as tx:
             await oq.record_attempt(tx, row["id"], state=state, attempts=attempts,
                                     next_attempt_at=format_utc(next_at), status=status,

@@ -217,6 +217,7 @@ class PeerStatus:
     last_delivery: str | None
     last_sync: str | None
     last_error: str | None
+    next_attempt: str | None = None  # when the follow is tried again (while it fails)
 
     def as_json(self) -> dict[str, Any]:
         """API representation."""
@@ -239,6 +240,8 @@ async def list_peers(ctx: NodeContext) -> list[PeerStatus]:
         PeerStatus(peer=row["origin"], actor=row["actor_id"], status=_status(row),
                    ours=row["out_state"], theirs=row["in_state"],
                    last_delivery=delivered.get(row["origin"]) or row["last_delivery_at"],
-                   last_sync=row["last_sync_at"], last_error=row["last_error"])
+                   last_sync=row["last_sync_at"], last_error=row["last_error"],
+                   next_attempt=(row["next_attempt_at"] if row["out_state"] == "resolving"
+                                 and row["last_error"] else None))
         for row in await fq.list_peers(ctx.store.reader)
     ]

@@ -58,6 +58,7 @@ class SyncWorker:
             try:
                 total += await self.sync_peer(peer)
             except (FetchError, ProtocolError, ServiceError) as exc:
+                log.warning("sync from %s failed: %s", peer["origin"], exc)
                 async with ctx.store.transaction() as tx:
                     await fq.update_peer(tx, peer["origin"], format_utc(ctx.clock()),
                                          last_error=f"sync: {exc}"[:300])

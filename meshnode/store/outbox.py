@@ -102,10 +102,18 @@ async def record_attempt(
 
 
 async def delivery_summary(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
-    """Per host: pending / done / failed counts and the last error (for admins)."""
+    """Per host: pending / done / failed counts, the last error, and reachability: the last
+    success, how many deliveries fail (retrying or given up after an error), since when
+    (the oldest of them was queued) and the next retry (for admins)."""
     async with query(db,
         "SELECT host, sum(state = 'pending') AS pending, sum(state = 'done') AS done,"
-        " sum(state = 'failed') AS failed, max(done_at) AS last_done,"
+        " sum(state = 'failed') AS failed, max(CASE WHEN state = 'done' THEN done_at END)"
+        " AS last_done,"
+        " sum(state != 'done' AND last_error IS NOT NULL) AS failing,"
+        " min(CASE WHEN state != 'done' AND last_error IS NOT NULL THEN created_at END)"
+        " AS failing_since,"
+        " min(CASE WHEN state = 'pending' AND attempts > 0 THEN next_attempt_at END)"
+        " AS next_retry,"
         " (SELECT last_error FROM deliveries e WHERE e.host = d.host AND e.last_error IS NOT"
         " NULL ORDER BY e.id DESC LIMIT 1) AS last_error FROM deliveries d GROUP BY host"
         " ORDER BY host") as cursor:

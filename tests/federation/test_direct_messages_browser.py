@@ -51,7 +51,7 @@ async def test_browser__french_phone_messages_the_author_of_another_communitys_r
     await settle(alpha, beta)
     # Then alice sees a new message and a notification in her navigation, and answers it
     alice_page = await _login(alice_context, alpha, "alice")
-    assert await alice_page.locator('nav a[href="/messages"] .badge').inner_text() == "1"
+    assert await alice_page.locator("nav summary .badge").inner_text() == "1"  # on the Menu
     assert await alice_page.get_by_role("link", name="Notifications 1 notification").count() == 1
     await alice_page.goto(f"{alpha.url}/messages")
     await alice_page.get_by_role("link", name=view.row.title).click()

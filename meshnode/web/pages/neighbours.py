@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from meshnode.errors import ConflictError
+from meshnode.protocol.activities import origin_of
 from meshnode.services import neighbours
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import read_form, redirect, render, require_admin
 from meshnode.web.discovery_api import approve_and_peer, neighbour_id, neighbour_views
+from meshnode.web.pages.peers_admin import reachability_by_origin
 
 # Rows that can still be peered by hand: not yet peered, not rejected, not blocked.
 PEERABLE = frozenset({"discovered", "verified", "offline"})
@@ -18,8 +20,12 @@ async def neighbours_page(request: web.Request) -> web.Response:
     """``GET /admin/neighbours``: every discovered node, its status, last sync and actions."""
     await require_admin(request)
     ctx = request.app[CONTEXT]
+    reach = await reachability_by_origin(ctx)
+    views = await neighbour_views(ctx)
+    for view in views:  # "peered" alone would hide a node that stopped answering
+        view["reach"] = reach.get(origin_of(view["actor"])) if view.get("actor") else None
     return await render(request, "admin/neighbours.html", {
-        "neighbours": await neighbour_views(ctx), "policy": ctx.config.discovery_policy,
+        "neighbours": views, "policy": ctx.config.discovery_policy,
         "peerable": PEERABLE, "error": request.query.get("error"),
     })
 

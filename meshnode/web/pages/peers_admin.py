@@ -13,8 +13,10 @@ from aiohttp import web
 from meshnode.errors import ConflictError, NotFoundError
 from meshnode.federation import peering
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.reachability import Reachability, explain_error, reachability
 from meshnode.protocol.translatable import message_of
-from meshnode.services import publishing
+from meshnode.services import names, publishing
+from meshnode.services.context import NodeContext
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin
 from meshnode.web.i18n import N_
@@ -37,22 +39,59 @@ def is_clock_skew(error: str | None) -> bool:
     return any(marker in text for marker in SKEW_MARKERS)
 
 
-async def _page(request: web.Request, *, values: dict[str, str] | None = None,
-                errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
-    ctx = request.app[CONTEXT]
+def _reachability(peer: peering.PeerStatus | None, queue: dict[str, Any] | None
+                  ) -> Reachability:
+    return reachability(
+        last_delivery=(queue or {}).get("last_done") or (peer.last_delivery if peer else None),
+        last_sync=peer.last_sync if peer else None,
+        failures=int((queue or {}).get("failing") or 0),
+        failing_since=(queue or {}).get("failing_since"),
+        next_retry=(queue or {}).get("next_retry") or (peer.next_attempt if peer else None),
+        peer_error=bool(peer and peer.last_error))
+
+
+def _sentences(*raw: str | None) -> list[str]:
+    """One translated-sentence id per error class seen (raw texts stay in the log)."""
+    found: list[str] = []
+    for text in raw:
+        sentence = explain_error(text)
+        if sentence and sentence not in found:
+            found.append(sentence)
+    return found
+
+
+async def _rows(ctx: NodeContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Peers with their queue, reachability and error sentences; then other hosts."""
     deliveries = {row["host"]: row for row in await publishing.delivery_summary(ctx)}
     peers = await peering.list_peers(ctx)
+    parties = await names.communities_by_origin(ctx, [*deliveries, *(p.peer for p in peers)])
     rows: list[dict[str, Any]] = []
     for peer in peers:
         queue = deliveries.pop(peer.peer, None)
         errors_seen = [peer.last_error, queue["last_error"] if queue else None]
-        rows.append({"peer": peer, "queue": queue,
+        rows.append({"peer": peer, "queue": queue, "party": parties[peer.peer],
+                     "reach": _reachability(peer, queue), "errors": _sentences(*errors_seen),
                      "skew": any(is_clock_skew(text) for text in errors_seen)})
+    others = [{**q, "party": parties[q["host"]], "reach": _reachability(None, q),
+               "errors": _sentences(q["last_error"]), "skew": is_clock_skew(q["last_error"])}
+              for q in deliveries.values()]
+    return rows, others
+
+
+async def reachability_by_origin(ctx: NodeContext) -> dict[str, Reachability]:
+    """Every peer's reachability by origin (the Neighbours page shows it next to "peered")."""
+    rows, _ = await _rows(ctx)
+    return {row["peer"].peer: row["reach"] for row in rows}
+
+
+async def _page(request: web.Request, *, values: dict[str, str] | None = None,
+                errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    ctx = request.app[CONTEXT]
+    rows, others = await _rows(ctx)
     return await render(request, "admin/peers.html", {
-        "rows": rows, "other_hosts": list(deliveries.values()), "policy": ctx.config.peering_policy,
+        "rows": rows, "other_hosts": others, "policy": ctx.config.peering_policy,
         "status_labels": STATUS_LABELS, "values": values or {"target": ""},
         "errors": errors or {}, "done": DONE_MESSAGES.get(request.query.get("done", "")),
-        "is_clock_skew": is_clock_skew,
     }, status=status)
 
 

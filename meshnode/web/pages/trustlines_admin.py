@@ -14,7 +14,7 @@ from meshnode.errors import ConflictError, NotFoundError
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import message_of
-from meshnode.services import iou, iou_admin
+from meshnode.services import iou, iou_admin, names
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin
 from meshnode.web.i18n import N_
@@ -61,8 +61,13 @@ async def _page(request: web.Request, *, values: dict[str, str] | None = None,
                 status: int = 200) -> web.Response:
     ctx = request.app[CONTEXT]
     lines: list[dict[str, Any]] = []
-    for line in await iou.list_lines(ctx):
+    rows = await iou.list_lines(ctx)
+    parties = await names.remote_parties(ctx, [r.peer_actor for r in rows if r.peer_actor])
+    for line in rows:
         report = await iou.line_report(ctx, line)
+        # the community's name first; its address on a details line
+        party = parties.get(line.peer_actor or "")
+        report["name"] = party.name if party else report["peer"]
         report["proof"] = await iou_admin.agreement_proof(ctx, line)
         report["is_proposer"] = bool(line.is_proposer)
         lines.append(report)

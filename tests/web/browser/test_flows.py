@@ -97,6 +97,7 @@ async def test_invitation_signup_post_search_edit_done_logout(node: RunningNode,
     await page.screenshot(path=SCREENSHOTS / "my_listings.png", full_page=True)
 
     # And finally logs out
+    await page.locator("nav summary").click()  # the menu (a <details>)
     await page.get_by_role("button", name="Log out").click()
     await page.wait_for_url(f"{node.url}/")
     assert await page.get_by_role("link", name="Log in").count() == 1

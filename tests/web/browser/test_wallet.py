@@ -26,6 +26,7 @@ async def test_member_pays_another_from_the_wallet_page(node: RunningNode, brows
     context = await browser.new_context(viewport=PHONE, locale="en-GB")
     page = await context.new_page()
     await _login(page, node, "alice")
+    await page.locator("nav summary").click()  # the menu (a <details>)
     await page.get_by_role("link", name="Wallet").click()
     await page.wait_for_url(f"{node.url}/wallet")
     # When she pays bob 12,50 from it (a first try over her limit keeps her input)
