@@ -53,6 +53,7 @@ EXCLUDED: dict[str, str] = {
     "/groups/{handle}/outbox": "an ActivityPub collection (JSON)",
     "/groups/{handle}/followers": "an ActivityPub collection (JSON)",
     "/groups/{handle}/following": "an ActivityPub collection (JSON)",
+    "/lang/{code}": "the footer's language switch: sets a cookie and redirects, no page",
 }
 EXCLUDED_PREFIXES = ("/api/", "/.well-known/", "/static")
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from meshnode.errors import ConflictError, NotFoundError
 from meshnode.federation.runtime import IOU_NETWORK
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.reachability import UNKNOWN_ERROR, explain_error
 from meshnode.protocol.translatable import message_of
 from meshnode.services import iou, iou_admin, names
 from meshnode.web.appkeys import CONTEXT
@@ -56,6 +57,13 @@ def field_errors(exc: ValidationError | ConflictError, names: tuple[str, ...],
     return {name: HINTS[name] for name in hit}
 
 
+def _error_sentence(raw: str | None) -> str | None:
+    """A network failure as a translatable sentence (``ClientConnectorError(…)`` never shows);
+    None for other errors, which are our own messages (their catalogue entry, if any)."""
+    sentence = explain_error(raw)
+    return None if sentence in (None, UNKNOWN_ERROR) else sentence
+
+
 async def _page(request: web.Request, *, values: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, line_id: str | None = None,
                 status: int = 200) -> web.Response:
@@ -70,6 +78,7 @@ async def _page(request: web.Request, *, values: dict[str, str] | None = None,
         report["name"] = party.name if party else report["peer"]
         report["proof"] = await iou_admin.agreement_proof(ctx, line)
         report["is_proposer"] = bool(line.is_proposer)
+        report["error_sentence"] = _error_sentence(report.get("last_error"))
         lines.append(report)
     return await render(request, "admin/trustlines.html", {
         "lines": lines, "state_labels": STATE_LABELS, "proof_labels": PROOF_LABELS,

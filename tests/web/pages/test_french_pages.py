@@ -6,12 +6,13 @@ from html.parser import HTMLParser
 
 from aiohttp.test_utils import TestClient
 
-from meshnode.services import deals, listings
+from meshnode.services import deals, iou, listings
 from meshnode.services.context import NodeContext
+from meshnode.store import iou as iou_store
 from meshnode.web.typography import missing_french_spaces
 from tests import conftest as base
 from tests.conftest import ride_listing
-from tests.web.pages.conftest import HTML, login, make_ride
+from tests.web.pages.conftest import HTML, csrf_of, login, make_ride
 
 FRENCH = {**HTML, "Accept-Language": "fr"}
 
@@ -218,3 +219,26 @@ async def test_french_admin_pages__every_sign_has_its_narrow_space(
         # Then no colon, semicolon, ! or ? lacks its narrow no-break space, no time its seconds
         assert missing_french_spaces(text) == [], path
         assert ":00:00" not in text, path
+
+
+async def test_trustlines__a_connection_failure_reads_as_a_sentence_not_an_exception(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    # Given a proposed trust line whose last attempt could not connect
+    await login(client, "alice")
+    token = await csrf_of(client, "/admin/trustlines")
+    await client.post("/admin/trustlines", headers=HTML, allow_redirects=False, data={
+        "peer": "canal@127.0.0.1:9999", "limit_out": "100", "limit_in": "50,5", "rate": "1.5",
+        "csrf": token})
+    [line] = await iou.list_lines(ctx)
+    raw = ("GET http://127.0.0.1:9999/iou/info failed: ClientConnectorError(ConnectionKey("
+           "host='127.0.0.1', port=9999), ConnectionRefusedError(111, 'Connect call failed'))")
+    async with ctx.store.transaction() as tx:
+        await iou_store.update_line(tx, line.id, "2026-11-26T10:00:00Z", last_error=raw)
+    # When the admin reads the page in French
+    text = visible_text(await (await client.get("/admin/trustlines", headers=FRENCH)).text())
+    # Then the failure is a French sentence and no exception name shows
+    assert "ClientConnectorError" not in text
+    assert "Connect call failed" not in text
+    assert "Le nœud est injoignable\u202f: son serveur est éteint" in text
+    assert "1 G = 1,5" in text  # the rate with a decimal comma
