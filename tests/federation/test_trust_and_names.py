@@ -285,8 +285,9 @@ async def test_wallet_history__cross_node_payment_names_person_and_community_bot
     assert f"Camille · camille@{host_a}" in payee_side
     assert f"(Community alpha · alpha@{host_a})" in payee_side
     assert "node:127.0.0.1" not in payer_side + payee_side
-    # And the deal memo links to the deal
-    assert '<a href="/deals/bab713e8c0ffee00">bab713e8…</a>: Covoiturage' in payer_side
+    # And the deal memo reads as a French sentence that links to the deal
+    assert ('Réservation <a href="/deals/bab713e8c0ffee00">bab713e8…</a>\u202f: Covoiturage'
+            in payer_side)
     # And the transaction's own page names both sides
     async with browser(a, "camille") as session:
         entry = await page(session, f"/wallet/transactions/{body_id(payer_side)}")
