@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from meshnode.config import Config
+from meshnode.services import members
+from meshnode.services.context import NodeContext
+
+REPO = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -89,3 +95,26 @@ class NodeProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+async def member_tokens(config: Config, names: tuple[str, ...] = ("alice", "bob")
+                        ) -> dict[str, str]:
+    """Add ``names`` as members of the (stopped) node and return an API token for each."""
+    ctx = await NodeContext.open(config)
+    try:
+        tokens = {}
+        for name in names:
+            await members.add_member(ctx, username=name, password=None)
+            tokens[name] = (await members.create_token(ctx, name)).secret
+        return tokens
+    finally:
+        await ctx.close()
+
+
+def start_quiet_node(config: Config) -> subprocess.Popen[bytes]:
+    """``meshnode run`` for ``config`` as a subprocess with its output discarded (kill tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run", "--data-dir",
+         str(config.data_dir)], env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )

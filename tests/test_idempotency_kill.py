@@ -9,45 +9,22 @@ database holds exactly one listing and one payment.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from meshnode.config import Config
-from meshnode.services import members
-from meshnode.services.context import NodeContext
 from tests.conftest import make_config, ride_listing
-from tests.nodeproc import free_port
+from tests.nodeproc import free_port, member_tokens, start_quiet_node
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 Answer = tuple[int, bytes, str | None]
 
 
-async def _tokens(config: Config) -> dict[str, str]:
-    ctx = await NodeContext.open(config)
-    try:
-        tokens = {}
-        for name in ("alice", "bob"):
-            await members.add_member(ctx, username=name, password=None)
-            tokens[name] = (await members.create_token(ctx, name)).secret
-        return tokens
-    finally:
-        await ctx.close()
-
-
-def _start(config: Config) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run", "--data-dir",
-         str(config.data_dir)], env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
 
 
 async def _wait_ready(url: str, headers: dict[str, str]) -> None:
@@ -96,11 +73,11 @@ def test_idempotency__sigkill_after_the_answer_then_retry_gives_same_answer_one_
     # Given a running node and a member
     port = free_port()
     config = make_config(tmp_path / "node", port=port, public_url=f"http://127.0.0.1:{port}")
-    tokens = asyncio.run(_tokens(config))
+    tokens = asyncio.run(member_tokens(config))
     url = f"http://127.0.0.1:{port}"
     for index, (path, body, table) in enumerate(CASES):
         headers = {"Authorization": f"Bearer {tokens['bob']}", "Idempotency-Key": f"k{index}"}
-        process = _start(config)
+        process = start_quiet_node(config)
         try:
             asyncio.run(_wait_ready(url, headers))
             # When the node is killed right after answering the creating POST
@@ -108,7 +85,7 @@ def test_idempotency__sigkill_after_the_answer_then_retry_gives_same_answer_one_
             assert process.wait(timeout=10) == -signal.SIGKILL
             assert first[0] == 201, first
             # And the client, unsure, retries with the same key after the restart
-            process = _start(config)
+            process = start_quiet_node(config)
             asyncio.run(_wait_ready(url, headers))
             again, replayed = asyncio.run(_post(url, path, body, headers))
         finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,39 +20,13 @@ import aiohttp
 import pytest
 
 from meshnode.config import Config
-from meshnode.services import members
-from meshnode.services.context import NodeContext
 from tests.conftest import make_config
+from tests.nodeproc import REPO, free_port, member_tokens, start_quiet_node
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
-
-async def _tokens(config: Config) -> dict[str, str]:
-    ctx = await NodeContext.open(config)
-    try:
-        tokens = {}
-        for name in ("alice", "bob"):
-            await members.add_member(ctx, username=name, password=None)
-            tokens[name] = (await members.create_token(ctx, name)).secret
-        return tokens
-    finally:
-        await ctx.close()
-
-
-def _start(config: Config) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen(
-        [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run", "--data-dir",
-         str(config.data_dir)], env=env, cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
 
 
 async def _wait_ready(url: str, token: str, deadline: float = 10.0) -> None:
@@ -104,17 +77,17 @@ def _journal_ids(config: Config) -> set[str]:
 
 
 def test_ledger__sigkill_mid_burst_restarts_intact(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = make_config(tmp_path / "node", port=port, public_url=f"http://127.0.0.1:{port}")
-    tokens = asyncio.run(_tokens(config))
+    tokens = asyncio.run(member_tokens(config))
     url = f"http://127.0.0.1:{port}"
-    process = _start(config)
+    process = start_quiet_node(config)
     try:
         asyncio.run(_wait_ready(url, tokens["alice"]))
         acknowledged = asyncio.run(_burst(url, tokens, process))
         assert process.wait(timeout=10) == -signal.SIGKILL
         assert len(acknowledged) >= 150
-        process = _start(config)
+        process = start_quiet_node(config)
         asyncio.run(_wait_ready(url, tokens["alice"]))
     finally:
         process.terminate()
