@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from meshnode.store.db import query
+from meshnode.store.messages import latest_with_unread
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,7 @@ async def latest_per_conversation(
         " JOIN direct_messages d ON d.id = c.last_id JOIN members m ON m.id = d.member_id"
         " LEFT JOIN listings l ON l.id = d.listing_id ORDER BY d.id DESC LIMIT :limit"
     )
-    async with query(db, sql, {"me": member_id, "limit": limit}) as cursor:
-        rows = await cursor.fetchall()
-    result = []
-    for row in rows:
-        data = dict(row)
-        unread = int(data.pop("unread") or 0)
-        result.append((DirectMessageRow(**data), unread))
-    return result
+    return await latest_with_unread(db, sql, {"me": member_id, "limit": limit}, DirectMessageRow)
 
 
 async def last_received(db: aiosqlite.Connection, member_id: int, remote_actor: str

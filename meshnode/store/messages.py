@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from meshnode.store.db import query
+
+Row = TypeVar("Row")
+
+
+async def latest_with_unread(db: aiosqlite.Connection, sql: str, params: Mapping[str, Any],
+                             make: Callable[..., Row]) -> list[tuple[Row, int]]:
+    """Run a conversation-list query whose rows carry an ``unread`` count beside the last
+    message's columns; returns (message, unread) pairs."""
+    async with query(db, sql, params) as cursor:
+        rows = await cursor.fetchall()
+    result = []
+    for row in rows:
+        data = dict(row)
+        unread = int(data.pop("unread") or 0)
+        result.append((make(**data), unread))
+    return result
 
 
 @dataclass(frozen=True)
@@ -72,14 +90,7 @@ async def latest_per_conversation(
         " JOIN listings l ON l.id = g.listing_id JOIN members s ON s.id = g.sender_id"
         " JOIN members r ON r.id = g.recipient_id ORDER BY g.id DESC LIMIT :limit"
     )
-    async with query(db, sql, {"me": member_id, "limit": limit}) as cursor:
-        rows = await cursor.fetchall()
-    result = []
-    for row in rows:
-        data = dict(row)
-        unread = int(data.pop("unread") or 0)
-        result.append((MessageRow(**data), unread))
-    return result
+    return await latest_with_unread(db, sql, {"me": member_id, "limit": limit}, MessageRow)
 
 
 async def conversation(
