@@ -50,6 +50,10 @@ class VerifiedObject:
         """The verification just made, to keep with the stored version."""
         return SignatureCheck(True, self.key_id, self.key_fingerprint, RULE_REMOTE, checked_at)
 
+    def published(self) -> str:
+        """The document's ``published`` time, normalised (ValidationError if missing)."""
+        return _timestamp(self.document, "published")
+
 
 def _timestamp(document: Mapping[str, Any], field: str) -> str:
     return format_utc(parse_utc(document.get(field), field=field))
@@ -106,7 +110,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
-            published_at=_timestamp(verified.document, "published"), signed_object=signed,
+            published_at=verified.published(), signed_object=signed,
             updated_at=verified.timestamp)
     else:
         listing_id, version = existing.id, existing.version + 1
@@ -115,6 +119,18 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            signed_object=signed)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
     return True
+
+
+def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,
+                now: str) -> dict[str, Any]:
+    """The Group's Announce relaying ``verified`` (its id depends only on the object's id,
+    type and timestamp, so the same version is never announced twice)."""
+    group = federation.community
+    digest = hashlib.sha256(
+        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
+    return activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
+                    obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
+                    published=now, hops=hops + 1)
 
 
 async def relay(
@@ -127,16 +143,12 @@ async def relay(
     """
     if hops >= federation.ctx.config.relay_hop_limit:
         return False
-    group = federation.community
-    digest = hashlib.sha256(
-        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
     inboxes = await fq.delivery_inboxes(
-        tx, [group], exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
-    announce = activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
-                        obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
-                        published=format_utc(federation.ctx.clock()), hops=hops + 1)
-    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes,
-                               now=format_utc(federation.ctx.clock()))
+        tx, [federation.community],
+        exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
+    now = format_utc(federation.ctx.clock())
+    announce = announce_of(federation, verified, hops=hops, now=now)
+    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes, now=now)
     return seq is not None
 
 
