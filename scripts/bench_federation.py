@@ -255,7 +255,7 @@ async def ingest_node_process(root: Path, total: int, profile: Path | None = Non
     running); the client, in this process, only sends pre-signed requests. With
     ``profile``, the node runs under cProfile and writes its statistics there on exit."""
     root.mkdir(exist_ok=True)  # noqa: ASYNC240 - once, before measuring
-    alpha = Node(root, "alpha2")
+    alpha = Node(root, "alpha2", discovery_policy="off")  # never other nodes on this machine
     await alpha.start(False)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
