@@ -242,6 +242,7 @@ class IngestRun:
     accepted: float  # 202s at the door
     processed: float  # first request -> last listing visible in search
     cpu_per_listing: float  # seconds of the node's CPU (all threads) per listing
+    timeline: tuple[float, float, float]  # seconds to: last 202, last stored, found by search
 
     @property
     def ratio(self) -> float:
@@ -288,10 +289,12 @@ async def ingest_node_process(root: Path, total: int, profile: Path | None = Non
         base, base_fsync = ingest_baseline(documents[0], bytes(public_key))
         cpu_before = cpu_seconds(process.pid)
         rate, start = await _send_creates(ctx, alice, documents, f"{beta.base_url}/inbox")
+        sent = time.perf_counter() - start
         last = await _wait_processed(beta.database_path, total, start)
+        stored = time.perf_counter() - start
         seconds = await _wait_searchable(beta.database_path, beta.base_url, token, last, start)
         cpu = (cpu_seconds(process.pid) - cpu_before) / total
-        return IngestRun(base, base_fsync, rate, total / seconds, cpu)
+        return IngestRun(base, base_fsync, rate, total / seconds, cpu, (sent, stored, seconds))
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -447,7 +450,9 @@ async def ingest_mode(listings_count: int, runs: int, profile: Path | None) -> N
     for n, run in enumerate(results):
         print(f"  run {n + 1}: baseline {run.baseline:,.0f}/s, accepted {run.accepted:,.0f}/s,"
               f" processed {run.processed:,.0f}/s ({run.ratio:.2f} × baseline), node CPU "
-              f"{run.cpu_per_listing * 1e6:,.0f} µs per listing")
+              f"{run.cpu_per_listing * 1e6:,.0f} µs per listing; last 202 after "
+              f"{run.timeline[0]:.2f} s, all stored {run.timeline[1]:.2f} s, found by search "
+              f"{run.timeline[2]:.2f} s")
     median = sorted(results, key=lambda run: run.processed)[len(results) // 2]
     print(f"(2b/2c) ingest of {listings_count:,} distinct signed Creates into a `meshnode run`"
           f" (median of {runs} fresh nodes by end-to-end rate):")
