@@ -119,3 +119,40 @@ async def test_inbox_batch__create_then_update_of_one_listing_in_a_batch_applies
     assert [outcome for _, _, outcome in await _outcomes(beta)] == [ingest.RELAYED] * 3
     assert await beta.count("SELECT count(*) FROM listings_fts WHERE listings_fts MATCH"
                             " 'mèches'") == 1
+
+
+async def test_inbox_worker__overlapped_steps_commit_each_batch_once_in_order(
+        trio: tuple[Node, Node, Node, MemberRow]) -> None:
+    alpha, beta, _, alice = trio
+    # Given five listings in beta's inbox and a worker taking two at a time
+    documents = [json.loads((await alpha.publish(alice, title=f"Trajet {n}")).row.signed_object)
+                 for n in range(5)]
+    for document in documents:
+        assert await _send(alpha, alice, beta, _create(alpha, alice, document)) == 202
+    worker = beta.workers.inbox
+    worker.batch = 2
+    # When the running node's loop steps it (each batch commits while the next is verified)
+    first = await worker.step_overlapped()
+    # Then a step returns once its own batch is committed, and only that batch
+    assert first == 2
+    assert await beta.count("SELECT count(*) FROM listings WHERE is_local = 0") == 2
+    assert await beta.count("SELECT count(*) FROM inbox_activities WHERE type = 'Create'"
+                            " AND processed_at IS NOT NULL") == 2
+    counts = [first]
+    while (count := await worker.step_overlapped()):
+        counts.append(count)
+    # And every listing is stored once, each activity processed once
+    assert counts == [2, 2, 1]
+    assert await beta.count("SELECT count(DISTINCT object_id) FROM listings"
+                            " WHERE is_local = 0") == 5
+    assert [outcome for _, _, outcome in await _outcomes(beta)] == [ingest.RELAYED] * 5
+
+
+async def test_ingest__only_listings_and_outcomes_let_the_next_batch_start_early() -> None:
+    # A Follow, an Accept or a deal message may change who counts as a peer or what an
+    # actor is: the next batch must be checked after it commits
+    async def follow_effect(_tx: object) -> str:
+        return "accepted"
+
+    assert ingest.independent([ingest.Outcome("refused: not a peer")])
+    assert not ingest.independent([ingest.Outcome("ignored"), follow_effect])  # type: ignore[list-item]
