@@ -23,6 +23,7 @@ from meshnode.federation.http import FetchError
 from meshnode.federation.remote import (
     VerifiedObject,
     announce_of,
+    published_at,
     relay,
     store_verified,
 )
@@ -179,7 +180,7 @@ def _new_row(federation: Federation, verified: VerifiedObject, origin: str,
         listing_id=secrets.token_hex(8), object_id=verified.object_id,
         author_uri=verified.author, origin=origin,
         columns=listing_columns(verified.draft, decimals),
-        published_at=verified.published(), updated_at=verified.timestamp,
+        published_at=published_at(verified), updated_at=verified.timestamp,
         signed_object=dumps(verified.document), check=verified.check(checked_at))
 
 

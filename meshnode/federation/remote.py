@@ -50,10 +50,6 @@ class VerifiedObject:
         """The verification just made, to keep with the stored version."""
         return SignatureCheck(True, self.key_id, self.key_fingerprint, RULE_REMOTE, checked_at)
 
-    def published(self) -> str:
-        """The document's ``published`` time, normalised (ValidationError if missing)."""
-        return _timestamp(self.document, "published")
-
 
 def _timestamp(document: Mapping[str, Any], field: str) -> str:
     return format_utc(parse_utc(document.get(field), field=field))
@@ -110,7 +106,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
-            published_at=verified.published(), signed_object=signed,
+            published_at=_timestamp(verified.document, "published"), signed_object=signed,
             updated_at=verified.timestamp)
     else:
         listing_id, version = existing.id, existing.version + 1
@@ -150,6 +146,11 @@ async def relay(
     announce = announce_of(federation, verified, hops=hops, now=now)
     seq = await queue_activity(tx, announce, public=True, inboxes=inboxes, now=now)
     return seq is not None
+
+
+def published_at(verified: VerifiedObject) -> str:
+    """When the listing was first published, as stored (ValidationError if missing)."""
+    return _timestamp(verified.document, "published")
 
 
 def hops_of(activity_doc: Mapping[str, Any]) -> int:
