@@ -45,17 +45,6 @@ STORED, RELAYED, IGNORED = "stored", "stored and relayed", "ignored: duplicate o
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """An effect that writes nothing: only its outcome is recorded."""
-
-    text: str
-
-    async def __call__(self, _tx: aiosqlite.Connection) -> str:
-        """The outcome."""
-        return self.text
-
-
-@dataclass(frozen=True)
 class StoreListing:
     """The effect of a listing activity whose author's proof verified: store the object
     (new, or a newer version) and relay it within the hop limit. Callable as a plain
@@ -73,13 +62,6 @@ class StoreListing:
         relayed = await relay(self.federation, tx, self.verified, hops=self.hops,
                               sender=self.sender)
         return RELAYED if relayed else STORED
-
-
-def independent(effects: Sequence[Effect]) -> bool:
-    """True if committing ``effects`` cannot change how later activities are checked: they
-    only store listings or record outcomes (no peer, follower or actor changes), so the
-    next batch may be verified while this one commits."""
-    return all(isinstance(effect, StoreListing | Outcome) for effect in effects)
 
 
 async def run_effect(tx: aiosqlite.Connection, effect: Effect) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,15 +20,7 @@ import aiosqlite
 from meshnode import urls
 from meshnode.federation.deals import prepare_deal
 from meshnode.federation.inbox import here_of, sender_facts
-from meshnode.federation.ingest import (
-    EXPECTED,
-    Effect,
-    Outcome,
-    StoreListing,
-    apply_effects,
-    independent,
-    run_effect,
-)
+from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.messaging import prepare_direct_note
 from meshnode.federation.peering import answer_follow, queue_follow
@@ -61,7 +52,9 @@ class ForbiddenChangeError(ProtocolError):
 
 def outcome(text: str) -> Effect:
     """An effect that writes nothing."""
-    return Outcome(text)
+    async def effect(_tx: aiosqlite.Connection) -> str:
+        return text
+    return effect
 
 
 def _local_target(federation: Federation, target: str) -> tuple[str, str] | None:
@@ -204,14 +197,6 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
 PRUNE_BATCH = 5000
 
 
-@dataclass(frozen=True)
-class _Batch:
-    """Stored inbox rows and their prepared effects, in order."""
-
-    rows: list[aiosqlite.Row]
-    effects: list[Effect]
-
-
 class InboxWorker:
     """Processes stored inbox activities in order; ``step()`` handles one batch, ``prune()``
     deletes processed activities older than ``federation.inbox_retention_days``."""
@@ -219,7 +204,6 @@ class InboxWorker:
     def __init__(self, federation: Federation, batch: int = INBOX_BATCH) -> None:
         self.federation = federation
         self.batch = batch
-        self._ready: _Batch | None = None  # verified while the previous batch committed
 
     async def _admitted(self, act: Mapping[str, Any],
                         senders: dict[str, Sender]) -> Effect | None:
@@ -246,55 +230,27 @@ class InboxWorker:
                 await asyncio.sleep(0)
         return effects
 
-    async def _next(self, after: int = 0) -> _Batch | None:
-        """The next stored batch after sequence ``after``, verified; None when none waits."""
-        rows = await fq.unprocessed(self.federation.ctx.store.reader, self.batch, after)
-        return _Batch(rows, await self._prepare_all(rows)) if rows else None
+    async def step(self) -> int:
+        """Process up to one batch; return how many activities were processed.
 
-    async def _commit(self, batch: _Batch) -> None:
-        """Apply a batch and mark its rows processed, in one transaction: a crash mid-batch
-        leaves the whole batch unprocessed, and the next start processes it once."""
+        Its effects and the rows' ``processed_at`` commit together: a crash mid-batch leaves
+        the whole batch unprocessed, and the next start processes it once.
+        """
         ctx = self.federation.ctx
+        rows = await fq.unprocessed(ctx.store.reader, self.batch)
+        if not rows:
+            return 0
+        effects = await self._prepare_all(rows)
         async with ctx.store.transaction() as tx:
-            outcomes = await apply_effects(self.federation, tx, batch.effects)
-            await fq.mark_processed_many(tx, list(zip([row["seq"] for row in batch.rows],
-                                                      outcomes, strict=True)),
-                                         format_utc(ctx.clock()))
-        self.federation.writer.processed(len(batch.rows))
+            outcomes = await apply_effects(self.federation, tx, effects)
+            await fq.mark_processed_many(tx, list(zip([row["seq"] for row in rows], outcomes,
+                                                      strict=True)), format_utc(ctx.clock()))
+        self.federation.writer.processed(len(rows))
         self.federation.wake_delivery()
         if self.federation.deals_touched:  # committed: the deal worker may pay now
             self.federation.deals_touched = False
             self.federation.deals_event.set()
-
-    async def step(self) -> int:
-        """Process up to one batch, committed on return; how many activities it held."""
-        batch = await self._next()
-        if batch is None:
-            return 0
-        await self._commit(batch)
-        return len(batch.rows)
-
-    async def step_overlapped(self) -> int:
-        """``step`` for the running node: while a batch of listings commits (SQL in the
-        database thread, then the fsync), the next batch is verified on the event loop.
-
-        The batch committed here may have been verified during the previous call; the
-        next one is kept for the next call. Only batches that cannot change how later
-        activities are checked (``ingest.independent``) let the next one start early.
-        """
-        batch, self._ready = self._ready or await self._next(), None
-        if batch is None:
-            return 0
-        if not independent(batch.effects):
-            await self._commit(batch)
-            return len(batch.rows)
-        following = asyncio.create_task(self._next(after=batch.rows[-1]["seq"]))
-        try:
-            await self._commit(batch)
-            self._ready = await following
-        finally:
-            following.cancel()  # no-op once done; a failed or cancelled commit drops it
-        return len(batch.rows)
+        return len(rows)
 
     async def prune(self) -> int:
         """Delete processed activities older than the retention period; return how many."""

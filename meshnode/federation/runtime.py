@@ -130,7 +130,7 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
 async def _inbox_loop(worker: InboxWorker, federation: Federation,
                       health: StorageHealth | None = None) -> None:
     """Process the inbox, giving way to the intake during bursts."""
-    await _loop("inbox", worker.step_overlapped, federation.inbox_event, 1.0,
+    await _loop("inbox", worker.step, federation.inbox_event, 1.0,
                 give_way=federation.writer.intake_busy, health=health)
 
 

@@ -76,12 +76,10 @@ async def insert_inbox(
     return await insert_inbox_batch(db, [row]) == 1
 
 
-async def unprocessed(db: aiosqlite.Connection, limit: int,
-                      after: int = 0) -> list[aiosqlite.Row]:
-    """Oldest activities not yet processed (after sequence number ``after``)."""
+async def unprocessed(db: aiosqlite.Connection, limit: int) -> list[aiosqlite.Row]:
+    """Oldest activities not yet processed."""
     return await _all(db, "SELECT seq, activity_id, actor, type, body FROM inbox_activities"
-                          " WHERE processed_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
-                      (after, limit))
+                          " WHERE processed_at IS NULL ORDER BY seq LIMIT ?", (limit,))
 
 
 async def mark_processed_many(

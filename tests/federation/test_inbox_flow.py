@@ -55,8 +55,6 @@ class _Worker:
         await asyncio.sleep(0.02)  # one batch of work
         return 1
 
-    step_overlapped = step  # what the running node's loop calls
-
 
 class _Writer:
     def __init__(self, busy: bool) -> None:
