@@ -30,6 +30,7 @@ from meshnode.federation.remote import (
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.errors import ProtocolError
+from meshnode.protocol.listings import ListingDraft
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.listings import listing_columns
 from meshnode.services.publishing import dumps
@@ -138,7 +139,7 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
             outcomes.append(IGNORED)  # ours, blocked, or a Tombstone of nothing we hold
         else:
             try:
-                row = _new_row(federation, verified, origin, checked_at)
+                row = _new_row(federation, verified, verified.draft, origin, checked_at)
             except EXPECTED as exc:
                 outcomes.append(f"failed: {exc}")
                 continue
@@ -152,16 +153,14 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
     return outcomes
 
 
-def _new_row(federation: Federation, verified: VerifiedObject, origin: str,
-             checked_at: str) -> NewRemoteListing:
+def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDraft,
+             origin: str, checked_at: str) -> NewRemoteListing:
     """The rows of a listing stored for the first time (what ``store_verified`` writes)."""
-    if verified.draft is None:
-        raise ValueError("a Tombstone is never stored as a new listing")
     decimals = federation.ctx.config.currency.decimals
     return NewRemoteListing(
         listing_id=secrets.token_hex(8), object_id=verified.object_id,
         author_uri=verified.author, origin=origin,
-        columns=listing_columns(verified.draft, decimals),
+        columns=listing_columns(draft, decimals),
         published_at=published_at(verified), updated_at=verified.timestamp,
         signed_object=dumps(verified.document), check=verified.check(checked_at))
 

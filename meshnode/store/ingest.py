@@ -4,8 +4,8 @@ Each ``await`` on aiosqlite is a hop to the connection's thread and back; storin
 by one cost about ten hops each. These queries read the batch's existing rows with one
 ``IN (...)`` and write it with ``executemany`` (one prepared statement, run for every row in
 the connection's thread). The full-text index follows through its triggers in the same
-transaction: FTS5 keeps the new terms in memory and writes them once, at commit
-(https://sqlite.org/fts5.html#the_automerge_option: one new segment per transaction).
+transaction: FTS5 gathers the batch's new terms in memory and writes them as one new
+segment when the transaction commits (https://sqlite.org/fts5.html#the_automerge_option).
 """
 
 from __future__ import annotations

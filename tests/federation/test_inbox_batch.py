@@ -119,3 +119,33 @@ async def test_inbox_batch__create_then_update_of_one_listing_in_a_batch_applies
     assert [outcome for _, _, outcome in await _outcomes(beta)] == [ingest.RELAYED] * 3
     assert await beta.count("SELECT count(*) FROM listings_fts WHERE listings_fts MATCH"
                             " 'mèches'") == 1
+
+
+async def test_inbox_batch__a_listing_the_database_refuses_fails_alone_rest_of_run_stored(
+        trio: tuple[Node, Node, Node, MemberRow]) -> None:
+    alpha, beta, _, alice = trio
+    # Given a database that refuses one title (a trigger stands for any constraint a row
+    # can break), and that listing between good ones
+    async with beta.ctx.store.transaction() as tx:
+        await tx.execute("CREATE TRIGGER refuse_boum BEFORE INSERT ON listings"
+                         " WHEN new.title = 'Boum' BEGIN"
+                         " SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+    titles = ["Trajet 0", "Boum", "Trajet 1", "Trajet 2"]
+    documents = [json.loads((await alpha.publish(alice, title=title)).row.signed_object)
+                 for title in titles]
+    sent = [_create(alpha, alice, document) for document in documents]
+    assert [await _send(alpha, alice, beta, act) for act in sent] == [202] * 4
+    # When beta's worker takes them as one batch (one run of new listings)
+    assert await beta.workers.inbox.step() == 4
+    # Then the refused one fails with its reason, alone; the others are stored and relayed
+    outcomes = [outcome for _, _, outcome in await _outcomes(beta)]
+    assert outcomes[1] is not None
+    assert outcomes[1].startswith("failed:")
+    assert "refused by the test trigger" in outcomes[1]
+    assert [outcomes[0], outcomes[2], outcomes[3]] == [ingest.RELAYED] * 3
+    assert await beta.remote(documents[1]["id"]) is None
+    assert await beta.count("SELECT count(*) FROM listings WHERE is_local = 0") == 3
+    assert await beta.count("SELECT count(*) FROM listing_versions v JOIN listings l"
+                            " ON l.id = v.listing_id WHERE l.is_local = 0") == 3
+    assert await beta.count("SELECT count(*) FROM outbox_activities"
+                            " WHERE type = 'Announce'") == 3
