@@ -16,9 +16,11 @@ from meshnode.protocol.iou import cosign
 from meshnode.protocol.receipts import signer_methods
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import deals, members, reputation
-from meshnode.services.signing import cosign_as_member, cosign_as_node
+from meshnode.services.receipts import UPDATE_CONTEXT
+from meshnode.services.signing import cosign_as_member, cosign_as_node, sign_as_member
 from meshnode.store import receipts as receipt_q
 from meshnode.store.deals import DealRow
+from meshnode.store.federation import insert_inbox
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, settle
 from tests.federation.test_deals import _author_side, _setup, free_ride
@@ -333,3 +335,47 @@ async def test_profile__french_counts_on_the_node_the_member_moved_to(
         html = await response.text()
     assert "1\u00a0échange dont 1\u00a0avec une autre communauté, 0\u00a0absence" in html or (
         "1 échange dont 1 avec une autre communauté, 0 absence" in html), html
+
+
+async def test_countersign__a_receipt_misstating_our_members_rating_is_not_signed(
+    make_node: NodeFactory,
+) -> None:
+    # Given a completed ride bob@beta rated 4; alice@alpha rates it, and alpha queues the
+    # half-signed receipt for beta
+    a, b, alice, bob, remote = await _setup(make_node, free_ride())
+    deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    await deals.act(a.ctx, alice, theirs.id, "accept")
+    await settle(a, b)
+    await deals.act(b.ctx, bob, deal.id, "complete")
+    await deals.leave_feedback(b.ctx, bob, deal.id, {"rating": 4})
+    await settle(a, b)
+    await deals.leave_feedback(a.ctx, alice, theirs.id, {"rating": 5})
+    pending = await receipt_q.get_receipt(a.ctx.store.reader, deal.agreement_id,
+                                          deal.author_uri)
+    assert pending is not None
+    assert pending.state == "pending"
+    # When a receipt validly signed by alice and alpha, but saying bob gave her 5, reaches beta
+    bare = {k: v for k, v in json.loads(pending.document).items() if k != "proof"}
+    bare["author"] = {**bare["author"], "rating": 5}
+    now = a.clock()
+    lying = cosign_as_node(a.ctx, cosign_as_member(a.ctx, alice, bare, now), now)
+    update = sign_as_member(a.ctx, alice, {
+        "@context": UPDATE_CONTEXT, "id": f"{a.url}/deals/{theirs.id}/receipt/forged",
+        "type": "Update", "actor": deal.author_uri, "to": [deal.booker_uri],
+        "object": {"type": "Agreement", "id": deal.agreement_id, "dealReceipt": lying},
+        "published": format_utc(now)}, now)
+    async with b.ctx.store.transaction() as tx:
+        await insert_inbox(tx, activity_id=update["id"], actor=update["actor"],
+                           activity_type="Update", body=json.dumps(update),
+                           received_at=format_utc(now))
+    await settle(b)
+    # Then beta refuses to countersign it and keeps nothing
+    assert await b.count("SELECT count(*) FROM inbox_activities WHERE outcome ="
+                         " 'rejected: the receipt misstates our member''s rating'") == 1
+    assert await _receipt_rows(b) == 0
+    # and the genuine receipt still goes through
+    await settle(a, b)
+    assert await reputation.count_for(b.ctx, deal.booker_uri) == reputation.Reputation(1, 1, 0)
+    assert await reputation.count_for(a.ctx, deal.author_uri) == reputation.Reputation(1, 1, 0)
