@@ -29,9 +29,13 @@ from meshnode.store import receipts as receipt_q
 from meshnode.store.members import MemberRow
 from meshnode.store.receipts import ReceiptRow
 
-# A bundle holds at most this many receipts (each about 2.5 KB: 100 stay under the
-# request body cap of 256 KiB, beyond which the API answers 413).
+# A bundle holds at most this many receipts (each about 2-2.5 KB with four proofs), in a
+# request body of at most MAX_BUNDLE_BYTES (413 beyond; the import route's own cap, above the
+# general 256 KiB so that 100 receipts with long names always fit).
 MAX_BUNDLE_RECEIPTS = 100
+MAX_BUNDLE_BYTES = 512 * 1024
+# Receipts a page or the API lists (newest first), each checked again on every read.
+PAGE_RECEIPTS = 50
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,12 @@ def recheck(row: ReceiptRow) -> CheckedReceipt:
 
 
 async def receipts_of(ctx: NodeContext, username: str) -> tuple[Reputation, list[CheckedReceipt]]:
-    """A member's counts and complete receipts (newest first), each checked again."""
+    """A member's counts and newest complete receipts (``PAGE_RECEIPTS``), each checked
+    again."""
     member = await member_q.get_member_by_username(ctx.store.reader, username)
     if member is None or not member.is_active:
         raise NotFoundError(Text("no member named %(name)s", name=repr(username)))
-    rows = await receipt_q.held_by(ctx.store.reader, member.id)
+    rows = await receipt_q.held_by(ctx.store.reader, member.id, limit=PAGE_RECEIPTS)
     actor = urls.member_actor(ctx.config.base_url, member.username)
     return await count_for(ctx, actor), [recheck(row) for row in rows]
 

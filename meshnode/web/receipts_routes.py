@@ -51,10 +51,10 @@ async def export_receipts(request: web.Request) -> web.Response:
 
 async def import_receipts(request: web.Request) -> web.Response:
     """``POST /api/v1/me/receipts/import``: verify and keep a bundle exported elsewhere
-    (201); 422/409 naming each refused receipt, nothing kept; 413 over the body cap."""
+    (201); 422/409 naming each refused receipt, nothing kept; 413 over 512 KiB."""
     member = await api_member(request)
     ctx = request.app[CONTEXT]
-    data = await read_json(request, ctx.config.max_body_bytes)
+    data = await read_json(request, reputation.MAX_BUNDLE_BYTES)
     count = await import_bundle(request.app[FEDERATION], member, data)
     counts = await reputation.count_for(ctx, urls.member_actor(ctx.config.base_url,
                                                                member.username))

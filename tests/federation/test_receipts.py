@@ -268,7 +268,7 @@ async def test_import__oversized_bundle_is_413_and_too_many_receipts_422(
 ) -> None:
     a, _b, c, alice, _deal, new_actor = await _three_nodes(make_node)
     bundle = await _export(a, "alice", new_actor)
-    padding = b" " * (c.config.max_body_bytes + 1)
+    padding = b" " * (reputation.MAX_BUNDLE_BYTES + 1)
     status, body = await _api(c, "alice2", "POST", "/api/v1/me/receipts/import",
                               raw=json.dumps(bundle).encode() + padding)
     assert status == 413, body

@@ -27,3 +27,7 @@ CREATE TABLE deal_receipts (
 ) STRICT;
 CREATE INDEX deal_receipts_holder ON deal_receipts(holder_id, state, completed_at);
 CREATE INDEX deal_receipts_other ON deal_receipts(other_actor, state);
+-- Covering the counts (store/receipts.py: count_for_holder): read from the index alone,
+-- never the documents.
+CREATE INDEX deal_receipts_counts ON deal_receipts(holder_id, state, party_node, other_node,
+                                                   other_actor, completed_at, no_show);
