@@ -16,12 +16,12 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import NotFoundError, RateLimitedError
+from meshnode.errors import NotFoundError
 from meshnode.federation.directory import FetchBudget
 from meshnode.federation.state import Federation
 from meshnode.protocol import receipts as proto
 from meshnode.protocol.activities import origin_of, strip_fragment
-from meshnode.protocol.errors import ProofError, ProtocolError, SignatureError, ValidationError
+from meshnode.protocol.errors import ProofError, SignatureError, ValidationError
 from meshnode.protocol.translatable import Text
 from meshnode.services import members, reputation
 from meshnode.services import receipts as receipt_service
@@ -99,21 +99,44 @@ async def prepare_receipt(federation: Federation, activity: Mapping[str, Any]) -
     return effect
 
 
-async def _check_one(federation: Federation, document: Mapping[str, Any], party: str,
-                     budget: FetchBudget) -> reputation.VerifiedReceipt:
-    receipt = proto.parse_receipt(document)
-    if receipt.side(party) is None:
-        raise ValidationError("this receipt names someone else")
-    try:
-        keys = await verify_with_directory(federation, document, receipt.signers,
-                                           budget=budget)
-    except SignatureError as exc:
-        raise ValidationError(f"a signature does not verify: {str(exc)[:200]}") from exc
-    return reputation.VerifiedReceipt(receipt, document, keys)
+# An export may name at most this many communities (origins), so an import makes the node
+# fetch actor documents from a bounded set of places (each also within the fetch budget).
+MAX_IMPORT_COMMUNITIES = 20
+Parsed = tuple[int, proto.Receipt, Mapping[str, Any]]
+
+
+def _read_receipts(bundle: proto.Bundle) -> tuple[list[Parsed], dict[str, str]]:
+    """Every receipt's fields read (no fetch yet): those naming the exporting member once,
+    and why each other one is refused (``receipts.N``)."""
+    parsed: list[Parsed] = []
+    refused: dict[str, str] = {}
+    seen: set[str] = set()
+    for n, document in enumerate(bundle.receipts):
+        try:
+            receipt = proto.parse_receipt(document)
+        except ValidationError as exc:
+            refused[f"receipts.{n}"] = str(exc)[:300]
+            continue
+        if receipt.side(bundle.actor) is None:
+            refused[f"receipts.{n}"] = "this receipt names someone else"
+        elif receipt.deal in seen:
+            refused[f"receipts.{n}"] = "the same deal twice in this export"
+        else:
+            seen.add(receipt.deal)
+            parsed.append((n, receipt, document))
+    return parsed, refused
+
+
+def _check_communities(bundle: proto.Bundle, parsed: list[Parsed]) -> None:
+    origins = {origin_of(actor) for _, receipt, _ in parsed for actor in receipt.signers}
+    if len(origins | {origin_of(bundle.actor)}) > MAX_IMPORT_COMMUNITIES:
+        raise ValidationError(
+            Text("an export may name at most %(max)s communities", max=MAX_IMPORT_COMMUNITIES),
+            {"receipts": Text("at most %(max)s communities", max=MAX_IMPORT_COMMUNITIES)})
 
 
 async def _check_bundle(federation: Federation, member: MemberRow, data: object
-                        ) -> proto.Bundle:
+                        ) -> tuple[proto.Bundle, list[Parsed], dict[str, str]]:
     ctx = federation.ctx
     bundle = proto.parse_bundle(data, max_receipts=reputation.MAX_BUNDLE_RECEIPTS)
     if bundle.moving_to != urls.member_actor(ctx.config.base_url, member.username):
@@ -121,36 +144,34 @@ async def _check_bundle(federation: Federation, member: MemberRow, data: object
                               {"movingTo": "must be your account on this node"})
     if not isinstance(data, Mapping):  # parse_bundle checked it; this narrows the type
         raise ValidationError("not a receipt bundle")
+    parsed, refused = _read_receipts(bundle)
+    _check_communities(bundle, parsed)
     try:
-        await verify_with_directory(federation, data, bundle.signers, budget=federation.budget)
+        await verify_with_directory(federation, data, bundle.signers,
+                                    budget=federation.stranger_budget)
     except SignatureError as exc:
         raise ValidationError("the export's signatures do not verify",
                               {"proof": str(exc)[:200]}) from exc
-    return bundle
+    return bundle, parsed, refused
 
 
 async def import_bundle(federation: Federation, member: MemberRow, data: object) -> int:
     """Verify a moving member's export (their and their node's proofs, then every receipt's
-    four proofs) and keep the receipts, all or none. ValidationError naming each refused
-    receipt (``receipts.N``), ConflictError for receipts already here."""
-    bundle = await _check_bundle(federation, member, data)
+    proofs, keys fetched within the budget for origins that are not peers: 429 when spent,
+    and a retry goes on with the keys fetched so far) and keep the receipts, all or none.
+    ValidationError naming each refused receipt (``receipts.N``), ConflictError for receipts
+    already here."""
+    bundle, parsed, refused = await _check_bundle(federation, member, data)
     checked: list[reputation.VerifiedReceipt] = []
-    refused: dict[str, str] = {}
-    seen: set[str] = set()
-    for n, document in enumerate(bundle.receipts):
+    for n, receipt, document in parsed:
         try:
-            item = await _check_one(federation, document, bundle.actor, federation.budget)
-        except RateLimitedError:
-            raise
-        except ProtocolError as exc:
-            refused[f"receipts.{n}"] = str(exc)[:300]
+            keys = await verify_with_directory(federation, document, receipt.signers,
+                                               budget=federation.stranger_budget)
+        except (SignatureError, ValidationError) as exc:
+            refused[f"receipts.{n}"] = f"a signature does not verify: {str(exc)[:200]}"
             continue
-        if item.receipt.deal in seen:
-            refused[f"receipts.{n}"] = "the same deal twice in this export"
-            continue
-        seen.add(item.receipt.deal)
-        checked.append(item)
+        checked.append(reputation.VerifiedReceipt(receipt, document, keys))
     if refused:
         raise ValidationError(Text("%(count)s receipt(s) refused; nothing was imported",
-                                   count=len(refused)), refused)
+                                   count=len(refused)), dict(sorted(refused.items())))
     return await reputation.store_imported(federation.ctx, member, bundle.actor, checked)

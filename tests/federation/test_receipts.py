@@ -379,3 +379,38 @@ async def test_countersign__a_receipt_misstating_our_members_rating_is_not_signe
     await settle(a, b)
     assert await reputation.count_for(b.ctx, deal.booker_uri) == reputation.Reputation(1, 1, 0)
     assert await reputation.count_for(a.ctx, deal.author_uri) == reputation.Reputation(1, 1, 0)
+
+
+async def test_import__an_export_naming_too_many_communities_is_refused_before_any_fetch(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice's export lists receipts with partners on 21 different origins (ports)
+    a, b, c, alice, _deal, new_actor = await _three_nodes(make_node)
+    bundle = await _export(a, "alice", new_actor)
+    genuine = bundle["receipts"][0]
+    fakes = []
+    for port in range(1, 22):
+        other = f"http://127.0.0.1:{port}"
+        fakes.append({**genuine, "booker": {**genuine["booker"], "actor": f"{other}/users/x",
+                                            "node": f"{other}/groups/x"},
+                      "deal": f"{other}/deals/{port}", "id": f"{other}/deals/{port}#receipt"})
+    many = _resign(a, alice, {**bundle, "receipts": fakes})
+    # When she imports it on gamma
+    status, body = await _api(c, "alice2", "POST", "/api/v1/me/receipts/import", many)
+    # Then it is refused from its fields alone: gamma contacted none of those addresses
+    assert status == 422, body
+    assert body["fields"] == {"receipts": "at most 20 communities"}
+    known = await c.count("SELECT count(*) FROM remote_actors WHERE origin != ? AND origin != ?",
+                          a.url, b.url)
+    assert known == 0
+    assert await _receipt_rows(c) == 0
+
+
+async def test_receipt__a_reported_no_show_counts_against_the_absent_party(
+    make_node: NodeFactory,
+) -> None:
+    a, b, _alice, _bob, deal = await _completed_cross_deal(make_node, booker_no_show=True)
+    assert await reputation.count_for(b.ctx, deal.booker_uri) == reputation.Reputation(1, 1, 1)
+    assert await reputation.count_for(a.ctx, deal.author_uri) == reputation.Reputation(1, 1, 0)
+    # the author's node sees bob's absence in the receipts its members hold
+    assert await reputation.count_for(a.ctx, deal.booker_uri) == reputation.Reputation(1, 1, 1)
