@@ -16,6 +16,7 @@ from meshnode.protocol.iou import cosign
 from meshnode.protocol.receipts import signer_methods
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import deals, members, reputation
+from meshnode.services import receipts as receipt_service
 from meshnode.services.receipts import UPDATE_CONTEXT
 from meshnode.services.signing import cosign_as_member, cosign_as_node, sign_as_member
 from meshnode.store import receipts as receipt_q
@@ -414,3 +415,45 @@ async def test_receipt__a_reported_no_show_counts_against_the_absent_party(
     assert await reputation.count_for(a.ctx, deal.author_uri) == reputation.Reputation(1, 1, 0)
     # the author's node sees bob's absence in the receipts its members hold
     assert await reputation.count_for(a.ctx, deal.booker_uri) == reputation.Reputation(1, 1, 1)
+
+
+async def test_complete__the_author_node_keeps_only_what_it_signed(
+    make_node: NodeFactory,
+) -> None:
+    # Given alpha signed its half of a receipt and waits for beta's proofs
+    a, b, alice, bob, remote = await _setup(make_node, free_ride())
+    deal = await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    theirs = await _author_side(a, deal)
+    await deals.act(a.ctx, alice, theirs.id, "accept")
+    await settle(a, b)
+    await deals.act(b.ctx, bob, deal.id, "complete")
+    await deals.leave_feedback(b.ctx, bob, deal.id, {"rating": 2})
+    await settle(a, b)
+    await deals.leave_feedback(a.ctx, alice, theirs.id, {"rating": 5})
+    pending = await receipt_q.get_receipt(a.ctx.store.reader, deal.agreement_id,
+                                          deal.author_uri)
+    assert pending is not None
+    # When a "countersigned" copy comes back saying bob gave 5 instead of 2
+    changed = json.loads(pending.document)
+    changed["author"] = {**changed["author"], "rating": 5}
+    async with a.ctx.store.transaction() as tx:
+        outcome = await receipt_service.complete(a.ctx, tx, deal.booker_uri, changed, {})
+    # Then alpha refuses it and its half stays pending, counting for nothing
+    assert outcome == "rejected: the receipt was changed"
+    kept = await receipt_q.get_receipt(a.ctx.store.reader, deal.agreement_id, deal.author_uri)
+    assert kept is not None
+    assert kept.state == "pending"
+    assert await reputation.count_for(a.ctx, deal.author_uri) == reputation.Reputation(0, 0, 0)
+
+
+async def test_export__without_the_new_account_is_422_naming_the_field(
+    make_node: NodeFactory,
+) -> None:
+    a = await make_node("alpha")
+    await a.member("alice")
+    status, body = await _api(a, "alice", "GET", "/api/v1/me/receipts/export")
+    assert status == 422, body
+    assert body["fields"] == {"for": "the actor URL of your new account"}
+    status, body = await _api(a, "alice", "GET", "/api/v1/members/nobody/receipts")
+    assert status == 404, body
