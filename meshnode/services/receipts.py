@@ -149,7 +149,9 @@ async def _send(ctx: NodeContext, tx: aiosqlite.Connection, deal: DealRow, sende
                 receipt: Mapping[str, Any], stage: str, to: str) -> None:
     now = ctx.clock()
     actor = urls.member_actor(ctx.config.base_url, sender.username)
-    update = {"@context": UPDATE_CONTEXT, "id": f"{deal_url(ctx, deal.id)}/receipt/{stage}",
+    # the time in the id: a receipt issued again later is a new activity, not a duplicate
+    update = {"@context": UPDATE_CONTEXT,
+              "id": f"{deal_url(ctx, deal.id)}/receipt/{stage}/{int(now.timestamp())}",
               "type": "Update", "actor": actor, "to": [to],
               "object": {"type": "Agreement", "id": deal.agreement_id,
                          RECEIPT_FIELD: dict(receipt)},
@@ -226,3 +228,16 @@ async def complete(ctx: NodeContext, tx: aiosqlite.Connection, actor: str,
         ctx, receipt, document, party=deal.author_uri, holder_id=author.id,
         state="complete", source="deal", keys={**keys, **_local_keys(ctx, author)}))
     return "completed"
+
+
+async def issue_missing(ctx: NodeContext) -> int:
+    """Issue the receipts a completed, twice-rated deal did not get at the time (its other
+    community was not known yet, or it predates receipts); returns how many were issued."""
+    issued = 0
+    for deal_id in await receipt_q.deals_missing_receipts(ctx.store.reader):
+        async with ctx.store.transaction() as tx:
+            deal = await deal_q.get_deal(tx, deal_id)
+            if deal is not None and (await issue_if_ready(ctx, tx, deal)) in (
+                    "issued", "sent for counter-signature"):
+                issued += 1
+    return issued

@@ -144,3 +144,15 @@ async def count_for_other(db: aiosqlite.Connection, actor: str) -> ReceiptCounts
     for, seen from that actor's side."""
     return await _counts(db, _COUNTS.format(flag="other_no_show", who="other_actor",
                                             pair="party_actor"), actor)
+
+
+async def deals_missing_receipts(db: aiosqlite.Connection, limit: int = 20) -> list[str]:
+    """Completed deals whose author is ours, rated by both parties, with no receipt kept for
+    the author yet (the other community was unknown then, or the deal predates receipts)."""
+    async with query(db, "SELECT d.id FROM deals d WHERE d.state = 'completed'"
+                     " AND d.author_id IS NOT NULL"
+                     " AND (SELECT count(*) FROM deal_feedback f WHERE f.deal_id = d.id) = 2"
+                     " AND NOT EXISTS (SELECT 1 FROM deal_receipts r WHERE r.deal ="
+                     " d.agreement_id AND r.party_actor = d.author_uri)"
+                     " ORDER BY d.updated_at LIMIT ?", (limit,)) as rows:
+        return [str(r[0]) for r in await rows.fetchall()]

@@ -457,3 +457,21 @@ async def test_export__without_the_new_account_is_422_naming_the_field(
     assert body["fields"] == {"for": "the actor URL of your new account"}
     status, body = await _api(a, "alice", "GET", "/api/v1/members/nobody/receipts")
     assert status == 404, body
+
+
+async def test_backfill__a_deal_that_missed_its_receipt_gets_it_from_the_deal_worker(
+    make_node: NodeFactory, clock: Any,
+) -> None:
+    # Given a cross-node deal completed and rated whose receipts were never kept (it
+    # predates receipts, or beta's community was not known yet then)
+    a, b, _alice, _bob, deal = await _completed_cross_deal(make_node)
+    for node in (a, b):
+        async with node.ctx.store.transaction() as tx:
+            await tx.execute("DELETE FROM deal_receipts")
+    # When the deal worker next looks for them (every 10 minutes), and the nodes settle
+    clock.advance(minutes=11)
+    assert await a.workers.deals.step() >= 1
+    await settle(a, b)
+    # Then both sides hold the complete receipt again
+    assert await reputation.count_for(a.ctx, deal.author_uri) == reputation.Reputation(1, 1, 0)
+    assert await reputation.count_for(b.ctx, deal.booker_uri) == reputation.Reputation(1, 1, 0)
