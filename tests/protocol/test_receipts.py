@@ -13,11 +13,14 @@ from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.iou import cosign
 from meshnode.protocol.receipts import (
     ReceiptParty,
+    build_bundle,
     build_receipt,
     parse_bundle,
     parse_receipt,
     verify_signed,
 )
+from meshnode.services.receipts import UPDATE_CONTEXT
+from tests.protocol.test_jsonld import DROPPED, _walk, _with_sentinel, expand
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 BOOKER = "https://b.example/users/bob"
@@ -106,3 +109,23 @@ def test_bundle__more_receipts_than_allowed_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_bundle(bundle, max_receipts=2)
     assert "receipts" in caught.value.fields
+
+
+def _undefined_terms(document: dict[str, Any]) -> list[str]:
+    expanded = expand(_with_sentinel(document))
+    return sorted({iri for key, value in _walk(expanded)
+                   for iri in ([value] if key == "@type" else [key])
+                   if isinstance(iri, str) and iri.startswith(DROPPED)})
+
+
+def test_jsonld__receipt_bundle_and_update_define_every_term_inline() -> None:
+    # Given a signed receipt, a bundle holding it, and the Update that carries it between nodes
+    receipt = _signed(_receipt())
+    bundle = build_bundle(actor=AUTHOR, node=NODE_A, moving_to="https://c.example/users/a",
+                          exported=NOW, receipts=[receipt])
+    update = {"@context": UPDATE_CONTEXT, "id": f"{DEAL}/receipt/author/1", "type": "Update",
+              "actor": AUTHOR, "to": [BOOKER],
+              "object": {"type": "Agreement", "id": DEAL, "dealReceipt": receipt}}
+    # Then a JSON-LD processor (only vendored contexts, nothing fetched) drops no term
+    for document in (receipt, bundle, update):
+        assert _undefined_terms(document) == []
