@@ -6,6 +6,7 @@ every signature against the actor documents it fetches from A and B. Real nodes 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -323,19 +324,27 @@ async def test_receipts_api__a_row_altered_in_the_database_shows_unverified(
     assert item["deal"] == deal.agreement_id
 
 
-async def test_profile__french_counts_on_the_node_the_member_moved_to(
+async def test_profile__counts_in_french_and_english_on_the_node_the_member_moved_to(
     make_node: NodeFactory,
 ) -> None:
-    a, _b, c, _alice, _deal, new_actor = await _three_nodes(make_node, booker_no_show=False)
+    # Given alice moved her receipts to gamma
+    a, _b, c, _alice, _deal, new_actor = await _three_nodes(make_node)
     bundle = await _export(a, "alice", new_actor)
     status, _ = await _api(c, "alice2", "POST", "/api/v1/me/receipts/import", bundle)
     assert status == 201
-    async with aiohttp.ClientSession() as session, session.get(
-            f"{c.url}/users/alice2", headers={"Accept": "text/html",
-                                              "Accept-Language": "fr"}) as response:
-        html = await response.text()
-    assert "1\u00a0échange dont 1\u00a0avec une autre communauté, 0\u00a0absence" in html or (
-        "1 échange dont 1 avec une autre communauté, 0 absence" in html), html
+    # When anyone opens her profile on gamma, in French then in English
+    lines = {}
+    for lang in ("fr", "en"):
+        async with aiohttp.ClientSession() as session, session.get(
+                f"{c.url}/users/alice2", headers={"Accept": "text/html",
+                                                  "Accept-Language": lang}) as response:
+            html = await response.text()
+        found = re.search(r'<p class="reputation" id="reputation">([^<]*)</p>', html)
+        assert found is not None, html
+        lines[lang] = found.group(1)
+    # Then the counts read as sentences, each figure pluralised in its language
+    assert lines == {"fr": "1 échange dont 1 avec une autre communauté, 0 absence",
+                     "en": "1 exchange, of which 1 with another community, 0 no-shows"}
 
 
 async def test_countersign__a_receipt_misstating_our_members_rating_is_not_signed(
