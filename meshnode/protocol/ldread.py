@@ -7,8 +7,8 @@ parsers read compact names, so a document written with another context is first 
 into ours (https://www.w3.org/TR/json-ld11-api/#iri-compaction, restricted to what we read):
 
 - ``needs_normalising`` is the fast path: a document whose ``@context`` is exactly one we
-  emit, with compact types, is read as it is, with no JSON-LD work at all (every meshnode
-  peer, Mastodon's activities).
+  emit, with only compact keys and types, is read as it is, with no JSON-LD work at all
+  (every meshnode peer, Mastodon's Follow and Undo).
 - ``normalise`` resolves every key and ``type`` to an absolute IRI with the document's own
   contexts, then compacts it against ours: our term when we have one, the absolute IRI
   otherwise (so a redefined ``purpose`` is never read as ours). ``@value``/``@list``/``@set``
@@ -133,20 +133,35 @@ def _iri_like(value: object) -> bool:
     return any(isinstance(item, str) and ":" in item for item in values)
 
 
+def _compact_only(node: object) -> bool:
+    """No key written as a CURIE, an IRI or a keyword (but ``@context``), and no type
+    written as one, anywhere below ``node`` (``proof`` is never rewritten: not looked at)."""
+    if isinstance(node, list):
+        return all(_compact_only(item) for item in node)
+    if not isinstance(node, Mapping):
+        return True
+    for key, value in node.items():
+        if key == "proof" or key == "@context":
+            continue
+        if ":" in key or key.startswith("@") or (key == "type" and _iri_like(value)):
+            return False
+        if isinstance(value, (Mapping, list)) and not _compact_only(value):
+            return False
+    return True
+
+
 def needs_normalising(document: Mapping[str, Any]) -> bool:
-    """False when ``document`` (and its embedded ``object``) uses exactly one of our contexts
-    and compact types: then it is read as it is, with no JSON-LD processing."""
+    """False when ``document`` and every object it embeds use exactly one of our contexts and
+    only compact keys and types: then it is read as it is, with no JSON-LD processing (one
+    walk over its keys, no context is read)."""
     if isinstance(document, Normalised):
         return False
     if document.get("@context") not in OUR_CONTEXTS:
         return True
     obj = document.get("object")
-    if isinstance(obj, Mapping):
-        if "@context" in obj and obj["@context"] not in OUR_CONTEXTS:
-            return True
-        if _iri_like(obj.get("type")):
-            return True
-    return _iri_like(document.get("type"))
+    if isinstance(obj, Mapping) and "@context" in obj and obj["@context"] not in OUR_CONTEXTS:
+        return True
+    return not _compact_only(document)
 
 
 # --- contexts -------------------------------------------------------------------------------

@@ -17,10 +17,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from meshnode.protocol.direct_messages import build_direct_note
 from meshnode.protocol.proofs import create_proof, verify_proof
 from meshnode.protocol.vocab import AS_CONTEXT, LISTING_CONTEXT, VALUEFLOWS
 from meshnode.services import members
-from tests.federation.conftest import Node, bind_socket
+from tests.federation.conftest import Node, bind_socket, settle
 from tests.federation.test_inbox_hostile import _actor, follows, sign
 
 
@@ -186,3 +187,30 @@ async def test_inbox__follow_naming_an_unknown_context_is_accepted_without_fetch
     await beta.workers.inbox.step()
     assert await beta.count("SELECT count(*) FROM followers WHERE state = 'accepted'") == 1
     assert decoy.hits == []
+
+
+async def test_inbox__direct_message_with_prefixed_terms_is_verified_as_signed_and_kept(
+        make_node: Any) -> None:
+    # Given alice@alpha writes to bob@beta (not peers) a Note using "as:content" and a full
+    # IRI for attributedTo, signed in that form: its compact reading differs from what was
+    # signed, so only a proof check on the received form can pass
+    alpha, beta = await make_node("alpha"), await make_node("beta")
+    alice, bob = await alpha.member("alice"), await beta.member("bob")
+    actor, recipient = _actor(alpha, alice), _actor(beta, bob)
+    note = build_direct_note(note_id=f"{actor}/notes/n1", author=actor, recipient=recipient,
+                             text="Bonjour Bob", published="2026-11-26T10:00:00Z")
+    note["as:content"] = note.pop("content")
+    note["https://www.w3.org/ns/activitystreams#attributedTo"] = note.pop("attributedTo")
+    signed = create_proof(note, seed=members.member_identity(alpha.ctx, alice).ed25519_seed,
+                          verification_method=f"{actor}#ed25519-key",
+                          created=datetime(2026, 11, 26, 10, tzinfo=UTC))
+    create = {"@context": AS_CONTEXT, "id": f"{note['id']}/create", "type": "Create",
+              "actor": actor, "to": [recipient], "object": signed}
+    # When it reaches beta's inbox and the worker runs
+    status, payload = await _send(alpha, beta, alice, create)
+    assert status == 202, payload
+    await settle(alpha, beta)
+    # Then the proof verified on the Note as signed and bob has the message
+    async with beta.ctx.store.reader.execute("SELECT outcome FROM inbox_activities") as cur:
+        assert [row[0] for row in await cur.fetchall()] == ["stored"]
+    assert await beta.count("SELECT count(*) FROM direct_messages") == 1

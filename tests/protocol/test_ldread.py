@@ -104,7 +104,12 @@ def test_normalise__our_own_documents_come_back_unchanged(name: str) -> None:
     {"@context": [AS_CONTEXT, {"x": "urn:x#"}], "type": "Create"},
     {"@context": AS_CONTEXT, "type": "Create", "object": {"@context": ["urn:other"]}},
     {"type": "Create"},
-], ids=["prefixed-object-type", "full-iri-type", "other-context", "object-context", "none"])
+    {"@context": AS_CONTEXT, "type": "Note", "as:content": "x"},
+    {"@context": AS_CONTEXT, "@type": "Note"},
+    {"@context": LISTING_CONTEXT, "type": "Proposal",
+     "publishes": [{"type": "Intent", f"{VALUEFLOWS}action": "transfer"}]},
+], ids=["prefixed-object-type", "full-iri-type", "other-context", "object-context", "none",
+        "prefixed-key", "keyword-key", "nested-full-iri-key"])
 def test_needs_normalising__other_contexts_or_iri_types_take_the_slow_path(
         document: dict[str, Any]) -> None:
     assert needs_normalising(document) is True
