@@ -135,18 +135,25 @@ def _iri_like(value: object) -> bool:
 
 def _compact_only(node: object) -> bool:
     """No key written as a CURIE, an IRI or a keyword (but ``@context``), and no type
-    written as one, anywhere below ``node`` (``proof`` is never rewritten: not looked at)."""
-    if isinstance(node, list):
-        return all(_compact_only(item) for item in node)
-    if not isinstance(node, Mapping):
-        return True
-    for key, value in node.items():
-        if key == "proof" or key == "@context":
+    written as one, anywhere below ``node`` (``proof`` is never rewritten: not looked at).
+    Iterative, with exact type checks: this runs on every inbound document."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is list:
+            stack.extend(current)
             continue
-        if ":" in key or key.startswith("@") or (key == "type" and _iri_like(value)):
-            return False
-        if isinstance(value, (Mapping, list)) and not _compact_only(value):
-            return False
+        if not isinstance(current, dict):
+            continue
+        for key, value in current.items():
+            if ":" in key or key[:1] == "@":
+                if key != "@context":
+                    return False
+            elif key == "type":
+                if _iri_like(value):
+                    return False
+            elif key != "proof" and type(value) in (dict, list):
+                stack.append(value)
     return True
 
 
