@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyld import jsonld  # type: ignore[import-untyped]
 
 from meshnode.protocol import ldread
@@ -260,3 +262,27 @@ def test_known_terms__every_vendored_context_compiles(url: str) -> None:
     terms = known_terms(url)
     assert terms
     assert all(iri.startswith("@") or ":" in iri for iri, _ in terms.values())
+
+
+_KEYS = st.sampled_from(["@context", "@id", "@type", "@value", "@list", "id", "type", "object",
+                         "purpose", "vf:purpose", "vf", "as:name", "proof", "details",
+                         f"{VALUEFLOWS}publishes", "x:y", "", "a"])
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                     st.sampled_from([AS_CONTEXT, VALUEFLOWS, "vf:Proposal", "@id", "@json",
+                                      "https://w3id.org/security/v1", "urn:x#"]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=5)), max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_KEYS, _JSON, max_size=6))
+def test_normalise__any_json_object_is_read_or_refused_with_a_context_error(
+        document: dict[str, Any]) -> None:
+    # Whatever a peer sends (after the JSON parser), reading it either succeeds or raises
+    # the one typed error the inbox maps to 422: never anything that would become a 500
+    try:
+        reading = normalise(document)
+    except ContextError:
+        return
+    assert isinstance(reading.document, Normalised)
+    assert signed_form(reading.document) is document
