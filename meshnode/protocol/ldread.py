@@ -11,11 +11,12 @@ into ours (https://www.w3.org/TR/json-ld11-api/#iri-compaction, restricted to wh
   (every meshnode peer, Mastodon's Follow and Undo).
 - ``normalise`` resolves every key and ``type`` to an absolute IRI with the document's own
   contexts, then compacts it against ours: our term when we have one, the absolute IRI
-  otherwise (so a redefined ``purpose`` is never read as ours). ``@value``/``@list``/``@set``
-  wrappers are unwrapped, a node reference ``{"id": X}`` under an ``@id``-typed term of ours
-  becomes ``X``. ``proof`` and ``@json`` values are left untouched. A key the document's
-  contexts do not define stays as written (JSON-LD would drop it; keeping it reads compact
-  documents exactly as before).
+  otherwise when it was written as a CURIE or IRI, or is one of our names redefined (so a
+  redefined ``purpose`` is never read as ours). ``@value``/``@list``/``@set``
+  wrappers are unwrapped, a node reference ``{"id": X}`` under an ``@id``-typed term
+  becomes ``X``. ``proof`` and ``@json`` values are left untouched. A plain key that is none
+  of our names stays as written, whether the document's contexts define it or not (JSON-LD
+  would drop an undefined one; keeping it reads compact documents exactly as before).
 - Context URLs are never fetched: those vendored in ``protocol/contexts/`` (the copies Fedify
   ships) are read from the package; any other is listed in ``Reading.unknown_contexts``
   ("unknown terms are ignored"); the inbox refuses listings that name one.
@@ -45,6 +46,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.iou.vocab import IOU_CONTEXT
 from meshnode.protocol.ledger import LEDGER_CONTEXT
 from meshnode.protocol.notes import NOTE_CONTEXT
+from meshnode.protocol.receipts import RECEIPT_CONTEXT
 from meshnode.protocol.vocab import AS_CONTEXT, LISTING_CONTEXT
 
 __all__ = ["ContextError", "Normalised", "Reading", "UnknownContextError", "needs_normalising",
@@ -78,7 +80,7 @@ CONTEXT_FILES: Final[dict[str, str]] = {
 # Every @context meshnode emits: a document under one of these is read as it is.
 OUR_CONTEXTS: Final[tuple[Any, ...]] = (
     AS_CONTEXT, ACTIVITY_CONTEXT, ACTOR_CONTEXT, LISTING_CONTEXT, DEAL_CONTEXT, LEDGER_CONTEXT,
-    IOU_CONTEXT, NOTE_CONTEXT, MESSAGE_CONTEXT,
+    IOU_CONTEXT, NOTE_CONTEXT, MESSAGE_CONTEXT, RECEIPT_CONTEXT,
 )
 # Where our compact names come from, first wins: our inline terms, then the published
 # contexts we reference (so as:name -> name, sec:proof -> proof).
@@ -332,8 +334,9 @@ def _ours() -> _Ours:
 
 
 def _name(key: str, terms: Mapping[str, Definition]) -> str:
-    """Our compact name for a key, its absolute IRI when we have none, or the key as written
-    when the document's contexts do not define it."""
+    """Our compact name for a key; else the key as written when it is a plain term that is
+    none of our names (undefined, or defined for a vocabulary we do not read); else its
+    absolute IRI (a CURIE, or one of our names redefined to mean something else)."""
     if key in terms:
         iri = terms[key][0]
     elif ":" in key or key.startswith("@"):
@@ -343,7 +346,10 @@ def _name(key: str, terms: Mapping[str, Definition]) -> str:
     ours = _ours()
     if ours.iris.get(key) == iri:  # one of our names for it (orderedItems, not items)
         return key
-    return ours.names.get(iri, iri)
+    name = ours.names.get(iri)
+    if name is not None:
+        return name
+    return iri if ":" in key or key.startswith("@") or key in ours.iris else key
 
 
 def _type_name(value: object, terms: Mapping[str, Definition]) -> object:

@@ -32,7 +32,9 @@ from meshnode.protocol.ldread import (
     signed_form,
 )
 from meshnode.protocol.listings import parse_proposal
+from meshnode.protocol.receipts import RECEIPT_CONTEXT
 from meshnode.protocol.vocab import AS_CONTEXT, LISTING_CONTEXT, VALUEFLOWS
+from meshnode.services.receipts import UPDATE_CONTEXT
 from scripts import make_examples
 
 CAPTURED = Path(__file__).parent / "captured" / "fedify-send-activity-create.json"
@@ -173,6 +175,19 @@ def test_normalise__prefixed_and_full_iri_proposal_reads_as_ours() -> None:
         "@context": compact["@context"]}
     draft = parse_proposal(normalised, decimals=2)
     assert draft.title == compact["name"]
+
+
+def test_normalise__terms_defined_in_a_context_we_do_not_list_keep_their_names() -> None:
+    # Given a receipt Update (its context is built in services/, so it is not one the fast
+    # path knows): its own term dealReceipt is none of our names
+    update = {"@context": UPDATE_CONTEXT, "id": "https://a.example/deals/1/receipt/1",
+              "type": "Update", "actor": "https://a.example/users/alice",
+              "object": {"type": "Agreement", "id": "https://b.example/deals/1",
+                         "dealReceipt": {"@context": RECEIPT_CONTEXT, "type": "DealReceipt",
+                                         "id": "https://a.example/receipts/1"}}}
+    assert needs_normalising(update) is True
+    # Then it reads back exactly as written
+    assert normalise(update).document == update
 
 
 def test_normalise__a_term_the_sender_redefined_is_not_read_as_ours() -> None:
