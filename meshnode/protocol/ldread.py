@@ -23,7 +23,8 @@ into ours (https://www.w3.org/TR/json-ld11-api/#iri-compaction, restricted to wh
 - A hostile context cannot make this expensive: at most ``MAX_TERMS`` inline definitions per
   document (counted before any is read), ``MAX_CONTEXT_ENTRIES`` per ``@context``,
   ``MAX_CONTEXTS`` ``@context`` occurrences, scoped contexts ``MAX_CONTEXT_DEPTH`` deep, IRIs
-  of ``MAX_IRI`` characters, prefix chains of ``MAX_PREFIX_HOPS``. Past a cap:
+  of ``MAX_IRI`` characters, prefix chains of ``MAX_PREFIX_HOPS``, ``MAX_ENTRIES`` keys and
+  list items rewritten (so the work stays within a few times the JSON parse). Past a cap:
   ``ContextError`` (422), nothing read.
 
 Proofs are verified on the document as it was signed: every normalised node is a
@@ -58,6 +59,7 @@ MAX_CONTEXTS: Final = 64
 MAX_CONTEXT_DEPTH: Final = 4
 MAX_IRI: Final = 2048
 MAX_PREFIX_HOPS: Final = 4
+MAX_ENTRIES: Final = 4096  # keys and list items rewritten per document (a listing Create: ~80)
 
 # The context documents vendored in protocol/contexts/ (copies of those Fedify 2.3.6 ships).
 CONTEXT_FILES: Final[dict[str, str]] = {
@@ -266,12 +268,19 @@ class _Budget:
 
     terms: int = 0
     contexts: int = 0
+    entries: int = 0
     unknown: list[str] = field(default_factory=list)
 
     def spend(self, terms: int) -> None:
         self.terms += terms
         if self.terms > MAX_TERMS:
             raise ContextError(f"the document's contexts define more than {MAX_TERMS} terms")
+
+    def visit(self, entries: int) -> None:
+        self.entries += entries
+        if self.entries > MAX_ENTRIES:
+            raise ContextError(f"the document has more than {MAX_ENTRIES} keys and items "
+                               "to read in our names")
 
 
 def _extend(terms: Mapping[str, Definition], context: object,
@@ -360,6 +369,7 @@ def _type_name(value: object, terms: Mapping[str, Definition]) -> object:
 
 def _value(value: object, terms: Mapping[str, Definition], budget: _Budget) -> Any:
     if isinstance(value, list):
+        budget.visit(len(value))
         return [_value(item, terms, budget) for item in value]
     if not isinstance(value, Mapping):
         return value
@@ -373,6 +383,7 @@ def _value(value: object, terms: Mapping[str, Definition], budget: _Budget) -> A
 
 def _node(node: Mapping[str, Any], terms: Mapping[str, Definition],
           budget: _Budget) -> Normalised:
+    budget.visit(len(node))
     if "@context" in node:
         terms = _extend(terms, node["@context"], budget)
     ours = _ours()

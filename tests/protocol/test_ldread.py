@@ -241,6 +241,13 @@ def test_normalise__a_context_on_every_nested_object_is_capped() -> None:
     assert "more than 64 @context" in _timed_refusal(node)
 
 
+def test_normalise__a_document_of_thousands_of_small_objects_is_refused() -> None:
+    # 20,000 {"vf:a": 1} fit in the 256 KiB body cap: rewriting each would cost 4 x the parse
+    document = {"@context": [AS_CONTEXT, {"vf": VALUEFLOWS}], "type": "Create",
+                "object": [{"vf:a": 1} for _ in range(20_000)]}
+    assert "more than 4096 keys and items" in _timed_refusal(document)
+
+
 def test_normalise__deeply_nested_scoped_contexts_are_refused() -> None:
     context: dict[str, Any] = {"leaf": "urn:leaf"}
     for depth in range(20):
