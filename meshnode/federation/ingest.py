@@ -23,6 +23,7 @@ from meshnode.federation.http import FetchError
 from meshnode.federation.remote import (
     VerifiedObject,
     announce_of,
+    listings_arrived,
     published_at,
     relay,
     store_verified,
@@ -147,6 +148,7 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
             outcomes.append(STORED)
     if fresh:
         await ingest_store.insert_remote_listings(tx, [row for _, _, row in fresh])
+        await listings_arrived(federation, tx, [row.listing_id for _, _, row in fresh])
         relayed = await _relay_run(federation, tx, [effect for _, effect, _ in fresh])
         for (index, _, _), done in zip(fresh, relayed, strict=True):
             outcomes[index] = RELAYED if done else STORED

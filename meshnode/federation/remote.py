@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -118,7 +118,17 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            updated_at=verified.timestamp, version=version,
                                            signed_object=signed)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
+    await listings_arrived(federation, tx, [listing_id])
     return True
+
+
+async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
+                           listing_ids: Sequence[str]) -> None:
+    """The one place for work that must follow remote listings stored or advanced, in the
+    transaction that stores them: called by ``store_verified`` for one listing and by
+    ``ingest`` for the new listings of a batch (which never pass through
+    ``store_verified``). Nothing needs it yet; hook arrival work here, not in either caller.
+    """
 
 
 def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,
