@@ -1,0 +1,314 @@
+"""Simulate a network of meshnode communities with the real code (issue 20).
+
+    python scripts/simulate.py --nodes 30 --topology city --days 1 [--loss 0.01]
+        [--partition] [--seed 1] [--listings-per-day 1] [--svg docs/scale] --json
+
+N real nodes (``scripts/sim_network.py``) peer along a seeded topology
+(``scripts/sim_topology.py``), members publish, edit and withdraw listings at seeded times,
+and the run prints one JSON document: messages per listing version against the edges within
+the hop radius, reach time (p50/p95/max), partition heal time and catch-up bytes, and the
+simulator's own cost. See docs/scale.md for figures and what they showed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from meshnode.federation import peering  # noqa: E402
+from meshnode.federation.sync import SYNC_INTERVAL  # noqa: E402
+from meshnode.services import listings, members  # noqa: E402
+from meshnode.store.listings import get_listing_by_object_id  # noqa: E402
+from meshnode.store.members import MemberRow  # noqa: E402
+from scripts import sim_topology as topo  # noqa: E402
+from scripts.sim_network import (  # noqa: E402
+    Scheduler,
+    SimClock,
+    SimNet,
+    SimNode,
+    shuffled,
+    start_node,
+)
+
+DAY = 86400.0
+
+
+@dataclass
+class Published:
+    """One listing the workload published: where, when, and how many versions."""
+
+    node: int
+    object_id: str
+    listing_id: str
+    at: float
+    versions: int = 1
+    withdrawn: bool = False
+
+
+@dataclass
+class Run:
+    """A simulation in progress."""
+
+    args: argparse.Namespace
+    graph: topo.Graph
+    nodes: list[SimNode]
+    sched: Scheduler
+    authors: list[MemberRow] = field(default_factory=list)
+    published: list[Published] = field(default_factory=list)
+    heal_at: float | None = None
+
+
+def draft(rng: random.Random, now: Any, n: int) -> dict[str, object]:
+    """A valid ride offer departing three days after ``now``."""
+    departure = (now + timedelta(days=3)).isoformat()
+    return {"kind": "offer", "category": "ride", "title": f"Covoiturage numéro {n}",
+            "description": "Trois places, vélo pliant accepté.",
+            "price": {"mode": "amount", "amount": f"{rng.randint(1, 9)}.50"},
+            "location": {"name": "Quai du Canal", "lat": 45.76, "lon": 4.83},
+            "details": {"from": "Canal", "to": "Lyon", "departure": departure, "seats": 3}}
+
+
+async def build(args: argparse.Namespace, root: Path) -> Run:
+    """Start the nodes, peer them along the topology, create one author per node."""
+    rng = random.Random(args.seed)
+    graph = topo.build(args.topology, args.nodes, rng)
+    clock = SimClock()
+    net = SimNet(clock, loss=0.0, seed=args.seed)  # set-up without loss
+    nodes = [await start_node(i, root, clock, net) for i in range(args.nodes)]
+    sched = Scheduler(clock, net, nodes, tick=args.tick)
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            if a < b:
+                await peering.add_peer(nodes[a].ctx, nodes[b].url)
+    await sched.settle(limit=400)
+    run = Run(args, graph, nodes, sched)
+    for node in nodes:
+        run.authors.append(await members.add_member(node.ctx, username="membre",
+                                                    password=None))
+    net.loss = args.loss
+    return run
+
+
+def schedule_workload(run: Run, start: float, end: float) -> None:
+    """Listings per node per day, a third edited, a fifth withdrawn, at seeded times."""
+    rng = random.Random(run.args.seed + 1)
+    count = int(run.args.listings_per_day * len(run.nodes) * (end - start) / DAY)
+    for n in range(count):
+        index = rng.randrange(len(run.nodes))
+        at = start + rng.random() * (end - start)
+        edit = rng.random() < 1 / 3
+        withdraw = rng.random() < 1 / 5
+        run.sched.at(at, _publish(run, index, n, rng.random(), edit, withdraw))
+
+
+def _publish(run: Run, index: int, n: int, salt: float, edit: bool, withdraw: bool) -> Any:
+    async def action() -> None:
+        node, author = run.nodes[index], run.authors[index]
+        if index in run.sched.net.offline:
+            return
+        view = await listings.create_listing(
+            node.ctx, author, draft(random.Random(salt), node.ctx.clock(), n))
+        entry = Published(index, view.row.object_id, view.row.id, run.sched.clock.seconds())
+        run.published.append(entry)
+        node.fed.wake_delivery()
+        if edit:
+            run.sched.at(entry.at + 3600, _edit(run, entry))
+        if withdraw:
+            run.sched.at(entry.at + 6 * 3600, _withdraw(run, entry))
+    return action
+
+
+def _edit(run: Run, entry: Published) -> Any:
+    async def action() -> None:
+        if entry.node in run.sched.net.offline or entry.withdrawn:
+            return
+        await listings.update_listing(run.nodes[entry.node].ctx, run.authors[entry.node],
+                                      entry.listing_id, {"title": "Trajet modifié"})
+        entry.versions += 1
+    return action
+
+
+def _withdraw(run: Run, entry: Published) -> Any:
+    async def action() -> None:
+        if entry.node in run.sched.net.offline:
+            return
+        await listings.withdraw_listing(run.nodes[entry.node].ctx, run.authors[entry.node],
+                                        entry.listing_id)
+        entry.versions += 1
+        entry.withdrawn = True
+    return action
+
+
+def schedule_partition(run: Run, start: float, hours: float) -> None:
+    """Cut a third of the network off from the rest for ``hours``."""
+    third = set(shuffled(list(range(len(run.nodes))), run.args.seed + 2)[: len(run.nodes) // 3])
+    net = run.sched.net
+
+    async def cut() -> None:
+        net.cut = third
+
+    async def heal() -> None:
+        net.cut = None
+        run.heal_at = run.sched.clock.seconds()
+    run.sched.at(start, cut)
+    run.sched.at(start + hours * 3600, heal)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50, p95 and max of ``values`` (None when empty)."""
+    if not values:
+        return {"p50": None, "p95": None, "max": None}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": round(pick(0.5), 1), "p95": round(pick(0.95), 1), "max": round(ordered[-1], 1)}
+
+
+async def converged(run: Run) -> tuple[int, int]:
+    """(pairs checked, pairs where a node in the radius lacks the author's last version)."""
+    limit = run.nodes[0].config.relay_hop_limit
+    checked = missing = 0
+    author_rows = {}
+    for entry in run.published:
+        author_rows[entry.object_id] = await get_listing_by_object_id(
+            run.nodes[entry.node].ctx.store.reader, entry.object_id)
+    for entry in run.published:
+        want = author_rows[entry.object_id]
+        for other in topo.within(run.graph, entry.node, limit + 1):
+            if other == entry.node or topo.within(run.graph, entry.node, limit).get(other) is None:
+                continue
+            row = await get_listing_by_object_id(run.nodes[other].ctx.store.reader,
+                                                 entry.object_id)
+            checked += 1
+            if row is None or want is None or (row.version, row.status) != (want.version,
+                                                                          want.status):
+                missing += 1
+    return checked, missing
+
+
+def measure(run: Run) -> dict[str, Any]:
+    """Per-listing figures from the traffic counters and the topology."""
+    limit = run.nodes[0].config.relay_hop_limit
+    traffic = run.sched.net.traffic
+    reach: list[float] = []
+    ratios: list[float] = []
+    points: list[tuple[int, float]] = []
+    edges_within: list[int] = []
+    nodes_within: list[int] = []
+    heal: list[float] = []
+    for entry in run.published:
+        ball = topo.within(run.graph, entry.node, limit)
+        edges = topo.edges_among(run.graph, set(ball))
+        edges_within.append(edges)
+        nodes_within.append(len(ball) - 1)
+        per_version = traffic.per_listing.get(entry.object_id, 0) / entry.versions
+        points.append((edges, per_version))
+        ratios.append(per_version / max(edges, 1))
+        times = [traffic.arrival.get((entry.object_id, other)) for other in ball
+                 if other != entry.node]
+        if times and all(t is not None for t in times):
+            reach.append(max(t for t in times if t is not None) - entry.at)
+        if run.heal_at is not None:
+            heal += [t - run.heal_at for t in times if t is not None and t >= run.heal_at
+                     and entry.at < run.heal_at]
+    versions = sum(e.versions for e in run.published)
+    return {
+        "listings": len(run.published),
+        "listing_versions": versions,
+        "messages_per_listing": round(sum(traffic.per_listing.values()) / max(versions, 1), 2),
+        "edges_within_hop_radius_mean": round(statistics.fmean(edges_within), 2)
+        if edges_within else None,
+        "nodes_within_hop_radius_mean": round(statistics.fmean(nodes_within), 2)
+        if nodes_within else None,
+        "messages_over_edges_max": round(max(ratios), 3) if ratios else None,
+        "reach_seconds": percentiles(reach),
+        "reached_all_in_radius": len(reach),
+        "partition_heal_seconds": round(max(heal), 1) if heal else
+        (0.0 if run.heal_at is not None else None),
+        "_points": points, "_reach": reach,
+    }
+
+
+async def simulate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run one simulation and return its JSON document."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        run = await build(args, Path(tmp))
+        setup_seconds = time.perf_counter() - started
+        base = run.sched.clock.seconds()
+        end = base + args.days * DAY
+        schedule_workload(run, base, end)
+        if args.partition:
+            schedule_partition(run, base + 3600, args.partition_hours)
+            end = max(end, base + 3600 + args.partition_hours * 3600 + 3 * 3600)
+        run.sched.net.traffic.catchup_bytes = 0
+        await run.sched.run_until(end + 2 * SYNC_INTERVAL.total_seconds())
+        checked, missing = await converged(run)
+        figures = measure(run)
+        traffic = run.sched.net.traffic
+        for node in run.nodes:
+            await node.runner.cleanup()
+    return {
+        "nodes": args.nodes, "topology": args.topology, "seed": args.seed,
+        "days": args.days, "loss": args.loss, "partition": args.partition,
+        "edges": topo.edge_count(run.graph),
+        **figures,
+        "converged_pairs": checked, "unconverged_pairs": missing,
+        "posts": traffic.posts, "gets": traffic.gets, "lost": traffic.lost,
+        "refused": traffic.refused, "post_bytes": traffic.post_bytes,
+        "catchup_bytes": traffic.catchup_bytes,
+        "catchup_period_seconds": SYNC_INTERVAL.total_seconds(),
+        "rounds": run.sched.rounds,
+        "setup_seconds": round(setup_seconds, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=12)
+    parser.add_argument("--topology", choices=topo.TOPOLOGIES, default="geometric")
+    parser.add_argument("--days", type=float, default=1 / 24)
+    parser.add_argument("--loss", type=float, default=0.0)
+    parser.add_argument("--partition", action="store_true")
+    parser.add_argument("--partition-hours", type=float, default=24.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--listings-per-day", type=float, default=24.0)
+    parser.add_argument("--tick", type=float, default=0.5)
+    parser.add_argument("--tmp", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
+    parser.add_argument("--svg", help="write plots into this directory (e.g. docs/scale)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run and print."""
+    logging.basicConfig(level=logging.CRITICAL)
+    args = parse(argv)
+    result = asyncio.run(simulate(args))
+    if args.svg:
+        from scripts.sim_svg import write_plots
+        write_plots(Path(args.svg), result)
+    result = {k: v for k, v in result.items() if not k.startswith("_")}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:32} {value}")
+
+
+if __name__ == "__main__":
+    main()
