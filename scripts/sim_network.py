@@ -101,6 +101,7 @@ class SimNet:
         self.offline: set[int] = set()
         self.cut: set[int] | None = None  # one side of an active partition
         self.traffic = Traffic()
+        self.hop_seconds = 0.5
         self._link_counts: dict[tuple[int, int], int] = defaultdict(int)
 
     def reachable(self, src: int, dst: int) -> bool:
@@ -133,7 +134,7 @@ class SimNet:
 
     def arrived(self, oid: str, node: int) -> None:
         """Note that a listing (some version of it) reached ``node`` now."""
-        now = self.clock.seconds()
+        now = self.clock.seconds() + self.hop_seconds  # received one hop after sending
         self.traffic.arrival.setdefault((oid, node), now)
         self.traffic.last_arrival[(oid, node)] = now
 
@@ -176,10 +177,10 @@ class SimClient(FederationClient):
         return document
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # kept bound: no race with another process for the port
+    return sock
 
 
 @dataclass
@@ -209,7 +210,8 @@ class SimNode:
 
 async def start_node(index: int, root: Path, clock: SimClock, net: SimNet) -> SimNode:
     """Create, start and wire one node (its client replaced by ``SimClient``)."""
-    port = _free_port()
+    sock = _bound_socket()
+    port = int(sock.getsockname()[1])
     handle = f"n{index}"
     config = init_node(Config(data_dir=root / handle, name=f"Community {index}", handle=handle,
                               public_url=f"http://127.0.0.1:{port}", port=port,
@@ -217,7 +219,7 @@ async def start_node(index: int, root: Path, clock: SimClock, net: SimNet) -> Si
     runner = web.AppRunner(create_app(config, clock=clock, run_workers=False),
                            access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     node = SimNode(index, config, runner)
     fed = node.fed
     client = SimClient(fed.client, net, index)

@@ -99,6 +99,7 @@ async def build(args: argparse.Namespace, root: Path) -> Run:
         run.authors.append(await members.add_member(node.ctx, username="membre",
                                                     password=None))
     net.loss = args.loss
+    net.hop_seconds = args.tick
     return run
 
 

@@ -60,8 +60,13 @@ class SyncWorker:
                 total += await self.sync_peer(peer)
             except (FetchError, ProtocolError, ServiceError) as exc:
                 log.warning("sync from %s failed: %s", peer["origin"], exc)
+                # A failed pull waits one period like a successful one: retrying at every
+                # poll (2 s) while a peer is down or cut off was a storm the simulator showed
+                # (docs/scale.md); deliveries still retry on their own backoff.
+                stamp = format_utc(ctx.clock())
                 async with ctx.store.transaction() as tx:
-                    await fq.update_peer(tx, peer["origin"], format_utc(ctx.clock()),
+                    await fq.update_peer(tx, peer["origin"], stamp, sync_due=0,
+                                         last_sync_attempt_at=stamp,
                                          last_error=f"sync: {exc}"[:300])
         return total
 

@@ -210,6 +210,7 @@ async def count_followers(db: aiosqlite.Connection, local_actor: str) -> int:
 PEER_COLUMNS = frozenset({
     "requested", "actor_id", "out_state", "out_follow_id", "attempts", "next_attempt_at",
     "blocked", "sync_cursor", "sync_due", "last_sync_at", "last_delivery_at", "last_error",
+    "last_sync_attempt_at",
 })
 
 
@@ -270,8 +271,9 @@ async def peers_to_sync(db: aiosqlite.Connection, stale_before: str) -> list[aio
     """Peered, unblocked peers whose outbox should be pulled now."""
     return await _all(
         db, "SELECT * FROM peers WHERE out_state = 'peered' AND blocked = 0 AND actor_id IS NOT"
-            " NULL AND (sync_due = 1 OR last_sync_at IS NULL OR last_sync_at <= ?)",
-        (stale_before,))
+            " NULL AND (sync_due = 1 OR ((last_sync_at IS NULL OR last_sync_at <= ?)"
+            " AND (last_sync_attempt_at IS NULL OR last_sync_attempt_at <= ?)))",
+        (stale_before, stale_before))
 
 
 async def is_blocked(db: aiosqlite.Connection, origin: str) -> bool:
