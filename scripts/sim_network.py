@@ -87,7 +87,9 @@ class Traffic:
     per_listing: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # (object id, node index) -> virtual seconds of first arrival, by push or catch-up
     arrival: dict[tuple[str, int], float] = field(default_factory=dict)
-    last_arrival: dict[tuple[str, int], float] = field(default_factory=dict)
+    # (object id, version stamp) -> first seen anywhere; (id, stamp, node) -> first arrival
+    version_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    version_arrival: dict[tuple[str, str, int], float] = field(default_factory=dict)
 
 
 class SimNet:
@@ -100,6 +102,7 @@ class SimNet:
         self.by_origin: dict[str, int] = {}
         self.offline: set[int] = set()
         self.cut: set[int] | None = None  # one side of an active partition
+        self.cut_was: set[int] = set()
         self.traffic = Traffic()
         self.hop_seconds = 0.5
         self._link_counts: dict[tuple[int, int], int] = defaultdict(int)
@@ -132,11 +135,18 @@ class SimNet:
             raise FetchError(f"simulated network: message to {url[:80]} lost")
         return dst
 
-    def arrived(self, oid: str, node: int) -> None:
-        """Note that a listing (some version of it) reached ``node`` now."""
+    def arrived(self, activity: Mapping[str, Any], node: int) -> None:
+        """Note that a listing version reached ``node`` now."""
+        oid = object_id(activity)
+        if oid is None or "/listings/" not in oid:
+            return
         now = self.clock.seconds() + self.hop_seconds  # received one hop after sending
+        obj = activity.get("object")
+        stamp = str(obj.get("updated") or obj.get("published") or obj.get("type")) \
+            if isinstance(obj, Mapping) else str(activity.get("type"))
         self.traffic.arrival.setdefault((oid, node), now)
-        self.traffic.last_arrival[(oid, node)] = now
+        self.traffic.version_seen.setdefault((oid, stamp), now - self.hop_seconds)
+        self.traffic.version_arrival.setdefault((oid, stamp, node), now)
 
 
 class SimClient(FederationClient):
@@ -160,7 +170,7 @@ class SimClient(FederationClient):
             if oid is not None and "/listings/" in oid:
                 traffic.per_listing[oid] += 1
                 if result.status < 300:
-                    self.net.arrived(oid, dst)
+                    self.net.arrived(activity, dst)
         return result
 
     async def get_json(self, url: str, **kwargs: Any) -> Any:
@@ -171,9 +181,8 @@ class SimClient(FederationClient):
         if "?after=" in url and isinstance(document, Mapping):
             self.net.traffic.catchup_bytes += len(json.dumps(document))
             for item in document.get("orderedItems") or ():
-                oid = object_id(item) if isinstance(item, Mapping) else None
-                if oid is not None and "/listings/" in oid:
-                    self.net.arrived(oid, self.index)
+                if isinstance(item, Mapping):
+                    self.net.arrived(item, self.index)
         return document
 
 

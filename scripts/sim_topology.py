@@ -11,6 +11,7 @@ A graph is ``dict[int, set[int]]`` (undirected). Everything takes an explicit ``
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import deque
@@ -81,10 +82,10 @@ def city(n: int, rng: random.Random, clusters: int = 30, inside: float = 0.5) ->
             for b in members[x + 1:]:
                 if rng.random() < inside:
                     _link(graph, a, b)
-        for a, b in zip(members, members[1:], strict=False):  # each cluster connected
+        for a, b in itertools.pairwise(members):  # each cluster connected
             _link(graph, a, b)
-    for c in range(count - 1 if count > 2 else count - 1):
-        _link(graph, rng.choice(groups[c]), rng.choice(groups[c + 1]))
+    for c in range(count if count > 2 else count - 1):  # a ring of bridges
+        _link(graph, rng.choice(groups[c]), rng.choice(groups[(c + 1) % count]))
     for _ in range(n // 30):
         c, d = rng.sample(range(count), 2) if count > 1 else (0, 0)
         _link(graph, rng.choice(groups[c]), rng.choice(groups[d]))

@@ -28,13 +28,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from meshnode.federation import peering  # noqa: E402
-from meshnode.federation.sync import SYNC_INTERVAL  # noqa: E402
-from meshnode.services import listings, members  # noqa: E402
-from meshnode.store.listings import get_listing_by_object_id  # noqa: E402
-from meshnode.store.members import MemberRow  # noqa: E402
-from scripts import sim_topology as topo  # noqa: E402
-from scripts.sim_network import (  # noqa: E402
+from meshnode.federation import peering
+from meshnode.federation.sync import SYNC_INTERVAL
+from meshnode.services import listings, members
+from meshnode.store.listings import get_listing_by_object_id
+from meshnode.store.members import MemberRow
+from scripts import sim_topology as topo
+from scripts.sim_network import (
     Scheduler,
     SimClock,
     SimNet,
@@ -69,6 +69,7 @@ class Run:
     authors: list[MemberRow] = field(default_factory=list)
     published: list[Published] = field(default_factory=list)
     heal_at: float | None = None
+    unconverged: list[dict[str, Any]] = field(default_factory=list)
 
 
 def draft(rng: random.Random, now: Any, n: int) -> dict[str, object]:
@@ -159,7 +160,7 @@ def schedule_partition(run: Run, start: float, hours: float) -> None:
     net = run.sched.net
 
     async def cut() -> None:
-        net.cut = third
+        net.cut = net.cut_was = third
 
     async def heal() -> None:
         net.cut = None
@@ -196,6 +197,10 @@ async def converged(run: Run) -> tuple[int, int]:
             if row is None or want is None or (row.version, row.status) != (want.version,
                                                                           want.status):
                 missing += 1
+                run.unconverged.append({
+                    "author": entry.node, "node": other, "published_at": entry.at,
+                    "want": None if want is None else [want.version, want.status],
+                    "have": None if row is None else [row.version, row.status]})
     return checked, missing
 
 
@@ -221,9 +226,9 @@ def measure(run: Run) -> dict[str, Any]:
                  if other != entry.node]
         if times and all(t is not None for t in times):
             reach.append(max(t for t in times if t is not None) - entry.at)
-        if run.heal_at is not None:
-            heal += [t - run.heal_at for t in times if t is not None and t >= run.heal_at
-                     and entry.at < run.heal_at]
+    if run.heal_at is not None:  # versions made before the heal, arriving after it
+        heal = [t - run.heal_at for (oid, stamp, _), t in traffic.version_arrival.items()
+                if t >= run.heal_at and traffic.version_seen[(oid, stamp)] < run.heal_at]
     versions = sum(e.versions for e in run.published)
     return {
         "listings": len(run.published),
@@ -267,6 +272,7 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         "edges": topo.edge_count(run.graph),
         **figures,
         "converged_pairs": checked, "unconverged_pairs": missing,
+        "_unconverged": run.unconverged[:20], "_cut": sorted(run.sched.net.cut_was),
         "posts": traffic.posts, "gets": traffic.gets, "lost": traffic.lost,
         "refused": traffic.refused, "post_bytes": traffic.post_bytes,
         "catchup_bytes": traffic.catchup_bytes,

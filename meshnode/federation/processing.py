@@ -152,7 +152,17 @@ async def prepare_listing(federation: Federation, act: Mapping[str, Any]) -> Eff
     if act["type"] != "Announce" and verified.author != actor:
         raise ForbiddenChangeError("only the author's own node may Create, Update or Delete it")
     hops = hops_of(act) if act["type"] == "Announce" else 1
+    if hops > 1 and await _peered_with(federation, verified.author):
+        # We are one hop from the author, whoever relayed this version to us first: counting
+        # the relay's hops would leave our side of the author's radius without it when a
+        # relay (or a catch-up page) outruns the author's own delivery (docs/scale.md).
+        hops = 1
     return StoreListing(federation, verified, hops, actor)
+
+
+async def _peered_with(federation: Federation, author: str) -> bool:
+    peer = await fq.get_peer(federation.ctx.store.reader, origin_of(author))
+    return peer is not None and peer["out_state"] == "peered" and not peer["blocked"]
 
 
 async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -> Effect:
