@@ -54,11 +54,11 @@ def scatter(path: Path, title: str, points: list[tuple[float, float]]) -> None:
 
 def histogram(path: Path, title: str, values: list[float], bins: int = 20) -> None:
     """Distribution of reach times (seconds)."""
-    top = max(values + [1.0])
+    top = max([*values, 1.0])
     counts = [0] * bins
     for value in values:
         counts[min(bins - 1, int(value / top * bins))] += 1
-    ymax = max(counts + [1])
+    ymax = max([*counts, 1])
     parts = _frame(title, "seconds to reach every node within the radius", "listings",
                    top, ymax)
     width = (W - 20 - PAD) / bins

@@ -134,3 +134,58 @@ async def test_peering__by_handle_resolved_with_webfinger(make_node: NodeFactory
     await settle(a, b)
     status = {p.peer: p for p in await peering.list_peers(a.ctx)}
     assert status[b.url].status == "peered"
+
+
+async def test_relay__a_relay_outrunning_the_author_still_makes_its_peer_a_first_hop(
+    make_node: NodeFactory,
+) -> None:
+    # Given a — b — c, and x peered with both a and b (found by scripts/simulate.py: after a
+    # partition healed, b heard an edit from x's relay before a's own Update, and c never got it)
+    a, b, c, x = [await make_node(h) for h in ("alpha", "beta", "gamma", "xi")]
+    await peer(a, b, c, x)
+    await peer(a, x, b, c)
+    await peer(x, b, a, c)
+    await peer(b, c, a, x)
+    alice = await a.member("alice")
+    view = await a.publish(alice)
+    # When a's delivery reaches x first and x's relay (hops 2) reaches b before a's Create
+    x_host = next(host for host in await a.workers.delivery.federation.ctx.store.reader
+                  .execute_fetchall("SELECT DISTINCT host FROM deliveries WHERE state ="
+                                    " 'pending'") if str(x.config.port) in host[0])[0]
+    await a.workers.delivery.run_host(x_host)
+    await x.workers.inbox.step()
+    await x.workers.delivery.step()
+    await b.workers.inbox.step()
+    await settle(a, b, c, x)
+    # Then b relayed it as a's first hop, so c (two hops from a) has it
+    assert await b.remote(view.row.object_id) is not None
+    assert await c.remote(view.row.object_id) is not None
+
+
+async def test_catch_up__a_failed_pull_waits_one_period_instead_of_every_poll(
+    make_node: NodeFactory,
+) -> None:
+    from meshnode.federation.sync import SYNC_INTERVAL
+    from meshnode.protocol.timefmt import format_utc
+    from meshnode.store import federation as fq
+    # Given a peered with b, then b down and a's catch-up from b due again
+    a = await make_node("alpha")
+    b = await make_node("beta")
+    await peer(a, b)
+    await b.stop()
+    a.clock.advance(seconds=SYNC_INTERVAL.total_seconds() + 1)
+
+    async def due() -> int:
+        stale = format_utc(a.clock() - SYNC_INTERVAL)
+        return len(await fq.peers_to_sync(a.ctx.store.reader, stale))
+
+    assert await due() == 1
+    # When the pull fails
+    await a.workers.sync.step()
+    # Then the peer is not pulled again at the next polls (the simulator saw a storm of them)...
+    assert (await peering.list_peers(a.ctx))[0].last_error is not None
+    a.clock.advance(seconds=60)
+    assert await due() == 0
+    # ...but again one catch-up period later
+    a.clock.advance(seconds=SYNC_INTERVAL.total_seconds())
+    assert await due() == 1
