@@ -103,6 +103,8 @@ class SimNet:
         self.offline: set[int] = set()
         self.cut: set[int] | None = None  # one side of an active partition
         self.cut_was: set[int] = set()
+        self.watched: int | None = None  # a node back from offline: bytes it took to catch up
+        self.watched_bytes = 0
         self.traffic = Traffic()
         self.hop_seconds = 0.5
         self._link_counts: dict[tuple[int, int], int] = defaultdict(int)
@@ -164,6 +166,8 @@ class SimClient(FederationClient):
         traffic = self.net.traffic
         traffic.posts += 1
         traffic.post_bytes += len(body)
+        if dst == self.net.watched:
+            self.net.watched_bytes += len(body)
         activity = json.loads(body)
         if isinstance(activity, dict) and activity.get("type") in LISTING_TYPES:
             oid = object_id(activity)
@@ -179,7 +183,10 @@ class SimClient(FederationClient):
         document = await super().get_json(url, **kwargs)
         self.net.traffic.gets += 1
         if "?after=" in url and isinstance(document, Mapping):
-            self.net.traffic.catchup_bytes += len(json.dumps(document))
+            size = len(json.dumps(document))
+            self.net.traffic.catchup_bytes += size
+            if self.index == self.net.watched:
+                self.net.watched_bytes += size
             for item in document.get("orderedItems") or ():
                 if isinstance(item, Mapping):
                     self.net.arrived(item, self.index)

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from meshnode.federation import peering
 from meshnode.federation.sync import SYNC_INTERVAL
 from meshnode.services import listings, members
+from meshnode.store.federation import request_sync_all
 from meshnode.store.listings import get_listing_by_object_id
 from meshnode.store.members import MemberRow
 from scripts import sim_topology as topo
@@ -70,6 +71,7 @@ class Run:
     published: list[Published] = field(default_factory=list)
     heal_at: float | None = None
     unconverged: list[dict[str, Any]] = field(default_factory=list)
+    back_at: float | None = None
 
 
 def draft(rng: random.Random, now: Any, n: int) -> dict[str, object]:
@@ -89,7 +91,7 @@ async def build(args: argparse.Namespace, root: Path) -> Run:
     clock = SimClock()
     net = SimNet(clock, loss=0.0, seed=args.seed)  # set-up without loss
     nodes = [await start_node(i, root, clock, net) for i in range(args.nodes)]
-    sched = Scheduler(clock, net, nodes, tick=args.tick)
+    sched = Scheduler(clock, net, nodes, tick=args.tick, idle_jump=args.idle_jump)
     for a in sorted(graph):
         for b in sorted(graph[a]):
             if a < b:
@@ -167,6 +169,39 @@ def schedule_partition(run: Run, start: float, hours: float) -> None:
         run.heal_at = run.sched.clock.seconds()
     run.sched.at(start, cut)
     run.sched.at(start + hours * 3600, heal)
+
+
+def schedule_offline(run: Run, start: float, days: float) -> int:
+    """Take one node offline for ``days``; returns its index."""
+    index = shuffled(list(range(len(run.nodes))), run.args.seed + 3)[0]
+    net = run.sched.net
+
+    async def leave() -> None:
+        net.offline.add(index)
+
+    async def back() -> None:
+        net.offline.discard(index)
+        net.watched, net.watched_bytes = index, 0
+        run.back_at = run.sched.clock.seconds()
+        async with run.nodes[index].ctx.store.transaction() as tx:
+            await request_sync_all(tx)  # what a restart does (federation.runtime)
+    run.sched.at(start, leave)
+    run.sched.at(start + days * DAY, back)
+    return index
+
+
+def offline_figures(run: Run) -> dict[str, Any]:
+    """Catch-up time and bytes of the node that came back (versions made before it did)."""
+    net, traffic = run.sched.net, run.sched.net.traffic
+    if run.back_at is None or net.watched is None:
+        return {}
+    late = [t - run.back_at for (oid, stamp, node), t in traffic.version_arrival.items()
+            if node == net.watched and t >= run.back_at
+            and traffic.version_seen[(oid, stamp)] < run.back_at]
+    return {"offline_days": run.args.offline_days,
+            "offline_catchup_seconds": round(max(late), 1) if late else 0.0,
+            "offline_catchup_versions": len(late),
+            "offline_catchup_bytes": net.watched_bytes}
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -255,14 +290,17 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         setup_seconds = time.perf_counter() - started
         base = run.sched.clock.seconds()
         end = base + args.days * DAY
-        schedule_workload(run, base, end)
         if args.partition:
             schedule_partition(run, base + 3600, args.partition_hours)
             end = max(end, base + 3600 + args.partition_hours * 3600 + 3 * 3600)
+        if args.offline_days:
+            schedule_offline(run, base + 3600, args.offline_days)
+            end = max(end, base + 3600 + args.offline_days * DAY + 3 * 3600)
+        schedule_workload(run, base, end)  # over the whole scenario
         run.sched.net.traffic.catchup_bytes = 0
         await run.sched.run_until(end + 2 * SYNC_INTERVAL.total_seconds())
         checked, missing = await converged(run)
-        figures = measure(run)
+        figures = measure(run) | offline_figures(run)
         traffic = run.sched.net.traffic
         for node in run.nodes:
             await node.runner.cleanup()
@@ -294,6 +332,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partition-hours", type=float, default=24.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--listings-per-day", type=float, default=24.0)
+    parser.add_argument("--offline-days", type=float, default=0.0,
+                        help="one node offline this long, then its catch-up is measured")
+    parser.add_argument("--idle-jump", type=float, default=60.0,
+                        help="longest idle step of virtual time (seconds)")
     parser.add_argument("--tick", type=float, default=0.5)
     parser.add_argument("--tmp", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     parser.add_argument("--svg", help="write plots into this directory (e.g. docs/scale)")
