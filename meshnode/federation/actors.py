@@ -167,7 +167,8 @@ def _int_query(request: web.Request, name: str) -> int | None:
 
 
 async def outbox(request: web.Request) -> web.Response:
-    """``GET …/outbox[?after=N]``: the public activity log; ``after`` is a stable cursor."""
+    """``GET …/outbox[?after=N[&summary=1]]``: the public activity log; ``after`` is a stable
+    cursor; ``summary=1`` lists only each activity's ``id`` and ``seq``."""
     ctx = _ctx(request)
     actor, actors = await _actors_for(request)
     collection = f"{actor}/outbox"
@@ -176,7 +177,10 @@ async def outbox(request: web.Request) -> web.Response:
         total = await oq.count_public(ctx.store.reader, actors)
         return _json(ordered_collection(collection, total, f"{collection}?after=0"))
     rows = await oq.public_page(ctx.store.reader, actors, after, PAGE_SIZE)
-    items = [json.loads(row["body"]) for row in rows]
+    if request.query.get("summary") == "1":  # ids only: catch-up skips what was pushed
+        items = [{"id": json.loads(row["body"])["id"], "seq": row["seq"]} for row in rows]
+    else:
+        items = [json.loads(row["body"]) for row in rows]
     next_page = f"{collection}?after={rows[-1]['seq']}" if rows else None
     return _json(collection_page(f"{collection}?after={after}", collection, items, next_page))
 

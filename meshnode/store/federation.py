@@ -267,6 +267,19 @@ async def peers_to_resolve(db: aiosqlite.Connection, now: str) -> list[aiosqlite
                           " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", (now,))
 
 
+async def known_activity_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` our inbox has received (pushed), for catch-up to skip them."""
+    if not ids:
+        return set()
+    marks = ", ".join("?" for _ in ids)
+    # One that was refused or failed is pulled again: catch-up also repairs those.
+    rows = await _all(db, f"SELECT activity_id FROM inbox_activities"  # noqa: S608
+                          f" WHERE activity_id IN ({marks}) AND (outcome IS NULL OR"
+                          " (outcome NOT LIKE 'rejected%' AND outcome NOT LIKE 'failed%'))",
+                      list(ids))
+    return {row[0] for row in rows}
+
+
 async def peers_to_sync(db: aiosqlite.Connection, stale_before: str) -> list[aiosqlite.Row]:
     """Peered, unblocked peers whose outbox should be pulled now."""
     return await _all(

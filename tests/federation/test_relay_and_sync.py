@@ -189,3 +189,40 @@ async def test_catch_up__a_failed_pull_waits_one_period_instead_of_every_poll(
     # ...but again one catch-up period later
     a.clock.advance(seconds=SYNC_INTERVAL.total_seconds())
     assert await due() == 1
+
+
+async def test_catch_up__activities_already_pushed_are_skipped_by_id_not_downloaded(
+    make_node: NodeFactory,
+) -> None:
+    from meshnode.federation.sync import SYNC_INTERVAL
+    # Given b received a's listings by push
+    a = await make_node("alpha")
+    b = await make_node("beta")
+    await peer(a, b)
+    alice = await a.member("alice")
+    views = [await a.publish(alice, title=f"Trajet {n}") for n in range(3)]
+    await settle(a, b)
+    fetched: list[tuple[str, int]] = []
+    real_get = b.fed.client.get_json
+
+    async def recording_get(url: str, **kwargs: object) -> object:
+        document = await real_get(url, **kwargs)  # type: ignore[arg-type]
+        items = document.get("orderedItems") if isinstance(document, dict) else None
+        fetched.append((url, len(items or [])))
+        return document
+
+    b.fed.client.get_json = recording_get  # type: ignore[method-assign]
+    # When b's periodic catch-up from a runs
+    b.clock.advance(seconds=SYNC_INTERVAL.total_seconds() + 1)
+    await b.workers.sync.step()
+    # Then only id summaries were read: no full page carried an activity again
+    assert any("summary=1" in url for url, _ in fetched)
+    assert all(count == 0 for url, count in fetched if "summary=1" not in url)
+    # And a listing published while pushes fail still arrives by a full page
+    await b.stop()
+    missed = await a.publish(alice, title="Publié pendant la panne")
+    await a.workers.delivery.step()
+    await b.start()
+    await b.workers.sync.step()
+    assert await b.remote(missed.row.object_id) is not None
+    assert all([await b.remote(view.row.object_id) for view in views])
