@@ -166,9 +166,21 @@ def _int_query(request: web.Request, name: str) -> int | None:
         raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer") from exc
 
 
+def summary_item(activity: dict[str, Any], seq: int) -> dict[str, Any]:
+    """An outbox item as catch-up's summary pages list it: id and sequence number, and for a
+    listing the object's id and its version's time (updated, published or deleted)."""
+    item: dict[str, Any] = {"id": activity["id"], "seq": seq}
+    obj = activity.get("object")
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+        stamp = obj.get("updated") or obj.get("published") or obj.get("deleted")
+        if isinstance(stamp, str):
+            item.update(object=obj["id"], stamp=stamp)
+    return item
+
+
 async def outbox(request: web.Request) -> web.Response:
     """``GET …/outbox[?after=N[&summary=1]]``: the public activity log; ``after`` is a stable
-    cursor; ``summary=1`` lists only each activity's ``id`` and ``seq``."""
+    cursor; ``summary=1`` lists only ids, sequence numbers and versions (``summary_item``)."""
     ctx = _ctx(request)
     actor, actors = await _actors_for(request)
     collection = f"{actor}/outbox"
@@ -178,7 +190,7 @@ async def outbox(request: web.Request) -> web.Response:
         return _json(ordered_collection(collection, total, f"{collection}?after=0"))
     rows = await oq.public_page(ctx.store.reader, actors, after, PAGE_SIZE)
     if request.query.get("summary") == "1":  # ids only: catch-up skips what was pushed
-        items = [{"id": json.loads(row["body"])["id"], "seq": row["seq"]} for row in rows]
+        items = [summary_item(json.loads(row["body"]), row["seq"]) for row in rows]
     else:
         items = [json.loads(row["body"]) for row in rows]
     next_page = f"{collection}?after={rows[-1]['seq']}" if rows else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiosqlite
@@ -22,8 +23,9 @@ from meshnode.federation.state import Federation
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.errors import ProtocolError, ValidationError
 from meshnode.protocol.parsing import parse_cursor
-from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.store import federation as fq
+from meshnode.store import listings as listing_store
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = timedelta(minutes=30)
@@ -42,6 +44,29 @@ def _next_cursor(page: Mapping[str, object], origin: str) -> int | None:
         return parse_cursor(values[0], "after")
     except ValidationError:  # a peer's malformed link ends the walk, like a missing one
         return None
+
+
+def _stamp(value: object) -> str | None:
+    try:
+        return format_utc(parse_utc(value, field="stamp"))
+    except ValidationError:
+        return None
+
+
+async def _already_have(reader: aiosqlite.Connection, items: list[Any]) -> set[str]:
+    """Ids of summary items we need not pull: received by push, or a listing version we
+    already hold (a relay's Announce of it, never pushed to us since we had it first)."""
+    known = await fq.known_activity_ids(reader, [str(item["id"]) for item in items])
+    objects = {str(item["id"]): (item.get("object"), _stamp(item.get("stamp")))
+               for item in items if isinstance(item.get("object"), str)}
+    held = await listing_store.listings_by_object_ids(
+        reader, sorted({str(obj) for obj, _ in objects.values()}))
+    for activity_id, (obj, stamp) in objects.items():
+        row = held.get(str(obj))
+        if row is not None and stamp is not None and (
+                row.status == "withdrawn" or stamp <= row.updated_at):
+            known.add(activity_id)
+    return known
 
 
 class SyncWorker:
@@ -90,7 +115,7 @@ class SyncWorker:
                 and type(item.get("seq")) is int and item["seq"] > cursor]
             if len(pairs) != len(items):
                 break
-            known = await fq.known_activity_ids(ctx.store.reader, [i for i, _ in pairs])
+            known = await _already_have(ctx.store.reader, items[:MAX_ITEMS])
             skipped = cursor
             for activity_id, seq in pairs:
                 if activity_id not in known:
