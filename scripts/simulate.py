@@ -32,7 +32,7 @@ from meshnode.federation import peering
 from meshnode.federation.sync import SYNC_INTERVAL
 from meshnode.services import listings, members
 from meshnode.store.federation import request_sync_all
-from meshnode.store.listings import get_listing_by_object_id
+from meshnode.store.listings import ListingRow, get_listing_by_object_id
 from meshnode.store.members import MemberRow
 from scripts import sim_topology as topo
 from scripts.sim_network import (
@@ -213,6 +213,16 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": round(pick(0.5), 1), "p95": round(pick(0.95), 1), "max": round(ordered[-1], 1)}
 
 
+def same_version(row: ListingRow | None, want: ListingRow | None) -> bool:
+    """Whether a node holds the author's last version (versions are counted per node, so
+    compare the version's time; a withdrawal is final whichever edits it skipped)."""
+    if row is None or want is None:
+        return False
+    if want.status == "withdrawn":
+        return row.status == "withdrawn"
+    return (row.updated_at, row.status) == (want.updated_at, want.status)
+
+
 async def converged(run: Run) -> tuple[int, int]:
     """(pairs checked, pairs where a node in the radius lacks the author's last version)."""
     limit = run.nodes[0].config.relay_hop_limit
@@ -229,13 +239,12 @@ async def converged(run: Run) -> tuple[int, int]:
             row = await get_listing_by_object_id(run.nodes[other].ctx.store.reader,
                                                  entry.object_id)
             checked += 1
-            if row is None or want is None or (row.version, row.status) != (want.version,
-                                                                          want.status):
+            if not same_version(row, want):
                 missing += 1
                 run.unconverged.append({
                     "author": entry.node, "node": other, "published_at": entry.at,
-                    "want": None if want is None else [want.version, want.status],
-                    "have": None if row is None else [row.version, row.status]})
+                    "want": None if want is None else [want.updated_at, want.status],
+                    "have": None if row is None else [row.updated_at, row.status]})
     return checked, missing
 
 
