@@ -187,8 +187,9 @@ class SimClient(FederationClient):
             self.net.traffic.catchup_bytes += size
             if self.index == self.net.watched:
                 self.net.watched_bytes += size
+            full = "summary=1" not in url  # summaries carry ids, not listings
             for item in document.get("orderedItems") or ():
-                if isinstance(item, Mapping):
+                if full and isinstance(item, Mapping):
                     self.net.arrived(item, self.index)
         return document
 

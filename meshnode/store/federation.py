@@ -280,13 +280,15 @@ async def known_activity_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> se
     return {row[0] for row in rows}
 
 
-async def peers_to_sync(db: aiosqlite.Connection, stale_before: str) -> list[aiosqlite.Row]:
-    """Peered, unblocked peers whose outbox should be pulled now."""
+async def peers_to_sync(db: aiosqlite.Connection, stale_before: str,
+                        retry_before: str | None = None) -> list[aiosqlite.Row]:
+    """Peered, unblocked peers whose outbox should be pulled now: asked for, or not pulled
+    since ``stale_before`` and not tried since ``retry_before`` (default: the same)."""
     return await _all(
         db, "SELECT * FROM peers WHERE out_state = 'peered' AND blocked = 0 AND actor_id IS NOT"
             " NULL AND (sync_due = 1 OR ((last_sync_at IS NULL OR last_sync_at <= ?)"
             " AND (last_sync_attempt_at IS NULL OR last_sync_attempt_at <= ?)))",
-        (stale_before, stale_before))
+        (stale_before, retry_before or stale_before))
 
 
 async def is_blocked(db: aiosqlite.Connection, origin: str) -> bool:

@@ -162,10 +162,10 @@ async def test_relay__a_relay_outrunning_the_author_still_makes_its_peer_a_first
     assert await c.remote(view.row.object_id) is not None
 
 
-async def test_catch_up__a_failed_pull_waits_one_period_instead_of_every_poll(
+async def test_catch_up__a_failed_pull_waits_five_minutes_instead_of_every_poll(
     make_node: NodeFactory,
 ) -> None:
-    from meshnode.federation.sync import SYNC_INTERVAL
+    from meshnode.federation.sync import SYNC_INTERVAL, SYNC_RETRY
     from meshnode.protocol.timefmt import format_utc
     from meshnode.store import federation as fq
     # Given a peered with b, then b down and a's catch-up from b due again
@@ -177,7 +177,8 @@ async def test_catch_up__a_failed_pull_waits_one_period_instead_of_every_poll(
 
     async def due() -> int:
         stale = format_utc(a.clock() - SYNC_INTERVAL)
-        return len(await fq.peers_to_sync(a.ctx.store.reader, stale))
+        retry = format_utc(a.clock() - SYNC_RETRY)
+        return len(await fq.peers_to_sync(a.ctx.store.reader, stale, retry))
 
     assert await due() == 1
     # When the pull fails
@@ -186,8 +187,8 @@ async def test_catch_up__a_failed_pull_waits_one_period_instead_of_every_poll(
     assert (await peering.list_peers(a.ctx))[0].last_error is not None
     a.clock.advance(seconds=60)
     assert await due() == 0
-    # ...but again one catch-up period later
-    a.clock.advance(seconds=SYNC_INTERVAL.total_seconds())
+    # ...but again five minutes later
+    a.clock.advance(seconds=SYNC_RETRY.total_seconds())
     assert await due() == 1
 
 
