@@ -32,6 +32,7 @@ from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.mail import renderer_for
+from meshnode.web.member_data_routes import setup_member_data_routes
 from meshnode.web.messages_api import setup_message_routes
 from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
@@ -93,6 +94,7 @@ def create_app(
     setup_feed_routes(app)
     setup_deal_routes(app)
     setup_receipt_routes(app)
+    setup_member_data_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)
     setup_discovery_routes(app)

@@ -1,0 +1,72 @@
+"""Members' data rights (RGPD): the export archive, for the member or by an admin, and
+account deletion (README, "Your members' data (RGPD)")."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import IO
+
+from aiohttp import web
+
+from meshnode.protocol.timefmt import format_utc
+from meshnode.services import member_export
+from meshnode.services.context import NodeContext
+from meshnode.web.appkeys import CONTEXT
+from meshnode.web.auth import api_admin, api_member
+
+CHUNK = 64 * 1024
+# Above this an archive being built spills from memory to a temporary file in the data dir.
+SPOOL_BYTES = 1024 * 1024
+
+Writer = Callable[[IO[bytes]], Awaitable[member_export.ExportSummary]]
+
+
+def archive_name(ctx: NodeContext, username: str) -> str:
+    """``meshnode-<community>-<username>-<date>.zip``: what the browser saves."""
+    day = format_utc(ctx.clock())[:10]
+    return f"meshnode-{ctx.config.handle}-{username}-{day}.zip"
+
+
+async def send_archive(request: web.Request, username: str, write: Writer
+                       ) -> web.StreamResponse:
+    """Build the archive in a spooled temporary file, then stream it in 64 KiB chunks."""
+    ctx = request.app[CONTEXT]
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b",
+                                         dir=str(ctx.config.data_dir)) as out:
+        await write(out)
+        size = out.tell()
+        out.seek(0)
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/zip", "Content-Length": str(size),
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{archive_name(ctx, username)}"'})
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(out.read, CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def export_me(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/me/export``: the caller's data as a zip archive."""
+    member = await api_member(request)
+    ctx = request.app[CONTEXT]
+    return await send_archive(request, member.username,
+                              lambda out: member_export.export_member(ctx, member, out))
+
+
+async def export_for_member(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/admin/members/{username}/export``: an admin exports a member's data."""
+    admin = await api_admin(request, "only administrators can export another member's data")
+    ctx = request.app[CONTEXT]
+    username = request.match_info["username"]
+    return await send_archive(request, username, lambda out: member_export.export_for_admin(
+        ctx, admin, username, out))
+
+
+def setup_member_data_routes(app: web.Application) -> None:
+    """Register the export and deletion routes."""
+    app.router.add_get("/api/v1/me/export", export_me)
+    app.router.add_get("/api/v1/admin/members/{username}/export", export_for_member)
