@@ -35,6 +35,7 @@ from meshnode.protocol.inbox_policy import decide
 from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
+from meshnode.store import account_deletions as deletion_store
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
 from meshnode.store.db import savepoint
@@ -166,6 +167,8 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
 
     async def effect(tx: aiosqlite.Connection) -> str:
         row = await listing_store.get_listing_by_object_id(tx, object_id)
+        if row is None and await deletion_store.delete_received_note(tx, object_id, actor):
+            return "message deleted"  # its author deleted it (or their account)
         if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
             return "ignored"
         await listing_store.mark_withdrawn(tx, row.id)

@@ -28,7 +28,7 @@ from meshnode.federation.state import (
 )
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
-from meshnode.services import deal_payments, deals, notifications, receipts
+from meshnode.services import account_deletion, deal_payments, deals, notifications, receipts
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
@@ -62,6 +62,8 @@ class DealWorker:
             moved += await receipts.issue_missing(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)
+        # account deletions (RGPD) ride this loop: each step cancels deals, queues Deletes
+        moved += await account_deletion.step(self.ctx)
         return moved
 
 

@@ -11,10 +11,11 @@ from typing import IO
 from aiohttp import web
 
 from meshnode.protocol.timefmt import format_utc
-from meshnode.services import member_export
+from meshnode.services import account_deletion, member_export
 from meshnode.services.context import NodeContext
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin, api_member
+from meshnode.web.bodies import read_json
 
 CHUNK = 64 * 1024
 # Above this an archive being built spills from memory to a temporary file in the data dir.
@@ -66,7 +67,22 @@ async def export_for_member(request: web.Request) -> web.StreamResponse:
         ctx, admin, username, out))
 
 
+async def delete_me(request: web.Request) -> web.Response:
+    """``DELETE /api/v1/me`` ``{"password", "confirm": "DELETE"}``: 202, the deletion runs in
+    the background (403 for a wrong password, 422 without the confirmation; nothing changed)."""
+    member = await api_member(request)
+    ctx = request.app[CONTEXT]
+    data = await read_json(request, ctx.config.max_body_bytes)
+    if not isinstance(data, dict):
+        data = {}
+    row = await account_deletion.request_deletion(ctx, member, password=data.get("password"),
+                                                  confirm=data.get("confirm"))
+    return web.json_response({"deletion": {"state": row.state,
+                                           "requested_at": row.requested_at}}, status=202)
+
+
 def setup_member_data_routes(app: web.Application) -> None:
     """Register the export and deletion routes."""
     app.router.add_get("/api/v1/me/export", export_me)
+    app.router.add_delete("/api/v1/me", delete_me)
     app.router.add_get("/api/v1/admin/members/{username}/export", export_for_member)
