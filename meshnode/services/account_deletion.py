@@ -13,6 +13,7 @@ account's public key stays so the signatures already given out still verify.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import secrets
 import shutil
@@ -36,6 +37,17 @@ from meshnode.store.account_deletions import DeletionRow
 from meshnode.store.members import MemberRow
 
 log = logging.getLogger(__name__)
+
+
+class Progress(enum.Enum):
+    """What one step did: finished its state, did part of it, or waits (for deliveries)."""
+
+    NEXT = "next"
+    MORE = "more"
+    WAIT = "wait"
+
+
+NEXT, MORE, WAIT = Progress.NEXT, Progress.MORE, Progress.WAIT
 CONFIRM_WORD = "DELETE"
 BATCH = 50
 
@@ -67,30 +79,31 @@ async def request_deletion(ctx: NodeContext, member: MemberRow, *, password: obj
 
 async def step(ctx: NodeContext, limit: int = 5) -> int:
     """One step of every unfinished deletion (the deal loop runs it every few seconds);
-    returns how many took a step."""
+    returns how many did something."""
     moved = 0
     for row in await q.open_deletions(ctx.store.reader, limit):
         member = await member_store.get_member(ctx.store.reader, row.member_id)
         if member is None:
             continue
-        if await STEPS[row.state](ctx, member, row):
+        progress = await STEPS[row.state](ctx, member, row)
+        if progress is NEXT:
             async with ctx.store.transaction() as tx:
                 await q.set_state(tx, row.member_id, expected=row.state,
                                   state=proto.next_step(row.state), now=format_utc(ctx.clock()))
-        moved += 1
+        moved += progress is not WAIT
     return moved
 
 
-async def _listings(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
+async def _listings(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
     """Withdraw a batch of listings (signed Tombstones to every follower); True when none
     is left."""
     ids = await q.live_listing_ids(ctx.store.reader, member.id, BATCH)
     for listing_id in ids:
         await listing_service.withdraw_listing(ctx, member, listing_id)
-    return len(ids) < BATCH
+    return NEXT if len(ids) < BATCH else MORE
 
 
-async def _messages(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
+async def _messages(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
     """Queue a ``Delete`` for a batch of sent remote messages and remove them; once none is
     left, remove every other message of the member on this node."""
     notes = await q.sent_notes(ctx.store.reader, member.id, BATCH)
@@ -106,10 +119,10 @@ async def _messages(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bo
             await q.delete_direct_messages(tx, [note.id for note in notes])
         if len(notes) < BATCH:
             await q.delete_messages(tx, member.id)
-    return len(notes) < BATCH
+    return NEXT if len(notes) < BATCH else MORE
 
 
-async def _deals(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
+async def _deals(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
     """Cancel (or decline) every deal still requested or accepted; a deal whose rules refuse
     it (too close to the agreed time) stays with the other party, logged."""
     for deal_id, state, role in await q.open_deals(ctx.store.reader, member.id):
@@ -118,23 +131,23 @@ async def _deals(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
             await deals.act(ctx, member, deal_id, action, reason="account deleted")
         except (ConflictError, TransitionError) as exc:
             log.warning("account deletion: deal %s left as it is: %s", deal_id, exc)
-    return True
+    return NEXT
 
 
-async def _draining(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
+async def _draining(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
     """Wait until what was sent as the member reached every neighbour, or ``DRAIN_LIMIT``
     passed (then it is given up: the key that signs it is about to go)."""
     actor = urls.member_actor(ctx.config.base_url, member.username)
     if not await q.pending_deliveries(ctx.store.reader, actor):
-        return True
+        return NEXT
     if not proto.drain_over(parse_utc(row.requested_at, field="requested_at"), ctx.clock()):
-        return False
+        return WAIT
     async with ctx.store.transaction() as tx:
         await q.drop_pending_deliveries(tx, actor, format_utc(ctx.clock()))
-    return True
+    return NEXT
 
 
-async def _erase(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
+async def _erase(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
     """Empty the profile, destroy the private keys, forget the rest; remove image files."""
     media = await q.listing_media_ids(ctx.store.reader, member.id)
     async with ctx.store.transaction() as tx:
@@ -142,11 +155,11 @@ async def _erase(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
                              now=format_utc(ctx.clock()))
     for listing_id in media:
         await asyncio.to_thread(_remove_folder, ctx.config.media_dir / listing_id)
-    return True
+    return NEXT
 
 
-async def _done(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> bool:
-    return False
+async def _done(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+    return WAIT
 
 
 def _remove_folder(folder: Path) -> None:
