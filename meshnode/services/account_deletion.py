@@ -39,7 +39,7 @@ from meshnode.store.members import MemberRow
 log = logging.getLogger(__name__)
 
 
-class Progress(enum.Enum):
+class StepOutcome(enum.Enum):
     """What one step did: finished its state, did part of it, or waits (for deliveries)."""
 
     NEXT = "next"
@@ -47,7 +47,7 @@ class Progress(enum.Enum):
     WAIT = "wait"
 
 
-NEXT, MORE, WAIT = Progress.NEXT, Progress.MORE, Progress.WAIT
+NEXT, MORE, WAIT = StepOutcome.NEXT, StepOutcome.MORE, StepOutcome.WAIT
 CONFIRM_WORD = "DELETE"
 BATCH = 50
 
@@ -94,7 +94,7 @@ async def step(ctx: NodeContext, limit: int = 5) -> int:
     return moved
 
 
-async def _listings(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+async def _listings(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> StepOutcome:
     """Withdraw a batch of listings (signed Tombstones to every follower); True when none
     is left."""
     ids = await q.live_listing_ids(ctx.store.reader, member.id, BATCH)
@@ -103,7 +103,7 @@ async def _listings(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Pr
     return NEXT if len(ids) < BATCH else MORE
 
 
-async def _messages(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+async def _messages(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> StepOutcome:
     """Queue a ``Delete`` for a batch of sent remote messages and remove them; once none is
     left, remove every other message of the member on this node."""
     notes = await q.sent_notes(ctx.store.reader, member.id, BATCH)
@@ -122,7 +122,7 @@ async def _messages(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Pr
     return NEXT if len(notes) < BATCH else MORE
 
 
-async def _deals(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+async def _deals(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> StepOutcome:
     """Cancel (or decline) every deal still requested or accepted; a deal whose rules refuse
     it (too close to the agreed time) stays with the other party, logged."""
     for deal_id, state, role in await q.open_deals(ctx.store.reader, member.id):
@@ -134,7 +134,7 @@ async def _deals(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progr
     return NEXT
 
 
-async def _draining(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+async def _draining(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> StepOutcome:
     """Wait until what was sent as the member reached every neighbour, or ``DRAIN_LIMIT``
     passed (then it is given up: the key that signs it is about to go)."""
     actor = urls.member_actor(ctx.config.base_url, member.username)
@@ -147,7 +147,7 @@ async def _draining(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Pr
     return NEXT
 
 
-async def _erase(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+async def _erase(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> StepOutcome:
     """Empty the profile, destroy the private keys, forget the rest; remove image files."""
     media = await q.listing_media_ids(ctx.store.reader, member.id)
     async with ctx.store.transaction() as tx:
@@ -158,7 +158,7 @@ async def _erase(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progr
     return NEXT
 
 
-async def _done(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> Progress:
+async def _done(ctx: NodeContext, member: MemberRow, row: DeletionRow) -> StepOutcome:
     return WAIT
 
 
