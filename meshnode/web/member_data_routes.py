@@ -19,7 +19,14 @@ from meshnode.services.context import NodeContext
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin, api_member
 from meshnode.web.bodies import read_json
-from meshnode.web.browser import SESSION_COOKIE, field, read_form, render, require_member
+from meshnode.web.browser import (
+    SESSION_COOKIE,
+    field,
+    read_form,
+    render,
+    require_member,
+)
+from meshnode.web.browser import require_admin as require_admin_page
 from meshnode.web.i18n import N_
 
 CHUNK = 64 * 1024
@@ -98,6 +105,16 @@ async def export_page(request: web.Request) -> web.StreamResponse:
                               lambda out: member_export.export_member(ctx, member, out))
 
 
+async def admin_export_page(request: web.Request) -> web.StreamResponse:
+    """``GET /admin/members/{username}/export``: an admin downloads a member's archive from
+    the Members page (403 for members)."""
+    admin = await require_admin_page(request)
+    ctx = request.app[CONTEXT]
+    username = request.match_info["username"]
+    return await send_archive(request, username, lambda out: member_export.export_for_admin(
+        ctx, admin, username, out))
+
+
 async def delete_form(request: web.Request) -> web.Response:
     """``GET /settings/delete``: what deletion does, then the password and a confirmation."""
     await require_member(request)
@@ -133,6 +150,7 @@ def setup_member_data_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/me/export", export_me)
     app.router.add_delete("/api/v1/me", delete_me)
     app.router.add_get("/settings/export", export_page)
+    app.router.add_get("/admin/members/{username}/export", admin_export_page)
     app.router.add_get("/settings/delete", delete_form)
     app.router.add_post("/settings/delete", delete_account)
     app.router.add_get("/api/v1/admin/members/{username}/export", export_for_member)

@@ -61,3 +61,25 @@ async def test_settings__delete_asks_twice_and_a_wrong_password_changes_nothing_
     assert "Compte supprimé" in await done.text()
     again = await client.get("/settings", headers=HTML, allow_redirects=False)
     assert again.status == 303
+
+
+async def test_admin_members_page__exports_a_member_and_refuses_members(
+    client: TestClient, ctx: NodeContext, alice: TestMember, bob: TestMember
+) -> None:
+    # Given bob with a listing, and alice, an administrator, signed in
+    await make_ride(ctx, bob)
+    await login(client, "alice")
+    # When she follows the export link of the Members page
+    page = await (await client.get("/admin/members", headers=HTML)).text()
+    assert 'href="/admin/members/bob/export"' in page
+    response = await client.get("/admin/members/bob/export", headers=HTML)
+    # Then she gets bob's archive
+    assert response.status == 200
+    archive = zipfile.ZipFile(io.BytesIO(await response.read()))
+    assert b'"username": "bob"' in archive.read("profile.jsonl")
+    # And bob, signed in, cannot export alice's data
+    await client.post("/logout", data={"csrf": await csrf_of(client, "/settings")},
+                      headers=HTML, allow_redirects=False)
+    await login(client, "bob")
+    refused = await client.get("/admin/members/alice/export", headers=HTML)
+    assert refused.status == 403
