@@ -139,7 +139,6 @@ _ERASE = (
     "DELETE FROM member_blocks WHERE member_id = :m",
     "DELETE FROM web_sessions WHERE member_id = :m",
     "DELETE FROM api_tokens WHERE member_id = :m",
-    "DELETE FROM deal_receipts WHERE holder_id = :m",
     # every earlier signed version goes; the last one (the signed Tombstone) stays
     "DELETE FROM listing_versions WHERE listing_id IN (SELECT id FROM listings"
     " WHERE author_id = :m AND is_local = 1) AND version < (SELECT version FROM listings"
@@ -158,7 +157,7 @@ _ERASE = (
 async def erase_member(db: aiosqlite.Connection, member_id: int, *, pseudonym: str,
                        now: str) -> None:
     """Empty the profile, destroy the sealed private keys, forget notifications, e-mail,
-    sessions, tokens, receipts, images and the text of every listing version but the last."""
+    sessions, tokens, images and the text of every listing version but the last."""
     params = {"m": member_id, "p": pseudonym, "now": now}
     for statement in _ERASE:
         await db.execute(statement, params)
