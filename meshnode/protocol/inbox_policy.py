@@ -194,6 +194,15 @@ def _direct(act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
     return _admit("addressed")
 
 
+def _direct_delete(act: Mapping[str, Any], actor: str) -> Verdict:
+    """The ``Delete`` (by id) of a direct message to one of our members, from anyone like the
+    message itself (its author deleted it, or their account: README "Your members' data");
+    the worker removes only a message of that very actor."""
+    if not _on_actor_origin(_id(act.get("object")), actor):
+        return _refuse("foreign_object", "the deleted object is not on the actor's origin")
+    return _admit("addressed")
+
+
 def is_listing_content(act: Mapping[str, Any]) -> bool:
     """A Create/Update/Delete/Announce carrying a listing (``Proposal`` or ``Tombstone``)."""
     obj = act.get("object")
@@ -215,6 +224,8 @@ def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:
         return _relationship(kind, act, here, sender, actor)
     if is_direct_note(act):
         return _direct(act, here, actor)
+    if kind == "Delete" and isinstance(act.get("object"), str) and _to_our_member(act, here):
+        return _direct_delete(act, actor)
     if kind in PUBLIC_CONTENT:
         return _content(kind, act, here, sender, actor)
     return _refuse("unsupported", f"activity type {kind[:40]!r} is not supported here")

@@ -7,16 +7,19 @@ still sums to zero with her account under a pseudonym.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
 
 from meshnode.federation import messaging
+from meshnode.protocol.account_deletion import note_delete
 from meshnode.services import account_deletion, ledger, members
 from meshnode.services import direct_messages as direct
 from meshnode.services.ledger.admin import verify_journal
 from tests.conftest import PASSWORD
 from tests.federation.conftest import NodeFactory, peer, settle
+from tests.federation.test_inbox_hostile import post, sign
 
 
 async def _api(url: str, method: str, path: str, token: str, body: Any = None
@@ -79,3 +82,32 @@ async def test_account_deletion__three_nodes_drop_the_listings_and_the_message(
     assert verdict.ok
     assert carole.id != alice.id
     assert await account_deletion.step(a.ctx) == 0  # nothing left to do
+
+
+async def test_inbox__delete_of_a_message_by_another_member_of_its_node_is_ignored(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice@alpha's message to bob@beta, and carole, another member of alpha
+    a, b = await make_node("alpha"), await make_node("beta")
+    alice, carole = await a.member("alice"), await a.member("carole")
+    bob = await b.member("bob")
+    to_bob = await messaging.resolve_member(a.fed, f"bob@{b.url.removeprefix('http://')}")
+    sent = await direct.send_remote(a.ctx, alice, to=to_bob, body="Bonjour Bob")
+    await settle(a, b)
+    assert await b.count("SELECT count(*) FROM direct_messages WHERE member_id = ?",
+                         bob.id) == 1
+    # When carole sends beta a signed Delete of alice's message
+    url = f"{b.url}/inbox"
+    forged = note_delete(sent.object_id, actor=f"{a.url}/users/carole",
+                         recipient=to_bob.actor, published="2026-11-26T10:00:00Z")
+    body = json.dumps(forged).encode()
+    assert await post(url, body, sign(a, carole, url, body)) == 202
+    await settle(a, b)
+    # Then the message stays; and alice's own Delete removes it
+    assert await b.count("SELECT count(*) FROM direct_messages") == 1
+    genuine = note_delete(sent.object_id, actor=f"{a.url}/users/alice",
+                          recipient=to_bob.actor, published="2026-11-26T10:00:01Z")
+    body = json.dumps({**genuine, "id": f"{genuine['id']}-2"}).encode()
+    assert await post(url, body, sign(a, alice, url, body)) == 202
+    await settle(a, b)
+    assert await b.count("SELECT count(*) FROM direct_messages") == 0
