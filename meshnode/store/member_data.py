@@ -20,8 +20,9 @@ class Owner:
     actor: str
 
 
-# Each section: SQL selecting ``k`` (a keyset cursor, strictly increasing) and the exported
-# columns, for rows with k > :after of the member :member (:account, :actor), LIMIT :limit.
+# Each section: SQL selecting ``k`` (a keyset cursor, increasing; a page always ends with the
+# last row of its key) and the exported columns, for rows with k > :after of the member
+# :member (:account, :actor), at least :limit rows unless it is the last page.
 # Password hashes, sealed private keys, token and session hashes are never selected.
 SECTIONS: dict[str, str] = {
     "profile": (
@@ -36,10 +37,13 @@ SECTIONS: dict[str, str] = {
         " price_mode, price_amount, price_period, location_name, lat, lon, details,"
         " expires_at, published_at, updated_at, version, hidden, signed_object FROM listings"
         " WHERE author_id = :member AND seq > :after ORDER BY seq LIMIT :limit"),
+    # Keyset on the listing (seq): every version of a page of listings (each has at least
+    # one); a cursor on the versions made SQLite sort all the member's versions per page.
     "listing_versions": (
-        "SELECT v.rowid AS k, v.listing_id, v.version, v.signed_object, v.created_at"
-        " FROM listing_versions v JOIN listings l ON l.id = v.listing_id"
-        " WHERE l.author_id = :member AND v.rowid > :after ORDER BY v.rowid LIMIT :limit"),
+        "SELECT l.seq AS k, v.listing_id, v.version, v.signed_object, v.created_at"
+        " FROM listings l JOIN listing_versions v ON v.listing_id = l.id"
+        " WHERE l.seq IN (SELECT seq FROM listings WHERE author_id = :member AND seq > :after"
+        " ORDER BY seq LIMIT :limit) ORDER BY l.seq, v.version"),
     "listing_images": (
         "SELECT i.rowid AS k, i.id, i.listing_id, i.position, i.filename, i.media_type,"
         " i.width, i.height, i.size_bytes, i.alt, i.created_at FROM listing_images i"
