@@ -54,6 +54,8 @@ EXCLUDED: dict[str, str] = {
     "/groups/{handle}/followers": "an ActivityPub collection (JSON)",
     "/groups/{handle}/following": "an ActivityPub collection (JSON)",
     "/lang/{code}": "the footer's language switch: sets a cookie and redirects, no page",
+    "/settings/export": "a member's data archive (a zip download)",
+    "/admin/members/{username}/export": "a member's data archive (a zip download)",
 }
 EXCLUDED_PREFIXES = ("/api/", "/.well-known/", "/static")
 
@@ -184,6 +186,7 @@ VISITED: dict[str, str] = {
     "/my/listings": "root", "/my/deals": "camille", "/deals/{deal_id}": "camille",
     "/messages": "root", "/messages/{listing_id}/{username}": "root",
     "/messages/with/{handle}": "root", "/notifications": "root", "/settings": "camille",
+    "/settings/delete": "camille",
     "/users/{username}": "", "/users/{username}/receipts": "camille",
     "/groups/{handle}": "", "/join/{secret}": "",
     "/email/verify/{token}": "", "/wallet": "camille", "/wallet/pay": "camille",
