@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from meshnode.app import create_app
 from meshnode.config import Config
-from meshnode.services import account_deletion, members
+from meshnode.services import account_deletion, ledger, members
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger.admin import verify_journal
@@ -82,6 +82,14 @@ async def test_delete_me__account_is_emptied_ledger_kept_and_sums_to_zero(
     booked = await quiet.post(f"/api/v1/listings/{ride.row.id}/deals",
                               json={"quantity": 1}, headers=bob.headers)
     assert booked.status == 201, await booked.text()
+    # And a second booking she accepted, which made bob pay 4.50
+    held = await quiet.post(f"/api/v1/listings/{ride.row.id}/deals",
+                            json={"quantity": 1, "amount": "4.50"}, headers=bob.headers)
+    assert held.status == 201, await held.text()
+    accepted = await quiet.post(f"/api/v1/deals/{(await held.json())['id']}/accept",
+                                headers=alice.headers)
+    assert accepted.status == 200, await accepted.text()
+    assert (await ledger.wallet_summary(ctx, bob.row)).position.balance == 200 - 450
     # When she deletes her account and the worker runs to the end
     asked = await quiet.delete("/api/v1/me", headers=alice.headers,
                                json={"password": PASSWORD, "confirm": "DELETE"})
@@ -97,8 +105,11 @@ async def test_delete_me__account_is_emptied_ledger_kept_and_sums_to_zero(
     assert len(versions) == 2
     assert all('"Tombstone"' in str(v[0]) for v in versions)
     assert _rows(node_config, "SELECT count(*) FROM messages") == [(0,)]
-    # And the open deal was declined, her sessions, tokens and notifications are gone
-    assert _rows(node_config, "SELECT state FROM deals") == [("declined",)]
+    # And the request was declined, the accepted booking cancelled and refunded;
+    # her sessions, tokens and notifications are gone
+    assert sorted(_rows(node_config, "SELECT state FROM deals")) == [("cancelled",),
+                                                                     ("declined",)]
+    assert (await ledger.wallet_summary(ctx, bob.row)).position.balance == 200  # refunded
     for table in ("api_tokens", "web_sessions", "notifications"):
         assert _rows(node_config, f"SELECT count(*) FROM {table} WHERE member_id = ?",
                      alice.row.id) == [(0,)]
@@ -111,7 +122,7 @@ async def test_delete_me__account_is_emptied_ledger_kept_and_sums_to_zero(
     assert public == alice.row.ed25519_public
     # And the ledger keeps the entry; it still sums to zero and its chain verifies
     assert _rows(node_config, "SELECT sum(balance) FROM ledger_accounts") == [(0,)]
-    assert len(_rows(node_config, "SELECT id FROM ledger_journal")) == 1
+    assert len(_rows(node_config, "SELECT id FROM ledger_journal")) == 3  # pay, deal, refund
     assert (await verify_journal(ctx)).ok
     assert _rows(node_config, "SELECT state FROM account_deletions") == [("done",)]
 
