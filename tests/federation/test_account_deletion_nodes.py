@@ -7,14 +7,16 @@ still sums to zero with her account under a pseudonym.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from typing import Any
 
 import aiohttp
 
 from meshnode.federation import messaging
 from meshnode.protocol.account_deletion import note_delete
-from meshnode.services import account_deletion, ledger, members
+from meshnode.services import account_deletion, ledger, member_export, members
 from meshnode.services import direct_messages as direct
 from meshnode.services.ledger.admin import verify_journal
 from tests.conftest import PASSWORD
@@ -56,6 +58,12 @@ async def test_account_deletion__three_nodes_drop_the_listings_and_the_message(
     await settle(a, b, c)
     assert await b.count("SELECT count(*) FROM direct_messages WHERE member_id = ?",
                          bob.id) == 1
+    # And her export holds the message to bob and the payment, with its signed document
+    buffer = io.BytesIO()
+    await member_export.export_member(a.ctx, alice, buffer)
+    archive = zipfile.ZipFile(buffer)
+    assert b"Bonjour Bob" in archive.read("messages_remote.jsonl")
+    assert b"merci" in archive.read("ledger_entries.jsonl")
     # When alice deletes her account over the API and the nodes settle
     token = (await members.create_token(a.ctx, "alice")).secret
     status, body = await _api(a.url, "DELETE", "/api/v1/me", token,
