@@ -28,6 +28,7 @@ from meshnode.federation.state import (
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.services import deal_payments, deals, notifications
+from meshnode.services import queue as queue_service
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
@@ -41,8 +42,9 @@ INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go onc
 
 
 class DealWorker:
-    """Expires unanswered deal requests, settles group buys at their deadline, and pays
-    cross-node deals booked by our members (``services.deal_payments``)."""
+    """Expires unanswered deal requests, settles group buys at their deadline, gives the turn
+    of waiting lists (``services.queue``), and pays cross-node deals booked by our members
+    (``services.deal_payments``)."""
 
     def __init__(self, ctx: NodeContext, network: IouNetworkImpl | None = None) -> None:
         self.ctx = ctx
@@ -51,6 +53,7 @@ class DealWorker:
     async def step(self) -> int:
         """One pass over due deals and due payments; returns how many moved."""
         moved = await deals.run_due(self.ctx)
+        moved += await queue_service.run_due(self.ctx)  # waiting lists of returned items
         await notifications.warn_expiring(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)

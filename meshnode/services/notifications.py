@@ -27,6 +27,7 @@ TYPES = (
     "booking_requested", "booking_accepted", "booking_declined", "booking_cancelled",
     "payment_received", "payment_request", "message", "pledge", "group_buy_reached",
     "group_buy_failed", "listing_expiring", "trustline_proposed", "report_received",
+    "queue_turn",
 )
 PAGE = 50
 BADGE_CAP = 100
@@ -117,6 +118,13 @@ def _deadline_outcome(deal: DealRow, action: str, role: str, reason: str) -> boo
         return False
     return action == "accept" or (action == "decline" and (
         role == "system" or reason == GROUP_BUY_FAILED))
+
+
+async def queue_turn(ctx: NodeContext, tx: aiosqlite.Connection, member_id: int,
+                     listing: ListingRow) -> None:
+    """A lent item is back and this member is first in its waiting list (services/queue)."""
+    await notify(ctx, tx, member_id, "queue_turn", ref=listing.id,
+                 url=f"/listings/{listing.id}", detail=listing.title)
 
 
 async def payment_received(ctx: NodeContext, tx: aiosqlite.Connection, *, account: str,

@@ -29,6 +29,7 @@ from meshnode.web.pages.neighbours import setup_neighbour_pages
 from meshnode.web.pages.notifications import setup_notification_pages
 from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
+from meshnode.web.pages.queue import setup_queue_pages
 from meshnode.web.pages.remote_pay import setup_remote_pay_pages
 from meshnode.web.pages.trustlines_admin import setup_trustline_admin_pages
 from meshnode.web.pages.wallet import setup_wallet_pages
@@ -76,6 +77,7 @@ def setup_pages(app: web.Application) -> None:
     setup_ledger_admin_pages(app)
     setup_deal_pages(app)
     setup_booking_pages(app)
+    setup_queue_pages(app)
     setup_peer_admin_pages(app)
     setup_trustline_admin_pages(app)
     setup_remote_pay_pages(app)

@@ -21,6 +21,7 @@ from meshnode.web.browser import field, read_form, redirect, render, require_mem
 from meshnode.web.deals_api import quantity_text
 from meshnode.web.i18n import N_
 from meshnode.web.pages.forms import UNIT_LABELS
+from meshnode.web.pages.queue_view import queue_context
 from meshnode.web.pages.refill import REFUSALS, FormState, refused
 
 STATE_LABELS = {
@@ -157,6 +158,7 @@ async def booking_context(request: web.Request, row: ListingRow, *, is_author: b
         context["bookable"] = not context["no_trust_line"]
     if is_author:
         context["pending"] = (await deal_service.pending_requests(ctx, [row.id])).get(row.id, 0)
+    context.update(await queue_context(request, row, is_author=is_author))
     if row.category == "group-buy":
         found = await deal_service.progress(ctx, row.id)
         context["progress"] = {
