@@ -19,6 +19,7 @@ from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.booking import setup_booking_pages
+from meshnode.web.pages.calendar import setup_calendar_pages
 from meshnode.web.pages.deals import setup_deal_pages
 from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
 from meshnode.web.pages.language import setup_language_pages
@@ -75,6 +76,7 @@ def setup_pages(app: web.Application) -> None:
     setup_admin_pages(app)
     setup_wallet_pages(app)
     setup_ledger_admin_pages(app)
+    setup_calendar_pages(app)  # before the deal pages: /deals/{id}.ics
     setup_deal_pages(app)
     setup_booking_pages(app)
     setup_queue_pages(app)
