@@ -105,6 +105,15 @@ async def _parties(ctx: NodeContext, deal_id: str) -> set[int]:
                                        if i is not None}
 
 
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def _text(value: str) -> icalendar.vText:
+    """Member text as an escaped TEXT value: CR, LF and CRLF become an escaped ``\\n``
+    (§3.3.11), other control characters are dropped, so a value stays on its line."""
+    return icalendar.vText(_CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")))
+
+
 def _utc(text: str) -> datetime:
     return parse_utc(text, field="time")
 
@@ -121,9 +130,9 @@ def event(deal: CalendarDeal, base_url: str) -> icalendar.Event:
     found.add("dtstart", _utc(deal.starts))
     if deal.ends is not None:
         found.add("dtend", _utc(deal.ends))
-    found.add("summary", deal.title)
+    found.add("summary", _text(deal.title))
     if deal.place:
-        found.add("location", deal.place)
+        found.add("location", _text(deal.place))
     found.add("description", url)
     found.add("url", url)
     found.add("categories", [deal.category])
@@ -138,7 +147,7 @@ def build_calendar(deals: Iterable[CalendarDeal], *, base_url: str, name: str) -
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-calname", _text(name))
     for deal in deals:
         calendar.add_component(event(deal, base_url))
     return bytes(calendar.to_ical())

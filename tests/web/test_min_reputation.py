@@ -17,7 +17,7 @@ from tests.web.test_queue_api import LATER, SLOT, drill, lent_out
 FR = {**HTML, "Accept-Language": "fr-FR,fr;q=0.9"}
 
 
-async def _completed_loans(ctx: NodeContext, lender: TestMember, borrower: TestMember,
+async def completed_loans(ctx: NodeContext, lender: TestMember, borrower: TestMember,
                            count: int, *, no_show_on: int | None = None) -> None:
     """``count`` small things lent and returned; the lender reports an absence on one."""
     for number in range(count):
@@ -37,7 +37,7 @@ async def test_min_reputation__booking_below_the_minimum_is_refused_and_stores_n
 ) -> None:
     # Given Alice lends a camera only to members with 2 exchanges; Bob has 1
     view = await listings.create_listing(ctx, alice.row, drill(min_reputation=2))
-    await _completed_loans(ctx, alice, bob, 1)
+    await completed_loans(ctx, alice, bob, 1)
     # When Bob books it
     response = await client.post(f"/api/v1/listings/{view.row.id}/deals", json=SLOT,
                                  headers=bob.headers)
@@ -59,8 +59,8 @@ async def test_min_reputation__enough_exchanges_book_and_an_absence_does_not_cou
     carol = await make_member("carol")
     view = await listings.create_listing(ctx, alice.row, drill(min_reputation=2))
     # Bob: two exchanges, both kept; Carol: two, one of which she did not show up for
-    await _completed_loans(ctx, alice, bob, 2)
-    await _completed_loans(ctx, alice, carol, 2, no_show_on=0)
+    await completed_loans(ctx, alice, bob, 2)
+    await completed_loans(ctx, alice, carol, 2, no_show_on=0)
     assert await queue_service.count_completed_deals(
         ctx, "http://127.0.0.1:8080/users/bob") == 2
     assert await queue_service.count_completed_deals(
@@ -78,7 +78,7 @@ async def test_min_reputation__the_waiting_list_is_gated_too(
     client: TestClient, ctx: NodeContext, alice: TestMember, bob: TestMember,
     make_member: MakeMember,
 ) -> None:
-    await _completed_loans(ctx, alice, bob, 1)
+    await completed_loans(ctx, alice, bob, 1)
     listing_id, _ = await lent_out(ctx, alice, bob, min_reputation=1)
     carol = await make_member("carol")
     response = await client.post(f"/api/v1/listings/{listing_id}/queue", headers=carol.headers)
@@ -97,8 +97,8 @@ async def test_min_reputation__refused_booking_page_says_why_in_french(
         "csrf": token, "from": "2026-11-29T10:00", "to": "2026-11-30T10:00", "message": ""})
     text = await response.text()
     assert response.status == 403
-    assert ("le prêteur demande au moins 3\u00a0échanges terminés sans absence avant de"
-            " prêter cet objet ; vous en avez 0") in text
+    assert ("le prêteur demande au moins 3 échanges terminés sans absence avant de"
+            " prêter cet objet\u202f; vous en avez 0") in text
     assert "completed exchanges" not in text
     assert await deal_store.list_for_member(ctx.store.reader, bob.row.id, "booker") == []
 
