@@ -194,12 +194,13 @@ def test_build_calendar__hostile_text_cannot_add_properties() -> None:
                      "X-WR-CALNAME", "UID", "DTSTAMP", "LAST-MODIFIED", "CREATED",
                      "SEQUENCE", "DTSTART", "DTEND", "SUMMARY", "LOCATION", "DESCRIPTION",
                      "URL", "CATEGORIES", "STATUS"}
-    assert b"\r\nATTENDEE" not in body and b"\nATTENDEE" not in body
-    assert body.count(b"BEGIN:VEVENT") == 1 and b"BEGIN:VALARM" not in body.replace(
-        b"\\n", b"").split(b"SUMMARY", 1)[0]
+    assert b"\nATTENDEE" not in body
+    assert b"\nX-EVIL" not in body
+    assert body.count(b"BEGIN:VEVENT") == 1
     # And parsed back, one event with one SUMMARY and one LOCATION holding the text
     [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
-    assert "ATTENDEE" not in event and "VALARM" not in [c.name for c in event.subcomponents]
+    assert "ATTENDEE" not in event
+    assert [c.name for c in event.subcomponents] == []
     assert "evil@example.org" in str(event["SUMMARY"])
     assert str(event["LOCATION"]).startswith("Quai;")
 
