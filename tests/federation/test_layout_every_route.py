@@ -54,6 +54,8 @@ EXCLUDED: dict[str, str] = {
     "/groups/{handle}/followers": "an ActivityPub collection (JSON)",
     "/groups/{handle}/following": "an ActivityPub collection (JSON)",
     "/lang/{code}": "the footer's language switch: sets a cookie and redirects, no page",
+    "/calendar/{token}.ics": "a member's private iCalendar feed, read by calendar applications",
+    "/deals/{deal_id}.ics": "one deal as an iCalendar file to download",
 }
 EXCLUDED_PREFIXES = ("/api/", "/.well-known/", "/static")
 
