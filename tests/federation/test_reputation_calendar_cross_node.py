@@ -12,6 +12,7 @@ import pytest
 from meshnode.errors import PermissionDeniedError
 from meshnode.services import calendar as calendar_service
 from meshnode.services import deals, listings
+from meshnode.services import queue as queue_service
 from meshnode.store import deals as deal_store
 from meshnode.store.members import MemberRow
 from tests.conftest import ride_listing
@@ -120,3 +121,31 @@ async def test_calendar__a_cross_node_booking_has_one_uid_on_both_nodes(
     for event in (bobs[deal.agreement_id], alices[deal.agreement_id]):
         assert str(event["STATUS"]) == "CONFIRMED"
         assert event.decoded("DTSTART").isoformat() == "2026-12-05T08:00:00+00:00"
+
+
+async def test_queue__a_remote_booking_during_a_local_turn_is_declined_by_the_lenders_node(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice@alpha's drill came back and dave@alpha, first in line, holds the turn
+    a, b, alice, bob = await _two_nodes(make_node)
+    carol, dave = await a.member("carol"), await a.member("dave")
+    view = await listings.create_listing(a.ctx, alice, _camera())
+    loan = await deals.book(a.ctx, carol, view.row.id,
+                            {"from": "2026-11-26T11:00:00Z", "to": "2026-11-27T10:00:00Z"})
+    await deals.act(a.ctx, alice, loan.id, "accept")
+    await deals.act(a.ctx, alice, loan.id, "start")
+    await queue_service.join(a.ctx, dave, view.row.id)
+    await deals.act(a.ctx, alice, loan.id, "complete")
+    await settle(a, b)  # the deal worker's queue step gives dave the turn
+    assert (await queue_service.status(a.ctx, dave, view.row.id)).state == "notified"
+    # When bob@beta books the drill meanwhile
+    remote = await b.remote(view.row.object_id)
+    assert remote is not None
+    deal = await deals.book(b.ctx, bob, remote.id, SLOT)
+    await settle(a, b)
+    # Then alpha declines it with the reason, and stores no request
+    mine = await deals.get_deal(b.ctx, bob, deal.id)
+    assert mine.state == "declined"
+    assert "kept for the next member of the waiting list" in mine.reason
+    assert await deal_store.list_for_listing(a.ctx.store.reader, view.row.id,
+                                             ("requested",)) == []
