@@ -5,7 +5,9 @@ While a loan is out, members join the listing's queue (:func:`join`). The deal w
 (``queue_turn``) and has ``protocol.queue.CONFIRM_WINDOW`` to book it; meanwhile nobody
 else can book the item (:func:`claim_turn`, on the booking's own transaction). A booking
 by the member holding the turn confirms it; past the deadline the turn lapses and the next
-one is told. Every move is a conditional row update, applied with its notification in one
+one is told. The next turn waits until the booking made in the previous one is over (the
+item returned, or the booking declined, cancelled or expired). Every move is a conditional
+row update, applied with its notification in one
 transaction, so a restart resumes from the rows.
 
 Reputation (issue 18): until portable signed receipts exist (``services/reputation.py``,
@@ -194,10 +196,10 @@ async def _step_listing(ctx: NodeContext, tx: aiosqlite.Connection, listing_id: 
     listing = await listing_store.get_listing(tx, listing_id)
     now = ctx.clock()
     rows = await queue_store.live_entries(tx, listing_id)
-    moves = proto.plan_moves(
-        _entries(rows), now=now,
-        open_=listing is not None and _is_open(listing, now),
-        item_out=await queue_store.item_out(tx, listing_id, format_utc(now)))
+    busy = (await queue_store.item_out(tx, listing_id, format_utc(now))
+            or await queue_store.turn_in_use(tx, listing_id))
+    moves = proto.plan_moves(_entries(rows), now=now, item_out=busy,
+                             open_=listing is not None and _is_open(listing, now))
     states = {r.id: r.state for r in rows}
     for move in moves:
         confirm_by = format_utc(move.confirm_by) if move.confirm_by else None

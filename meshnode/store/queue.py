@@ -84,6 +84,16 @@ async def item_out(db: aiosqlite.Connection, listing_id: str, now: str) -> bool:
         return await rows.fetchone() is not None
 
 
+async def turn_in_use(db: aiosqlite.Connection, listing_id: str) -> bool:
+    """The last turn's booking is still under way (asked, accepted or out): the next in line
+    waits until that loan is over, as if the item were out."""
+    async with query(db, "SELECT 1 FROM listing_queue q JOIN deals d ON d.id = q.deal_id"
+                     " WHERE q.listing_id = ? AND q.state = 'confirmed'"
+                     " AND d.state IN ('requested', 'accepted', 'in_progress') LIMIT 1",
+                     (listing_id,)) as rows:
+        return await rows.fetchone() is not None
+
+
 async def completed_without_no_show(db: aiosqlite.Connection, actor_uri: str) -> int:
     """Completed deals this node knows ``actor_uri`` took part in (either side), less those
     where the other party reported them absent (signed feedback with ``no_show``)."""

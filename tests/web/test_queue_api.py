@@ -104,6 +104,12 @@ async def test_queue__returned_item_tells_the_first_in_line_who_books_it(
     assert (await _queue(client, dave, listing_id))[1]["position"] == 1
     [row] = [r for r in await _all_places(ctx, listing_id) if r[0] == carol.row.id]
     assert row[1:] == ("confirmed", deal["id"])
+    # And Dave's turn waits for Carol's loan to be over, not merely booked
+    await queue_service.run_due(ctx)
+    assert (await _queue(client, dave, listing_id))[1]["state"] == "waiting"
+    await deals.act(ctx, alice.row, deal["id"], "decline")
+    await queue_service.run_due(ctx)
+    assert (await _queue(client, dave, listing_id))[1]["state"] == "notified"
 
 
 async def _all_places(ctx: NodeContext, listing_id: str) -> list[tuple[int, str, str | None]]:
