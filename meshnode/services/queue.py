@@ -10,8 +10,8 @@ item returned, or the booking declined, cancelled or expired). Every move is a c
 row update, applied with its notification in one
 transaction, so a restart resumes from the rows.
 
-Reputation (issue 18): until portable signed receipts exist (``services/reputation.py``,
-another branch), the count is :func:`count_completed_deals`, from what this node saw.
+Reputation (issue 18): :func:`count_completed_deals`, from what this node saw and from the
+member's signed receipts (``services/reputation.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol import queue as proto
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, When
-from meshnode.services import notifications
+from meshnode.services import notifications, reputation
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_store
 from meshnode.store import queue as queue_store
@@ -73,9 +73,14 @@ async def _listing(ctx: NodeContext, listing_id: str) -> ListingRow:
 
 
 async def count_completed_deals(ctx: NodeContext, actor_uri: str) -> int:
-    """Completed deals this node knows ``actor_uri`` took part in, without a reported
-    absence (the other party's signed feedback with ``no_show``)."""
-    return await queue_store.completed_without_no_show(ctx.store.reader, actor_uri)
+    """Completed exchanges of ``actor_uri`` without a reported absence, the larger of two
+    counts this node trusts: the deals it recorded itself (less those the other party's
+    signed feedback says ``no_show``), and the member's signed receipts
+    (``services/reputation.count_for``: deals less absences, imported ones included, each
+    verified by this node), so a member who moved here keeps the credit they brought."""
+    seen = await queue_store.completed_without_no_show(ctx.store.reader, actor_uri)
+    portable = await reputation.count_for(ctx, actor_uri)
+    return max(seen, portable.deals - portable.no_shows)
 
 
 def min_reputation(listing: ListingRow) -> int:

@@ -11,12 +11,13 @@ import pytest
 
 from meshnode.errors import PermissionDeniedError
 from meshnode.services import calendar as calendar_service
-from meshnode.services import deals, listings
+from meshnode.services import deals, listings, members
 from meshnode.services import queue as queue_service
 from meshnode.store import deals as deal_store
 from meshnode.store.members import MemberRow
 from tests.conftest import ride_listing
 from tests.federation.conftest import Node, NodeFactory, peer, settle
+from tests.federation.test_receipts import _api, _export, _three_nodes
 
 SLOT = {"from": "2026-11-29T10:00:00Z", "to": "2026-11-30T10:00:00Z"}
 
@@ -149,3 +150,26 @@ async def test_queue__a_remote_booking_during_a_local_turn_is_declined_by_the_le
     assert "kept for the next member of the waiting list" in mine.reason
     assert await deal_store.list_for_listing(a.ctx.store.reader, view.row.id,
                                              ("requested",)) == []
+
+
+async def test_min_reputation__receipts_imported_on_a_new_node_unlock_a_loan_there(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice of alpha completed a rated deal with bob of beta, then moved to gamma
+    # (which never saw the deal) as alice2, where dora lends a camera to members with one
+    # exchange done
+    _a, _b, c, _alice, _deal, new_actor = await _three_nodes(make_node)
+    dora = await c.member("dora")
+    alice2 = await members.get_member(c.ctx, "alice2")
+    camera = await listings.create_listing(c.ctx, dora, _camera(min_reputation=1))
+    # When she books before importing her receipts: refused, nothing stored
+    with pytest.raises(PermissionDeniedError):
+        await deals.book(c.ctx, alice2, camera.row.id, SLOT)
+    # When she imports them (gamma verifies every signature itself) and books again
+    bundle = await _export(_a, "alice", new_actor)
+    status, _ = await _api(c, "alice2", "POST", "/api/v1/me/receipts/import", bundle)
+    assert status == 201
+    assert await queue_service.count_completed_deals(c.ctx, new_actor) == 1
+    deal = await deals.book(c.ctx, alice2, camera.row.id, SLOT)
+    # Then the request is taken
+    assert deal.state == "requested"
