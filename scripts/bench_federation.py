@@ -6,6 +6,9 @@ ingest against a separate ``meshnode run`` process (one core: one event loop), t
 sending pre-signed requests, each a Create of a distinct signed listing. Ingest is the rate
 of 202 answers (authenticated, durably stored); (2c) is when the node had also processed
 every one of them (proof verified, listing stored and indexed).
+
+``--replication [--rate 300] [--seconds 60] [--quick]`` runs the replication lag curve
+between two ``meshnode run`` processes instead (``bench_replication.py``).
 """
 
 from __future__ import annotations
@@ -357,6 +360,11 @@ async def main(quick: bool) -> None:
 
 
 if __name__ == "__main__":
+    if "--replication" in sys.argv:  # issue 17's lag curve between two nodes: its own file
+        from bench_replication import main as replication
+
+        replication([arg for arg in sys.argv[1:] if arg != "--replication"])
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     asyncio.run(main(parser.parse_args().quick))
