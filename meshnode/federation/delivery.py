@@ -3,6 +3,11 @@
 * Every delivery row exists before its first attempt (written with the change it announces).
 * Hosts are served concurrently and each has its own queue, so a dead peer (10 s timeout)
   never delays live ones.
+* Per host, up to ``federation.delivery_concurrency`` requests are in flight on keep-alive
+  connections (activities about one object stay in order), and a batch's outcomes are
+  written in one transaction: issue 17 measured one request at a time and one commit per
+  delivery at 5 deliveries/s while the node's API took 300 listings/s (each delivery
+  commit waited behind the publishing ones for the write lock).
 * Signatures: RFC 9421 ``ed25519`` to meshnode peers; to others draft-cavage ``rsa-sha256``
   first, RFC 9421 ``rsa-v1_5-sha256`` on 401 ("double-knocking"); what worked is remembered
   per host (REFERENCE §2). Retry policy: ``protocol.retry``.
@@ -14,7 +19,8 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiosqlite
@@ -42,13 +48,46 @@ FALLBACK: dict[Scheme, Scheme] = {
 LOOP_ERRORS = (ProtocolError, ServiceError, FetchError, sqlite3.Error, OSError)
 
 
-class DeliveryWorker:
-    """Sends due deliveries; ``step()`` runs one round over every host with work."""
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt of one delivery came to, before it is written."""
 
-    def __init__(self, federation: Federation, *, batch: int = 50,
+    delivery_id: int
+    state: str
+    attempts: int
+    next_attempt_at: str
+    status: int | None
+    error: str | None
+    scheme: Scheme
+
+
+def lanes(rows: Sequence[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
+    """Split a batch into lanes, one per object, each in queue order.
+
+    Lanes run concurrently, the rows of one lane one after another: a Create, its Update
+    and its Delete never overtake each other, whatever the number of requests in flight.
+    """
+    grouped: dict[object, list[aiosqlite.Row]] = {}
+    for row in rows:
+        key = row["object_id"] or ("delivery", row["id"])
+        grouped.setdefault(key, []).append(row)
+    return list(grouped.values())
+
+
+class DeliveryWorker:
+    """Sends due deliveries; ``step()`` runs one round over every host with work.
+
+    Per host: a batch of due rows (oldest first) is sent with up to ``per_host`` requests in
+    flight on the pooled keep-alive session, then every outcome of the batch is written in
+    one transaction. A crash before that write re-sends the batch after restart: receivers
+    drop an activity id they already stored (at least once, never lost).
+    """
+
+    def __init__(self, federation: Federation, *, batch: int = 128, per_host: int = 8,
                  jitter: Callable[[], float] = random.random) -> None:
         self.federation = federation
         self.batch = batch
+        self.per_host = per_host
         self.jitter = jitter
         self._identities: dict[str, Identity] = {}
 
@@ -60,12 +99,25 @@ class DeliveryWorker:
         return sum(counts)
 
     async def run_host(self, host: str) -> int:
-        """Attempt one batch of a host's due deliveries, oldest first."""
+        """Attempt one batch of a host's due deliveries and record the outcomes at once."""
         ctx = self.federation.ctx
         rows = await oq.due_for_host(ctx.store.reader, host, format_utc(ctx.clock()), self.batch)
-        for row in rows:
-            await self.attempt(host, row)
+        if not rows:
+            return 0
+        scheme = await self._first_scheme(host)
+        gate = asyncio.Semaphore(self.per_host)
+        done = await asyncio.gather(*(self._run_lane(host, lane, scheme, gate)
+                                      for lane in lanes(rows)))
+        await self._record(host, [outcome for lane in done for outcome in lane])
         return len(rows)
+
+    async def _run_lane(self, host: str, lane: list[aiosqlite.Row], scheme: Scheme,
+                        gate: asyncio.Semaphore) -> list[Outcome]:
+        outcomes = []
+        for row in lane:
+            async with gate:
+                outcomes.append(await self.attempt(host, row, scheme))
+        return outcomes
 
     async def drain(self, host: str) -> None:
         """Keep sending to one host until nothing is due (the per-host background task)."""
@@ -102,10 +154,9 @@ class DeliveryWorker:
         result = await self.federation.client.post(inbox, body, headers)
         return result.status, result.retry_after, result.problem
 
-    async def _knock(self, host: str, inbox: str, body: bytes, actor: str
+    async def _knock(self, scheme: Scheme, inbox: str, body: bytes, actor: str
                      ) -> tuple[int | None, str | None, str | None, Scheme]:
         identity = await self._identity(actor)
-        scheme = await self._first_scheme(host)
         status: int | None = None
         retry_after: str | None = None
         problem: str | None = None
@@ -122,12 +173,11 @@ class DeliveryWorker:
             return status, retry_after, None, scheme
         return status, retry_after, f"HTTP {status}" + (f" {problem}" if problem else ""), scheme
 
-    async def attempt(self, host: str, row: aiosqlite.Row) -> None:
-        """One attempt of one delivery, its outcome written at once."""
-        ctx = self.federation.ctx
+    async def attempt(self, host: str, row: aiosqlite.Row, scheme: Scheme) -> Outcome:
+        """One attempt of one delivery, first signed with ``scheme``; the outcome to write."""
         status, retry_after, error, scheme = await self._knock(
-            host, row["inbox"], row["body"].encode("utf-8"), row["actor"])
-        now = ctx.clock()
+            scheme, row["inbox"], row["body"].encode("utf-8"), row["actor"])
+        now = self.federation.ctx.clock()
         attempts = row["attempts"] + 1
         verdict = classify_status(status)
         next_at, state = now, "failed"
@@ -138,15 +188,20 @@ class DeliveryWorker:
             delay = next_delay(attempts, status=status, retry_after=wait, jitter=self.jitter())
             if delay is not None:
                 state, next_at = "pending", now + timedelta(seconds=delay)
-        stamp = format_utc(now)
         if error:  # the raw text goes to the log; pages show a sentence (protocol.reachability)
             log.warning("delivery to %s failed (attempt %d, %s): %s", host, attempts, state, error)
-        async with ctx.store.transaction() as tx:
-            await oq.record_attempt(tx, row["id"], state=state, attempts=attempts,
-                                    next_attempt_at=format_utc(next_at), status=status,
-                                    error=error, now=stamp)
-            if state == "done":
-                await oq.set_host_scheme(tx, host, scheme, stamp)
+        return Outcome(row["id"], state, attempts, format_utc(next_at), status, error, scheme)
+
+    async def _record(self, host: str, outcomes: list[Outcome]) -> None:
+        """Write a batch's outcomes in one transaction (one commit, not one per delivery)."""
+        stamp = format_utc(self.federation.ctx.clock())
+        delivered = [outcome for outcome in outcomes if outcome.state == "done"]
+        async with self.federation.ctx.store.transaction() as tx:
+            await oq.record_attempts(tx, [
+                oq.Attempt(o.delivery_id, o.state, o.attempts, o.next_attempt_at, o.status,
+                           o.error) for o in outcomes], now=stamp)
+            if delivered:
+                await oq.set_host_scheme(tx, host, delivered[-1].scheme, stamp)
                 await fq.mark_delivered(tx, host, stamp)
 
     async def run_forever(self, poll: float = 0.1) -> None:

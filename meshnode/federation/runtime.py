@@ -150,7 +150,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8,
+        per_host = ctx.config.delivery_concurrency  # keep-alive connections for them all
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=max(8, per_host),
                                          resolver=GuardedResolver(guard))
         async with aiohttp.ClientSession(connector=connector) as session:
             client = FederationClient(session, guard)
@@ -163,7 +164,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                         ctx.config.inbox.stranger_key_fetches_per_hour),
                                     quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
-            workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
+            workers = Workers(InboxWorker(federation),
+                              DeliveryWorker(federation, per_host=per_host),
                               PeeringWorker(federation), SyncWorker(federation),
                               IouWorker(federation, network),
                               DealWorker(ctx, network), ActorRefreshWorker(federation))
