@@ -1,0 +1,146 @@
+"""Delivery with several requests in flight per host (issue 17, "Replication keeps up").
+
+The sender is a real node on a 127.0.0.1 port; the receiver is a slow aiohttp inbox on
+another port that counts the requests it is serving at once and records what it got.
+Workers are stepped by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from meshnode.protocol.timefmt import format_utc
+from meshnode.services import publishing
+from tests.federation.conftest import Node, NodeFactory, bind_socket
+
+
+@dataclass
+class SlowInbox:
+    """An inbox that takes ``delay`` seconds per request and answers ``status_for(id)``."""
+
+    delay: float
+    failing: frozenset[str] = frozenset()
+    active: int = 0
+    peak: int = 0
+    received: list[tuple[str, str, str]] = field(default_factory=list)  # (id, type, object)
+    active_objects: set[str] = field(default_factory=set)
+    overlaps: list[str] = field(default_factory=list)  # objects sent twice at once
+
+    async def handle(self, request: web.Request) -> web.Response:
+        activity = json.loads(await request.read())
+        obj = activity["object"]["id"]
+        if obj in self.active_objects:
+            self.overlaps.append(obj)
+        self.active_objects.add(obj)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.active -= 1
+            self.active_objects.discard(obj)
+        self.received.append((activity["id"], activity["type"], obj))
+        return web.Response(status=503 if activity["id"] in self.failing else 202)
+
+
+@pytest.fixture
+async def inbox_server() -> AsyncIterator[tuple[str, SlowInbox]]:
+    inbox = SlowInbox(delay=0.05)
+    app = web.Application()
+    app.router.add_post("/inbox", inbox.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = bind_socket()
+    await web.SockSite(runner, sock).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/inbox", inbox
+    await runner.cleanup()
+
+
+async def _queue(node: Node, inbox_url: str, activities: list[tuple[str, str]]) -> list[str]:
+    """Queue (type, object number) activities from the community actor; their ids."""
+    ids = []
+    async with node.ctx.store.transaction() as tx:
+        for n, (kind, obj) in enumerate(activities):
+            activity = {"id": f"{node.group}/activities/bench-{n}", "actor": node.group,
+                        "type": kind, "object": {"id": f"{node.url}/objects/{obj}",
+                                                 "type": "Note"}}
+            await publishing.queue_activity(tx, activity, public=False, inboxes=[inbox_url],
+                                            now=format_utc(node.clock()))
+            ids.append(activity["id"])
+    return ids
+
+
+async def _states(node: Node) -> dict[str, int]:
+    async with node.ctx.store.reader.execute(
+            "SELECT state, count(*) FROM deliveries GROUP BY state") as cursor:
+        return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+async def test_delivery__several_requests_in_flight_never_exceed_the_per_host_cap(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given 40 deliveries of distinct objects due to one slow host and a cap of 4,
+    When the delivery worker runs one round,
+    Then the host serves exactly 4 at once (never more), gets each activity once, and
+    every delivery is recorded as done in a single commit."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha", delivery_concurrency=4)
+    ids = await _queue(alpha, url, [("Create", str(n)) for n in range(40)])
+    commits = alpha.ctx.store.generation
+
+    attempted = await alpha.workers.delivery.step()
+
+    assert attempted == 40
+    assert inbox.peak == 4
+    assert sorted(activity_id for activity_id, _, _ in inbox.received) == sorted(ids)
+    assert await _states(alpha) == {"done": 40}
+    assert alpha.ctx.store.generation == commits + 1
+
+
+async def test_delivery__one_objects_activities_stay_in_order_while_others_run_in_parallel(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given a Create, an Update and a Delete of one object queued among 20 other objects,
+    When the worker sends them with 8 requests in flight,
+    Then the host gets the one object's three activities one after another, in queue
+    order, while the others overlap."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha")
+    plan = [("Create", "x")] + [("Create", str(n)) for n in range(10)] + [("Update", "x")]
+    plan += [("Create", str(n)) for n in range(10, 20)] + [("Delete", "x")]
+    await _queue(alpha, url, plan)
+
+    await alpha.workers.delivery.step()
+
+    of_x = [kind for _, kind, obj in inbox.received if obj.endswith("/objects/x")]
+    assert of_x == ["Create", "Update", "Delete"]
+    assert inbox.overlaps == []
+    assert inbox.peak == 8
+    assert await _states(alpha) == {"done": 23}
+
+
+async def test_delivery__a_batch_records_each_outcome_retry_or_done(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given 12 deliveries of which the host answers 503 to three,
+    When the worker runs one round,
+    Then nine are done and the three are pending for a retry with one attempt and their
+    status, all written in one commit; the next round (not yet due) sends nothing."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha")
+    ids = await _queue(alpha, url, [("Create", str(n)) for n in range(12)])
+    inbox.failing = frozenset(ids[::4])
+    commits = alpha.ctx.store.generation
+
+    await alpha.workers.delivery.step()
+
+    assert await _states(alpha) == {"done": 9, "pending": 3}
+    async with alpha.ctx.store.reader.execute(
+            "SELECT attempts, last_status FROM deliveries WHERE state = 'pending'") as cursor:
+        assert {tuple(row) for row in await cursor.fetchall()} == {(1, 503)}
+    assert alpha.ctx.store.generation == commits + 1
+    assert await alpha.workers.delivery.step() == 0
+    assert len(inbox.received) == 12
