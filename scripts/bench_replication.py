@@ -3,10 +3,12 @@
 Two real ``meshnode run`` subprocesses on 127.0.0.1, peered with ``meshnode peer add``; a
 load generator (this process) publishes listings through alpha's JSON API at a fixed rate
 with the tokens of several members, open loop (a slow answer does not slow the schedule).
-Every second it prints: listings published (201 answered), listings visible on beta (its
-database, read-only), the lag (age of the oldest published listing beta does not have
-yet), alpha's deliveries done, and the CPU each node used in that second. At the end: the
-time from the last publish until beta has every listing, and alpha's delivery rate.
+Every second it prints: listings published (201 answered), alpha's deliveries done, the
+Creates beta's inbox stored (delivered) and the listings visible on beta (processed: proof
+verified, stored, indexed), both read from beta's database read-only, each with its lag
+(age of the oldest published listing beta does not have yet), and the CPU each node used
+in that second. At the end: the time from the last publish until beta's inbox had every
+listing and until beta showed every listing, and alpha's delivery rate.
 
 Run: ``PYTHONPATH=. python scripts/bench_federation.py --replication [--rate 300]
 [--seconds 60] [--quick]`` (or this file directly). Beta's inbox quota for peers is raised
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import pstats
 import socket
 import sqlite3
 import subprocess
@@ -75,9 +78,10 @@ async def _tokens(config: Config, count: int) -> list[str]:
         await ctx.close()
 
 
-def _start(config: Config) -> subprocess.Popen[bytes]:
+def _start(config: Config, profile: Path | None = None) -> subprocess.Popen[bytes]:
+    profiler = [] if profile is None else ["-m", "cProfile", "-o", str(profile)]
     return subprocess.Popen(
-        [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
+        [sys.executable, *profiler, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
          "--data-dir", str(config.data_dir)],
         env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO)
 
@@ -162,58 +166,88 @@ async def _generate(session: aiohttp.ClientSession, alpha: Config, tokens: list[
     await asyncio.gather(*tasks)
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One row of the curve: seconds since the load started, counts, lags and CPU."""
+
+    at: float
+    published: int
+    in_inbox: int  # Creates beta's inbox stored (delivered, answered 202)
+    visible: int  # listings beta processed (proof verified, stored, indexed)
+    inbox_lag: float
+    lag: float
+    delivered: int  # alpha's delivery rows done
+    cpu_alpha: float
+    cpu_beta: float
+
+
 @dataclass
 class Curve:
-    """The per-second samples and the figures derived from them."""
+    """The per-second samples and when, after the last publish, beta had everything."""
 
-    rows: list[tuple[float, int, int, float, int, float, float]] = field(default_factory=list)
-    catch_up: float = 0.0
+    rows: list[Sample] = field(default_factory=list)
+    in_inbox_after: float | None = None
+    visible_after: float = 0.0
+    start: float = 0.0
 
 
-def _lag(load: Load, visible: int, now: float) -> float:
+def _lag(answered: list[float], have: int, now: float) -> float:
     """Age of the oldest answered listing beta does not have (0 when it has them all)."""
-    if visible >= len(load.answered):
-        return 0.0
-    return now - sorted(load.answered)[visible]
+    return 0.0 if have >= len(answered) else now - answered[have]
+
+
+def _counts(alpha: Config, beta: Config) -> tuple[int, int, int]:
+    """Beta's stored Creates, beta's remote listings, alpha's deliveries done."""
+    return (_count(beta.database_path,
+                   "SELECT count(*) FROM inbox_activities WHERE type = 'Create'"),
+            _count(beta.database_path, "SELECT count(*) FROM listings WHERE is_local = 0"),
+            _count(alpha.database_path, "SELECT count(*) FROM deliveries WHERE state = 'done'"))
 
 
 async def _monitor(alpha: Config, beta: Config, pids: tuple[int, int], load: Load,
                    generator: asyncio.Task[None], limit: float) -> Curve:
     """Print a row every second; return once the generator is done and beta has it all
-    (checked every 0.1 s, so the catch-up time is known to 0.1 s)."""
-    curve = Curve()
-    start = next_row = time.perf_counter()
+    (checked every 0.1 s, so the catch-up times are known to 0.1 s)."""
+    curve = Curve(start=time.perf_counter())
+    next_row = curve.start
     cpu = [_cpu_seconds(pid) for pid in pids]
     while True:
         await asyncio.sleep(0.1)
         now = time.perf_counter()
-        visible = _count(beta.database_path, "SELECT count(*) FROM listings WHERE is_local = 0")
-        if generator.done() and visible >= len(load.answered):
-            curve.catch_up = now - max(load.answered, default=start)
-            return curve
-        if generator.done() and now - max(load.answered, default=start) > limit:
-            raise RuntimeError(f"beta still misses {len(load.answered) - visible} listings "
-                               f"{limit:.0f} s after the last publish")
+        in_inbox, visible, done = _counts(alpha, beta)
+        if generator.done():
+            since_last = now - max(load.answered, default=curve.start)
+            if in_inbox >= len(load.answered) and curve.in_inbox_after is None:
+                curve.in_inbox_after = since_last
+            if visible >= len(load.answered):
+                curve.visible_after = since_last
+                return curve
+            if since_last > limit:
+                raise RuntimeError(f"beta still misses {len(load.answered) - visible} "
+                                   f"listings {limit:.0f} s after the last publish")
         if now < next_row + 1.0:
             continue
         next_row = now
-        done = _count(alpha.database_path, "SELECT count(*) FROM deliveries WHERE state = 'done'")
         used = [_cpu_seconds(pid) for pid in pids]
-        row = (now - start, len(load.answered), visible, _lag(load, visible, now), done,
-               used[0] - cpu[0], used[1] - cpu[1])
+        answered = sorted(load.answered)
+        row = Sample(now - curve.start, len(answered), in_inbox, visible,
+                     _lag(answered, in_inbox, now), _lag(answered, visible, now), done,
+                     used[0] - cpu[0], used[1] - cpu[1])
         cpu = used
         curve.rows.append(row)
-        print(f"{row[0]:5.0f} s  published {row[1]:6,}  on beta {row[2]:6,}  lag {row[3]:5.1f} s"
-              f"  delivered {row[4]:6,}  cpu alpha {row[5]:4.0%} beta {row[6]:4.0%}", flush=True)
+        print(f"{row.at:4.0f} s  published {row.published:6,}  delivered {row.delivered:6,}"
+              f"  in beta's inbox {row.in_inbox:6,} (lag {row.inbox_lag:4.1f} s)  visible on "
+              f"beta {row.visible:6,} (lag {row.lag:4.1f} s)  cpu alpha {row.cpu_alpha:4.0%}"
+              f" beta {row.cpu_beta:4.0%}", flush=True)
 
 
-async def run(rate: int, seconds: float, root: Path) -> None:
+async def run(rate: int, seconds: float, root: Path, profile: Path | None = None) -> None:
     """Set up the two nodes, run the load, print the curve and the summary."""
     alpha = _make_node(root, "alpha", limits=LimitsConfig(0, 0, 0))
     beta = _make_node(root, "beta", inbox=replace(
         InboxLimits(), peer_rows_per_hour=1_000_000, peer_bytes_per_hour=4 * 1024**3))
     tokens = await _tokens(alpha, MEMBERS)
-    processes = [_start(alpha), _start(beta)]
+    processes = [_start(alpha, profile), _start(beta)]
     try:
         connector = aiohttp.TCPConnector(limit=64)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -228,7 +262,7 @@ async def run(rate: int, seconds: float, root: Path) -> None:
             curve = await _monitor(alpha, beta, (processes[0].pid, processes[1].pid), load,
                                    generator, limit=max(120.0, seconds * 3))
             await generator
-        _summary(alpha, load, curve, rate, seconds)
+        _summary(alpha, load, curve, rate)
     finally:
         for process in processes:
             process.terminate()
@@ -236,25 +270,29 @@ async def run(rate: int, seconds: float, root: Path) -> None:
             process.wait(timeout=30)
 
 
-def _summary(alpha: Config, load: Load, curve: Curve, rate: int, seconds: float) -> None:
+def _summary(alpha: Config, load: Load, curve: Curve, rate: int) -> None:
     published = len(load.answered)
-    span = max(load.answered) - min(load.answered) if published > 1 else 1.0
+    first, last = min(load.answered, default=0.0), max(load.answered, default=1.0)
+    span = max(last - first, 1e-9)
     done = _count(alpha.database_path, "SELECT count(*) FROM deliveries WHERE state = 'done'")
-    first = curve.rows[0][0] if curve.rows else 0.0
-    delivery_span = max(curve.rows[-1][0] - first + 1.0, 1.0) if curve.rows else 1.0
-    peak = max((row[3] for row in curve.rows), default=0.0)
+    in_inbox_after = curve.in_inbox_after if curve.in_inbox_after is not None \
+        else curve.visible_after
+    delivering = last + in_inbox_after - first
+    steps = [b.delivered - a.delivered for a, b in zip(curve.rows, curve.rows[1:], strict=False)]
     print(f"published {published:,} listings in {span:.1f} s ({published / span:,.0f}/s "
           f"achieved of {rate}/s asked; {load.failures} failed)")
-    print(f"beta had every listing {curve.catch_up:.1f} s after the last publish "
-          f"(target ≤ 5 s); peak lag {peak:.1f} s")
-    print(f"alpha delivered {done:,} activities at {done / delivery_span:,.0f}/s over the run "
-          f"(publish rate {published / span:,.0f}/s: ratio "
-          f"{done / delivery_span / max(published / span, 1e-9):.2f})")
-    cpu_alpha = sum(row[5] for row in curve.rows)
-    cpu_beta = sum(row[6] for row in curve.rows)
+    print(f"beta's inbox had every listing {in_inbox_after:.1f} s after the last publish "
+          f"(delivery); beta showed every listing {curve.visible_after:.1f} s after it "
+          f"(target ≤ 5 s); peak lag {max((r.lag for r in curve.rows), default=0.0):.1f} s "
+          f"visible, {max((r.inbox_lag for r in curve.rows), default=0.0):.1f} s delivered")
+    print(f"alpha delivered {done:,} activities at {done / delivering:,.0f}/s (first publish to "
+          f"last delivery; publish rate {published / span:,.0f}/s, ratio "
+          f"{done / delivering / (published / span):.2f}); best second {max(steps, default=0):,}")
+    cpu_alpha = sum(r.cpu_alpha for r in curve.rows)
+    cpu_beta = sum(r.cpu_beta for r in curve.rows)
     print(f"CPU over the run: alpha {cpu_alpha:.1f} s ({cpu_alpha / max(published, 1) * 1e3:.2f}"
           f" ms per listing published and delivered), beta {cpu_beta:.1f} s "
-          f"({cpu_beta / max(published, 1) * 1e3:.2f} ms per listing received)")
+          f"({cpu_beta / max(published, 1) * 1e3:.2f} ms per listing received and processed)")
     print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores")
 
 
@@ -264,13 +302,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=300, help="listings published per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to publish")
     parser.add_argument("--quick", action="store_true", help="10 s at the rate (smoke run)")
+    parser.add_argument("--profile-sender", type=Path, metavar="FILE",
+                        help="run alpha under cProfile, write its stats to FILE and print"
+                             " the top functions by own time")
     args = parser.parse_args(argv)
     seconds = min(args.seconds, 10.0) if args.quick else args.seconds
     verifies, inserts, combined = baseline()
     print(f"baseline, one core: {verifies:,.0f} Ed25519 verifications/s; {inserts:,.0f} SQLite"
           f" inserts/s (one commit each, synchronous=FULL); verify+insert {combined:,.0f}/s")
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args.rate, seconds, Path(tmp)))
+        asyncio.run(run(args.rate, seconds, Path(tmp), args.profile_sender))
+    if args.profile_sender is not None:
+        stats = pstats.Stats(str(args.profile_sender))
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
 
 
 if __name__ == "__main__":
