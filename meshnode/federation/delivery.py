@@ -46,6 +46,8 @@ FALLBACK: dict[Scheme, Scheme] = {
     "rfc9421-rsa": "cavage-rsa",
 }
 LOOP_ERRORS = (ProtocolError, ServiceError, FetchError, sqlite3.Error, OSError)
+# Raised while building or signing one delivery (not by the network): final for that row.
+UNSENDABLE = (ProtocolError, ServiceError)
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,20 @@ class DeliveryWorker:
         outcomes = []
         for row in lane:
             async with gate:
-                outcomes.append(await self.attempt(host, row, scheme))
+                try:
+                    outcomes.append(await self.attempt(host, row, scheme))
+                except UNSENDABLE as exc:
+                    outcomes.append(self._unsendable(host, row, scheme, exc))
         return outcomes
+
+    def _unsendable(self, host: str, row: aiosqlite.Row, scheme: Scheme,
+                    exc: Exception) -> Outcome:
+        """A delivery that cannot be signed or built (its member was deleted, say) fails for
+        good, alone: the rest of its batch is still recorded, and it is never re-sent."""
+        log.warning("delivery %d to %s cannot be sent: %s", row["id"], host, exc)
+        return Outcome(row["id"], "failed", row["attempts"] + 1,
+                       format_utc(self.federation.ctx.clock()), None,
+                       f"cannot send: {exc}"[:300], scheme)
 
     async def drain(self, host: str) -> None:
         """Keep sending to one host until nothing is due (the per-host background task)."""

@@ -144,3 +144,33 @@ async def test_delivery__a_batch_records_each_outcome_retry_or_done(
     assert alpha.ctx.store.generation == commits + 1
     assert await alpha.workers.delivery.step() == 0
     assert len(inbox.received) == 12
+
+
+async def test_delivery__an_unsendable_row_fails_alone_and_the_batch_is_still_recorded(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given 10 deliveries of which one is by a member who no longer exists (it cannot be
+    signed),
+    When the worker runs one round,
+    Then the nine others are done, that one failed for good with the reason, all in one
+    commit, and the next round sends nothing again."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha")
+    await _queue(alpha, url, [("Create", str(n)) for n in range(9)])
+    async with alpha.ctx.store.transaction() as tx:
+        await publishing.queue_activity(
+            tx, {"id": f"{alpha.url}/users/ghost/activities/1", "actor": f"{alpha.url}/users/ghost",
+                 "type": "Create", "object": {"id": f"{alpha.url}/objects/ghost"}},
+            public=False, inboxes=[url], now=format_utc(alpha.clock()))
+    commits = alpha.ctx.store.generation
+
+    await alpha.workers.delivery.step()
+
+    assert await _states(alpha) == {"done": 9, "failed": 1}
+    async with alpha.ctx.store.reader.execute(
+            "SELECT last_error FROM deliveries WHERE state = 'failed'") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0].startswith("cannot send:")
+    assert alpha.ctx.store.generation == commits + 1
+    assert await alpha.workers.delivery.step() == 0
+    assert len(inbox.received) == 9
