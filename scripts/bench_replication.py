@@ -189,6 +189,7 @@ class Curve:
     in_inbox_after: float | None = None
     visible_after: float = 0.0
     start: float = 0.0
+    cpu: tuple[float, float] = (0.0, 0.0)  # CPU seconds of alpha and beta, load start to end
 
 
 def _lag(answered: list[float], have: int, now: float) -> float:
@@ -210,7 +211,7 @@ async def _monitor(alpha: Config, beta: Config, pids: tuple[int, int], load: Loa
     (checked every 0.1 s, so the catch-up times are known to 0.1 s)."""
     curve = Curve(start=time.perf_counter())
     next_row = curve.start
-    cpu = [_cpu_seconds(pid) for pid in pids]
+    cpu = first_cpu = [_cpu_seconds(pid) for pid in pids]
     while True:
         await asyncio.sleep(0.1)
         now = time.perf_counter()
@@ -221,6 +222,8 @@ async def _monitor(alpha: Config, beta: Config, pids: tuple[int, int], load: Loa
                 curve.in_inbox_after = since_last
             if visible >= len(load.answered):
                 curve.visible_after = since_last
+                curve.cpu = (_cpu_seconds(pids[0]) - first_cpu[0],
+                             _cpu_seconds(pids[1]) - first_cpu[1])
                 return curve
             if since_last > limit:
                 raise RuntimeError(f"beta still misses {len(load.answered) - visible} "
@@ -241,8 +244,34 @@ async def _monitor(alpha: Config, beta: Config, pids: tuple[int, int], load: Loa
               f" beta {row.cpu_beta:4.0%}", flush=True)
 
 
+async def publish_only(root: Path, rate: int, seconds: float) -> float:
+    """The same-run baseline: a node without followers takes the same load; prints its
+    achieved rate and returns its CPU milliseconds per listing (no delivery at all)."""
+    solo = _make_node(root, "solo", limits=LimitsConfig(0, 0, 0))
+    tokens = await _tokens(solo, MEMBERS)
+    process = _start(solo)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            await _wait_up(session, solo.base_url)
+            load = Load()
+            cpu = _cpu_seconds(process.pid)
+            start = time.perf_counter()
+            await _generate(session, solo, tokens, rate, seconds, load)
+            elapsed = time.perf_counter() - start
+            used = _cpu_seconds(process.pid) - cpu
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    published = max(len(load.answered), 1)
+    print(f"baseline, the same run: a node without followers published {published:,} "
+          f"listings in {elapsed:.1f} s ({published / elapsed:,.0f}/s of {rate}/s asked), "
+          f"{used / published * 1e3:.2f} ms CPU per listing", flush=True)
+    return used / published * 1e3
+
+
 async def run(rate: int, seconds: float, root: Path, profile: Path | None = None) -> None:
     """Set up the two nodes, run the load, print the curve and the summary."""
+    solo_ms = await publish_only(root, rate, min(seconds, 10.0))
     alpha = _make_node(root, "alpha", limits=LimitsConfig(0, 0, 0))
     beta = _make_node(root, "beta", inbox=replace(
         InboxLimits(), peer_rows_per_hour=1_000_000, peer_bytes_per_hour=4 * 1024**3))
@@ -262,7 +291,7 @@ async def run(rate: int, seconds: float, root: Path, profile: Path | None = None
             curve = await _monitor(alpha, beta, (processes[0].pid, processes[1].pid), load,
                                    generator, limit=max(120.0, seconds * 3))
             await generator
-        _summary(alpha, load, curve, rate)
+        _summary(alpha, load, curve, rate, solo_ms)
     finally:
         for process in processes:
             process.terminate()
@@ -270,7 +299,7 @@ async def run(rate: int, seconds: float, root: Path, profile: Path | None = None
             process.wait(timeout=30)
 
 
-def _summary(alpha: Config, load: Load, curve: Curve, rate: int) -> None:
+def _summary(alpha: Config, load: Load, curve: Curve, rate: int, solo_ms: float) -> None:
     published = len(load.answered)
     first, last = min(load.answered, default=0.0), max(load.answered, default=1.0)
     span = max(last - first, 1e-9)
@@ -288,10 +317,11 @@ def _summary(alpha: Config, load: Load, curve: Curve, rate: int) -> None:
     print(f"alpha delivered {done:,} activities at {done / delivering:,.0f}/s (first publish to "
           f"last delivery; publish rate {published / span:,.0f}/s, ratio "
           f"{done / delivering / (published / span):.2f}); best second {max(steps, default=0):,}")
-    cpu_alpha = sum(r.cpu_alpha for r in curve.rows)
-    cpu_beta = sum(r.cpu_beta for r in curve.rows)
-    print(f"CPU over the run: alpha {cpu_alpha:.1f} s ({cpu_alpha / max(published, 1) * 1e3:.2f}"
-          f" ms per listing published and delivered), beta {cpu_beta:.1f} s "
+    cpu_alpha, cpu_beta = curve.cpu
+    per_listing = cpu_alpha / max(published, 1) * 1e3
+    print(f"CPU over the run: alpha {cpu_alpha:.1f} s ({per_listing:.2f} ms per listing "
+          f"published and delivered; publishing alone: {solo_ms:.2f} ms, so delivering "
+          f"costs {per_listing - solo_ms:.2f} ms per activity), beta {cpu_beta:.1f} s "
           f"({cpu_beta / max(published, 1) * 1e3:.2f} ms per listing received and processed)")
     print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores")
 
