@@ -150,8 +150,10 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        per_host = ctx.config.delivery_concurrency  # keep-alive connections for them all
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=max(8, per_host),
+        # Deliveries may hold ``per_host`` connections to a host; 4 more stay free for key
+        # fetches, catch-up and IOU messages to it.
+        per_host = ctx.config.delivery_concurrency
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=per_host + 4,
                                          resolver=GuardedResolver(guard))
         async with aiohttp.ClientSession(connector=connector) as session:
             client = FederationClient(session, guard)
