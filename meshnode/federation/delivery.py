@@ -63,6 +63,15 @@ class Outcome:
     scheme: Scheme
 
 
+@dataclass
+class HostBatch:
+    """What the lanes of one host's batch share: the scheme to sign with first (updated
+    when a fallback works) and the cap on requests in flight."""
+
+    scheme: Scheme
+    gate: asyncio.Semaphore
+
+
 def lanes(rows: Sequence[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
     """Split a batch into lanes, one per object, each in queue order.
 
@@ -106,22 +115,24 @@ class DeliveryWorker:
         rows = await oq.due_for_host(ctx.store.reader, host, format_utc(ctx.clock()), self.batch)
         if not rows:
             return 0
-        scheme = await self._first_scheme(host)
-        gate = asyncio.Semaphore(self.per_host)
-        done = await asyncio.gather(*(self._run_lane(host, lane, scheme, gate)
+        batch = HostBatch(await self._first_scheme(host), asyncio.Semaphore(self.per_host))
+        done = await asyncio.gather(*(self._run_lane(host, lane, batch)
                                       for lane in lanes(rows)))
         await self._record(host, [outcome for lane in done for outcome in lane])
         return len(rows)
 
-    async def _run_lane(self, host: str, lane: list[aiosqlite.Row], scheme: Scheme,
-                        gate: asyncio.Semaphore) -> list[Outcome]:
+    async def _run_lane(self, host: str, lane: list[aiosqlite.Row],
+                        batch: HostBatch) -> list[Outcome]:
         outcomes = []
         for row in lane:
-            async with gate:
+            async with batch.gate:
                 try:
-                    outcomes.append(await self.attempt(host, row, scheme))
+                    outcome = await self.attempt(host, row, batch.scheme)
                 except UNSENDABLE as exc:
-                    outcomes.append(self._unsendable(host, row, scheme, exc))
+                    outcome = self._unsendable(host, row, batch.scheme, exc)
+            if outcome.state == "done":
+                batch.scheme = outcome.scheme  # the rest of the batch knocks once
+            outcomes.append(outcome)
         return outcomes
 
     def _unsendable(self, host: str, row: aiosqlite.Row, scheme: Scheme,

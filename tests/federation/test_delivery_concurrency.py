@@ -31,9 +31,14 @@ class SlowInbox:
     received: list[tuple[str, str, str]] = field(default_factory=list)  # (id, type, object)
     active_objects: set[str] = field(default_factory=set)
     overlaps: list[str] = field(default_factory=list)  # objects sent twice at once
+    rfc9421_only: bool = False  # answer 401 to draft-cavage signatures (Mastodon 4.5 style)
+    refused: int = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         activity = json.loads(await request.read())
+        if self.rfc9421_only and "Signature-Input" not in request.headers:
+            self.refused += 1
+            return web.Response(status=401)
         obj = activity["object"]["id"]
         if obj in self.active_objects:
             self.overlaps.append(obj)
@@ -174,3 +179,22 @@ async def test_delivery__an_unsendable_row_fails_alone_and_the_batch_is_still_re
     assert alpha.ctx.store.generation == commits + 1
     assert await alpha.workers.delivery.step() == 0
     assert len(inbox.received) == 9
+
+
+async def test_delivery__a_scheme_fallback_that_works_is_used_by_the_rest_of_the_batch(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given a host that refuses draft-cavage signatures (401) and 20 deliveries to it,
+    When the worker sends them with 4 requests in flight,
+    Then only the first requests in flight knock twice; the rest of the batch signs with
+    RFC 9421 at once, everything is done and the host's scheme is remembered."""
+    url, inbox = inbox_server
+    inbox.rfc9421_only = True
+    alpha = await make_node("alpha", delivery_concurrency=4)
+    await _queue(alpha, url, [("Create", str(n)) for n in range(20)])
+
+    await alpha.workers.delivery.step()
+
+    assert await _states(alpha) == {"done": 20}
+    assert 1 <= inbox.refused <= 4
+    async with alpha.ctx.store.reader.execute("SELECT scheme FROM delivery_hosts") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == ["rfc9421-rsa"]
