@@ -46,6 +46,8 @@ FALLBACK: dict[Scheme, Scheme] = {
     "rfc9421-rsa": "cavage-rsa",
 }
 LOOP_ERRORS = (ProtocolError, ServiceError, FetchError, sqlite3.Error, OSError)
+# Activities about one object that may travel beside those about other objects.
+PARALLEL_TYPES = frozenset({"Create", "Update", "Delete"})
 # Raised while building or signing one delivery (not by the network): final for that row.
 UNSENDABLE = (ProtocolError, ServiceError)
 
@@ -73,14 +75,16 @@ class HostBatch:
 
 
 def lanes(rows: Sequence[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
-    """Split a batch into lanes, one per object, each in queue order.
+    """Split a batch into lanes, each in queue order; lanes run concurrently, the rows of
+    one lane one after another.
 
-    Lanes run concurrently, the rows of one lane one after another: a Create, its Update
-    and its Delete never overtake each other, whatever the number of requests in flight.
+    Create / Update / Delete get a lane per object (a listing's versions never overtake each
+    other); every other activity (Follow, Undo, Accept, IOU and deal messages, relays) shares
+    one lane, so protocol exchanges keep the order they were queued in, as before.
     """
-    grouped: dict[object, list[aiosqlite.Row]] = {}
+    grouped: dict[str | None, list[aiosqlite.Row]] = {}
     for row in rows:
-        key = row["object_id"] or ("delivery", row["id"])
+        key = row["object_id"] if row["type"] in PARALLEL_TYPES else None
         grouped.setdefault(key, []).append(row)
     return list(grouped.values())
 

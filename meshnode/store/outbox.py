@@ -82,7 +82,7 @@ async def due_for_host(
 ) -> list[aiosqlite.Row]:
     """Due deliveries of one host, oldest first, with their activity."""
     async with query(db,
-        "SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.object_id, o.body"
+        "SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.type, o.object_id, o.body"
         " FROM deliveries d"
         " JOIN outbox_activities o ON o.seq = d.outbox_seq WHERE d.host = ?"
         " AND d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?",

@@ -31,6 +31,7 @@ class SlowInbox:
     received: list[tuple[str, str, str]] = field(default_factory=list)  # (id, type, object)
     active_objects: set[str] = field(default_factory=set)
     overlaps: list[str] = field(default_factory=list)  # objects sent twice at once
+    events: list[tuple[str, str]] = field(default_factory=list)  # ("start"/"end", type)
     rfc9421_only: bool = False  # answer 401 to draft-cavage signatures (Mastodon 4.5 style)
     refused: int = 0
 
@@ -39,10 +40,12 @@ class SlowInbox:
         if self.rfc9421_only and "Signature-Input" not in request.headers:
             self.refused += 1
             return web.Response(status=401)
-        obj = activity["object"]["id"]
+        obj = activity["object"]
+        obj = obj if isinstance(obj, str) else obj["id"]
         if obj in self.active_objects:
             self.overlaps.append(obj)
         self.active_objects.add(obj)
+        self.events.append(("start", activity["type"]))
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
@@ -50,6 +53,7 @@ class SlowInbox:
         finally:
             self.active -= 1
             self.active_objects.discard(obj)
+            self.events.append(("end", activity["type"]))
         self.received.append((activity["id"], activity["type"], obj))
         return web.Response(status=503 if activity["id"] in self.failing else 202)
 
@@ -198,3 +202,28 @@ async def test_delivery__a_scheme_fallback_that_works_is_used_by_the_rest_of_the
     assert 1 <= inbox.refused <= 4
     async with alpha.ctx.store.reader.execute("SELECT scheme FROM delivery_hosts") as cursor:
         assert [row[0] for row in await cursor.fetchall()] == ["rfc9421-rsa"]
+
+
+async def test_delivery__a_follow_and_its_undo_keep_their_order_among_parallel_creates(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given a Follow, the Undo of that Follow (its object is the Follow, not the followed
+    actor) and ten listing Creates queued to one host,
+    When the worker sends them with 8 requests in flight,
+    Then the Creates overlap, but the host starts on the Undo only once the Follow is done."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha")
+    follow = {"id": f"{alpha.group}/activities/follow-1", "actor": alpha.group,
+              "type": "Follow", "object": "http://127.0.0.1:9/groups/far"}
+    undo = {"id": f"{alpha.group}/activities/undo-1", "actor": alpha.group, "type": "Undo",
+            "object": follow}
+    async with alpha.ctx.store.transaction() as tx:
+        for activity in (follow, undo):
+            await publishing.queue_activity(tx, activity, public=False, inboxes=[url],
+                                            now=format_utc(alpha.clock()))
+    await _queue(alpha, url, [("Create", str(n)) for n in range(10)])
+
+    await alpha.workers.delivery.step()
+
+    assert inbox.events.index(("end", "Follow")) < inbox.events.index(("start", "Undo"))
+    assert inbox.peak == 8
+    assert await _states(alpha) == {"done": 12}
