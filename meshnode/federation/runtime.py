@@ -149,6 +149,13 @@ async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
             log.exception("periodic worker")
 
 
+def _connector(ctx: NodeContext, guard: UrlGuard) -> aiohttp.TCPConnector:
+    """The pooled connector: deliveries may hold ``delivery_concurrency`` connections to a
+    host, and 4 more stay free for key fetches, catch-up and IOU messages to it."""
+    return aiohttp.TCPConnector(limit=100, limit_per_host=ctx.config.delivery_concurrency + 4,
+                                resolver=GuardedResolver(guard))
+
+
 def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                                           AsyncIterator[None]]:
     """The ``cleanup_ctx`` entry: pooled client session, runtime, and (optionally) loops."""
@@ -156,12 +163,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        # Deliveries may hold ``per_host`` connections to a host; 4 more stay free for key
-        # fetches, catch-up and IOU messages to it.
-        per_host = ctx.config.delivery_concurrency
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=per_host + 4,
-                                         resolver=GuardedResolver(guard))
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=_connector(ctx, guard)) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
@@ -172,8 +174,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                         ctx.config.inbox.stranger_key_fetches_per_hour),
                                     quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
-            workers = Workers(InboxWorker(federation),
-                              DeliveryWorker(federation, per_host=per_host),
+            workers = Workers(InboxWorker(federation), DeliveryWorker(
+                                  federation, per_host=ctx.config.delivery_concurrency),
                               PeeringWorker(federation), SyncWorker(federation),
                               IouWorker(federation, network),
                               DealWorker(ctx, network), ActorRefreshWorker(federation))
