@@ -93,8 +93,9 @@ class DeliveryWorker:
     """Sends due deliveries; ``step()`` runs one round over every host with work.
 
     Per host: a batch of due rows (oldest first) is sent with up to ``per_host`` requests in
-    flight on the pooled keep-alive session, then every outcome of the batch is written in
-    one transaction. A crash before that write re-sends the batch after restart: receivers
+    flight on the pooled keep-alive session (one at a time until the host has answered a
+    whole batch without a retry), then every outcome of the batch is written in one
+    transaction. A crash before that write re-sends the batch after restart: receivers
     drop an activity id they already stored (at least once, never lost).
     """
 
@@ -105,6 +106,10 @@ class DeliveryWorker:
         self.per_host = per_host
         self.jitter = jitter
         self._identities: dict[str, Identity] = {}
+        # Hosts whose last batch was answered without a retry: they get ``per_host`` requests
+        # in flight; others (new to this process, or timing out, 5xx, 429) get one, so a
+        # dozen hosts that never answer cannot hold the whole connection pool.
+        self._open: set[str] = set()
 
     async def step(self) -> int:
         """One round: every host with due deliveries, concurrently; returns attempts made."""
@@ -119,10 +124,16 @@ class DeliveryWorker:
         rows = await oq.due_for_host(ctx.store.reader, host, format_utc(ctx.clock()), self.batch)
         if not rows:
             return 0
-        batch = HostBatch(await self._first_scheme(host), asyncio.Semaphore(self.per_host))
+        width = self.per_host if host in self._open else 1
+        batch = HostBatch(await self._first_scheme(host), asyncio.Semaphore(width))
         done = await asyncio.gather(*(self._run_lane(host, lane, batch)
                                       for lane in lanes(rows)))
-        await self._record(host, [outcome for lane in done for outcome in lane])
+        outcomes = [outcome for lane in done for outcome in lane]
+        await self._record(host, outcomes)
+        if any(outcome.state == "pending" for outcome in outcomes):
+            self._open.discard(host)
+        else:
+            self._open.add(host)
         return len(rows)
 
     async def _run_lane(self, host: str, lane: list[aiosqlite.Row],

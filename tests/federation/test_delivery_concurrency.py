@@ -71,18 +71,29 @@ async def inbox_server() -> AsyncIterator[tuple[str, SlowInbox]]:
     await runner.cleanup()
 
 
-async def _queue(node: Node, inbox_url: str, activities: list[tuple[str, str]]) -> list[str]:
+async def _queue(node: Node, inbox_url: str, activities: list[tuple[str, str]],
+                 prefix: str = "bench") -> list[str]:
     """Queue (type, object number) activities from the community actor; their ids."""
     ids = []
     async with node.ctx.store.transaction() as tx:
         for n, (kind, obj) in enumerate(activities):
-            activity = {"id": f"{node.group}/activities/bench-{n}", "actor": node.group,
+            activity = {"id": f"{node.group}/activities/{prefix}-{n}", "actor": node.group,
                         "type": kind, "object": {"id": f"{node.url}/objects/{obj}",
                                                  "type": "Note"}}
             await publishing.queue_activity(tx, activity, public=False, inboxes=[inbox_url],
                                             now=format_utc(node.clock()))
             ids.append(activity["id"])
     return ids
+
+
+async def _warm(node: Node, inbox_url: str, inbox: SlowInbox) -> None:
+    """One delivery answered 202: the host is known to answer, it gets the full width (the
+    host's first batch goes one request at a time). The inbox's tallies start again."""
+    await _queue(node, inbox_url, [("Create", "warm")], prefix="warm")
+    assert await node.workers.delivery.step() == 1
+    inbox.received.clear()
+    inbox.events.clear()
+    inbox.peak = 0
 
 
 async def _states(node: Node) -> dict[str, int]:
@@ -99,6 +110,7 @@ async def test_delivery__several_requests_in_flight_never_exceed_the_per_host_ca
     every delivery is recorded as done in a single commit."""
     url, inbox = inbox_server
     alpha = await make_node("alpha", delivery_concurrency=4)
+    await _warm(alpha, url, inbox)
     ids = await _queue(alpha, url, [("Create", str(n)) for n in range(40)])
     commits = alpha.ctx.store.generation
 
@@ -107,7 +119,7 @@ async def test_delivery__several_requests_in_flight_never_exceed_the_per_host_ca
     assert attempted == 40
     assert inbox.peak == 4
     assert sorted(activity_id for activity_id, _, _ in inbox.received) == sorted(ids)
-    assert await _states(alpha) == {"done": 40}
+    assert await _states(alpha) == {"done": 41}
     assert alpha.ctx.store.generation == commits + 1
 
 
@@ -119,6 +131,7 @@ async def test_delivery__one_objects_activities_stay_in_order_while_others_run_i
     order, while the others overlap."""
     url, inbox = inbox_server
     alpha = await make_node("alpha")
+    await _warm(alpha, url, inbox)
     plan = [("Create", "x")] + [("Create", str(n)) for n in range(10)] + [("Update", "x")]
     plan += [("Create", str(n)) for n in range(10, 20)] + [("Delete", "x")]
     await _queue(alpha, url, plan)
@@ -129,7 +142,7 @@ async def test_delivery__one_objects_activities_stay_in_order_while_others_run_i
     assert of_x == ["Create", "Update", "Delete"]
     assert inbox.overlaps == []
     assert inbox.peak == 8
-    assert await _states(alpha) == {"done": 23}
+    assert await _states(alpha) == {"done": 24}
 
 
 async def test_delivery__a_batch_records_each_outcome_retry_or_done(
@@ -212,6 +225,7 @@ async def test_delivery__a_follow_and_its_undo_keep_their_order_among_parallel_c
     Then the Creates overlap, but the host starts on the Undo only once the Follow is done."""
     url, inbox = inbox_server
     alpha = await make_node("alpha")
+    await _warm(alpha, url, inbox)
     follow = {"id": f"{alpha.group}/activities/follow-1", "actor": alpha.group,
               "type": "Follow", "object": "http://127.0.0.1:9/groups/far"}
     undo = {"id": f"{alpha.group}/activities/undo-1", "actor": alpha.group, "type": "Undo",
@@ -226,4 +240,26 @@ async def test_delivery__a_follow_and_its_undo_keep_their_order_among_parallel_c
 
     assert inbox.events.index(("end", "Follow")) < inbox.events.index(("start", "Undo"))
     assert inbox.peak == 8
-    assert await _states(alpha) == {"done": 12}
+    assert await _states(alpha) == {"done": 13}
+
+
+async def test_delivery__one_request_at_a_time_until_a_host_answers_a_whole_batch(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given a host new to the node and a cap of 4,
+    When batches of 20 deliveries go to it,
+    Then the first goes one request at a time, the next four at a time, and after a batch
+    in which the host answered 503 the node sends one at a time again (a host that does not
+    answer never holds more than one of the pool's connections for long)."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha", delivery_concurrency=4)
+    peaks = []
+    for prefix in ("first", "second", "third", "fourth"):
+        ids = await _queue(alpha, url, [("Create", f"{prefix}{n}") for n in range(20)],
+                           prefix=prefix)
+        inbox.failing = frozenset(ids[:1]) if prefix == "third" else frozenset()
+        inbox.peak = 0
+        assert await alpha.workers.delivery.step() == 20
+        peaks.append(inbox.peak)
+
+    assert peaks == [1, 4, 4, 1]
+    assert await _states(alpha) == {"done": 79, "pending": 1}
