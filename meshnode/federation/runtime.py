@@ -156,8 +156,16 @@ async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
             log.exception("periodic worker")
 
 
+def _connector(ctx: NodeContext, guard: UrlGuard) -> aiohttp.TCPConnector:
+    """The pooled connector: deliveries may hold ``delivery_concurrency`` connections to a
+    host, and 4 more stay free for key fetches, catch-up and IOU messages to it."""
+    return aiohttp.TCPConnector(limit=100, limit_per_host=ctx.config.delivery_concurrency + 4,
+                                resolver=GuardedResolver(guard))
+
+
 def _workers(federation: Federation, network: IouNetworkImpl) -> Workers:
-    return Workers(InboxWorker(federation), DeliveryWorker(federation),
+    per_host = federation.ctx.config.delivery_concurrency
+    return Workers(InboxWorker(federation), DeliveryWorker(federation, per_host=per_host),
                    PeeringWorker(federation), SyncWorker(federation),
                    IouWorker(federation, network), DealWorker(federation.ctx, network),
                    ActorRefreshWorker(federation), ReaderWorker(federation))
@@ -170,9 +178,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8,
-                                         resolver=GuardedResolver(guard))
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=_connector(ctx, guard)) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
