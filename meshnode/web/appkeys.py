@@ -9,6 +9,7 @@ from aiohttp import web
 
 from meshnode.config import Config
 from meshnode.federation.state import CONTEXT
+from meshnode.services.places import PlaceCache
 from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
 from meshnode.web.i18n import I18n
@@ -19,5 +20,7 @@ CONFIG = web.AppKey("config", Config)
 I18N = web.AppKey("i18n", I18n)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CARDS = web.AppKey("cards", CardCache)
+# The search form's known places, read again only after a commit (services/places.py).
+PLACES = web.AppKey("places", PlaceCache)
 
-__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_THROTTLE"]
+__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_THROTTLE", "PLACES"]

@@ -9,8 +9,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from meshnode.services.places import PlaceCache
 from meshnode.services.ratelimit import LoginThrottle
-from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_THROTTLE
+from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_THROTTLE, PLACES
 from meshnode.web.browser import render
 from meshnode.web.cards import CardCache
 from meshnode.web.errors import HTML_ERRORS
@@ -60,6 +61,7 @@ def setup_pages(app: web.Application) -> None:
         symbol=config.currency.symbol, decimals=config.currency.decimals,
     )
     app[LOGIN_THROTTLE] = LoginThrottle()
+    app[PLACES] = PlaceCache()
     app[CARDS] = CardCache({
         "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
         "status_labels": STATUS_LABELS, "unit_labels": UNIT_LABELS,

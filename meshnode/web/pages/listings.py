@@ -24,12 +24,11 @@ from meshnode.protocol.translatable import message_of
 from meshnode.services import accounts, capacity, names, trust
 from meshnode.services import deals as deal_service
 from meshnode.services import listings as listing_service
-from meshnode.services import places as places_service
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT
+from meshnode.web.appkeys import CONTEXT, PLACES
 from meshnode.web.browser import (
     current_member,
     field,
@@ -107,7 +106,7 @@ async def search(request: web.Request) -> web.Response:
     return await render(request, "search.html", {
         "query": query, "listings": await card_context(ctx, rows), "errors": errors,
         "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
-        "places": await places_service.known_places(ctx), **form_choices(),
+        "places": await request.app[PLACES].get(ctx), **form_choices(),
     }, status=400 if errors else 200)
 
 
