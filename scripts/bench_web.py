@@ -40,6 +40,7 @@ import aiohttp
 from meshnode import urls
 from meshnode.config import Config
 from meshnode.errors import ConflictError, PermissionDeniedError
+from meshnode.protocol.capacity import Remaining, bookable_capacity
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import parse_listing_input
 from meshnode.protocol.proofs import create_proof
@@ -49,7 +50,9 @@ from meshnode.services import ledger, members
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
 from meshnode.services.node import init_node
+from meshnode.services.trust import local_check
 from meshnode.store import listings as q
+from meshnode.store import trust as trust_q
 
 WORDS = ["vélo", "perceuse", "tarte", "pommes", "covoiturage", "livres", "jardin", "échelle",
          "soupe", "confiture", "poussette", "tondeuse", "guitare", "cours", "ménage"]
@@ -98,7 +101,11 @@ async def seed(config: Config, count: int) -> list[str]:
                 draft = parse_listing_input(_listing_input(rng, number), now=now,
                                             decimals=config.currency.decimals)
                 listing_id = secrets.token_hex(8)
-                document = listing_service._proposal(ctx, author, draft, listing_id, now, None, [])
+                # As services.listings.create_listing signs them: with what is left to book.
+                cap = bookable_capacity(draft.category, draft.kind, draft.details)
+                document = listing_service._proposal(
+                    ctx, author, draft, listing_id, now, None, [],
+                    Remaining(cap, cap.total) if cap is not None else None)
                 actor = urls.member_actor(config.base_url, author.username)
                 signed = create_proof(document, seed=seeds[author.id],
                                       verification_method=urls.ed25519_key_id(actor), created=now)
@@ -109,6 +116,7 @@ async def seed(config: Config, count: int) -> list[str]:
                     published_at=format_utc(now),
                     signed_object=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
                 )
+                await trust_q.record_check(tx, listing_id, 1, local_check(ctx, author, now))
                 ids.append(listing_id)
         return ids
     finally:

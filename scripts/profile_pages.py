@@ -133,7 +133,7 @@ async def main_async(args: argparse.Namespace) -> None:
             began = time.perf_counter()
             if args.sql:
                 statements.on = True
-            else:
+            elif not args.plain:
                 profile.enable()
             for path in paths:
                 response = await client.get(path, headers=headers)
@@ -146,6 +146,10 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.sql:
             statements.report(config.database_path, len(paths))
             return
+    if args.plain:
+        print(f"{args.page}: {elapsed / len(paths) * 1000:.2f} ms per request, one at a time "
+              "(server and in-process client, not profiled)")
+        return
     print(f"{args.page}: {len(paths)} requests, {elapsed / len(paths) * 1000:.2f} ms each "
           "(server and in-process client, profiled)")
     for order in ("tottime", "cumulative"):
@@ -162,6 +166,8 @@ def main() -> None:
                         choices=("home", "search", "listing", "wallet", "bookings"))
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--plain", action="store_true",
+                        help="no profile: just the time per request, one at a time")
     parser.add_argument("--sql", action="store_true",
                         help="print each statement's time per page and its query plan")
     asyncio.run(main_async(parser.parse_args()))

@@ -12,6 +12,7 @@ from meshnode.federation.state import CONTEXT
 from meshnode.services.places import PlaceCache
 from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
+from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
 
 CONFIG = web.AppKey("config", Config)
@@ -22,5 +23,7 @@ LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CARDS = web.AppKey("cards", CardCache)
 # The search form's known places, read again only after a commit (services/places.py).
 PLACES = web.AppKey("places", PlaceCache)
+# Deal cards and wallet lines, keyed by what they show (web/fragments.py).
+FRAGMENTS = web.AppKey("fragments", FragmentCache)
 
-__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_THROTTLE", "PLACES"]
+__all__ = ["CARDS", "CONFIG", "CONTEXT", "FRAGMENTS", "I18N", "LOGIN_THROTTLE", "PLACES"]

@@ -33,8 +33,8 @@ from meshnode.web.typography import NNBSP, french_typography
 MAX_ACCEPT_LANGUAGE = 400
 # Within this, a past moment reads better as "il y a 3 heures" than as a date.
 RECENT = dt.timedelta(days=7)
-# Formatted dates, times and amounts kept per language (Babel takes 15-50 µs for each, and a
-# wallet page shows about 150): emptied when full.
+# Formatted days, times of day, numbers and amounts kept per language (Babel takes 15-50 µs
+# for each, and a wallet page shows about 150): emptied when full.
 MEMO_SIZE = 20_000
 
 
@@ -167,25 +167,35 @@ class Translator:
         """A stored UTC timestamp in the community's timezone and the reader's language."""
         if value is None:
             return ""
-        return self._remember("datetime", value, form, lambda: self._datetime(value, form))
-
-    def _datetime(self, value: str | dt.datetime, form: str) -> str:
-        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        local = self._local(value)
         if form not in ("short", "medium", "long"):
-            return format_datetime(when, form, tzinfo=self.tz, locale=self.locale)
+            return format_datetime(local, form, tzinfo=self.tz, locale=self.locale)
         # Hours and minutes only ("08:00", not "08:00:00"): seconds mean nothing to a member.
         combined = str(self.locale.datetime_formats[form])
-        return combined.replace(
-            "{1}", format_date(when.astimezone(self.tz).date(), form, locale=self.locale)).replace(
-            "{0}", self.time(when))
+        return combined.replace("{1}", self._day(local.date(), form)).replace(
+            "{0}", self._clock(local))
 
     def time(self, value: str | dt.datetime | None) -> str:
         """The time of day in the community's timezone, hours and minutes."""
         if value is None:
             return ""
-        return self._remember("time", value, "", lambda: format_time(
-            parse_utc(value, field="time") if isinstance(value, str) else value, "short",
-            tzinfo=self.tz, locale=self.locale))
+        return self._clock(self._local(value))
+
+    def _local(self, value: str | dt.datetime) -> dt.datetime:
+        when = parse_utc(value, field="time") if isinstance(value, str) else value
+        if when.tzinfo is None:  # as Babel reads a naive time: UTC
+            when = when.replace(tzinfo=dt.UTC)
+        return when.astimezone(self.tz)
+
+    def _day(self, day: dt.date, form: str) -> str:
+        """A local date, formatted once per day and form (many times share a day)."""
+        return self._remember("day", day, form,
+                              lambda: format_date(day, form, locale=self.locale))
+
+    def _clock(self, local: dt.datetime) -> str:
+        """A local time of day, formatted once per minute ("short": hours and minutes)."""
+        return self._remember("clock", local.strftime("%H:%M"), "", lambda: format_time(
+            local, "short", tzinfo=self.tz, locale=self.locale))
 
     def recent(self, value: str | dt.datetime | None, now: dt.datetime) -> str:
         """A past moment: "il y a 3 heures" within a week, else the short date and time."""
@@ -207,9 +217,7 @@ class Translator:
         """Just the date part, in the community's timezone."""
         if value is None:
             return ""
-        return self._remember("date", value, form, lambda: format_date(
-            (parse_utc(value, field="time") if isinstance(value, str) else value
-             ).astimezone(self.tz).date(), form, locale=self.locale))
+        return self._day(self._local(value).date(), form)
 
     def number(self, value: int | float | str | Decimal) -> str:
         """A number with the locale's separators."""

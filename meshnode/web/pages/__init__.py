@@ -11,10 +11,11 @@ from aiohttp import web
 
 from meshnode.services.places import PlaceCache
 from meshnode.services.ratelimit import LoginThrottle
-from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_THROTTLE, PLACES
+from meshnode.web.appkeys import CARDS, CONFIG, FRAGMENTS, I18N, LOGIN_THROTTLE, PLACES
 from meshnode.web.browser import render
 from meshnode.web.cards import CardCache
 from meshnode.web.errors import HTML_ERRORS
+from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
@@ -62,6 +63,7 @@ def setup_pages(app: web.Application) -> None:
     )
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[PLACES] = PlaceCache()
+    app[FRAGMENTS] = FragmentCache()
     app[CARDS] = CardCache({
         "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
         "status_labels": STATUS_LABELS, "unit_labels": UNIT_LABELS,
