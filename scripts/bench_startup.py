@@ -97,13 +97,14 @@ async def one_start(source: Path) -> tuple[float, float]:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         headers = {"Accept": "text/html", "Accept-Language": "fr"}
+        log = (Path(tmp) / "node.log").open("w")
         async with aiohttp.ClientSession(headers=headers) as session:
             began = time.perf_counter()
             process = subprocess.Popen(  # noqa: ASYNC220 - the start is what is measured
                 [sys.executable, "-c",
                  "import sys; from meshnode.cli import main; sys.exit(main())",
                  "run", "--data-dir", str(data_dir), "--port", str(port)],
-                stderr=subprocess.DEVNULL,
+                stderr=log,
             )
             try:
                 deadline = began + GIVE_UP_SECONDS
@@ -111,9 +112,14 @@ async def one_start(source: Path) -> tuple[float, float]:
                 healthy = time.perf_counter() - began
                 await _until_ok(session, f"{url}/", deadline)
                 first_page = time.perf_counter() - began
+            except RuntimeError:
+                log.close()
+                print((Path(tmp) / "node.log").read_text(), file=sys.stderr)
+                raise
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+                log.close()
     return healthy, first_page
 
 
