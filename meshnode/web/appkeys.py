@@ -14,6 +14,7 @@ from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
 from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
+from meshnode.web.search_form import SearchOptions
 
 CONFIG = web.AppKey("config", Config)
 
@@ -25,5 +26,8 @@ CARDS = web.AppKey("cards", CardCache)
 PLACES = web.AppKey("places", PlaceCache)
 # Deal cards and wallet lines, keyed by what they show (web/fragments.py).
 FRAGMENTS = web.AppKey("fragments", FragmentCache)
+# The search form's option lists per language (web/pages/search_form.py).
+SEARCH_OPTIONS = web.AppKey("search_options", SearchOptions)
 
-__all__ = ["CARDS", "CONFIG", "CONTEXT", "FRAGMENTS", "I18N", "LOGIN_THROTTLE", "PLACES"]
+__all__ = ["CARDS", "CONFIG", "CONTEXT", "FRAGMENTS", "I18N", "LOGIN_THROTTLE", "PLACES",
+           "SEARCH_OPTIONS"]
