@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from meshnode.services import deals
+from meshnode.services import deals, ledger
 from meshnode.services.context import NodeContext
 from meshnode.services.places import PlaceCache
 from meshnode.web.appkeys import FRAGMENTS, PLACES, SEARCH_OPTIONS
@@ -162,3 +162,25 @@ def test_translator__kept_days_and_minutes_still_give_each_moment_its_own_local_
     assert fr.date("2026-11-26T23:30:00Z", "medium") == "27 nov. 2026"
     assert (fr.amount("1234.50"), en.amount("1234.50")) == ("1\u202f234,50\xa0G",
                                                             "1,234.50\xa0G")
+
+
+async def test_wallet__the_kept_chart_shows_the_next_payment(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember,
+) -> None:
+    # Given bob's wallet with one payment, read twice (the chart kept after the first)
+    await ledger.pay(ctx, alice.row, payee="bob", amount="3.00", memo="tarte")
+    await login(client, "bob")
+    first = await (await client.get("/wallet", headers=ENGLISH)).text()
+    rendered = client.app[FRAGMENTS].renders
+    await client.get("/wallet", headers=ENGLISH)
+    assert client.app[FRAGMENTS].renders == rendered
+    chart = first.split('<figure class="chart">')[1].split("</figure>")[0]
+    assert "3.00" in chart
+    assert "10.00" not in chart
+    # When alice pays him again
+    await ledger.pay(ctx, alice.row, payee="bob", amount="7.00", memo="confiture")
+    # Then his next wallet page draws a new chart that ends at 10.00
+    after = await (await client.get("/wallet", headers=ENGLISH)).text()
+    chart = after.split('<figure class="chart">')[1].split("</figure>")[0]
+    assert "10.00" in chart
+    assert client.app[FRAGMENTS].renders == rendered + 1
