@@ -70,7 +70,9 @@ async def prepared_node(listings: int) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = init_node(Config(data_dir=folder / "node", name="Banc d'essai", handle="bench",
-                              public_url="http://127.0.0.1:8080"))
+                              public_url="http://127.0.0.1:8080",
+                              # Other benchmarks' nodes on this machine are not peers.
+                              discovery_policy="off"))
     began = time.perf_counter()
     if listings:
         await _bench_web().seed(config, listings)

@@ -343,7 +343,9 @@ async def main_async(args: argparse.Namespace) -> int:
         config = init_node(Config(data_dir=Path(tmp) / "node", name="Banc d'essai",
                                   handle="bench", public_url=f"http://127.0.0.1:{port}",
                                   port=port,
-                                  page_cache_seconds=0 if args.no_page_cache else 5.0))
+                                  page_cache_seconds=0 if args.no_page_cache else 5.0,
+                                  # Other benchmarks' nodes on this machine are not peers.
+                                  discovery_policy="off"))
         began = time.perf_counter()
         ids = await seed(config, args.listings)
         print(f"seeded {len(ids)} signed listings in {time.perf_counter() - began:.1f} s")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from meshnode.services import deals, ledger
+from meshnode.services import deals, direct_messages, ledger, messages, notifications
+from meshnode.services.badges import navigation_badges
 from meshnode.services.context import NodeContext
 from meshnode.services.places import PlaceCache
 from meshnode.web.appkeys import FRAGMENTS, PLACES, SEARCH_OPTIONS
@@ -184,3 +185,24 @@ async def test_wallet__the_kept_chart_shows_the_next_payment(
     chart = after.split('<figure class="chart">')[1].split("</figure>")[0]
     assert "10.00" in chart
     assert client.app[FRAGMENTS].renders == rendered + 1
+
+
+async def test_navigation_badges__one_read_gives_the_same_counts_as_the_three_it_replaces(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember,
+) -> None:
+    # Given two messages and a payment for bob (each also a notification)
+    listing_id = await make_ride(ctx, alice)
+    for text in ("Bonjour", "Encore là ?"):
+        await messages.send_message(ctx, alice.row, listing_id=listing_id,
+                                    recipient_username="bob", body=text)
+    await ledger.pay(ctx, alice.row, payee="bob", amount="2.00")
+    # When the navigation counts them in one statement
+    badges = await navigation_badges(ctx, bob.row)
+    # Then it finds what the three separate counts find
+    assert badges.messages == await direct_messages.unread_count(ctx, bob.row) == 2
+    assert badges.notifications == await notifications.unread_badge(ctx, bob.row) == 3
+    # And the page shows them
+    await login(client, "bob")
+    page = await (await client.get("/", headers=ENGLISH)).text()
+    assert "3 unread notifications" in page
+    assert "2 unread messages" in page
