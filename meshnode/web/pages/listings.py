@@ -18,18 +18,17 @@ from meshnode.errors import (
     UnsupportedMediaError,
 )
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
+from meshnode.protocol.listings import CATEGORIES, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
 from meshnode.protocol.translatable import message_of
 from meshnode.services import accounts, capacity, names, trust
 from meshnode.services import deals as deal_service
 from meshnode.services import listings as listing_service
-from meshnode.services import places as places_service
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT
+from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS
 from meshnode.web.browser import (
     current_member,
     field,
@@ -106,8 +105,9 @@ async def search(request: web.Request) -> web.Response:
     searched = any(query[k] for k in SEARCH_KEYS)
     return await render(request, "search.html", {
         "query": query, "listings": await card_context(ctx, rows), "errors": errors,
-        "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
-        "places": await places_service.known_places(ctx), **form_choices(),
+        "next_link": next_link, "searched": searched,
+        "search_options": request.app[SEARCH_OPTIONS],
+        "places": await request.app[PLACES].get(ctx),
     }, status=400 if errors else 200)
 
 
