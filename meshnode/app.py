@@ -33,6 +33,7 @@ from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.mail import renderer_for
 from meshnode.web.messages_api import setup_message_routes
+from meshnode.web.moderation_api import setup_moderation_routes
 from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
@@ -89,6 +90,7 @@ def create_app(
     setup_trust_routes(app)
     setup_ledger_routes(app)
     setup_message_routes(app)
+    setup_moderation_routes(app)
     setup_notification_routes(app)
     setup_feed_routes(app)
     setup_deal_routes(app)

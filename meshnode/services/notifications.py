@@ -27,6 +27,7 @@ TYPES = (
     "booking_requested", "booking_accepted", "booking_declined", "booking_cancelled",
     "payment_received", "payment_request", "message", "pledge", "group_buy_reached",
     "group_buy_failed", "listing_expiring", "trustline_proposed", "report_received",
+    "report_answered",
 )
 PAGE = 50
 BADGE_CAP = 100

@@ -1,0 +1,28 @@
+-- Reports across nodes (ActivityPub Flag): a report may be about a listing of another node
+-- (direction 'out': forwarded as a Flag) or arrive from another node (direction 'in'), whose
+-- object may be unknown here (listing_id NULL, unknown_object 1). SQLite cannot drop a NOT
+-- NULL constraint in place, so the table is rebuilt with the same ids.
+CREATE TABLE reports_v2 (
+    id               INTEGER PRIMARY KEY,
+    listing_id       TEXT REFERENCES listings(id) ON DELETE CASCADE,
+    reporter_id      INTEGER REFERENCES members(id) ON DELETE SET NULL,
+    reason           TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    resolved_at      TEXT,
+    resolution       TEXT,
+    category         TEXT NOT NULL DEFAULT 'other',
+    anonymous        INTEGER NOT NULL DEFAULT 0,
+    direction        TEXT NOT NULL DEFAULT 'local' CHECK (direction IN ('local', 'out', 'in')),
+    flag_id          TEXT UNIQUE,
+    remote_community TEXT,
+    remote_actor     TEXT,
+    reply_inbox      TEXT,
+    objects          TEXT NOT NULL DEFAULT '[]',
+    unknown_object   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+INSERT INTO reports_v2 (id, listing_id, reporter_id, reason, created_at, resolved_at, resolution)
+    SELECT id, listing_id, reporter_id, reason, created_at, resolved_at, resolution FROM reports;
+DROP TABLE reports;
+ALTER TABLE reports_v2 RENAME TO reports;
+CREATE INDEX reports_open ON reports(created_at) WHERE resolved_at IS NULL;
+CREATE INDEX reports_by_reporter ON reports(reporter_id, listing_id, created_at);
