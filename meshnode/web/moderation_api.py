@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshnode.federation import blocking
 from meshnode.federation.flags import inbox_of
 from meshnode.federation.state import FEDERATION
 from meshnode.protocol.errors import ValidationError
@@ -90,8 +91,46 @@ async def post_decision(request: web.Request) -> web.Response:
     return web.json_response(report_json(report))
 
 
+def _peer(body: dict[str, Any]) -> str:
+    value = body.get("peer")
+    if not isinstance(value, str) or not value.strip() or len(value) > 500:
+        raise ValidationError(Text("give a node URL"), {"peer": Text("a node URL")})
+    return value
+
+
+async def post_block_preview(request: web.Request) -> web.Response:
+    """``POST /api/v1/blocks/preview {peer}`` (admin): what blocking it would do."""
+    admin = await api_admin(request)
+    body = await _body(request)
+    found = await blocking.preview_block(request.app[CONTEXT], admin, _peer(body))
+    return web.json_response(found.to_json())
+
+
+async def post_block(request: web.Request) -> web.Response:
+    """``POST /api/v1/blocks {peer, confirm: true}`` (admin): block it and apply the
+    effects the preview listed; the answer says what was done."""
+    admin = await api_admin(request)
+    body = await _body(request)
+    done = await blocking.block_node(request.app[CONTEXT], admin, _peer(body),
+                                     confirm=body.get("confirm"))
+    request.app[FEDERATION].wake_delivery()
+    return web.json_response(done.to_json())
+
+
+async def post_unblock(request: web.Request) -> web.Response:
+    """``POST /api/v1/blocks/undo {peer}`` (admin): lift the block."""
+    admin = await api_admin(request)
+    body = await _body(request)
+    done = await blocking.unblock_node(request.app[CONTEXT], admin, _peer(body))
+    request.app[FEDERATION].wake_delivery()
+    return web.json_response(done)
+
+
 def setup_moderation_routes(app: web.Application) -> None:
-    """Register the reports routes."""
+    """Register the reports and node-block routes."""
+    app.router.add_post("/api/v1/blocks/preview", post_block_preview)
+    app.router.add_post("/api/v1/blocks", post_block)
+    app.router.add_post("/api/v1/blocks/undo", post_unblock)
     app.router.add_post("/api/v1/listings/{listing_id}/reports", post_report)
     app.router.add_get("/api/v1/reports", get_reports)
     app.router.add_post("/api/v1/reports/{report_id}/decision", post_decision)

@@ -26,3 +26,18 @@ DROP TABLE reports;
 ALTER TABLE reports_v2 RENAME TO reports;
 CREATE INDEX reports_open ON reports(created_at) WHERE resolved_at IS NULL;
 CREATE INDEX reports_by_reporter ON reports(reporter_id, listing_id, created_at);
+
+-- Listings hidden because an admin blocked their node (so unblocking shows them again
+-- without touching the ones a moderator hid).
+CREATE TABLE block_hidden_listings (
+    listing_id  TEXT PRIMARY KEY REFERENCES listings(id) ON DELETE CASCADE,
+    origin      TEXT NOT NULL,
+    hidden_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX block_hidden_by_origin ON block_hidden_listings(origin);
+
+-- Trust lines frozen by a block (unblocking unfreezes these, not lines frozen otherwise).
+CREATE TABLE block_frozen_lines (
+    line_id  TEXT PRIMARY KEY,
+    origin   TEXT NOT NULL
+) STRICT;
