@@ -11,8 +11,9 @@ import pytest
 from meshnode.services import deals, iou, members
 from meshnode.store.deals import DealRow
 from tests.federation.conftest import Node, NodeFactory, settle
+from tests.federation.iou_helpers import balance, check_invariants
 from tests.federation.test_deal_payments import _author_side, _setup
-from tests.federation.test_deals_cross_node import SLOT, _holds, _loan
+from tests.federation.test_deals_cross_node import SLOT, _holds, _loan, _paid_ride
 from tests.federation.test_flags import api
 
 Loan = tuple[Node, Node, Any, Any, DealRow, dict[str, str]]
@@ -106,3 +107,29 @@ async def test_block__is_for_admins_and_never_of_our_own_node(loan: Loan) -> Non
     assert status == 403
     status, _ = await api(b, "POST", "/api/v1/blocks", bea, {"peer": b.url, "confirm": True})
     assert status == 422
+
+
+async def test_block__a_paid_deal_is_cancelled_and_refunded_through_the_line_once_unblocked(
+    make_node: NodeFactory,
+) -> None:
+    # Given bob on beta paid alice on alpha for two seats (4.50 beta through the line)
+    a, b, _alice, bob, deal, _theirs = await _paid_ride(make_node)
+    await members.add_member(b.ctx, username="bea", password=None, is_admin=True)
+    bea = {"Authorization": f"Bearer {(await members.create_token(b.ctx, 'bea')).secret}"}
+    _, seen = await api(b, "POST", "/api/v1/blocks/preview", bea, {"peer": a.url})
+    assert [(d["action"], d["paid"]) for d in seen["deals"]] == [("cancel", "4.50")]
+    # When beta blocks alpha
+    _, done = await api(b, "POST", "/api/v1/blocks", bea, {"peer": a.url, "confirm": True})
+    assert [d["outcome"] for d in done["deals"]] == ["cancelled"]
+    await settle(a, b)
+    # Then the deal is cancelled on both nodes; the refund waits (the line is frozen)
+    assert (await deals.get_deal(b.ctx, bob, deal.id)).state == "cancelled"
+    assert (await _author_side(a, deal)).state == "cancelled"
+    assert await balance(b, "bob") == -450
+    # And once beta lifts the block, the refund comes back through the line
+    await api(b, "POST", "/api/v1/blocks/undo", bea, {"peer": a.url})
+    for _ in range(3):
+        a.clock.advance(minutes=10)
+        await settle(a, b)
+    assert await balance(b, "bob") == 0
+    await check_invariants(a, b)
