@@ -23,6 +23,7 @@ from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.blocklists_api import setup_blocklist_routes
 from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_middleware
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
@@ -91,6 +92,7 @@ def create_app(
     setup_ledger_routes(app)
     setup_message_routes(app)
     setup_moderation_routes(app)
+    setup_blocklist_routes(app)
     setup_notification_routes(app)
     setup_feed_routes(app)
     setup_deal_routes(app)

@@ -43,7 +43,7 @@ async def preview_block(ctx: NodeContext, admin: MemberRow, text: str) -> BlockP
     return await node_blocks.preview(ctx, origin_from(ctx, text))
 
 
-async def block_node(ctx: NodeContext, admin: MemberRow, text: str, *,
+async def block_node(ctx: NodeContext, admin: MemberRow | None, text: str, *,
                      confirm: object) -> BlockPreview:
     """Block the node and apply the effects the preview listed (``confirm`` must be true)."""
     require_admin(admin, "only administrators block communities")

@@ -146,7 +146,8 @@ async def _end_deal(ctx: NodeContext, effect: DealEffect) -> str:
     return proto.TRANSITIONS[deal.state][effect.action].to
 
 
-async def apply_effects(ctx: NodeContext, admin: MemberRow, origin: str) -> BlockPreview:
+async def apply_effects(ctx: NodeContext, admin: MemberRow | None,
+                        origin: str) -> BlockPreview:
     """Hide the listings, end the deals, freeze the lines; returns what was done."""
     require_admin(admin, "only administrators block communities")
     before = await preview(ctx, origin)
@@ -164,7 +165,8 @@ async def apply_effects(ctx: NodeContext, admin: MemberRow, origin: str) -> Bloc
                         messages=before.messages)
 
 
-async def undo_effects(ctx: NodeContext, admin: MemberRow, origin: str) -> dict[str, Any]:
+async def undo_effects(ctx: NodeContext, admin: MemberRow | None,
+                       origin: str) -> dict[str, Any]:
     """Show the listings the block hid and unfreeze the lines it froze."""
     require_admin(admin, "only administrators block communities")
     async with ctx.store.transaction() as tx:

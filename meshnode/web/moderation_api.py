@@ -48,7 +48,8 @@ def report_json(report: ReportRow) -> dict[str, Any]:
     }
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def body_of(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (capped; 422 for anything else)."""
     body = await read_json(request, MAX_BODY)
     if not isinstance(body, dict):
         raise ValidationError(Text("send a JSON object"), {})
@@ -58,7 +59,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 async def post_report(request: web.Request) -> web.Response:
     """``POST /api/v1/listings/{id}/reports`` ``{reason, comment, anonymous}``."""
     member = await api_member(request)
-    body = await _body(request)
+    body = await body_of(request)
     federation = request.app[FEDERATION]
     report = await flags.file_report(
         request.app[CONTEXT], member, request.match_info["listing_id"],
@@ -80,7 +81,7 @@ async def get_reports(request: web.Request) -> web.Response:
 async def post_decision(request: web.Request) -> web.Response:
     """``POST /api/v1/reports/{id}/decision`` ``{decision: removed | dismissed}`` (admin)."""
     admin = await api_admin(request)
-    body = await _body(request)
+    body = await body_of(request)
     try:
         report_id = int(request.match_info["report_id"])
     except ValueError as exc:
@@ -91,7 +92,8 @@ async def post_decision(request: web.Request) -> web.Response:
     return web.json_response(report_json(report))
 
 
-def _peer(body: dict[str, Any]) -> str:
+def peer_of(body: dict[str, Any]) -> str:
+    """The ``peer`` field: a node URL."""
     value = body.get("peer")
     if not isinstance(value, str) or not value.strip() or len(value) > 500:
         raise ValidationError(Text("give a node URL"), {"peer": Text("a node URL")})
@@ -101,8 +103,8 @@ def _peer(body: dict[str, Any]) -> str:
 async def post_block_preview(request: web.Request) -> web.Response:
     """``POST /api/v1/blocks/preview {peer}`` (admin): what blocking it would do."""
     admin = await api_admin(request)
-    body = await _body(request)
-    found = await blocking.preview_block(request.app[CONTEXT], admin, _peer(body))
+    body = await body_of(request)
+    found = await blocking.preview_block(request.app[CONTEXT], admin, peer_of(body))
     return web.json_response(found.to_json())
 
 
@@ -110,8 +112,8 @@ async def post_block(request: web.Request) -> web.Response:
     """``POST /api/v1/blocks {peer, confirm: true}`` (admin): block it and apply the
     effects the preview listed; the answer says what was done."""
     admin = await api_admin(request)
-    body = await _body(request)
-    done = await blocking.block_node(request.app[CONTEXT], admin, _peer(body),
+    body = await body_of(request)
+    done = await blocking.block_node(request.app[CONTEXT], admin, peer_of(body),
                                      confirm=body.get("confirm"))
     request.app[FEDERATION].wake_delivery()
     return web.json_response(done.to_json())
@@ -120,8 +122,8 @@ async def post_block(request: web.Request) -> web.Response:
 async def post_unblock(request: web.Request) -> web.Response:
     """``POST /api/v1/blocks/undo {peer}`` (admin): lift the block."""
     admin = await api_admin(request)
-    body = await _body(request)
-    done = await blocking.unblock_node(request.app[CONTEXT], admin, _peer(body))
+    body = await body_of(request)
+    done = await blocking.unblock_node(request.app[CONTEXT], admin, peer_of(body))
     request.app[FEDERATION].wake_delivery()
     return web.json_response(done)
 

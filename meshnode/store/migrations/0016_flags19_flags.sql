@@ -41,3 +41,23 @@ CREATE TABLE block_frozen_lines (
     line_id  TEXT PRIMARY KEY,
     origin   TEXT NOT NULL
 ) STRICT;
+
+-- Block lists of peers this node subscribes to, and each block they propose.
+CREATE TABLE blocklist_subscriptions (
+    origin        TEXT PRIMARY KEY,
+    actor         TEXT NOT NULL,
+    auto_apply    INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL,
+    last_fetch_at TEXT,
+    last_error    TEXT,
+    items         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE blocklist_proposals (
+    id          INTEGER PRIMARY KEY,
+    source      TEXT NOT NULL REFERENCES blocklist_subscriptions(origin) ON DELETE CASCADE,
+    target      TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('proposed', 'applied', 'ignored')),
+    seen_at     TEXT NOT NULL,
+    decided_at  TEXT,
+    UNIQUE (source, target)
+) STRICT;
