@@ -27,7 +27,8 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.flags import is_flag_answer, parse_flag
 from meshnode.protocol.iou import LINE_TYPES, TRANSFER_TYPES
 
-__all__ = ["Here", "Quota", "Sender", "Verdict", "decide", "quota_retry_after"]
+__all__ = ["Here", "Quota", "Sender", "Verdict", "decide", "is_listing_content",
+           "quota_retry_after"]
 
 PUBLIC_CONTENT: Final = frozenset({"Create", "Update", "Delete", "Announce"})
 LISTING_OBJECTS: Final = frozenset({"Proposal", "Tombstone"})
@@ -208,6 +209,13 @@ def _flag(act: Mapping[str, Any], here: Here) -> Verdict:
     if not (here.community in _addressees(act) or any(map(here.is_ours, objects))):
         return _refuse("not_addressed", f"this Flag: {UNADDRESSED}")
     return _admit("addressed")
+
+
+def is_listing_content(act: Mapping[str, Any]) -> bool:
+    """A Create/Update/Delete/Announce carrying a listing (``Proposal`` or ``Tombstone``)."""
+    obj = act.get("object")
+    return (act.get("type") in PUBLIC_CONTENT and isinstance(obj, Mapping)
+            and obj.get("type") in LISTING_OBJECTS)
 
 
 def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:
