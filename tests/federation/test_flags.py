@@ -15,6 +15,7 @@ import pytest
 
 from meshnode.services import members
 from meshnode.store.members import MemberRow
+from tests.federation.browser import browser, page, person, submit
 from tests.federation.conftest import Node, NodeFactory, peer, settle
 from tests.federation.test_inbox_hostile import post, sign
 
@@ -297,3 +298,31 @@ async def test_flag_inbox__an_answer_to_a_flag_we_never_sent_is_refused(nodes: S
     answer = {"id": f"{actor}/a1", "type": "Accept", "actor": actor,
               "object": {"id": f"{alpha.url}/flags/x", "type": "Flag", "actor": beta.group}}
     assert await _post_flag(alpha, beta, alice, answer) == 403
+
+
+
+async def test_reports_page__the_flag_shows_its_community_and_the_answer_shows_on_the_sender(
+    nodes: Setup,
+) -> None:
+    alpha, beta, _alice, _bob, listing_id = nodes
+    await person(alpha, "root", admin=True)
+    await person(beta, "root", admin=True)
+    await _report(alpha, listing_id, anonymous=True, comment="<b>Arnaque</b> évidente")
+    await settle(alpha, beta)
+    async with beta.ctx.store.reader.execute("SELECT listing_id FROM reports") as cursor:
+        listing_here = (await cursor.fetchone())[0]
+    async with browser(beta, "root") as session:
+        # Then beta's admin page names alpha, hides the reporter, shows the comment as text
+        shown = await page(session, "/admin/reports")
+        assert f"from the community {alpha.url}" in shown
+        assert "(anonymous)" in shown
+        assert "<p>Arnaque évidente</p>" in shown
+        assert "alice" not in shown
+        # When the admin hides the listing from the page
+        status, _, _ = await submit(session, f"/admin/listings/{listing_here}/hide", {},
+                                    "/admin/reports")
+        assert status == 303
+    await settle(alpha, beta)
+    # Then alpha's admin page says what became of the report
+    async with browser(alpha, "root") as session:
+        assert "their moderators removed it" in await page(session, "/admin/reports")

@@ -152,6 +152,17 @@ async def moderate(request: web.Request) -> web.StreamResponse:
     raise redirect("/admin/reports")
 
 
+async def decide_report(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/reports/{id}/removed`` or ``/dismissed``: decide one report (one from
+    another community is answered there)."""
+    admin = await require_admin(request)
+    await read_form(request)
+    await moderation.decide_report(request.app[CONTEXT], admin,
+                                   int(request.match_info["report_id"]),
+                                   request.match_info["decision"])
+    raise redirect("/admin/reports")
+
+
 async def admin_home(request: web.Request) -> web.StreamResponse:
     """``GET /admin``."""
     await require_admin(request)
@@ -171,3 +182,5 @@ def setup_admin_pages(app: web.Application) -> None:
     app.router.add_get("/admin/reports", reports_page)
     app.router.add_post("/listings/{listing_id}/report", report_listing)
     app.router.add_post("/admin/listings/{listing_id}/{action:hide|restore}", moderate)
+    app.router.add_post("/admin/reports/{report_id:[0-9]+}/{decision:removed|dismissed}",
+                        decide_report)
