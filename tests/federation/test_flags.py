@@ -326,3 +326,23 @@ async def test_reports_page__the_flag_shows_its_community_and_the_answer_shows_o
     # Then alpha's admin page says what became of the report
     async with browser(alpha, "root") as session:
         assert "their moderators removed it" in await page(session, "/admin/reports")
+
+
+async def test_listing_page__report_of_a_remote_listing_is_sent_there_without_the_name(
+    nodes: Setup,
+) -> None:
+    alpha, beta, _alice, _bob, listing_id = nodes
+    await person(alpha, "carol")
+    async with browser(alpha, "carol") as session:
+        shown = await page(session, f"/listings/{listing_id}")
+        assert 'name="anonymous" value="1" checked' in shown
+        status, location, _ = await submit(
+            session, f"/listings/{listing_id}/report",
+            {"reason": "Demande un paiement hors réseau", "anonymous": "1"},
+            f"/listings/{listing_id}")
+        assert (status, location) == (303, f"/listings/{listing_id}?report=sent")
+    await settle(alpha, beta)
+    _, queue = await api(beta, "GET", "/api/v1/reports", await _headers(beta, "bea"))
+    [item] = queue["items"]
+    assert (item["community"], item["anonymous"], item["comment"]) == (
+        alpha.url, True, "Demande un paiement hors réseau")

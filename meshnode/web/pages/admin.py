@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from meshnode.errors import ConflictError
+from meshnode.federation.flags import inbox_of
+from meshnode.federation.state import FEDERATION
 from meshnode.protocol.errors import ValidationError
-from meshnode.services import accounts, invitations, members, moderation
+from meshnode.services import accounts, flags, invitations, listings, members, moderation
 from meshnode.services.accounts import MemberChange
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin, require_member
@@ -130,14 +132,23 @@ async def reports_page(request: web.Request) -> web.Response:
 
 
 async def report_listing(request: web.Request) -> web.StreamResponse:
-    """``POST /listings/{id}/report``: any member can report a listing."""
+    """``POST /listings/{id}/report``: any member can report a listing; one of another
+    community is also sent there (anonymously when the box is ticked, as it is by default)."""
     member = await require_member(request)
     form = await read_form(request)
     listing_id = request.match_info["listing_id"]
+    ctx = request.app[CONTEXT]
+    listing = await listings.get_listing(ctx, listing_id)
     try:
-        await moderation.report_listing(request.app[CONTEXT], member, listing_id,
-                                        field(form, "reason", 2000))
-    except ValidationError:
+        if listing.row.is_local:
+            await moderation.report_listing(ctx, member, listing_id, field(form, "reason", 2000))
+        else:  # another community's listing: also sent there as a Flag
+            await flags.file_report(ctx, member, listing_id, reason="other",
+                                    comment=field(form, "reason", 2000),
+                                    anonymous=field(form, "anonymous") == "1",
+                                    inbox_of=inbox_of(request.app[FEDERATION]))
+            request.app[FEDERATION].wake_delivery()
+    except (ValidationError, ConflictError):
         raise redirect(f"/listings/{listing_id}?report=invalid#report") from None
     raise redirect(f"/listings/{listing_id}?report=sent")
 
