@@ -31,7 +31,7 @@ from meshnode.services.permissions import require_admin
 from meshnode.services.signing import community_actor, sign_as_node
 from meshnode.store import blocklists as q
 from meshnode.store import federation as fq
-from meshnode.store.blocklists import ProposalRow
+from meshnode.store.blocklists import ProposalRow, SubscriptionRow
 from meshnode.store.members import MemberRow
 
 REFRESH_SECONDS = 6 * 3600.0
@@ -114,6 +114,14 @@ async def subscribe(federation: Federation, admin: MemberRow, text: str, *,
         await q.upsert_subscription(tx, origin=origin, actor=actor, auto_apply=auto_apply,
                                     now=format_utc(ctx.clock()))
     return await refresh(federation, origin)
+
+
+async def overview(ctx: NodeContext, admin: MemberRow, *, state: str | None
+                   ) -> tuple[list[SubscriptionRow], list[ProposalRow]]:
+    """Subscriptions and proposals (of one ``state`` if given), for the admin."""
+    require_admin(admin, ADMINS)
+    reader = ctx.store.reader
+    return await q.subscriptions(reader), await q.proposals(reader, state=state)
 
 
 async def unsubscribe(ctx: NodeContext, admin: MemberRow, text: str) -> None:

@@ -12,7 +12,6 @@ from meshnode.federation.state import FEDERATION
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import Text
 from meshnode.protocol.vocab import ACTIVITY_JSON
-from meshnode.store import blocklists as store
 from meshnode.store.blocklists import ProposalRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin
@@ -33,13 +32,11 @@ async def get_published(request: web.Request) -> web.Response:
 
 async def get_lists(request: web.Request) -> web.Response:
     """``GET /api/v1/blocklists``: subscriptions and proposals (``state=`` to filter)."""
-    await api_admin(request)
-    reader = request.app[CONTEXT].store.reader
-    state = request.query.get("state")
-    return web.json_response({
-        "subscriptions": [dict(s.__dict__) for s in await store.subscriptions(reader)],
-        "proposals": [proposal_json(p) for p in await store.proposals(reader, state=state)],
-    })
+    admin = await api_admin(request)
+    subs, proposals = await blocklists.overview(request.app[CONTEXT], admin,
+                                                state=request.query.get("state"))
+    return web.json_response({"subscriptions": [dict(s.__dict__) for s in subs],
+                              "proposals": [proposal_json(p) for p in proposals]})
 
 
 async def post_subscribe(request: web.Request) -> web.Response:

@@ -54,6 +54,7 @@ EXCLUDED: dict[str, str] = {
     "/groups/{handle}/followers": "an ActivityPub collection (JSON)",
     "/groups/{handle}/following": "an ActivityPub collection (JSON)",
     "/lang/{code}": "the footer's language switch: sets a cookie and redirects, no page",
+    "/blocklist": "the signed block-list collection (JSON)",
 }
 EXCLUDED_PREFIXES = ("/api/", "/.well-known/", "/static")
 
