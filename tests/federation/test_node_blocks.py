@@ -10,6 +10,7 @@ import pytest
 
 from meshnode.services import deals, iou, members
 from meshnode.store.deals import DealRow
+from tests.federation.browser import browser, page, person, submit
 from tests.federation.conftest import Node, NodeFactory, settle
 from tests.federation.iou_helpers import balance, check_invariants
 from tests.federation.test_deal_payments import _author_side, _setup
@@ -133,3 +134,33 @@ async def test_block__a_paid_deal_is_cancelled_and_refunded_through_the_line_onc
         await settle(a, b)
     assert await balance(b, "bob") == 0
     await check_invariants(a, b)
+
+
+async def test_block_pages__preview_then_confirm_from_the_peers_page(loan: Loan) -> None:
+    a, b, _alice, _bob, deal, _bea = loan
+    await person(b, "root", admin=True)
+    async with browser(b, "root") as session:
+        peers = await page(session, "/admin/peers")
+        assert 'formaction="/admin/blocks/preview"' in peers
+        # When the admin presses Block, the preview says what would happen
+        status, _, shown = await submit(session, "/admin/blocks/preview", {"peer": a.url},
+                                        "/admin/peers")
+        assert status == 200
+        assert f"Blocking {a.url} would do this; nothing changes until you confirm." in shown
+        assert "Its listings hidden here: 1" in shown
+        assert "frozen, no payment crosses it" in shown
+        assert f'href="/deals/{deal.id}"' in shown
+        assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 0
+        # When the admin confirms, it is done and said so
+        status, _, done = await submit(session, "/admin/blocks",
+                                       {"peer": a.url, "confirm": "1"}, "/admin/peers")
+        assert status == 200
+        assert f"{a.url} is blocked." in done
+        assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 1
+        # And the peers page offers Unblock, which lifts it
+        assert 'formaction="/admin/blocks/undo"' in await page(session, "/admin/peers")
+        status, location, _ = await submit(session, "/admin/blocks/undo", {"peer": a.url},
+                                           "/admin/peers")
+        assert (status, location) == (303, "/admin/peers")
+    assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 0
+    assert await _visible(b) == 1
