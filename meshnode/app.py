@@ -23,6 +23,7 @@ from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.blocklists_api import setup_blocklist_routes
 from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_middleware
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
@@ -33,6 +34,7 @@ from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.mail import renderer_for
 from meshnode.web.messages_api import setup_message_routes
+from meshnode.web.moderation_api import setup_moderation_routes
 from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
@@ -90,6 +92,8 @@ def create_app(
     setup_trust_routes(app)
     setup_ledger_routes(app)
     setup_message_routes(app)
+    setup_moderation_routes(app)
+    setup_blocklist_routes(app)
     setup_notification_routes(app)
     setup_feed_routes(app)
     setup_deal_routes(app)

@@ -7,10 +7,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 from aiohttp import web
 
+from meshnode.federation import blocklists
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
@@ -215,6 +217,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
                     asyncio.create_task(_every(INBOX_PRUNE_SECONDS, workers.inbox.prune)),
+                    asyncio.create_task(_every(blocklists.REFRESH_SECONDS,
+                                               partial(blocklists.refresh_all, federation))),
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL,
                                               health=health)),

@@ -28,6 +28,7 @@ TYPES = (
     "payment_received", "payment_request", "message", "pledge", "group_buy_reached",
     "group_buy_failed", "listing_expiring", "trustline_proposed", "report_received",
     "queue_turn",
+    "report_answered",
 )
 PAGE = 50
 BADGE_CAP = 100

@@ -56,6 +56,7 @@ EXCLUDED: dict[str, str] = {
     "/lang/{code}": "the footer's language switch: sets a cookie and redirects, no page",
     "/calendar/{token}.ics": "a member's private iCalendar feed, read by calendar applications",
     "/deals/{deal_id}.ics": "one deal as an iCalendar file to download",
+    "/blocklist": "the signed block-list collection (JSON)",
 }
 EXCLUDED_PREFIXES = ("/api/", "/.well-known/", "/static")
 

@@ -29,6 +29,7 @@ from meshnode.web.i18n import I18n
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
 from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.blocks_admin import setup_block_admin_pages
 from meshnode.web.pages.booking import setup_booking_pages
 from meshnode.web.pages.calendar import setup_calendar_pages
 from meshnode.web.pages.deals import setup_deal_pages
@@ -99,6 +100,7 @@ def setup_pages(app: web.Application) -> None:
     setup_booking_pages(app)
     setup_queue_pages(app)
     setup_peer_admin_pages(app)
+    setup_block_admin_pages(app)
     setup_trustline_admin_pages(app)
     setup_remote_pay_pages(app)
     setup_neighbour_pages(app)
