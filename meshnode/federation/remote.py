@@ -24,6 +24,7 @@ from meshnode.protocol.proofs import proof_verification_method
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import PUBLIC
+from meshnode.services import alerts
 from meshnode.services.listings import draft_from_row, listing_columns
 from meshnode.services.publishing import dumps, queue_activity
 from meshnode.store import federation as fq
@@ -114,6 +115,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            updated_at=verified.timestamp, version=version,
                                            signed_object=signed)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
+    await alerts.match_arrived(ctx, tx, [listing_id])  # issue 18: matched where it arrives
     return True
 
 

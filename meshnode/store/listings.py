@@ -212,6 +212,7 @@ class SearchFilters:
     radius_km: float = 10.0
     include_hidden: bool = False
     local_only: bool = False  # this community's own listings (the Atom feed)
+    include_expired: bool = False  # the author's own "My listings" shows expired ones too
     now: str = ""
     limit: int = 20
     cursor: tuple[str, int] | None = None
@@ -234,8 +235,9 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
         params.append(filters.status)
     else:
         clauses.append("l.status IN ('active', 'reserved')")
-        clauses.append("(l.expires_at IS NULL OR l.expires_at > ?)")
-        params.append(filters.now)
+    if filters.status in (None, "active", "reserved") and not filters.include_expired:
+        clauses.append("(l.expires_at IS NULL OR l.expires_at > ?)")  # issue 18: expired
+        params.append(filters.now)  # listings leave search, home and feed on every node
     if filters.price == "free":
         clauses.append("l.price_mode != 'amount'")
     elif filters.price == "paid":

@@ -287,7 +287,8 @@ async def my_listings(request: web.Request) -> web.Response:
     ids: list[str] = []
     for status in STATUSES:
         page = await listing_service.search_listings(
-            ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True, limit=100)
+            ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True,
+                               include_expired=True, limit=100)
         )
         if page.items:
             groups.append((status, await card_context(ctx, page.items)))
