@@ -79,7 +79,8 @@ async def test_alerts_cross_node__swaps_match_both_ways_across_communities(
     # Then alice is told on alpha of carol's bike, and carol on beta of alice's drill
     bike_on_a, drill_on_b = await a.remote(bike.row.object_id), await b.remote(
         drill.row.object_id)
-    assert bike_on_a is not None and drill_on_b is not None
+    assert bike_on_a is not None
+    assert drill_on_b is not None
     assert await _matches(a, alice) == [(bike_on_a.id, "Vélo de ville")]
     assert await _matches(b, carol) == [(drill_on_b.id, "Perceuse Bosch")]
 
@@ -145,7 +146,9 @@ async def test_alerts_cross_node__renewal_and_republication_travel_as_signed_upd
     expected = format_utc(a.clock() + timedelta(days=60))
     assert renewed.row.expires_at == expected
     copy = await b.remote(view.row.object_id)
-    assert copy is not None and copy.expires_at == expected and copy.version == 2
+    assert copy is not None
+    assert copy.expires_at == expected
+    assert copy.version == 2
     assert renewed.signed_object["endTime"] == expected
     # When the new date is three days away, she is warned again (a new expiry)
     a.clock.advance(days=57, minutes=1)

@@ -17,6 +17,7 @@ from meshnode.web.errors import HTML_ERRORS
 from meshnode.web.i18n import I18n
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
+from meshnode.web.pages.alerts import setup_alert_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.booking import setup_booking_pages
 from meshnode.web.pages.deals import setup_deal_pages
@@ -81,3 +82,4 @@ def setup_pages(app: web.Application) -> None:
     setup_remote_pay_pages(app)
     setup_neighbour_pages(app)
     setup_language_pages(app)
+    setup_alert_pages(app)
