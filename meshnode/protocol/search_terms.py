@@ -28,9 +28,10 @@ REQUEST_NOISE = frozenset({
 
 
 def fold(text: str) -> str:
-    """Case-fold and strip diacritics (NFKD, combining marks dropped), as unicode61 does."""
+    """Lower-case and strip diacritics (NFKD, combining marks dropped), as unicode61 does
+    (``lower``, not ``casefold``: the tokenizer keeps "ß")."""
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
 def words(text: str) -> list[str]:
