@@ -154,13 +154,15 @@ async def _tell_searchers(ctx: NodeContext, tx: aiosqlite.Connection, row: Listi
                           alerts: list[AlertRow], now: str) -> int:
     """Tell each local member whose saved search or request matches ``row``, once."""
     told = 0
+    already = await q.members_told(tx, row.id) if alerts else set()
     for alert in alerts:
         member_id = alert.member_id
         if member_id is None:
             continue  # a neighbour's request: its own node tells its author
-        already = await q.member_told(tx, member_id, row.id)
-        if not await q.record_match(tx, alert.id, row.id, member_id, now) or already:
+        if not await q.record_match(tx, alert.id, row.id, member_id, now) or (
+                member_id in already):
             continue
+        already.add(member_id)
         await notifications.notify(ctx, tx, member_id, "match", ref=row.id,
                                    url=f"/listings/{row.id}", detail=row.title)
         told += 1

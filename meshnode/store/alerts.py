@@ -178,3 +178,10 @@ async def terms_of(db: aiosqlite.Connection, alert_id: int) -> frozenset[str]:
     async with query(db, "SELECT term FROM alert_terms WHERE alert_id = ?",
                      (alert_id,)) as cursor:
         return frozenset(str(row[0]) for row in await cursor.fetchall())
+
+
+async def members_told(db: aiosqlite.Connection, listing_id: str) -> set[int]:
+    """The members already told of a listing by one of their alerts."""
+    async with query(db, "SELECT DISTINCT member_id FROM alert_matches WHERE listing_id = ?"
+                     " AND member_id IS NOT NULL", (listing_id,)) as cursor:
+        return {int(row[0]) for row in await cursor.fetchall()}

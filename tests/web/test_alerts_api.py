@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from meshnode.federation.mail import MailWorker
 from meshnode.services import listings
 from meshnode.services.context import NodeContext
 from tests.conftest import TestMember
+from tests.web import test_email as mail
+from tests.web.test_email import Inbox, _body, _verified
+
+# The e-mail tests' fixtures (a node with [email] and a real SMTP server on 127.0.0.1).
+mail_client, mail_ctx, make_mail_member = mail.mail_client, mail.mail_ctx, mail.make_mail_member
+people, smtp, smtp_port, worker = mail.people, mail.smtp, mail.smtp_port, mail.worker
 
 LADDER = {"kind": "offer", "category": "lend", "title": "Échelle alu 3 m",
           "description": "Prête le week-end.", "price": {"mode": "free"},
@@ -180,3 +187,25 @@ async def test_alerts_api__swaps_match_both_ways(
     # drill (his wanted against her offer), once each
     assert [m["listing"]["id"] for m in await _matches(client, alice)] == [bike.row.id]
     assert [m["listing"]["id"] for m in await _matches(client, bob)] == [drill.row.id]
+
+
+async def test_alerts_api__a_match_is_mailed_when_the_member_chose_e_mail(
+    mail_client: TestClient, mail_ctx: NodeContext, worker: MailWorker, smtp: Inbox,
+    people: tuple[TestMember, TestMember],
+) -> None:
+    # Given bob verified his address and saved "échelle"; alice verified none
+    alice, bob = people
+    await _verified(mail_client, worker, smtp, bob, "bob@canal.example")
+    saved = await mail_client.post("/api/v1/alerts", headers=bob.headers,
+                                   json={"q": "échelle"})
+    assert saved.status == 201
+    before = len(smtp.messages)
+    # When alice lends a ladder and the mail worker runs
+    view = await listings.create_listing(mail_ctx, alice.row, LADDER)
+    await worker.step()
+    # Then bob gets one mail about it, linking to the listing
+    assert len(smtp.messages) == before + 1
+    mail = smtp.messages[-1]
+    assert mail["To"] == "bob@canal.example"
+    assert f"/listings/{view.row.id}" in _body(mail)
+    assert "Échelle alu 3 m" in _body(mail)
