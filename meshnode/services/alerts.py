@@ -22,6 +22,7 @@ import aiosqlite
 
 from meshnode.errors import NotFoundError
 from meshnode.protocol.alerts import WANT_RADIUS_KM, AlertInput, listing_wants, parse_alert
+from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.search_terms import prefixes
 from meshnode.protocol.timefmt import format_utc
@@ -45,11 +46,14 @@ class Alert:
 
     row: AlertRow
 
-    def to_json(self) -> dict[str, object]:
-        """``{id, q, kind, category, near, radius_km, max_price, created_at}``."""
+    def to_json(self, decimals: int) -> dict[str, object]:
+        """``{id, q, kind, category, near, radius_km, max_price, created_at}``; the price
+        limit as a decimal string like every amount of the API (``"5.00"``)."""
         row = self.row
+        price = None if row.max_price is None else format_amount(row.max_price,
+                                                                 decimals=decimals)
         return {"id": row.id, "q": row.q, "kind": row.kind, "category": row.category,
-                "near": row.near, "radius_km": row.radius_km, "max_price": row.max_price,
+                "near": row.near, "radius_km": row.radius_km, "max_price": price,
                 "created_at": row.created_at}
 
 

@@ -28,15 +28,17 @@ async def create_alert(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = await read_json(request, ctx.config.max_body_bytes)
     alert = await service.create_alert(ctx, member, data)
-    return web.json_response(alert.to_json(), status=201,
+    return web.json_response(alert.to_json(ctx.config.currency.decimals), status=201,
                              headers={"Location": f"/api/v1/alerts/{alert.row.id}"})
 
 
 async def list_alerts(request: web.Request) -> web.Response:
     """``GET /api/v1/alerts``: the caller's saved searches, oldest first."""
     member = await api_member(request)
-    alerts = await service.list_alerts(request.app[CONTEXT], member)
-    return web.json_response({"items": [alert.to_json() for alert in alerts],
+    ctx = request.app[CONTEXT]
+    alerts = await service.list_alerts(ctx, member)
+    decimals = ctx.config.currency.decimals
+    return web.json_response({"items": [alert.to_json(decimals) for alert in alerts],
                               "max": service.MAX_ALERTS})
 
 

@@ -56,7 +56,7 @@ async def test_alerts_api__create_list_delete_and_another_members_alert_is_404(
     alert = await response.json()
     assert {k: alert[k] for k in ("q", "kind", "category", "near", "radius_km", "max_price")} == {
         "q": "échelle", "kind": "offer", "category": "lend", "near": "45.76000,4.83000",
-        "radius_km": 5.0, "max_price": 1000}
+        "radius_km": 5.0, "max_price": "10.00"}
     assert [a["id"] for a in await _alerts(client, bob)] == [alert["id"]]
     assert await _alerts(client, alice) == []
     # alice cannot delete it (404, not 403: she does not learn it exists)
