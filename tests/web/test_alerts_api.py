@@ -209,3 +209,24 @@ async def test_alerts_api__a_match_is_mailed_when_the_member_chose_e_mail(
     assert mail["To"] == "bob@canal.example"
     assert f"/listings/{view.row.id}" in _body(mail)
     assert "Échelle alu 3 m" in _body(mail)
+
+
+async def test_alerts_api__only_the_author_renews_and_a_renewal_is_a_new_signed_version(
+    client: TestClient, ctx: NodeContext, alice: TestMember, bob: TestMember,
+) -> None:
+    view = await listings.create_listing(ctx, alice.row, LADDER)
+    # bob cannot renew alice's listing: 403, nothing changed
+    refused = await client.post(f"/api/v1/listings/{view.row.id}/renew", headers=bob.headers)
+    assert refused.status == 403
+    assert (await listings.get_listing(ctx, view.row.id)).row.version == 1
+    # alice can: a new version whose signed endTime is 60 days from now
+    renewed = await client.post(f"/api/v1/listings/{view.row.id}/renew",
+                                headers=alice.headers)
+    assert renewed.status == 200
+    body = await renewed.json()
+    assert body["version"] == 2
+    assert body["expires_at"] == body["signed_object"]["endTime"] == "2027-01-25T10:00:00Z"
+    # a withdrawn listing cannot come back this way
+    await listings.withdraw_listing(ctx, alice.row, view.row.id)
+    gone = await client.post(f"/api/v1/listings/{view.row.id}/renew", headers=alice.headers)
+    assert gone.status == 409
