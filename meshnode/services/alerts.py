@@ -122,11 +122,10 @@ def _wants(row: ListingRow, decimals: int) -> list[NewAlert]:
 
 
 async def _refresh_wants(ctx: NodeContext, tx: aiosqlite.Connection, row: ListingRow,
-                         now: str) -> list[AlertRow]:
+                         current: list[AlertRow], now: str) -> list[AlertRow]:
     """Keep the listing's wants in step with its latest version; unchanged wants keep
     their ids, so an edit that does not change them tells nobody again."""
     wanted = _wants(row, ctx.config.currency.decimals) if row.status != "withdrawn" else []
-    current = await q.wants_of(tx, [row.id])
     if [(w.q, w.near_lat, w.near_lon, w.max_price) for w in current] == [
             (w.q, *(w.near or (None, None)), w.max_price) for w in wanted]:
         return current
@@ -137,14 +136,20 @@ async def _refresh_wants(ctx: NodeContext, tx: aiosqlite.Connection, row: Listin
 async def match_arrived(ctx: NodeContext, tx: aiosqlite.Connection,
                         listing_ids: Sequence[str]) -> int:
     """Match listings just stored (created, updated, renewed, received) against the alerts,
-    on the caller's transaction; returns how many notifications were written."""
+    on the caller's transaction; returns how many notifications were written. A batch is
+    read in two queries, then one matching query per live listing."""
     now = format_utc(ctx.clock())
+    ids = list(dict.fromkeys(listing_ids))
+    rows = {row.id: row for row in await listing_q.get_listings(tx, ids)}
+    stored_wants: dict[str, list[AlertRow]] = {}
+    for want in await q.wants_of(tx, ids):
+        stored_wants.setdefault(str(want.listing_id), []).append(want)
     told = 0
-    for listing_id in dict.fromkeys(listing_ids):
-        row = await listing_q.get_listing(tx, listing_id)
+    for listing_id in ids:
+        row = rows.get(listing_id)
         if row is None:
             continue
-        wants = await _refresh_wants(ctx, tx, row, now)
+        wants = await _refresh_wants(ctx, tx, row, stored_wants.get(listing_id, []), now)
         if not _live(row, now):
             continue
         arrival = arrival_of(row, ctx.config.currency.decimals, now)

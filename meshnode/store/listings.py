@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -167,6 +168,13 @@ async def get_listing_by_object_id(db: aiosqlite.Connection, object_id: str) -> 
     async with query(db, f"{_SELECT} WHERE l.object_id = ?", (object_id,)) as cursor:
         row = await cursor.fetchone()
     return _listing(row) if row else None
+
+
+async def get_listings(db: aiosqlite.Connection, listing_ids: Sequence[str]) -> list[ListingRow]:
+    """The listings with these local ids (missing ones left out), in one query."""
+    async with query(db, f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
+                     (json.dumps(list(listing_ids)),)) as cursor:
+        return [_listing(row) for row in await cursor.fetchall()]
 
 
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
