@@ -32,6 +32,7 @@ from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.inbox_policy import decide
+from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
@@ -187,7 +188,12 @@ PREPARERS: dict[str, Preparer] = {
 
 
 async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
-    """The effect of one activity; verification failures become a 'rejected' outcome."""
+    """The effect of one activity, read in our compact names (``protocol.ldread``: proofs are
+    still checked on the objects as received); failures become a 'rejected' outcome."""
+    try:
+        act = read_document(act).document
+    except ContextError as exc:
+        return outcome(f"rejected: {exc}")
     preparer = (prepare_deal if deal_activity_kind(act)
                 else prepare_direct_note if is_direct_note(act)
                 else PREPARERS.get(str(act.get("type"))))
@@ -222,6 +228,10 @@ class InboxWorker:
     async def _admitted(self, act: Mapping[str, Any]) -> Effect | None:
         """The door's policy again, with the sender's facts as they are now (a peer may have
         been removed since): an outcome that changes nothing when it no longer admits."""
+        try:
+            act = read_document(act).document
+        except ContextError as exc:
+            return outcome(f"refused: {exc}")
         origin = origin_of(str(act.get("actor")))
         verdict = decide(act, here=here_of(self.federation),
                          sender=await sender_facts(self.federation, origin))

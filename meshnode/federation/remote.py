@@ -18,6 +18,7 @@ from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
 from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
 from meshnode.protocol.multikey import fingerprint
 from meshnode.protocol.proofs import proof_verification_method
@@ -46,6 +47,7 @@ class VerifiedObject:
     draft: ListingDraft | None
     key_id: str = ""
     key_fingerprint: str = ""
+    published: str = ""  # read in our compact names (the document may use full IRIs)
 
     def check(self, checked_at: str) -> SignatureCheck:
         """The verification just made, to keep with the stored version."""
@@ -60,23 +62,25 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
     """Check an embedded listing object and its author's proof, whoever relayed it."""
     if not isinstance(obj, Mapping) or obj.get("type") not in LISTING_TYPES:
         raise ValidationError("expected a Proposal or a Tombstone")
-    document = dict(obj)
-    object_id = check_url(document.get("id"), "id")
+    # ``obj`` is read in our compact names; its proof covers the object as it was received
+    # (protocol.ldread.signed_form), which is also what is stored and relayed.
+    document = dict(signed_form(obj))
+    object_id = check_url(obj.get("id"), "id")
     method = proof_verification_method(document)
     author = strip_fragment(method)
     if not same_origin(object_id, author):
         raise ProofError("the proof's author is not on the object's origin")
-    if document["type"] == "Proposal" and document.get("attributedTo") != author:
+    if obj["type"] == "Proposal" and obj.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
     key = await verify_actor_proof(federation.directory, document, author)
     key_print = fingerprint(key.ed25519_raw)
-    if document["type"] == "Proposal":
-        draft = parse_proposal(document, decimals=federation.ctx.config.currency.decimals)
-        stamp = _timestamp(document, "updated" if "updated" in document else "published")
+    if obj["type"] == "Proposal":
+        draft = parse_proposal(obj, decimals=federation.ctx.config.currency.decimals)
+        stamp = _timestamp(obj, "updated" if "updated" in obj else "published")
         return VerifiedObject(document, object_id, author, "Proposal", stamp, draft, method,
-                              key_print)
+                              key_print, _timestamp(obj, "published"))
     return VerifiedObject(document, object_id, author, "Tombstone",
-                          _timestamp(document, "deleted"), None, method, key_print)
+                          _timestamp(obj, "deleted"), None, method, key_print)
 
 
 async def store_verified(federation: Federation, tx: aiosqlite.Connection,
@@ -107,8 +111,8 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
-            published_at=_timestamp(verified.document, "published"), signed_object=signed,
-            updated_at=verified.timestamp)
+            published_at=verified.published or _timestamp(verified.document, "published"),
+            signed_object=signed, updated_at=verified.timestamp)
     else:
         listing_id, version = existing.id, existing.version + 1
         await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,

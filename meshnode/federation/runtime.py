@@ -16,6 +16,7 @@ from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.names import ActorRefreshWorker
 from meshnode.federation.processing import InboxWorker
+from meshnode.federation.readers import ReaderWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import (
     CONTEXT,
@@ -27,7 +28,7 @@ from meshnode.federation.state import (
 )
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
-from meshnode.services import deal_payments, deals, notifications
+from meshnode.services import deal_payments, deals, notifications, receipts
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
@@ -37,7 +38,9 @@ PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
 NAMES_POLL = 60.0
+READERS_POLL = 300.0  # legacy followers are classified at start; later rows are stamped
 INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
+RECEIPTS_SECONDS = 600.0  # deals that missed their receipt are looked for every 10 minutes
 
 
 class DealWorker:
@@ -47,11 +50,16 @@ class DealWorker:
     def __init__(self, ctx: NodeContext, network: IouNetworkImpl | None = None) -> None:
         self.ctx = ctx
         self.network = network
+        self._receipts_checked: float | None = None
 
     async def step(self) -> int:
         """One pass over due deals and due payments; returns how many moved."""
         moved = await deals.run_due(self.ctx)
         await notifications.warn_expiring(self.ctx)
+        now = self.ctx.clock().timestamp()
+        if self._receipts_checked is None or now - self._receipts_checked >= RECEIPTS_SECONDS:
+            self._receipts_checked = now
+            moved += await receipts.issue_missing(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)
         return moved
@@ -70,6 +78,7 @@ class Workers:
     deals: DealWorker
     # Not in step_all: it only refreshes names after hours; tests step it themselves.
     names: ActorRefreshWorker
+    readers: ReaderWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
@@ -78,6 +87,7 @@ class Workers:
         done += await self.inbox.step()
         done += await self.sync.step()
         done += await self.deals.step()
+        done += await self.readers.step()
         done += await self.delivery.step()
         return done
 
@@ -143,6 +153,13 @@ async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
             log.exception("periodic worker")
 
 
+def _workers(federation: Federation, network: IouNetworkImpl) -> Workers:
+    return Workers(InboxWorker(federation), DeliveryWorker(federation),
+                   PeeringWorker(federation), SyncWorker(federation),
+                   IouWorker(federation, network), DealWorker(federation.ctx, network),
+                   ActorRefreshWorker(federation), ReaderWorker(federation))
+
+
 def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                                           AsyncIterator[None]]:
     """The ``cleanup_ctx`` entry: pooled client session, runtime, and (optionally) loops."""
@@ -163,10 +180,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                         ctx.config.inbox.stranger_key_fetches_per_hour),
                                     quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
-            workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
-                              PeeringWorker(federation), SyncWorker(federation),
-                              IouWorker(federation, network),
-                              DealWorker(ctx, network), ActorRefreshWorker(federation))
+            workers = _workers(federation, network)
             app[FEDERATION] = federation
             app[WORKERS] = workers
             app[IOU_NETWORK] = network
@@ -194,6 +208,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                               health=health)),
                     asyncio.create_task(_loop("names", workers.names.step, None, NAMES_POLL,
                                               health=health)),
+                    asyncio.create_task(_loop("readers", workers.readers.step, None,
+                                              READERS_POLL, health=health)),
                 ]
             try:
                 yield
