@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -111,16 +111,38 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
-            published_at=verified.published or _timestamp(verified.document, "published"),
-            signed_object=signed, updated_at=verified.timestamp)
+            published_at=published_at(verified), signed_object=signed,
+            updated_at=verified.timestamp)
     else:
         listing_id, version = existing.id, existing.version + 1
         await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,
                                            updated_at=verified.timestamp, version=version,
                                            signed_object=signed)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
-    await alerts.match_arrived(ctx, tx, [listing_id])  # issue 18: matched where it arrives
+    await listings_arrived(federation, tx, [listing_id])
     return True
+
+
+async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
+                           listing_ids: Sequence[str]) -> None:
+    """The one place for work that must follow remote listings stored or advanced, in the
+    transaction that stores them: called by ``store_verified`` for one listing and by
+    ``ingest`` for the new listings of a batch (which never pass through
+    ``store_verified``). Hook arrival work here, not in either caller.
+    """
+    await alerts.match_arrived(federation.ctx, tx, listing_ids)  # issue 18: where it arrives
+
+
+def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,
+                now: str) -> dict[str, Any]:
+    """The Group's Announce relaying ``verified`` (its id depends only on the object's id,
+    type and timestamp, so the same version is never announced twice)."""
+    group = federation.community
+    digest = hashlib.sha256(
+        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
+    return activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
+                    obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
+                    published=now, hops=hops + 1)
 
 
 async def relay(
@@ -133,17 +155,19 @@ async def relay(
     """
     if hops >= federation.ctx.config.relay_hop_limit:
         return False
-    group = federation.community
-    digest = hashlib.sha256(
-        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
     inboxes = await fq.delivery_inboxes(
-        tx, [group], exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
-    announce = activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
-                        obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
-                        published=format_utc(federation.ctx.clock()), hops=hops + 1)
-    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes,
-                               now=format_utc(federation.ctx.clock()))
+        tx, [federation.community],
+        exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
+    now = format_utc(federation.ctx.clock())
+    announce = announce_of(federation, verified, hops=hops, now=now)
+    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes, now=now)
     return seq is not None
+
+
+def published_at(verified: VerifiedObject) -> str:
+    """When the listing was first published, as ``store_verified`` stores it (read in our
+    compact names when the sender used others; ValidationError if missing)."""
+    return verified.published or _timestamp(verified.document, "published")
 
 
 def hops_of(activity_doc: Mapping[str, Any]) -> int:

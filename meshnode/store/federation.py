@@ -169,6 +169,15 @@ async def delivery_inboxes(
     Followers on blocked origins and on ``exclude_origins`` are left out; with ``reader``,
     only followers reading that document ('proposal' or 'note').
     """
+    rows = await delivery_inbox_origins(db, local_actors, reader=reader)
+    return [inbox for inbox, origin in rows if origin not in exclude_origins]
+
+
+async def delivery_inbox_origins(
+    db: aiosqlite.Connection, local_actors: Sequence[str], *, reader: str | None = None,
+) -> list[tuple[str, str]]:
+    """``delivery_inboxes`` with each follower's origin: (inbox, origin) pairs, for callers
+    that leave out different origins for different activities (a batch of relays)."""
     marks = ", ".join("?" for _ in local_actors)
     sql = ("SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"  # noqa: S608
            " JOIN remote_actors a ON a.id = f.remote_actor"
@@ -176,7 +185,7 @@ async def delivery_inboxes(
            " AND (? IS NULL OR f.reader = ?)"
            " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)")
     rows = await _all(db, sql, (*local_actors, reader, reader))
-    return [row[0] for row in rows if row[1] not in exclude_origins]
+    return [(str(row[0]), str(row[1])) for row in rows]
 
 
 async def list_followers(
