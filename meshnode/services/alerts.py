@@ -145,15 +145,16 @@ async def match_arrived(ctx: NodeContext, tx: aiosqlite.Connection,
     for want in await q.wants_of(tx, ids):
         stored_wants.setdefault(str(want.listing_id), []).append(want)
     told = 0
-    for listing_id in ids:
-        row = rows.get(listing_id)
-        if row is None:
-            continue
-        wants = await _refresh_wants(ctx, tx, row, stored_wants.get(listing_id, []), now)
+    refreshed = {i: await _refresh_wants(ctx, tx, rows[i], stored_wants.get(i, []), now)
+                 for i in ids if i in rows}
+    searched = await q.any_alerts(tx)  # a node nobody set an alert on skips the word work
+    for listing_id, wants in refreshed.items():
+        row = rows[listing_id]
         if not _live(row, now):
             continue
-        arrival = arrival_of(row, ctx.config.currency.decimals, now)
-        told += await _tell_searchers(ctx, tx, row, await q.matching(tx, arrival), now)
+        if searched:
+            arrival = arrival_of(row, ctx.config.currency.decimals, now)
+            told += await _tell_searchers(ctx, tx, row, await q.matching(tx, arrival), now)
         for want in wants:
             told += await _tell_both_sides(ctx, tx, row, want, now)
     return told

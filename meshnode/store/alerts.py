@@ -185,3 +185,10 @@ async def members_told(db: aiosqlite.Connection, listing_id: str) -> set[int]:
     async with query(db, "SELECT DISTINCT member_id FROM alert_matches WHERE listing_id = ?"
                      " AND member_id IS NOT NULL", (listing_id,)) as cursor:
         return {int(row[0]) for row in await cursor.fetchall()}
+
+
+async def any_alerts(db: aiosqlite.Connection) -> bool:
+    """Whether any saved search or listing want exists on this node."""
+    async with query(db, "SELECT EXISTS (SELECT 1 FROM alerts)", ()) as cursor:
+        row = await cursor.fetchone()
+    return bool(row and row[0])
