@@ -21,6 +21,7 @@ from meshnode.federation.runtime import federation_context
 from meshnode.services import capacity
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
+from meshnode.web.alerts_api import setup_alert_routes
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
 from meshnode.web.blocklists_api import setup_blocklist_routes
@@ -95,6 +96,7 @@ def create_app(
     setup_moderation_routes(app)
     setup_blocklist_routes(app)
     setup_notification_routes(app)
+    setup_alert_routes(app)
     setup_feed_routes(app)
     setup_deal_routes(app)
     setup_queue_routes(app)

@@ -35,6 +35,7 @@ LABELS = {
     "report_received": N_("A listing was reported"),
     "queue_turn": N_("Your turn: the item you waited for is back"),
     "report_answered": N_("Another community decided a report sent to it"),
+    "match": N_("A listing matches your search or your listing"),
 }
 # Errors of services/email.py and protocol/mail.py a page or the API can show.
 EMAIL_MESSAGES = (

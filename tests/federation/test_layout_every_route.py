@@ -184,7 +184,8 @@ async def test_every_page_route_is_visited_or_excluded_with_a_reason(
 VISITED: dict[str, str] = {
     "/": "camille", "/search": "", "/post": "camille", "/login": "",
     "/listings/{listing_id}": "camille", "/listings/{listing_id}/edit": "root",
-    "/my/listings": "root", "/my/deals": "camille", "/deals/{deal_id}": "camille",
+    "/my/listings": "root", "/my/alerts": "root", "/my/deals": "camille",
+    "/deals/{deal_id}": "camille",
     "/messages": "root", "/messages/{listing_id}/{username}": "root",
     "/messages/with/{handle}": "root", "/notifications": "root", "/settings": "camille",
     "/users/{username}": "", "/users/{username}/receipts": "camille",

@@ -28,6 +28,7 @@ from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
+from meshnode.web.pages.alerts import setup_alert_pages
 from meshnode.web.pages.auth import setup_auth_pages
 from meshnode.web.pages.blocks_admin import setup_block_admin_pages
 from meshnode.web.pages.booking import setup_booking_pages
@@ -105,3 +106,4 @@ def setup_pages(app: web.Application) -> None:
     setup_remote_pay_pages(app)
     setup_neighbour_pages(app)
     setup_language_pages(app)
+    setup_alert_pages(app)
