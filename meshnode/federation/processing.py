@@ -19,6 +19,7 @@ import aiosqlite
 
 from meshnode import urls
 from meshnode.federation.deals import prepare_deal
+from meshnode.federation.flags import is_flag_activity, prepare_flag
 from meshnode.federation.inbox import here_of, sender_facts
 from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
@@ -193,6 +194,7 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
     except ContextError as exc:
         return outcome(f"rejected: {exc}")
     preparer = (prepare_deal if deal_activity_kind(act)
+                else prepare_flag if is_flag_activity(act)
                 else prepare_direct_note if is_direct_note(act)
                 else PREPARERS.get(str(act.get("type"))))
     if preparer is None:
