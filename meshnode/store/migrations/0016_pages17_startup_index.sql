@@ -16,4 +16,4 @@ CREATE INDEX listing_versions_unchecked ON listing_versions(listing_id, version)
 
 -- Our listings by expiry (store/notifications.expiring_unwarned, "your listing expires
 -- soon"): 180 ms by a scan with 100,000 listings, 0.1 ms with this index.
-CREATE INDEX listings_local_expiry ON listings(expires_at) WHERE is_local = 1;
+CREATE INDEX IF NOT EXISTS listings_local_expiry ON listings(expires_at) WHERE is_local = 1;  -- also made by 0016_alerts18_alerts
