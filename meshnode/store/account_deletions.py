@@ -134,6 +134,10 @@ async def drop_pending_deliveries(db: aiosqlite.Connection, actor: str, now: str
 _ERASE = (
     "DELETE FROM notifications WHERE member_id = :m",
     "DELETE FROM notification_muted WHERE member_id = :m",
+    "DELETE FROM alerts WHERE member_id = :m AND listing_id IS NULL",  # saved searches
+    "DELETE FROM calendar_tokens WHERE member_id = :m",
+    "UPDATE listing_queue SET state = 'left', updated_at = :now WHERE member_id = :m"
+    " AND state IN ('waiting', 'notified')",
     "DELETE FROM email_outbox WHERE member_id = :m",
     "DELETE FROM member_emails WHERE member_id = :m",
     "DELETE FROM member_blocks WHERE member_id = :m",

@@ -103,6 +103,14 @@ SECTIONS: dict[str, str] = {
         "SELECT id AS k, type, ref, target_url, detail, amount, created_at, read_at"
         " FROM notifications WHERE member_id = :member AND id > :after"
         " ORDER BY id LIMIT :limit"),
+    "alerts": (
+        "SELECT id AS k, q, kind, category, near, radius_km, max_price, created_at"
+        " FROM alerts WHERE member_id = :member AND listing_id IS NULL AND id > :after"
+        " ORDER BY id LIMIT :limit"),
+    "waiting_lists": (
+        "SELECT id AS k, listing_id, state, joined_at, notified_at, confirm_by, deal_id,"
+        " updated_at FROM listing_queue WHERE member_id = :member AND id > :after"
+        " ORDER BY id LIMIT :limit"),
     "email": (
         "SELECT member_id AS k, address, verified_at, enabled, digest, created_at"
         " FROM member_emails WHERE member_id = :member AND member_id > :after LIMIT :limit"),

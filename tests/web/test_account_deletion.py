@@ -90,6 +90,10 @@ async def test_delete_me__account_is_emptied_ledger_kept_and_sums_to_zero(
                                 headers=alice.headers)
     assert accepted.status == 200, await accepted.text()
     assert (await ledger.wallet_summary(ctx, bob.row)).position.balance == 200 - 450
+    # And a saved search
+    saved = await quiet.post("/api/v1/alerts", headers=alice.headers,
+                             json={"q": "échelle", "kind": "offer"})
+    assert saved.status == 201, await saved.text()
     # When she deletes her account and the worker runs to the end
     asked = await quiet.delete("/api/v1/me", headers=alice.headers,
                                json={"password": PASSWORD, "confirm": "DELETE"})
@@ -110,7 +114,7 @@ async def test_delete_me__account_is_emptied_ledger_kept_and_sums_to_zero(
     assert sorted(_rows(node_config, "SELECT state FROM deals")) == [("cancelled",),
                                                                      ("declined",)]
     assert (await ledger.wallet_summary(ctx, bob.row)).position.balance == 200  # refunded
-    for table in ("api_tokens", "web_sessions", "notifications"):
+    for table in ("api_tokens", "web_sessions", "notifications", "alerts"):
         assert _rows(node_config, f"SELECT count(*) FROM {table} WHERE member_id = ?",
                      alice.row.id) == [(0,)]
     # And the account row holds no name, bio, password nor private key; the public key stays

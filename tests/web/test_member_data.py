@@ -56,6 +56,10 @@ async def test_export__archive_holds_every_category_with_a_readme(
 ) -> None:
     # Given alice with a ride in two versions, a payment, a message, a deal and feedback
     listing_id = await _history(client, ctx, alice, bob)
+    # And a saved search
+    saved = await client.post("/api/v1/alerts", headers=alice.headers,
+                              json={"q": "échelle", "kind": "offer"})
+    assert saved.status == 201, await saved.text()
     # When she downloads her data
     response = await client.get("/api/v1/me/export", headers=alice.headers)
     # Then it is a zip attachment named for her, with a README in French and English
@@ -78,8 +82,10 @@ async def test_export__archive_holds_every_category_with_a_readme(
     assert _lines(archive, "feedback.jsonl")[0]["rating"] == 5
     assert any(row["memo"] == "merci" for row in _lines(archive, "ledger_entries.jsonl"))
     assert _lines(archive, "notifications.jsonl")
+    assert [row["q"] for row in _lines(archive, "alerts.jsonl")] == ["échelle"]
     for name in ("messages_remote.jsonl", "ious.jsonl", "receipts.jsonl",
-                 "payment_requests.jsonl", "api_tokens.jsonl", "keys.json"):
+                 "payment_requests.jsonl", "api_tokens.jsonl", "keys.json",
+                 "waiting_lists.jsonl"):
         assert name in archive.namelist()
     # And no secret left the node
     everything = b"".join(archive.read(name) for name in archive.namelist())
