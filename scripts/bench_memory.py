@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import signal
 import subprocess
@@ -273,11 +274,33 @@ def run_traced_node(data_dir: str) -> int:
     def dump(signum: int, frame: object) -> None:
         dumps[0] += 1
         target = Path(data_dir) / f"trace-{dumps[0]}.snap"
+        Path(data_dir, f"heap-{dumps[0]}.json").write_text(json.dumps(native_heap()))
         tracemalloc.take_snapshot().dump(str(target) + ".part")
         Path(str(target) + ".part").rename(target)
 
     signal.signal(signal.SIGUSR1, dump)
     return cli_main(["--log-level", "WARNING", "run", "--data-dir", data_dir])
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc ≥ 2.33)."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def native_heap() -> dict[str, float]:
+    """MB outside Python's own allocator: SQLite's heap, glibc's arenas (in use and free)."""
+    sqlite = ctypes.CDLL("libsqlite3.so.0")
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    return {"sqlite": sqlite.sqlite3_memory_used() / 2**20,
+            "malloc in use": (info.uordblks + info.hblkhd) / 2**20,
+            "malloc free": info.fordblks / 2**20, "mmapped": info.hblkhd / 2**20,
+            "python": tracemalloc.get_traced_memory()[0] / 2**20}
 
 
 async def take_snapshot(proc: subprocess.Popen[bytes], hub: MemNode,
@@ -287,6 +310,9 @@ async def take_snapshot(proc: subprocess.Popen[bytes], hub: MemNode,
     target = hub.config.data_dir / f"trace-{number}.snap"
     for _ in range(600):
         if target.exists():
+            heap = json.loads((hub.config.data_dir / f"heap-{number}.json").read_text())
+            print("   heap of the traced node: " + ", ".join(
+                f"{name} {value:.1f} MB" for name, value in heap.items()), flush=True)
             return tracemalloc.Snapshot.load(str(target))
         await asyncio.sleep(0.1)
     raise RuntimeError("the traced node wrote no snapshot")
