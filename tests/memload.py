@@ -72,6 +72,8 @@ class MemoryCgroup:
         parent, v2 = (_own_cgroup(v1_root, v2=False), False) if (
             v1_root / "memory.limit_in_bytes").exists() else (
             _own_cgroup(CGROUP_ROOT, v2=True), True)
+        if v2:
+            _delegate_memory(parent)
         path = parent / f"meshnode-{os.getpid()}-{secrets.token_hex(3)}"
         try:
             path.mkdir()
@@ -80,7 +82,12 @@ class MemoryCgroup:
                 f"cannot create a memory cgroup under {parent} as uid {os.getuid()}: {error}"
             ) from error
         group = cls(path, v2=v2)
-        group._write("memory.max" if v2 else "memory.limit_in_bytes", str(limit_bytes))
+        try:
+            group._write("memory.max" if v2 else "memory.limit_in_bytes", str(limit_bytes))
+        except OSError as error:
+            path.rmdir()
+            raise CgroupUnavailableError(f"cannot set a memory limit in {path}: {error}"
+                                         ) from error
         if not v2:  # no swap here, but a machine with swap must not escape the budget by it
             with contextlib.suppress(OSError):  # swap accounting off: nothing to cap
                 group._write("memory.memsw.limit_in_bytes", str(limit_bytes))
@@ -117,6 +124,19 @@ class MemoryCgroup:
             except OSError:  # the last task is still being reaped
                 time.sleep(0.1)
         self.path.rmdir()
+
+
+def _delegate_memory(parent: Path) -> None:
+    """cgroup v2: the memory controller must be enabled for ``parent``'s children."""
+    control = parent / "cgroup.subtree_control"
+    try:
+        if "memory" not in control.read_text().split():
+            control.write_text("+memory")
+    except OSError as error:  # e.g. EBUSY: processes in the parent ("no internal processes")
+        raise CgroupUnavailableError(
+            f"the memory controller is not delegated to {parent} (uid {os.getuid()}): {error};"
+            " run as root in a cgroup of its own, or under systemd-run --scope -p Delegate=yes"
+        ) from error
 
 
 def _own_cgroup(root: Path, *, v2: bool) -> Path:
