@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import signal
 import subprocess
@@ -258,64 +257,85 @@ class Nodes:
             self.cgroup.remove()
 
 
-def traced_argv(node: MemNode) -> list[str]:
-    """Run the hub through this script's ``--traced-node`` (tracemalloc, SIGUSR1 dumps)."""
-    return [sys.executable, str(Path(__file__).resolve()), "--traced-node",
-            str(node.config.data_dir)]
+# The hub runs through this wrapper: ``meshnode run`` plus a SIGUSR1 handler writing the
+# native heap figures (and, under --trace, a tracemalloc snapshot). Only small standard
+# modules are added to the node's process, so its RSS is the node's.
+PROBE_NODE = r"""
+import ctypes, json, signal, sys, tracemalloc
+from pathlib import Path
+from meshnode.cli import main
 
-
-def run_traced_node(data_dir: str) -> int:
-    """``meshnode run`` under tracemalloc; SIGUSR1 writes ``DATA_DIR/trace-N.snap``."""
-    from meshnode.cli import main as cli_main
-
+data_dir, trace = sys.argv[1], sys.argv[2] == "trace"
+if trace:
     tracemalloc.start(8)
-    dumps = [0]
 
-    def dump(signum: int, frame: object) -> None:
-        dumps[0] += 1
-        target = Path(data_dir) / f"trace-{dumps[0]}.snap"
-        Path(data_dir, f"heap-{dumps[0]}.json").write_text(json.dumps(native_heap()))
-        tracemalloc.take_snapshot().dump(str(target) + ".part")
-        Path(str(target) + ".part").rename(target)
+class MallInfo2(ctypes.Structure):  # glibc >= 2.33
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-    signal.signal(signal.SIGUSR1, dump)
-    return cli_main(["--log-level", "WARNING", "run", "--data-dir", data_dir])
-
-
-class MallInfo2(ctypes.Structure):
-    """glibc's ``struct mallinfo2`` (glibc ≥ 2.33)."""
-
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
-
-
-def native_heap() -> dict[str, float]:
-    """MB outside Python's own allocator: SQLite's heap, glibc's arenas (in use and free)."""
+def native_heap():
     sqlite = ctypes.CDLL("libsqlite3.so.0")
     sqlite.sqlite3_memory_used.restype = ctypes.c_int64
     libc = ctypes.CDLL(None)
     libc.mallinfo2.restype = MallInfo2
     info = libc.mallinfo2()
-    return {"sqlite": sqlite.sqlite3_memory_used() / 2**20,
+    heap = {"SQLite": sqlite.sqlite3_memory_used() / 2**20,
             "malloc in use": (info.uordblks + info.hblkhd) / 2**20,
-            "malloc free": info.fordblks / 2**20, "mmapped": info.hblkhd / 2**20,
-            "python": tracemalloc.get_traced_memory()[0] / 2**20}
+            "malloc free": info.fordblks / 2**20,
+            "Python kblocks": sys.getallocatedblocks() / 1000}
+    if trace:
+        heap["traced"] = tracemalloc.get_traced_memory()[0] / 2**20
+    return heap
+
+dumps = [0]
+def dump(signum, frame):
+    dumps[0] += 1
+    base = Path(data_dir) / f"probe-{dumps[0]}"
+    if trace:
+        tracemalloc.take_snapshot().dump(str(base) + ".snap")
+    Path(str(base) + ".part").write_text(json.dumps(native_heap()))
+    Path(str(base) + ".part").rename(str(base) + ".json")
+
+signal.signal(signal.SIGUSR1, dump)
+sys.exit(main(["--log-level", "WARNING", "run", "--data-dir", data_dir]))
+"""
 
 
-async def take_snapshot(proc: subprocess.Popen[bytes], hub: MemNode,
-                        number: int) -> tracemalloc.Snapshot:
-    """Have the traced hub dump a snapshot and load it."""
-    proc.send_signal(signal.SIGUSR1)
-    target = hub.config.data_dir / f"trace-{number}.snap"
-    for _ in range(600):
-        if target.exists():
-            heap = json.loads((hub.config.data_dir / f"heap-{number}.json").read_text())
-            print("   heap of the traced node: " + ", ".join(
-                f"{name} {value:.1f} MB" for name, value in heap.items()), flush=True)
-            return tracemalloc.Snapshot.load(str(target))
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the traced node wrote no snapshot")
+def probe_argv(node: MemNode, *, trace: bool) -> list[str]:
+    """``meshnode run`` for the hub, through ``PROBE_NODE``."""
+    return [sys.executable, "-c", PROBE_NODE, str(node.config.data_dir),
+            "trace" if trace else "-"]
+
+
+class Probe:
+    """Asks the hub for its heap figures (and tracemalloc snapshots under --trace)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], hub: MemNode) -> None:
+        self.proc = proc
+        self.hub = hub
+        self.count = 0
+
+    async def heap(self) -> dict[str, float]:
+        """The hub's native heap figures now."""
+        self.count += 1
+        self.proc.send_signal(signal.SIGUSR1)
+        target = self.hub.config.data_dir / f"probe-{self.count}.json"
+        for _ in range(600):
+            if target.exists():
+                heap: dict[str, float] = json.loads(target.read_text())
+                return heap
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the hub wrote no heap figures")
+
+    async def line(self) -> str:
+        """The heap figures as one printable line."""
+        heap = await self.heap()
+        return ", ".join(f"{name} {value:.1f}" for name, value in heap.items())
+
+    def snapshot(self) -> tracemalloc.Snapshot:
+        """The tracemalloc snapshot taken with the last heap figures."""
+        return tracemalloc.Snapshot.load(
+            str(self.hub.config.data_dir / f"probe-{self.count}.snap"))
 
 
 def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
@@ -404,26 +424,30 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
 
 
 async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
-                     proc: subprocess.Popen[bytes], minutes: int, *, trace: bool) -> None:
+                     probe: Probe, minutes: int, *, trace: bool) -> None:
     """Section 4: ``minutes`` of mixed load, RSS before, every minute and after."""
     worst = worst_png()
+    proc = probe.proc
     before = await settled_rss(proc.pid)
-    first = await take_snapshot(proc, hub, 1) if trace else None
+    heap = await probe.line()
+    first = probe.snapshot() if trace else None
     print(f"4. soak: {minutes} min of mixed load (3 members: a listing, a search, 13 pages and"
           " a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
-          f" worst image each minute); RSS before {before:.1f} MB")
+          f" worst image each minute); RSS before {before:.1f} MB ({heap})")
     tally = Tally()
     for minute in range(1, minutes + 1):
         uploads = await load_minute(http, hub, peers, minute, worst, tally)
         print(f"   minute {minute:>2}: RSS {proc_mb(proc.pid):6.1f} MB, {tally.total} requests"
-              f" so far, burst {sorted(uploads)}", flush=True)
+              f" so far, burst {sorted(uploads)}; {await probe.line()}", flush=True)
     await asyncio.sleep(10)  # deliveries to the peers finish
     after = await settled_rss(proc.pid, seconds=30)
     print(f"   after (settled): {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")
+    print(f"   heap after: {await probe.line()} (MB: SQLite's own heap, glibc's arenas in use"
+          " and free; thousands of Python objects)")
     if first is not None:
-        print_growth(first, await take_snapshot(proc, hub, 2))
+        print_growth(first, probe.snapshot())
 
 
 def make_cgroup(megabytes: int) -> MemoryCgroup | None:
@@ -446,14 +470,15 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
                  for n in range(args.peers)]
         nodes.cgroup = make_cgroup(args.cgroup_mb)
         proc = nodes.start(hub, cgroup=nodes.cgroup,
-                           argv=traced_argv(hub) if args.trace else None)
+                           argv=probe_argv(hub, trace=args.trace))
         for peer in peers:
             nodes.start(peer)
         for node, started in zip([hub, *peers], nodes.procs, strict=True):
             await wait_healthy(node.url, started)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             await bench_peers(http, hub, peers, proc.pid, args.pages)
-            await bench_soak(http, hub, peers, proc, args.minutes, trace=args.trace)
+            await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
+                             trace=args.trace)
         if nodes.cgroup is not None:
             print(f"5. the hub ran in a {args.cgroup_mb} MB memory cgroup: peak"
                   f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache), OOM kills"
@@ -471,10 +496,7 @@ def main() -> int:
     parser.add_argument("--cgroup-mb", type=int, default=256, help="0: no cgroup")
     parser.add_argument("--trace", action="store_true", help="tracemalloc diff of the soak")
     parser.add_argument("--only", choices=("imports", "idle", "network"), default=None)
-    parser.add_argument("--traced-node", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.traced_node:
-        return run_traced_node(args.traced_node)
     if args.quick:
         args.minutes = 2
     if args.only in (None, "imports"):
