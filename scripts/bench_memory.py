@@ -410,7 +410,10 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
     async def member() -> None:
         while time.monotonic() < deadline:
             counter[0] += 1
-            await mixed_round(http, hub, counter[0], tally)
+            try:
+                await mixed_round(http, hub, counter[0], tally)
+            except (TimeoutError, aiohttp.ClientError) as error:  # counted, and the load goes on
+                tally.unexpected.append(f"round {counter[0]}: {error!r} at {time.strftime('%X')}")
 
     async def neighbours() -> None:
         while time.monotonic() < deadline:
@@ -439,6 +442,8 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
         uploads = await load_minute(http, hub, peers, minute, worst, tally)
         print(f"   minute {minute:>2}: RSS {proc_mb(proc.pid):6.1f} MB, {tally.total} requests"
               f" so far, burst {sorted(uploads)}; {await probe.line()}", flush=True)
+        if tally.unexpected:
+            print(f"     unexpected so far: {len(tally.unexpected)}, last {tally.unexpected[-1]}")
     await asyncio.sleep(10)  # deliveries to the peers finish
     after = await settled_rss(proc.pid, seconds=30)
     print(f"   after (settled): {after:.1f} MB, {after / before:.3f} × before (target within"
@@ -475,7 +480,7 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
             nodes.start(peer)
         for node, started in zip([hub, *peers], nodes.procs, strict=True):
             await wait_healthy(node.url, started)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             await bench_peers(http, hub, peers, proc.pid, args.pages)
             await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
                              trace=args.trace)

@@ -312,10 +312,15 @@ async def view_pages(http: aiohttp.ClientSession, node: MemNode, number: int,
     html = {"Accept": "text/html", "Accept-Language": "fr" if number % 2 else "en"}
     cookie = {**html, "Cookie": f"mn_session={node.session}"}
     for path, headers in [*((p, html) for p in anonymous), *((p, cookie) for p in member)]:
-        async with http.get(f"{node.url}{path}", headers=headers,
-                            allow_redirects=False) as response:
-            await response.read()
-            tally.record(f"GET {path}", response.status)
+        started = time.monotonic()
+        try:
+            async with http.get(f"{node.url}{path}", headers=headers,
+                                allow_redirects=False) as response:
+                await response.read()
+                tally.record(f"GET {path}", response.status)
+        except TimeoutError:
+            tally.unexpected.append(f"GET {path}: no answer in {time.monotonic() - started:.0f} s"
+                                    f" (at {time.strftime('%H:%M:%S')})")
     return len(anonymous) + len(member)
 
 
