@@ -39,6 +39,7 @@ from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
+from meshnode.web.receipts_routes import setup_receipt_routes
 from meshnode.web.security import security_headers_middleware
 from meshnode.web.trust_routes import setup_trust_routes
 
@@ -93,6 +94,7 @@ def create_app(
     setup_notification_routes(app)
     setup_feed_routes(app)
     setup_deal_routes(app)
+    setup_receipt_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)
     setup_discovery_routes(app)

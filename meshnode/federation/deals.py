@@ -13,11 +13,13 @@ from typing import Any
 import aiosqlite
 
 from meshnode.federation.keycheck import verify_actor_proof
+from meshnode.federation.receipts import prepare_receipt
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.errors import ProofError
 from meshnode.services import deal_inbox
+from meshnode.services.receipts import is_receipt_update
 
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 
@@ -37,6 +39,8 @@ async def prepare_deal(federation: Federation, act: Mapping[str, Any]) -> Effect
             return await deal_inbox.receive_feedback(ctx, tx, note, actor)
         return feedback
     await verify_actor_proof(federation.directory, act, actor)
+    if kind == "update" and is_receipt_update(act):  # a deal receipt being countersigned
+        return await prepare_receipt(federation, act)
     if kind == "offer" and not same_origin(str(act["object"].get("id")), actor):
         raise ProofError("the Agreement is not on the booker's origin")
     receive = {"offer": deal_inbox.receive_offer, "answer": deal_inbox.receive_answer,

@@ -27,7 +27,7 @@ from meshnode.federation.state import (
 )
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
-from meshnode.services import deal_payments, deals, notifications
+from meshnode.services import deal_payments, deals, notifications, receipts
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
@@ -38,6 +38,7 @@ SYNC_POLL = 2.0
 DEALS_POLL = 5.0
 NAMES_POLL = 60.0
 INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
+RECEIPTS_SECONDS = 600.0  # deals that missed their receipt are looked for every 10 minutes
 
 
 class DealWorker:
@@ -47,11 +48,16 @@ class DealWorker:
     def __init__(self, ctx: NodeContext, network: IouNetworkImpl | None = None) -> None:
         self.ctx = ctx
         self.network = network
+        self._receipts_checked: float | None = None
 
     async def step(self) -> int:
         """One pass over due deals and due payments; returns how many moved."""
         moved = await deals.run_due(self.ctx)
         await notifications.warn_expiring(self.ctx)
+        now = self.ctx.clock().timestamp()
+        if self._receipts_checked is None or now - self._receipts_checked >= RECEIPTS_SECONDS:
+            self._receipts_checked = now
+            moved += await receipts.issue_missing(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)
         return moved

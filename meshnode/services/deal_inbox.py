@@ -18,7 +18,7 @@ from meshnode.errors import ServiceError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
-from meshnode.services import deal_payments, deal_settlement
+from meshnode.services import deal_payments, deal_settlement, receipts
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import Plan, apply, plan, queue_to
 from meshnode.services.deals import as_row, author_of, insert_checked, new_row, parse_booking
@@ -160,4 +160,6 @@ async def receive_feedback(ctx: NodeContext, tx: aiosqlite.Connection,
                         no_show=feedback.no_show,
                         document=json.dumps(note, ensure_ascii=False),
                         created_at=format_utc(ctx.clock()))
-    return "stored" if await q.insert_feedback(tx, row) else "ignored: duplicate"
+    if not await q.insert_feedback(tx, row):
+        return "ignored: duplicate"
+    return f"stored; receipt: {await receipts.issue_if_ready(ctx, tx, deal)}"

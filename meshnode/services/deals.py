@@ -24,7 +24,7 @@ from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number
 from meshnode.services import capacity as capacity_service
-from meshnode.services import deal_settlement, ledger, notifications
+from meshnode.services import deal_settlement, ledger, notifications, receipts
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import (
     Plan,
@@ -379,6 +379,7 @@ async def leave_feedback(ctx: NodeContext, member: MemberRow, deal_id: str,
                 "actor": mine, "to": [subject], "object": note,
                 "published": format_utc(now)}, now)
             await queue_to(ctx, tx, create, subject)
+        await receipts.issue_if_ready(ctx, tx, deal)  # both rated: the deal's receipt
     return row
 
 

@@ -27,6 +27,14 @@ def sign_as_member(ctx: NodeContext, member: MemberRow, document: Mapping[str, A
                         verification_method=member_key_id(ctx, member.username), created=now)
 
 
+def cosign_as_member(ctx: NodeContext, member: MemberRow, document: Mapping[str, Any],
+                     now: datetime) -> dict[str, Any]:
+    """Add the member's proof beside those already on a document (a deal receipt is signed
+    by both parties and both nodes, ``protocol/receipts.py``)."""
+    return cosign(document, seed=member_identity(ctx, member).ed25519_seed,
+                  verification_method=member_key_id(ctx, member.username), created=now)
+
+
 def community_actor(ctx: NodeContext) -> str:
     """Our community's Group actor (the node's own identity)."""
     return urls.community_actor(ctx.config.base_url, ctx.config.handle)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from meshnode import urls
 from meshnode.federation.actors import group as group_json
 from meshnode.federation.actors import person as actor_json
-from meshnode.services import deals, members, names
+from meshnode.services import deals, members, names, reputation
 from meshnode.services import listings as listing_service
 from meshnode.store.listings import SearchFilters
 from meshnode.web.appkeys import CONTEXT
@@ -27,6 +28,8 @@ async def profile_page(request: web.Request) -> web.Response:
         "person": member, "listings": await card_context(ctx, page.items), **form_choices(),
         "feedback": received, "feedback_summary": feedback_summary(received),
         "parties": await names.actor_parties(ctx, [f.author_uri for f in received]),
+        "reputation": await reputation.count_for(
+            ctx, urls.member_actor(ctx.config.base_url, member.username)),
     })
 
 
