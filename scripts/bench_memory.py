@@ -421,13 +421,18 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
             await publish_from_peer(http, peers[counter[0] % len(peers)], counter[0], tally)
             await asyncio.sleep(0.2)
 
-    uploads = await burst(http, hub, worst, counter[0], tally)
+    try:
+        uploads = await burst(http, hub, worst, counter[0], tally)
+    except (TimeoutError, aiohttp.ClientError) as error:
+        tally.unexpected.append(f"burst: {error!r} at {time.strftime('%X')}")
+        uploads = []
     await asyncio.gather(member(), member(), member(), neighbours())
     return uploads
 
 
 async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
-                     probe: Probe, minutes: int, *, trace: bool) -> None:
+                     probe: Probe, minutes: int, *, trace: bool,
+                     cgroup: MemoryCgroup | None = None) -> None:
     """Section 4: ``minutes`` of mixed load, RSS before, every minute and after."""
     worst = worst_png()
     proc = probe.proc
@@ -442,6 +447,8 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
         uploads = await load_minute(http, hub, peers, minute, worst, tally)
         print(f"   minute {minute:>2}: RSS {proc_mb(proc.pid):6.1f} MB, {tally.total} requests"
               f" so far, burst {sorted(uploads)}; {await probe.line()}", flush=True)
+        if cgroup is not None:
+            print(f"     {cgroup.usage()}, OOM kills {cgroup.oom_kills()}", flush=True)
         if tally.unexpected:
             print(f"     unexpected so far: {len(tally.unexpected)}, last {tally.unexpected[-1]}")
     await asyncio.sleep(10)  # deliveries to the peers finish
@@ -483,7 +490,7 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             await bench_peers(http, hub, peers, proc.pid, args.pages)
             await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
-                             trace=args.trace)
+                             trace=args.trace, cgroup=nodes.cgroup)
         if nodes.cgroup is not None:
             print(f"5. the hub ran in a {args.cgroup_mb} MB memory cgroup: peak"
                   f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache), OOM kills"

@@ -115,6 +115,21 @@ class MemoryCgroup:
         path = self.path / name
         return int(path.read_text()) / 2**20 if path.exists() else float("nan")
 
+    def usage(self) -> str:
+        """Memory the cgroup holds now: total, page cache, dirty and under writeback (MB)."""
+        if self.v2:
+            stat = dict(line.split() for line in (self.path / "memory.stat").read_text()
+                        .splitlines())
+            total = int((self.path / "memory.current").read_text())
+            cache, dirty, writeback = stat["file"], stat["file_dirty"], stat["file_writeback"]
+        else:
+            stat = dict(line.split() for line in (self.path / "memory.stat").read_text()
+                        .splitlines())
+            total = int((self.path / "memory.usage_in_bytes").read_text())
+            cache, dirty, writeback = stat["cache"], stat["dirty"], stat["writeback"]
+        return (f"cgroup {total / 2**20:.0f} MB (page cache {int(cache) / 2**20:.0f}, dirty"
+                f" {int(dirty) / 2**20:.1f}, writeback {int(writeback) / 2**20:.1f})")
+
     def remove(self) -> None:
         """Delete the cgroup (its processes must have ended)."""
         for _ in range(50):
