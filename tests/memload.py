@@ -180,6 +180,11 @@ class MemNode:
         """The node's base URL on 127.0.0.1."""
         return f"http://127.0.0.1:{self.config.port}"
 
+    @property
+    def log_path(self) -> Path:
+        """Where ``start_node`` writes the node's log (next to its data directory)."""
+        return self.config.data_dir.with_suffix(".log")
+
 
 async def setup_node(data_dir: Path, port: int, *, handle: str = "mem",
                      discovery: bool = False) -> MemNode:
@@ -205,9 +210,12 @@ def start_node(node: MemNode, *, cgroup: MemoryCgroup | None = None,
     preexec: Callable[[], None] | None = cgroup.enter if cgroup else None
     command = argv or [sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
                        "--data-dir", str(node.config.data_dir)]
-    return subprocess.Popen(command, cwd=REPO, preexec_fn=preexec,
-                            env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file: a pipe nobody drains fills up (64 KiB) and then blocks the
+    # node in write(), which looks exactly like a hung node.
+    with node.log_path.open("ab") as log:
+        return subprocess.Popen(command, cwd=REPO, preexec_fn=preexec,
+                                env={**os.environ, "PYTHONPATH": str(REPO)},
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
