@@ -45,6 +45,13 @@ from meshnode.protocol.listings import (
     parse_listing_input,
 )
 from meshnode.protocol.multikey import ed25519_public_to_multikey
+from meshnode.protocol.notes import (
+    NoteSettings,
+    build_note,
+    note_activity,
+    note_id_for,
+    note_tombstone,
+)
 from meshnode.protocol.proofs import create_proof
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.deal_payments import build_notice
@@ -84,8 +91,7 @@ def _sign(document: dict[str, Any], seed: bytes, actor: str) -> dict[str, Any]:
                         created=NOW)
 
 
-def listing_documents() -> dict[str, dict[str, Any]]:
-    """A listing's signed Proposal, its Create activity and its Tombstone."""
+def _listing_draft() -> Any:
     data = {
         "kind": "offer", "category": "ride", "title": "Covoiturage vers Lyon",
         "description": "Trois places, **vélo** pliant accepté.",
@@ -94,20 +100,49 @@ def listing_documents() -> dict[str, dict[str, Any]]:
         "details": {"from": "Canal", "to": "Lyon", "departure": "2026-12-05T09:00:00+01:00",
                     "seats": 3},
     }
-    draft = parse_listing_input(data, now=NOW, decimals=2)
-    object_id = f"{A}/listings/1"
+    return parse_listing_input(data, now=NOW, decimals=2)
+
+
+def _proposal(updated: datetime | None = None) -> dict[str, Any]:
     image = ImageRef(url=f"{A}/media/1/photo.webp", media_type="image/webp", width=800,
                      height=600, alt="La voiture")
-    proposal = _sign(build_proposal(
-        draft, object_id=object_id, actor_id=ALICE, published=NOW, updated=None,
-        currency=CurrencyRef(uri=f"{A}/currency", code="G", decimals=2), images=[image]),
-        ALICE_SEED, ALICE)
+    return _sign(build_proposal(
+        _listing_draft(), object_id=f"{A}/listings/1", actor_id=ALICE, published=NOW,
+        updated=updated, currency=CurrencyRef(uri=f"{A}/currency", code="G", decimals=2),
+        images=[image]), ALICE_SEED, ALICE)
+
+
+def listing_documents() -> dict[str, dict[str, Any]]:
+    """A listing's signed Proposal, its Create activity and its Tombstone."""
+    object_id = f"{A}/listings/1"
+    proposal = _proposal()
     tombstone = _sign(build_tombstone(object_id, deleted=NOW + timedelta(days=1)),
                       ALICE_SEED, ALICE)
     create = listing_activity("Create", proposal, actor=GROUP_A, version=1,
                               published=format_utc(NOW))
     return {"listing-proposal": proposal, "listing-create": create,
             "listing-tombstone": tombstone}
+
+
+def note_documents() -> dict[str, dict[str, Any]]:
+    """What a Mastodon follower of the community gets for that listing: the Group's Create,
+    Update and Delete of a public Note (as ``services.publishing.listing_note`` builds them)."""
+    proposal = _proposal()
+    settings = NoteSettings(note_id=note_id_for(proposal["id"]), group_id=GROUP_A,
+                            currency_code="G", language="fr",
+                            tag_url=f"{A}/search?category={{category}}")
+    updated = _proposal(updated=NOW + timedelta(hours=2))
+    when = format_utc(NOW)
+    return {
+        "listing-note-create": note_activity("Create", build_note(proposal, settings),
+                                             group_id=GROUP_A, version=1, published=when),
+        "listing-note-update": note_activity(
+            "Update", build_note(updated, settings), group_id=GROUP_A, version=2,
+            published=format_utc(NOW + timedelta(hours=2))),
+        "listing-note-delete": note_activity(
+            "Delete", note_tombstone(settings.note_id), group_id=GROUP_A, version=3,
+            published=format_utc(NOW + timedelta(days=1))),
+    }
 
 
 def _deal_terms() -> deals.DealTerms:
@@ -119,7 +154,8 @@ def _deal_terms() -> deals.DealTerms:
 
 
 def deal_documents() -> dict[str, dict[str, Any]]:
-    """The deal Offer(Agreement), Accept, Reject, state Update and feedback Note."""
+    """The deal Offer(Agreement), Accept, Reject, state Update, feedback Note and the Create
+    that carries it to the other party's node, and the payment notice."""
     terms = _deal_terms()
     offer = _sign(deals.build_offer(terms), PEER_SEED, BOB)
     answer = {"activity_id": f"{A}/deals/1/answer", "actor": ALICE, "offer_id": terms.offer_id,
@@ -134,12 +170,15 @@ def deal_documents() -> dict[str, dict[str, Any]]:
         deals.Feedback(rating=5, comment="Trajet parfait", no_show=False),
         note_id=f"{B}/deals/1/feedback", author=BOB, subject=ALICE,
         agreement_id=terms.agreement_id, when=NOW), PEER_SEED, BOB)
+    feedback_create = _sign(deals.build_feedback_create(feedback, actor=BOB, subject=ALICE,
+                                                        when=NOW), PEER_SEED, BOB)
     payment = _sign(build_notice(
         activity_id=f"{B}/deals/1/payment/price/paid", actor=BOB, to=ALICE,
         agreement_id=terms.agreement_id, action="price", state="paid", transfer_id="t1",
         reason="", when=format_utc(NOW)), PEER_SEED, BOB)
     return {"deal-offer": offer, "deal-accept": accept, "deal-reject": reject,
-            "deal-update": update, "deal-feedback": feedback, "deal-payment-notice": payment}
+            "deal-update": update, "deal-feedback": feedback,
+            "deal-feedback-create": feedback_create, "deal-payment-notice": payment}
 
 
 def ledger_documents() -> dict[str, dict[str, Any]]:
@@ -240,7 +279,7 @@ def actor_documents() -> dict[str, dict[str, Any]]:
 
 def build_examples() -> dict[str, dict[str, Any]]:
     """Every example document, by file stem."""
-    return {**listing_documents(), **deal_documents(), **ledger_documents(),
+    return {**listing_documents(), **note_documents(), **deal_documents(), **ledger_documents(),
             **trust_line_documents(), **iou_documents(), **message_documents(),
             **actor_documents()}
 

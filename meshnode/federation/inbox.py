@@ -46,9 +46,11 @@ from meshnode.protocol.inbox_policy import (
     Quota,
     Sender,
     decide,
+    is_listing_content,
     quota_retry_after,
 )
 from meshnode.protocol.jsonparse import loads_capped
+from meshnode.protocol.ldread import Reading, UnknownContextError, read_document
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
 from meshnode.store import federation as fq
@@ -126,6 +128,18 @@ def admit(federation: Federation, activity: Mapping[str, Any], sender: Sender) -
         raise PermissionDeniedError(verdict.message)
 
 
+def read_activity(activity: object) -> Reading:
+    """The activity in our compact names (``protocol.ldread``); 422 for a hostile context,
+    and for a listing that names a context URL we do not know (its meaning would depend on
+    terms we cannot see: we never fetch contexts)."""
+    if not isinstance(activity, Mapping):
+        raise ValidationError("an activity must be a JSON object")
+    reading = read_document(activity)
+    if reading.unknown_contexts and is_listing_content(reading.document):
+        raise UnknownContextError(reading.unknown_contexts[0])
+    return reading
+
+
 async def check_quota(federation: Federation, origin: str, size: int, *, is_peer: bool,
                       now: datetime) -> None:
     """429 with Retry-After once ``origin`` used its hourly rows or bytes."""
@@ -165,7 +179,7 @@ async def receive(request: web.Request) -> web.Response:
     if federation.writer.full():
         raise BusyError("this node's inbox is full; retry later", retry_after=INBOX_RETRY_AFTER)
     body = await read_capped(request, INBOX_MAX_BYTES)
-    activity = loads_capped(body, max_depth=INBOX_MAX_DEPTH)
+    activity = read_activity(loads_capped(body, max_depth=INBOX_MAX_DEPTH)).document
     head = activity_head(activity)
     origin = origin_of(head.actor)
     if await federation.blocked.contains(origin):

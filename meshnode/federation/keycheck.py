@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from meshnode.federation.directory import ActorDirectory, ActorKey
 from meshnode.protocol.activities import strip_fragment
 from meshnode.protocol.errors import ProofError
+from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.proofs import proof_verification_method, verify_proof
 
 K = TypeVar("K")
@@ -39,7 +40,9 @@ async def verify_or_refetch(
 async def verify_actor_proof(directory: ActorDirectory, document: Mapping[str, Any],
                              actor: str) -> ActorKey:
     """The document carries a valid FEP-8b32 proof made with one of ``actor``'s own keys
-    (https://w3id.org/fep/8b32); ProofError otherwise."""
+    (https://w3id.org/fep/8b32); ProofError otherwise. A document read in our compact names
+    (``protocol.ldread``) is checked as it was received: that is what was signed."""
+    document = signed_form(document)
     method = proof_verification_method(document)
     if strip_fragment(method) != actor:
         raise ProofError("the proof was not made by the activity's actor")

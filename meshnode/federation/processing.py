@@ -1,46 +1,49 @@
 """Applying activities: a dispatch table by type, in two phases.
 
-``prepare`` does the network work (actor documents, proof keys) and returns an ``Effect``;
-effects run inside one write transaction. The inbox worker and catch-up sync share this.
-Processing the same activity twice has no further effect (ids and versions dedupe).
+``prepare`` does the network work (actor documents, proof keys) and the CPU work (proofs)
+and returns an ``Effect``; a batch of effects runs inside one write transaction
+(``ingest.apply_effects``), marked processed in that same transaction. The inbox worker and
+catch-up sync share this. Processing the same activity twice has no further effect (ids and
+versions dedupe).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import aiosqlite
 
 from meshnode import urls
-from meshnode.errors import ServiceError
 from meshnode.federation.deals import prepare_deal
-from meshnode.federation.http import FetchError
 from meshnode.federation.inbox import here_of, sender_facts
+from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.messaging import prepare_direct_note
 from meshnode.federation.peering import answer_follow, queue_follow
 from meshnode.federation.readers import classify_reader
-from meshnode.federation.remote import hops_of, relay, store_verified, verify_listing_object
+from meshnode.federation.remote import hops_of, verify_listing_object
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import id_of, origin_of, same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ProtocolError
-from meshnode.protocol.inbox_policy import decide
+from meshnode.protocol.inbox_policy import Sender, decide
+from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
-from meshnode.store.db import savepoint
 
-Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 Preparer = Callable[[Federation, Mapping[str, Any]], Awaitable[Effect]]
-EXPECTED = (ProtocolError, ServiceError, FetchError)
+__all__ = ["EXPECTED", "Effect", "InboxWorker", "outcome", "prepare", "run_effect"]
+# Inbox activities taken per step: verified one by one, then written in one transaction.
+INBOX_BATCH = 200
+# The worker lets requests in (the inbox answering peers) after verifying this many.
+YIELD_EVERY = 4
 PEER_TYPES = ("Group", "Application", "Service", "Organization")
 
 
@@ -149,14 +152,7 @@ async def prepare_listing(federation: Federation, act: Mapping[str, Any]) -> Eff
     if act["type"] != "Announce" and verified.author != actor:
         raise ForbiddenChangeError("only the author's own node may Create, Update or Delete it")
     hops = hops_of(act) if act["type"] == "Announce" else 1
-
-    async def effect(tx: aiosqlite.Connection) -> str:
-        if not await store_verified(federation, tx, verified):
-            return "ignored: duplicate or stale"
-        relayed = await relay(federation, tx, verified, hops=hops, sender=actor)
-        return "stored and relayed" if relayed else "stored"
-
-    return effect
+    return StoreListing(federation, verified, hops, actor)
 
 
 async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -> Effect:
@@ -187,7 +183,12 @@ PREPARERS: dict[str, Preparer] = {
 
 
 async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
-    """The effect of one activity; verification failures become a 'rejected' outcome."""
+    """The effect of one activity, read in our compact names (``protocol.ldread``: proofs are
+    still checked on the objects as received); failures become a 'rejected' outcome."""
+    try:
+        act = read_document(act).document
+    except ContextError as exc:
+        return outcome(f"rejected: {exc}")
     preparer = (prepare_deal if deal_activity_kind(act)
                 else prepare_direct_note if is_direct_note(act)
                 else PREPARERS.get(str(act.get("type"))))
@@ -199,15 +200,6 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
         return outcome(f"rejected: {exc}")
 
 
-async def run_effect(tx: aiosqlite.Connection, effect: Effect) -> str:
-    """Run one effect in a savepoint so one bad row never rolls back its batch."""
-    try:
-        async with savepoint(tx, "effect"):
-            return await effect(tx)
-    except (sqlite3.IntegrityError, *EXPECTED) as exc:
-        return f"failed: {exc}"
-
-
 PRUNE_BATCH = 5000
 
 
@@ -215,33 +207,54 @@ class InboxWorker:
     """Processes stored inbox activities in order; ``step()`` handles one batch, ``prune()``
     deletes processed activities older than ``federation.inbox_retention_days``."""
 
-    def __init__(self, federation: Federation, batch: int = 100) -> None:
+    def __init__(self, federation: Federation, batch: int = INBOX_BATCH) -> None:
         self.federation = federation
         self.batch = batch
 
-    async def _admitted(self, act: Mapping[str, Any]) -> Effect | None:
+    async def _admitted(self, act: Mapping[str, Any],
+                        senders: dict[str, Sender]) -> Effect | None:
         """The door's policy again, with the sender's facts as they are now (a peer may have
-        been removed since): an outcome that changes nothing when it no longer admits."""
+        been removed since): an outcome that changes nothing when it no longer admits.
+        ``senders`` keeps each origin's facts for the batch (one read per origin)."""
+        try:
+            act = read_document(act).document
+        except ContextError as exc:
+            return outcome(f"refused: {exc}")
         origin = origin_of(str(act.get("actor")))
-        verdict = decide(act, here=here_of(self.federation),
-                         sender=await sender_facts(self.federation, origin))
+        sender = senders.get(origin)
+        if sender is None:
+            sender = senders[origin] = await sender_facts(self.federation, origin)
+        verdict = decide(act, here=here_of(self.federation), sender=sender)
         return None if verdict.admit else outcome(f"refused: {verdict.message}")
 
+    async def _prepare_all(self, rows: Sequence[aiosqlite.Row]) -> list[Effect]:
+        """Check and verify a batch, outside any transaction (proofs are CPU work; the
+        event loop answers requests in between)."""
+        senders: dict[str, Sender] = {}
+        effects = []
+        for count, row in enumerate(rows, start=1):
+            act = json.loads(row["body"])
+            effects.append(await self._admitted(act, senders)
+                           or await prepare(self.federation, act))
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return effects
+
     async def step(self) -> int:
-        """Process up to one batch; return how many activities were processed."""
+        """Process up to one batch; return how many activities were processed.
+
+        Its effects and the rows' ``processed_at`` commit together: a crash mid-batch leaves
+        the whole batch unprocessed, and the next start processes it once.
+        """
         ctx = self.federation.ctx
         rows = await fq.unprocessed(ctx.store.reader, self.batch)
         if not rows:
             return 0
-        prepared = []
-        for row in rows:
-            act = json.loads(row["body"])
-            effect = await self._admitted(act) or await prepare(self.federation, act)
-            prepared.append((row["seq"], effect))
-            await asyncio.sleep(0)  # verifying is CPU work: let requests in between
+        effects = await self._prepare_all(rows)
         async with ctx.store.transaction() as tx:
-            outcomes = [(seq, await run_effect(tx, effect)) for seq, effect in prepared]
-            await fq.mark_processed_many(tx, outcomes, format_utc(ctx.clock()))
+            outcomes = await apply_effects(self.federation, tx, effects)
+            await fq.mark_processed_many(tx, list(zip([row["seq"] for row in rows], outcomes,
+                                                      strict=True)), format_utc(ctx.clock()))
         self.federation.writer.processed(len(rows))
         self.federation.wake_delivery()
         if self.federation.deals_touched:  # committed: the deal worker may pay now

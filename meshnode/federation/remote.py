@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
 from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
 from meshnode.protocol.multikey import fingerprint
 from meshnode.protocol.proofs import proof_verification_method
@@ -45,6 +46,7 @@ class VerifiedObject:
     draft: ListingDraft | None
     key_id: str = ""
     key_fingerprint: str = ""
+    published: str = ""  # read in our compact names (the document may use full IRIs)
 
     def check(self, checked_at: str) -> SignatureCheck:
         """The verification just made, to keep with the stored version."""
@@ -59,23 +61,25 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
     """Check an embedded listing object and its author's proof, whoever relayed it."""
     if not isinstance(obj, Mapping) or obj.get("type") not in LISTING_TYPES:
         raise ValidationError("expected a Proposal or a Tombstone")
-    document = dict(obj)
-    object_id = check_url(document.get("id"), "id")
+    # ``obj`` is read in our compact names; its proof covers the object as it was received
+    # (protocol.ldread.signed_form), which is also what is stored and relayed.
+    document = dict(signed_form(obj))
+    object_id = check_url(obj.get("id"), "id")
     method = proof_verification_method(document)
     author = strip_fragment(method)
     if not same_origin(object_id, author):
         raise ProofError("the proof's author is not on the object's origin")
-    if document["type"] == "Proposal" and document.get("attributedTo") != author:
+    if obj["type"] == "Proposal" and obj.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
     key = await verify_actor_proof(federation.directory, document, author)
     key_print = fingerprint(key.ed25519_raw)
-    if document["type"] == "Proposal":
-        draft = parse_proposal(document, decimals=federation.ctx.config.currency.decimals)
-        stamp = _timestamp(document, "updated" if "updated" in document else "published")
+    if obj["type"] == "Proposal":
+        draft = parse_proposal(obj, decimals=federation.ctx.config.currency.decimals)
+        stamp = _timestamp(obj, "updated" if "updated" in obj else "published")
         return VerifiedObject(document, object_id, author, "Proposal", stamp, draft, method,
-                              key_print)
+                              key_print, _timestamp(obj, "published"))
     return VerifiedObject(document, object_id, author, "Tombstone",
-                          _timestamp(document, "deleted"), None, method, key_print)
+                          _timestamp(obj, "deleted"), None, method, key_print)
 
 
 async def store_verified(federation: Federation, tx: aiosqlite.Connection,
@@ -106,7 +110,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
         await listing_store.insert_listing(
             tx, listing_id=listing_id, object_id=verified.object_id, author_id=None,
             author_uri=verified.author, origin=origin, is_local=False, columns=columns,
-            published_at=_timestamp(verified.document, "published"), signed_object=signed,
+            published_at=published_at(verified), signed_object=signed,
             updated_at=verified.timestamp)
     else:
         listing_id, version = existing.id, existing.version + 1
@@ -114,7 +118,29 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            updated_at=verified.timestamp, version=version,
                                            signed_object=signed)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
+    await listings_arrived(federation, tx, [listing_id])
     return True
+
+
+async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
+                           listing_ids: Sequence[str]) -> None:
+    """The one place for work that must follow remote listings stored or advanced, in the
+    transaction that stores them: called by ``store_verified`` for one listing and by
+    ``ingest`` for the new listings of a batch (which never pass through
+    ``store_verified``). Nothing needs it yet; hook arrival work here, not in either caller.
+    """
+
+
+def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,
+                now: str) -> dict[str, Any]:
+    """The Group's Announce relaying ``verified`` (its id depends only on the object's id,
+    type and timestamp, so the same version is never announced twice)."""
+    group = federation.community
+    digest = hashlib.sha256(
+        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
+    return activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
+                    obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
+                    published=now, hops=hops + 1)
 
 
 async def relay(
@@ -127,17 +153,19 @@ async def relay(
     """
     if hops >= federation.ctx.config.relay_hop_limit:
         return False
-    group = federation.community
-    digest = hashlib.sha256(
-        f"{verified.object_id}|{verified.type}|{verified.timestamp}".encode()).hexdigest()[:32]
     inboxes = await fq.delivery_inboxes(
-        tx, [group], exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
-    announce = activity("Announce", activity_id=f"{group}/announces/{digest}", actor=group,
-                        obj=verified.document, to=[PUBLIC], cc=[f"{group}/followers"],
-                        published=format_utc(federation.ctx.clock()), hops=hops + 1)
-    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes,
-                               now=format_utc(federation.ctx.clock()))
+        tx, [federation.community],
+        exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
+    now = format_utc(federation.ctx.clock())
+    announce = announce_of(federation, verified, hops=hops, now=now)
+    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes, now=now)
     return seq is not None
+
+
+def published_at(verified: VerifiedObject) -> str:
+    """When the listing was first published, as ``store_verified`` stores it (read in our
+    compact names when the sender used others; ValidationError if missing)."""
+    return verified.published or _timestamp(verified.document, "published")
 
 
 def hops_of(activity_doc: Mapping[str, Any]) -> int:

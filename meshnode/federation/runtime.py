@@ -16,6 +16,7 @@ from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.names import ActorRefreshWorker
 from meshnode.federation.processing import InboxWorker
+from meshnode.federation.readers import ReaderWorker
 from meshnode.federation.resolver import PeeringWorker
 from meshnode.federation.state import (
     CONTEXT,
@@ -37,6 +38,7 @@ PEERING_POLL = 1.0
 SYNC_POLL = 2.0
 DEALS_POLL = 5.0
 NAMES_POLL = 60.0
+READERS_POLL = 300.0  # legacy followers are classified at start; later rows are stamped
 INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
 RECEIPTS_SECONDS = 600.0  # deals that missed their receipt are looked for every 10 minutes
 
@@ -76,6 +78,7 @@ class Workers:
     deals: DealWorker
     # Not in step_all: it only refreshes names after hours; tests step it themselves.
     names: ActorRefreshWorker
+    readers: ReaderWorker
 
     async def step_all(self) -> int:
         """One round of every worker (tests); returns the amount of work done."""
@@ -84,6 +87,7 @@ class Workers:
         done += await self.inbox.step()
         done += await self.sync.step()
         done += await self.deals.step()
+        done += await self.readers.step()
         done += await self.delivery.step()
         return done
 
@@ -149,6 +153,13 @@ async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
             log.exception("periodic worker")
 
 
+def _workers(federation: Federation, network: IouNetworkImpl) -> Workers:
+    return Workers(InboxWorker(federation), DeliveryWorker(federation),
+                   PeeringWorker(federation), SyncWorker(federation),
+                   IouWorker(federation, network), DealWorker(federation.ctx, network),
+                   ActorRefreshWorker(federation), ReaderWorker(federation))
+
+
 def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                                           AsyncIterator[None]]:
     """The ``cleanup_ctx`` entry: pooled client session, runtime, and (optionally) loops."""
@@ -169,10 +180,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                         ctx.config.inbox.stranger_key_fetches_per_hour),
                                     quota=InboxQuota(ctx))
             network = IouNetworkImpl(federation)
-            workers = Workers(InboxWorker(federation), DeliveryWorker(federation),
-                              PeeringWorker(federation), SyncWorker(federation),
-                              IouWorker(federation, network),
-                              DealWorker(ctx, network), ActorRefreshWorker(federation))
+            workers = _workers(federation, network)
             app[FEDERATION] = federation
             app[WORKERS] = workers
             app[IOU_NETWORK] = network
@@ -200,6 +208,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                                               health=health)),
                     asyncio.create_task(_loop("names", workers.names.step, None, NAMES_POLL,
                                               health=health)),
+                    asyncio.create_task(_loop("readers", workers.readers.step, None,
+                                              READERS_POLL, health=health)),
                 ]
             try:
                 yield

@@ -16,7 +16,8 @@ import aiosqlite
 
 from meshnode.errors import ServiceError
 from meshnode.federation.http import FetchError
-from meshnode.federation.processing import EXPECTED, outcome, prepare, run_effect
+from meshnode.federation.ingest import apply_effects
+from meshnode.federation.processing import EXPECTED, outcome, prepare
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.errors import ProtocolError, ValidationError
@@ -91,8 +92,7 @@ class SyncWorker:
                     effects.append(outcome(f"rejected: {exc}"))
             next_cursor = _next_cursor(page, origin)
             async with ctx.store.transaction() as tx:
-                for effect in effects:
-                    await run_effect(tx, effect)
+                await apply_effects(federation, tx, effects)  # a page's listings together
                 if next_cursor is not None and next_cursor > cursor:
                     await fq.update_peer(tx, origin, format_utc(ctx.clock()),
                                          sync_cursor=next_cursor)

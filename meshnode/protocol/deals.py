@@ -416,6 +416,15 @@ def build_feedback(feedback: Feedback, *, note_id: str, author: str, subject: st
     }
 
 
+def build_feedback_create(note: Mapping[str, Any], *, actor: str, subject: str,
+                          when: datetime) -> dict[str, Any]:
+    """The unsigned ``Create`` carrying a signed feedback ``Note`` to the other party's node
+    (sign it with the same member's key)."""
+    return {"@context": DEAL_CONTEXT, "id": f"{note['id']}/create", "type": "Create",
+            "actor": actor, "to": [subject], "object": dict(note),
+            "published": format_utc(when)}
+
+
 # --- parsing what arrives --------------------------------------------------------------------
 
 

@@ -25,7 +25,8 @@ from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.iou import LINE_TYPES, TRANSFER_TYPES
 
-__all__ = ["Here", "Quota", "Sender", "Verdict", "decide", "quota_retry_after"]
+__all__ = ["Here", "Quota", "Sender", "Verdict", "decide", "is_listing_content",
+           "quota_retry_after"]
 
 PUBLIC_CONTENT: Final = frozenset({"Create", "Update", "Delete", "Announce"})
 LISTING_OBJECTS: Final = frozenset({"Proposal", "Tombstone"})
@@ -191,6 +192,13 @@ def _direct(act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
     if not _on_actor_origin(_id(act.get("object")), actor):
         return _refuse("foreign_object", "the Note is not on its author's origin")
     return _admit("addressed")
+
+
+def is_listing_content(act: Mapping[str, Any]) -> bool:
+    """A Create/Update/Delete/Announce carrying a listing (``Proposal`` or ``Tombstone``)."""
+    obj = act.get("object")
+    return (act.get("type") in PUBLIC_CONTENT and isinstance(obj, Mapping)
+            and obj.get("type") in LISTING_OBJECTS)
 
 
 def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:

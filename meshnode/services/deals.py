@@ -374,10 +374,8 @@ async def leave_feedback(ctx: NodeContext, member: MemberRow, deal_id: str,
         if not await q.insert_feedback(tx, row):
             raise ConflictError("you already left feedback on this deal")
         if remote:
-            create = sign_as_member(ctx, member, {
-                "@context": proto.DEAL_CONTEXT, "id": f"{note_id}/create", "type": "Create",
-                "actor": mine, "to": [subject], "object": note,
-                "published": format_utc(now)}, now)
+            create = sign_as_member(ctx, member, proto.build_feedback_create(
+                note, actor=mine, subject=subject, when=now), now)
             await queue_to(ctx, tx, create, subject)
         await receipts.issue_if_ready(ctx, tx, deal)  # both rated: the deal's receipt
     return row

@@ -107,15 +107,39 @@ async def upsert_follower(
 ) -> None:
     """Record (or update) a remote actor following a local one.
 
-    ``reader`` ('proposal' or 'note') is kept from an earlier row when not given.
+    ``reader`` ('proposal' or 'note') is kept from an earlier row when not given; when given
+    it was just decided, so the row is stamped ``reader_checked_at``.
     """
+    checked = now if reader is not None else None
     await db.execute(
-        "INSERT INTO followers (local_actor, remote_actor, follow_id, state, created_at, reader)"
-        " VALUES (?,?,?,?,?,coalesce(?, 'proposal')) ON CONFLICT(local_actor, remote_actor)"
+        "INSERT INTO followers (local_actor, remote_actor, follow_id, state, created_at, reader,"
+        " reader_checked_at) VALUES (?,?,?,?,?,coalesce(?, 'proposal'),?)"
+        " ON CONFLICT(local_actor, remote_actor)"
         " DO UPDATE SET follow_id = excluded.follow_id, state = excluded.state,"
-        " reader = coalesce(?, followers.reader)",
-        (local_actor, remote_actor, follow_id, state, now, reader, reader),
+        " reader = coalesce(?, followers.reader),"
+        " reader_checked_at = coalesce(?, followers.reader_checked_at)",
+        (local_actor, remote_actor, follow_id, state, now, reader, checked, reader, checked),
     )
+
+
+async def unclassified_followers(db: aiosqlite.Connection, local_actor: str,
+                                 limit: int) -> list[str]:
+    """Accepted followers of ``local_actor`` whose reader was never decided (recorded before
+    migration 0015), oldest first."""
+    rows = await _all(
+        db, "SELECT remote_actor FROM followers WHERE local_actor = ? AND state = 'accepted'"
+            " AND reader_checked_at IS NULL ORDER BY created_at, remote_actor LIMIT ?",
+        (local_actor, limit))
+    return [str(row[0]) for row in rows]
+
+
+async def set_follower_reader(db: aiosqlite.Connection, local_actor: str, remote_actor: str,
+                              *, reader: str, now: str) -> None:
+    """Record the document a follower reads, decided at ``now``."""
+    await db.execute(
+        "UPDATE followers SET reader = ?, reader_checked_at = ?"
+        " WHERE local_actor = ? AND remote_actor = ?",
+        (reader, now, local_actor, remote_actor))
 
 
 async def delete_follower(db: aiosqlite.Connection, local_actor: str, remote_actor: str) -> int:
@@ -145,6 +169,15 @@ async def delivery_inboxes(
     Followers on blocked origins and on ``exclude_origins`` are left out; with ``reader``,
     only followers reading that document ('proposal' or 'note').
     """
+    rows = await delivery_inbox_origins(db, local_actors, reader=reader)
+    return [inbox for inbox, origin in rows if origin not in exclude_origins]
+
+
+async def delivery_inbox_origins(
+    db: aiosqlite.Connection, local_actors: Sequence[str], *, reader: str | None = None,
+) -> list[tuple[str, str]]:
+    """``delivery_inboxes`` with each follower's origin: (inbox, origin) pairs, for callers
+    that leave out different origins for different activities (a batch of relays)."""
     marks = ", ".join("?" for _ in local_actors)
     sql = ("SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"  # noqa: S608
            " JOIN remote_actors a ON a.id = f.remote_actor"
@@ -152,7 +185,7 @@ async def delivery_inboxes(
            " AND (? IS NULL OR f.reader = ?)"
            " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)")
     rows = await _all(db, sql, (*local_actors, reader, reader))
-    return [row[0] for row in rows if row[1] not in exclude_origins]
+    return [(str(row[0]), str(row[1])) for row in rows]
 
 
 async def list_followers(

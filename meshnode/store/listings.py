@@ -395,3 +395,17 @@ async def known_places(db: aiosqlite.Connection, limit: int) -> list[PlaceRow]:
     async with query(db, sql, (limit,)) as cursor:
         rows = await cursor.fetchall()
     return [PlaceRow(str(r[0]).strip(), float(r[1]), float(r[2]), int(r[3])) for r in rows]
+
+
+async def listings_by_object_ids(db: aiosqlite.Connection,
+                                 object_ids: Sequence[str]) -> dict[str, ListingRow]:
+    """The stored listings among ``object_ids``, by object id (one query per 500 ids)."""
+    found: dict[str, ListingRow] = {}
+    for start in range(0, len(object_ids), 500):
+        ids = list(object_ids[start:start + 500])
+        sql = f"{_SELECT} WHERE l.object_id IN ({placeholders(ids)})"
+        async with query(db, sql, ids) as cursor:
+            for row in await cursor.fetchall():
+                listing = _listing(row)
+                found[listing.object_id] = listing
+    return found

@@ -26,7 +26,13 @@ from meshnode.protocol.listings import (
     parse_listing_input,
 )
 from meshnode.protocol.multikey import b58decode
-from meshnode.protocol.notes import NoteSettings, build_note, note_id_for
+from meshnode.protocol.notes import (
+    NoteSettings,
+    build_note,
+    note_activity,
+    note_id_for,
+    note_tombstone,
+)
 from meshnode.protocol.proofs import create_proof
 from tests.conftest import ride_listing
 from tests.interop.fedify_runner import run_script
@@ -78,15 +84,24 @@ def documents(alice: Identity) -> dict[str, dict[str, Any]]:
     note_settings = NoteSettings(note_id=note_id_for(LISTING), group_id=group,
                                  currency_code="G", language="fr",
                                  tag_url=f"{BASE}/listings?category={{category}}")
+    feedback = _sign(deals.build_feedback(
+        deals.Feedback(5, "Très ponctuelle, merci !", no_show=False),
+        note_id=f"{ALICE}/feedback/1", author=ALICE, subject=BOB,
+        agreement_id=terms.agreement_id, when=NOW), alice, ALICE)
+    note = build_note(proposal, note_settings)
     return {
         "group": build_actor(actor_id=group, actor_type="Group", username="voisins",
                              name="Les Voisins du Canal", summary="", shared_inbox=f"{BASE}/inbox",
                              keys=group_keys),
-        "note": build_note(proposal, note_settings),
-        "feedback": _sign(deals.build_feedback(
-            deals.Feedback(5, "Très ponctuelle, merci !", no_show=False),
-            note_id=f"{ALICE}/feedback/1", author=ALICE, subject=BOB,
-            agreement_id=terms.agreement_id, when=NOW), alice, ALICE),
+        "note": note,
+        "note_create": note_activity("Create", note, group_id=group, version=1,
+                                     published="2026-11-26T10:00:00Z"),
+        "note_delete": note_activity("Delete", note_tombstone(note["id"]), group_id=group,
+                                     version=2, published="2026-11-26T11:00:00Z"),
+        "feedback": feedback,
+        "feedback_create": _sign(deals.build_feedback_create(feedback, actor=ALICE,
+                                                             subject=BOB, when=NOW),
+                                 alice, ALICE),
         "deal_update": deals.build_state_update(
             activity_id=f"{ALICE}/deals/1/complete", actor=ALICE, to=BOB,
             agreement_id=terms.agreement_id, state="completed", when=NOW),
@@ -243,3 +258,24 @@ def test_fedify_parse__deal_feedback_and_state_update_keep_text_target_and_proof
     update = _fields(parsed, "deal_update")
     assert (update["class"], update["activityActor"], update["activityObject"]) == (
         "Update", ALICE, f"{BOB}/deals/1")
+
+
+def test_fedify_parse__note_create_and_delete_read_as_the_groups_activities(
+    parsed: dict[str, Any], documents: dict[str, dict[str, Any]]
+) -> None:
+    # The Group's Create and Delete of a listing's Note, as a Mastodon follower receives them
+    note_id = documents["note"]["id"]
+    group = documents["group"]["id"]
+    for label, kind in (("note_create", "Create"), ("note_delete", "Delete")):
+        fields = _fields(parsed, label)
+        assert (fields["class"], fields["activityActor"], fields["activityObject"]) == (
+            kind, group, note_id)
+
+
+def test_fedify_parse__feedback_create_carries_the_signed_feedback_and_its_own_proof(
+    parsed: dict[str, Any], documents: dict[str, dict[str, Any]]
+) -> None:
+    fields = _fields(parsed, "feedback_create")
+    assert (fields["class"], fields["activityActor"], fields["activityObject"]) == (
+        "Create", ALICE, documents["feedback"]["id"])
+    assert fields["proofs"] == [_proof_as_sent(documents["feedback_create"])]

@@ -1,8 +1,8 @@
 """Every document type meshnode emits, expanded by a real JSON-LD processor (PyLD).
 
-The published contexts are vendored under ``tests/contexts/`` and served from memory: any
-other URL makes the loader raise, so nothing is fetched (issue 15). The documents are the
-ones ``scripts/make_examples.py`` builds with the real protocol code.
+The published contexts are vendored under ``meshnode/protocol/contexts/`` and served from
+memory: any other URL makes the loader raise, so nothing is fetched (issue 15). The documents
+are the ones ``scripts/make_examples.py`` builds with the real protocol code.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pyld import jsonld  # type: ignore[import-untyped]
 from meshnode.protocol.proofs import verify_proof
 from scripts import make_examples
 
-CONTEXTS = Path(__file__).resolve().parent.parent / "contexts"
+CONTEXTS = Path(__file__).resolve().parents[2] / "meshnode" / "protocol" / "contexts"
 VENDORED = {
     "https://www.w3.org/ns/activitystreams": "activitystreams.json",
     "https://w3id.org/security/v1": "security-v1.json",

@@ -123,7 +123,8 @@ async function control(command, body) {
   return { sent: activity.id.href, actor: me.href };
 }
 
-// A public FEP-0837 listing, signed (FEP-8b32) with the actor's Ed25519 key.
+// A public FEP-0837 listing, signed (FEP-8b32) with the actor's Ed25519 key (the id Fedify
+// gives it in the actor's assertionMethod: #multikey-2).
 async function signedProposal(me, body) {
   return await fedify.signObject(new vocab.Proposal({
       id: new URL(`${origin}/proposals/${body.tag}`), attribution: me, name: body.name,
@@ -132,7 +133,7 @@ async function signedProposal(me, body) {
         action: "transfer", resourceConformsTo: new URL("urn:meshnode:ns#category-give"),
         resourceQuantity: new vocab.Measure({ unit: "one", numericalValue: parseDecimal("1") }),
       }),
-    }), keys[1].privateKey, new URL(`${me.href}#key-2`));
+    }), keys[1].privateKey, new URL(`${me.href}#multikey-2`));
 }
 
 // A Create of that listing in compact JSON-LD (the Proposal keeps its own @context, as

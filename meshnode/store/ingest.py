@@ -1,0 +1,102 @@
+"""Batched writes for incoming listings: a whole inbox batch in a few statements.
+
+Each ``await`` on aiosqlite is a hop to the connection's thread and back; storing listings one
+by one cost about ten hops each. These queries read the batch's existing rows with one
+``IN (...)`` and write it with ``executemany`` (one prepared statement, run for every row in
+the connection's thread). The full-text index follows through its triggers in the same
+transaction: FTS5 gathers the batch's new terms in memory and writes them as one new
+segment when the transaction commits (https://sqlite.org/fts5.html#the_automerge_option).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from meshnode.protocol.trust import SignatureCheck
+from meshnode.store.db import query
+from meshnode.store.listings import ListingColumns, placeholders
+
+CHUNK = 500  # values per IN (...): well under SQLite's default limit of 32,766 variables
+
+
+@dataclass(frozen=True)
+class NewRemoteListing:
+    """A remote listing seen for the first time, with the check of its author's proof."""
+
+    listing_id: str
+    object_id: str
+    author_uri: str
+    origin: str
+    columns: ListingColumns
+    published_at: str
+    updated_at: str
+    signed_object: str
+    check: SignatureCheck
+
+
+@dataclass(frozen=True)
+class QueuedAnnounce:
+    """An Announce to log in the outbox and deliver to ``inboxes`` ((inbox, host) pairs)."""
+
+    activity_id: str
+    actor: str
+    object_id: str
+    body: str
+    inboxes: tuple[tuple[str, str], ...]
+
+
+async def insert_remote_listings(db: aiosqlite.Connection,
+                                 rows: Sequence[NewRemoteListing]) -> None:
+    """Insert new remote listings at version 1 with their signed version and its check:
+    two statements for the whole batch."""
+    await db.executemany(
+        "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
+        " category, status, title, description, price_mode, price_amount, price_period,"
+        " location_name, lat, lon, details, expires_at, published_at, updated_at, version,"
+        " signed_object) VALUES (?,?,NULL,?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
+        [(r.listing_id, r.object_id, r.author_uri, r.origin, r.columns.kind,
+          r.columns.category, r.columns.status, r.columns.title, r.columns.description,
+          r.columns.price_mode, r.columns.price_amount, r.columns.price_period,
+          r.columns.location_name, r.columns.lat, r.columns.lon, r.columns.details,
+          r.columns.expires_at, r.published_at, r.updated_at, r.signed_object) for r in rows])
+    await db.executemany(
+        "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
+        " verified, key_id, key_fingerprint, rule, checked_at, check_error)"
+        " VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r.listing_id, r.signed_object, r.published_at, int(r.check.verified),
+          r.check.key_id, r.check.fingerprint, r.check.rule, r.check.checked_at,
+          r.check.error) for r in rows])
+
+
+async def logged_activity_ids(db: aiosqlite.Connection,
+                              activity_ids: Sequence[str]) -> set[str]:
+    """Which of ``activity_ids`` the outbox log already holds."""
+    found: set[str] = set()
+    for start in range(0, len(activity_ids), CHUNK):
+        ids = list(activity_ids[start:start + CHUNK])
+        sql = ("SELECT activity_id FROM outbox_activities"  # noqa: S608 - marks only
+               f" WHERE activity_id IN ({placeholders(ids)})")
+        async with query(db, sql, ids) as cursor:
+            found.update(str(row[0]) for row in await cursor.fetchall())
+    return found
+
+
+async def queue_announces(db: aiosqlite.Connection, announces: Sequence[QueuedAnnounce],
+                          now: str) -> None:
+    """Log public Announces in the outbox and queue their deliveries, due now (what
+    ``services.publishing.queue_activity`` does for one). Ids must be new
+    (``logged_activity_ids``)."""
+    await db.executemany(
+        "INSERT INTO outbox_activities (activity_id, actor, type, object_id, public, body,"
+        " created_at) VALUES (?, ?, 'Announce', ?, 1, ?, ?)",
+        [(a.activity_id, a.actor, a.object_id, a.body, now) for a in announces])
+    deliveries = [(host, inbox, now, now, a.activity_id)
+                  for a in announces for inbox, host in a.inboxes]
+    if deliveries:
+        await db.executemany(
+            "INSERT OR IGNORE INTO deliveries (outbox_seq, host, inbox, state, next_attempt_at,"
+            " created_at) SELECT seq, ?, ?, 'pending', ?, ? FROM outbox_activities"
+            " WHERE activity_id = ?", deliveries)
