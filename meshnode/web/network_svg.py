@@ -1,0 +1,138 @@
+"""The network map as an SVG drawn on the server (no JavaScript): a deterministic layout and
+the drawing, both pure (no clock, no randomness, no I/O), so the same data always gives the
+same picture and tests can parse it.
+
+Layout: this community in the centre, peers on an inner ring, communities only heard of on
+an outer ring, each ring in the order given (by name). Every text is escaped for XML and
+stripped of characters XML 1.0 forbids; labels are shortened (full names are in the table
+under the picture). Accessibility: ``role="img"``, ``<title>`` and ``<desc>`` named by
+``aria-labelledby``, and line styles that differ by dash pattern as well as colour.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+SIZE = 480  # the drawing's square, in viewBox units
+LEGEND_HEIGHT = 120
+LABEL_MAX = 22
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Edge styles: a CSS class, and what the legend says (key into the labels mapping).
+EDGE_STYLES = ("peered", "requested", "line", "failing", "heard")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A community to draw: ``key`` is unique (its origin), ``kind`` self/peer/heard."""
+
+    key: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A line from the centre to ``key``, with a ``style`` from ``EDGE_STYLES`` and an
+    optional short text (volume, balance) written along it."""
+
+    key: str
+    style: str
+    text: str = ""
+    width: float = 1.5
+
+
+def text(value: str, limit: int | None = None) -> str:
+    """``value`` safe inside an XML element or a double-quoted attribute."""
+    cleaned = _NOT_XML.sub("", value)
+    if limit is not None and len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "…"
+    return escape(cleaned, {'"': "&quot;", "'": "&apos;"})
+
+
+def layout(center: str, inner: Sequence[str], outer: Sequence[str],
+           size: float = SIZE) -> dict[str, tuple[float, float]]:
+    """Positions (x, y) in a ``size`` square: ``center`` in the middle, rings around."""
+    middle = size / 2
+    found = {center: (middle, middle)}
+    rings = ((inner, size * (0.27 if outer else 0.36)), (outer, size * 0.42))
+    for keys, radius in rings:
+        for index, key in enumerate(keys):
+            # start at the top, clockwise; offset the outer ring so labels do not align
+            angle = -math.pi / 2 + 2 * math.pi * index / max(len(keys), 1)
+            if keys is outer and inner:
+                angle += math.pi / max(len(keys), 1)
+            found[key] = (round(middle + radius * math.cos(angle), 1),
+                          round(middle + radius * math.sin(angle), 1))
+    return found
+
+
+def _edge(edge: Edge, start: tuple[float, float], end: tuple[float, float]) -> list[str]:
+    (x1, y1), (x2, y2) = start, end
+    parts = [f'<line class="edge edge-{edge.style}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"'
+             f' stroke-width="{edge.width:.1f}"/>']
+    if edge.text:
+        mx, my = round((x1 + x2) / 2, 1), round((y1 + y2) / 2 - 4, 1)
+        parts.append(f'<text class="edge-text" x="{mx}" y="{my}" text-anchor="middle">'
+                     f"{text(edge.text, 28)}</text>")
+    return parts
+
+
+def _node(node: Node, at: tuple[float, float]) -> list[str]:
+    x, y = at
+    radius = 14 if node.kind == "self" else 9
+    below = round(y + radius + 13, 1)
+    return [f'<g class="node node-{text(node.kind)}">',
+            f'<circle cx="{x}" cy="{y}" r="{radius}"/>',
+            f'<text x="{x}" y="{below}" text-anchor="middle">{text(node.label, LABEL_MAX)}'
+            "</text>", "</g>"]
+
+
+def _legend(labels: Mapping[str, str], top: float) -> list[str]:
+    parts = [f'<g class="legend" transform="translate(12 {top})">']
+    for row, style in enumerate(EDGE_STYLES):
+        y = row * 20
+        parts.append(f'<line class="edge edge-{style}" x1="0" y1="{y}" x2="36" y2="{y}"'
+                     ' stroke-width="2.5"/>')
+        parts.append(f'<text x="44" y="{y + 4}">{text(labels[style], 60)}</text>')
+    parts.append("</g>")
+    return parts
+
+
+STYLE = (".edge{stroke:#6b7280;fill:none}.edge-peered{stroke:#374151}"
+         ".edge-requested{stroke:#9ca3af;stroke-dasharray:2 4}"
+         ".edge-line{stroke:#15803d}.edge-failing{stroke:#b91c1c;stroke-dasharray:8 5}"
+         ".edge-heard{stroke:#9ca3af;stroke-dasharray:1 6;stroke-linecap:round}"
+         ".node circle{fill:#fff;stroke:#1f2937;stroke-width:2}"
+         ".node-self circle{fill:#1d4ed8}.node-heard circle{stroke:#9ca3af;"
+         "stroke-dasharray:2 2}text{font:13px sans-serif;fill:#111827}"
+         ".edge-text{font-size:11px;fill:#374151}")
+
+
+def render(center: Node, others: Sequence[Node], edges: Sequence[Edge], *,
+           title: str, desc: str, labels: Mapping[str, str], ident: str = "netmap") -> str:
+    """The whole ``<svg>`` element (its own ``<style>``; scales to its container's width).
+
+    ``labels`` names each edge style in the legend; ``ident`` prefixes element ids.
+    """
+    inner = [node.key for node in others if node.kind != "heard"]
+    outer = [node.key for node in others if node.kind == "heard"]
+    at = layout(center.key, inner, outer)
+    height = SIZE + LEGEND_HEIGHT
+    safe_id = re.sub(r"[^A-Za-z0-9_-]", "", ident) or "netmap"
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SIZE} {height}"'
+             f' width="100%" role="img" aria-labelledby="{safe_id}-title {safe_id}-desc"'
+             ' class="network-map" preserveAspectRatio="xMidYMin meet">',
+             f'<title id="{safe_id}-title">{text(title)}</title>',
+             f'<desc id="{safe_id}-desc">{text(desc)}</desc>', f"<style>{STYLE}</style>"]
+    for edge in edges:
+        if edge.key in at:
+            parts.extend(_edge(edge, at[center.key], at[edge.key]))
+    for node in (center, *others):
+        parts.extend(_node(node, at[node.key]))
+    parts.extend(_legend(labels, SIZE + 10))
+    parts.append("</svg>")
+    return "\n".join(parts)
