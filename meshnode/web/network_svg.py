@@ -26,7 +26,7 @@ EDGE_STYLES = ("peered", "requested", "line", "failing", "heard")
 
 
 @dataclass(frozen=True)
-class Node:
+class MapNode:
     """A community to draw: ``key`` is unique (its origin), ``kind`` self/peer/heard."""
 
     key: str
@@ -35,7 +35,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Edge:
+class MapEdge:
     """A line from the centre to ``key``, with a ``style`` from ``EDGE_STYLES`` and an
     optional short text (volume, balance) written along it."""
 
@@ -70,7 +70,7 @@ def layout(center: str, inner: Sequence[str], outer: Sequence[str],
     return found
 
 
-def _edge(edge: Edge, start: tuple[float, float], end: tuple[float, float]) -> list[str]:
+def _edge(edge: MapEdge, start: tuple[float, float], end: tuple[float, float]) -> list[str]:
     (x1, y1), (x2, y2) = start, end
     parts = [f'<line class="edge edge-{edge.style}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"'
              f' stroke-width="{edge.width:.1f}"/>']
@@ -81,7 +81,7 @@ def _edge(edge: Edge, start: tuple[float, float], end: tuple[float, float]) -> l
     return parts
 
 
-def _node(node: Node, at: tuple[float, float]) -> list[str]:
+def _node(node: MapNode, at: tuple[float, float]) -> list[str]:
     x, y = at
     radius = 14 if node.kind == "self" else 9
     below = round(y + radius + 13, 1)
@@ -112,7 +112,7 @@ STYLE = (".edge{stroke:#6b7280;fill:none}.edge-peered{stroke:#374151}"
          ".edge-text{font-size:11px;fill:#374151}")
 
 
-def render(center: Node, others: Sequence[Node], edges: Sequence[Edge], *,
+def render(center: MapNode, others: Sequence[MapNode], edges: Sequence[MapEdge], *,
            title: str, desc: str, labels: Mapping[str, str], ident: str = "netmap") -> str:
     """The whole ``<svg>`` element (its own ``<style>``; scales to its container's width).
 

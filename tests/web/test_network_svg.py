@@ -18,10 +18,10 @@ HOSTILE = [
 
 
 def _draw(names: list[str], **extra: str) -> str:
-    center = svg.Node("http://me", extra.get("center", "Ma <communauté>"), "self")
-    others = [svg.Node(f"http://n{i}", name, "peer" if i % 2 else "heard")
+    center = svg.MapNode("http://me", extra.get("center", "Ma <communauté>"), "self")
+    others = [svg.MapNode(f"http://n{i}", name, "peer" if i % 2 else "heard")
               for i, name in enumerate(names)]
-    edges = [svg.Edge(node.key, "failing" if i == 0 else "line", text=name)
+    edges = [svg.MapEdge(node.key, "failing" if i == 0 else "line", text=name)
              for i, (node, name) in enumerate(zip(others, names, strict=True))]
     return svg.render(center, others, edges, title=extra.get("title", "<title>"),
                       desc='desc "quoted" & <b>', labels=LABELS, ident='x"><script>')

@@ -44,14 +44,14 @@ def _style(link: nm.Link) -> str:
 
 def _edge_text(tr: Translator, link: nm.Link, amount: Callable[[int | None], str]) -> str:
     if link.volume:
-        return tr.gettext("30 d: %(amount)s", amount=amount(link.volume))
+        return tr.gettext(N_("30 d: %(amount)s"), amount=amount(link.volume))
     return ""
 
 
 def _edges(tr: Translator, data: nm.NetworkMap,
-           amount: Callable[[int | None], str]) -> list[svg.Edge]:
+           amount: Callable[[int | None], str]) -> list[svg.MapEdge]:
     top = max((link.volume for link in data.links.values()), default=0) or 1
-    return [svg.Edge(key=origin, style=_style(link), text=_edge_text(tr, link, amount),
+    return [svg.MapEdge(key=origin, style=_style(link), text=_edge_text(tr, link, amount),
                      width=1.5 + (4.5 * link.volume / top if link.line_state else 0))
             for origin, link in data.links.items() if link.relation != "blocked"]
 
@@ -59,16 +59,16 @@ def _edges(tr: Translator, data: nm.NetworkMap,
 def picture(tr: Translator, data: nm.NetworkMap, amount: Callable[[int | None], str],
             ident: str) -> Markup:
     """The SVG of ``data``, titled and described in the reader's language."""
-    center = svg.Node(data.me.origin, data.me.party.name, "self")
-    others = [svg.Node(c.origin, c.party.name, c.kind) for c in data.others]
+    center = svg.MapNode(data.me.origin, data.me.party.name, "self")
+    others = [svg.MapNode(c.origin, c.party.name, c.kind) for c in data.others]
     peers = sum(1 for c in data.others if c.kind == "peer")
-    desc = tr.gettext(
-        "%(name)s in the centre; %(peers)s peer communities around it and %(heard)s more"
-        " heard of through relayed listings. Lines show peering, trust lines and failing"
-        " deliveries; the table below gives the same data.", name=data.me.party.name,
-        peers=peers, heard=len(data.others) - peers + data.more)
+    desc = tr.gettext(N_(
+        "%(name)s in the centre, its peers around it (%(peers)s), communities heard of"
+        " through relayed listings further out (%(heard)s). Lines show peering, trust lines"
+        " and failing deliveries; the table below gives the same data."),
+        name=data.me.party.name, peers=peers, heard=len(data.others) - peers + data.more)
     drawing = svg.render(center, others, _edges(tr, data, amount),
-                         title=tr.gettext("Network map of %(name)s", name=data.me.party.name),
+                         title=tr.gettext(N_("Network map of %(name)s"), name=data.me.party.name),
                          desc=desc, labels={k: tr.gettext(v) for k, v in LEGEND.items()},
                          ident=ident)
     return Markup(drawing)  # noqa: S704 - every text in it is escaped by network_svg.text
