@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 SIZE = 480  # the drawing's square, in viewBox units
 LEGEND_HEIGHT = 120
-LABEL_MAX = 22
+LABEL_MAX = 20
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Edge styles: a CSS class, and what the legend says (key into the labels mapping).
 EDGE_STYLES = ("peered", "requested", "line", "failing", "heard")
@@ -27,7 +27,7 @@ EDGE_STYLES = ("peered", "requested", "line", "failing", "heard")
 
 @dataclass(frozen=True)
 class MapNode:
-    """A community to draw: ``key`` is unique (its origin), ``kind`` self/peer/heard."""
+    """A community to draw: ``key`` is unique (its origin), ``kind`` one of ``NODE_ATTRS``."""
 
     key: str
     label: str
@@ -58,13 +58,13 @@ def layout(center: str, inner: Sequence[str], outer: Sequence[str],
     """Positions (x, y) in a ``size`` square: ``center`` in the middle, rings around."""
     middle = size / 2
     found = {center: (middle, middle)}
-    rings = ((inner, size * (0.27 if outer else 0.36)), (outer, size * 0.42))
+    rings = ((inner, size * (0.25 if outer else 0.36)), (outer, size * 0.41))
     for keys, radius in rings:
         for index, key in enumerate(keys):
             # start at the top, clockwise; offset the outer ring so labels do not align
             angle = -math.pi / 2 + 2 * math.pi * index / max(len(keys), 1)
-            if keys is outer and inner:
-                angle += math.pi / max(len(keys), 1)
+            if keys is outer and inner:  # between two peers, so labels do not collide
+                angle += math.pi / len(inner)
             found[key] = (round(middle + radius * math.cos(angle), 1),
                           round(middle + radius * math.sin(angle), 1))
     return found
@@ -73,10 +73,11 @@ def layout(center: str, inner: Sequence[str], outer: Sequence[str],
 def _edge(edge: MapEdge, start: tuple[float, float], end: tuple[float, float]) -> list[str]:
     (x1, y1), (x2, y2) = start, end
     parts = [f'<line class="edge edge-{edge.style}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"'
-             f' stroke-width="{edge.width:.1f}"/>']
+             f' {EDGE_ATTRS[edge.style]} stroke-width="{edge.width:.1f}"/>']
     if edge.text:
         mx, my = round((x1 + x2) / 2, 1), round((y1 + y2) / 2 - 4, 1)
-        parts.append(f'<text class="edge-text" x="{mx}" y="{my}" text-anchor="middle">'
+        parts.append(f'<text class="edge-text" x="{mx}" y="{my}" text-anchor="middle"'
+                     f' font-size="14" {FONT}>'
                      f"{text(edge.text, 28)}</text>")
     return parts
 
@@ -84,32 +85,42 @@ def _edge(edge: MapEdge, start: tuple[float, float], end: tuple[float, float]) -
 def _node(node: MapNode, at: tuple[float, float]) -> list[str]:
     x, y = at
     radius = 14 if node.kind == "self" else 9
-    below = round(y + radius + 13, 1)
-    return [f'<g class="node node-{text(node.kind)}">',
-            f'<circle cx="{x}" cy="{y}" r="{radius}"/>',
-            f'<text x="{x}" y="{below}" text-anchor="middle">{text(node.label, LABEL_MAX)}'
-            "</text>", "</g>"]
+    below = round(y + radius + 15, 1)
+    # labels near a side grow inwards, so they stay inside the drawing
+    anchor = "end" if x > SIZE * 0.7 else "start" if x < SIZE * 0.3 else "middle"
+    return [f'<g class="node node-{node.kind}">',
+            f'<circle cx="{x}" cy="{y}" r="{radius}" {NODE_ATTRS[node.kind]}/>',
+            f'<text x="{x}" y="{below}" text-anchor="{anchor}" font-size="16" {FONT}>'
+            f"{text(node.label, LABEL_MAX)}</text>", "</g>"]
 
 
 def _legend(labels: Mapping[str, str], top: float) -> list[str]:
     parts = [f'<g class="legend" transform="translate(12 {top})">']
     for row, style in enumerate(EDGE_STYLES):
-        y = row * 20
+        y = row * 22
         parts.append(f'<line class="edge edge-{style}" x1="0" y1="{y}" x2="36" y2="{y}"'
-                     ' stroke-width="2.5"/>')
-        parts.append(f'<text x="44" y="{y + 4}">{text(labels[style], 60)}</text>')
+                     f' {EDGE_ATTRS[style]} stroke-width="2.5"/>')
+        parts.append(f'<text x="44" y="{y + 5}" font-size="15" {FONT}>'
+                     f"{text(labels[style], 60)}</text>")
     parts.append("</g>")
     return parts
 
 
-STYLE = (".edge{stroke:#6b7280;fill:none}.edge-peered{stroke:#374151}"
-         ".edge-requested{stroke:#9ca3af;stroke-dasharray:2 4}"
-         ".edge-line{stroke:#15803d}.edge-failing{stroke:#b91c1c;stroke-dasharray:8 5}"
-         ".edge-heard{stroke:#9ca3af;stroke-dasharray:1 6;stroke-linecap:round}"
-         ".node circle{fill:#fff;stroke:#1f2937;stroke-width:2}"
-         ".node-self circle{fill:#1d4ed8}.node-heard circle{stroke:#9ca3af;"
-         "stroke-dasharray:2 2}text{font:13px sans-serif;fill:#111827}"
-         ".edge-text{font-size:11px;fill:#374151}")
+# Presentation attributes, not a <style> element: the pages' Content-Security-Policy
+# (style-src 'self') would drop inline CSS, and attributes also survive a copied file.
+EDGE_ATTRS = {
+    "peered": 'stroke="#374151"',
+    "requested": 'stroke="#6b7280" stroke-dasharray="2 4"',
+    "line": 'stroke="#15803d"',
+    "failing": 'stroke="#b91c1c" stroke-dasharray="8 5"',
+    "heard": 'stroke="#6b7280" stroke-dasharray="1 6" stroke-linecap="round"',
+}
+NODE_ATTRS = {
+    "self": 'fill="#1d4ed8" stroke="#1f2937" stroke-width="2"',
+    "peer": 'fill="#ffffff" stroke="#1f2937" stroke-width="2"',
+    "heard": 'fill="#ffffff" stroke="#6b7280" stroke-width="2" stroke-dasharray="2 2"',
+}
+FONT = 'font-family="sans-serif" fill="#111827"'
 
 
 def render(center: MapNode, others: Sequence[MapNode], edges: Sequence[MapEdge], *,
@@ -127,7 +138,7 @@ def render(center: MapNode, others: Sequence[MapNode], edges: Sequence[MapEdge],
              f' width="100%" role="img" aria-labelledby="{safe_id}-title {safe_id}-desc"'
              ' class="network-map" preserveAspectRatio="xMidYMin meet">',
              f'<title id="{safe_id}-title">{text(title)}</title>',
-             f'<desc id="{safe_id}-desc">{text(desc)}</desc>', f"<style>{STYLE}</style>"]
+             f'<desc id="{safe_id}-desc">{text(desc)}</desc>']
     for edge in edges:
         if edge.key in at:
             parts.extend(_edge(edge, at[center.key], at[edge.key]))

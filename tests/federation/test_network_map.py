@@ -87,7 +87,7 @@ async def test_network_map__admin_page_draws_peers_lines_volumes_relays_and_fail
     assert "50.00\u00a0G / 40.00\u00a0G" in html
     assert "we owe them 12.50\u00a0G" in html
     assert "12.50\u00a0G (1 transfer)" in html
-    assert "failing, first failure" in html
+    assert "failing since" in html
     assert d.config.public_url.removeprefix("http://") in html
 
 

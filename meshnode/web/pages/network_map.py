@@ -25,10 +25,10 @@ LINE_LABELS = {"proposed": N_("Proposed"), "pending": N_("Offered to us"),
                "active": N_("Active"), "rejected": N_("Rejected"), "frozen": N_("Frozen"),
                "closed": N_("Closed")}
 LEGEND = {"peered": N_("Peered"), "requested": N_("Peering requested or failed"),
-          "line": N_("Trust line (thicker: more exchanged in 30 days)"),
+          "line": N_("Trust line (width: exchanges in 30 days)"),
           "failing": N_("Deliveries failing"),
           "heard": N_("Heard of through relayed listings")}
-KIND_LABELS = {"self": N_("This community"), "peer": N_("Peer"),
+KIND_LABELS = {"self": N_("This community"), "peer": N_("Peer community"),
                "heard": N_("Heard of")}
 
 
