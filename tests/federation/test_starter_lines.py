@@ -110,3 +110,48 @@ async def test_starter_line__not_offered_where_the_admin_already_has_a_line(
     lines = await _line_of(a)
     assert [line.limit_out for line in lines] == [10000]
     assert await a.count("SELECT count(*) FROM starter_offers") == 0
+
+
+async def _verified_neighbour(a: Node, b: Node) -> None:
+    """``b`` recorded on ``a`` as an mDNS neighbour that proved its key. The advert and the
+    challenge are covered by tests/federation/test_discovery.py; here the row the verifier
+    writes is made through the same services, without multicast."""
+    from meshnode.services import neighbours
+    from meshnode.store import neighbours as nq
+
+    async with a.ctx.store.transaction() as tx:
+        row_id = await nq.insert_neighbour(
+            tx, instance_name="beta._meshnode._tcp.local.", fingerprint="z6Mk",
+            public_key=b.ctx.identity.ed25519_public, community_name="Community beta",
+            actor_path=f"/groups/{b.config.handle}", protocol_version=1,
+            addresses=("127.0.0.1",), port=b.config.port, status="discovered", blocked=False,
+            now="2026-11-26T10:00:00Z")
+    await neighbours.record_verified(a.ctx, row_id, b.group)
+
+
+async def test_starter_line__offered_to_a_neighbour_verified_over_mdns_before_any_peering(
+    make_node: NodeFactory,
+) -> None:
+    # Given alpha offers starter lines to mDNS neighbours only, and verified beta on the LAN
+    a = await make_node("alpha", starter=StarterLineConfig(enabled=True, neighbours=("mdns",)))
+    b = await make_node("beta")
+    await person(b, "root", admin=True)
+    await _verified_neighbour(a, b)
+    # When alpha's IOU worker runs
+    await settle(a, b)
+    # Then beta's admin has the offer (limits 20 both ways by default)
+    assert await _notices(b, "trustline_proposed") == 1
+    (offered,) = await _line_of(b)
+    assert (offered.state, offered.limit_out, offered.limit_in) == ("pending", 2000, 2000)
+
+
+async def test_starter_line__peers_only_skips_a_neighbour_merely_verified(
+    make_node: NodeFactory,
+) -> None:
+    a = await make_node("alpha",
+                        starter=StarterLineConfig(enabled=True, neighbours=("peered",)))
+    b = await make_node("beta")
+    await _verified_neighbour(a, b)
+    await settle(a, b)
+    assert await _line_of(a) == []
+    assert await _line_of(b) == []
