@@ -6,7 +6,9 @@ without limits and balances unless ``[map] public_balances``). An SVG drawn on t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from markupsafe import Markup
@@ -28,6 +30,19 @@ LEGEND = {"peered": N_("Peered"), "requested": N_("Peering requested or failed")
           "line": N_("Trust line (width: exchanges in 30 days)"),
           "failing": N_("Deliveries failing"),
           "heard": N_("Heard of through relayed listings")}
+PUBLIC_MAP_SECONDS = 60.0  # the public map is rebuilt at most this often
+
+
+@dataclass
+class PublicMapCache:
+    """The last public map built and when (event-loop time): anonymous visitors cannot make
+    the node run the map's queries more than once a minute."""
+
+    built_at: float = -PUBLIC_MAP_SECONDS
+    data: nm.NetworkMap | None = None
+
+
+PUBLIC_MAP = web.AppKey("public_network_map", PublicMapCache)
 KIND_LABELS = {"self": N_("This community"), "peer": N_("Peer community"),
                "heard": N_("Heard of")}
 
@@ -77,7 +92,7 @@ def picture(tr: Translator, data: nm.NetworkMap, amount: Callable[[int | None], 
 async def _page(request: web.Request, *, public: bool) -> web.Response:
     ctx = request.app[CONTEXT]
     tr = translator(request, await current_member(request))
-    data = await nm.network_map(ctx, public=public)
+    data = await (_public_map(request) if public else nm.network_map(ctx, public=False))
     amount = money(request)
     return await render(request, "network_map.html", {
         "map": data, "svg": picture(tr, data, amount, "netmap"), "amount": amount,
@@ -85,6 +100,15 @@ async def _page(request: web.Request, *, public: bool) -> web.Response:
         "relation_labels": RELATION_LABELS, "line_labels": LINE_LABELS,
         "kind_labels": KIND_LABELS, "volume_days": nm.VOLUME_DAYS,
     })
+
+
+async def _public_map(request: web.Request) -> nm.NetworkMap:
+    cache = request.app[PUBLIC_MAP]
+    now = asyncio.get_running_loop().time()
+    if cache.data is None or now - cache.built_at >= PUBLIC_MAP_SECONDS:
+        cache.data = await nm.network_map(request.app[CONTEXT], public=True)
+        cache.built_at = now
+    return cache.data
 
 
 async def admin_map(request: web.Request) -> web.Response:
@@ -102,6 +126,7 @@ async def public_map(request: web.Request) -> web.Response:
 
 def setup_network_map_pages(app: web.Application) -> None:
     """Register the two map pages."""
+    app[PUBLIC_MAP] = PublicMapCache()
     app.router.add_get("/admin/network", admin_map)
     app.router.add_get("/network", public_map)
 
