@@ -1,10 +1,12 @@
 """What this node knows of the network, for the map pages (issue 19 "A picture of the
 network"): the communities (this one, its peers, and those it has only heard of through
-relayed listings), its relation with each (peering, trust line with limits and balance,
-the volume of the last 30 days, failing deliveries).
+them: who they follow, whose listings they relayed), who peers with whom, its relation
+with each (peering, trust line with limits and balance, the volume of the last 30 days,
+failing deliveries).
 
 Everything comes from this node's own tables; nothing is fetched to draw the map, so the
-public page costs a few indexed queries and never makes the node knock on other hosts.
+public page never makes the node knock on other hosts. Peers' ``following`` collections are
+read by the catch-up worker (``federation/sync.py``) and kept in ``peer_links``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ LIVE_LINES = ("proposed", "pending", "active", "frozen")
 @dataclass(frozen=True)
 class Community:
     """One community on the map: ``kind`` is ``self``, ``peer`` or ``heard`` (known only
-    through listings relayed by peers)."""
+    through peers: one of them follows it, or relayed its listings)."""
 
     origin: str
     party: Party
@@ -72,6 +74,8 @@ class NetworkMap:
     others: tuple[Community, ...]
     links: dict[str, Link]
     more: int
+    # (peer, community it follows) pairs among the communities drawn: who peers with whom
+    remote_links: tuple[tuple[str, str], ...] = ()
 
 
 def _relation(peer: Any) -> str:
@@ -135,10 +139,19 @@ async def _links(ctx: NodeContext) -> tuple[dict[str, Link], dict[str, int]]:
     return links, heard
 
 
+async def _peers_peers(ctx: NodeContext, links: dict[str, Link]) -> list[tuple[str, str]]:
+    """Who our peers follow; communities known only this way join ``links`` as heard of."""
+    pairs = await mq.peer_links(ctx.store.reader)
+    for _, target in pairs:
+        links.setdefault(target, Link(origin=target, relation="heard"))
+    return pairs
+
+
 async def network_map(ctx: NodeContext, *, public: bool) -> NetworkMap:
     """The map of what this node knows. ``public``: without blocked communities, and without
     limits and balances unless ``[map] public_balances``."""
     links, heard = await _links(ctx)
+    pairs = await _peers_peers(ctx, links)
     if public:
         links = {origin: _public(ctx, link) for origin, link in links.items()
                  if link.relation != "blocked"}
@@ -153,11 +166,36 @@ async def network_map(ctx: NodeContext, *, public: bool) -> NetworkMap:
          for origin, link in links.items() if origin != me.origin),
         key=lambda c: (c.kind != "peer", c.party.name.casefold(), c.origin))
     drawn = tuple(others[:MAX_DRAWN - 1])
+    keys = {c.origin for c in drawn}
     return NetworkMap(me=me, others=drawn, links={c.origin: links[c.origin] for c in drawn},
-                      more=len(others) - len(drawn))
+                      more=len(others) - len(drawn),
+                      remote_links=tuple((a, b) for a, b in pairs if a in keys and b in keys))
 
 
 def _public(ctx: NodeContext, link: Link) -> Link:
     if ctx.config.map.public_balances:
         return link
     return replace(link, limit_out=None, limit_in=None, balance=None)
+
+
+MAX_PEER_LINKS = 500  # actors read from one peer's following collection
+
+
+async def record_peer_links(ctx: NodeContext, source: str, followed: list[object]) -> int:
+    """Keep which communities the peer at origin ``source`` follows (its ``following``
+    collection's items, untrusted): origins of well-formed http(s) URLs, at most
+    ``MAX_PEER_LINKS``, neither the peer itself nor us. Returns how many were kept."""
+    ours = urlsplit(ctx.config.base_url)
+    targets = set()
+    for item in followed[:MAX_PEER_LINKS]:
+        if not isinstance(item, str) or len(item) > 2048:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in (source, f"{ours.scheme}://{ours.netloc}"):
+            targets.add(origin)
+    async with ctx.store.transaction() as tx:
+        await mq.replace_peer_links(tx, source, sorted(targets), format_utc(ctx.clock()))
+    return len(targets)

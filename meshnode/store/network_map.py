@@ -83,3 +83,19 @@ async def record_starter_offer(db: aiosqlite.Connection, *, origin: str, actor: 
 async def starter_line_ids(db: aiosqlite.Connection) -> set[str]:
     """Ids of the lines this node offered as starter lines."""
     return {row[0] for row in await _all(db, "SELECT line_id FROM starter_offers")}
+
+
+async def replace_peer_links(db: aiosqlite.Connection, source: str, targets: Sequence[str],
+                             now: str) -> None:
+    """What ``source`` (a peer's origin) follows now, replacing what it followed before."""
+    await db.execute("DELETE FROM peer_links WHERE source = ?", (source,))
+    await db.executemany("INSERT OR IGNORE INTO peer_links (source, target, seen_at)"
+                         " VALUES (?, ?, ?)", [(source, target, now) for target in targets])
+
+
+async def peer_links(db: aiosqlite.Connection) -> list[tuple[str, str]]:
+    """(peer origin, origin it follows) pairs, of peers we still follow and have not blocked."""
+    rows = await _all(db, "SELECT l.source, l.target FROM peer_links l JOIN peers p"
+                          " ON p.origin = l.source WHERE p.blocked = 0 AND p.out_state ="
+                          " 'peered' ORDER BY l.source, l.target")
+    return [(row[0], row[1]) for row in rows]

@@ -36,13 +36,14 @@ class MapNode:
 
 @dataclass(frozen=True)
 class MapEdge:
-    """A line from the centre to ``key``, with a ``style`` from ``EDGE_STYLES`` and an
-    optional short text (volume, balance) written along it."""
+    """A line from ``source`` (default: the centre) to ``key``, with a ``style`` from
+    ``EDGE_STYLES`` and an optional short text (volume) written along it."""
 
     key: str
     style: str
     text: str = ""
     width: float = 1.5
+    source: str | None = None
 
 
 def text(value: str, limit: int | None = None) -> str:
@@ -140,8 +141,9 @@ def render(center: MapNode, others: Sequence[MapNode], edges: Sequence[MapEdge],
              f'<title id="{safe_id}-title">{text(title)}</title>',
              f'<desc id="{safe_id}-desc">{text(desc)}</desc>']
     for edge in edges:
-        if edge.key in at:
-            parts.extend(_edge(edge, at[center.key], at[edge.key]))
+        start = at.get(edge.source or center.key)
+        if edge.key in at and start is not None:
+            parts.extend(_edge(edge, start, at[edge.key]))
     for node in (center, *others):
         parts.extend(_node(node, at[node.key]))
     parts.extend(_legend(labels, SIZE + 10))

@@ -34,13 +34,14 @@ def _edge_classes(root: ET.Element) -> list[str]:
 
 
 async def _network(make_node: NodeFactory, **alpha: object) -> tuple[Node, Node, Node, Node]:
-    """alpha — beta (trust line, alice paid bob 12.50), beta — gamma (gamma's listings reach
-    alpha only through beta's relay), alpha — delta (delta then stops answering)."""
+    """alpha — beta (trust line, alice paid bob 12.50), beta — gamma (alpha knows gamma only
+    through beta: beta follows it and relays its listings), alpha — delta (delta then stops
+    answering)."""
     a = await make_node("alpha", **alpha)
     b = await make_node("beta")
     c, d = await make_node("gamma"), await make_node("delta")
-    await peer(a, b, c, d)
     await peer(b, c, a, d)
+    await peer(a, b, c, d)
     await peer(a, d, b, c)
     await open_line(a, b, c, d, limit_out="50", limit_in="40", rate="1")
     alice, _ = await person(a, "alice"), await b.member("bob")
@@ -79,10 +80,13 @@ async def test_network_map__admin_page_draws_peers_lines_volumes_relays_and_fail
     assert not list(root.iter(f"{NS}script"))
     # a trust line with its 30-day volume, a failing delivery, a community heard of
     edges = _edge_classes(root)
-    assert sorted(edges) == ["edge edge-failing", "edge edge-heard", "edge edge-line"]
+    # (beta follows gamma: drawn as a thin line between them, not through alpha)
+    assert sorted(edges) == ["edge edge-failing", "edge edge-heard", "edge edge-line",
+                             "edge edge-peered"]
     assert "30 d: 12.50\u00a0G" in html
     # And the table below says the same, with limits and the balance
-    assert "Heard of through relayed listings" in html
+    assert "Known through our peers" in html
+    assert "Whom our peers peer with" in html
     assert c.config.public_url.removeprefix("http://") in html
     assert "50.00\u00a0G / 40.00\u00a0G" in html
     assert "we owe them 12.50\u00a0G" in html
@@ -101,7 +105,7 @@ async def test_network_map__public_page_hides_balances_and_limits_by_default(
         html = await resp.text()
     root = _svg(html)
     assert sorted(_edge_classes(root)) == ["edge edge-failing", "edge edge-heard",
-                                           "edge edge-line"]
+                                           "edge edge-line", "edge edge-peered"]
     assert "30 d: 12.50\u00a0G" in html  # volumes are public
     assert "we owe them" not in html
     assert "50.00\u00a0G" not in html

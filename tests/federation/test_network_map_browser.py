@@ -32,7 +32,7 @@ async def test_phone_fr__public_network_map_fits_the_screen_without_javascript( 
     assert "Envois en échec" in legend
     # and the table under it gives the same data, without balances
     table = await page.locator("table.network-links").inner_text()
-    assert "Connue par des annonces relayées" in table
+    assert "Connue par nos pairs" in table
     assert "30 j" not in table  # the table says it in full
     assert "nous lui devons" not in await page.content()
     body = await page.locator("body").bounding_box()

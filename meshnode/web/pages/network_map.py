@@ -22,14 +22,14 @@ from meshnode.web.pages.wallet import money
 
 RELATION_LABELS = {"peered": N_("Peered"), "requested": N_("Peering requested"),
                    "failed": N_("Peering failed"), "blocked": N_("Blocked"),
-                   "heard": N_("Heard of through relayed listings")}
+                   "heard": N_("Known through our peers")}
 LINE_LABELS = {"proposed": N_("Proposed"), "pending": N_("Offered to us"),
                "active": N_("Active"), "rejected": N_("Rejected"), "frozen": N_("Frozen"),
                "closed": N_("Closed")}
 LEGEND = {"peered": N_("Peered"), "requested": N_("Peering requested or failed"),
           "line": N_("Trust line (width: exchanges in 30 days)"),
           "failing": N_("Deliveries failing"),
-          "heard": N_("Heard of through relayed listings")}
+          "heard": N_("Known through our peers")}
 PUBLIC_MAP_SECONDS = 60.0  # the public map is rebuilt at most this often
 
 
@@ -68,7 +68,9 @@ def _edges(tr: Translator, data: nm.NetworkMap,
     top = max((link.volume for link in data.links.values()), default=0) or 1
     return [svg.MapEdge(key=origin, style=_style(link), text=_edge_text(tr, link, amount),
                      width=1.5 + (4.5 * link.volume / top if link.line_state else 0))
-            for origin, link in data.links.items() if link.relation != "blocked"]
+            for origin, link in data.links.items() if link.relation != "blocked"] + [
+        svg.MapEdge(key=target, source=source, style="peered", width=1.0)
+        for source, target in data.remote_links]
 
 
 def picture(tr: Translator, data: nm.NetworkMap, amount: Callable[[int | None], str],
@@ -78,9 +80,9 @@ def picture(tr: Translator, data: nm.NetworkMap, amount: Callable[[int | None], 
     others = [svg.MapNode(c.origin, c.party.name, c.kind) for c in data.others]
     peers = sum(1 for c in data.others if c.kind == "peer")
     desc = tr.gettext(N_(
-        "%(name)s in the centre, its peers around it (%(peers)s), communities heard of"
-        " through relayed listings further out (%(heard)s). Lines show peering, trust lines"
-        " and failing deliveries; the table below gives the same data."),
+        "%(name)s in the centre, its peers around it (%(peers)s), communities known through"
+        " them further out (%(heard)s). Lines show who peers with whom, trust lines and"
+        " failing deliveries; the tables below give the same data."),
         name=data.me.party.name, peers=peers, heard=len(data.others) - peers + data.more)
     drawing = svg.render(center, others, _edges(tr, data, amount),
                          title=tr.gettext(N_("Network map of %(name)s"), name=data.me.party.name),
@@ -99,6 +101,7 @@ async def _page(request: web.Request, *, public: bool) -> web.Response:
         "public": public, "show_balances": not public or ctx.config.map.public_balances,
         "relation_labels": RELATION_LABELS, "line_labels": LINE_LABELS,
         "kind_labels": KIND_LABELS, "volume_days": nm.VOLUME_DAYS,
+        "names": {c.origin: c.party.name for c in (data.me, *data.others)},
     })
 
 

@@ -7,3 +7,12 @@ CREATE TABLE starter_offers (
     line_id      TEXT NOT NULL,
     offered_at   TEXT NOT NULL
 ) STRICT;
+
+-- Who our peers peer with (the network map): the origins each peer's Group follows, read
+-- from its public ``following`` collection at catch-up time; replaced at each read.
+CREATE TABLE peer_links (
+    source   TEXT NOT NULL,
+    target   TEXT NOT NULL,
+    seen_at  TEXT NOT NULL,
+    PRIMARY KEY (source, target)
+) STRICT;
