@@ -58,6 +58,12 @@ async def test_starter_line__offered_to_a_peer_and_accepted_from_the_notificatio
     # And it is never offered again, however often the worker runs
     await settle(a, b)
     assert len(await _line_of(a)) == 1
+    # And alpha's network map marks it as a starter line, with its limits
+    await person(a, "root", admin=True)
+    async with browser(a, "root") as session:
+        network = await page(session, "/admin/network")
+    assert "Active (starter line)" in network
+    assert "15.00\u00a0G / 10.00\u00a0G" in network
 
 
 async def test_starter_line__declined_offer_is_remembered_and_never_repeated(
