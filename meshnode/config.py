@@ -153,6 +153,8 @@ class Config:
     actor_refresh_hours: float = 24.0
     # Community nodes live on LANs, so fetching private addresses is allowed by default.
     allow_private_addresses: bool = True
+    # Delivery: requests in flight to one remote host at once (federation/delivery.py).
+    delivery_concurrency: int = 8
     # mDNS: bind zeroconf to these addresses (and advertise them); empty = the bind host
     # when it is a specific address, else every interface. Tests use ("127.0.0.1",).
     discovery_interfaces: tuple[str, ...] = ()
@@ -305,6 +307,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("discovery.policy must be 'auto', 'approve' or 'off'")
     if not 0 <= config.relay_hop_limit <= 20:
         raise ConfigError("federation.relay_hop_limit must be 0-20")
+    if not 1 <= config.delivery_concurrency <= 64:
+        raise ConfigError("federation.delivery_concurrency must be 1-64")
     if not 0.1 <= config.actor_refresh_hours <= 24 * 30:
         raise ConfigError("federation.actor_refresh_hours must be 0.1-720")
     if not 0 <= config.page_cache_seconds <= 300:
@@ -423,6 +427,7 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
             "relay_hop_limit": config.relay_hop_limit,
             "actor_refresh_hours": config.actor_refresh_hours,
             "allow_private_addresses": config.allow_private_addresses,
+            "delivery_concurrency": config.delivery_concurrency,
             **{f"inbox_{name}": value for name, value in asdict(config.inbox).items()},
         },
         "discovery": {
@@ -484,6 +489,8 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
                 "actor_refresh_hours", defaults.actor_refresh_hours)),
             allow_private_addresses=bool(
                 raw.get("federation", {}).get("allow_private_addresses", True)),
+            delivery_concurrency=int(raw.get("federation", {}).get(
+                "delivery_concurrency", defaults.delivery_concurrency)),
             inbox=_inbox_limits(raw.get("federation", {})),
             discovery_policy=raw.get("discovery", {}).get("policy", "auto"),
             discovery_interfaces=tuple(
