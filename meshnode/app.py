@@ -22,8 +22,10 @@ from meshnode.services import capacity
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.services.memory import trim_context
+from meshnode.web.alerts_api import setup_alert_routes
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
+from meshnode.web.blocklists_api import setup_blocklist_routes
 from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_middleware
 from meshnode.web.deals_api import setup_deal_routes
 from meshnode.web.discovery_api import setup_discovery_routes
@@ -33,12 +35,15 @@ from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.mail import renderer_for
+from meshnode.web.member_data_routes import setup_member_data_routes
 from meshnode.web.messages_api import setup_message_routes
+from meshnode.web.moderation_api import setup_moderation_routes
 from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
 from meshnode.web.pages import setup_pages
 from meshnode.web.peers_api import setup_peer_routes
 from meshnode.web.public import setup_public_routes
+from meshnode.web.queue_api import setup_queue_routes
 from meshnode.web.receipts_routes import setup_receipt_routes
 from meshnode.web.security import security_headers_middleware
 from meshnode.web.trust_routes import setup_trust_routes
@@ -91,10 +96,15 @@ def create_app(
     setup_trust_routes(app)
     setup_ledger_routes(app)
     setup_message_routes(app)
+    setup_moderation_routes(app)
+    setup_blocklist_routes(app)
     setup_notification_routes(app)
+    setup_alert_routes(app)
     setup_feed_routes(app)
     setup_deal_routes(app)
+    setup_queue_routes(app)
     setup_receipt_routes(app)
+    setup_member_data_routes(app)
     setup_federation_routes(app)
     setup_peer_routes(app)
     setup_discovery_routes(app)

@@ -10,6 +10,9 @@ search API), next to the verify+canonicalise+commit baseline measured in the sam
 
 ``--ingest [--listings N] [--runs R] [--quick] [--profile FILE]`` runs only (2b/2c); with
 ``--profile`` one more run puts the node under cProfile and prints its top costs per listing.
+
+``--replication [--rate 300] [--seconds 60] [--quick]`` runs the replication lag curve
+between two ``meshnode run`` processes instead (``bench_replication.py``).
 """
 
 from __future__ import annotations
@@ -502,6 +505,11 @@ async def main(quick: bool) -> None:
 
 
 if __name__ == "__main__":
+    if "--replication" in sys.argv:  # issue 17's lag curve between two nodes: its own file
+        from bench_replication import main as replication
+
+        replication([arg for arg in sys.argv[1:] if arg != "--replication"])
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     parser.add_argument("--ingest", action="store_true",

@@ -3,6 +3,11 @@
 * Every delivery row exists before its first attempt (written with the change it announces).
 * Hosts are served concurrently and each has its own queue, so a dead peer (10 s timeout)
   never delays live ones.
+* Per host, up to ``federation.delivery_concurrency`` requests are in flight on keep-alive
+  connections (activities about one object stay in order), and a batch's outcomes are
+  written in one transaction: issue 17 measured one request at a time and one commit per
+  delivery at 5 deliveries/s while the node's API took 300 listings/s (each delivery
+  commit waited behind the publishing ones for the write lock).
 * Signatures: RFC 9421 ``ed25519`` to meshnode peers; to others draft-cavage ``rsa-sha256``
   first, RFC 9421 ``rsa-v1_5-sha256`` on 401 ("double-knocking"); what worked is remembered
   per host (REFERENCE §2). Retry policy: ``protocol.retry``.
@@ -14,7 +19,8 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiosqlite
@@ -40,17 +46,70 @@ FALLBACK: dict[Scheme, Scheme] = {
     "rfc9421-rsa": "cavage-rsa",
 }
 LOOP_ERRORS = (ProtocolError, ServiceError, FetchError, sqlite3.Error, OSError)
+# Activities about one object that may travel beside those about other objects.
+PARALLEL_TYPES = frozenset({"Create", "Update", "Delete"})
+# Raised while building or signing one delivery (not by the network): final for that row.
+UNSENDABLE = (ProtocolError, ServiceError)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt of one delivery came to, before it is written."""
+
+    delivery_id: int
+    state: str
+    attempts: int
+    next_attempt_at: str
+    status: int | None
+    error: str | None
+    scheme: Scheme
+
+
+@dataclass
+class HostBatch:
+    """What the lanes of one host's batch share: the scheme to sign with first (updated
+    when a fallback works) and the cap on requests in flight."""
+
+    scheme: Scheme
+    gate: asyncio.Semaphore
+
+
+def lanes(rows: Sequence[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
+    """Split a batch into lanes, each in queue order; lanes run concurrently, the rows of
+    one lane one after another.
+
+    Create / Update / Delete get a lane per object (a listing's versions never overtake each
+    other); every other activity (Follow, Undo, Accept, IOU and deal messages, relays) shares
+    one lane, so protocol exchanges keep the order they were queued in, as before.
+    """
+    grouped: dict[str | None, list[aiosqlite.Row]] = {}
+    for row in rows:
+        key = row["object_id"] if row["type"] in PARALLEL_TYPES else None
+        grouped.setdefault(key, []).append(row)
+    return list(grouped.values())
 
 
 class DeliveryWorker:
-    """Sends due deliveries; ``step()`` runs one round over every host with work."""
+    """Sends due deliveries; ``step()`` runs one round over every host with work.
 
-    def __init__(self, federation: Federation, *, batch: int = 50,
+    Per host: a batch of due rows (oldest first) is sent with up to ``per_host`` requests in
+    flight on the pooled keep-alive session (one at a time until the host has answered a
+    whole batch without a retry), then every outcome of the batch is written in one
+    transaction. A crash before that write re-sends the batch after restart: receivers
+    drop an activity id they already stored (at least once, never lost).
+    """
+
+    def __init__(self, federation: Federation, *, batch: int = 128, per_host: int = 8,
                  jitter: Callable[[], float] = random.random) -> None:
         self.federation = federation
         self.batch = batch
+        self.per_host = per_host
         self.jitter = jitter
         self._identities: dict[str, Identity] = {}
+        # Hosts whose last batch was answered without a retry: they get ``per_host`` requests
+        # in flight; others (new to this process, or timing out, 5xx, 429) get one, so a
+        # dozen hosts that never answer cannot hold the whole connection pool.
+        self._open: set[str] = set()
 
     async def step(self) -> int:
         """One round: every host with due deliveries, concurrently; returns attempts made."""
@@ -60,12 +119,45 @@ class DeliveryWorker:
         return sum(counts)
 
     async def run_host(self, host: str) -> int:
-        """Attempt one batch of a host's due deliveries, oldest first."""
+        """Attempt one batch of a host's due deliveries and record the outcomes at once."""
         ctx = self.federation.ctx
         rows = await oq.due_for_host(ctx.store.reader, host, format_utc(ctx.clock()), self.batch)
-        for row in rows:
-            await self.attempt(host, row)
+        if not rows:
+            return 0
+        width = self.per_host if host in self._open else 1
+        batch = HostBatch(await self._first_scheme(host), asyncio.Semaphore(width))
+        done = await asyncio.gather(*(self._run_lane(host, lane, batch)
+                                      for lane in lanes(rows)))
+        outcomes = [outcome for lane in done for outcome in lane]
+        await self._record(host, outcomes)
+        if any(outcome.state == "pending" for outcome in outcomes):
+            self._open.discard(host)
+        else:
+            self._open.add(host)
         return len(rows)
+
+    async def _run_lane(self, host: str, lane: list[aiosqlite.Row],
+                        batch: HostBatch) -> list[Outcome]:
+        outcomes = []
+        for row in lane:
+            async with batch.gate:
+                try:
+                    outcome = await self.attempt(host, row, batch.scheme)
+                except UNSENDABLE as exc:
+                    outcome = self._unsendable(host, row, batch.scheme, exc)
+            if outcome.state == "done":
+                batch.scheme = outcome.scheme  # the rest of the batch knocks once
+            outcomes.append(outcome)
+        return outcomes
+
+    def _unsendable(self, host: str, row: aiosqlite.Row, scheme: Scheme,
+                    exc: Exception) -> Outcome:
+        """A delivery that cannot be signed or built (its member was deleted, say) fails for
+        good, alone: the rest of its batch is still recorded, and it is never re-sent."""
+        log.warning("delivery %d to %s cannot be sent: %s", row["id"], host, exc)
+        return Outcome(row["id"], "failed", row["attempts"] + 1,
+                       format_utc(self.federation.ctx.clock()), None,
+                       f"cannot send: {exc}"[:300], scheme)
 
     async def drain(self, host: str) -> None:
         """Keep sending to one host until nothing is due (the per-host background task)."""
@@ -102,10 +194,9 @@ class DeliveryWorker:
         result = await self.federation.client.post(inbox, body, headers)
         return result.status, result.retry_after, result.problem
 
-    async def _knock(self, host: str, inbox: str, body: bytes, actor: str
+    async def _knock(self, scheme: Scheme, inbox: str, body: bytes, actor: str
                      ) -> tuple[int | None, str | None, str | None, Scheme]:
         identity = await self._identity(actor)
-        scheme = await self._first_scheme(host)
         status: int | None = None
         retry_after: str | None = None
         problem: str | None = None
@@ -122,12 +213,11 @@ class DeliveryWorker:
             return status, retry_after, None, scheme
         return status, retry_after, f"HTTP {status}" + (f" {problem}" if problem else ""), scheme
 
-    async def attempt(self, host: str, row: aiosqlite.Row) -> None:
-        """One attempt of one delivery, its outcome written at once."""
-        ctx = self.federation.ctx
+    async def attempt(self, host: str, row: aiosqlite.Row, scheme: Scheme) -> Outcome:
+        """One attempt of one delivery, first signed with ``scheme``; the outcome to write."""
         status, retry_after, error, scheme = await self._knock(
-            host, row["inbox"], row["body"].encode("utf-8"), row["actor"])
-        now = ctx.clock()
+            scheme, row["inbox"], row["body"].encode("utf-8"), row["actor"])
+        now = self.federation.ctx.clock()
         attempts = row["attempts"] + 1
         verdict = classify_status(status)
         next_at, state = now, "failed"
@@ -138,15 +228,20 @@ class DeliveryWorker:
             delay = next_delay(attempts, status=status, retry_after=wait, jitter=self.jitter())
             if delay is not None:
                 state, next_at = "pending", now + timedelta(seconds=delay)
-        stamp = format_utc(now)
         if error:  # the raw text goes to the log; pages show a sentence (protocol.reachability)
             log.warning("delivery to %s failed (attempt %d, %s): %s", host, attempts, state, error)
-        async with ctx.store.transaction() as tx:
-            await oq.record_attempt(tx, row["id"], state=state, attempts=attempts,
-                                    next_attempt_at=format_utc(next_at), status=status,
-                                    error=error, now=stamp)
-            if state == "done":
-                await oq.set_host_scheme(tx, host, scheme, stamp)
+        return Outcome(row["id"], state, attempts, format_utc(next_at), status, error, scheme)
+
+    async def _record(self, host: str, outcomes: list[Outcome]) -> None:
+        """Write a batch's outcomes in one transaction (one commit, not one per delivery)."""
+        stamp = format_utc(self.federation.ctx.clock())
+        delivered = [outcome for outcome in outcomes if outcome.state == "done"]
+        async with self.federation.ctx.store.transaction() as tx:
+            await oq.record_attempts(tx, [
+                oq.Attempt(o.delivery_id, o.state, o.attempts, o.next_attempt_at, o.status,
+                           o.error) for o in outcomes], now=stamp)
+            if delivered:
+                await oq.set_host_scheme(tx, host, delivered[-1].scheme, stamp)
                 await fq.mark_delivered(tx, host, stamp)
 
     async def run_forever(self, poll: float = 0.1) -> None:

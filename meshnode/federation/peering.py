@@ -189,8 +189,9 @@ async def remove_peer(ctx: NodeContext, text: str) -> str:
     return origin
 
 
-async def block_peer(ctx: NodeContext, text: str) -> str:
-    """Defederate: refuse the node's requests, drop its followers, deliveries and listings."""
+async def block_peer(ctx: NodeContext, text: str, *, keep_listings: bool = False) -> str:
+    """Defederate: refuse the node's requests, drop its followers, deliveries and listings
+    (``keep_listings``: the caller hid them instead, reversibly: ``federation/blocking``)."""
     try:
         origin = await find_peer(ctx, text)
     except NotFoundError:
@@ -200,7 +201,8 @@ async def block_peer(ctx: NodeContext, text: str) -> str:
         await fq.insert_peer(tx, origin=origin, requested=text, out_state="none", now=now)
         await fq.update_peer(tx, origin, now, blocked=1, out_state="none", sync_due=0)
         await fq.delete_followers_from(tx, origin)
-        await fq.delete_remote_listings(tx, origin)
+        if not keep_listings:
+            await fq.delete_remote_listings(tx, origin)
         await oq.drop_pending_for_host(tx, origin, now)
     return origin
 

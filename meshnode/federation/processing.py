@@ -19,6 +19,7 @@ import aiosqlite
 
 from meshnode import urls
 from meshnode.federation.deals import prepare_deal
+from meshnode.federation.flags import is_flag_activity, prepare_flag
 from meshnode.federation.inbox import here_of, sender_facts
 from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
@@ -35,6 +36,7 @@ from meshnode.protocol.inbox_policy import Sender, decide
 from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.timefmt import format_utc
+from meshnode.store import account_deletions as deletion_store
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
 
@@ -161,6 +163,8 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
 
     async def effect(tx: aiosqlite.Connection) -> str:
         row = await listing_store.get_listing_by_object_id(tx, object_id)
+        if row is None and await deletion_store.delete_received_note(tx, object_id, actor):
+            return "message deleted"  # its author deleted it (or their account)
         if row is None or row.is_local or row.author_uri != actor or row.status == "withdrawn":
             return "ignored"
         await listing_store.mark_withdrawn(tx, row.id)
@@ -190,6 +194,7 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
     except ContextError as exc:
         return outcome(f"rejected: {exc}")
     preparer = (prepare_deal if deal_activity_kind(act)
+                else prepare_flag if is_flag_activity(act)
                 else prepare_direct_note if is_direct_note(act)
                 else PREPARERS.get(str(act.get("type"))))
     if preparer is None:

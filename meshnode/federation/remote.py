@@ -25,6 +25,7 @@ from meshnode.protocol.proofs import proof_verification_method
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import PUBLIC
+from meshnode.services import alerts
 from meshnode.services.listings import draft_from_row, listing_columns
 from meshnode.services.publishing import dumps, queue_activity
 from meshnode.store import federation as fq
@@ -127,8 +128,9 @@ async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
     """The one place for work that must follow remote listings stored or advanced, in the
     transaction that stores them: called by ``store_verified`` for one listing and by
     ``ingest`` for the new listings of a batch (which never pass through
-    ``store_verified``). Nothing needs it yet; hook arrival work here, not in either caller.
+    ``store_verified``). Hook arrival work here, not in either caller.
     """
+    await alerts.match_arrived(federation.ctx, tx, listing_ids)  # issue 18: where it arrives
 
 
 def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 from aiohttp import web
 
+from meshnode.federation import blocklists
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
@@ -28,7 +31,8 @@ from meshnode.federation.state import (
 )
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
-from meshnode.services import deal_payments, deals, notifications, receipts
+from meshnode.services import account_deletion, deal_payments, deals, notifications, receipts
+from meshnode.services import queue as queue_service
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError, StorageHealth
 from meshnode.store import federation as fq
@@ -44,8 +48,9 @@ RECEIPTS_SECONDS = 600.0  # deals that missed their receipt are looked for every
 
 
 class DealWorker:
-    """Expires unanswered deal requests, settles group buys at their deadline, and pays
-    cross-node deals booked by our members (``services.deal_payments``)."""
+    """Expires unanswered deal requests, settles group buys at their deadline, gives the turn
+    of waiting lists (``services.queue``), and pays cross-node deals booked by our members
+    (``services.deal_payments``)."""
 
     def __init__(self, ctx: NodeContext, network: IouNetworkImpl | None = None) -> None:
         self.ctx = ctx
@@ -55,6 +60,7 @@ class DealWorker:
     async def step(self) -> int:
         """One pass over due deals and due payments; returns how many moved."""
         moved = await deals.run_due(self.ctx)
+        moved += await queue_service.run_due(self.ctx)  # waiting lists of returned items
         await notifications.warn_expiring(self.ctx)
         now = self.ctx.clock().timestamp()
         if self._receipts_checked is None or now - self._receipts_checked >= RECEIPTS_SECONDS:
@@ -62,6 +68,8 @@ class DealWorker:
             moved += await receipts.issue_missing(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)
+        # account deletions (RGPD) ride this loop: each step cancels deals, queues Deletes
+        moved += await account_deletion.step(self.ctx)
         return moved
 
 
@@ -99,9 +107,11 @@ IOU_WAIT = web.AppKey("iou_wait", float)
 IOU_POLL = 1.0
 
 
-# While activities arrive in a burst, the inbox worker pauses this many times as long as its
-# last batch took, so answering peers (store + 202) gets most of the CPU and processing
-# catches up once the burst is over; the backlog cap bounds what can wait.
+# While activities arrive in a burst, the inbox worker pauses this many times the CPU its
+# last batch used, so answering peers (store + 202) gets most of the CPU and processing
+# catches up once the burst is over; the backlog cap bounds what can wait. CPU, not wall
+# time: a batch mostly waiting on fsync leaves the CPU free, and pausing for that wait left
+# the node 75-95 % idle while its backlog grew (bench_federation --replication).
 INTAKE_PRIORITY = 5.0
 
 
@@ -110,14 +120,14 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
                 health: StorageHealth | None = None) -> None:
     """Run ``step`` while it finds work, else sleep until ``event`` or ``poll`` seconds.
 
-    When ``give_way()`` says so after a busy step, pause ``INTAKE_PRIORITY`` times as long as
-    that step took (the inbox gives way to peers' requests during a burst).
+    When ``give_way()`` says so after a busy step, pause ``INTAKE_PRIORITY`` times the process
+    CPU time that step took (the inbox gives way to peers' requests during a burst).
     """
     loop = asyncio.get_running_loop()
     while True:
         if event is not None:
             event.clear()
-        started = loop.time()
+        started = time.process_time()
         try:
             busy = await step()
         except StorageFullError as exc:  # one line a minute, not a traceback per round
@@ -129,7 +139,7 @@ async def _loop(name: str, step: Callable[[], Awaitable[int]], event: asyncio.Ev
             busy = 0
         if busy:
             if give_way is not None and give_way():
-                await asyncio.sleep(INTAKE_PRIORITY * (loop.time() - started))
+                await asyncio.sleep(INTAKE_PRIORITY * (time.process_time() - started))
             continue
         if event is None:
             await asyncio.sleep(poll)
@@ -153,8 +163,16 @@ async def _every(seconds: float, step: Callable[[], Awaitable[int]]) -> None:
             log.exception("periodic worker")
 
 
+def _connector(ctx: NodeContext, guard: UrlGuard) -> aiohttp.TCPConnector:
+    """The pooled connector: deliveries may hold ``delivery_concurrency`` connections to a
+    host, and 4 more stay free for key fetches, catch-up and IOU messages to it."""
+    return aiohttp.TCPConnector(limit=100, limit_per_host=ctx.config.delivery_concurrency + 4,
+                                resolver=GuardedResolver(guard))
+
+
 def _workers(federation: Federation, network: IouNetworkImpl) -> Workers:
-    return Workers(InboxWorker(federation), DeliveryWorker(federation),
+    per_host = federation.ctx.config.delivery_concurrency
+    return Workers(InboxWorker(federation), DeliveryWorker(federation, per_host=per_host),
                    PeeringWorker(federation), SyncWorker(federation),
                    IouWorker(federation, network), DealWorker(federation.ctx, network),
                    ActorRefreshWorker(federation), ReaderWorker(federation))
@@ -167,9 +185,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
     async def context(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
         guard = UrlGuard(allow_private=ctx.config.allow_private_addresses)
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=8,
-                                         resolver=GuardedResolver(guard))
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=_connector(ctx, guard)) as session:
             client = FederationClient(session, guard)
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
@@ -203,6 +219,8 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
                     asyncio.create_task(_every(ctx.config.iou_reconcile_seconds,
                                                workers.iou.reconcile)),
                     asyncio.create_task(_every(INBOX_PRUNE_SECONDS, workers.inbox.prune)),
+                    asyncio.create_task(_every(blocklists.REFRESH_SECONDS,
+                                               partial(blocklists.refresh_all, federation))),
                     asyncio.create_task(_loop("deals", workers.deals.step,
                                               federation.deals_event, DEALS_POLL,
                                               health=health)),

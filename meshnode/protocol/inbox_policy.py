@@ -7,7 +7,8 @@ accepts only what starts a relationship (``Follow``, ``TrustLineOffer``), what a
 something we sent (``Accept``/``Reject`` of our Follow or of our deal ``Offer``) and what is
 addressed to our own members or objects (a deal ``Offer`` on one of our listings, a deal
 ``Update`` or feedback to one of our members, a direct message ``Note`` to one of our
-members, IOU messages to our community). Public
+members, IOU messages to our community, a ``Flag`` reporting something of ours and the
+answer to a ``Flag`` we sent). Public
 content (``Create``, ``Update``, ``Delete``, ``Announce`` of listings) comes only from
 peers, and only its author's origin may create, change or delete an object
 (REFERENCE §2, "be stricter than the mainstream"). Anything else is refused.
@@ -23,6 +24,7 @@ from meshnode.protocol.activities import origin_of
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.flags import is_flag_answer, parse_flag
 from meshnode.protocol.iou import LINE_TYPES, TRANSFER_TYPES
 
 __all__ = ["Here", "Quota", "Sender", "Verdict", "decide", "is_listing_content",
@@ -194,6 +196,30 @@ def _direct(act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
     return _admit("addressed")
 
 
+def _direct_delete(act: Mapping[str, Any], actor: str) -> Verdict:
+    """The ``Delete`` (by id) of a direct message to one of our members, from anyone like the
+    message itself (its author deleted it, or their account: README "Your members' data");
+    the worker removes only a message of that very actor."""
+    if not _on_actor_origin(_id(act.get("object")), actor):
+        return _refuse("foreign_object", "the deleted object is not on the actor's origin")
+    return _admit("addressed")
+
+
+def _flag(act: Mapping[str, Any], here: Here) -> Verdict:
+    """A report (``Flag``) from anyone, about something here; its answer only of our Flag."""
+    if is_flag_answer(act):
+        if not here.is_ours(_id(act.get("object"))):
+            return _refuse("unknown_flag", "this answers a Flag this node never sent")
+        return _admit("answer")
+    try:
+        objects = parse_flag(act).objects
+    except ValidationError as exc:
+        return _refuse("invalid", str(exc))
+    if not (here.community in _addressees(act) or any(map(here.is_ours, objects))):
+        return _refuse("not_addressed", f"this Flag: {UNADDRESSED}")
+    return _admit("addressed")
+
+
 def is_listing_content(act: Mapping[str, Any]) -> bool:
     """A Create/Update/Delete/Announce carrying a listing (``Proposal`` or ``Tombstone``)."""
     obj = act.get("object")
@@ -211,10 +237,14 @@ def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:
         if here.community not in _addressees(act):
             return _refuse("not_addressed", f"this IOU message: {UNADDRESSED}")
         return _admit("addressed")
+    if kind == "Flag" or is_flag_answer(act):
+        return _flag(act, here)
     if kind in ("Follow", "Accept", "Reject", "Undo"):
         return _relationship(kind, act, here, sender, actor)
     if is_direct_note(act):
         return _direct(act, here, actor)
+    if kind == "Delete" and isinstance(act.get("object"), str) and _to_our_member(act, here):
+        return _direct_delete(act, actor)
     if kind in PUBLIC_CONTENT:
         return _content(kind, act, here, sender, actor)
     return _refuse("unsupported", f"activity type {kind[:40]!r} is not supported here")

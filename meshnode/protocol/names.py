@@ -31,6 +31,11 @@ def clean_text(value: object, max_len: int = NAME_MAX) -> str:
     """Untrusted text made safe to store and show on one line (not HTML-escaped)."""
     if not isinstance(value, str):
         return ""
+    if (len(value) <= max_len and value.isprintable() and "  " not in value
+            and value.strip() == value and unicodedata.is_normalized("NFC", value)):
+        # Already clean (the usual case, every name on every page): printable text has no
+        # control, format, private-use, unassigned or separator characters but the space.
+        return value
     kept = "".join(" " if ch.isspace() else ch for ch in value[: max_len * 4]
                    if ch.isspace() or unicodedata.category(ch) not in _DROPPED)
     text = _SPACES.sub(" ", unicodedata.normalize("NFC", kept)).strip()

@@ -19,6 +19,7 @@ from meshnode.protocol import deals as proto
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import deal_payments, deal_settlement, receipts
+from meshnode.services import queue as queue_service
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import Plan, apply, plan, queue_to
 from meshnode.services.deals import as_row, author_of, insert_checked, new_row, parse_booking
@@ -49,6 +50,8 @@ async def receive_offer(ctx: NodeContext, tx: aiosqlite.Connection,
             "message": offered.message}, now)
         await deal_settlement.check_payable(ctx, amount=booking.amount,
                                             deposit=booking.deposit)
+        # what this node saw of the booker: a remote member below the minimum is declined
+        await queue_service.check_reputation(ctx, listing, offered.booker)
         details = json.loads(listing.details)
         agreed = proto.agreed_time(listing.category, details, booking.slot)
         expires = proto.request_expiry(now, agreed)

@@ -25,6 +25,7 @@ from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number
 from meshnode.services import capacity as capacity_service
 from meshnode.services import deal_settlement, ledger, notifications, receipts
+from meshnode.services import queue as queue_service
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import (
     Plan,
@@ -153,6 +154,7 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
         raise PermissionDeniedError("you cannot book your own listing")
     now = ctx.clock()
     booking = parse_booking(ctx, listing, data, now)
+    await queue_service.check_reputation(ctx, listing, me_uri(ctx, booker))
     remote = not listing.is_local
     held = 0
     if remote:
@@ -221,6 +223,7 @@ async def insert_checked(ctx: NodeContext, tx: aiosqlite.Connection, listing: Li
     """Insert a request after checking it still fits (pledges count toward group buys)."""
     deal = as_row(row, listing)
     await check_room(tx, listing, deal)
+    await queue_service.claim_turn(ctx, tx, listing, deal)  # the first in line goes first
     await q.insert_deal(tx, **row)
     if listing.category == "group-buy" and deal.amount and deal.booker_id is not None:
         await ledger.place_hold(ctx, tx, account=_username(deal.booker_uri), amount=deal.amount,

@@ -34,6 +34,7 @@ from meshnode.protocol.capacity import (
 )
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import (
+    DEFAULT_LIFETIME,
     EDITABLE_STATUSES,
     CurrencyRef,
     ImageRef,
@@ -48,6 +49,7 @@ from meshnode.protocol.listings import (
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
+from meshnode.services import alerts
 from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
@@ -199,6 +201,7 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
         await trust_q.record_check(tx, listing_id, 1, local_check(ctx, author, now))
         await publish_listing_change(ctx, tx, activity_type="Create", signed_object=signed,
                                      author_username=author.username, version=1)
+        await alerts.match_arrived(ctx, tx, [listing_id])
     return await get_listing(ctx, listing_id)
 
 
@@ -252,6 +255,7 @@ async def _store_new_version(
             await publish_listing_change(ctx, tx, activity_type="Update", signed_object=signed,
                                          author_username=author.username,
                                          version=view.row.version + 1)
+            await alerts.match_arrived(ctx, tx, [view.row.id])
     if not stored:
         raise ConflictError("the listing changed meanwhile; reload it and try again")
 
@@ -278,6 +282,21 @@ async def update_listing(
         draft = replace(current, status=str(patch["status"]))
     else:
         draft = merge_patch(current, patch, now=ctx.clock(), decimals=decimals)
+    await _store_new_version(ctx, author, view, draft, view.images)
+    return await get_listing(ctx, listing_id)
+
+
+async def renew_listing(ctx: NodeContext, author: MemberRow, listing_id: str) -> ListingView:
+    """Give a listing the default lifetime again from now: the one-click renewal of the
+    expiry warning, and "Republish" for an expired one. A new signed version (its FEP-0837
+    ``endTime`` moved), federated as an Update, matched again against alerts (each alert is
+    told of a listing once)."""
+    view = await _own_listing(ctx, author, listing_id)
+    if view.row.status not in ("active", "reserved"):
+        raise ConflictError("only an active or reserved listing can be renewed")
+    decimals = ctx.config.currency.decimals
+    draft = replace(draft_from_row(view.row, decimals),
+                    expires_at=ctx.clock() + DEFAULT_LIFETIME)
     await _store_new_version(ctx, author, view, draft, view.images)
     return await get_listing(ctx, listing_id)
 

@@ -27,10 +27,13 @@ TYPES = (
     "booking_requested", "booking_accepted", "booking_declined", "booking_cancelled",
     "payment_received", "payment_request", "message", "pledge", "group_buy_reached",
     "group_buy_failed", "listing_expiring", "trustline_proposed", "report_received",
+    "queue_turn",
+    "report_answered",
+    "match",
 )
 PAGE = 50
 BADGE_CAP = 100
-EXPIRY_WARNING = timedelta(days=2)
+EXPIRY_WARNING = timedelta(days=3)  # issue 18: "warn the author 3 days before"
 MAX_PAGE = 100
 MAX_IDS = 500
 GROUP_BUY_FAILED = "threshold not reached"  # services/deals.settle_group_buy
@@ -119,6 +122,13 @@ def _deadline_outcome(deal: DealRow, action: str, role: str, reason: str) -> boo
         role == "system" or reason == GROUP_BUY_FAILED))
 
 
+async def queue_turn(ctx: NodeContext, tx: aiosqlite.Connection, member_id: int,
+                     listing: ListingRow) -> None:
+    """A lent item is back and this member is first in its waiting list (services/queue)."""
+    await notify(ctx, tx, member_id, "queue_turn", ref=listing.id,
+                 url=f"/listings/{listing.id}", detail=listing.title)
+
+
 async def payment_received(ctx: NodeContext, tx: aiosqlite.Connection, *, account: str,
                            amount: int, tx_id: str, memo: str) -> None:
     """Money reached a member's account (local payment, approved bill, cross-node transfer)."""
@@ -143,10 +153,12 @@ async def admins(ctx: NodeContext, tx: aiosqlite.Connection, type_: str, *, ref:
 
 
 async def warn_expiring(ctx: NodeContext) -> int:
-    """Tell authors, once, that a listing of theirs expires within ``EXPIRY_WARNING``."""
+    """Tell authors, once per expiry date, that a listing of theirs expires within
+    ``EXPIRY_WARNING`` (the item links to the listing, whose page offers "Renew")."""
     now = ctx.clock()
     due = await q.expiring_unwarned(ctx.store.reader, now=format_utc(now),
-                                    until=format_utc(now + EXPIRY_WARNING))
+                                    until=format_utc(now + EXPIRY_WARNING),
+                                    window_seconds=int(EXPIRY_WARNING.total_seconds()))
     if not due:
         return 0
     async with ctx.store.transaction() as tx:

@@ -50,8 +50,14 @@ async def wallet_view(ctx: NodeContext, member: MemberRow, *, cursor: str | None
     stamp = format_utc(now)
     pending = [row for row in await ledger.list_requests(ctx, member, status="pending")
                if row.expires_at > stamp]
-    page = await ledger.history(ctx, member, cursor=cursor, limit=HISTORY_PAGE)
     recent = await ledger.history(ctx, member, limit=CHART_ENTRIES)
+    if cursor is None:  # the first page is the newest part of the chart's entries: one read
+        first = recent.entries[:HISTORY_PAGE]
+        more = len(recent.entries) > HISTORY_PAGE or recent.next_cursor is not None
+        page = HistoryPage(entries=first,
+                           next_cursor=str(first[-1].seq) if more and first else None)
+    else:
+        page = await ledger.history(ctx, member, cursor=cursor, limit=HISTORY_PAGE)
     series = balance_series(recent.entries, member.username, wallet.position.balance, now)
     return WalletView(
         wallet=wallet,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,6 +170,13 @@ async def get_listing_by_object_id(db: aiosqlite.Connection, object_id: str) -> 
     return _listing(row) if row else None
 
 
+async def get_listings(db: aiosqlite.Connection, listing_ids: Sequence[str]) -> list[ListingRow]:
+    """The listings with these local ids (missing ones left out), in one query."""
+    async with query(db, f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
+                     (json.dumps(list(listing_ids)),)) as cursor:
+        return [_listing(row) for row in await cursor.fetchall()]
+
+
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
     """All signed versions of a listing, oldest first."""
     async with query(db,
@@ -212,6 +220,7 @@ class SearchFilters:
     radius_km: float = 10.0
     include_hidden: bool = False
     local_only: bool = False  # this community's own listings (the Atom feed)
+    include_expired: bool = False  # the author's own "My listings" shows expired ones too
     now: str = ""
     limit: int = 20
     cursor: tuple[str, int] | None = None
@@ -234,8 +243,9 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
         params.append(filters.status)
     else:
         clauses.append("l.status IN ('active', 'reserved')")
-        clauses.append("(l.expires_at IS NULL OR l.expires_at > ?)")
-        params.append(filters.now)
+    if filters.status in (None, "active", "reserved") and not filters.include_expired:
+        clauses.append("(l.expires_at IS NULL OR l.expires_at > ?)")  # issue 18: expired
+        params.append(filters.now)  # listings leave search, home and feed on every node
     if filters.price == "free":
         clauses.append("l.price_mode != 'amount'")
     elif filters.price == "paid":

@@ -111,18 +111,21 @@ async def active_admin_ids(db: aiosqlite.Connection) -> list[int]:
 
 
 async def expiring_unwarned(
-    db: aiosqlite.Connection, *, now: str, until: str, limit: int = 200
+    db: aiosqlite.Connection, *, now: str, until: str, window_seconds: int = 0,
+    limit: int = 200,
 ) -> list[tuple[str, int, str]]:
-    """Active local listings expiring in ``[now, until)`` whose author was not yet warned:
-    (listing id, author id, title)."""
+    """Active local listings expiring in ``[now, until)`` whose author was not yet warned
+    of this expiry (a renewed listing is warned again before its new date):
+    (listing id, author id, title). Reads the ``listings_local_expiry`` index."""
     async with query(db,
         "SELECT l.id, l.author_id, l.title FROM listings l WHERE l.is_local = 1"
         " AND l.author_id IS NOT NULL AND l.status = 'active' AND l.hidden = 0"
         " AND l.expires_at >= ? AND l.expires_at < ? AND NOT EXISTS (SELECT 1 FROM"
         " notifications n WHERE n.member_id = l.author_id AND n.type = 'listing_expiring'"
-        " AND n.ref = l.id) AND NOT EXISTS (SELECT 1 FROM notification_muted m"
-        " WHERE m.member_id = l.author_id AND m.type = 'listing_expiring')"
-        " ORDER BY l.expires_at LIMIT ?", (now, until, limit),
+        " AND n.ref = l.id AND n.created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', l.expires_at, ?))"
+        " AND NOT EXISTS (SELECT 1 FROM"
+        " notification_muted m WHERE m.member_id = l.author_id AND m.type = 'listing_expiring')"
+        " ORDER BY l.expires_at LIMIT ?", (now, until, f"-{window_seconds} seconds", limit),
     ) as cursor:
         return [(str(r[0]), int(r[1]), str(r[2])) for r in await cursor.fetchall()]
 

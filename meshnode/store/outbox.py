@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -81,7 +82,8 @@ async def due_for_host(
 ) -> list[aiosqlite.Row]:
     """Due deliveries of one host, oldest first, with their activity."""
     async with query(db,
-        "SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.body FROM deliveries d"
+        "SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.type, o.object_id, o.body"
+        " FROM deliveries d"
         " JOIN outbox_activities o ON o.seq = d.outbox_seq WHERE d.host = ?"
         " AND d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?",
         (host, now, limit),
@@ -89,15 +91,25 @@ async def due_for_host(
         return list(await cursor.fetchall())
 
 
-async def record_attempt(
-    db: aiosqlite.Connection, delivery_id: int, *, state: str, attempts: int,
-    next_attempt_at: str, status: int | None, error: str | None, now: str,
-) -> None:
-    """Write the outcome of one delivery attempt."""
-    await db.execute(
+class Attempt(NamedTuple):
+    """The outcome of one delivery attempt, as written."""
+
+    delivery_id: int
+    state: str
+    attempts: int
+    next_attempt_at: str
+    status: int | None
+    error: str | None
+
+
+async def record_attempts(db: aiosqlite.Connection, attempts: Sequence[Attempt], *,
+                          now: str) -> None:
+    """Write the outcomes of delivery attempts (one statement, many rows)."""
+    await db.executemany(
         "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?,"
         " last_error = ?, done_at = CASE WHEN ? != 'pending' THEN ? END WHERE id = ?",
-        (state, attempts, next_attempt_at, status, error, state, now, delivery_id),
+        [(a.state, a.attempts, a.next_attempt_at, a.status, a.error, a.state, now,
+          a.delivery_id) for a in attempts],
     )
 
 

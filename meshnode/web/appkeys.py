@@ -9,9 +9,12 @@ from aiohttp import web
 
 from meshnode.config import Config
 from meshnode.federation.state import CONTEXT
+from meshnode.services.places import PlaceCache
 from meshnode.services.ratelimit import LoginThrottle
 from meshnode.web.cards import CardCache
+from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
+from meshnode.web.search_form import SearchOptions
 
 CONFIG = web.AppKey("config", Config)
 
@@ -19,5 +22,12 @@ CONFIG = web.AppKey("config", Config)
 I18N = web.AppKey("i18n", I18n)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CARDS = web.AppKey("cards", CardCache)
+# The search form's known places, read again only after a commit (services/places.py).
+PLACES = web.AppKey("places", PlaceCache)
+# Deal cards and wallet lines, keyed by what they show (web/fragments.py).
+FRAGMENTS = web.AppKey("fragments", FragmentCache)
+# The search form's option lists per language (web/pages/search_form.py).
+SEARCH_OPTIONS = web.AppKey("search_options", SearchOptions)
 
-__all__ = ["CARDS", "CONFIG", "CONTEXT", "I18N", "LOGIN_THROTTLE"]
+__all__ = ["CARDS", "CONFIG", "CONTEXT", "FRAGMENTS", "I18N", "LOGIN_THROTTLE", "PLACES",
+           "SEARCH_OPTIONS"]

@@ -19,8 +19,7 @@ from markupsafe import escape
 from multidict import MultiDictProxy
 
 from meshnode.protocol.redirects import local_target
-from meshnode.services import direct_messages as message_service
-from meshnode.services import notifications as notification_service
+from meshnode.services import badges as badge_service
 from meshnode.services import sessions as session_service
 from meshnode.store.members import MemberRow
 from meshnode.store.sessions import SessionRow
@@ -162,8 +161,9 @@ async def render(
     ctx = request.app[CONTEXT]
     member = await current_member(request)
     tr = translator(request, member)
-    unread = await message_service.unread_count(ctx, member) if member else 0
-    notices = await notification_service.unread_badge(ctx, member) if member else 0
+    badges = await badge_service.navigation_badges(ctx, member) if member else None
+    unread = badges.messages if badges else 0
+    notices = badges.notifications if badges else 0
     token: str | _AnonymousCsrfToken = (
         await csrf_token(request) if member else _AnonymousCsrfToken(request))
     env = aiohttp_jinja2.get_env(request.app)

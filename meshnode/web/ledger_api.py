@@ -68,7 +68,7 @@ def entry_json(entry: JournalEntry, decimals: int, viewer: str | None = None) ->
         "memo": fields.memo, "listing": fields.listing_id, "reverses": fields.reverses,
         "request": fields.request_id, "signed_by": fields.signer,
         "created_at": fields.created_at, "hash": entry.hash, "prev_hash": entry.prev_hash,
-        "document": entry.document,
+        "document": dict(entry.document),
     }
     if viewer is not None:
         body["direction"] = "out" if fields.payer == viewer else "in"

@@ -33,6 +33,9 @@ LABELS = {
     "listing_expiring": N_("Your listing expires soon"),
     "trustline_proposed": N_("A community proposes a trust line"),
     "report_received": N_("A listing was reported"),
+    "queue_turn": N_("Your turn: the item you waited for is back"),
+    "report_answered": N_("Another community decided a report sent to it"),
+    "match": N_("A listing matches your search or your listing"),
 }
 # Errors of services/email.py and protocol/mail.py a page or the API can show.
 EMAIL_MESSAGES = (

@@ -10,9 +10,12 @@ from aiohttp import web
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.mail import parse_address
+from meshnode.services import alerts
 from meshnode.services import email as email_service
 from meshnode.services import notifications as service
+from meshnode.store.listings import ListingRow
 from meshnode.store.notifications import NotificationRow
+from meshnode.web.alerts_api import match_listing_json
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_member
 from meshnode.web.bodies import read_json
@@ -21,15 +24,23 @@ READ_FIELDS = frozenset({"ids"})
 PREFERENCE_FIELDS = frozenset({"types"})
 
 
-def notification_json(row: NotificationRow, base_url: str, decimals: int) -> dict[str, Any]:
-    """One item: its type, when, whether read, and what it points to."""
+def notification_json(row: NotificationRow, base_url: str, decimals: int,
+                      listing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One item: its type, when, whether read, and what it points to (a ``match`` carries
+    ``listing``: ``{id, title, url, origin, kind, category}``)."""
     return {
+        **({"listing": listing} if row.type == "match" else {}),
         "amount": None if row.amount is None else format_amount(row.amount, decimals=decimals),
         "id": row.id, "type": row.type, "created_at": row.created_at,
         "read": row.read_at is not None, "read_at": row.read_at, "ref": row.ref,
         "url": f"{base_url}{row.target_url}" if row.target_url else None,
         "detail": row.detail,
     }
+
+
+def _listing(found: Mapping[str, ListingRow], ref: str) -> dict[str, Any] | None:
+    row = found.get(ref)
+    return None if row is None else match_listing_json(row)
 
 
 def parse_ids(value: object) -> list[int] | None:
@@ -86,9 +97,10 @@ async def list_notifications(request: web.Request) -> web.Response:
     rows = await service.list_notifications(
         ctx, member, before=_positive_int(request.query, "before", None), limit=limit,
         unread_only=unread_flag in ("1", "true"))
+    matched = await alerts.listings_of(ctx, [row.ref for row in rows if row.type == "match"])
     return web.json_response({
-        "items": [notification_json(row, ctx.config.base_url, ctx.config.currency.decimals)
-                  for row in rows],
+        "items": [notification_json(row, ctx.config.base_url, ctx.config.currency.decimals,
+                                    _listing(matched, row.ref)) for row in rows],
         "unread": await service.unread_count(ctx, member),
         "next": rows[-1].id if len(rows) == limit else None,
     })

@@ -54,6 +54,11 @@ EXCLUDED: dict[str, str] = {
     "/groups/{handle}/followers": "an ActivityPub collection (JSON)",
     "/groups/{handle}/following": "an ActivityPub collection (JSON)",
     "/lang/{code}": "the footer's language switch: sets a cookie and redirects, no page",
+    "/settings/export": "a member's data archive (a zip download)",
+    "/admin/members/{username}/export": "a member's data archive (a zip download)",
+    "/calendar/{token}.ics": "a member's private iCalendar feed, read by calendar applications",
+    "/deals/{deal_id}.ics": "one deal as an iCalendar file to download",
+    "/blocklist": "the signed block-list collection (JSON)",
 }
 EXCLUDED_PREFIXES = ("/api/", "/.well-known/", "/static")
 
@@ -181,9 +186,11 @@ async def test_every_page_route_is_visited_or_excluded_with_a_reason(
 VISITED: dict[str, str] = {
     "/": "camille", "/search": "", "/post": "camille", "/login": "",
     "/listings/{listing_id}": "camille", "/listings/{listing_id}/edit": "root",
-    "/my/listings": "root", "/my/deals": "camille", "/deals/{deal_id}": "camille",
+    "/my/listings": "root", "/my/alerts": "root", "/my/deals": "camille",
+    "/deals/{deal_id}": "camille",
     "/messages": "root", "/messages/{listing_id}/{username}": "root",
     "/messages/with/{handle}": "root", "/notifications": "root", "/settings": "camille",
+    "/settings/delete": "camille",
     "/users/{username}": "", "/users/{username}/receipts": "camille",
     "/groups/{handle}": "", "/join/{secret}": "",
     "/email/verify/{token}": "", "/wallet": "camille", "/wallet/pay": "camille",
@@ -193,6 +200,7 @@ VISITED: dict[str, str] = {
     "/admin/settings": "root", "/admin/reports": "root", "/admin/peers": "root",
     "/admin/neighbours": "root", "/admin/trustlines": "root", "/admin/ledger": "root",
     "/admin/ledger/transaction": "root",
+    "/admin/network": "root", "/network": "",
 }
 
 

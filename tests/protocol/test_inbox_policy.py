@@ -131,7 +131,7 @@ def test_policy__undo_of_a_like_is_unsupported() -> None:
     assert (verdict.admit, verdict.reason) == (False, "unsupported")
 
 
-@pytest.mark.parametrize("kind", ["Like", "Move", "Flag", "Block", "Add", "EmojiReact"])
+@pytest.mark.parametrize("kind", ["Like", "Move", "Block", "Add", "EmojiReact"])
 def test_policy__unsupported_types_are_refused_even_from_a_peer(kind: str) -> None:
     verdict = decide(act(kind, f"{US}/listings/1"), here=HERE, sender=PEER)
     assert (verdict.admit, verdict.reason) == (False, "unsupported")

@@ -162,7 +162,7 @@ async def send(world: World, route: Route, path_values: dict[str, str], query: d
         data = {**form, "csrf": world.csrf} if route.method != "GET" else None
     response = await world.client.request(route.method, url, params=query, data=data,
                                           headers=headers, allow_redirects=False)
-    text = await response.text()
+    text = (await response.read()).decode("utf-8", "replace")  # some answers are zip files
     return response.status, f"{route.method} {url} query={query!r} body={data!r}: {text[:300]}"
 
 

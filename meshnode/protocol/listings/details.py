@@ -93,6 +93,10 @@ def _notice_hours(value: object, name: str, _now: datetime, _decimals: int) -> i
             {name: "whole hours, 0-720"}) from exc
 
 
+def _min_reputation(value: object, name: str, _now: datetime, _decimals: int) -> int:
+    return parse_int(value, name, low=0, high=1000)
+
+
 def _unit(value: object, name: str, _now: datetime, _decimals: int) -> str:
     if value not in UNITS:
         raise ValidationError(Text("%(name)s unknown", name=name),
@@ -113,6 +117,8 @@ CATEGORY_FIELDS: dict[str, dict[str, DetailField]] = {
         "deposit": DetailField(_price_amount),
         "available_from": DetailField(_any_time),
         "available_until": DetailField(_future_time),
+        # completed exchanges without absence a borrower needs (issue 18; services/queue)
+        "min_reputation": DetailField(_min_reputation),
     },
     "give": {},
     "swap": {"wanted": DetailField(_text)},

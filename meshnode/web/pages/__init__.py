@@ -9,16 +9,30 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
+from meshnode.services.places import PlaceCache
 from meshnode.services.ratelimit import LoginThrottle
-from meshnode.web.appkeys import CARDS, CONFIG, I18N, LOGIN_THROTTLE
+from meshnode.web.appkeys import (
+    CARDS,
+    CONFIG,
+    FRAGMENTS,
+    I18N,
+    LOGIN_THROTTLE,
+    PLACES,
+    SEARCH_OPTIONS,
+)
 from meshnode.web.browser import render
 from meshnode.web.cards import CardCache
 from meshnode.web.errors import HTML_ERRORS
+from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
 from meshnode.web.pagecache import PAGE_CACHE, PageCache
 from meshnode.web.pages.admin import setup_admin_pages
+from meshnode.web.pages.alerts import setup_alert_pages
 from meshnode.web.pages.auth import setup_auth_pages
+from meshnode.web.pages.blocks_admin import setup_block_admin_pages
 from meshnode.web.pages.booking import setup_booking_pages
+from meshnode.web.pages.calendar import setup_calendar_pages
 from meshnode.web.pages.deals import setup_deal_pages
 from meshnode.web.pages.forms import CATEGORY_LABELS, KIND_LABELS, STATUS_LABELS, UNIT_LABELS
 from meshnode.web.pages.language import setup_language_pages
@@ -26,12 +40,15 @@ from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
 from meshnode.web.pages.neighbours import setup_neighbour_pages
+from meshnode.web.pages.network_map import setup_network_map_pages
 from meshnode.web.pages.notifications import setup_notification_pages
 from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
+from meshnode.web.pages.queue import setup_queue_pages
 from meshnode.web.pages.remote_pay import setup_remote_pay_pages
 from meshnode.web.pages.trustlines_admin import setup_trustline_admin_pages
 from meshnode.web.pages.wallet import setup_wallet_pages
+from meshnode.web.search_form import SearchOptions
 
 STATIC_DIR = Path(str(resources.files("meshnode.web") / "static"))
 
@@ -60,6 +77,12 @@ def setup_pages(app: web.Application) -> None:
         symbol=config.currency.symbol, decimals=config.currency.decimals,
     )
     app[LOGIN_THROTTLE] = LoginThrottle()
+    app[PLACES] = PlaceCache()
+    app[FRAGMENTS] = FragmentCache()
+    app[SEARCH_OPTIONS] = SearchOptions({
+        "kind": (KINDS, KIND_LABELS), "category": (CATEGORIES, CATEGORY_LABELS),
+        "status": (STATUSES, STATUS_LABELS),
+    })
     app[CARDS] = CardCache({
         "category_labels": CATEGORY_LABELS, "kind_labels": KIND_LABELS,
         "status_labels": STATUS_LABELS, "unit_labels": UNIT_LABELS,
@@ -74,10 +97,15 @@ def setup_pages(app: web.Application) -> None:
     setup_admin_pages(app)
     setup_wallet_pages(app)
     setup_ledger_admin_pages(app)
+    setup_calendar_pages(app)  # before the deal pages: /deals/{id}.ics
     setup_deal_pages(app)
     setup_booking_pages(app)
+    setup_queue_pages(app)
     setup_peer_admin_pages(app)
+    setup_block_admin_pages(app)
     setup_trustline_admin_pages(app)
     setup_remote_pay_pages(app)
     setup_neighbour_pages(app)
+    setup_network_map_pages(app)
     setup_language_pages(app)
+    setup_alert_pages(app)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from meshnode.errors import ConflictError
+from meshnode.federation.flags import inbox_of
+from meshnode.federation.state import FEDERATION
 from meshnode.protocol.errors import ValidationError
-from meshnode.services import accounts, invitations, members, moderation
+from meshnode.services import accounts, flags, invitations, listings, members, moderation
 from meshnode.services.accounts import MemberChange
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.browser import field, read_form, redirect, render, require_admin, require_member
@@ -130,14 +132,23 @@ async def reports_page(request: web.Request) -> web.Response:
 
 
 async def report_listing(request: web.Request) -> web.StreamResponse:
-    """``POST /listings/{id}/report``: any member can report a listing."""
+    """``POST /listings/{id}/report``: any member can report a listing; one of another
+    community is also sent there (anonymously when the box is ticked, as it is by default)."""
     member = await require_member(request)
     form = await read_form(request)
     listing_id = request.match_info["listing_id"]
+    ctx = request.app[CONTEXT]
+    listing = await listings.get_listing(ctx, listing_id)
     try:
-        await moderation.report_listing(request.app[CONTEXT], member, listing_id,
-                                        field(form, "reason", 2000))
-    except ValidationError:
+        if listing.row.is_local:
+            await moderation.report_listing(ctx, member, listing_id, field(form, "reason", 2000))
+        else:  # another community's listing: also sent there as a Flag
+            await flags.file_report(ctx, member, listing_id, reason="other",
+                                    comment=field(form, "reason", 2000),
+                                    anonymous=field(form, "anonymous") == "1",
+                                    inbox_of=inbox_of(request.app[FEDERATION]))
+            request.app[FEDERATION].wake_delivery()
+    except (ValidationError, ConflictError):
         raise redirect(f"/listings/{listing_id}?report=invalid#report") from None
     raise redirect(f"/listings/{listing_id}?report=sent")
 
@@ -149,6 +160,17 @@ async def moderate(request: web.Request) -> web.StreamResponse:
     hidden = request.match_info["action"] == "hide"
     await moderation.set_listing_hidden(request.app[CONTEXT], admin,
                                         request.match_info["listing_id"], hidden=hidden)
+    raise redirect("/admin/reports")
+
+
+async def decide_report(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/reports/{id}/removed`` or ``/dismissed``: decide one report (one from
+    another community is answered there)."""
+    admin = await require_admin(request)
+    await read_form(request)
+    await moderation.decide_report(request.app[CONTEXT], admin,
+                                   int(request.match_info["report_id"]),
+                                   request.match_info["decision"])
     raise redirect("/admin/reports")
 
 
@@ -171,3 +193,5 @@ def setup_admin_pages(app: web.Application) -> None:
     app.router.add_get("/admin/reports", reports_page)
     app.router.add_post("/listings/{listing_id}/report", report_listing)
     app.router.add_post("/admin/listings/{listing_id}/{action:hide|restore}", moderate)
+    app.router.add_post("/admin/reports/{report_id:[0-9]+}/{decision:removed|dismissed}",
+                        decide_report)

@@ -21,6 +21,7 @@ from meshnode.web.browser import (
     safe_next,
     set_cookie,
 )
+from meshnode.web.pages.calendar import calendar_settings
 
 MISMATCH = "the two passwords differ"
 
@@ -113,6 +114,7 @@ async def settings_page(request: web.Request) -> web.Response:
         "values": {"display_name": member.display_name, "bio": member.bio,
                    "locale": member.locale or ""},
         "errors": {}, "locales": LOCALES, "saved": request.query.get("saved"),
+        "calendar": await calendar_settings(request, member),
     })
 
 

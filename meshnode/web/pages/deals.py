@@ -5,22 +5,36 @@ actions (accept, decline, cancel, start, returned/done, claim) and feedback. CSR
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from meshnode.errors import NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount
+from meshnode.protocol.names import Party
 from meshnode.services import deal_settlement, names
 from meshnode.services import deals as deal_service
 from meshnode.store.deals import DealRow, FeedbackRow
 from meshnode.store.listings import ListingRow
-from meshnode.web.appkeys import CONTEXT
-from meshnode.web.browser import field, read_form, redirect, render, require_member
+from meshnode.store.members import MemberRow
+from meshnode.web.appkeys import CONTEXT, FRAGMENTS
+from meshnode.web.browser import (
+    csrf_token,
+    field,
+    read_form,
+    redirect,
+    render,
+    require_member,
+    translator,
+)
 from meshnode.web.deals_api import quantity_text
 from meshnode.web.i18n import N_
 from meshnode.web.pages.forms import UNIT_LABELS
+from meshnode.web.pages.queue_view import queue_context
 from meshnode.web.pages.refill import REFUSALS, FormState, refused
 
 STATE_LABELS = {
@@ -77,12 +91,34 @@ async def my_deals(request: web.Request) -> web.Response:
     received = await deal_service.my_deals(ctx, member, "author")
     parties = await names.actor_parties(
         ctx, [d.author_uri for d in booked] + [d.booker_uri for d in received])
+    cards = await _card_renderer(request, member, parties)
     return await render(request, "my_deals.html", {
-        "parties": parties,
-        "booked": [_card(d, "booker", ctx.config.currency.decimals) for d in booked],
-        "received": [_card(d, "author", ctx.config.currency.decimals) for d in received],
-        "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
+        "booked": [cards(d, "booker") for d in booked],
+        "received": [cards(d, "author") for d in received],
     })
+
+
+async def _card_renderer(request: web.Request, member: MemberRow, parties: dict[str, Party]
+                         ) -> Callable[[DealRow, str], Markup]:
+    """Deal cards from the fragment cache, keyed by the deal row (all of it), the role, the
+    other party's name, the language and the session's CSRF token (the cards hold forms)."""
+    tr = translator(request, member)
+    token = await csrf_token(request)
+    env = aiohttp_jinja2.get_env(request.app)
+    fragments = request.app[FRAGMENTS]
+    decimals = request.app[CONTEXT].config.currency.decimals
+
+    def card(deal: DealRow, role: str) -> Markup:
+        other = deal.booker_uri if role == "author" else deal.author_uri
+        party = parties.get(other)
+        return fragments.render(env, "_deal_card.html", (tr.lang, deal, role, party, token),
+                                lambda: {
+            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "csrf_token": token,
+            "parties": {other: party} if party else {}, "item": _card(deal, role, decimals),
+            "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
+        })
+
+    return card
 
 
 async def deal_page(request: web.Request, *, refusal: FormState | None = None
@@ -157,6 +193,7 @@ async def booking_context(request: web.Request, row: ListingRow, *, is_author: b
         context["bookable"] = not context["no_trust_line"]
     if is_author:
         context["pending"] = (await deal_service.pending_requests(ctx, [row.id])).get(row.id, 0)
+    context.update(await queue_context(request, row, is_author=is_author))
     if row.category == "group-buy":
         found = await deal_service.progress(ctx, row.id)
         context["progress"] = {

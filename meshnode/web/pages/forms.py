@@ -48,7 +48,9 @@ UNIT_LABELS = {"kg": N_("kg"), "g": N_("g"), "l": N_("litres"), "unit": N_("unit
 DETAIL_FIELDS: dict[str, tuple[FormField, ...]] = {
     "lend": (FormField("deposit", "amount", N_("Deposit")),
              FormField("available_from", "datetime", N_("Available from")),
-             FormField("available_until", "datetime", N_("Available until"))),
+             FormField("available_until", "datetime", N_("Available until")),
+             FormField("min_reputation", "int",
+                       N_("Completed exchanges required to borrow it"))),
     "give": (),
     "swap": (FormField("wanted", "text", N_("Wanted in exchange")),),
     "sell": (FormField("quantity", "int", N_("Quantity")),),

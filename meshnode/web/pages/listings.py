@@ -18,18 +18,19 @@ from meshnode.errors import (
     UnsupportedMediaError,
 )
 from meshnode.protocol.errors import ValidationError
-from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES, draft_to_input
+from meshnode.protocol.listings import CATEGORIES, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
+from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import message_of
 from meshnode.services import accounts, capacity, names, trust
 from meshnode.services import deals as deal_service
 from meshnode.services import listings as listing_service
-from meshnode.services import places as places_service
 from meshnode.services.context import NodeContext
+from meshnode.services.notifications import EXPIRY_WARNING
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT
+from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS
 from meshnode.web.browser import (
     current_member,
     field,
@@ -38,6 +39,7 @@ from meshnode.web.browser import (
     render,
     require_member,
 )
+from meshnode.web.pages.alerts import author_matches, expired_split
 from meshnode.web.pages.deals import booking_context
 from meshnode.web.pages.forms import (
     DETAIL_FIELDS,
@@ -106,8 +108,9 @@ async def search(request: web.Request) -> web.Response:
     searched = any(query[k] for k in SEARCH_KEYS)
     return await render(request, "search.html", {
         "query": query, "listings": await card_context(ctx, rows), "errors": errors,
-        "next_link": next_link, "searched": searched, "kinds": KINDS, "statuses": STATUSES,
-        "places": await places_service.known_places(ctx), **form_choices(),
+        "next_link": next_link, "searched": searched,
+        "search_options": request.app[SEARCH_OPTIONS],
+        "places": await request.app[PLACES].get(ctx),
     }, status=400 if errors else 200)
 
 
@@ -146,6 +149,7 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
         "signature": signature.status.value, "check": signature.check,
         "author": parties.author, "origin_community": parties.community,
         "is_author": is_author, "notice": notice, "booking_form": booking_form or FormState(),
+        "matches": await card_context(ctx, await author_matches(ctx, row, is_author)),
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
     }, status=status)
@@ -285,16 +289,23 @@ async def my_listings(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     groups = []
     ids: list[str] = []
+    now = ctx.clock()
+    expired: list[dict[str, Any]] = []  # issue 18: "Expirées", each with "Republier"
     for status in STATUSES:
         page = await listing_service.search_listings(
-            ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True, limit=100)
+            ctx, SearchFilters(author_id=member.id, status=status, include_hidden=True,
+                               include_expired=True, limit=100)
         )
         if page.items:
-            groups.append((status, await card_context(ctx, page.items)))
+            cards, gone = expired_split(await card_context(ctx, page.items), format_utc(now))
+            expired += gone
+            groups += [(status, cards)] if cards else []
             ids += [row.id for row in page.items]
     pending = await deal_service.pending_requests(ctx, ids)
-    return await render(request, "my_listings.html", {"groups": groups, "pending": pending,
-                                                      **form_choices()})
+    return await render(request, "my_listings.html", {
+        "groups": groups, "pending": pending, "expired": expired, **form_choices(),
+        "renew_before": format_utc(now + EXPIRY_WARNING),
+        "renewed": request.query.get("renewed", "")})
 
 
 def setup_listing_pages(app: web.Application) -> None:

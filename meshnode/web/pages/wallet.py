@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from meshnode.errors import ConflictError, LimitExceededError, NotFoundError
 from meshnode.protocol.amounts import format_amount
@@ -19,11 +21,11 @@ from meshnode.protocol.translatable import message_of
 from meshnode.services import ledger, names
 from meshnode.services import listings as listing_service
 from meshnode.services import wallet as wallet_service
-from meshnode.services.balance_chart import chart_geometry
+from meshnode.services.balance_chart import BalanceSeries, chart_geometry
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
-from meshnode.web.appkeys import CONTEXT
+from meshnode.web.appkeys import CONTEXT, FRAGMENTS
 from meshnode.web.browser import field, read_form, redirect, render, require_member, translator
 from meshnode.web.i18n import N_, Translator
 from meshnode.web.pages import remote_pay
@@ -79,6 +81,7 @@ async def wallet_page(request: web.Request, *, notice: str | None = None,
                       status: int = 200) -> web.Response:
     """``GET /wallet``: balance, limits, room, bills both ways, chart, history."""
     member = await require_member(request)
+    tr = translator(request, member)  # the member's language, for money() and the chart too
     ctx = request.app[CONTEXT]
     cursor = request.query.get("cursor", "")[:20] or None
     view = await wallet_service.wallet_view(ctx, member, cursor=cursor)
@@ -88,9 +91,20 @@ async def wallet_page(request: web.Request, *, notice: str | None = None,
         "others": await names.history_names(ctx, member.username, entries),
         "memos": {e.fields.id: parse_deal_memo(e.fields.memo) for e in entries},
         "view": view, "position": view.wallet.position, "money": money(request),
-        "chart": chart_geometry(view.series) if view.series else None,
+        "chart": _chart(request, tr, view.series) if view.series else None,
         "kind_labels": KIND_LABELS, "done": done, "notice": notice, "cursor": cursor,
     }, status=status)
+
+
+def _chart(request: web.Request, tr: Translator, series: BalanceSeries) -> Markup:
+    """The balance chart and its table, from the fragment cache: keyed by the points drawn,
+    the day the chart ends (the only part of ``end`` it shows) and the language."""
+    geometry = chart_geometry(series)
+    key = (tr.lang, geometry, series.start, series.points, tr.date(series.end, "medium"))
+    return request.app[FRAGMENTS].render(
+        aiohttp_jinja2.get_env(request.app), "_chart_fragment.html", key, lambda: {
+            "_": tr.gettext, "fmt": tr, "money": money(request), "chart": geometry,
+            "series": series})
 
 
 async def show_wallet(request: web.Request) -> web.Response:

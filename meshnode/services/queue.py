@@ -1,0 +1,217 @@
+"""Waiting lists of lent items ("file d'attente") and the minimum-reputation gate.
+
+While a loan is out, members join the listing's queue (:func:`join`). The deal worker calls
+:func:`run_due`: once the lender marks the item returned, the first in line is told
+(``queue_turn``) and has ``protocol.queue.CONFIRM_WINDOW`` to book it; meanwhile nobody
+else can book the item (:func:`claim_turn`, on the booking's own transaction). A booking
+by the member holding the turn confirms it; past the deadline the turn lapses and the next
+one is told. The next turn waits until the booking made in the previous one is over (the
+item returned, or the booking declined, cancelled or expired). Every move is a conditional
+row update, applied with its notification in one
+transaction, so a restart resumes from the rows.
+
+Reputation (issue 18): :func:`count_completed_deals`, from what this node saw and from the
+member's signed receipts (``services/reputation.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from meshnode import urls
+from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
+from meshnode.protocol import queue as proto
+from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.translatable import Text, When
+from meshnode.services import notifications, reputation
+from meshnode.services.context import NodeContext
+from meshnode.store import listings as listing_store
+from meshnode.store import queue as queue_store
+from meshnode.store.deals import DealRow
+from meshnode.store.listings import ListingRow
+from meshnode.store.members import MemberRow
+from meshnode.store.queue import QueueRow
+
+OPEN_STATUSES = ("active", "reserved")  # the author may mark a lent item reserved
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """What a member sees of one item's queue."""
+
+    listing_id: str
+    state: str | None  # waiting, notified, or None (not in line)
+    position: int | None
+    length: int
+    confirm_by: str | None
+    item_out: bool
+
+
+def _entries(rows: list[QueueRow]) -> list[proto.Entry]:
+    return [proto.Entry(r.id, r.member_id, r.state,
+                        parse_utc(r.confirm_by, field="confirm_by") if r.confirm_by else None)
+            for r in rows]
+
+
+def _is_open(listing: ListingRow, now: datetime) -> bool:
+    return (listing.status in OPEN_STATUSES and not listing.hidden
+            and (listing.expires_at is None or listing.expires_at > format_utc(now)))
+
+
+async def _listing(ctx: NodeContext, listing_id: str) -> ListingRow:
+    listing = await listing_store.get_listing(ctx.store.reader, listing_id)
+    if listing is None or listing.hidden:
+        raise NotFoundError(f"no listing {listing_id!r}")
+    return listing
+
+
+# --- reputation ------------------------------------------------------------------------------
+
+
+async def count_completed_deals(ctx: NodeContext, actor_uri: str) -> int:
+    """Completed exchanges of ``actor_uri`` without a reported absence, the larger of two
+    counts this node trusts: the deals it recorded itself (less those the other party's
+    signed feedback says ``no_show``), and the member's signed receipts
+    (``services/reputation.count_for``: deals less absences, imported ones included, each
+    verified by this node), so a member who moved here keeps the credit they brought."""
+    seen = await queue_store.completed_without_no_show(ctx.store.reader, actor_uri)
+    portable = await reputation.count_for(ctx, actor_uri)
+    return max(seen, portable.deals - portable.no_shows)
+
+
+def min_reputation(listing: ListingRow) -> int:
+    """The listing's ``details.min_reputation`` (0: anyone may book)."""
+    value = json.loads(listing.details).get("min_reputation", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+async def check_reputation(ctx: NodeContext, listing: ListingRow, actor_uri: str) -> None:
+    """Refuse (403) a booker below the listing's minimum; nothing is stored before."""
+    needed = min_reputation(listing)
+    if needed <= 0:
+        return
+    have = await count_completed_deals(ctx, actor_uri)
+    if have < needed:
+        raise PermissionDeniedError(Text(
+            "the lender asks for at least %(needed)s completed exchanges without absence"
+            " before lending this item; you have %(have)s", needed=needed, have=have),
+            {"min_reputation": Text("at least %(needed)s", needed=needed)})
+
+
+# --- joining, leaving, looking ---------------------------------------------------------------
+
+
+async def status(ctx: NodeContext, member: MemberRow, listing_id: str) -> QueueStatus:
+    """The member's place in the item's queue (``state`` None when not in line)."""
+    listing = await _listing(ctx, listing_id)
+    return await _status(ctx.store.reader, listing, member, ctx.clock())
+
+
+async def _status(db: aiosqlite.Connection, listing: ListingRow, member: MemberRow,
+                  now: datetime) -> QueueStatus:
+    rows = await queue_store.live_entries(db, listing.id)
+    mine = next((r for r in rows if r.member_id == member.id), None)
+    return QueueStatus(
+        listing_id=listing.id, state=mine.state if mine else None,
+        position=proto.position_of(_entries(rows), member.id), length=len(rows),
+        confirm_by=mine.confirm_by if mine else None,
+        item_out=await queue_store.item_out(db, listing.id, format_utc(now)))
+
+
+def _check_queueable(listing: ListingRow, member: MemberRow) -> None:
+    if listing.category != "lend" or listing.kind != "offer":
+        raise ConflictError("only lent items have a waiting list")
+    if not listing.is_local:
+        raise ConflictError(
+            "waiting lists are kept for this community's own listings for now")
+    if listing.status not in OPEN_STATUSES:
+        raise ConflictError("this listing is no longer offered")
+    if listing.author_id == member.id:
+        raise PermissionDeniedError("you cannot queue for your own listing")
+
+
+async def join(ctx: NodeContext, member: MemberRow, listing_id: str) -> QueueStatus:
+    """Take the last place in the item's queue (409 if it is available now: book it)."""
+    listing = await _listing(ctx, listing_id)
+    _check_queueable(listing, member)
+    await check_reputation(ctx, listing, urls.member_actor(ctx.config.base_url,
+                                                           member.username))
+    now = ctx.clock()
+    async with ctx.store.transaction() as tx:
+        rows = await queue_store.live_entries(tx, listing.id)
+        if any(r.member_id == member.id for r in rows):
+            raise ConflictError("you are already in this waiting list")
+        if not rows and not await queue_store.item_out(tx, listing.id, format_utc(now)):
+            raise ConflictError("this item is not lent out now: book it directly")
+        if len(rows) >= proto.MAX_WAITING:
+            raise ConflictError(Text("this waiting list is full (%(max)s members)",
+                                     max=proto.MAX_WAITING))
+        await queue_store.insert_entry(tx, listing_id=listing.id, member_id=member.id,
+                                       now=format_utc(now))
+        return await _status(tx, listing, member, now)
+
+
+async def leave(ctx: NodeContext, member: MemberRow, listing_id: str) -> None:
+    """Give up one's place (or turn); 404 when not in line."""
+    listing = await _listing(ctx, listing_id)
+    async with ctx.store.transaction() as tx:
+        mine = await queue_store.live_entry(tx, listing.id, member.id)
+        if mine is None:
+            raise NotFoundError("you are not in this waiting list")
+        await queue_store.move_entry(tx, mine.id, expect=mine.state, state="left",
+                                     now=format_utc(ctx.clock()))
+
+
+# --- the turn: given by the worker, taken by a booking ---------------------------------------
+
+
+async def claim_turn(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
+                     deal: DealRow) -> None:
+    """On a booking's transaction: while a member holds the item's turn, only their booking
+    is taken (and confirms the turn); anyone else's is refused (409)."""
+    if listing.category != "lend":
+        return
+    now = format_utc(ctx.clock())
+    holder = next((r for r in await queue_store.live_entries(tx, listing.id)
+                   if r.state == "notified" and (r.confirm_by or "") > now), None)
+    if holder is None:
+        return
+    if holder.member_id != deal.booker_id:
+        raise ConflictError(Text(
+            "this item is kept for the next member of the waiting list until %(when)s",
+            when=When(holder.confirm_by or now)))
+    await queue_store.move_entry(tx, holder.id, expect="notified", state="confirmed",
+                                 now=now, deal_id=deal.id)
+
+
+async def run_due(ctx: NodeContext) -> int:
+    """One step of every queue: close, lapse, give the turn. Returns the moves made."""
+    moved = 0
+    for listing_id in await queue_store.queued_listings(ctx.store.reader):
+        async with ctx.store.transaction() as tx:
+            moved += await _step_listing(ctx, tx, listing_id)
+    return moved
+
+
+async def _step_listing(ctx: NodeContext, tx: aiosqlite.Connection, listing_id: str) -> int:
+    listing = await listing_store.get_listing(tx, listing_id)
+    now = ctx.clock()
+    rows = await queue_store.live_entries(tx, listing_id)
+    busy = (await queue_store.item_out(tx, listing_id, format_utc(now))
+            or await queue_store.turn_in_use(tx, listing_id))
+    moves = proto.plan_moves(_entries(rows), now=now, item_out=busy,
+                             open_=listing is not None and _is_open(listing, now))
+    states = {r.id: r.state for r in rows}
+    for move in moves:
+        confirm_by = format_utc(move.confirm_by) if move.confirm_by else None
+        if not await queue_store.move_entry(tx, move.entry_id, expect=states[move.entry_id],
+                                            state=move.to, now=format_utc(now),
+                                            confirm_by=confirm_by):
+            raise ConflictError("the waiting list changed meanwhile")
+        if move.event == "turn" and listing is not None:
+            await notifications.queue_turn(ctx, tx, move.member_id, listing)
+    return len(moves)

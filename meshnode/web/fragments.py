@@ -1,0 +1,48 @@
+"""Parts of members' pages rendered once and kept: deal cards, wallet lines (issue 17).
+
+A fragment is keyed by everything it shows (the stored row itself, frozen, the names and
+the reader's language, the session's CSRF token when it holds a form), so a changed row or
+name is simply another key: nothing has to be invalidated, and old keys age out of a
+bounded LRU. Rendering 50 deal cards with Jinja macros was most of "Mes réservations".
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+FRAGMENT_CACHE_SIZE = 4000
+
+
+class FragmentCache:
+    """Rendered HTML of small templates by (template, key), least recently used dropped."""
+
+    def __init__(self, size: int = FRAGMENT_CACHE_SIZE) -> None:
+        self._size = size
+        self._html: OrderedDict[tuple[str, Hashable], Markup] = OrderedDict()
+        self.renders = 0  # how many were rendered rather than found (tests, benchmarks)
+
+    def __len__(self) -> int:
+        return len(self._html)
+
+    def render(self, env: jinja2.Environment, template: str, key: Hashable,
+               context: Callable[[], dict[str, Any]]) -> Markup:
+        """``template`` rendered with ``context()``, or the copy kept for ``key``.
+
+        ``key`` must hold every value the template reads; ``context`` is only called to
+        render a key not seen yet."""
+        full = (template, key)
+        html = self._html.get(full)
+        if html is not None:
+            self._html.move_to_end(full)
+            return html
+        html = Markup(env.get_template(template).render(context()))  # noqa: S704 - autoescaped
+        self.renders += 1
+        self._html[full] = html
+        while len(self._html) > self._size:
+            self._html.popitem(last=False)
+        return html

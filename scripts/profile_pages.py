@@ -1,0 +1,178 @@
+"""Profile the members' pages in-process: where one page render spends its time (cProfile).
+
+Usage: ``PYTHONPATH=. python scripts/profile_pages.py [--listings 2000] [--page search]
+[--requests 200] [--top 30]``
+
+Seeds a node like ``bench_web.py --members`` (signed listings, payments and bookings for
+``member0``), builds the app with ``create_app`` (workers off), signs in through the login
+form, then fetches one page ``--requests`` times under cProfile and prints the costliest
+functions by their own time and by cumulative time. The client runs in the same process:
+its frames (``aiohttp/client*``) are in the profile too; read the server's.
+
+``--sql``: instead of the profile, every statement one page runs (in aiosqlite's thread, which
+cProfile does not see), with its time per page and SQLite's ``EXPLAIN QUERY PLAN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import importlib.util
+import io
+import pstats
+import random
+import sqlite3
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+import aiosqlite
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from meshnode.app import create_app
+from meshnode.config import Config
+from meshnode.services.node import init_node
+
+
+def _bench_web() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_web", Path(__file__).with_name(
+        "bench_web.py"))
+    if spec is None or spec.loader is None:
+        raise RuntimeError("scripts/bench_web.py not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _paths(page: str, ids: list[str], words: list[str], count: int) -> list[str]:
+    rng = random.Random(7)
+    if page == "search":
+        return [f"/search?q={rng.choice(words)}" for _ in range(count)]
+    if page == "listing":
+        return [f"/listings/{rng.choice(ids)}" for _ in range(count)]
+    return [{"home": "/", "wallet": "/wallet", "bookings": "/my/deals"}[page]] * count
+
+
+async def _signed_in(client: TestClient[web.Request, web.Application]) -> None:
+    page = await (await client.get("/login")).text()
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    response = await client.post("/login", allow_redirects=False, data={
+        "csrf": token, "username": "member0", "password": "bench-password", "next": "/"})
+    if response.status != 303:
+        raise RuntimeError(f"login refused: {response.status}")
+
+
+class StatementLog:
+    """Times every ``execute_fetchall`` in aiosqlite's thread (a diagnostic, not for the node)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self.count: dict[str, int] = defaultdict(int)
+        self.params: dict[str, object] = {}
+        self.on = False
+
+    def install(self) -> None:
+        """Wrap ``aiosqlite.Connection._execute_fetchall`` for this process."""
+        original = aiosqlite.Connection._execute_fetchall
+
+        def timed(conn: aiosqlite.Connection, sql: str, parameters: object
+                  ) -> Iterable[sqlite3.Row]:
+            began = time.perf_counter()
+            try:
+                return original(conn, sql, parameters)
+            finally:
+                if self.on:
+                    self.spent[sql] += time.perf_counter() - began
+                    self.count[sql] += 1
+                    self.params[sql] = parameters
+
+        aiosqlite.Connection._execute_fetchall = timed  # type: ignore[method-assign]
+
+    def report(self, database: Path, pages: int) -> None:
+        """Statements by total time, per page, with their query plans."""
+        db = sqlite3.connect(database)
+        db.create_function("haversine_km", 4, lambda *_: 0.0)
+        total = sum(self.spent.values()) / pages * 1000
+        print(f"{sum(self.count.values()) / pages:.1f} statements per page, {total:.2f} ms")
+        for sql, spent in sorted(self.spent.items(), key=lambda kv: -kv[1]):
+            print(f"\n{spent / pages * 1000:7.3f} ms  {self.count[sql] / pages:4.1f}×  "
+                  f"{' '.join(sql.split())[:400]}")
+            try:
+                plan = db.execute("EXPLAIN QUERY PLAN " + sql, self.params[sql]).fetchall()
+            except sqlite3.Error as exc:
+                print(f"          (no plan: {exc})")
+                continue
+            for row in plan:
+                print(f"          {row[3]}")
+        db.close()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    bench = _bench_web()
+    statements = StatementLog()
+    if args.sql:
+        statements.install()
+    with tempfile.TemporaryDirectory(prefix="meshnode-profile-") as tmp:
+        config = init_node(Config(data_dir=Path(tmp) / "node", name="Banc d'essai",
+                                  handle="bench", public_url="http://127.0.0.1:8080"))
+        ids = await bench.seed(config, args.listings)
+        await bench.seed_member_activity(config, ids)
+        app = create_app(config, run_workers=False)
+        async with TestClient(TestServer(app)) as client:
+            await _signed_in(client)
+            headers = {"Accept": "text/html", "Accept-Language": "fr"}
+            paths = _paths(args.page, ids, bench.WORDS, args.requests)
+            for path in paths[:20]:  # templates compiled, caches warm
+                await (await client.get(path, headers=headers)).read()
+            profile = cProfile.Profile()
+            began, cpu = time.perf_counter(), time.process_time()
+            if args.sql:
+                statements.on = True
+            elif not args.plain:
+                profile.enable()
+            for path in paths:
+                response = await client.get(path, headers=headers)
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{path}: {response.status}")
+            profile.disable()
+            statements.on = False
+            elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+        if args.sql:
+            statements.report(config.database_path, len(paths))
+            return
+    if args.plain:
+        print(f"{args.page}: {elapsed / len(paths) * 1000:.2f} ms per request, one at a time, "
+              f"{cpu / len(paths) * 1000:.2f} ms of CPU (server, its database thread and the "
+              "in-process client, not profiled)")
+        return
+    print(f"{args.page}: {len(paths)} requests, {elapsed / len(paths) * 1000:.2f} ms each "
+          "(server and in-process client, profiled)")
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
+        print(out.getvalue())
+
+
+def main() -> None:
+    """Parse the flags and profile."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--listings", type=int, default=2_000)
+    parser.add_argument("--page", default="search",
+                        choices=("home", "search", "listing", "wallet", "bookings"))
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--plain", action="store_true",
+                        help="no profile: just the time per request, one at a time")
+    parser.add_argument("--sql", action="store_true",
+                        help="print each statement's time per page and its query plan")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
