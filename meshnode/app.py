@@ -21,6 +21,7 @@ from meshnode.federation.runtime import federation_context
 from meshnode.services import capacity
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
+from meshnode.services.memory import trim_context
 from meshnode.web.alerts_api import setup_alert_routes
 from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
@@ -88,6 +89,7 @@ def create_app(
     app.cleanup_ctx.append(federation_context(run_workers=run_workers))
     app.cleanup_ctx.append(discovery_context(run_workers=run_workers))
     app.cleanup_ctx.append(mail_context(renderer_for, run_workers=run_workers))
+    app.cleanup_ctx.append(trim_context(run_workers=run_workers))  # last: all is open
     setup_pages(app)
     setup_public_routes(app)
     setup_api_routes(app)

@@ -22,8 +22,6 @@ from meshnode.cli_iou import add_trustline_commands
 from meshnode.cli_peer import add_peer_commands
 from meshnode.cli_support import run_with_context
 from meshnode.config import Config, ConfigError, load_config, validate_handle, validate_public_url
-from meshnode.demo import DEFAULT_DATA_DIR as DEFAULT_DEMO_DIR
-from meshnode.demo import run_demo
 from meshnode.errors import ServiceError
 from meshnode.keys import KeyStoreError
 from meshnode.protocol.amounts import format_amount
@@ -31,6 +29,7 @@ from meshnode.protocol.errors import ProtocolError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
 from meshnode.services.images import map_large_allocations
+from meshnode.services.memory import limit_arenas
 from meshnode.services.node import (
     NodeBusyError,
     backup_database,
@@ -41,6 +40,8 @@ from meshnode.services.node import (
 from meshnode.store import StoreError
 from meshnode.web.connections import CONNECTIONS, quiet_malformed_requests, start_server
 
+# ``meshnode demo``'s default (meshnode/demo.py is imported only by that command).
+DEFAULT_DEMO_DIR = Path("meshnode-demo")
 log = logging.getLogger("meshnode")
 EXPECTED_ERRORS = (
     ConfigError, ServiceError, ProtocolError, StoreError, KeyStoreError, NodeBusyError, OSError,
@@ -200,6 +201,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 async def _serve(config: Config, *, access_log: bool = False) -> None:
     map_large_allocations()  # image buffers go back to the system once freed
+    limit_arenas()  # the store's and executor's threads share two malloc arenas
     app = create_app(config)
     # No access log by default: one journal line per request wears a Pi's SD card.
     # keepalive_timeout also runs before the first request: it is the request-head timeout.
@@ -381,6 +383,10 @@ def cmd_ledger_summary(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``meshnode demo``: runs until SIGINT/SIGTERM, then stops every node."""
+    # Imported here: the seeding code and its sample data stay out of ``meshnode run``'s
+    # memory (scripts/bench_memory.py).
+    from meshnode.demo import run_demo
+
     node_level = "INFO" if args.log_level == "DEBUG" else "WARNING"
     return run_demo(args.nodes, args.base_port, args.data_dir, node_level)
 

@@ -78,6 +78,36 @@ class LimitsConfig:
     remote_messages_per_hour: int = 30
 
 
+STARTER_NEIGHBOURS = ("mdns", "peered")
+
+
+@dataclass(frozen=True)
+class StarterLineConfig:
+    """Starter trust lines (``[trust.starter]``): offered, never opened, to neighbours.
+
+    When ``enabled``, the node offers one small line to each neighbour it verified over mDNS
+    (``"mdns"``) and/or peered with (``"peered"``); the other admin accepts or declines.
+    ``limit_out``: what we may owe them; ``limit_in``: what they may owe us (our currency);
+    ``rate``: how many of their units one of ours is worth.
+    """
+
+    enabled: bool = False
+    limit_out: str = "20"
+    limit_in: str = "20"
+    rate: str = "1"
+    neighbours: tuple[str, ...] = STARTER_NEIGHBOURS
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """The network map (``[map]``): ``public`` serves ``/network`` to anyone;
+    ``public_balances`` shows trust lines' limits and balances there too (admins always
+    see them on ``/admin/network``)."""
+
+    public: bool = True
+    public_balances: bool = False
+
+
 EmailSecurity = Literal["starttls", "tls", "none"]
 
 
@@ -148,6 +178,8 @@ class Config:
     max_connections: int = 256
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     email: EmailConfig | None = None
+    starter: StarterLineConfig = field(default_factory=StarterLineConfig)
+    map: MapConfig = field(default_factory=MapConfig)
 
     @property
     def database_path(self) -> Path:
@@ -293,7 +325,50 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"limits.{name} must be a whole number 0-1000000 (0: no limit)")
     if config.email is not None:
         _validate_email(config.email)
+    _validate_starter(config.starter, config.currency.decimals)
     return config
+
+
+def _validate_starter(starter: StarterLineConfig, decimals: int) -> None:
+    for name in ("limit_out", "limit_in", "rate"):
+        text = getattr(starter, name)
+        try:
+            value = Decimal(text)
+        except InvalidOperation as exc:
+            raise ConfigError(f"trust.starter.{name} must be a decimal number, got {text!r}"
+                              ) from exc
+        if not value.is_finite() or value < 0 or (name == "rate" and value == 0):
+            raise ConfigError(f"trust.starter.{name} must be a positive decimal, e.g. 20")
+        if name != "rate" and -int(value.as_tuple().exponent) > decimals:
+            raise ConfigError(f"trust.starter.{name} has more decimals than the currency")
+    unknown = set(starter.neighbours) - set(STARTER_NEIGHBOURS)
+    if unknown:
+        raise ConfigError("trust.starter.neighbours may only list \"mdns\" and \"peered\"")
+
+
+def _starter_config(raw: dict[str, Any]) -> StarterLineConfig:
+    values = dict(raw.get("trust", {}).get("starter", {}))
+    unknown = set(values) - {f.name for f in fields(StarterLineConfig)}
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE}: unknown [trust.starter] settings:"
+                          f" {', '.join(sorted(unknown))}")
+    for name in ("limit_out", "limit_in", "rate"):
+        if name in values:
+            values[name] = str(values[name])
+    if "neighbours" in values:
+        values["neighbours"] = tuple(str(item) for item in values["neighbours"])
+    if "enabled" in values and not isinstance(values["enabled"], bool):
+        raise ConfigError("trust.starter.enabled must be true or false")
+    return StarterLineConfig(**values)
+
+
+def _map_config(raw: dict[str, Any]) -> MapConfig:
+    values = raw.get("map", {})
+    unknown = set(values) - {f.name for f in fields(MapConfig)}
+    if unknown or not all(isinstance(value, bool) for value in values.values()):
+        raise ConfigError(f"{CONFIG_FILE}: [map] takes public and public_balances,"
+                          " each true or false")
+    return MapConfig(**values)
 
 
 def _validate_email(email: EmailConfig) -> None:
@@ -362,6 +437,9 @@ def to_toml_dict(config: Config) -> dict[str, Any]:
         "iou": {"sync_wait": config.iou_sync_wait,
                 "reconcile_seconds": config.iou_reconcile_seconds},
         "limits": asdict(config.limits),
+        "trust": {"starter": {**asdict(config.starter),
+                              "neighbours": list(config.starter.neighbours)}},
+        "map": asdict(config.map),
         **({} if config.email is None else {"email": _email_toml(config.email)}),
     }
 
@@ -423,6 +501,8 @@ def from_toml_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
                 "reconcile_seconds", defaults.iou_reconcile_seconds)),
             limits=LimitsConfig(**raw.get("limits", {})),
             email=_email_config(raw.get("email")),
+            starter=_starter_config(raw),
+            map=_map_config(raw),
         )
     except KeyError as exc:
         raise ConfigError(f"{CONFIG_FILE}: missing required setting {exc.args[0]!r}") from exc

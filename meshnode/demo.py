@@ -39,7 +39,6 @@ from meshnode.services.node import init_node
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR = Path("meshnode-demo")
 SEEDED_MARKER = "demo-seeded"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0

@@ -34,7 +34,7 @@ from meshnode.protocol.parsing import MAX_SQL_INT, parse_int
 from meshnode.protocol.retry import backoff_seconds
 from meshnode.protocol.timefmt import format_utc
 from meshnode.protocol.translatable import Text
-from meshnode.services import deal_payments
+from meshnode.services import deal_payments, starter_lines
 from meshnode.services import iou as svc
 from meshnode.services.context import NodeContext
 from meshnode.store import iou as iq
@@ -332,8 +332,9 @@ class IouWorker:
         self.network = network
 
     async def step(self) -> int:
-        """Offers due, then expired payments; returns the amount of work done."""
-        done = await self._offers()
+        """Starter lines due, offers due, then expired payments; returns the work done."""
+        done = await starter_lines.offer_due(self.federation.ctx)
+        done += await self._offers()
         done += await svc.queue_releases(self.federation.ctx)
         if done:
             self.federation.wake_delivery()

@@ -24,6 +24,7 @@ from meshnode.protocol.activities import origin_of
 from meshnode.protocol.errors import ProtocolError, ValidationError
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.services import network_map
 from meshnode.store import federation as fq
 from meshnode.store import listings as listing_store
 
@@ -172,4 +173,17 @@ class SyncWorker:
             await fq.update_peer(tx, origin, format_utc(ctx.clock()), sync_due=0,
                                  last_sync_at=format_utc(ctx.clock()), last_error=None)
         federation.wake_delivery()
+        await self._read_following(origin, peer["actor_id"])
         return applied
+
+    async def _read_following(self, origin: str, actor_id: str) -> None:
+        """Who the peer peers with, for the network map (its public ``following``). A
+        failure is logged and keeps what was read last time: the catch-up itself succeeded."""
+        try:
+            page = await self.federation.client.get_json(f"{actor_id}/following?page=1")
+        except FetchError as exc:
+            log.info("following of %s not read: %s", origin, exc)
+            return
+        items = page.get("orderedItems") if isinstance(page, Mapping) else None
+        if isinstance(items, list):
+            await network_map.record_peer_links(self.federation.ctx, origin, items)

@@ -12,9 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from xml.etree import ElementTree as ET
+from typing import TYPE_CHECKING
 
 from meshnode.protocol.timefmt import format_utc
+
+if TYPE_CHECKING:  # ElementTree (with pyexpat) is imported by the first feed, not at start-up:
+    from xml.etree import ElementTree as ET  # ~0.5 MB an idle node does not need
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -52,7 +55,9 @@ def xml_text(value: str) -> str:
 
 
 def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", {k: xml_text(v) for k, v in
+    from xml.etree.ElementTree import SubElement
+
+    element = SubElement(parent, f"{{{ATOM_NS}}}{tag}", {k: xml_text(v) for k, v in
                                                             attrs.items()})
     if text is not None:
         element.text = xml_text(text)
@@ -76,6 +81,8 @@ def _entry(feed: ET.Element, entry: FeedEntry) -> None:
 def build_feed(head: FeedHead, entries: Sequence[FeedEntry], now: datetime) -> bytes:
     """The feed document, UTF-8, newest entries as given; ``updated`` is the newest entry's
     time (``now`` when there is none)."""
+    from xml.etree import ElementTree as ET
+
     ET.register_namespace("", ATOM_NS)
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     _add(feed, "id", head.id)

@@ -20,13 +20,14 @@ import contextlib
 import ctypes
 import io
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meshnode.errors import BusyError, PayloadTooLargeError, UnsupportedMediaError
 from meshnode.protocol.translatable import Text
+from meshnode.services.memory import heap_trimmer
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PillowImage
@@ -236,15 +237,6 @@ def map_large_allocations() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
-def _heap_trimmer() -> Callable[[int], object] | None:
-    """glibc's ``malloc_trim``, which returns freed arena pages to the system, if present."""
-    try:
-        trim: Callable[[int], object] = ctypes.CDLL(None).malloc_trim
-        return trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): the allocator decides
-        return None
-
-
 class ImageDecoder:
     """One image decode at a time per node, in one thread, with few uploads waiting.
 
@@ -260,7 +252,7 @@ class ImageDecoder:
         self.in_flight = 0
         self.waiting = 0
         self._executor: ThreadPoolExecutor | None = None
-        self._trim = _heap_trimmer()
+        self._trim = heap_trimmer()
 
     @contextlib.asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ is kept in a bounded LRU: rendering twenty cards was most of a search page's cos
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -15,6 +16,9 @@ from markupsafe import Markup
 from meshnode.web.i18n import Translator
 
 CARD_CACHE_SIZE = 4000
+# Memory, not only the count, is capped (issue 17: a Pi's budget): 2 MiB holds a couple of
+# thousand cards, far more than the pages in use at once show.
+CARD_CACHE_MAX_BYTES = 2 * 1024 * 1024
 
 CardKey = tuple[str, int, int, str, str, bool, tuple[str, str] | None, int | None]
 
@@ -22,9 +26,12 @@ CardKey = tuple[str, int, int, str, str, bool, tuple[str, str] | None, int | Non
 class CardCache:
     """Rendered card HTML keyed by (language, listing seq, version, updated, status, hidden)."""
 
-    def __init__(self, labels: dict[str, Any], size: int = CARD_CACHE_SIZE) -> None:
+    def __init__(self, labels: dict[str, Any], size: int = CARD_CACHE_SIZE,
+                 max_bytes: int = CARD_CACHE_MAX_BYTES) -> None:
         self._labels = labels
         self._size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0  # sys.getsizeof of the kept cards' HTML
         self._cards: OrderedDict[CardKey, Markup] = OrderedDict()
 
     def __len__(self) -> int:
@@ -45,6 +52,7 @@ class CardCache:
             "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "item": item, **self._labels,
         }))
         self._cards[key] = card
-        while len(self._cards) > self._size:
-            self._cards.popitem(last=False)
+        self.bytes += sys.getsizeof(card)
+        while len(self._cards) > self._size or self.bytes > self.max_bytes:
+            self.bytes -= sys.getsizeof(self._cards.popitem(last=False)[1])
         return card

@@ -38,7 +38,7 @@ PAGE_CACHE_ENTRIES = 1000
 PAGE_CACHE_MAX_BYTES = 4 * 1024 * 1024
 PAGE_CACHE_MAX_PAGE = 256 * 1024
 # The pages worth keeping: what anonymous visitors read. Everything else is never cached.
-CACHEABLE_PATH = re.compile(r"^/(?:|search|listings/[A-Za-z0-9_-]{1,64})$")
+CACHEABLE_PATH = re.compile(r"^/(?:|search|network|listings/[A-Za-z0-9_-]{1,64})$")
 _KEPT_HEADERS = ("Content-Type", "Content-Language", "Cache-Control")
 
 

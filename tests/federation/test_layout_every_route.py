@@ -200,6 +200,7 @@ VISITED: dict[str, str] = {
     "/admin/settings": "root", "/admin/reports": "root", "/admin/peers": "root",
     "/admin/neighbours": "root", "/admin/trustlines": "root", "/admin/ledger": "root",
     "/admin/ledger/transaction": "root",
+    "/admin/network": "root", "/network": "",
 }
 
 

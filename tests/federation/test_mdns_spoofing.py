@@ -19,7 +19,7 @@ from aiohttp import web
 from zeroconf import DNSAddress, DNSOutgoing, DNSPointer, DNSService, DNSText, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from meshnode.federation import discovery as disc
+from meshnode.federation import mdns as disc
 from meshnode.protocol.challenge import answer_challenge, new_challenge, parse_challenge
 from meshnode.protocol.discovery import SERVICE_TYPE, Advert, build_txt, encode_txt
 from meshnode.protocol.multikey import ed25519_public_to_multikey

@@ -63,15 +63,24 @@ async def propose_line(ctx: NodeContext, admin: MemberRow | None, *, peer: objec
         raise ValidationError("a node cannot trust itself", {"peer": "another node"})
     out, inn = _limit(ctx, limit_out, "limit_out"), _limit(ctx, limit_in, "limit_in")
     parsed_rate = p.parse_rate(rate)
-    now = format_utc(ctx.clock())
-    line_id = secrets.token_hex(12)
     async with ctx.store.transaction() as tx:
-        await iq.insert_line(tx, id=line_id, requested=text, is_proposer=1, state="proposed",
-                             limit_out=out, limit_in=inn, rate=str(parsed_rate),
-                             intent="offer", created_at=now, updated_at=now)
+        line_id = await record_offer(ctx, tx, requested=text, limit_out=out, limit_in=inn,
+                                     rate=parsed_rate)
         line = await iq.get_line(tx, line_id)
     assert line is not None
     return line
+
+
+async def record_offer(ctx: NodeContext, tx: aiosqlite.Connection, *, requested: str,
+                       limit_out: int, limit_in: int, rate: Decimal) -> str:
+    """Write a line we offer (state ``proposed``, intent ``offer``: the IOU worker resolves
+    the peer, signs and sends); returns its id. Admins' proposals and starter lines."""
+    now = format_utc(ctx.clock())
+    line_id = secrets.token_hex(12)
+    await iq.insert_line(tx, id=line_id, requested=requested, is_proposer=1, state="proposed",
+                         limit_out=limit_out, limit_in=limit_in, rate=str(rate),
+                         intent="offer", created_at=now, updated_at=now)
+    return line_id
 
 
 async def get_line(ctx: NodeContext, line_id: str) -> LineRow:

@@ -40,6 +40,7 @@ from meshnode.web.pages.ledger_admin import setup_ledger_admin_pages
 from meshnode.web.pages.listings import setup_listing_pages
 from meshnode.web.pages.messages import setup_message_pages
 from meshnode.web.pages.neighbours import setup_neighbour_pages
+from meshnode.web.pages.network_map import setup_network_map_pages
 from meshnode.web.pages.notifications import setup_notification_pages
 from meshnode.web.pages.peers_admin import setup_peer_admin_pages
 from meshnode.web.pages.profiles import setup_profile_pages
@@ -105,5 +106,6 @@ def setup_pages(app: web.Application) -> None:
     setup_trustline_admin_pages(app)
     setup_remote_pay_pages(app)
     setup_neighbour_pages(app)
+    setup_network_map_pages(app)
     setup_language_pages(app)
     setup_alert_pages(app)

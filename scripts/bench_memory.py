@@ -1,0 +1,525 @@
+#!/usr/bin/env python3
+"""Memory of a real ``meshnode run`` process (issue 17): imports, idle, peers, a soak, a Pi.
+
+Prints, each figure next to a baseline measured in the same run:
+1. what each big import of ``meshnode run`` costs: RSS deltas in one fresh interpreter,
+   importing in dependency order (standard library first, then each third-party package as
+   ``python -X importtime`` finishes them, then our layers), then what is loaded only on
+   demand (Pillow, cryptography, …);
+2. idle RSS of a fresh node (``/proc/PID/status`` VmRSS once ``/healthz`` answers and the
+   RSS has settled), with mDNS on (the default) and off, next to a bare aiohttp server;
+3. RSS after peering with 10 real nodes (``/api/v1/peers`` both ways, each peer publishing
+   listings the hub ingests) and serving 1,000 pages, anonymous and member pages mixed;
+4. a mixed-load soak on that hub (page views, listings, searches, photo uploads, a burst of
+   6 concurrent worst-case image uploads each minute, peers publishing to it), RSS before,
+   every minute and after (settled), and the ratio after/before;
+5. the hub runs inside a 256 MB memory cgroup when one can be made (``--cgroup-mb``): the
+   cgroup's peak and its OOM-kill counter.
+
+``--trace`` runs the hub under tracemalloc and prints the 15 biggest growths between the
+soak's start and end (tracemalloc inflates RSS: its figures are not comparable).
+
+    PYTHONPATH=. python scripts/bench_memory.py [--minutes 30] [--quick] [--trace]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.memload import (
+    REPO,
+    CgroupUnavailableError,
+    MemNode,
+    MemoryCgroup,
+    Tally,
+    create_listing,
+    mixed_round,
+    proc_mb,
+    setup_node,
+    start_node,
+    upload_image,
+    view_pages,
+    wait_healthy,
+    worst_png,
+)
+from tests.nodeproc import free_port
+
+# Loaded on demand only (first upload, first RSA signature, …): their cost is shown apart.
+ON_DEMAND = ("PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.WebPImagePlugin",
+             "cryptography.hazmat.primitives.asymmetric.rsa", "argon2", "zeroconf", "babel.dates")
+LAYERS = ("protocol", "store", "services", "federation", "web")
+
+IMPORT_CHILD = r"""
+import importlib, json, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+rows = [("interpreter start", rss(), 0)]
+for group in json.loads(sys.argv[1]):
+    before, count = rss(), 0
+    for name in group["modules"]:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+            count += 1
+        except Exception:
+            pass
+    rows.append((group["label"], rss() - before, count))
+print(json.dumps(rows))
+"""
+
+LOADED_CHILD = r"""
+import json, sys
+import meshnode.cli
+print(json.dumps(list(sys.modules)))
+"""
+
+
+def _import_order() -> list[str]:
+    """Top-level packages in the order ``python -X importtime -c 'import meshnode.cli'``
+    finishes them (a package's dependencies come before it)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import meshnode.cli"],
+                            capture_output=True, text=True, check=True, cwd=REPO)
+    order: list[str] = []
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            top = line.rsplit("|", 1)[1].strip().split(".")[0]
+            if top not in order:
+                order.append(top)
+    return order
+
+
+def _import_groups() -> list[dict[str, object]]:
+    loaded = json.loads(subprocess.run([sys.executable, "-c", LOADED_CHILD], cwd=REPO,
+                                       capture_output=True, text=True, check=True).stdout)
+    stdlib = [m for m in loaded if m.split(".")[0] in sys.stdlib_module_names]
+    groups: list[dict[str, object]] = [{"label": "standard library (asyncio, ssl, sqlite3…)",
+                                        "modules": stdlib}]
+    for top in _import_order():
+        if top in sys.stdlib_module_names or top == "meshnode" or top.startswith("_"):
+            continue
+        groups.append({"label": top, "modules": [m for m in loaded if m.split(".")[0] == top]})
+    for layer in LAYERS:
+        prefix = f"meshnode.{layer}"
+        groups.append({"label": prefix, "modules": [
+            m for m in loaded if m == prefix or m.startswith(prefix + ".")]})
+    groups.append({"label": "meshnode (app, cli, config, keys)",
+                   "modules": [m for m in loaded if m.split(".")[0] == "meshnode"]})
+    groups.extend({"label": f"on demand: {name}", "modules": [name]} for name in ON_DEMAND
+                  if name not in loaded)
+    return groups
+
+
+def bench_imports() -> None:
+    """Section 1: the import cost table."""
+    groups = _import_groups()
+    rows = json.loads(subprocess.run([sys.executable, "-c", IMPORT_CHILD, json.dumps(groups)],
+                                     cwd=REPO, capture_output=True, text=True,
+                                     check=True).stdout)
+    print("1. import costs (RSS deltas in one fresh interpreter, in import order)")
+    total, totalled = 0.0, False
+    for label, delta, count in rows:
+        if label.startswith("on demand") and not totalled:
+            print(f"   {'= RSS once meshnode run has imported':<48} {total:6.1f} MB")
+            totalled = True
+        if count or label == "interpreter start":
+            total += delta
+            print(f"   {label:<48} {delta:+6.1f} MB  ({count} modules)")
+    big = [name for name in ON_DEMAND if any(r[0] == f"on demand: {name}" for r in rows)]
+    print(f"   (not imported by an idle node: {', '.join(big) or 'none'})")
+
+
+BARE_SERVER = r"""
+import sys
+from aiohttp import web
+async def ok(request):
+    return web.Response(text="ok")
+app = web.Application()
+app.router.add_get("/healthz", ok)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+async def settled_rss(pid: int, *, seconds: float = 8.0) -> float:
+    """VmRSS once it stops moving (two reads 0.5 s apart within 0.1 MB), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    last = proc_mb(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = proc_mb(pid)
+        if abs(now - last) < 0.1:
+            return now
+        last = now
+    return last
+
+
+async def bare_aiohttp_rss() -> float:
+    """Baseline: an aiohttp server with one route, idle."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])  # noqa: ASYNC220
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", proc)  # type: ignore[arg-type]
+        return await settled_rss(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def fresh_idle(tmp: Path, *, discovery: bool) -> tuple[float, float]:
+    """(VmRSS, RssAnon) of a fresh node once it answers and settles."""
+    node = await setup_node(tmp / f"idle-{discovery}", free_port(), discovery=discovery)
+    proc = start_node(node)
+    try:
+        await wait_healthy(node.url, proc)
+        await asyncio.sleep(1.0)
+        return await settled_rss(proc.pid), proc_mb(proc.pid, "RssAnon")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+async def bench_idle(tmp: Path) -> None:
+    """Section 2: fresh idle RSS, with and without mDNS, next to a bare aiohttp server."""
+    bare = await bare_aiohttp_rss()
+    on, on_anon = await fresh_idle(tmp, discovery=True)
+    off, off_anon = await fresh_idle(tmp, discovery=False)
+    print("2. fresh node, idle (VmRSS after /healthz, settled)")
+    print(f"   bare aiohttp server (baseline)                   {bare:6.1f} MB")
+    print(f"   meshnode run, defaults (mDNS on)                 {on:6.1f} MB  (anonymous"
+          f" {on_anon:.1f} MB; +{on - bare:.1f} over the baseline; target < 50 MB)")
+    print(f"   meshnode run, discovery off                      {off:6.1f} MB  (anonymous"
+          f" {off_anon:.1f} MB)")
+
+
+
+async def api(http: aiohttp.ClientSession, node: MemNode, method: str, path: str,
+              body: dict[str, object] | None = None) -> dict[str, object]:
+    """An admin API call on ``node``; its JSON answer (raises on an error status)."""
+    async with http.request(method, f"{node.url}{path}", json=body,
+                            headers={"Authorization": f"Bearer {node.admin_token}"}) as answer:
+        answer.raise_for_status()
+        result: dict[str, object] = await answer.json()
+        return result
+
+
+async def peer_all(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
+                   seconds: float = 120) -> float:
+    """Peer ``hub`` with every node of ``peers`` both ways; the seconds it took."""
+    started = time.monotonic()
+    for peer in peers:
+        await api(http, hub, "POST", "/api/v1/peers", {"target": peer.url})
+        await api(http, peer, "POST", "/api/v1/peers", {"target": hub.url})
+    wanted = {peer.url for peer in peers}
+    while time.monotonic() - started < seconds:
+        listed = (await api(http, hub, "GET", "/api/v1/peers"))["peers"]
+        done = {p["peer"] for p in listed  # type: ignore[union-attr, index]
+                if p["ours"] == "peered" and p["theirs"] == "accepted"}  # type: ignore[index]
+        if wanted <= done:
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"peering incomplete after {seconds:.0f} s: {len(done)}/{len(wanted)}")
+
+
+class Nodes:
+    """The hub (measured, in a cgroup when one can be made) and its peers, as processes."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.cgroup: MemoryCgroup | None = None
+
+    def start(self, node: MemNode, *, cgroup: MemoryCgroup | None = None,
+              argv: list[str] | None = None) -> subprocess.Popen[bytes]:
+        proc = start_node(node, cgroup=cgroup, argv=argv)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            proc.communicate(timeout=60)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
+
+# The hub runs through this wrapper: ``meshnode run`` plus a SIGUSR1 handler writing the
+# native heap figures (and, under --trace, a tracemalloc snapshot). Only small standard
+# modules are added to the node's process, so its RSS is the node's.
+PROBE_NODE = r"""
+import ctypes, json, signal, sys, tracemalloc
+from pathlib import Path
+from meshnode.cli import main
+
+data_dir, trace = sys.argv[1], sys.argv[2] == "trace"
+if trace:
+    tracemalloc.start(8)
+
+class MallInfo2(ctypes.Structure):  # glibc >= 2.33
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+def native_heap():
+    sqlite = ctypes.CDLL("libsqlite3.so.0")
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    heap = {"SQLite": sqlite.sqlite3_memory_used() / 2**20,
+            "malloc in use": (info.uordblks + info.hblkhd) / 2**20,
+            "malloc free": info.fordblks / 2**20,
+            "Python kblocks": sys.getallocatedblocks() / 1000}
+    if trace:
+        heap["traced"] = tracemalloc.get_traced_memory()[0] / 2**20
+    return heap
+
+dumps = [0]
+def dump(signum, frame):
+    dumps[0] += 1
+    base = Path(data_dir) / f"probe-{dumps[0]}"
+    if trace:
+        tracemalloc.take_snapshot().dump(str(base) + ".snap")
+    Path(str(base) + ".part").write_text(json.dumps(native_heap()))
+    Path(str(base) + ".part").rename(str(base) + ".json")
+
+signal.signal(signal.SIGUSR1, dump)
+sys.exit(main(["--log-level", "WARNING", "run", "--data-dir", data_dir]))
+"""
+
+
+def probe_argv(node: MemNode, *, trace: bool) -> list[str]:
+    """``meshnode run`` for the hub, through ``PROBE_NODE``."""
+    return [sys.executable, "-c", PROBE_NODE, str(node.config.data_dir),
+            "trace" if trace else "-"]
+
+
+class Probe:
+    """Asks the hub for its heap figures (and tracemalloc snapshots under --trace)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], hub: MemNode) -> None:
+        self.proc = proc
+        self.hub = hub
+        self.count = 0
+
+    async def heap(self) -> dict[str, float]:
+        """The hub's native heap figures now."""
+        self.count += 1
+        self.proc.send_signal(signal.SIGUSR1)
+        target = self.hub.config.data_dir / f"probe-{self.count}.json"
+        for _ in range(600):
+            if target.exists():
+                heap: dict[str, float] = json.loads(target.read_text())
+                return heap
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the hub wrote no heap figures")
+
+    async def line(self) -> str:
+        """The heap figures as one printable line."""
+        heap = await self.heap()
+        return ", ".join(f"{name} {value:.1f}" for name, value in heap.items())
+
+    def snapshot(self) -> tracemalloc.Snapshot:
+        """The tracemalloc snapshot taken with the last heap figures."""
+        return tracemalloc.Snapshot.load(
+            str(self.hub.config.data_dir / f"probe-{self.count}.snap"))
+
+
+def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
+    """The 15 biggest growths between two snapshots, by line."""
+    print("   tracemalloc: biggest growths during the soak (by line)")
+    for stat in after.compare_to(before, "lineno")[:15]:
+        frame = stat.traceback[0]
+        print(f"     {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks "
+              f" {frame.filename.split('site-packages/')[-1]}:{frame.lineno}")
+
+
+async def publish_from_peer(http: aiohttp.ClientSession, peer: MemNode, number: int,
+                            tally: Tally) -> None:
+    """A peer's member publishes a listing (the hub ingests it through its inbox)."""
+    body = {"kind": "request", "category": "give", "title": f"Voisinage {number}",
+            "description": "Publié par un nœud voisin", "price": {"mode": "free"},
+            "location": {"name": "Croix-Rousse"}}
+    async with http.post(f"{peer.url}/api/v1/listings", json=body,
+                         headers={"Authorization": f"Bearer {peer.token}"}) as response:
+        tally.record("peer POST /api/v1/listings", response.status)
+
+
+async def remote_count(http: aiohttp.ClientSession, hub: MemNode) -> int:
+    """How many of the peers' listings the hub has (first 100)."""
+    async with http.get(f"{hub.url}/api/v1/listings", params={"q": "voisinage", "limit": "100"},
+                        headers={"Authorization": f"Bearer {hub.token}"}) as response:
+        return len((await response.json())["items"])
+
+
+async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
+                      pid: int, pages: int) -> float:
+    """Section 3: peer with every node, ingest their listings, serve ``pages`` pages."""
+    print(f"3. after peering with {len(peers)} nodes and serving {pages} pages")
+    idle = await settled_rss(pid)
+    took = await peer_all(http, hub, peers)
+    tally = Tally()
+    for number in range(10 * len(peers)):
+        await publish_from_peer(http, peers[number % len(peers)], number, tally)
+    for number in range(50):
+        await create_listing(http, hub, number, tally)
+    for _ in range(120):
+        if await remote_count(http, hub) >= min(100, 10 * len(peers)):
+            break
+        await asyncio.sleep(0.5)
+    peered = await settled_rss(pid)
+    served, number = 0, 0
+    while served < pages:
+        served += await view_pages(http, hub, number, tally)
+        number += 1
+    after = await settled_rss(pid)
+    print(f"   fresh {idle:.1f} MB; peered with {len(peers)} in {took:.1f} s, their"
+          f" {await remote_count(http, hub)} listings ingested: {peered:.1f} MB")
+    print(f"   after {served} pages (anonymous and member pages, French and English):"
+          f" {after:.1f} MB (target < 60 MB); requests {tally.statuses},"
+          f" unexpected {tally.unexpected[:3]}")
+    return after
+
+
+async def burst(http: aiohttp.ClientSession, hub: MemNode, worst: bytes, number: int,
+                tally: Tally) -> list[int]:
+    """Six concurrent uploads of the worst accepted image."""
+    return list(await asyncio.gather(*(upload_image(http, hub, worst, number + n, tally)
+                                       for n in range(6))))
+
+
+async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
+                      minute: int, worst: bytes, tally: Tally) -> list[int]:
+    """One minute of mixed load; the statuses of its burst of worst-case uploads."""
+    deadline = time.monotonic() + 60
+    counter = [minute * 100_000]
+
+    async def member() -> None:
+        while time.monotonic() < deadline:
+            counter[0] += 1
+            try:
+                await mixed_round(http, hub, counter[0], tally)
+            except (TimeoutError, aiohttp.ClientError) as error:  # counted, and the load goes on
+                tally.unexpected.append(f"round {counter[0]}: {error!r} at {time.strftime('%X')}")
+
+    async def neighbours() -> None:
+        while time.monotonic() < deadline:
+            counter[0] += 1
+            await publish_from_peer(http, peers[counter[0] % len(peers)], counter[0], tally)
+            await asyncio.sleep(0.2)
+
+    try:
+        uploads = await burst(http, hub, worst, counter[0], tally)
+    except (TimeoutError, aiohttp.ClientError) as error:
+        tally.unexpected.append(f"burst: {error!r} at {time.strftime('%X')}")
+        uploads = []
+    await asyncio.gather(member(), member(), member(), neighbours())
+    return uploads
+
+
+async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
+                     probe: Probe, minutes: int, *, trace: bool,
+                     cgroup: MemoryCgroup | None = None) -> None:
+    """Section 4: ``minutes`` of mixed load, RSS before, every minute and after."""
+    worst = worst_png()
+    proc = probe.proc
+    before = await settled_rss(proc.pid)
+    heap = await probe.line()
+    first = probe.snapshot() if trace else None
+    print(f"4. soak: {minutes} min of mixed load (3 members: a listing, a search, 13 pages and"
+          " a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
+          f" worst image each minute); RSS before {before:.1f} MB ({heap})")
+    tally = Tally()
+    for minute in range(1, minutes + 1):
+        uploads = await load_minute(http, hub, peers, minute, worst, tally)
+        print(f"   minute {minute:>2}: RSS {proc_mb(proc.pid):6.1f} MB, {tally.total} requests"
+              f" so far, burst {sorted(uploads)}; {await probe.line()}", flush=True)
+        if cgroup is not None:
+            print(f"     {cgroup.usage()}, OOM kills {cgroup.oom_kills()}", flush=True)
+        if tally.unexpected:
+            print(f"     unexpected so far: {len(tally.unexpected)}, last {tally.unexpected[-1]}")
+    await asyncio.sleep(10)  # deliveries to the peers finish
+    after = await settled_rss(proc.pid, seconds=30)
+    print(f"   after (settled): {after:.1f} MB, {after / before:.3f} × before (target within"
+          f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
+          f" {tally.unexpected[:5]}")
+    print(f"   heap after: {await probe.line()} (MB: SQLite's own heap, glibc's arenas in use"
+          " and free; thousands of Python objects)")
+    if first is not None:
+        print_growth(first, probe.snapshot())
+
+
+def make_cgroup(megabytes: int) -> MemoryCgroup | None:
+    """The Pi-sized cgroup for the hub, or None (and why) where none can be made."""
+    if megabytes <= 0:
+        return None
+    try:
+        return MemoryCgroup.create(megabytes * 2**20)
+    except CgroupUnavailableError as error:
+        print(f"5. no {megabytes} MB cgroup for the hub: {error}")
+        return None
+
+
+async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
+    """Sections 3, 4 and 5 on one hub and its peers."""
+    nodes = Nodes()
+    try:
+        hub = await setup_node(tmp / "hub", free_port(), handle="hub")
+        peers = [await setup_node(tmp / f"peer{n}", free_port(), handle=f"peer{n}")
+                 for n in range(args.peers)]
+        nodes.cgroup = make_cgroup(args.cgroup_mb)
+        proc = nodes.start(hub, cgroup=nodes.cgroup,
+                           argv=probe_argv(hub, trace=args.trace))
+        for peer in peers:
+            nodes.start(peer)
+        for node, started in zip([hub, *peers], nodes.procs, strict=True):
+            await wait_healthy(node.url, started)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            await bench_peers(http, hub, peers, proc.pid, args.pages)
+            await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
+                             trace=args.trace, cgroup=nodes.cgroup)
+        if nodes.cgroup is not None:
+            print(f"5. the hub ran in a {args.cgroup_mb} MB memory cgroup: peak"
+                  f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache), OOM kills"
+                  f" {nodes.cgroup.oom_kills()}, node {'alive' if proc.poll() is None else 'DEAD'}")
+    finally:
+        nodes.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=30, help="soak length")
+    parser.add_argument("--quick", action="store_true", help="a 2-minute soak")
+    parser.add_argument("--peers", type=int, default=10)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--cgroup-mb", type=int, default=256, help="0: no cgroup")
+    parser.add_argument("--trace", action="store_true", help="tracemalloc diff of the soak")
+    parser.add_argument("--only", choices=("imports", "idle", "network"), default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.minutes = 2
+    if args.only in (None, "imports"):
+        bench_imports()
+    with tempfile.TemporaryDirectory(prefix="meshnode-mem-") as tmp:
+        if args.only in (None, "idle"):
+            asyncio.run(bench_idle(Path(tmp)))
+        if args.only in (None, "network"):
+            asyncio.run(bench_network(Path(tmp), args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""What a running node keeps in memory (issue 17): libraries loaded only when needed, the heap
+handed back to the system.
+
+The lazy imports are checked on a real ``meshnode run`` process through ``/proc/PID/maps``:
+a Python extension module is mapped exactly when it has been imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from meshnode.services import memory
+from tests.memload import Tally, setup_node, small_jpeg, start_node, upload_image, wait_healthy
+from tests.nodeproc import free_port
+
+
+def mapped(pid: int, fragment: str) -> bool:
+    """True if a file whose path contains ``fragment`` is mapped into process ``pid``."""
+    return fragment in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.slow
+async def test_memory__idle_node_without_mdns_maps_no_zeroconf_pillow_or_expat(
+    tmp_path: Path,
+) -> None:
+    # Given a node with LAN discovery off, started and answering
+    node = await setup_node(tmp_path / "n", free_port(), discovery=False)
+    proc = start_node(node)
+    try:
+        await wait_healthy(node.url, proc)
+        await asyncio.sleep(0.5)  # the start-up tasks (catch-up, sweeps) have run
+        # Then zeroconf, Pillow, the XML parser and cryptography are not loaded
+        assert not mapped(proc.pid, "site-packages/zeroconf/")
+        assert not mapped(proc.pid, "site-packages/PIL/")
+        assert not mapped(proc.pid, "pyexpat")
+        assert not mapped(proc.pid, "site-packages/cryptography/")
+        # When a member uploads a photo
+        tally = Tally()
+        async with aiohttp.ClientSession() as http:
+            status = await upload_image(http, node, small_jpeg(1), 1, tally)
+        # Then Pillow is loaded, for that upload
+        assert status == 201
+        assert mapped(proc.pid, "site-packages/PIL/")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=45)
+
+
+@pytest.mark.slow
+async def test_memory__node_with_mdns_on_loads_zeroconf(tmp_path: Path) -> None:
+    # Given a node with LAN discovery on (the default)
+    node = await setup_node(tmp_path / "n", free_port(), discovery=True)
+    proc = start_node(node)
+    try:
+        await wait_healthy(node.url, proc)
+        # Then zeroconf is loaded: laziness never turns discovery off
+        assert mapped(proc.pid, "site-packages/zeroconf/")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=45)
+
+
+def test_memory__trim_heap_returns_freed_pages_on_glibc() -> None:
+    # Given glibc (this machine; musl or macOS would have no malloc_trim)
+    if memory.heap_trimmer() is None:
+        pytest.skip("no glibc malloc_trim on this system")
+    # When 64 MiB of 64 KiB blocks (below the mmap threshold: heap memory) are freed
+    blocks = [bytearray(64 * 1024) for _ in range(1024)]
+    for block in blocks[::2]:
+        block[0] = 1
+    del blocks
+    # Then trimming reports glibc did it (and nothing breaks afterwards)
+    assert memory.trim_heap() is True
+    assert memory.limit_arenas(memory.ARENAS) is True
+
+
+async def test_memory__trim_context_trims_then_stops_its_task_on_cleanup() -> None:
+    # Given the cleanup_ctx entry with its periodic trim every 10 ms
+    context = memory.trim_context(seconds=0.01)(object())
+    # When the app starts, runs a moment and stops
+    await context.__anext__()
+    await asyncio.sleep(0.05)
+    running = [t for t in asyncio.all_tasks() if t.get_name() == "heap-trim"]
+    with pytest.raises(StopAsyncIteration):
+        await context.__anext__()
+    # Then the trim task ran alongside and is gone afterwards
+    assert len(running) == 1
+    assert running[0].done()
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "heap-trim"]
+
+
+async def test_memory__trim_context_without_workers_starts_no_task() -> None:
+    # Given tests that step workers themselves (run_workers=False)
+    context = memory.trim_context(run_workers=False)(object())
+    # When the app starts
+    await context.__anext__()
+    # Then no periodic task runs
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "heap-trim"]
+    with pytest.raises(StopAsyncIteration):
+        await context.__anext__()
