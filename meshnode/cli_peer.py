@@ -12,7 +12,8 @@ import argparse
 from collections.abc import Awaitable, Callable
 
 from meshnode.cli_support import run_with_context
-from meshnode.federation import peering
+from meshnode.federation import blocking, peering
+from meshnode.services import node_blocks
 from meshnode.services.context import NodeContext
 
 PeerAction = Callable[[NodeContext, str], Awaitable[str]]
@@ -46,6 +47,37 @@ def cmd_peer_list(args: argparse.Namespace) -> int:
     return run_with_context(args.data_dir, action)
 
 
+def _print_preview(preview: node_blocks.BlockPreview) -> None:
+    print(f"blocking {preview.origin}:")
+    print(f"  listings hidden (shown again if you unblock): {preview.listings_hidden}")
+    for deal in preview.deals:
+        print(f"  deal {deal.id} ({deal.state}, paid {deal.paid}, held here {deal.held}):"
+              f" {deal.action}")
+    for line in preview.lines:
+        print(f"  trust line {line.id} ({line.state}, balance {line.balance}):"
+              f" {'frozen' if line.freeze else 'unchanged'}")
+    print(f"  conversations with its members: {preview.conversations}"
+          f" ({preview.messages} messages; no more messages either way)")
+
+
+def cmd_peer_block(args: argparse.Namespace) -> int:
+    """``meshnode peer block URL [--yes]``: show what blocking the node would do (listings
+    hidden, deals cancelled with refunds, trust line frozen); only ``--yes`` applies it, as
+    the admin page's preview and confirmation do (README "Moderation across nodes")."""
+
+    async def action(ctx: NodeContext) -> int:
+        origin = blocking.origin_from(ctx, args.peer)
+        _print_preview(await node_blocks.preview(ctx, origin))
+        if not args.yes:
+            print("nothing changed: run the same command with --yes to block")
+            return 0
+        await blocking.block_node(ctx, None, origin, confirm=True)
+        print(f"blocked {origin} (undo: the admin peers page or POST /api/v1/blocks/undo)")
+        return 0
+
+    return run_with_context(args.data_dir, action)
+
+
 def _simple(action: PeerAction, verb: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         async def run(ctx: NodeContext) -> int:
@@ -68,9 +100,14 @@ def add_peer_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     data_dir(listing)
     listing.set_defaults(handler=cmd_peer_list)
     for name, action, verb in (("approve", peering.approve_peer, "approved"),
-                               ("remove", peering.remove_peer, "removed"),
-                               ("block", peering.block_peer, "blocked")):
+                               ("remove", peering.remove_peer, "removed")):
         command = sub.add_parser(name, help=f"{name} a peer (origin URL or handle)")
         data_dir(command)
         command.add_argument("peer")
         command.set_defaults(handler=_simple(action, verb))
+    block = sub.add_parser("block", help="show what blocking a node does; --yes blocks it")
+    data_dir(block)
+    block.add_argument("peer", metavar="NODE_URL")
+    block.add_argument("--yes", action="store_true",
+                       help="apply: hide its listings, end open deals, freeze the line")
+    block.set_defaults(handler=cmd_peer_block)

@@ -4,6 +4,8 @@ alice's chainsaw on alpha with a 30.00 alpha deposit held on beta's ledger."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -164,3 +166,45 @@ async def test_block_pages__preview_then_confirm_from_the_peers_page(loan: Loan)
         assert (status, location) == (303, "/admin/peers")
     assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 0
     assert await _visible(b) == 1
+
+
+async def _cli(node: Node, *args: str) -> str:
+    """``meshnode peer block`` in its own process, on the running node's data directory."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "meshnode.cli", "peer", "block", *args,
+        "--data-dir", str(node.ctx.config.data_dir),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await process.communicate()
+    assert process.returncode == 0, out.decode()
+    return out.decode()
+
+
+async def test_cli_peer_block__shows_the_preview_and_changes_nothing_without_yes(
+    loan: Loan,
+) -> None:
+    a, b, _alice, bob, deal, _bea = loan
+    # When the operator asks the command line to block alpha, without --yes
+    said = await _cli(b, a.url)
+    # Then it lists what would happen (the listing, the loan with its deposit, the line)
+    assert "listings hidden (shown again if you unblock): 1" in said
+    assert f"deal {deal.id}" in said and "held here 15.00): cancel" in said
+    assert "frozen" in said
+    assert "nothing changed" in said
+    # and nothing changed
+    assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 0
+    assert await _visible(b) == 1
+    assert (await deals.get_deal(b.ctx, bob, deal.id)).state != "cancelled"
+
+
+async def test_cli_peer_block__yes_applies_what_the_preview_listed(loan: Loan) -> None:
+    a, b, _alice, bob, deal, _bea = loan
+    # When the operator confirms with --yes
+    said = await _cli(b, a.url, "--yes")
+    # Then alpha is blocked, its listing hidden (kept), the loan cancelled, the line frozen
+    assert f"blocked {a.url}" in said
+    assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 1
+    assert await b.count("SELECT count(*) FROM listings WHERE is_local = 0") == 1
+    assert await _visible(b) == 0
+    assert (await deals.get_deal(b.ctx, bob, deal.id)).state == "cancelled"
+    assert await _holds(b, f"deal:{deal.id}:deposit") == []
+    assert (await iou.list_lines(b.ctx))[0].state == "frozen"
