@@ -187,7 +187,8 @@ async def test_cli_peer_block__shows_the_preview_and_changes_nothing_without_yes
     said = await _cli(b, a.url)
     # Then it lists what would happen (the listing, the loan with its deposit, the line)
     assert "listings hidden (shown again if you unblock): 1" in said
-    assert f"deal {deal.id}" in said and "held here 15.00): cancel" in said
+    assert f"deal {deal.id}" in said
+    assert "held here 15.00): cancel" in said
     assert "frozen" in said
     assert "nothing changed" in said
     # and nothing changed
