@@ -48,4 +48,4 @@ CREATE INDEX alert_matches_listing ON alert_matches(listing_id);
 
 -- Expiry: the warning worker asks for our active listings expiring in the next days, and
 -- "Mes annonces" for the expired ones; both read this index instead of scanning listings.
-CREATE INDEX listings_local_expiry ON listings(expires_at) WHERE is_local = 1;
+CREATE INDEX IF NOT EXISTS listings_local_expiry ON listings(expires_at) WHERE is_local = 1;  -- also made by 0016_pages17_startup_index
