@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from meshnode.config import Config
@@ -118,3 +120,17 @@ def start_quiet_node(config: Config) -> subprocess.Popen[bytes]:
          str(config.data_dir)], env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+async def wait_healthy(url: str, tries: int = 300) -> None:
+    """Wait until the node at ``url`` answers ``/healthz`` (``tries`` × 50 ms)."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(tries):
+            try:
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not start")

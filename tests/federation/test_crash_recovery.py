@@ -22,6 +22,7 @@ from meshnode.services import members
 from meshnode.services.context import NodeContext
 from tests.conftest import FakeClock, make_config, ride_listing
 from tests.federation.conftest import Node, bind_socket
+from tests.nodeproc import wait_healthy
 
 pytestmark = pytest.mark.slow
 LISTINGS = 25
@@ -38,19 +39,6 @@ def _start(data_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "meshnode.cli", "--log-level", "WARNING",
                              "run", "--data-dir", str(data_dir)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-async def _wait_up(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} did not start")
 
 
 async def _until(predicate, beta: Node, limit: float = 40.0) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +78,7 @@ async def test_sigkill_mid_delivery__everything_delivered_after_restart(tmp_path
     token = await _token(alpha_cfg)
     alpha = _start(alpha_cfg.data_dir)
     try:
-        await _wait_up(alpha_cfg.base_url)
+        await wait_healthy(alpha_cfg.base_url)
         _cli("peer", "add", "--data-dir", str(alpha_cfg.data_dir), beta.url)
 
         async def peered() -> bool:
@@ -109,7 +97,7 @@ async def test_sigkill_mid_delivery__everything_delivered_after_restart(tmp_path
         assert received < LISTINGS, "killed too late to prove anything"
         # Then after a restart, every listing reaches beta
         alpha = _start(alpha_cfg.data_dir)
-        await _wait_up(alpha_cfg.base_url)
+        await wait_healthy(alpha_cfg.base_url)
 
         async def all_there() -> bool:
             return await beta.count("SELECT count(*) FROM listings WHERE is_local = 0") \

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from meshnode.config import LimitsConfig
@@ -27,7 +26,7 @@ from meshnode.services import listings, members
 from meshnode.services.context import NodeContext
 from tests.conftest import FakeClock, make_config, ride_listing
 from tests.federation.conftest import Node
-from tests.nodeproc import cli, free_port, start_quiet_node
+from tests.nodeproc import cli, free_port, start_quiet_node, wait_healthy
 
 pytestmark = pytest.mark.slow
 BACKLOG = 2000
@@ -48,19 +47,6 @@ async def _start_counting(beta: Node, posts: Counter[str]) -> None:
         await store(**row)
 
     writer.store = counting  # type: ignore[method-assign]
-
-
-async def _wait_up(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} did not start")
 
 
 def _alpha_count(database: Path, sql: str) -> int:
@@ -117,7 +103,7 @@ async def test_delivery__sigkill_during_a_backlog_of_2000__all_arrive_after_rest
     await ctx.close()
     alpha = start_quiet_node(alpha_cfg)
     try:
-        await _wait_up(alpha_cfg.base_url)
+        await wait_healthy(alpha_cfg.base_url)
         cli("peer", "add", "--data-dir", str(alpha_cfg.data_dir), beta.url)
 
         async def peered() -> bool:

@@ -27,7 +27,7 @@ from meshnode.protocol.signing import signed_post_headers
 from meshnode.services import members
 from tests.conftest import FakeClock, make_config
 from tests.federation.conftest import Node
-from tests.nodeproc import free_port, start_quiet_node
+from tests.nodeproc import free_port, start_quiet_node, wait_healthy
 
 pytestmark = pytest.mark.slow
 LISTINGS = 1500
@@ -37,19 +37,6 @@ SENDERS = 16
 def _count(database: Path, sql: str) -> int:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
         return int(conn.execute(sql).fetchone()[0])
-
-
-async def _wait_up(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} did not start")
 
 
 async def _signed_creates(alpha: Node, inbox: str) -> list[tuple[bytes, dict[str, str]]]:
@@ -137,7 +124,7 @@ async def test_sigkill_during_batch_processing__restart_processes_every_accepted
     database = beta.database_path
     process = start_quiet_node(beta)
     try:
-        await _wait_up(beta.base_url)
+        await wait_healthy(beta.base_url)
         requests = await _signed_creates(alpha, f"{beta.base_url}/inbox")
         # Given beta accepted every Create (202: stored durably before the answer)
         assert await _send_all(f"{beta.base_url}/inbox", requests) == [202] * LISTINGS
@@ -151,7 +138,7 @@ async def test_sigkill_during_batch_processing__restart_processes_every_accepted
             processed
         # And after a restart every accepted Create is processed exactly once
         process = start_quiet_node(beta)
-        await _wait_up(beta.base_url)
+        await wait_healthy(beta.base_url)
         await _wait_all_processed(database)
         assert _count(database, "SELECT count(*) FROM listings WHERE is_local = 0") == \
             LISTINGS
