@@ -6,14 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from meshnode.errors import NotFoundError
+from meshnode.protocol.translatable import Text
 from meshnode.services import alerts as service
 from meshnode.services import listings as listing_service
 from meshnode.store.listings import ListingRow
 from meshnode.web.api import listings_json, one_listing_json
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_member
-from meshnode.web.bodies import read_json
+from meshnode.web.bodies import path_id, read_json
 
 
 def match_listing_json(row: ListingRow) -> dict[str, Any]:
@@ -45,10 +45,8 @@ async def list_alerts(request: web.Request) -> web.Response:
 async def delete_alert(request: web.Request) -> web.Response:
     """``DELETE /api/v1/alerts/{id}``: 204; 404 when it is not one of the caller's."""
     member = await api_member(request)
-    raw = request.match_info["alert_id"]
-    if not (raw.isascii() and raw.isdigit() and len(raw) < 19):
-        raise NotFoundError("no such alert")
-    await service.delete_alert(request.app[CONTEXT], member, int(raw))
+    alert_id = path_id(request, "alert_id", Text("no such alert"))
+    await service.delete_alert(request.app[CONTEXT], member, alert_id)
     return web.Response(status=204)
 
 

@@ -9,12 +9,12 @@ from aiohttp import web
 
 from meshnode.federation import blocklists
 from meshnode.federation.state import FEDERATION
-from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.translatable import Text
 from meshnode.protocol.vocab import ACTIVITY_JSON
 from meshnode.store.blocklists import ProposalRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin
+from meshnode.web.bodies import path_id
 from meshnode.web.moderation_api import body_of, peer_of
 
 
@@ -59,10 +59,7 @@ async def post_decision(request: web.Request) -> web.Response:
     """``POST /api/v1/blocklists/proposals/{id} {decision: apply | ignore}``."""
     admin = await api_admin(request)
     body = await body_of(request)
-    try:
-        proposal_id = int(request.match_info["proposal_id"])
-    except ValueError as exc:
-        raise ValidationError(Text("no such proposal"), {"id": Text("a number")}) from exc
+    proposal_id = path_id(request, "proposal_id", Text("no such proposal"))
     row = await blocklists.decide(request.app[CONTEXT], admin, proposal_id,
                                   str(body.get("decision")))
     request.app[FEDERATION].wake_delivery()

@@ -17,7 +17,7 @@ from meshnode.services import flags, moderation
 from meshnode.store.reports import ReportRow
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin, api_member
-from meshnode.web.bodies import read_json
+from meshnode.web.bodies import path_id, read_json
 
 MAX_BODY = 8 * 1024
 
@@ -82,10 +82,7 @@ async def post_decision(request: web.Request) -> web.Response:
     """``POST /api/v1/reports/{id}/decision`` ``{decision: removed | dismissed}`` (admin)."""
     admin = await api_admin(request)
     body = await body_of(request)
-    try:
-        report_id = int(request.match_info["report_id"])
-    except ValueError as exc:
-        raise ValidationError(Text("no such report"), {"id": Text("a number")}) from exc
+    report_id = path_id(request, "report_id", Text("no such report"))
     report = await moderation.decide_report(request.app[CONTEXT], admin, report_id,
                                             str(body.get("decision")))
     request.app[FEDERATION].wake_delivery()

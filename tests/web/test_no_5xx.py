@@ -210,3 +210,22 @@ async def test_every_route__hostile_parameters_and_fields_never_answer_5xx(
         status, described = await send(world, route, *drawn)
         # Then none of them is a server error
         assert status < 500, described
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "١٢", "-1", "1e3"])
+async def test_every_route__ids_sqlite_cannot_hold_or_non_ascii_digits_never_answer_5xx(
+    world: World, value: str
+) -> None:
+    # Given every route, with the admin signed in
+    routes = routes_of(world.client.app)
+    assert len(routes) > 100
+    for route in routes:
+        if not route.params:
+            continue
+        # When each path parameter is a number SQLite cannot bind (int() took it and binding
+        # raised OverflowError: a 500) or digits that are not ASCII
+        body = {"decision": "apply"} if route.method == "POST" else {}
+        status, described = await send(world, route, dict.fromkeys(route.params, value), {},
+                                       body, {"decision": "apply"})
+        # Then none of them is a server error
+        assert status < 500, described

@@ -8,9 +8,11 @@ from meshnode.errors import ConflictError
 from meshnode.federation.flags import inbox_of
 from meshnode.federation.state import FEDERATION
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.translatable import Text
 from meshnode.services import accounts, flags, invitations, listings, members, moderation
 from meshnode.services.accounts import MemberChange
 from meshnode.web.appkeys import CONTEXT
+from meshnode.web.bodies import path_id
 from meshnode.web.browser import field, read_form, redirect, render, require_admin, require_member
 
 MEMBER_ACTIONS = {
@@ -169,7 +171,7 @@ async def decide_report(request: web.Request) -> web.StreamResponse:
     admin = await require_admin(request)
     await read_form(request)
     await moderation.decide_report(request.app[CONTEXT], admin,
-                                   int(request.match_info["report_id"]),
+                                   path_id(request, "report_id", Text("no such report")),
                                    request.match_info["decision"])
     raise redirect("/admin/reports")
 
