@@ -23,7 +23,8 @@ from meshnode.services.context import NodeContext
 from meshnode.store import deals as q
 from tests.conftest import FakeClock, make_config, ride_listing
 from tests.federation.conftest import Node, bind_socket
-from tests.federation.test_crash_recovery import _cli, _start, _until, _wait_up
+from tests.federation.test_crash_recovery import _cli, _start, _until
+from tests.nodeproc import wait_healthy
 
 pytestmark = pytest.mark.slow
 BOOKERS = 10
@@ -125,7 +126,7 @@ async def test_sigkill_during_acceptance__deals_seats_holds_payments_agree(
     alpha = _start(alpha_cfg.data_dir)
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        await _wait_up(alpha_cfg.base_url)
+        await wait_healthy(alpha_cfg.base_url)
         _cli("peer", "add", "--data-dir", str(alpha_cfg.data_dir), beta.url)
         async with aiohttp.ClientSession() as session:
             meal = ride_listing(category="meal", title="Gratin dauphinois",
@@ -159,7 +160,7 @@ async def test_sigkill_during_acceptance__deals_seats_holds_payments_agree(
             assert 0 < before < MAX_ACCEPTED, "killed too late to prove anything"
             # Then after a restart she accepts what is left; refusals are clean 409s
             alpha = _start(alpha_cfg.data_dir)
-            await _wait_up(alpha_cfg.base_url)
+            await wait_healthy(alpha_cfg.base_url)
             await _accept_all(session, alpha_cfg.base_url, token, ids)
 
             async def answered() -> bool:

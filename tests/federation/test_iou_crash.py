@@ -23,7 +23,8 @@ from meshnode.services.context import NodeContext
 from meshnode.store import iou as iq
 from tests.conftest import make_config
 from tests.federation.conftest import bind_socket
-from tests.federation.test_crash_recovery import _cli, _start, _wait_up
+from tests.federation.test_crash_recovery import _cli, _start
+from tests.nodeproc import wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -88,8 +89,8 @@ async def test_sigkill_after_prepare_and_after_commit__one_consistent_outcome(
     hb = {"Authorization": f"Bearer {await _token(b, 'bob')}"}
     procs = {"a": _start(a.data_dir), "b": _start(b.data_dir)}
     try:
-        await _wait_up(a.base_url)
-        await _wait_up(b.base_url)
+        await wait_healthy(a.base_url)
+        await wait_healthy(b.base_url)
         _cli("trustline", "propose", "--data-dir", str(a.data_dir), "--peer", b.base_url,
              "--limit-out", "100", "--limit-in", "100", "--rate", "1")
         await _until(lambda: bool(_db(b, "SELECT id FROM iou_lines WHERE state = 'pending'")))
@@ -114,8 +115,8 @@ async def test_sigkill_after_prepare_and_after_commit__one_consistent_outcome(
             assert _db(a, "SELECT state FROM iou_transfers WHERE id = ?", first) == [
                 ("prepared",)]
             procs["b"], procs["a"] = _start(b.data_dir), _start(a.data_dir)
-            await _wait_up(a.base_url)
-            await _wait_up(b.base_url)
+            await wait_healthy(a.base_url)
+            await wait_healthy(b.base_url)
             await _until(lambda: _db(a, "SELECT state FROM iou_transfers WHERE id = ?",
                                      first) == [("committed",)])
             # 2. beta killed the moment it has committed a payment
@@ -128,7 +129,7 @@ async def test_sigkill_after_prepare_and_after_commit__one_consistent_outcome(
             procs["b"].wait()
             (await task).release()
             procs["b"] = _start(b.data_dir)
-            await _wait_up(b.base_url)
+            await wait_healthy(b.base_url)
             await _until(lambda: not _db(a, "SELECT 1 FROM iou_transfers WHERE state ="
                                             " 'prepared'"))
             async with session.get(f"{b.base_url}/api/v1/wallet", headers=hb) as response:

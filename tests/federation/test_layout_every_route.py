@@ -165,6 +165,17 @@ async def _log_in(page: Any, node: Node, username: str) -> None:
     await page.wait_for_url(f"{node.url}/")
 
 
+async def _screenshot(page: Any, name: str) -> None:
+    """A full-page screenshot (an artefact to look at; the test asserts the layout). Chromium
+    under load sometimes answers "Unable to capture screenshot" once: one retry, then it fails."""
+    from playwright.async_api import Error as PlaywrightError
+    try:
+        await page.screenshot(path=SCREENSHOTS / name, full_page=True)
+    except PlaywrightError:
+        await page.wait_for_timeout(500)
+        await page.screenshot(path=SCREENSHOTS / name, full_page=True)
+
+
 def _shot_name(who: str, path: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_") or "home"
     return f"layout_{who}_{slug}.png"
@@ -226,8 +237,7 @@ async def test_phone_fr__every_page_route_fits_360_px_with_data_in_it(  # type: 
         suffix = "?id=" + values["tx_id"] if path == "/admin/ledger/transaction" else ""
         await page.goto(f"{a.url}{_url(path, values)}{suffix}")
         width = await page.evaluate("document.documentElement.scrollWidth")
-        await page.screenshot(path=SCREENSHOTS / _shot_name(who or "anon", path),
-                              full_page=True)
+        await _screenshot(page, _shot_name(who or "anon", path))
         # Then no page is wider than the screen, and the navigation is one line
         if width > PHONE["width"]:
             too_wide.append(f"{path} ({who or 'anonymous'}): {width} px")
