@@ -203,6 +203,11 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
         act = read_document(act).document
     except ContextError as exc:
         return outcome(f"rejected: {exc}")
+    return await prepare_read(federation, act)
+
+
+async def prepare_read(federation: Federation, act: Mapping[str, Any]) -> Effect:
+    """``prepare`` for an activity already read in our compact names (``read_document``)."""
     preparer = (prepare_deal if deal_activity_kind(act)
                 else prepare_flag if is_flag_activity(act)
                 else prepare_direct_note if is_direct_note(act)
@@ -230,11 +235,8 @@ class InboxWorker:
                         senders: dict[str, Sender]) -> Effect | None:
         """The door's policy again, with the sender's facts as they are now (a peer may have
         been removed since): an outcome that changes nothing when it no longer admits.
-        ``senders`` keeps each origin's facts for the batch (one read per origin)."""
-        try:
-            act = read_document(act).document
-        except ContextError as exc:
-            return outcome(f"refused: {exc}")
+        ``act`` is already read in our compact names; ``senders`` keeps each origin's facts
+        for the batch (one read per origin)."""
         origin = origin_of(str(act.get("actor")))
         sender = senders.get(origin)
         if sender is None:
@@ -248,9 +250,13 @@ class InboxWorker:
         senders: dict[str, Sender] = {}
         effects = []
         for count, row in enumerate(rows, start=1):
-            act = json.loads(row["body"])
+            try:  # read once: both the policy check and the preparer use this reading
+                act = read_document(json.loads(row["body"])).document
+            except ContextError as exc:
+                effects.append(outcome(f"refused: {exc}"))
+                continue
             effects.append(await self._admitted(act, senders)
-                           or await prepare(self.federation, act))
+                           or await prepare_read(self.federation, act))
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         return effects
