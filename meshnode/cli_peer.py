@@ -66,7 +66,7 @@ def cmd_peer_block(args: argparse.Namespace) -> int:
     the admin page's preview and confirmation do (README "Moderation across nodes")."""
 
     async def action(ctx: NodeContext) -> int:
-        origin = blocking.origin_from(ctx, args.peer)
+        origin = await blocking.block_key(ctx, args.peer)
         _print_preview(await node_blocks.preview(ctx, origin))
         if not args.yes:
             print("nothing changed: run the same command with --yes to block")

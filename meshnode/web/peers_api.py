@@ -1,10 +1,18 @@
-"""Admin JSON API for peering: ``/api/v1/peers`` (admin token required)."""
+"""Admin JSON API for peering: ``/api/v1/peers`` (admin token required).
+
+``block`` is the same preview-then-confirm block as ``/api/v1/blocks``
+(``federation/blocking``): it needs ``"confirm": true``, and hides the node's listings
+rather than deleting them.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from meshnode.federation import peering
+from meshnode.federation import blocking, peering
+from meshnode.federation.state import FEDERATION
 from meshnode.protocol.errors import ValidationError
 from meshnode.services import publishing
 from meshnode.store.members import MemberRow
@@ -12,20 +20,23 @@ from meshnode.web.appkeys import CONTEXT
 from meshnode.web.auth import api_admin
 from meshnode.web.bodies import read_json
 
-ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer,
-           "block": peering.block_peer}
+ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer}
 
 
 async def _admin(request: web.Request) -> MemberRow:
     return await api_admin(request, "peering is for administrators")
 
 
-async def _peer_field(request: web.Request, name: str) -> str:
+async def _peer_body(request: web.Request, name: str) -> tuple[str, dict[str, Any]]:
     body = await read_json(request, 4096)
     value = body.get(name) if isinstance(body, dict) else None
     if not isinstance(value, str) or not value.strip() or len(value) > 500:
         raise ValidationError(f"give {name!r}", {name: "a node URL or handle@host[:port]"})
-    return value
+    return value, body
+
+
+async def _peer_field(request: web.Request, name: str) -> str:
+    return (await _peer_body(request, name))[0]
 
 
 async def list_peers(request: web.Request) -> web.Response:
@@ -44,9 +55,21 @@ async def add_peer(request: web.Request) -> web.Response:
     return web.json_response({"peer": origin, "status": "pending"}, status=202)
 
 
+async def block_peer(request: web.Request, admin: MemberRow) -> web.Response:
+    """``POST /api/v1/peers/block {"peer": URL or handle, "confirm": true}``: as
+    ``POST /api/v1/blocks`` (422 without ``confirm``; ``/api/v1/blocks/preview`` first)."""
+    peer, body = await _peer_body(request, "peer")
+    done = await blocking.block_node(request.app[CONTEXT], admin, peer,
+                                     confirm=body.get("confirm"))
+    request.app[FEDERATION].wake_delivery()
+    return web.json_response({"peer": done.origin, "done": "block", **done.to_json()})
+
+
 async def peer_action(request: web.Request) -> web.Response:
     """``POST /api/v1/peers/{approve|remove|block} {"peer": …}``."""
-    await _admin(request)
+    admin = await _admin(request)
+    if request.match_info["action"] == "block":
+        return await block_peer(request, admin)
     action = ACTIONS.get(request.match_info["action"])
     if action is None:
         raise web.HTTPNotFound()

@@ -102,6 +102,30 @@ async def test_unblock__shows_the_listings_again_and_unfreezes_the_line(loan: Lo
     assert status == 409
 
 
+async def test_peers_api_block__is_the_preview_then_confirm_block_and_keeps_listings(
+    loan: Loan,
+) -> None:
+    a, b, _alice, bob, deal, bea = loan
+    # Given beta's admin calls the peering API's block without confirming
+    status, error = await api(b, "POST", "/api/v1/peers/block", bea, {"peer": a.url})
+    # Then it is refused and nothing changed (it used to delete alpha's listings at once)
+    assert status == 422, error
+    assert "confirm" in error["fields"]
+    assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 0
+    assert await _visible(b) == 1
+    # When it confirms, naming the node by a handle on it
+    host = a.url.split("://", 1)[1]
+    status, done = await api(b, "POST", "/api/v1/peers/block", bea,
+                             {"peer": f"acct:someone@{host}", "confirm": True})
+    # Then alpha is blocked as /api/v1/blocks does it: listings hidden, kept; the deal ends
+    assert status == 200, done
+    assert (done["peer"], done["done"], done["listings_hidden"]) == (a.url, "block", 1)
+    assert await _visible(b) == 0
+    assert await b.count("SELECT count(*) FROM listings WHERE is_local = 0") == 1
+    assert (await deals.get_deal(b.ctx, bob, deal.id)).state == "cancelled"
+    assert await b.count("SELECT count(*) FROM peers WHERE blocked = 1") == 1
+
+
 async def test_block__is_for_admins_and_never_of_our_own_node(loan: Loan) -> None:
     a, b, _alice, _bob, _deal, bea = loan
     token = await members.create_token(b.ctx, "bob")

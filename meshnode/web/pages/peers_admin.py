@@ -1,4 +1,5 @@
-"""Administration of federation: peers (add, approve, remove, block) and delivery status.
+"""Administration of federation: peers (add, approve, remove) and delivery status; the
+*Block* button of every row, URL or handle, goes to the block preview (``blocks_admin``).
 
 Same use cases as ``meshnode peer …`` and ``/api/v1/peers`` (``federation.peering``); the
 running node's workers do the network part, so every action here only writes rows.
@@ -22,13 +23,11 @@ from meshnode.web.browser import field, read_form, redirect, render, require_adm
 from meshnode.web.i18n import N_
 
 TARGET_MAX = 300
-ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer,
-           "block": peering.block_peer}
+ACTIONS = {"approve": peering.approve_peer, "remove": peering.remove_peer}
 STATUS_LABELS = {"pending": N_("Pending"), "peered": N_("Peered"), "blocked": N_("Blocked")}
 DONE_MESSAGES = {
     "add": N_("Peering requested: the node follows it within a minute."),
     "approve": N_("Peer approved."), "remove": N_("Peer removed."),
-    "block": N_("Node blocked: its requests are refused and its listings removed."),
 }
 SKEW_MARKERS = ("clock_skew", "clock skew", "clocks is probably wrong")
 
@@ -121,7 +120,7 @@ async def add_peer(request: web.Request) -> web.StreamResponse:
 
 
 async def peer_action(request: web.Request) -> web.StreamResponse:
-    """``POST /admin/peers/{approve|remove|block}`` with the ``peer`` key of a row."""
+    """``POST /admin/peers/{approve|remove}`` with the ``peer`` key of a row."""
     await require_admin(request)
     form = await read_form(request)
     action = request.match_info["action"]
@@ -136,4 +135,4 @@ def setup_peer_admin_pages(app: web.Application) -> None:
     """Register the peers page."""
     app.router.add_get("/admin/peers", peers_page)
     app.router.add_post("/admin/peers", add_peer)
-    app.router.add_post("/admin/peers/{action:approve|remove|block}", peer_action)
+    app.router.add_post("/admin/peers/{action:approve|remove}", peer_action)

@@ -69,19 +69,36 @@ async def test_peers_page__in_french(
     assert "Dernière synchronisation" in text
 
 
-async def test_add_peer__by_handle_then_block_then_remove(
+async def test_add_peer__by_handle_then_block_with_preview_then_unblock_then_remove(
     client: TestClient, ctx: NodeContext, alice: base.TestMember
 ) -> None:
+    key = "acct:canal@127.0.0.1:9999"
     await login(client, "alice")
     added = await _post(client, "/admin/peers", {"target": "canal@127.0.0.1:9999"})
     assert added.status == 303  # type: ignore[attr-defined]
-    assert await _peers(ctx) == {"acct:canal@127.0.0.1:9999": "pending"}
+    assert await _peers(ctx) == {key: "pending"}
     page = await (await client.get("/admin/peers?done=add", headers=HTML)).text()
     assert "Peering requested" in page
-    blocked = await _post(client, "/admin/peers/block", {"peer": "acct:canal@127.0.0.1:9999"})
-    assert blocked.status == 303  # type: ignore[attr-defined]
-    assert await _peers(ctx) == {"acct:canal@127.0.0.1:9999": "blocked"}
-    removed = await _post(client, "/admin/peers/remove", {"peer": "acct:canal@127.0.0.1:9999"})
+    # The handle-only row's Block button goes to the preview, as a URL row's does
+    assert 'formaction="/admin/blocks/preview"' in page
+    assert "/admin/peers/block" not in page
+    preview = await _post(client, "/admin/blocks/preview", {"peer": key})
+    assert preview.status == 200  # type: ignore[attr-defined]
+    assert (f"Blocking {key} would do this; nothing changes until you confirm."
+            in await preview.text())  # type: ignore[attr-defined]
+    assert await _peers(ctx) == {key: "pending"}
+    # The old immediate block is gone
+    old = await _post(client, "/admin/peers/block", {"peer": key})
+    assert old.status in (404, 405)  # type: ignore[attr-defined]
+    assert await _peers(ctx) == {key: "pending"}
+    done = await _post(client, "/admin/blocks", {"peer": key, "confirm": "1"})
+    assert done.status == 200  # type: ignore[attr-defined]
+    assert f"{key} is blocked." in await done.text()  # type: ignore[attr-defined]
+    assert await _peers(ctx) == {key: "blocked"}
+    unblocked = await _post(client, "/admin/blocks/undo", {"peer": key})
+    assert unblocked.status == 303  # type: ignore[attr-defined]
+    assert await _peers(ctx) == {key: "pending"}
+    removed = await _post(client, "/admin/peers/remove", {"peer": key})
     assert removed.status == 303  # type: ignore[attr-defined]
     assert await _peers(ctx) == {}
 
