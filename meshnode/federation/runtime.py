@@ -45,6 +45,7 @@ NAMES_POLL = 60.0
 READERS_POLL = 300.0  # legacy followers are classified at start; later rows are stamped
 INBOX_PRUNE_SECONDS = 3600.0  # processed inbox rows past their retention go once an hour
 RECEIPTS_SECONDS = 600.0  # deals that missed their receipt are looked for every 10 minutes
+NOTIFICATIONS_PRUNE_SECONDS = 3600.0  # old read notifications and over-cap ones, hourly
 
 
 class DealWorker:
@@ -55,16 +56,25 @@ class DealWorker:
     def __init__(self, ctx: NodeContext, network: IouNetworkImpl | None = None) -> None:
         self.ctx = ctx
         self.network = network
-        self._receipts_checked: float | None = None
+        self._last_run: dict[str, float] = {}
+
+    def _due(self, chore: str, every: float) -> bool:
+        """True (and noted) when ``chore`` last ran ``every`` seconds ago or never."""
+        now = self.ctx.clock().timestamp()
+        last = self._last_run.get(chore)
+        if last is not None and now - last < every:
+            return False
+        self._last_run[chore] = now
+        return True
 
     async def step(self) -> int:
         """One pass over due deals and due payments; returns how many moved."""
         moved = await deals.run_due(self.ctx)
         moved += await queue_service.run_due(self.ctx)  # waiting lists of returned items
         await notifications.warn_expiring(self.ctx)
-        now = self.ctx.clock().timestamp()
-        if self._receipts_checked is None or now - self._receipts_checked >= RECEIPTS_SECONDS:
-            self._receipts_checked = now
+        if self._due("notifications", NOTIFICATIONS_PRUNE_SECONDS):
+            await notifications.prune(self.ctx)
+        if self._due("receipts", RECEIPTS_SECONDS):
             moved += await receipts.issue_missing(self.ctx)
         if self.network is not None:
             moved += await deal_payments.pay_due(self.ctx, self.network)

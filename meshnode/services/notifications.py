@@ -36,6 +36,8 @@ BADGE_CAP = 100
 EXPIRY_WARNING = timedelta(days=3)  # issue 18: "warn the author 3 days before"
 MAX_PAGE = 100
 MAX_IDS = 500
+READ_KEPT = timedelta(days=90)  # a read item older than this is forgotten
+MAX_STORED = 1000  # per member, read or not: the newest are kept
 GROUP_BUY_FAILED = "threshold not reached"  # services/deals.settle_group_buy
 
 # A deal transition → (who is told, the type); "other" is the party that did not act.
@@ -166,6 +168,15 @@ async def warn_expiring(ctx: NodeContext) -> int:
             await notify(ctx, tx, author_id, "listing_expiring", ref=listing_id,
                          url=f"/listings/{listing_id}", detail=title)
     return len(due)
+
+
+async def prune(ctx: NodeContext) -> int:
+    """Forget read items older than ``READ_KEPT`` and each member's items beyond the newest
+    ``MAX_STORED`` (a member's stored items are capped like every size that can grow);
+    run by the periodic maintenance (``federation.runtime.DealWorker``)."""
+    before = format_utc(ctx.clock() - READ_KEPT)
+    async with ctx.store.transaction() as tx:
+        return await q.prune(tx, read_before=before, keep=MAX_STORED)
 
 
 # --- what members read and set ----------------------------------------------------------------

@@ -138,3 +138,22 @@ async def by_ids(db: aiosqlite.Connection, member_id: int,
         " FROM notifications WHERE member_id = ? AND id IN (SELECT value FROM json_each(?))"
         " ORDER BY id", (member_id, json.dumps(list(ids)))) as cursor:
         return [NotificationRow(**dict(row)) for row in await cursor.fetchall()]
+
+
+async def prune(db: aiosqlite.Connection, *, read_before: str, keep: int) -> int:
+    """Delete read items created before ``read_before``, then each member's items beyond
+    their newest ``keep`` (read or not); returns how many went. The cap reads the
+    ``notifications_member`` index, and only for members over it."""
+    cursor = await db.execute(
+        "DELETE FROM notifications WHERE read_at IS NOT NULL AND created_at < ?", (read_before,))
+    gone = cursor.rowcount
+    async with query(db, "SELECT member_id FROM notifications GROUP BY member_id"
+                     " HAVING count(*) > ?", (keep,)) as found:
+        over = [int(row[0]) for row in await found.fetchall()]
+    for member_id in over:
+        cursor = await db.execute(
+            "DELETE FROM notifications WHERE member_id = ? AND id <= (SELECT id FROM"
+            " notifications WHERE member_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (member_id, member_id, keep))
+        gone += cursor.rowcount
+    return gone
