@@ -72,6 +72,8 @@ async def test_interested__french_member_writes_to_the_author_of_a_federated_rid
     async with browser(beta, "bob") as bob_session:
         thread = await _get(bob_session, f"/messages/with/{alice_handle}")
         assert thread.index("Il reste une place ?") < thread.index("Oui, une.")
+        assert '<p class="meta">Vous · <time' in thread  # bob's own, not "@bob"
+        assert "@bob ·" not in thread
         # And when bob blocks alice, the page says so and offers no reply form
         status, _ = await _post(bob_session, f"/messages/with/{alice_handle}/block", {},
                                 f"/messages/with/{alice_handle}")

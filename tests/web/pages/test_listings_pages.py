@@ -172,6 +172,32 @@ async def test_interested__sends_message_with_unread_count(
     assert await message_q.unread_count(ctx.store.reader, alice.row.id) == 0
 
 
+async def test_conversation__own_messages_say_you_not_the_members_handle(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given bob wrote to alice about her ride
+    listing_id = await make_ride(ctx, alice)
+    await login(client, "bob")
+    token = await csrf_of(client, f"/listings/{listing_id}")
+    await client.post(f"/listings/{listing_id}/interested",
+                      data={"csrf": token, "body": "Une place pour moi ?"},
+                      headers=HTML, allow_redirects=False)
+    # When bob opens the thread, in English then in French
+    path = f"/messages/{listing_id}/alice"
+    english = await (await client.get(path, headers=HTML)).text()
+    french = await (await client.get(path, headers={**HTML, "Accept-Language": "fr"})).text()
+    # Then his own message is labelled "You" / "Vous", not "@bob"
+    assert '<p class="meta">You · <time' in english
+    assert '<p class="meta">Vous · <time' in french
+    assert "@bob ·" not in english + french
+    # And alice sees it from "@bob"
+    client.session.cookie_jar.clear()
+    await login(client, "alice")
+    theirs = await (await client.get(f"/messages/{listing_id}/bob", headers=HTML)).text()
+    assert '<p class="meta">@bob · <time' in theirs
+    assert "You ·" not in theirs
+
+
 async def test_report_then_admin_hides_and_restores(
     client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
 ) -> None:
