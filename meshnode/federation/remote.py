@@ -7,6 +7,7 @@ storing is a pure database step, so a page of activities commits at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ import aiosqlite
 from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
+from meshnode.protocol.capacity import only_capacity_moved
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
@@ -115,9 +117,11 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
             updated_at=verified.timestamp)
     else:
         listing_id, version = existing.id, existing.version + 1
+        edited = verified.draft is None or not only_capacity_moved(
+            json.loads(existing.signed_object), verified.document)
         await listing_store.update_listing(tx, listing_id=listing_id, columns=columns,
                                            updated_at=verified.timestamp, version=version,
-                                           signed_object=signed)
+                                           signed_object=signed, edited=edited)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
     await listings_arrived(federation, tx, [listing_id])
     return True

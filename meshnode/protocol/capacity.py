@@ -123,6 +123,24 @@ def set_available(intent: Mapping[str, Any], remaining: Remaining) -> dict[str, 
         "hasNumericalValue": remaining.text(remaining.left)}}
 
 
+def only_capacity_moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """True when version ``after`` of a Proposal differs from ``before`` only in what the
+    author's node moves as bookings come and go (``publishes.availableQuantity``, the
+    ``status`` when it fills up or frees, ``updated`` and the proof): not an edit by the
+    author, so pages do not show it as one."""
+    return _content(before) == _content(after)
+
+
+def _content(document: Mapping[str, Any]) -> dict[str, Any]:
+    kept = {key: value for key, value in document.items()
+            if key not in ("proof", "updated", "status")}
+    intent = kept.get("publishes")
+    if isinstance(intent, Mapping):
+        kept["publishes"] = {key: value for key, value in intent.items()
+                             if key != "availableQuantity"}
+    return kept
+
+
 def published_in(document: Mapping[str, Any]) -> object:
     """The ``availableQuantity`` a Proposal carries (None when it carries none)."""
     intent = document.get("publishes")

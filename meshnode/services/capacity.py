@@ -114,7 +114,7 @@ async def republish(ctx: NodeContext, tx: aiosqlite.Connection, listing_id: str,
     version = row.version + 1
     if not await listing_q.update_listing(tx, listing_id=row.id, columns=_columns(row, new_status),
                                           updated_at=str(unsigned["updated"]), version=version,
-                                          signed_object=signed):
+                                          signed_object=signed, edited=False):
         raise ConflictError("the listing changed meanwhile")
     await publish_listing_change(ctx, tx, activity_type="Update", signed_object=signed,
                                  author_username=author.username, version=version)

@@ -50,6 +50,8 @@ class ListingRow:
     author_username: str | None = None
     # the ``availableQuantity`` of the signed document, as JSON text (None: not published)
     available_quantity: str | None = None
+    # when the author last edited it (None: never; a capacity-only version does not count)
+    edited_at: str | None = None
 
 
 def _listing(row: aiosqlite.Row) -> ListingRow:
@@ -127,17 +129,21 @@ async def update_listing(
     updated_at: str,
     version: int,
     signed_object: str,
+    edited: bool = True,
 ) -> bool:
-    """Replace version ``version - 1`` by ``version``; False if someone else got there first."""
+    """Replace version ``version - 1`` by ``version``; False if someone else got there first.
+    ``edited``: the author changed it (its ``edited_at`` moves); False for a version that
+    only moves what is left (``services/capacity``)."""
     cursor = await db.execute(
         "UPDATE listings SET kind=?, category=?, status=?, title=?, description=?,"
         " price_mode=?, price_amount=?, price_period=?, location_name=?, lat=?, lon=?,"
-        " details=?, expires_at=?, updated_at=?, version=?, signed_object=?"
+        " details=?, expires_at=?, updated_at=?, version=?, signed_object=?,"
+        " edited_at = CASE WHEN ? THEN ? ELSE edited_at END"
         " WHERE id=? AND version=?",
         (columns.kind, columns.category, columns.status, columns.title, columns.description,
          columns.price_mode, columns.price_amount, columns.price_period, columns.location_name,
          columns.lat, columns.lon, columns.details, columns.expires_at, updated_at, version,
-         signed_object, listing_id, version - 1),
+         signed_object, int(edited), updated_at, listing_id, version - 1),
     )
     if cursor.rowcount != 1:
         return False

@@ -98,6 +98,27 @@ async def test_ride__a_seat_booked_from_another_node_counts_down_on_both_nodes(
     verify_proof(stored, public_key=bytes(alice.ed25519_public))
 
 
+async def test_ride__a_booking_is_not_shown_as_an_edit_but_the_authors_edit_is(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice@alpha's ride with 3 seats, seen by beta
+    a, b, alice, bob, mine, remote = await _two_nodes(make_node, free_ride(auto_accept=True))
+    # When bob@beta books a seat (accepted at once): a new signed version, 2 seats left
+    await deals.book(b.ctx, bob, remote.id, {"quantity": 1})
+    await settle(a, b)
+    assert (await _left(a, mine.id), await _left(b, remote.id)) == (2, 2)
+    assert (await listings.get_listing(b.ctx, remote.id)).row.version > 1
+    # Then neither node says the listing was modified
+    for node, listing_id, user in ((a, mine.id, "alice"), (b, remote.id, "bob")):
+        assert "Modifiée le" not in await _french_page(node, user, listing_id)
+    # When alice edits her ride's text
+    await listings.update_listing(a.ctx, alice, mine.id, {"description": "Départ 8 h"})
+    await settle(a, b)
+    # Then both nodes say it was modified
+    for node, listing_id, user in ((a, mine.id, "alice"), (b, remote.id, "bob")):
+        assert "Modifiée le" in await _french_page(node, user, listing_id)
+
+
 async def test_ride__the_last_seat_shows_complet_on_both_nodes_and_the_form_is_gone(
     make_node: NodeFactory,
 ) -> None:

@@ -13,6 +13,7 @@ from meshnode.protocol.capacity import (
     bookable_capacity,
     counting_states,
     next_updated,
+    only_capacity_moved,
     published_in,
     published_left,
     remaining_from_taken,
@@ -75,6 +76,23 @@ def test_with_available__the_next_version_carries_the_figure_and_no_old_proof() 
     assert unsigned["updated"] == "2026-11-26T10:00:00Z"
     assert published_left(SEATS, published_in(unsigned)) == 2
     assert document["publishes"].get("availableQuantity") is None  # the input is not changed
+
+
+def test_only_capacity_moved__a_new_figure_is_not_an_edit_a_new_title_is() -> None:
+    document = {"type": "Proposal", "name": "Lyon", "status": "active",
+                "publishes": {"type": "Intent",
+                              "resourceQuantity": {"hasUnit": "seat", "hasNumericalValue": "3"}},
+                "proof": {"type": "DataIntegrityProof"}, "updated": "2026-11-26T09:00:00Z"}
+    # a booking: the figure, the status (full) and the stamp move, with a new proof
+    booked = {**with_available(document, remaining_from_taken(SEATS, 3), NOW),
+              "status": "closed", "proof": {"type": "DataIntegrityProof", "proofValue": "z2"}}
+    assert only_capacity_moved(document, booked)
+    assert only_capacity_moved(booked, document)
+    # an edit by the author: anything else, in the document or its Intent
+    assert not only_capacity_moved(booked, {**booked, "name": "Lyon par Vienne"})
+    intent = {**booked["publishes"], "resourceQuantity": {"hasUnit": "seat",
+                                                          "hasNumericalValue": "4"}}
+    assert not only_capacity_moved(booked, {**booked, "publishes": intent})
 
 
 def test_remaining__never_below_zero_when_the_author_cut_the_seats() -> None:
