@@ -42,7 +42,7 @@ from meshnode.services import idempotency as q
 from meshnode.services.context import NodeContext
 from meshnode.store import StorageFullError
 from meshnode.web.appkeys import CONTEXT
-from meshnode.web.bodies import read_capped
+from meshnode.web.bodies import read_capped, route_body_limit
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,7 +108,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
     ctx = request.app[CONTEXT]
     state = request.app[IDEMPOTENCY]
     now = ctx.clock()
-    body = await read_capped(request, ctx.config.max_body_bytes)
+    body = await read_capped(request, route_body_limit(request, ctx.config.max_body_bytes))
     fingerprint = request_hash(request.method, request.path_qs, body)
     await _prune_now_and_then(ctx, state, now)
     found = await q.claim(ctx.store, owner=owner, key=key, request_hash=fingerprint,

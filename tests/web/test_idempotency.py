@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient
 from meshnode.config import Config
 from meshnode.services import listings as listing_service
 from meshnode.services.context import NodeContext
+from meshnode.services.reputation import MAX_BUNDLE_BYTES
 from meshnode.store import idempotency as q
 from meshnode.store.db import COMMIT_HOOK
 from meshnode.web.idempotency import IDEMPOTENCY, KEEP, request_hash
@@ -299,3 +300,29 @@ async def test_idempotency__messages_same_key_sends_once_and_another_text_is_422
     assert second.headers["Idempotent-Replayed"] == "true"
     assert reused.status == 422
     assert _rows(node_config, "messages") == before + 1
+
+
+async def test_idempotency__the_body_cap_is_the_routes_own_not_max_body_bytes(
+    client: TestClient, ctx: NodeContext, alice: TestMember,
+) -> None:
+    # Given a receipts import (the route takes up to 512 KiB) of 300 KiB, with a key
+    assert ctx.config.max_body_bytes < 300 * 1024 < MAX_BUNDLE_BYTES
+    headers = {**alice.headers, "Idempotency-Key": "import-1",
+               "Content-Type": "application/json"}
+    padded = b'{"type": "nothing"}' + b" " * (300 * 1024)
+    # When it is sent, Then the route itself answers (422: not a bundle), not a 413
+    response = await client.post("/api/v1/me/receipts/import", data=padded, headers=headers)
+    assert response.status == 422, await response.text()
+    # And over the route's own limit it is 413, with or without a key
+    over = b"{}" + b" " * MAX_BUNDLE_BYTES
+    for extra in ({"Idempotency-Key": "import-2"}, {}):
+        response = await client.post("/api/v1/me/receipts/import", data=over,
+                                     headers={**headers, **extra})
+        assert response.status == 413
+    # And another route keeps the node's max_body_bytes with a key too
+    response = await client.post("/api/v1/listings", data=padded,
+                                 headers={**headers, "Idempotency-Key": "listing-1"})
+    assert response.status == 413
+    # and nothing was stored: the refused requests freed (or never claimed) their keys
+    async with ctx.store.reader.execute("SELECT count(*) FROM idempotency_keys") as cursor:
+        assert tuple(await cursor.fetchone() or ()) == (0,)
