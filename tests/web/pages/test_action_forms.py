@@ -130,9 +130,24 @@ async def test_group_buy_page__pledge_form_and_no_pay_for_this(
     assert f'action="/listings/{view.row.id}/book"' in page
     assert "pay-for-this" not in page
     assert "Payer cette annonce" not in page
-    # a plain paid listing keeps its button
+    # a paid listing without a booking form (reserved: arranged by message) keeps its button
     ride = await make_ride(ctx, alice)
+    await listings.update_listing(ctx, alice.row, ride, {"status": "reserved"})
     assert "pay-for-this" in await (await client.get(f"/listings/{ride}", headers=FR)).text()
+
+
+async def test_paid_ride_page__the_booking_form_only_no_pay_for_this(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
+) -> None:
+    # Given alice's ride at 4.50 a seat, open for booking
+    ride = await make_ride(ctx, alice)
+    await login(client, "bob")
+    # When bob opens it
+    page = await (await client.get(f"/listings/{ride}", headers=FR)).text()
+    # Then the booking form is offered (the booking pays), and no separate payment
+    assert f'action="/listings/{ride}/book"' in page
+    assert "pay-for-this" not in page
+    assert "Payer cette annonce" not in page
 
 
 async def test_remote_paid_listing__without_trust_line_says_so_and_offers_the_message_form(

@@ -7,7 +7,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
-from meshnode.services import ledger
+from meshnode.services import ledger, listings
 from meshnode.services.context import NodeContext
 from meshnode.store import ledger as ledger_q
 from tests import conftest as base
@@ -334,8 +334,9 @@ async def test_history__pages_through_older_transactions(
 async def test_pay_for_this__prefills_the_form_from_the_listing(
     client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember
 ) -> None:
-    # Given alice's ride listing priced 4.50
+    # Given alice's ride listing priced 4.50, reserved (arranged by message: no booking form)
     listing_id = await make_ride(ctx, alice)
+    await listings.update_listing(ctx, alice.row, listing_id, {"status": "reserved"})
     await login(client, "bob")
     page = await (await client.get(f"/listings/{listing_id}", headers=HTML)).text()
     link = re.search(r'id="pay-for-this" href="([^"]+)"', page)
