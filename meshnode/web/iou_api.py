@@ -91,9 +91,8 @@ async def post_remote_transfer(request: web.Request, member: MemberRow,
     listing = data.get("listing")
     if listing is not None and not isinstance(listing, str):
         raise ValidationError("listing must be a listing id", {"listing": "a listing id"})
-    memo = data.get("memo")
+    note = data.get("memo")  # checked by the service (protocol.ledger.parse_memo), as locally
     network = request.app[IOU_NETWORK]
-    note = memo if isinstance(memo, str) else ""
     if side == "payee":
         status = await svc.pay_remote_payee_amount(ctx, member, str(data["payee"]),
                                                    data.get("amount"), note, listing,

@@ -12,6 +12,7 @@ from nacl.signing import SigningKey
 
 from meshnode.protocol import iou as p
 from meshnode.protocol.errors import ProofError, ValidationError
+from meshnode.protocol.ledger import MEMO_MAX
 from meshnode.protocol.statemachine import StateGraph, edge
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -103,6 +104,17 @@ def test_parse_prepare__refuses_loops_and_bad_amounts() -> None:
     for bad in ({"route": ["a", "a"]}, {"amount": "-1"}, {"amount": "1.5"}, {"transfer": "x/y"}):
         with pytest.raises(ValidationError):
             p.parse_prepare({**act, **bad})
+
+
+def test_parse_prepare__the_memo_follows_the_ledger_memo_rule() -> None:
+    terms = p.PrepareTerms("t1", "l1", 10, 10, ("a", "b"), "x", "y", "", "2026-01-01T00:00:00Z")
+    act = p.build_prepare(terms, actor="a", to="b", when="2026-01-01T00:00:00Z")
+    # control characters go, as in a local payment's memo (protocol.ledger.parse_memo)
+    assert p.parse_prepare({**act, "memo": " pain\x07 du jour "}).memo == "pain du jour"
+    assert p.parse_prepare({**act, "memo": "é" * MEMO_MAX}).memo == "é" * MEMO_MAX
+    for bad in ("é" * (MEMO_MAX + 1), 5, ["memo"]):
+        with pytest.raises(ValidationError):
+            p.parse_prepare({**act, "memo": bad})
 
 
 def test_reconcile__mirror_match_and_mismatch() -> None:

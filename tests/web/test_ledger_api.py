@@ -85,6 +85,19 @@ async def test_transfer__bad_payee_is_4xx_and_writes_nothing(
     assert await _journal_size(ctx) == 0
 
 
+@pytest.mark.parametrize("payee", ["bob", "bob@other.example"])
+@pytest.mark.parametrize("memo", [5, ["vélo"], "x" * 501])
+async def test_transfer__bad_memo_is_422_to_a_local_or_remote_payee_alike(
+    client: TestClient, ctx: NodeContext, alice: Member, bob: Member, payee: str, memo: object,
+) -> None:
+    # one memo rule (protocol.ledger.parse_memo) for both paths: the cross-node one used to
+    # drop a memo that was not text and go on
+    response = await _pay(client, alice, payee=payee, amount="1", memo=memo)
+    assert response.status == 422
+    assert "memo" in (await response.json())["fields"]
+    assert await _journal_size(ctx) == 0
+
+
 async def test_transfer__disabled_payee_is_422(
     client: TestClient, ctx: NodeContext, alice: Member, bob: Member
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.iou.fields import ident_field, positive_units, text_field
 from meshnode.protocol.iou.vocab import IOU_CONTEXT, MAX_REASON, MAX_ROUTE
+from meshnode.protocol.ledger import parse_memo
 
 # --- transfer messages ----------------------------------------------------------------------
 
@@ -91,7 +92,7 @@ def parse_prepare(act: Mapping[str, Any]) -> PrepareTerms:
         transfer_id=ident_field(act, "transfer"), line_id=ident_field(act, "line"),
         amount=positive_units(act, "amount"), source_amount=positive_units(act, "sourceAmount"),
         route=tuple(route), payer=text_field(act, "payer"), payee=text_field(act, "payee"),
-        memo=text_field(act, "memo", 500, empty=True), expires=text_field(act, "expires", 40),
+        memo=parse_memo(act.get("memo")), expires=text_field(act, "expires", 40),
         amounts=amounts,
     )
 

@@ -95,7 +95,7 @@ async def _append(tx: aiosqlite.Connection, row: TransferRow, signer: str, now: 
 
 
 async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amount_units: int,
-                     memo: str, listing: str | None = None, *, network: IouNetwork,
+                     memo: object, listing: str | None = None, *, network: IouNetwork,
                      expires_in: timedelta = DEFAULT_EXPIRY,
                      transfer_id: str | None = None) -> TransferStatus:
     """Pay a member of another community; returns at once in state ``prepared``.
@@ -130,7 +130,7 @@ async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amou
 
 
 async def pay_remote_payee_amount(
-    ctx: NodeContext, payer: MemberRow, payee_handle: str, amount: object, memo: str,
+    ctx: NodeContext, payer: MemberRow, payee_handle: str, amount: object, memo: object,
     listing: str | None = None, *, network: IouNetwork,
     expires_in: timedelta = DEFAULT_EXPIRY, transfer_id: str | None = None,
 ) -> TransferStatus:
