@@ -82,7 +82,7 @@ async def live_from_origin(db: aiosqlite.Connection, origin: str,
                            listing_id: str | None = None) -> int:
     """Live places held by members of ``origin`` (in one listing, or in all)."""
     sql = ("SELECT COUNT(*) FROM listing_queue WHERE remote_origin = ?"  # noqa: S608
-           f" AND {_LIVE}")  # noqa: S608
+           f" AND {_LIVE}")
     params: tuple[str, ...] = (origin,)
     if listing_id is not None:
         sql, params = sql + " AND listing_id = ?", (origin, listing_id)
