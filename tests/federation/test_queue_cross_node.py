@@ -156,3 +156,33 @@ async def test_queue_cross_node__leaving_and_withdrawal_are_told(
     await settle(a, b)
     assert [s for _, s in await lender_rows(a, listing)] == ["left", "closed"]
     assert (await queue_service.status(b.ctx, eve, here.id)).state is None
+
+
+async def test_queue_cross_node__a_join_sent_while_the_lender_is_down_arrives_after_restarts(
+    make_node: NodeFactory,
+) -> None:
+    # Given alice@alpha's drill is lent out and alpha is down
+    a, b = await make_node("alpha"), await make_node("beta")
+    await peer(a, b)
+    alice, bob = await a.member("alice"), await b.member("bob")
+    listing, loan = await lent_out(a, alice)
+    await settle(a, b)
+    here = await remote_copy(b, listing)
+    await a.stop()
+    # When bob joins on beta: the Join waits in beta's outbox; beta restarts too
+    await queue_service.join(b.ctx, bob, here.id)
+    await settle(b)
+    await b.stop()
+    await b.start()
+    await a.start()
+    b.clock.advance(minutes=5)  # past the first retry's backoff
+    await settle(a, b)
+    # Then alpha has his place and beta the position it told, from the rows alone
+    assert await lender_rows(a, listing) == [(f"{b.url}/users/bob", "waiting")]
+    assert (await queue_service.status(b.ctx, bob, here.id)).position == 1
+    # And the turn still reaches him after alpha restarts once more
+    await a.stop()
+    await a.start()
+    await deals.act(a.ctx, alice, loan, "complete")
+    await settle(a, b)
+    assert (await queue_service.status(b.ctx, bob, here.id)).state == "notified"

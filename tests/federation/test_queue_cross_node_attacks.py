@@ -3,6 +3,7 @@ nothing stored (forged proofs, another actor, replays, caps, refusals told back)
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from meshnode.federation.ingest import run_effect
 from meshnode.federation.queue import prepare_queue
 from meshnode.protocol import queue_wire as wire
+from meshnode.protocol.deals import DEAL_CONTEXT
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.services import listings, members
 from meshnode.services import queue as queue_service
@@ -17,6 +19,8 @@ from meshnode.services.signing import sign_as_member
 from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, peer, settle
+from tests.federation.test_inbox_door import post
+from tests.federation.test_inbox_hostile import _actor, sign
 from tests.federation.test_queue_cross_node import _drill, lender_rows, lent_out, remote_copy
 
 
@@ -197,3 +201,53 @@ def test_queue_place__malformed_is_refused(field: str, value: object) -> None:
 def test_queue_join__malformed_is_refused(document: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         wire.parse_join(document)
+
+
+async def _inbox_rows(node: Node) -> int:
+    return await node.count("SELECT count(*) FROM inbox_activities")
+
+
+@pytest.mark.parametrize("variant", ["foreign_listing", "no_object", "not_to_a_member"])
+async def test_queue_join__unaddressed_or_malformed_at_the_door_is_403_nothing_stored(
+    make_node: NodeFactory, variant: str,
+) -> None:
+    # Given beta (the lender's node) and a member of alpha, peers
+    alpha, beta = await make_node("alpha"), await make_node("beta")
+    await peer(alpha, beta)
+    alice, lender = await alpha.member("alice"), await beta.member("lena")
+    before = await _inbox_rows(beta)
+    join: dict[str, Any] = {
+        "@context": DEAL_CONTEXT, "id": f"{_actor(alpha, alice)}/joins/1", "type": "Join",
+        "actor": _actor(alpha, alice), "to": [_actor(beta, lender)],
+        "object": f"{beta.url}/listings/abc"}
+    if variant == "foreign_listing":
+        join["object"] = "http://127.0.0.1:9/listings/abc"
+    elif variant == "no_object":
+        del join["object"]
+    else:
+        join["to"] = [beta.group]
+    body = json.dumps(join).encode()
+    url = f"{beta.url}/inbox"
+    status, payload, _ = await post(url, body, sign(alpha, alice, url, body))
+    assert (status, payload["error"]) == (403, "forbidden")
+    assert await _inbox_rows(beta) == before
+
+
+async def test_queue_place__about_a_join_we_never_sent_is_403_at_the_door(
+    make_node: NodeFactory,
+) -> None:
+    alpha, beta = await make_node("alpha"), await make_node("beta")
+    await peer(alpha, beta)
+    alice, bob = await alpha.member("alice"), await beta.member("bob")
+    before = await _inbox_rows(beta)
+    update = wire.build_place_message(
+        activity_id=f"{alpha.url}/queue/places/1/notified", actor=_actor(alpha, alice),
+        place=wire.Place(place_id=f"{alpha.url}/queue/places/1",
+                         join_id="http://127.0.0.1:9/queue/joins/x",
+                         member=_actor(beta, bob), listing_object=f"{alpha.url}/listings/1",
+                         state="notified", position=1), when=alpha.clock())
+    body = json.dumps(update).encode()
+    url = f"{beta.url}/inbox"
+    status, payload, _ = await post(url, body, sign(alpha, alice, url, body))
+    assert (status, payload["error"]) == (403, "forbidden")
+    assert await _inbox_rows(beta) == before
