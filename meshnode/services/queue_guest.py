@@ -37,6 +37,13 @@ async def place(ctx: NodeContext, member: MemberRow, listing: ListingRow
     return await remote_store.latest_place(ctx.store.reader, listing.id, member.id)
 
 
+async def places(ctx: NodeContext, member: MemberRow) -> list[RemotePlaceRow]:
+    """The member's places in other communities' queues worth showing: live ones, and the
+    refusals (with the lender's reason), newest first."""
+    rows = await remote_store.member_places(ctx.store.reader, member.id)
+    return [r for r in rows if r.state in (*remote_store.LIVE, "refused")]
+
+
 def _join_document(ctx: NodeContext, member: MemberRow, listing: ListingRow, join_id: str,
                    *, leave: bool = False) -> dict[str, object]:
     return wire.build_join(
