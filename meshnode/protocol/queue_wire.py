@@ -70,7 +70,7 @@ def parse_join(activity: Mapping[str, Any]) -> JoinRequest:
 
 
 @dataclass(frozen=True)
-class Place:
+class QueuePlace:
     """A place as the lender's node tells it (``position`` 1 = next; None once over)."""
 
     place_id: str
@@ -83,7 +83,7 @@ class Place:
     reason: str = ""
 
 
-def build_place(place: Place) -> dict[str, Any]:
+def build_place(place: QueuePlace) -> dict[str, Any]:
     """The ``QueuePlace`` object carried by answers and Updates."""
     document: dict[str, Any] = {
         "type": "QueuePlace", "id": place.place_id, "joinActivity": place.join_id,
@@ -98,7 +98,7 @@ def build_place(place: Place) -> dict[str, Any]:
     return document
 
 
-def build_place_message(*, activity_id: str, actor: str, place: Place, when: datetime,
+def build_place_message(*, activity_id: str, actor: str, place: QueuePlace, when: datetime,
                         answer: bool = False) -> dict[str, Any]:
     """The unsigned answer to a Join (``answer``: Accept, or Reject when refused) or Update
     of a place, from the lender (sign with the lender's key)."""
@@ -123,7 +123,7 @@ def _position(value: object) -> int | None:
     return value
 
 
-def parse_place(activity: Mapping[str, Any]) -> Place:
+def parse_place(activity: Mapping[str, Any]) -> QueuePlace:
     """Read the place an answer or Update carries (its proof is checked by the caller)."""
     raw = activity.get("result") if activity.get("type") != "Update" else activity.get("object")
     if not isinstance(raw, Mapping) or raw.get("type") != "QueuePlace":
@@ -135,7 +135,7 @@ def parse_place(activity: Mapping[str, Any]) -> Place:
     if not isinstance(reason, str):
         raise ValidationError("reason must be text")
     confirm_by = raw.get("confirmBy")
-    return Place(
+    return QueuePlace(
         place_id=check_url(raw.get("id"), "id"),
         join_id=check_url(raw.get("joinActivity"), "joinActivity"),
         member=check_url(raw.get("attributedTo"), "attributedTo"),

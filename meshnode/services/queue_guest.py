@@ -95,7 +95,7 @@ async def confirm_on_booking(ctx: NodeContext, tx: aiosqlite.Connection,
                                      now=format_utc(ctx.clock()))
 
 
-async def receive_place(ctx: NodeContext, tx: aiosqlite.Connection, told: wire.Place,
+async def receive_place(ctx: NodeContext, tx: aiosqlite.Connection, told: wire.QueuePlace,
                         actor: str) -> str:
     """The lender's node answered our Join or moved the place: record it; a turn notifies
     the member. Only the listing's author may speak of it, about our own Join."""

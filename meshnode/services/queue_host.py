@@ -96,7 +96,7 @@ async def receive_join(ctx: NodeContext, tx: aiosqlite.Connection,
     try:
         await _admit(ctx, tx, listing, request)
     except REFUSALS as exc:
-        await queue_notice.tell(ctx, tx, listing, wire.Place(
+        await queue_notice.tell(ctx, tx, listing, wire.QueuePlace(
             place_id=_refusal_id(ctx, request), join_id=request.activity_id,
             member=request.actor, listing_object=listing.object_id, state="refused",
             reason=str(exc)), answer=True)

@@ -35,12 +35,12 @@ async def send_signed(ctx: NodeContext, tx: aiosqlite.Connection, member: Member
 
 
 def place_of(ctx: NodeContext, listing: ListingRow, row: QueueRow, state: str, *,
-             position: int | None = None, reason: str = "") -> wire.Place:
+             position: int | None = None, reason: str = "") -> wire.QueuePlace:
     """What the lender's node tells of a remote member's place ``row`` (now ``state``)."""
     if row.remote_actor is None or row.join_id is None:
         raise ValueError("only a remote member's place is told across communities")
     confirm_by = row.confirm_by if state == "notified" else None
-    return wire.Place(
+    return wire.QueuePlace(
         place_id=f"{ctx.config.base_url}/queue/places/{row.id}", join_id=row.join_id,
         member=row.remote_actor, listing_object=listing.object_id, state=state,
         position=position,
@@ -49,7 +49,7 @@ def place_of(ctx: NodeContext, listing: ListingRow, row: QueueRow, state: str, *
 
 
 async def tell(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
-               place: wire.Place, *, answer: bool = False) -> None:
+               place: wire.QueuePlace, *, answer: bool = False) -> None:
     """The lender tells the member's node of their place (an answer to the Join, or an
     Update); signed by the listing's author, as deal answers are."""
     author = (await member_store.get_member(tx, listing.author_id)

@@ -167,7 +167,7 @@ async def test_queue_place__an_update_not_from_the_lender_is_refused(
     carol = await a.member("carol2")
     forged = wire.build_place_message(
         activity_id=f"{a.url}/queue/places/99/notified", actor=f"{a.url}/users/carol2",
-        place=wire.Place(place_id=f"{a.url}/queue/places/99", join_id=join_id,
+        place=wire.QueuePlace(place_id=f"{a.url}/queue/places/99", join_id=join_id,
                          member=f"{b.url}/users/bob", listing_object=listing.object_id,
                          state="notified", position=1, confirm_by=b.clock()),
         when=b.clock())
@@ -182,7 +182,7 @@ async def test_queue_place__an_update_not_from_the_lender_is_refused(
     ("joinActivity", None), ("confirmBy", "tomorrow"), ("reason", 7),
 ])
 def test_queue_place__malformed_is_refused(field: str, value: object) -> None:
-    place = wire.build_place(wire.Place(
+    place = wire.build_place(wire.QueuePlace(
         place_id="http://127.0.0.1:1/queue/places/1", join_id="http://127.0.0.1:2/j/1",
         member="http://127.0.0.1:2/users/bob", listing_object="http://127.0.0.1:1/l/1",
         state="waiting", position=1))
@@ -242,7 +242,7 @@ async def test_queue_place__about_a_join_we_never_sent_is_403_at_the_door(
     before = await _inbox_rows(beta)
     update = wire.build_place_message(
         activity_id=f"{alpha.url}/queue/places/1/notified", actor=_actor(alpha, alice),
-        place=wire.Place(place_id=f"{alpha.url}/queue/places/1",
+        place=wire.QueuePlace(place_id=f"{alpha.url}/queue/places/1",
                          join_id="http://127.0.0.1:9/queue/joins/x",
                          member=_actor(beta, bob), listing_object=f"{alpha.url}/listings/1",
                          state="notified", position=1), when=alpha.clock())
