@@ -102,16 +102,17 @@ def build_place_message(*, activity_id: str, actor: str, place: QueuePlace, when
                         answer: bool = False) -> dict[str, Any]:
     """The unsigned answer to a Join (``answer``: Accept, or Reject when refused) or Update
     of a place, from the lender (sign with the lender's key)."""
-    body: dict[str, Any] = {"@context": DEAL_CONTEXT, "id": activity_id, "actor": actor,
-                            "to": [place.member], "published": format_utc(when)}
+    refused = answer and place.state == "refused"
+    kind = ("Reject" if refused else "Accept") if answer else "Update"
+    body: dict[str, Any] = {"@context": DEAL_CONTEXT, "id": activity_id, "type": kind,
+                            "actor": actor, "to": [place.member]}
     if answer:
-        refused = place.state == "refused"
-        body.update(type="Reject" if refused else "Accept",
-                    object={"type": "Join", "id": place.join_id}, result=build_place(place))
-        if refused:
-            body["reason"] = place.reason[:REASON_MAX]
+        body.update(object={"type": "Join", "id": place.join_id}, result=build_place(place))
     else:
-        body.update(type="Update", object=build_place(place))
+        body["object"] = build_place(place)
+    if refused:
+        body["reason"] = place.reason[:REASON_MAX]
+    body["published"] = format_utc(when)
     return body
 
 
