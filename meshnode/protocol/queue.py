@@ -19,6 +19,7 @@ from meshnode.protocol.statemachine import StateGraph, edge
 CONFIRM_WINDOW = timedelta(hours=24)
 MAX_WAITING = 50  # members waiting for one item; more is refused (a bounded table per item)
 LIVE = ("waiting", "notified")
+OPEN_STATUSES = ("active", "reserved")  # listings that keep a queue (a lent item may be reserved)
 
 QUEUE_GRAPH = StateGraph(
     name="queue",

@@ -38,7 +38,7 @@ from meshnode.store.members import MemberRow
 from meshnode.store.queue import QueueRow
 from meshnode.store.remote_queue import RemotePlaceRow
 
-OPEN_STATUSES = ("active", "reserved")  # the author may mark a lent item reserved
+OPEN_STATUSES = proto.OPEN_STATUSES
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import aiosqlite
 from meshnode import urls
 from meshnode.errors import ConflictError, NotFoundError
 from meshnode.protocol import queue_wire as wire
+from meshnode.protocol.queue import OPEN_STATUSES
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import notifications, queue_notice
 from meshnode.services.context import NodeContext
@@ -39,9 +40,11 @@ async def place(ctx: NodeContext, member: MemberRow, listing: ListingRow
 
 async def places(ctx: NodeContext, member: MemberRow) -> list[RemotePlaceRow]:
     """The member's places in other communities' queues worth showing: live ones, and the
-    refusals (with the lender's reason), newest first."""
+    refusals (with the lender's reason), newest first; none for a withdrawn listing (its
+    queue is closed, whether or not its node could still say so)."""
     rows = await remote_store.member_places(ctx.store.reader, member.id)
-    return [r for r in rows if r.state in (*remote_store.LIVE, "refused")]
+    return [r for r in rows if r.state in (*remote_store.LIVE, "refused")
+            and r.listing_status in OPEN_STATUSES]
 
 
 def _join_document(ctx: NodeContext, member: MemberRow, listing: ListingRow, join_id: str,

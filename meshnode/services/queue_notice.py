@@ -56,6 +56,8 @@ async def tell(ctx: NodeContext, tx: aiosqlite.Connection, listing: ListingRow,
               if listing.author_id is not None else None)
     if author is None:
         raise ConflictError("this listing has no author here")
+    if not author.ed25519_sealed:  # the account was deleted with its keys: nobody can sign;
+        return  # the member's node closes the place when the listing's Tombstone arrives
     now = ctx.clock()
     activity_id = f"{place.place_id}/{place.state}/{now.strftime('%Y%m%dT%H%M%S%f')}"
     document = wire.build_place_message(activity_id=activity_id, actor=listing.author_uri,

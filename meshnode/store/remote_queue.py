@@ -28,9 +28,11 @@ class RemotePlaceRow:
     created_at: str
     updated_at: str
     listing_title: str = ""
+    listing_status: str = ""
 
 
-_SELECT = ("SELECT p.*, l.title AS listing_title FROM remote_queue_places p"
+_SELECT = ("SELECT p.*, l.title AS listing_title, l.status AS listing_status"
+           " FROM remote_queue_places p"
            " JOIN listings l ON l.id = p.listing_id")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshnode.services import deals, listings
+from meshnode.services import deals, listings, queue_guest
 from meshnode.services import queue as queue_service
 from meshnode.store import deals as deal_store
 from meshnode.store import queue as queue_store
@@ -13,6 +13,7 @@ from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
 from tests.conftest import ride_listing
 from tests.federation.conftest import Node, NodeFactory, peer, settle
+from tests.federation.test_receipts import _api
 
 SLOT = {"from": "2026-11-29T10:00:00Z", "to": "2026-11-30T10:00:00Z"}
 LOAN = {"from": "2026-11-26T11:00:00Z", "to": "2026-11-27T10:00:00Z"}
@@ -77,6 +78,9 @@ async def test_queue_cross_node__join_position_turn_confirm_deal(
     assert (mine.state, mine.position) == ("notified", 1)
     assert mine.confirm_by == "2026-11-27T10:00:00Z"
     assert await turns(b, bob) == 1
+    status, body = await _api(b, "bob", "GET", f"/api/v1/listings/{here.id}/queue")
+    assert (status, body["state"], body["position"], body["remote"]) == (
+        200, "notified", 1, True)
     # When someone else of beta books it meanwhile, alpha declines that booking
     dora = await b.member("dora")
     other = await deals.book(b.ctx, dora, here.id, SLOT)
@@ -109,7 +113,8 @@ async def test_queue_cross_node__a_lapsed_turn_passes_to_the_next_community(
     on_b, on_c = await remote_copy(b, listing), await remote_copy(c, listing)
     await queue_service.join(b.ctx, bob, on_b.id)
     await settle(a, b, c)
-    await queue_service.join(c.ctx, cleo, on_c.id)
+    status, body = await _api(c, "cleo", "POST", f"/api/v1/listings/{on_c.id}/queue")
+    assert (status, body["state"]) == (201, "joining")
     await settle(a, b, c)
     assert (await queue_service.status(c.ctx, cleo, on_c.id)).position == 2
     await deals.act(a.ctx, alice, loan, "complete")
@@ -156,6 +161,7 @@ async def test_queue_cross_node__leaving_and_withdrawal_are_told(
     await settle(a, b)
     assert [s for _, s in await lender_rows(a, listing)] == ["left", "closed"]
     assert (await queue_service.status(b.ctx, eve, here.id)).state is None
+    assert await queue_guest.places(b.ctx, eve) == []
 
 
 async def test_queue_cross_node__a_join_sent_while_the_lender_is_down_arrives_after_restarts(
