@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from meshnode.protocol import deals
+from meshnode.protocol import deals, queue_wire
 from meshnode.protocol import iou as p
 from meshnode.protocol.activities import (
     ActorKeys,
@@ -181,6 +182,29 @@ def deal_documents() -> dict[str, dict[str, Any]]:
             "deal-feedback-create": feedback_create, "deal-payment-notice": payment}
 
 
+def queue_documents() -> dict[str, dict[str, Any]]:
+    """A waiting list across communities: bob's Join and Leave, alice's Accept (his place),
+    Reject (with the reason) and the Update giving him the turn."""
+    join_id, listing = f"{B}/queue/joins/1", f"{A}/listings/1"
+    join = _sign(queue_wire.build_join(activity_id=join_id, actor=BOB, author=ALICE,
+                                       listing_object=listing, when=NOW), PEER_SEED, BOB)
+    leave = _sign(queue_wire.build_join(activity_id=f"{join_id}/leave", actor=BOB,
+                                        author=ALICE, listing_object=listing, when=NOW,
+                                        leave=True), PEER_SEED, BOB)
+    place = queue_wire.QueuePlace(place_id=f"{A}/queue/places/7", join_id=join_id, member=BOB,
+                                  listing_object=listing, state="waiting", position=2)
+    turn = replace(place, state="notified", position=1, confirm_by=NOW + timedelta(hours=24))
+    refused = replace(place, place_id=f"{A}/queue/refusals/1", state="refused", position=None,
+                      reason="this item is not lent out now: book it directly")
+    documents = {}
+    for name, told, answer in (("accept", place, True), ("reject", refused, True),
+                               ("update", turn, False)):
+        documents[f"queue-{name}"] = _sign(queue_wire.build_place_message(
+            activity_id=f"{told.place_id}/{told.state}", actor=ALICE, place=told, when=NOW,
+            answer=answer), ALICE_SEED, ALICE)
+    return {"queue-join": join, "queue-leave": leave, **documents}
+
+
 def ledger_documents() -> dict[str, dict[str, Any]]:
     """A signed payment (EconomicEvent), a payment request (Offer) and its approval."""
     currency = CurrencyTerms(uri=f"{A}/currency", symbol="G", decimals=2)
@@ -279,7 +303,8 @@ def actor_documents() -> dict[str, dict[str, Any]]:
 
 def build_examples() -> dict[str, dict[str, Any]]:
     """Every example document, by file stem."""
-    return {**listing_documents(), **note_documents(), **deal_documents(), **ledger_documents(),
+    return {**listing_documents(), **note_documents(), **deal_documents(), **queue_documents(),
+            **ledger_documents(),
             **trust_line_documents(), **iou_documents(), **message_documents(),
             **actor_documents()}
 

@@ -25,6 +25,7 @@ from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_eff
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.messaging import prepare_direct_note
 from meshnode.federation.peering import answer_follow, queue_follow
+from meshnode.federation.queue import prepare_queue
 from meshnode.federation.readers import classify_reader
 from meshnode.federation.remote import hops_of, verify_listing_object
 from meshnode.federation.state import Federation
@@ -35,6 +36,7 @@ from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.inbox_policy import Sender, decide
 from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
+from meshnode.protocol.queue_wire import queue_activity_kind
 from meshnode.protocol.timefmt import format_utc
 from meshnode.store import account_deletions as deletion_store
 from meshnode.store import federation as fq
@@ -208,7 +210,8 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
 
 async def prepare_read(federation: Federation, act: Mapping[str, Any]) -> Effect:
     """``prepare`` for an activity already read in our compact names (``read_document``)."""
-    preparer = (prepare_deal if deal_activity_kind(act)
+    preparer = (prepare_queue if queue_activity_kind(act)
+                else prepare_deal if deal_activity_kind(act)
                 else prepare_flag if is_flag_activity(act)
                 else prepare_direct_note if is_direct_note(act)
                 else PREPARERS.get(str(act.get("type"))))

@@ -284,6 +284,12 @@ DEAL_TERMS: dict[str, Any] = {
     "paymentFor": "mn:paymentFor",
     "paymentState": "mn:paymentState",
     "paymentTransfer": "mn:paymentTransfer",
+    # Waiting lists across communities (protocol/queue_wire.py)
+    "QueuePlace": "mn:QueuePlace",
+    "queueState": "mn:queueState",
+    "position": "mn:position",
+    "confirmBy": "mn:confirmBy",
+    "joinActivity": {"@id": "mn:joinActivity", "@type": "@id"},
 }
 DEAL_CONTEXT: list[Any] = [AS_CONTEXT, DATA_INTEGRITY_CONTEXT, DEAL_TERMS]
 MESSAGE_MAX = 1000

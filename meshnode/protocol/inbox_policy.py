@@ -26,6 +26,7 @@ from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.flags import is_flag_answer, parse_flag
 from meshnode.protocol.iou import LINE_TYPES, TRANSFER_TYPES
+from meshnode.protocol.queue_wire import queue_activity_kind
 
 __all__ = ["Here", "Quota", "Sender", "Verdict", "decide", "is_listing_content",
            "quota_retry_after"]
@@ -141,6 +142,22 @@ def _deal(kind: str, act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
     return _admit("addressed")
 
 
+def _queue(kind: str, act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
+    """Waiting-list messages (protocol/queue_wire.py): a Join/Leave of one of our listings
+    to its author, or the lender's answer/Update about a Join we sent."""
+    if kind in ("join", "leave"):
+        if not (_to_our_member(act, here) and here.is_ours(_id(act.get("object")))):
+            return _refuse("not_addressed", f"this waiting-list message: {UNADDRESSED}")
+        return _admit("addressed")
+    obj = act.get("result") if kind == "answer" else act.get("object")
+    join = obj.get("joinActivity") if isinstance(obj, Mapping) else None
+    if not (here.is_ours(join) and _to_our_member(act, here)):
+        return _refuse("unknown_join", "this speaks of a Join this node never sent")
+    if not _on_actor_origin(_id(obj), actor):
+        return _refuse("foreign_object", "the place is not on the lender's origin")
+    return _admit("answer")
+
+
 def _relationship(kind: str, act: Mapping[str, Any], here: Here, sender: Sender,
                   actor: str) -> Verdict:
     """Follow, Accept/Reject of our Follow, Undo of one's own Follow."""
@@ -230,6 +247,9 @@ def is_listing_content(act: Mapping[str, Any]) -> bool:
 def decide(act: Mapping[str, Any], *, here: Here, sender: Sender) -> Verdict:
     """Whether the door accepts ``act`` (whose id, type and actor were already checked)."""
     kind, actor = str(act.get("type")), str(act.get("actor"))
+    queue = queue_activity_kind(act)
+    if queue is not None:
+        return _queue(queue, act, here, actor)
     deal = deal_activity_kind(act)
     if deal is not None:
         return _deal(deal, act, here, actor)

@@ -19,6 +19,7 @@ from meshnode.protocol.statemachine import StateGraph, edge
 CONFIRM_WINDOW = timedelta(hours=24)
 MAX_WAITING = 50  # members waiting for one item; more is refused (a bounded table per item)
 LIVE = ("waiting", "notified")
+OPEN_STATUSES = ("active", "reserved")  # listings that keep a queue (a lent item may be reserved)
 
 QUEUE_GRAPH = StateGraph(
     name="queue",
@@ -47,7 +48,7 @@ class Entry:
     """One live place in a queue, in joining order (``id`` grows with time)."""
 
     id: int
-    member_id: int
+    member_id: int | None  # None: a member of another community (protocol/queue_wire.py)
     state: str
     confirm_by: datetime | None = None
 
@@ -57,7 +58,7 @@ class Move:
     """One transition to apply: ``event`` on entry ``entry_id`` (``confirm_by`` for a turn)."""
 
     entry_id: int
-    member_id: int
+    member_id: int | None
     event: str
     to: str
     confirm_by: datetime | None = None
@@ -93,9 +94,15 @@ def plan_moves(entries: Sequence[Entry], *, item_out: bool, open_: bool,
 
 def position_of(entries: Sequence[Entry], member_id: int) -> int | None:
     """The member's place in line (1 = next; a member holding the turn is 1), or None."""
+    mine = next((e for e in entries if e.state in LIVE and e.member_id == member_id), None)
+    return None if mine is None else position_of_entry(entries, mine.id)
+
+
+def position_of_entry(entries: Sequence[Entry], entry_id: int) -> int | None:
+    """Entry ``entry_id``'s place in line (1 = next; the one holding the turn is 1), or None."""
     live = sorted((e for e in entries if e.state in LIVE),
                   key=lambda e: (e.state != "notified", e.id))
     for place, entry in enumerate(live, start=1):
-        if entry.member_id == member_id:
+        if entry.id == entry_id:
             return place
     return None

@@ -24,7 +24,7 @@ from meshnode.protocol.text import clean_text
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, number
 from meshnode.services import capacity as capacity_service
-from meshnode.services import deal_settlement, ledger, notifications, receipts
+from meshnode.services import deal_settlement, ledger, notifications, queue_guest, receipts
 from meshnode.services import queue as queue_service
 from meshnode.services.context import NodeContext
 from meshnode.services.deal_effects import (
@@ -187,6 +187,7 @@ async def book(ctx: NodeContext, booker: MemberRow, listing_id: str, data: objec
             await deal_settlement.hold_deposit(ctx, tx, deal_id, account=booker.username,
                                                amount=held, now=format_utc(now))
             await queue_to(ctx, tx, offer, listing.author_uri)
+            await queue_guest.confirm_on_booking(ctx, tx, listing, booker)  # my turn there
         if accept_plan is not None:
             await apply(ctx, tx, deal_id, "accept", "system", listing.author_uri, accept_plan,
                         expect=as_row(row, listing))

@@ -50,6 +50,7 @@ exporté le {when} (UTC). Chaque fichier .jsonl contient un objet JSON par ligne
   ious.jsonl              les paiements entre communautés dont vous êtes une partie
   notifications.jsonl, email.jsonl, api_tokens.jsonl, blocked_actors.jsonl
   alerts.jsonl, waiting_lists.jsonl   vos alertes (recherches enregistrées), vos files d'attente
+  remote_waiting_lists.jsonl   vos places dans les files d'attente d'autres communautés
   keys.json               les clés publiques qui vérifient chaque preuve (eddsa-jcs-2022)
 Les documents signés sont le texte exact enregistré : leurs preuves se vérifient avec
 keys.json seul, sans interroger le nœud.
@@ -61,7 +62,7 @@ above: profile, listings and every signed version, images in media/, messages on
 and with other nodes, deals and their history, feedback and signed receipts, ledger entries
 with their signed document, payment requests, cross-community IOUs, notifications, e-mail
 settings, API tokens (never the secrets), blocked actors, saved searches (alerts) and places
-in waiting lists). Signed documents are the exact
+in waiting lists, here and in other communities'). Signed documents are the exact
 stored text; keys.json maps each proof's verificationMethod to its Ed25519 public key
 (Multikey), so every proof can be checked from this archive alone.
 """

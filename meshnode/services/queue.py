@@ -17,7 +17,7 @@ member's signed receipts (``services/reputation.py``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import aiosqlite
@@ -27,16 +27,18 @@ from meshnode.errors import ConflictError, NotFoundError, PermissionDeniedError
 from meshnode.protocol import queue as proto
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text, When
-from meshnode.services import notifications, reputation
+from meshnode.services import notifications, queue_guest, queue_notice, reputation
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_store
 from meshnode.store import queue as queue_store
+from meshnode.store import remote_queue as remote_store
 from meshnode.store.deals import DealRow
 from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
 from meshnode.store.queue import QueueRow
+from meshnode.store.remote_queue import RemotePlaceRow
 
-OPEN_STATUSES = ("active", "reserved")  # the author may mark a lent item reserved
+OPEN_STATUSES = proto.OPEN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,17 @@ class QueueStatus:
     """What a member sees of one item's queue."""
 
     listing_id: str
-    state: str | None  # waiting, notified, or None (not in line)
-    position: int | None
+    state: str | None  # waiting, notified, or None (not in line); for another community's
+    position: int | None  # item also joining (Join on its way) and refused (``reason``)
     length: int
     confirm_by: str | None
     item_out: bool
+    remote: bool = False  # the lender's node keeps the queue; we show what it last told
+    reason: str = ""
 
 
-def _entries(rows: list[QueueRow]) -> list[proto.Entry]:
+def entries(rows: list[QueueRow]) -> list[proto.Entry]:
+    """Stored places as the pure queue rules see them."""
     return [proto.Entry(r.id, r.member_id, r.state,
                         parse_utc(r.confirm_by, field="confirm_by") if r.confirm_by else None)
             for r in rows]
@@ -108,7 +113,19 @@ async def check_reputation(ctx: NodeContext, listing: ListingRow, actor_uri: str
 async def status(ctx: NodeContext, member: MemberRow, listing_id: str) -> QueueStatus:
     """The member's place in the item's queue (``state`` None when not in line)."""
     listing = await _listing(ctx, listing_id)
+    if not listing.is_local:
+        return _told(listing, await queue_guest.place(ctx, member, listing))
     return await _status(ctx.store.reader, listing, member, ctx.clock())
+
+
+def _told(listing: ListingRow, place: RemotePlaceRow | None) -> QueueStatus:
+    """A place in another community's queue, as its node last told it."""
+    shown = place is not None and place.state in (*remote_store.LIVE, "refused")
+    return QueueStatus(
+        listing_id=listing.id, state=place.state if shown and place else None,
+        position=place.position if place else None, length=0,
+        confirm_by=place.confirm_by if place else None, item_out=False, remote=True,
+        reason=place.reason if shown and place else "")
 
 
 async def _status(db: aiosqlite.Connection, listing: ListingRow, member: MemberRow,
@@ -117,39 +134,46 @@ async def _status(db: aiosqlite.Connection, listing: ListingRow, member: MemberR
     mine = next((r for r in rows if r.member_id == member.id), None)
     return QueueStatus(
         listing_id=listing.id, state=mine.state if mine else None,
-        position=proto.position_of(_entries(rows), member.id), length=len(rows),
+        position=proto.position_of(entries(rows), member.id), length=len(rows),
         confirm_by=mine.confirm_by if mine else None,
         item_out=await queue_store.item_out(db, listing.id, format_utc(now)))
 
 
-def _check_queueable(listing: ListingRow, member: MemberRow) -> None:
+def check_queueable(listing: ListingRow, actor_uri: str) -> None:
+    """Refuse (409/403) a place in a queue that cannot be: not a lent item, no longer
+    offered, or the lender's own item."""
     if listing.category != "lend" or listing.kind != "offer":
         raise ConflictError("only lent items have a waiting list")
-    if not listing.is_local:
-        raise ConflictError(
-            "waiting lists are kept for this community's own listings for now")
     if listing.status not in OPEN_STATUSES:
         raise ConflictError("this listing is no longer offered")
-    if listing.author_id == member.id:
+    if listing.author_uri == actor_uri:
         raise PermissionDeniedError("you cannot queue for your own listing")
+
+
+async def check_room(tx: aiosqlite.Connection, listing: ListingRow, rows: list[QueueRow],
+                     now: datetime) -> None:
+    """Refuse (409) a new place when the item is available now or the queue is full."""
+    if not rows and not await queue_store.item_out(tx, listing.id, format_utc(now)):
+        raise ConflictError("this item is not lent out now: book it directly")
+    if len(rows) >= proto.MAX_WAITING:
+        raise ConflictError(Text("this waiting list is full (%(max)s members)",
+                                 max=proto.MAX_WAITING))
 
 
 async def join(ctx: NodeContext, member: MemberRow, listing_id: str) -> QueueStatus:
     """Take the last place in the item's queue (409 if it is available now: book it)."""
     listing = await _listing(ctx, listing_id)
-    _check_queueable(listing, member)
-    await check_reputation(ctx, listing, urls.member_actor(ctx.config.base_url,
-                                                           member.username))
+    actor = urls.member_actor(ctx.config.base_url, member.username)
+    check_queueable(listing, actor)
+    await check_reputation(ctx, listing, actor)  # for another community's item: ours first
+    if not listing.is_local:  # the lender's node keeps the queue: ask it
+        return _told(listing, await queue_guest.join(ctx, member, listing))
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
         rows = await queue_store.live_entries(tx, listing.id)
         if any(r.member_id == member.id for r in rows):
             raise ConflictError("you are already in this waiting list")
-        if not rows and not await queue_store.item_out(tx, listing.id, format_utc(now)):
-            raise ConflictError("this item is not lent out now: book it directly")
-        if len(rows) >= proto.MAX_WAITING:
-            raise ConflictError(Text("this waiting list is full (%(max)s members)",
-                                     max=proto.MAX_WAITING))
+        await check_room(tx, listing, rows, now)
         await queue_store.insert_entry(tx, listing_id=listing.id, member_id=member.id,
                                        now=format_utc(now))
         return await _status(tx, listing, member, now)
@@ -158,6 +182,9 @@ async def join(ctx: NodeContext, member: MemberRow, listing_id: str) -> QueueSta
 async def leave(ctx: NodeContext, member: MemberRow, listing_id: str) -> None:
     """Give up one's place (or turn); 404 when not in line."""
     listing = await _listing(ctx, listing_id)
+    if not listing.is_local:
+        await queue_guest.leave(ctx, member, listing)
+        return
     async with ctx.store.transaction() as tx:
         mine = await queue_store.live_entry(tx, listing.id, member.id)
         if mine is None:
@@ -180,12 +207,17 @@ async def claim_turn(ctx: NodeContext, tx: aiosqlite.Connection, listing: Listin
                    if r.state == "notified" and (r.confirm_by or "") > now), None)
     if holder is None:
         return
-    if holder.member_id != deal.booker_id:
+    mine = (holder.member_id == deal.booker_id if holder.member_id is not None
+            else holder.remote_actor == deal.booker_uri)  # a member of another community
+    if not mine:
         raise ConflictError(Text(
             "this item is kept for the next member of the waiting list until %(when)s",
             when=When(holder.confirm_by or now)))
     await queue_store.move_entry(tx, holder.id, expect="notified", state="confirmed",
                                  now=now, deal_id=deal.id)
+    if holder.remote_actor is not None:
+        await queue_notice.tell(ctx, tx, listing, queue_notice.place_of(
+            ctx, listing, holder, "confirmed"))
 
 
 async def run_due(ctx: NodeContext) -> int:
@@ -203,7 +235,7 @@ async def _step_listing(ctx: NodeContext, tx: aiosqlite.Connection, listing_id: 
     rows = await queue_store.live_entries(tx, listing_id)
     busy = (await queue_store.item_out(tx, listing_id, format_utc(now))
             or await queue_store.turn_in_use(tx, listing_id))
-    moves = proto.plan_moves(_entries(rows), now=now, item_out=busy,
+    moves = proto.plan_moves(entries(rows), now=now, item_out=busy,
                              open_=listing is not None and _is_open(listing, now))
     states = {r.id: r.state for r in rows}
     for move in moves:
@@ -212,6 +244,14 @@ async def _step_listing(ctx: NodeContext, tx: aiosqlite.Connection, listing_id: 
                                             state=move.to, now=format_utc(now),
                                             confirm_by=confirm_by):
             raise ConflictError("the waiting list changed meanwhile")
-        if move.event == "turn" and listing is not None:
-            await notifications.queue_turn(ctx, tx, move.member_id, listing)
+        if listing is None:
+            continue
+        if move.member_id is not None:
+            if move.event == "turn":
+                await notifications.queue_turn(ctx, tx, move.member_id, listing)
+            continue
+        row = next(r for r in rows if r.id == move.entry_id)  # another community's member
+        await queue_notice.tell(ctx, tx, listing, queue_notice.place_of(
+            ctx, listing, replace(row, confirm_by=confirm_by), move.to,
+            position=1 if move.event == "turn" else None))
     return len(moves)

@@ -138,6 +138,8 @@ _ERASE = (
     "DELETE FROM calendar_tokens WHERE member_id = :m",
     "UPDATE listing_queue SET state = 'left', updated_at = :now WHERE member_id = :m"
     " AND state IN ('waiting', 'notified')",
+    # places in other communities' queues: the lender's node lapses a turn nobody takes
+    "DELETE FROM remote_queue_places WHERE member_id = :m",
     "DELETE FROM email_outbox WHERE member_id = :m",
     "DELETE FROM member_emails WHERE member_id = :m",
     "DELETE FROM member_blocks WHERE member_id = :m",

@@ -111,6 +111,10 @@ SECTIONS: dict[str, str] = {
         "SELECT id AS k, listing_id, state, joined_at, notified_at, confirm_by, deal_id,"
         " updated_at FROM listing_queue WHERE member_id = :member AND id > :after"
         " ORDER BY id LIMIT :limit"),
+    "remote_waiting_lists": (
+        "SELECT id AS k, listing_id, join_id, state, position, confirm_by, reason, created_at,"
+        " updated_at FROM remote_queue_places WHERE member_id = :member AND id > :after"
+        " ORDER BY id LIMIT :limit"),
     "email": (
         "SELECT member_id AS k, address, verified_at, enabled, digest, created_at"
         " FROM member_emails WHERE member_id = :member AND member_id > :after LIMIT :limit"),

@@ -18,13 +18,16 @@ class QueueRow:
 
     id: int
     listing_id: str
-    member_id: int
+    member_id: int | None  # None: a member of another community (``remote_actor``)
     state: str
     joined_at: str
     notified_at: str | None
     confirm_by: str | None
     deal_id: str | None
     updated_at: str
+    remote_actor: str | None = None
+    remote_origin: str | None = None
+    join_id: str | None = None
 
 
 async def live_entries(db: aiosqlite.Connection, listing_id: str) -> list[QueueRow]:
@@ -52,6 +55,40 @@ async def insert_entry(db: aiosqlite.Connection, *, listing_id: str, member_id: 
     if cursor.lastrowid is None:
         raise RuntimeError("no row id for the new queue place")
     return cursor.lastrowid
+
+
+async def insert_remote_entry(db: aiosqlite.Connection, *, listing_id: str, actor: str,
+                              origin: str, join_id: str, now: str) -> int:
+    """Add a member of another community at the end of the line (their signed Join)."""
+    cursor = await db.execute(
+        "INSERT INTO listing_queue (listing_id, remote_actor, remote_origin, join_id, state,"
+        " joined_at, updated_at) VALUES (?, ?, ?, ?, 'waiting', ?, ?)",
+        (listing_id, actor, origin, join_id, now, now))
+    if cursor.lastrowid is None:
+        raise RuntimeError("no row id for the new queue place")
+    return cursor.lastrowid
+
+
+async def live_remote_entry(db: aiosqlite.Connection, listing_id: str, actor: str
+                            ) -> QueueRow | None:
+    """A remote actor's live place in the listing's queue, if any."""
+    async with query(db, "SELECT * FROM listing_queue WHERE listing_id = ?"  # noqa: S608
+                     f" AND remote_actor = ? AND {_LIVE}", (listing_id, actor)) as rows:
+        row = await rows.fetchone()
+    return QueueRow(**dict(row)) if row else None
+
+
+async def live_from_origin(db: aiosqlite.Connection, origin: str,
+                           listing_id: str | None = None) -> int:
+    """Live places held by members of ``origin`` (in one listing, or in all)."""
+    sql = ("SELECT COUNT(*) FROM listing_queue WHERE remote_origin = ?"  # noqa: S608
+           f" AND {_LIVE}")
+    params: tuple[str, ...] = (origin,)
+    if listing_id is not None:
+        sql, params = sql + " AND listing_id = ?", (origin, listing_id)
+    async with query(db, sql, params) as rows:
+        row = await rows.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def move_entry(db: aiosqlite.Connection, entry_id: int, *, expect: str, state: str,

@@ -20,7 +20,7 @@ def queue_json(found: QueueStatus) -> dict[str, Any]:
     """A member's place in an item's queue as the API shows it."""
     return {"listing": found.listing_id, "state": found.state, "position": found.position,
             "length": found.length, "confirm_by": found.confirm_by,
-            "item_out": found.item_out}
+            "item_out": found.item_out, "remote": found.remote, "reason": found.reason}
 
 
 async def get_queue(request: web.Request) -> web.Response:

@@ -85,7 +85,7 @@ async def test_export__archive_holds_every_category_with_a_readme(
     assert [row["q"] for row in _lines(archive, "alerts.jsonl")] == ["échelle"]
     for name in ("messages_remote.jsonl", "ious.jsonl", "receipts.jsonl",
                  "payment_requests.jsonl", "api_tokens.jsonl", "keys.json",
-                 "waiting_lists.jsonl"):
+                 "waiting_lists.jsonl", "remote_waiting_lists.jsonl"):
         assert name in archive.namelist()
     # And no secret left the node
     everything = b"".join(archive.read(name) for name in archive.namelist())

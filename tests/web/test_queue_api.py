@@ -60,7 +60,8 @@ async def test_queue__members_wait_in_joining_order_while_the_item_is_out(
     second = await _queue(client, dave, listing_id, "POST")
     # Then each gets 201 with their place, and GET says the same
     assert first == (201, {"listing": listing_id, "state": "waiting", "position": 1,
-                           "length": 1, "confirm_by": None, "item_out": True})
+                           "length": 1, "confirm_by": None, "item_out": True,
+                           "remote": False, "reason": ""})
     assert (second[0], second[1]["position"], second[1]["length"]) == (201, 2, 2)
     assert (await _queue(client, dave, listing_id))[1]["position"] == 2
     assert (await _queue(client, bob, listing_id))[1]["state"] is None

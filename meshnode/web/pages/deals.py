@@ -16,7 +16,7 @@ from meshnode.errors import NotFoundError
 from meshnode.protocol import deals as proto
 from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.names import Party
-from meshnode.services import deal_settlement, names
+from meshnode.services import deal_settlement, names, queue_guest
 from meshnode.services import deals as deal_service
 from meshnode.store.deals import DealRow, FeedbackRow
 from meshnode.store.listings import ListingRow
@@ -95,6 +95,7 @@ async def my_deals(request: web.Request) -> web.Response:
     return await render(request, "my_deals.html", {
         "booked": [cards(d, "booker") for d in booked],
         "received": [cards(d, "author") for d in received],
+        "queue_places": await queue_guest.places(ctx, member),
     })
 
 

@@ -19,9 +19,12 @@ async def queue_context(request: web.Request, row: ListingRow, *, is_author: boo
     context: dict[str, Any] = {"queue": None,
                                "min_reputation": queue_service.min_reputation(row)}
     member = await current_member(request)
-    if member is None or row.category != "lend" or not row.is_local or row.kind != "offer":
+    if member is None or row.category != "lend" or row.kind != "offer":
+        return context
+    if not row.is_local and row.status not in queue_service.OPEN_STATUSES:
         return context
     found = await queue_service.status(request.app[CONTEXT], member, row.id)
-    if is_author or found.item_out or found.length or found.state:
+    # another community's item: only its node knows whether it is out, so the form is shown
+    if is_author or found.remote or found.item_out or found.length or found.state:
         context["queue"] = found
     return context
