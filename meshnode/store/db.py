@@ -13,11 +13,11 @@ import contextvars
 import errno
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiosqlite
 
@@ -37,6 +37,7 @@ NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 STORAGE_RETRY_AFTER = 120
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CommitHook(Protocol):
@@ -252,6 +253,18 @@ async def query(
     one call (``execute_fetchall``) ends each read transaction before the next one starts.
     """
     yield BufferedRows(await db.execute_fetchall(sql, params))
+
+
+async def in_connection_thread(db: aiosqlite.Connection,
+                               work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` with ``db``'s own ``sqlite3`` connection, in that connection's thread:
+    several statements for one thread hop instead of one hop each (issue 17: a page's hops
+    were a good part of its CPU). ``work`` must fetch everything it starts (no statement
+    left open: see ``query``) and must not touch the event loop.
+    """
+    # aiosqlite has no public call for this; its private queue keeps statements in order.
+    result: T = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
+    return result
 
 
 @asynccontextmanager
