@@ -329,14 +329,29 @@ class ImageRow:
     alt: str
 
 
+_IMAGES = ("SELECT id, listing_id, position, filename, media_type, width, height, size_bytes,"
+           " alt FROM listing_images WHERE listing_id = ? ORDER BY position")
+
+
 async def list_images(db: aiosqlite.Connection, listing_id: str) -> list[ImageRow]:
     """Images of a listing in display order."""
-    async with query(db,
-        "SELECT id, listing_id, position, filename, media_type, width, height, size_bytes, alt"
-        " FROM listing_images WHERE listing_id = ? ORDER BY position",
-        (listing_id,),
-    ) as cursor:
+    async with query(db, _IMAGES, (listing_id,)) as cursor:
         return [ImageRow(**dict(row)) for row in await cursor.fetchall()]
+
+
+async def get_listing_with_images(db: aiosqlite.Connection, listing_id: str
+                                  ) -> tuple[ListingRow, list[ImageRow]] | None:
+    """The listing with this local id and its images (display order) in one hop to the
+    reader's thread, or None."""
+
+    def work(conn: sqlite3.Connection) -> tuple[ListingRow, list[ImageRow]] | None:
+        row = conn.execute(f"{_SELECT} WHERE l.id = ?", (listing_id,)).fetchone()
+        if row is None:
+            return None
+        images = [ImageRow(*image) for image in conn.execute(_IMAGES, (listing_id,))]
+        return _listing(row), images
+
+    return await in_connection_thread(db, work)
 
 
 async def insert_image(db: aiosqlite.Connection, image: ImageRow, created_at: str) -> None:
