@@ -11,8 +11,10 @@ served only while that number is unchanged, so a payment, a new message, a logou
 ``meshnode`` command run beside the node shows on the very next page. Entries that depend on
 the clock also carry a ``stamp`` (the clock's second they were read for) and are served
 only for that same stamp. Keys name whose data it is (a member id, a session id): one
-member's entry is never another's. At most ``max_entries`` entries (least recently used
-dropped first): the node keeps one cache of small rows and a smaller one of page views.
+member's entry is never another's. A new version empties the cache (everything in it was
+read before the commit), so it holds only what was read since the last commit, and at most
+``max_entries`` entries (least recently used dropped first): the node keeps one cache of
+small rows and a smaller one of page views.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ MAX_VIEWS = 32  # whole page views (a wallet's 60 entries...): fewer
 
 @dataclass(frozen=True)
 class _Entry:
-    version: int
     stamp: Hashable
     value: Any
 
@@ -41,6 +42,7 @@ class ReadCache:
     def __init__(self, *, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._version = -1  # the data_version every kept entry was read at
         self.loads = 0  # reads that went to the store (for tests and benchmarks)
 
     def __len__(self) -> int:
@@ -50,16 +52,21 @@ class ReadCache:
                   stamp: Hashable = None) -> T:
         """The value for ``key`` read at database ``version`` (and for ``stamp``); ``load()``
         when absent or read at another version or stamp. ``None`` is never kept."""
+        if version != self._version:  # every entry was read before a commit: all stale
+            self._entries.clear()
+            self._version = version
         entry = self._entries.get(key)
-        if entry is not None and entry.version == version and entry.stamp == stamp:
+        if entry is not None and entry.stamp == stamp:
             self._entries.move_to_end(key)
             value: T = entry.value
             return value
         value = await load()
         self.loads += 1
-        if value is None:  # not kept: made-up keys (a random cookie) push nothing out
+        # None is not kept: made-up keys (a random cookie) push nothing out. A value whose
+        # read began before the latest commit another page saw is not kept either.
+        if value is None or version != self._version:
             return value
-        self._entries[key] = _Entry(version, stamp, value)
+        self._entries[key] = _Entry(stamp, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

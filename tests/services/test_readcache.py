@@ -83,3 +83,31 @@ async def test_readcache__size_is_capped_dropping_the_least_recently_used() -> N
     load = Loader("b again")
     assert await cache.get(2, "b", load) == "b again"
     assert load.calls == 1
+
+
+async def test_readcache__a_commit_empties_it() -> None:
+    # Given three entries read at version 2
+    cache = ReadCache()
+    for key in "abc":
+        await cache.get(2, key, Loader(key))
+    # When a page asks for one key at version 4 (someone committed)
+    await cache.get(4, "a", Loader("a"))
+    # Then only what was read since the commit is held
+    assert len(cache) == 1
+
+
+async def test_readcache__a_read_begun_before_a_commit_is_not_kept() -> None:
+    # Given a slow read begun at version 2, and another page that saw version 4 meanwhile
+    cache = ReadCache()
+
+    async def slow() -> str:
+        await cache.get(4, "other", Loader("new"))
+        return "old"
+
+    # When the slow read ends
+    found = await cache.get(2, "k", slow)
+    # Then its value is returned but not kept
+    assert found == "old"
+    load = Loader("fresh")
+    assert await cache.get(4, "k", load) == "fresh"
+    assert load.calls == 1
