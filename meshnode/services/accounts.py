@@ -98,8 +98,10 @@ class CommunitySettings:
 
 
 async def get_settings(ctx: NodeContext) -> CommunitySettings:
-    """The current community settings."""
-    raw = await settings_q.get_all(ctx.store.reader)
+    """The current community settings (kept until anything is committed: the home page
+    shows them to every visitor)."""
+    raw = await ctx.cached(("community_settings",),
+                           lambda: settings_q.get_all(ctx.store.reader))
     days = raw.get("invite_days", "7")
     return CommunitySettings(about=raw.get("about", ""),
                              invite_days=parse_optional_int(days, "invite_days", low=1, high=90,

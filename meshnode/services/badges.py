@@ -20,6 +20,9 @@ class Badges:
 
 async def navigation_badges(ctx: NodeContext, member: MemberRow) -> Badges:
     """Both counts in one read (``services.direct_messages.unread_count`` and
-    ``services.notifications.unread_badge`` give the same figures one by one)."""
-    messages, notifications = await q.navigation_counts(ctx.store.reader, member.id, BADGE_CAP)
+    ``services.notifications.unread_badge`` give the same figures one by one), kept until
+    anything is committed (``NodeContext.cached``)."""
+    messages, notifications = await ctx.cached(
+        ("badges", member.id), lambda: q.navigation_counts(ctx.store.reader, member.id,
+                                                           BADGE_CAP))
     return Badges(messages=messages, notifications=notifications)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from meshnode.config import Config
 from meshnode.keys import Identity, KeyVault, load_node_identity
 from meshnode.services.images import ImageDecoder, ImageLimits
 from meshnode.services.ratelimit import SlidingWindow
+from meshnode.services.readcache import MAX_VIEWS, ReadCache
 from meshnode.store import Store
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -40,6 +44,10 @@ class NodeContext:
     # What each member created lately, per kind (services/member_limits.py).
     member_limits: SlidingWindow[tuple[int, str]] = field(
         default_factory=SlidingWindow, repr=False, compare=False)
+    # Rows every page reads, kept while the database is unchanged (services/readcache.py).
+    reads: ReadCache = field(default_factory=ReadCache, repr=False, compare=False)
+    views: ReadCache = field(default_factory=lambda: ReadCache(max_entries=MAX_VIEWS),
+                             repr=False, compare=False)
 
     @classmethod
     async def open(
@@ -51,6 +59,14 @@ class NodeContext:
         store = await Store.open(config.database_path, synchronous=config.synchronous)
         return cls(config=config, store=store, identity=identity, vault=vault, clock=clock,
                    images=image_decoder(config))
+
+    async def cached(self, key: Hashable, load: Callable[[], Awaitable[T]], *,
+                     stamp: Hashable = None, view: bool = False) -> T:
+        """``load()``'s value, read again only once anyone has committed since (or for
+        another ``stamp``, such as the clock's second). ``key`` must name whose data it is
+        (a member id...). ``view``: a whole page's reads, kept in the smaller cache."""
+        cache = self.views if view else self.reads
+        return await cache.get(self.store.data_version(), key, load, stamp=stamp)
 
     async def close(self) -> None:
         """Stop the image decoding thread and close the store."""

@@ -319,10 +319,12 @@ async def act(ctx: NodeContext, member: MemberRow, deal_id: str, action: str,
 
 
 async def my_deals(ctx: NodeContext, member: MemberRow, role: str) -> list[DealRow]:
-    """The member's deals as ``booker`` or ``author``, newest first."""
+    """The member's deals as ``booker`` or ``author``, newest first (kept until anything is
+    committed: "Mes réservations" reloads them often). Callers only read the list."""
     if role not in ("booker", "author"):
         raise ValidationError("role must be booker or author", {"role": "booker or author"})
-    return await q.list_for_member(ctx.store.reader, member.id, role)
+    return await ctx.cached(("my_deals", member.id, role), lambda: q.list_for_member(
+        ctx.store.reader, member.id, role), view=True)
 
 
 async def pending_requests(ctx: NodeContext, listing_ids: list[str]) -> dict[str, int]:

@@ -207,10 +207,10 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
 
 async def get_listing(ctx: NodeContext, listing_id: str) -> ListingView:
     """A listing and its images, or NotFoundError."""
-    row = await q.get_listing(ctx.store.reader, listing_id)
-    if row is None:
+    found = await q.get_listing_with_images(ctx.store.reader, listing_id)
+    if found is None:
         raise NotFoundError(f"no listing {listing_id!r}")
-    return ListingView(row=row, images=await q.list_images(ctx.store.reader, listing_id))
+    return ListingView(row=found[0], images=found[1])
 
 
 async def _own_listing(ctx: NodeContext, author: MemberRow, listing_id: str) -> ListingView:

@@ -44,10 +44,29 @@ def local_member(ctx: NodeContext, username: str, display_name: str) -> Party:
                  actor=urls.member_actor(base, username))
 
 
+async def display_names(ctx: NodeContext, usernames: Iterable[str]) -> dict[str, str]:
+    """Local members' display names by username, kept until anything is committed (the
+    same few authors fill most pages)."""
+    unique = tuple(sorted(set(usernames)))
+    if not unique:
+        return {}
+    return await ctx.cached(("display_names", unique), lambda: trust_q.member_display_names(
+        ctx.store.reader, unique))
+
+
+async def peer_actors(ctx: NodeContext) -> dict[str, str]:
+    """Origin -> its community actor (``store.trust.peer_actors``), kept until anything is
+    committed. Callers only read the dict."""
+    return await ctx.cached(("peer_actors",), lambda: trust_q.peer_actors(ctx.store.reader))
+
+
 async def remote_parties(ctx: NodeContext, actor_ids: Iterable[str]) -> dict[str, Party]:
     """Remote actors by id, named from the cache (the URL's last segment when not cached)."""
-    ids = sorted(set(actor_ids))
-    cached = await trust_q.actor_names(ctx.store.reader, ids)
+    ids = tuple(sorted(set(actor_ids)))
+    if not ids:
+        return {}
+    cached = await ctx.cached(("actor_names", ids), lambda: trust_q.actor_names(
+        ctx.store.reader, ids))
     parties = {}
     for actor_id in ids:
         row = cached.get(actor_id)
@@ -59,8 +78,10 @@ async def remote_parties(ctx: NodeContext, actor_ids: Iterable[str]) -> dict[str
 async def communities_by_origin(ctx: NodeContext, origins: Iterable[str]) -> dict[str, Party]:
     """Peer communities by origin (``http://host:port``), named from their Group actor."""
     wanted = set(origins)
+    if not wanted:
+        return {}
     actors = {origin: actor for origin, actor in
-              (await trust_q.peer_actors(ctx.store.reader)).items() if origin in wanted}
+              (await peer_actors(ctx)).items() if origin in wanted}
     named = await remote_parties(ctx, actors.values())
     found = {}
     for origin in wanted:
@@ -73,8 +94,8 @@ async def communities_by_origin(ctx: NodeContext, origins: Iterable[str]) -> dic
 async def listing_parties(ctx: NodeContext,
                           rows: Sequence[ListingRow]) -> dict[str, ListingParties]:
     """Author and community of each listing: a few queries for a whole page."""
-    local_names = await trust_q.member_display_names(
-        ctx.store.reader, [row.author_username for row in rows if row.author_username])
+    local_names = await display_names(
+        ctx, [row.author_username for row in rows if row.author_username])
     remote = [row for row in rows if not row.is_local]
     authors = await remote_parties(ctx, [row.author_uri for row in remote])
     communities = await communities_by_origin(ctx, [row.origin for row in remote])
@@ -97,12 +118,12 @@ async def account_parties(ctx: NodeContext, accounts: Iterable[str]) -> dict[str
     accounts as the community on the other side of the trust line."""
     names = set(accounts)
     members = [name for name in names if ":" not in name]
-    local_names = await trust_q.member_display_names(ctx.store.reader, members)
+    local_names = await display_names(ctx, members)
     found = {name: local_member(ctx, name, local_names[name])
              for name in members if name in local_names}
     nodes = {name: name.removeprefix(NODE_ACCOUNT_PREFIX) for name in names
              if name.startswith(NODE_ACCOUNT_PREFIX)}
-    peers = await trust_q.peer_actors(ctx.store.reader)
+    peers = await peer_actors(ctx)
     by_host = {host_of(origin): origin for origin in peers}
     communities = await communities_by_origin(
         ctx, [by_host[host] for host in nodes.values() if host in by_host])
@@ -163,7 +184,7 @@ async def actor_parties(ctx: NodeContext, actor_ids: Iterable[str]) -> dict[str,
     prefix = urls.member_actor(ctx.config.base_url, "")
     local = {actor: actor[len(prefix):] for actor in ids
              if actor.startswith(prefix) and "/" not in actor[len(prefix):]}
-    display = await trust_q.member_display_names(ctx.store.reader, list(local.values()))
+    display = await display_names(ctx, local.values())
     found = await remote_parties(ctx, ids - set(local))
     for actor, username in local.items():
         found[actor] = local_member(ctx, username, display.get(username, ""))

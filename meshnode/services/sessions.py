@@ -71,8 +71,13 @@ async def current_session(ctx: NodeContext, secret: str) -> SessionRow | None:
     """The live session for a cookie secret, or None (expired, revoked, disabled member)."""
     if not secret or len(secret) > MAX_SECRET:
         return None
-    found = await q.get_live_session(ctx.store.reader, session_id(secret), format_utc(ctx.clock()))
-    if found is None or not found.member.is_active:
+    key = session_id(secret)
+    now = format_utc(ctx.clock())
+    # Kept while nothing is committed (a logout, a revocation, a disabled member all commit);
+    # a session that has expired since it was read is refused here.
+    found = await ctx.cached(("session", key), lambda: q.get_live_session(
+        ctx.store.reader, key, now))
+    if found is None or not found.member.is_active or found.expires_at <= now:
         return None
     return found
 

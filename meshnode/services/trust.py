@@ -108,8 +108,9 @@ async def signature_verdict(ctx: NodeContext, row: ListingRow) -> ListingTrust:
     if row.is_local:
         if found.check is None:
             return verdict(await check_local(ctx, row), None)
-        member = (await member_q.get_member(ctx.store.reader, row.author_id)
-                  if row.author_id is not None else None)
+        author_id = row.author_id
+        member = (await ctx.cached(("member", author_id), lambda: member_q.get_member(
+            ctx.store.reader, author_id)) if author_id is not None else None)
         live = (verify_with_key(row.signed_object, key_id=found.check.key_id or "",
                                 public_key=member.ed25519_public, rule=RULE_LOCAL,
                                 checked_at=format_utc(ctx.clock()))

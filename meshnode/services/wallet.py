@@ -7,6 +7,7 @@ Nothing here moves money: payments, bills, reversals and limit changes go throug
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import ledger
@@ -44,9 +45,19 @@ class AccountLine:
 
 
 async def wallet_view(ctx: NodeContext, member: MemberRow, *, cursor: str | None) -> WalletView:
-    """Everything the wallet page needs (``cursor`` pages the history, not the chart)."""
-    wallet = await ledger.wallet_summary(ctx, member)
+    """Everything the wallet page needs (``cursor`` pages the history, not the chart).
+
+    Kept while nothing is committed and the clock shows the same second (bills expire, the
+    chart ends now): a payment, a bill, a reversal or a limit change, here or by a
+    ``meshnode`` command, shows on the next page."""
     now = ctx.clock()
+    return await ctx.cached(("wallet", member.id, cursor), lambda: _wallet_view(
+        ctx, member, cursor, now), stamp=now, view=True)
+
+
+async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
+                       now: datetime) -> WalletView:
+    wallet = await ledger.wallet_summary(ctx, member)
     stamp = format_utc(now)
     pending = [row for row in await ledger.list_requests(ctx, member, status="pending")
                if row.expires_at > stamp]

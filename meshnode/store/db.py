@@ -13,11 +13,11 @@ import contextvars
 import errno
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiosqlite
 
@@ -37,6 +37,7 @@ NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 STORAGE_RETRY_AFTER = 120
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CommitHook(Protocol):
@@ -254,6 +255,18 @@ async def query(
     yield BufferedRows(await db.execute_fetchall(sql, params))
 
 
+async def in_connection_thread(db: aiosqlite.Connection,
+                               work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` with ``db``'s own ``sqlite3`` connection, in that connection's thread:
+    several statements for one thread hop instead of one hop each (issue 17: a page's hops
+    were a good part of its CPU). ``work`` must fetch everything it starts (no statement
+    left open: see ``query``) and must not touch the event loop.
+    """
+    # aiosqlite has no public call for this; its private queue keeps statements in order.
+    result: T = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
+    return result
+
+
 @asynccontextmanager
 async def savepoint(tx: aiosqlite.Connection, name: str) -> AsyncIterator[None]:
     """Run the block in a SQLite savepoint inside ``tx``: an exception raised by the block
@@ -280,9 +293,14 @@ class Store:
     IMMEDIATE``) and ``store.reader`` for reads outside a transaction.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 watch: sqlite3.Connection | None = None) -> None:
         self._writer = writer
         self.reader = reader
+        # Never used for reads of its own: ``PRAGMA data_version`` on it changes whenever any
+        # other connection commits (ours or another process's), so caches can ask cheaply.
+        self._watch = watch
+        self._versions = 0
         self._write_lock = asyncio.Lock()
         self.health = StorageHealth()
         # Bumped after every commit by this process: in-memory caches of table contents
@@ -299,7 +317,34 @@ class Store:
         except BaseException:
             await writer.close()
             raise
-        return cls(writer, reader)
+        try:
+            # Opening a local file: a short, one-off block of the loop at start-up.
+            watch = sqlite3.connect(path, isolation_level=None)
+        except BaseException:
+            await reader.close()
+            await writer.close()
+            raise
+        return cls(writer, reader, watch)
+
+    def data_version(self) -> int:
+        """A number that changes whenever anyone has committed to the database since the
+        last call returned it (this process's writer, a CLI command, a restored backup).
+
+        ``PRAGMA data_version`` on a connection that never writes
+        (https://sqlite.org/pragma.html#pragma_data_version): it reads the WAL index in
+        shared memory, a few microseconds, so it runs on the event loop without a thread hop.
+        Caches of table contents store it with what they read and reload when it differs.
+        A failed check (or no watch connection) returns a new number: the caller reloads.
+        """
+        if self._watch is not None:
+            try:
+                row = self._watch.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error as exc:
+                log.debug("store: data_version failed (%s); caches reload", exc)
+            else:
+                return int(row[0]) * 2  # even: cannot collide with the odd fallbacks below
+        self._versions += 1
+        return self._versions * 2 + 1
 
     async def close(self, step_seconds: float = CLOSE_STEP_SECONDS) -> None:
         """Optimize and close both connections, each step bounded by ``step_seconds``.
@@ -313,6 +358,9 @@ class Store:
         try:
             await _bounded("PRAGMA optimize", self._writer.execute("PRAGMA optimize"),
                            step_seconds)
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
             for name, conn in (("reader", self.reader), ("writer", self._writer)):
                 if not await _bounded(f"closing the {name}", conn.close(), step_seconds):
                     conn.stop()  # the thread ends after its current statement

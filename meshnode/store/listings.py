@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode.protocol.geo import bounding_box
-from meshnode.store.db import query
+from meshnode.store.db import in_connection_thread, query
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 8
@@ -54,7 +55,7 @@ class ListingRow:
     edited_at: str | None = None
 
 
-def _listing(row: aiosqlite.Row) -> ListingRow:
+def _listing(row: sqlite3.Row) -> ListingRow:
     data = dict(zip(row.keys(), row, strict=True))  # 4x faster than dict(row): pages list 20
     data["is_local"] = bool(data["is_local"])
     data["hidden"] = bool(data["hidden"])
@@ -272,7 +273,7 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-async def _walk_newest_first(db: aiosqlite.Connection, filters: SearchFilters) -> bool:
+def _walk_newest_first(conn: sqlite3.Connection, filters: SearchFilters) -> bool:
     """Whether a text search should walk the newest-first index instead of sorting matches.
 
     Sorting costs about one step per match; walking the date index costs about
@@ -280,6 +281,7 @@ async def _walk_newest_first(db: aiosqlite.Connection, filters: SearchFilters) -
     matches at 100k listings) sorts in ~60 ms but walks in ~10 ms; a rare one sorts in
     ~0.1 ms but might walk the whole index. Walk when ``matches² ≥ WALK_MARGIN × page ×
     total`` (the margin covers filters that thin the matches out). Counting costs ~2 ms.
+    Runs in the reader's thread (``search_listings``).
     """
     text = fts_query(filters.text) if filters.text else None
     if text is None:
@@ -288,8 +290,7 @@ async def _walk_newest_first(db: aiosqlite.Connection, filters: SearchFilters) -
         "SELECT (SELECT count(*) FROM listings_fts WHERE listings_fts MATCH ?),"
         " (SELECT max(seq) FROM listings)"
     )
-    async with query(db, sql, (text,)) as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute(sql, (text,)).fetchone()
     if row is None or not row[0] or not row[1]:
         return False
     matches, total = int(row[0]), int(row[1])
@@ -297,21 +298,26 @@ async def _walk_newest_first(db: aiosqlite.Connection, filters: SearchFilters) -
 
 
 async def search_listings(db: aiosqlite.Connection, filters: SearchFilters) -> list[ListingRow]:
-    """Listings matching the filters, newest first, at most ``limit + 1`` (to detect more)."""
+    """Listings matching the filters, newest first, at most ``limit + 1`` (to detect more).
+
+    The plan choice and the page are read in one hop to the reader's thread."""
     clauses, params = _where(filters)
     where = " AND ".join(clauses) if clauses else "1"
-    hint = "INDEXED BY listings_newest" if await _walk_newest_first(db, filters) else ""
-    # Sort only the (published_at, seq) keys of the matches, then load the page's full rows:
-    # a frequent word can match thousands of listings, whose signed documents need not be
-    # carried through the sort.
-    # ``where`` is built from fixed clauses by _where(); every value is a bound parameter.
-    sql = (
-        f"{_SELECT} WHERE l.seq IN (SELECT l.seq FROM listings l {hint} WHERE {where}"  # noqa: S608
-        " ORDER BY l.published_at DESC, l.seq DESC LIMIT ?)"
-        " ORDER BY l.published_at DESC, l.seq DESC"
-    )
-    async with query(db, sql, (*params, filters.limit + 1)) as cursor:
-        return [_listing(row) for row in await cursor.fetchall()]
+
+    def work(conn: sqlite3.Connection) -> list[ListingRow]:
+        hint = "INDEXED BY listings_newest" if _walk_newest_first(conn, filters) else ""
+        # Sort only the (published_at, seq) keys of the matches, then load the page's full
+        # rows: a frequent word can match thousands of listings, whose signed documents need
+        # not be carried through the sort.
+        # ``where`` is built from fixed clauses by _where(); every value is a bound parameter.
+        sql = (
+            f"{_SELECT} WHERE l.seq IN (SELECT l.seq FROM listings l {hint} WHERE {where}"  # noqa: S608
+            " ORDER BY l.published_at DESC, l.seq DESC LIMIT ?)"
+            " ORDER BY l.published_at DESC, l.seq DESC"
+        )
+        return [_listing(row) for row in conn.execute(sql, (*params, filters.limit + 1))]
+
+    return await in_connection_thread(db, work)
 
 
 @dataclass(frozen=True)
@@ -329,14 +335,29 @@ class ImageRow:
     alt: str
 
 
+_IMAGES = ("SELECT id, listing_id, position, filename, media_type, width, height, size_bytes,"
+           " alt FROM listing_images WHERE listing_id = ? ORDER BY position")
+
+
 async def list_images(db: aiosqlite.Connection, listing_id: str) -> list[ImageRow]:
     """Images of a listing in display order."""
-    async with query(db,
-        "SELECT id, listing_id, position, filename, media_type, width, height, size_bytes, alt"
-        " FROM listing_images WHERE listing_id = ? ORDER BY position",
-        (listing_id,),
-    ) as cursor:
+    async with query(db, _IMAGES, (listing_id,)) as cursor:
         return [ImageRow(**dict(row)) for row in await cursor.fetchall()]
+
+
+async def get_listing_with_images(db: aiosqlite.Connection, listing_id: str
+                                  ) -> tuple[ListingRow, list[ImageRow]] | None:
+    """The listing with this local id and its images (display order) in one hop to the
+    reader's thread, or None."""
+
+    def work(conn: sqlite3.Connection) -> tuple[ListingRow, list[ImageRow]] | None:
+        row = conn.execute(f"{_SELECT} WHERE l.id = ?", (listing_id,)).fetchone()
+        if row is None:
+            return None
+        images = [ImageRow(*image) for image in conn.execute(_IMAGES, (listing_id,))]
+        return _listing(row), images
+
+    return await in_connection_thread(db, work)
 
 
 async def insert_image(db: aiosqlite.Connection, image: ImageRow, created_at: str) -> None:

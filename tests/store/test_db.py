@@ -1,12 +1,15 @@
-"""The store's write transaction survives a transaction left open by a cancelled task."""
+"""The store's write transaction survives a transaction left open by a cancelled task; its
+``data_version`` changes after any commit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+from pathlib import Path
 
 from meshnode.services.context import NodeContext
-from meshnode.store.db import query
+from meshnode.store.db import Store, query
 
 
 async def test_transaction__recovers_from_a_transaction_left_open(ctx: NodeContext) -> None:
@@ -52,3 +55,23 @@ async def test_transaction__writer_cancelled_during_begin_leaves_none_open(
         row = await rows.fetchone()
     assert row is not None
     assert row[0] == 20
+
+
+async def test_store__data_version_changes_after_any_commit(tmp_path: Path) -> None:
+    # Given a store, and a second connection to the same file (another process)
+    store = await Store.open(tmp_path / "v.db")
+    try:
+        before = store.data_version()
+        assert store.data_version() == before  # nothing committed: unchanged
+        # When this store commits, then when the other connection commits
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO community_settings (key, value) VALUES ('a', '1')")
+        after_ours = store.data_version()
+        other = sqlite3.connect(tmp_path / "v.db", isolation_level=None)
+        other.execute("INSERT INTO community_settings (key, value) VALUES ('b', '2')")
+        other.close()
+        after_theirs = store.data_version()
+        # Then each commit gave a new number
+        assert len({before, after_ours, after_theirs}) == 3
+    finally:
+        await store.close()

@@ -78,14 +78,22 @@ async def home(request: web.Request) -> web.Response:
     with their community of origin once federation stores them.
     """
     ctx = request.app[CONTEXT]
-    page = await listing_service.search_listings(
-        ctx, SearchFilters(status="active", limit=HOME_SIZE)
-    )
     settings = await accounts.get_settings(ctx)
     return await render(request, "home.html", {
-        "listings": await card_context(ctx, page.items), "about": settings.about,
-        **form_choices(),
+        "listings": await home_cards(ctx), "about": settings.about, **form_choices(),
     })
+
+
+async def home_cards(ctx: NodeContext) -> list[dict[str, Any]]:
+    """The home page's newest listings as cards: the same for every visitor, kept while
+    nothing is committed and the clock shows the same second (listings expire)."""
+
+    async def load() -> list[dict[str, Any]]:
+        page = await listing_service.search_listings(
+            ctx, SearchFilters(status="active", limit=HOME_SIZE))
+        return await card_context(ctx, page.items)
+
+    return await ctx.cached(("home_cards",), load, stamp=ctx.clock(), view=True)
 
 
 async def search(request: web.Request) -> web.Response:
