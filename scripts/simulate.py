@@ -34,6 +34,7 @@ from meshnode.services import listings, members
 from meshnode.store.federation import request_sync_all
 from meshnode.store.listings import ListingRow, get_listing_by_object_id
 from meshnode.store.members import MemberRow
+from scripts import sim_bookings as bk
 from scripts import sim_payments as pay
 from scripts import sim_topology as topo
 from scripts.sim_network import (
@@ -290,11 +291,19 @@ async def open_payments(run: Run) -> pay.PaymentRun:
     return await pay.open_lines(run.nodes, run.sched, pairs, limit=run.args.line_limit)
 
 
-def schedule_payments(run: Run, payments: pay.PaymentRun, start: float, end: float) -> None:
-    """Payments per node per day between members of two nodes, at seeded times."""
-    count = round(run.args.payments_per_day * len(run.nodes) * (end - start) / DAY)
-    pay.schedule_payments(payments, random.Random(run.args.seed + 5), count, start, end,
-                          max_units=run.args.max_payment)
+def schedule_payments(run: Run, payments: pay.PaymentRun, start: float, end: float
+                      ) -> bk.BookingRun:
+    """Payments and bookings per node per day across nodes, at seeded times."""
+    args = run.args
+    count = round(args.payments_per_day * len(run.nodes) * (end - start) / DAY)
+    pay.schedule_payments(payments, random.Random(args.seed + 5), count, start, end,
+                          max_units=args.max_payment)
+    bookings = bk.BookingRun(run.nodes, run.sched, run.graph, payments.payers, run.authors,
+                             run.published)
+    count = round(args.bookings_per_day * len(run.nodes) * (end - start) / DAY)
+    bk.schedule_bookings(bookings, random.Random(args.seed + 6), count,
+                         start + (end - start) / 4, end)  # once some listings have spread
+    return bookings
 
 
 async def simulate(args: argparse.Namespace) -> dict[str, Any]:
@@ -313,8 +322,7 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
             schedule_offline(run, base + 3600, args.offline_days)
             end = max(end, base + 3600 + args.offline_days * DAY + 3 * 3600)
         schedule_workload(run, base, end)  # over the whole scenario
-        if payments is not None:
-            schedule_payments(run, payments, base, end)
+        bookings = schedule_payments(run, payments, base, end) if payments else None
         run.sched.net.traffic.catchup_bytes = 0
         await run.sched.run_until(end + 2 * SYNC_INTERVAL.total_seconds())
         checked, missing = await converged(run)
@@ -322,6 +330,8 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         if payments is not None:
             figures["payments"] = await pay.payment_figures(payments)
             figures["invariants"] = await pay.check_invariants(payments)
+        if bookings is not None:
+            figures["bookings"] = await bk.booking_figures(bookings)
         traffic = run.sched.net.traffic
         for node in run.nodes:
             await node.runner.cleanup()
@@ -361,6 +371,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the best connected node first opens lines with this many")
     parser.add_argument("--payments-per-day", type=float, default=24.0,
                         help="cross-node payments per node per day (with --trust-lines)")
+    parser.add_argument("--bookings-per-day", type=float, default=0.0,
+                        help="cross-node ride bookings per node per day (with --trust-lines)")
     parser.add_argument("--line-limit", default="100", help="each line's limit, both ways")
     parser.add_argument("--max-payment", type=int, default=4000,
                         help="largest payment in minor units (smallest: 100)")
