@@ -34,6 +34,8 @@ from meshnode.services import listings, members
 from meshnode.store.federation import request_sync_all
 from meshnode.store.listings import ListingRow, get_listing_by_object_id
 from meshnode.store.members import MemberRow
+from scripts import sim_bookings as bk
+from scripts import sim_payments as pay
 from scripts import sim_topology as topo
 from scripts.sim_network import (
     Scheduler,
@@ -204,15 +206,6 @@ def offline_figures(run: Run) -> dict[str, Any]:
             "offline_catchup_bytes": net.watched_bytes}
 
 
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50, p95 and max of ``values`` (None when empty)."""
-    if not values:
-        return {"p50": None, "p95": None, "max": None}
-    ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": round(pick(0.5), 1), "p95": round(pick(0.95), 1), "max": round(ordered[-1], 1)}
-
-
 def same_version(row: ListingRow | None, want: ListingRow | None) -> bool:
     """Whether a node holds the author's last version (versions are counted per node, so
     compare the version's time; a withdrawal is final whichever edits it skipped)."""
@@ -283,7 +276,7 @@ def measure(run: Run) -> dict[str, Any]:
         "nodes_within_hop_radius_mean": round(statistics.fmean(nodes_within), 2)
         if nodes_within else None,
         "messages_over_edges_max": round(max(ratios), 3) if ratios else None,
-        "reach_seconds": percentiles(reach),
+        "reach_seconds": pay.percentiles(reach),
         "reached_all_in_radius": len(reach),
         "partition_heal_seconds": round(max(heal), 1) if heal else
         (0.0 if run.heal_at is not None else None),
@@ -291,11 +284,34 @@ def measure(run: Run) -> dict[str, Any]:
     }
 
 
+async def open_payments(run: Run) -> pay.PaymentRun:
+    """Open the trust lines through the real proposal and acceptance (set-up)."""
+    rng = random.Random(run.args.seed + 4)
+    pairs = pay.trust_pairs(run.graph, run.args.trust_lines, rng, hub=run.args.trust_hub)
+    return await pay.open_lines(run.nodes, run.sched, pairs, limit=run.args.line_limit)
+
+
+def schedule_payments(run: Run, payments: pay.PaymentRun, start: float, end: float
+                      ) -> bk.BookingRun:
+    """Payments and bookings per node per day across nodes, at seeded times."""
+    args = run.args
+    count = round(args.payments_per_day * len(run.nodes) * (end - start) / DAY)
+    pay.schedule_payments(payments, random.Random(args.seed + 5), count, start, end,
+                          max_units=args.max_payment)
+    bookings = bk.BookingRun(run.nodes, run.sched, run.graph, payments.payers, run.authors,
+                             run.published)
+    count = round(args.bookings_per_day * len(run.nodes) * (end - start) / DAY)
+    bk.schedule_bookings(bookings, random.Random(args.seed + 6), count,
+                         start + (end - start) / 4, end)  # once some listings have spread
+    return bookings
+
+
 async def simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Run one simulation and return its JSON document."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         run = await build(args, Path(tmp))
+        payments = await open_payments(run) if args.trust_lines else None
         setup_seconds = time.perf_counter() - started
         base = run.sched.clock.seconds()
         end = base + args.days * DAY
@@ -306,10 +322,16 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
             schedule_offline(run, base + 3600, args.offline_days)
             end = max(end, base + 3600 + args.offline_days * DAY + 3 * 3600)
         schedule_workload(run, base, end)  # over the whole scenario
+        bookings = schedule_payments(run, payments, base, end) if payments else None
         run.sched.net.traffic.catchup_bytes = 0
         await run.sched.run_until(end + 2 * SYNC_INTERVAL.total_seconds())
         checked, missing = await converged(run)
         figures = measure(run) | offline_figures(run)
+        if payments is not None:
+            figures["payments"] = await pay.payment_figures(payments)
+            figures["invariants"] = await pay.check_invariants(payments)
+        if bookings is not None:
+            figures["bookings"] = await bk.booking_figures(bookings)
         traffic = run.sched.net.traffic
         for node in run.nodes:
             await node.runner.cleanup()
@@ -343,6 +365,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--listings-per-day", type=float, default=24.0)
     parser.add_argument("--offline-days", type=float, default=0.0,
                         help="one node offline this long, then its catch-up is measured")
+    parser.add_argument("--trust-lines", type=int, default=0,
+                        help="open this many trust lines, then members pay across nodes")
+    parser.add_argument("--trust-hub", type=int, default=0,
+                        help="the best connected node first opens lines with this many")
+    parser.add_argument("--payments-per-day", type=float, default=24.0,
+                        help="cross-node payments per node per day (with --trust-lines)")
+    parser.add_argument("--bookings-per-day", type=float, default=0.0,
+                        help="cross-node ride bookings per node per day (with --trust-lines)")
+    parser.add_argument("--line-limit", default="100", help="each line's limit, both ways")
+    parser.add_argument("--max-payment", type=int, default=4000,
+                        help="largest payment in minor units (smallest: 100)")
     parser.add_argument("--idle-jump", type=float, default=60.0,
                         help="longest idle step of virtual time (seconds)")
     parser.add_argument("--tick", type=float, default=0.5)
@@ -366,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         for key, value in result.items():
             print(f"{key:32} {value}")
+    if not result.get("invariants", {"ok": True})["ok"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 INFO_TTL_SECONDS = 2.0
 HANDLE_TTL_SECONDS = 600.0
 MAX_LINE_ATTEMPTS = 8
+# Lines read from one neighbour's ``/iou/info``. A hub community can hold hundreds of lines;
+# the simulator showed a cap of 50 made every line past the 50th invisible to payers, so
+# their payments found no route (docs/scale.md). A line is ~250 bytes: 1,000 fit well
+# within the response cap (``http.MAX_RESPONSE_BYTES``), and more are dropped.
+MAX_INFO_LINES = 1000
 
 
 def _outcome(text: str) -> Effect:
@@ -204,13 +209,21 @@ class IouNetworkImpl:
             self._info[origin] = (loop.time(), data)
         return data
 
-    async def routing_edges(self, ctx: NodeContext, target_origin: str) -> list[p.Edge]:
-        """Our lines plus those our neighbours (and theirs, up to MAX_HOPS) report."""
+    async def routing_edges(self, ctx: NodeContext, target_origin: str,
+                            enough: svc.Enough | None = None) -> list[p.Edge]:
+        """Our lines plus those our neighbours (and theirs, up to MAX_HOPS) report.
+
+        Ring by ring: after asking the nodes k lines away, every route of at most k + 1
+        lines is known, so when ``enough`` says a route with room exists, farther rings
+        could only add longer ones and are not asked (the simulator showed a hub made every
+        payment ask ~100 nodes; docs/scale.md)."""
         edges = await svc.local_edges(ctx)
         frontier = [edge.target for edge in edges]
         seen = {svc.community_actor(ctx), *frontier}
         silent: list[str] = []  # nodes on the way that did not answer
         for _ in range(p.MAX_HOPS - 1):
+            if enough is not None and enough(edges):
+                break
             next_frontier: list[str] = []
             for node in frontier:
                 if origin_of(node) == target_origin:
@@ -275,7 +288,7 @@ def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:
     currency = info.get("currency")
     decimals = currency.get("decimals") if isinstance(currency, Mapping) else None
     edges: list[p.Edge] = []
-    for item in lines if isinstance(lines, list) else []:
+    for item in lines[:MAX_INFO_LINES] if isinstance(lines, list) else []:
         try:
             edges.append(p.Edge(source=node, target=str(item["peer"]),
                                 capacity=parse_int(item["capacity"], "capacity", low=0,
@@ -284,7 +297,7 @@ def _edges_from_info(node: str, info: Mapping[str, Any]) -> list[p.Edge]:
                                 view=_view_from_info(node, item, decimals)))
         except (KeyError, TypeError, ValueError, ArithmeticError, ValidationError):
             continue
-    return edges[:50]
+    return edges
 
 
 def _view_from_info(node: str, item: Mapping[str, Any], decimals: object) -> p.LineView | None:

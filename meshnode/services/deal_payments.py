@@ -110,9 +110,10 @@ class KnownPayee:
         del handle
         return self.actor
 
-    async def routing_edges(self, ctx: NodeContext, target_origin: str) -> list[Edge]:
+    async def routing_edges(self, ctx: NodeContext, target_origin: str,
+                            enough: iou.Enough | None = None) -> list[Edge]:
         """As the network finds them."""
-        return await self.network.routing_edges(ctx, target_origin)
+        return await self.network.routing_edges(ctx, target_origin, enough)
 
     def wake(self) -> None:
         """As the network does."""

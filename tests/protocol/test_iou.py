@@ -214,3 +214,16 @@ def test_statement__moves_round_trip_and_are_capped() -> None:
         p.parse_statement(act | {"moves": [["t1", "5", "x"]]})
     with pytest.raises(ValidationError):
         p.parse_statement(act | {"moves": [["t1", "1", "1"]] * 101})
+
+
+def test_choose_route__fewest_hops_with_room_before_more_capacity() -> None:
+    # Given a direct line with little room, a 2-hop route with more, a 3-hop one with most
+    one = Decimal(1)
+    edges = [p.Edge("A", "B", 100, one), p.Edge("A", "C", 500, one),
+             p.Edge("C", "B", 400, one), p.Edge("C", "D", 900, one), p.Edge("D", "B", 900, one)]
+    # Then each amount takes the shortest route that has room for it
+    assert p.choose_route(edges, "A", "B", 100).nodes == ("A", "B")  # type: ignore[union-attr]
+    assert p.choose_route(edges, "A", "B", 200).nodes == ("A", "C", "B")  # type: ignore[union-attr]
+    assert p.choose_route(edges, "A", "B", 450).nodes == (  # type: ignore[union-attr]
+        "A", "C", "D", "B")
+    assert p.choose_route(edges, "A", "B", 501) is None

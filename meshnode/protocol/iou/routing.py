@@ -1,4 +1,5 @@
-"""Path finding over trust lines: most capacity first, then fewest hops."""
+"""Path finding over trust lines: the fewest hops with room for the amount, then the most
+capacity (:func:`choose_route`); :func:`find_routes` ranks by capacity for "at most N now"."""
 
 from __future__ import annotations
 
@@ -76,9 +77,20 @@ def find_routes(edges: Sequence[Edge], source: str, target: str, *,
     return routes
 
 
+def by_hops(routes: Sequence[Route]) -> list[Route]:
+    """Fewest hops first, then most capacity, then by name.
+
+    The simulator (docs/scale.md) showed why: ranking by capacity alone sent payments over
+    four lines when one or two had room, so each held funds at more intermediate nodes and
+    took longer, and a hub's fresh lines drew every payment onto long detours.
+    """
+    return sorted(routes, key=lambda route: (route.hops, -route.capacity, route.nodes))
+
+
 def choose_route(edges: Sequence[Edge], source: str, target: str, amount: int) -> Route | None:
-    """The best route with room for ``amount`` (payer units), or None."""
-    for route in find_routes(edges, source, target):
+    """The shortest route with room for ``amount`` (payer units), the roomiest of those, or
+    None."""
+    for route in by_hops(find_routes(edges, source, target)):
         if route.capacity >= amount:
             return route
     return None
@@ -86,14 +98,14 @@ def choose_route(edges: Sequence[Edge], source: str, target: str, amount: int) -
 
 def choose_route_for_payee(edges: Sequence[Edge], source: str, target: str,
                            payee_units: int) -> tuple[Route, tuple[int, ...]] | None:
-    """The best route on which the payee can receive exactly ``payee_units`` (their units),
+    """The shortest route on which the payee can receive exactly ``payee_units`` (their units),
     with every node's amount (:func:`payee_amounts`); None when no route has the room."""
     best: dict[tuple[str, str], Edge] = {}
     for edge in edges:
         known = best.get((edge.source, edge.target))
         if edge.view is not None and (known is None or edge.capacity > known.capacity):
             best[(edge.source, edge.target)] = edge
-    for route in find_routes(list(best.values()), source, target):
+    for route in by_hops(find_routes(list(best.values()), source, target)):
         hops = [best[(a, b)] for a, b in zip(route.nodes, route.nodes[1:], strict=False)]
         try:
             amounts = payee_amounts([edge.view for edge in hops if edge.view], payee_units)

@@ -17,6 +17,7 @@ Entry point for other features (deals): :func:`pay_remote`.
 from meshnode.services.iou.common import (
     DEFAULT_EXPIRY,
     EXPIRED,
+    Enough,
     IouNetwork,
     TransferStatus,
     line_view,
@@ -59,6 +60,7 @@ from meshnode.services.signing import community_actor, node_key_id, sign_as_node
 __all__ = [
     "DEFAULT_EXPIRY",
     "EXPIRED",
+    "Enough",
     "IouNetwork",
     "TransferStatus",
     "accept_line",

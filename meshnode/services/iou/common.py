@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,6 +24,7 @@ from meshnode.services.publishing import queue_activity
 from meshnode.services.signing import sign_as_node
 from meshnode.store.iou import LineRow, TransferRow
 
+Enough = Callable[[Sequence[p.Edge]], bool]
 DEFAULT_EXPIRY = timedelta(minutes=2)
 HOLD_GRACE = timedelta(days=30)
 EXPIRED = "expired"
@@ -77,8 +78,12 @@ class IouNetwork(Protocol):
     async def resolve_member(self, handle: str) -> str:
         """The actor id of ``name@host[:port]`` (WebFinger)."""
 
-    async def routing_edges(self, ctx: NodeContext, target_origin: str) -> list[p.Edge]:
-        """Known usable line directions, ours and our neighbours' (for path finding)."""
+    async def routing_edges(self, ctx: NodeContext, target_origin: str,
+                            enough: Enough | None = None) -> list[p.Edge]:
+        """Known usable line directions, ours and our neighbours' (for path finding).
+
+        ``enough(edges)``, checked before each farther ring of neighbours is asked: True
+        stops the search (the shortest route with room is already known)."""
 
     def wake(self) -> None:
         """New outgoing activities were queued."""

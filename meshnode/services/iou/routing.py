@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import aiosqlite
@@ -26,9 +27,19 @@ def _parse_handle(handle: object) -> tuple[str, str]:
     return parse_acct(handle.strip().lstrip("@"))
 
 
-async def route_edges(ctx: NodeContext, payee_handle: str, network: IouNetwork
+def _target(edges: Sequence[p.Edge], payee_origin: str) -> str | None:
+    """The payee community's actor, once some known line leads there."""
+    return next((edge.target for edge in edges if origin_of(edge.target) == payee_origin),
+                None)
+
+
+async def route_edges(ctx: NodeContext, payee_handle: str, network: IouNetwork,
+                      enough: Callable[[Sequence[p.Edge], str], bool] | None = None
                       ) -> tuple[str, list[p.Edge], str]:
-    """Resolve the payee; the known routing edges and the payee node's actor."""
+    """Resolve the payee; the known routing edges and the payee node's actor.
+
+    ``enough(edges, target)`` lets the search stop early once it holds (see
+    ``IouNetwork.routing_edges``)."""
     name, host = _parse_handle(payee_handle)
     if host == urlsplit(ctx.config.base_url).netloc.lower():
         raise ValidationError("this payee is a member here: pay them by username",
@@ -38,9 +49,13 @@ async def route_edges(ctx: NodeContext, payee_handle: str, network: IouNetwork
         raise ConflictError("no trust line leads to the payee's community: this community"
                             " has no active trust line", {"payee": "no route"})
     payee_actor = await network.resolve_member(f"{name}@{host}")
-    edges = await network.routing_edges(ctx, origin_of(payee_actor))
-    target = next((edge.target for edge in edges
-                   if origin_of(edge.target) == origin_of(payee_actor)), None)
+    payee_origin = origin_of(payee_actor)
+
+    def stop(edges: Sequence[p.Edge]) -> bool:
+        target = _target(edges, payee_origin)
+        return enough is not None and target is not None and enough(edges, target)
+    edges = await network.routing_edges(ctx, payee_origin, stop if enough else None)
+    target = _target(edges, payee_origin)
     if target is None:
         await _refuse_if_frozen(ctx, origin_of(payee_actor))
         raise ConflictError("no trust line leads to the payee's community",

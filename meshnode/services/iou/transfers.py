@@ -114,8 +114,11 @@ async def pay_remote(ctx: NodeContext, payer: MemberRow, payee_handle: str, amou
     if not isinstance(amount_units, int) or amount_units <= 0:
         raise ValidationError("amount must be positive", {"amount": "> 0"})
     note = parse_memo(memo)
-    payee_actor, edges, target = await route_edges(ctx, payee_handle, network)
-    route = p.choose_route(edges, community_actor(ctx), target, amount_units)
+    me = community_actor(ctx)
+    payee_actor, edges, target = await route_edges(
+        ctx, payee_handle, network,
+        lambda known, to: p.choose_route(known, me, to, amount_units) is not None)
+    route = p.choose_route(edges, me, target, amount_units)
     if route is None:
         best = p.find_routes(edges, community_actor(ctx), target)
         room = best[0].capacity if best else 0
