@@ -201,7 +201,7 @@ async def receive(request: web.Request) -> web.Response:
     if key.actor_id != head.actor:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
     await federation.quota.add(origin, now, len(body))
-    await federation.writer.store(activity_id=head.id, actor=head.actor,
+    await federation.writer.store(activity, activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
                                   received_at=format_utc(now), origin=origin, size=len(body))
     federation.wake_inbox()

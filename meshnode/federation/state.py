@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,9 @@ INBOX_BACKLOG_MAX = 20_000
 # The intake counts as busy when this many activities arrived while the worker processed
 # its last batch.
 INTAKE_BUSY = 16
+# Activities the door read (JSON parsed, our compact names) kept for the worker, so it does
+# not parse them again; beyond this many the worker parses the stored body itself.
+READINGS_MAX = 1024
 
 
 class InboxWriter:
@@ -45,6 +48,8 @@ class InboxWriter:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._arrivals = 0
+        # activity id -> (body as stored, the door's reading of it), for ``take_reading``
+        self._readings: dict[str, tuple[str, Mapping[str, Any]]] = {}
 
     def full(self) -> bool:
         """True when the backlog is at its cap: refuse new activities for now."""
@@ -59,17 +64,33 @@ class InboxWriter:
     def processed(self, count: int) -> None:
         """The worker processed ``count`` activities."""
         self.backlog = max(0, self.backlog - count)
+        if not self.backlog and not self._pending:
+            self._readings.clear()  # what is left was never stored (a replay of a known id)
 
-    async def store(self, **row: Any) -> None:
+    def take_reading(self, activity_id: str, body: str) -> Mapping[str, Any] | None:
+        """The door's reading of a stored activity, if it kept one for this very body (a
+        replay under the same id may carry another body: only the stored one counts)."""
+        kept = self._readings.pop(activity_id, None)
+        return kept[1] if kept is not None and kept[0] == body else None
+
+    async def store(self, reading: Mapping[str, Any] | None = None, **row: Any) -> None:
         """Durably store one authenticated activity (duplicates are ignored); ``row`` holds
         ``activity_id``, ``actor``, ``activity_type``, ``body``, ``received_at``, ``origin``
-        (the actor's) and ``size`` (of the body, in bytes)."""
+        (the actor's) and ``size`` (of the body, in bytes). ``reading``, the body as the door
+        read it, is kept for the worker (``take_reading``) while fewer than ``READINGS_MAX``
+        are."""
         self._arrivals += 1
+        if reading is not None and len(self._readings) < READINGS_MAX:
+            self._readings[row["activity_id"]] = (row["body"], reading)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await future
+        try:
+            await future
+        except BaseException:
+            self._readings.pop(row["activity_id"], None)
+            raise
 
     async def _flush(self) -> None:
         while self._pending:
