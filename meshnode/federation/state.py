@@ -199,7 +199,7 @@ class SenderFacts:
         self.load = load
         self.max_age = max_age
         self.max_origins = max_origins
-        self._facts: dict[str, Sender] = {}
+        self._facts: dict[str, asyncio.Future[Sender]] = {}  # read, or being read
         self._generation = -1
         self._loaded_at = 0.0
 
@@ -213,12 +213,14 @@ class SenderFacts:
             self._facts.clear()
             self._generation, self._loaded_at = store.generation, now
         facts = self._facts.get(origin)
-        if facts is None:
-            generation = store.generation
-            facts = await self.load(store.reader, origin)
-            if generation == self._generation:  # nothing committed while it was read
-                self._facts[origin] = facts
-        return facts
+        if facts is None:  # requests arriving while it is read wait for that one read
+            facts = self._facts[origin] = asyncio.ensure_future(self.load(store.reader, origin))
+        try:  # shielded: one waiter's cancellation (a peer hung up) is not the others'
+            return await asyncio.shield(facts)
+        except BaseException:
+            if self._facts.get(origin) is facts:
+                del self._facts[origin]
+            raise
 
     def __len__(self) -> int:
         """How many origins are kept."""

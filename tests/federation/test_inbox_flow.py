@@ -187,3 +187,30 @@ async def test_sender_facts__capped() -> None:
         await facts.get(f"http://o{n}.example")
     # Then at most 4 are ever kept
     assert len(facts) <= 4
+
+
+async def test_sender_facts__concurrent_requests_share_one_read() -> None:
+    # Given 20 requests from one origin arriving together
+    reads: list[str] = []
+    facts = SenderFacts(_Ctx(), _counting_loader(reads))  # type: ignore[arg-type]
+    # When they all ask for its facts before the first read is back
+    got = await asyncio.gather(*(facts.get("http://a.peer") for _ in range(20)))
+    # Then the peers table was read once
+    assert reads == ["http://a.peer"]
+    assert set(got) == {Sender(is_peer=True)}
+
+
+async def test_sender_facts__a_failed_read_is_not_kept() -> None:
+    calls: list[str] = []
+
+    async def flaky(_reader: object, origin: str) -> Sender:
+        calls.append(origin)
+        if len(calls) == 1:
+            raise OSError("disk")
+        return Sender(is_peer=False)
+
+    facts = SenderFacts(_Ctx(), flaky)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="disk"):
+        await facts.get("http://a.example")
+    assert await facts.get("http://a.example") == Sender(is_peer=False)
+    assert len(calls) == 2
