@@ -27,6 +27,7 @@ from meshnode.protocol.activities import (
 )
 from meshnode.protocol.errors import ProtocolError, SignatureError
 from meshnode.protocol.httpsig import VerifyingKey, load_public_pem
+from meshnode.protocol.multikey import fingerprint
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -125,6 +126,12 @@ class ActorKey:
         if self.kind != "ed25519":
             raise SignatureError("not an Ed25519 Multikey")
         return bytes.fromhex(self.material)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The Ed25519 key's fingerprint (``protocol.multikey.fingerprint``), computed once
+        per cached key rather than once per listing it verifies."""
+        return fingerprint(self.ed25519_raw)
 
 
 class ActorDirectory:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
 from aiohttp import web
 
 from meshnode import urls
@@ -108,7 +109,12 @@ def check_content_type(request: web.Request) -> None:
 
 async def sender_facts(federation: Federation, origin: str) -> Sender:
     """What the policy needs to know about the sending origin (one indexed read)."""
-    row = await fq.get_peer(federation.ctx.store.reader, origin)
+    return await read_sender(federation.ctx.store.reader, origin)
+
+
+async def read_sender(reader: aiosqlite.Connection, origin: str) -> Sender:
+    """``sender_facts`` from a database connection (``SenderFacts`` keeps them a while)."""
+    row = await fq.get_peer(reader, origin)
     if row is None or row["blocked"]:
         return Sender(is_peer=False)
     return Sender(is_peer=row["out_state"] in PEER_STATES, our_follow_id=row["out_follow_id"])
@@ -184,7 +190,7 @@ async def receive(request: web.Request) -> web.Response:
     origin = origin_of(head.actor)
     if await federation.blocked.contains(origin):
         raise PermissionDeniedError("this node does not federate with yours")
-    sender = await sender_facts(federation, origin)
+    sender = await federation.senders.get(origin)
     admit(federation, activity, sender)
     url = ctx.config.base_url + request.path_qs
     parsed = signature_of(request, url, head)
@@ -195,7 +201,7 @@ async def receive(request: web.Request) -> web.Response:
     if key.actor_id != head.actor:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
     await federation.quota.add(origin, now, len(body))
-    await federation.writer.store(activity_id=head.id, actor=head.actor,
+    await federation.writer.store(activity, activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
                                   received_at=format_utc(now), origin=origin, size=len(body))
     federation.wake_inbox()

@@ -22,7 +22,6 @@ from meshnode.protocol.capacity import only_capacity_moved
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
-from meshnode.protocol.multikey import fingerprint
 from meshnode.protocol.proofs import proof_verification_method
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
@@ -75,7 +74,7 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
     if obj["type"] == "Proposal" and obj.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
     key = await verify_actor_proof(federation.directory, document, author)
-    key_print = fingerprint(key.ed25519_raw)
+    key_print = key.fingerprint
     if obj["type"] == "Proposal":
         draft = parse_proposal(obj, decimals=federation.ctx.config.currency.decimals)
         stamp = _timestamp(obj, "updated" if "updated" in obj else "published")

@@ -16,6 +16,7 @@ from meshnode.federation import blocklists
 from meshnode.federation.delivery import LOOP_ERRORS, DeliveryWorker
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient, GuardedResolver, UrlGuard
+from meshnode.federation.inbox import read_sender
 from meshnode.federation.iou import IouNetworkImpl, IouWorker
 from meshnode.federation.names import ActorRefreshWorker
 from meshnode.federation.processing import InboxWorker
@@ -28,6 +29,7 @@ from meshnode.federation.state import (
     Federation,
     InboxQuota,
     InboxWriter,
+    SenderFacts,
 )
 from meshnode.federation.sync import SyncWorker
 from meshnode.federation.tasks import cancel_and_wait, wait_event
@@ -200,6 +202,7 @@ def federation_context(*, run_workers: bool) -> Callable[[web.Application],
             federation = Federation(ctx=ctx, client=client,
                                     directory=ActorDirectory(ctx, client),
                                     writer=InboxWriter(ctx), blocked=BlockedOrigins(ctx),
+                                    senders=SenderFacts(ctx, read_sender),
                                     budget=FetchBudget(ctx.config.inbox.key_fetches_per_hour),
                                     stranger_budget=StrangerFetchBudget(
                                         ctx.config.inbox.key_fetches_per_hour,

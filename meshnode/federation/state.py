@@ -6,16 +6,18 @@ import asyncio
 import sqlite3
 import time
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
 from aiohttp import web
 
 from meshnode import urls
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient
-from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS
+from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS, Sender
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -26,6 +28,9 @@ INBOX_BACKLOG_MAX = 20_000
 # The intake counts as busy when this many activities arrived while the worker processed
 # its last batch.
 INTAKE_BUSY = 16
+# Activities the door read (JSON parsed, our compact names) kept for the worker, so it does
+# not parse them again; beyond this many the worker parses the stored body itself.
+READINGS_MAX = 1024
 
 
 class InboxWriter:
@@ -43,6 +48,8 @@ class InboxWriter:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._arrivals = 0
+        # activity id -> (body as stored, the door's reading of it), for ``take_reading``
+        self._readings: dict[str, tuple[str, Mapping[str, Any]]] = {}
 
     def full(self) -> bool:
         """True when the backlog is at its cap: refuse new activities for now."""
@@ -57,17 +64,33 @@ class InboxWriter:
     def processed(self, count: int) -> None:
         """The worker processed ``count`` activities."""
         self.backlog = max(0, self.backlog - count)
+        if not self.backlog and not self._pending:
+            self._readings.clear()  # what is left was never stored (a replay of a known id)
 
-    async def store(self, **row: Any) -> None:
+    def take_reading(self, activity_id: str, body: str) -> Mapping[str, Any] | None:
+        """The door's reading of a stored activity, if it kept one for this very body (a
+        replay under the same id may carry another body: only the stored one counts)."""
+        kept = self._readings.pop(activity_id, None)
+        return kept[1] if kept is not None and kept[0] == body else None
+
+    async def store(self, reading: Mapping[str, Any] | None = None, **row: Any) -> None:
         """Durably store one authenticated activity (duplicates are ignored); ``row`` holds
         ``activity_id``, ``actor``, ``activity_type``, ``body``, ``received_at``, ``origin``
-        (the actor's) and ``size`` (of the body, in bytes)."""
+        (the actor's) and ``size`` (of the body, in bytes). ``reading``, the body as the door
+        read it, is kept for the worker (``take_reading``) while fewer than ``READINGS_MAX``
+        are."""
         self._arrivals += 1
+        if reading is not None and len(self._readings) < READINGS_MAX:
+            self._readings[row["activity_id"]] = (row["body"], reading)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await future
+        try:
+            await future
+        except BaseException:
+            self._readings.pop(row["activity_id"], None)
+            raise
 
     async def _flush(self) -> None:
         while self._pending:
@@ -161,6 +184,49 @@ class BlockedOrigins:
         return origin in self._origins
 
 
+class SenderFacts:
+    """What the inbox policy knows of each sending origin (``Sender``), kept between requests
+    the way ``BlockedOrigins`` keeps its set: dropped whenever this process committed anything
+    and at least every ``max_age`` seconds. The door asked the peers table once per request
+    (a round trip through the database thread, ~10 % of its CPU); processing re-reads the
+    facts as they are then, so a peer removed by another process is never admitted later.
+    At most ``max_origins`` origins are kept: strangers choose their origins."""
+
+    def __init__(self, ctx: NodeContext,
+                 load: Callable[[aiosqlite.Connection, str], Awaitable[Sender]],
+                 max_age: float = 1.0, max_origins: int = 1024) -> None:
+        self.ctx = ctx
+        self.load = load
+        self.max_age = max_age
+        self.max_origins = max_origins
+        self._facts: dict[str, asyncio.Future[Sender]] = {}  # read, or being read
+        self._generation = -1
+        self._loaded_at = 0.0
+
+    async def get(self, origin: str) -> Sender:
+        """The facts about ``origin``, read at most ``max_age`` seconds ago and since this
+        process's last commit."""
+        store = self.ctx.store
+        now = time.monotonic()
+        if (store.generation != self._generation or now - self._loaded_at > self.max_age
+                or len(self._facts) >= self.max_origins):
+            self._facts.clear()
+            self._generation, self._loaded_at = store.generation, now
+        facts = self._facts.get(origin)
+        if facts is None:  # requests arriving while it is read wait for that one read
+            facts = self._facts[origin] = asyncio.ensure_future(self.load(store.reader, origin))
+        try:  # shielded: one waiter's cancellation (a peer hung up) is not the others'
+            return await asyncio.shield(facts)
+        except BaseException:
+            if self._facts.get(origin) is facts:
+                del self._facts[origin]
+            raise
+
+    def __len__(self) -> int:
+        """How many origins are kept."""
+        return len(self._facts)
+
+
 @dataclass
 class Federation:
     """Context, pooled client and actor directory, plus wake-up events for the workers."""
@@ -170,6 +236,7 @@ class Federation:
     directory: ActorDirectory
     writer: InboxWriter
     blocked: BlockedOrigins
+    senders: SenderFacts  # the door's view of each sending origin (processing re-reads)
     budget: FetchBudget  # key fetches the inbox may make per peer origin
     stranger_budget: StrangerFetchBudget  # ... per other origin, and for all of them
     quota: InboxQuota  # what each origin got stored during the last hour

@@ -32,35 +32,42 @@ _MAX_DEPTH = 64
 # Where Python's float repr and ECMAScript's Number::toString agree (see the docstring).
 _MIN_PLAIN_FLOAT = 1e-4
 _MAX_PLAIN_FLOAT = 1e16
+# Built once (json.dumps with options builds an encoder per call); it keeps no state.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _plain(value: Any) -> bool:
     """True if ``value`` is JSON whose canonical form ``json.dumps`` reproduces exactly.
 
     An explicit stack rather than recursion with generators: this runs on every signature,
-    and the generator version cost a fifth of a payment's CPU time.
+    and the generator version cost a fifth of a payment's CPU time. Strings, by far the most
+    common members, are passed over where they are met instead of being pushed (half the
+    time of a listing's check).
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         kind = type(item)
-        if item is None or kind is bool or kind is str:
+        if kind is dict:
+            if depth > _MAX_DEPTH:
+                return False
+            for key, child in item.items():
+                if type(key) is not str or not (key.isascii() or max(key, default="") < _KEY_BOUND):
+                    return False
+                if type(child) is not str:
+                    stack.append((child, depth + 1))
+        elif kind is list:
+            if depth > _MAX_DEPTH:
+                return False
+            stack.extend((child, depth + 1) for child in item if type(child) is not str)
+        elif item is None or kind is bool or kind is str:
             continue
-        if kind is int:
+        elif kind is int:
             if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
                 return False
         elif kind is float:
             if not (_MIN_PLAIN_FLOAT <= abs(item) < _MAX_PLAIN_FLOAT) or item.is_integer():
                 return False
-        elif depth > _MAX_DEPTH:
-            return False
-        elif kind is list:
-            stack.extend((child, depth + 1) for child in item)
-        elif kind is dict:
-            for key, child in item.items():
-                if type(key) is not str or not (key.isascii() or max(key, default="") < _KEY_BOUND):
-                    return False
-                stack.append((child, depth + 1))
         else:
             return False
     return True
@@ -69,7 +76,7 @@ def _plain(value: Any) -> bool:
 def _fast(obj: Any) -> bytes | None:
     if not _plain(obj):
         return None
-    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = _ENCODER.encode(obj)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

@@ -26,10 +26,13 @@ from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.store import outbox as oq
 
+# Built once (json.dumps with options builds an encoder per call); it keeps no state.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def dumps(document: Mapping[str, Any]) -> str:
     """Compact JSON as sent on the wire."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(document)
 
 
 async def queue_activity(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from meshnode.federation import runtime
-from meshnode.federation.state import INTAKE_BUSY, InboxWriter
+from meshnode.federation import runtime, state
+from meshnode.federation.state import INTAKE_BUSY, InboxWriter, SenderFacts
+from meshnode.protocol.inbox_policy import Sender
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 
@@ -93,3 +95,122 @@ async def test_inbox_loop__yields_to_a_busy_intake(busy: bool, min_gap: float) -
         assert gap < 0.07 + 0.02 * runtime.INTAKE_PRIORITY * 0.9
     else:  # the 0.05 s wait is not paused for again: the pause follows CPU, not wall time
         assert gap < 0.07 + 0.07 * runtime.INTAKE_PRIORITY * 0.9
+
+
+async def test_inbox_writer__keeps_the_doors_reading_for_the_stored_body(ctx: NodeContext
+                                                                          ) -> None:
+    # Given an activity stored with the door's reading of it
+    writer = InboxWriter(ctx)
+    row, reading = _row(1), {"type": "Create"}
+    await writer.store(reading, **row)
+    # When the worker asks with another body under the same id (a replay), then with the body
+    # stored, then again
+    assert writer.take_reading(row["activity_id"], '{"other": 1}') is None
+    await writer.store(reading, **row)
+    assert writer.take_reading(row["activity_id"], row["body"]) is reading
+    # Then each reading is handed over once, and only for the very body it was read from
+    assert writer.take_reading(row["activity_id"], row["body"]) is None
+
+
+async def test_inbox_writer__readings_capped(ctx: NodeContext,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a cap of 3 kept readings
+    monkeypatch.setattr(state, "READINGS_MAX", 3)
+    writer = InboxWriter(ctx)
+    # When 5 activities are stored
+    await asyncio.gather(*(writer.store({"n": n}, **_row(n)) for n in range(5)))
+    # Then only the first 3 readings were kept; the others are parsed from their rows
+    kept = [writer.take_reading(f"http://a.example/activities/{n}", "{}") for n in range(5)]
+    assert kept == [{"n": 0}, {"n": 1}, {"n": 2}, None, None]
+
+
+async def test_inbox_writer__readings_dropped_once_everything_is_processed(
+        ctx: NodeContext) -> None:
+    # Given a reading kept for a replay the store ignored (its row was already there)
+    writer = InboxWriter(ctx)
+    await writer.store(None, **_row(1))
+    await writer.store({"replay": True}, **_row(1))
+    # When the worker has processed the whole backlog
+    writer.processed(writer.backlog)
+    # Then no reading is left over
+    assert writer.take_reading("http://a.example/activities/1", "{}") is None
+
+
+class _Store:
+    def __init__(self, reader: object) -> None:
+        self.reader, self.generation = reader, 0
+
+
+class _Ctx:
+    def __init__(self) -> None:
+        self.store = _Store(object())
+
+
+def _counting_loader(reads: list[str]) -> Callable[[object, str], Awaitable[Sender]]:
+    async def load(_reader: object, origin: str) -> Sender:
+        reads.append(origin)
+        return Sender(is_peer=origin.endswith("peer"))
+
+    return load
+
+
+async def test_sender_facts__read_once_until_a_commit() -> None:
+    # Given the door's sender facts over a counting loader
+    reads: list[str] = []
+    ctx = _Ctx()
+    facts = SenderFacts(ctx, _counting_loader(reads))  # type: ignore[arg-type]
+    # When an origin is asked twice, then again after this process committed something
+    first = await facts.get("http://a.peer")
+    second = await facts.get("http://a.peer")
+    ctx.store.generation += 1
+    await facts.get("http://a.peer")
+    # Then the table was read once before the commit and once after it
+    assert first == second == Sender(is_peer=True)
+    assert reads == ["http://a.peer", "http://a.peer"]
+
+
+async def test_sender_facts__re_read_after_max_age() -> None:
+    reads: list[str] = []
+    facts = SenderFacts(_Ctx(), _counting_loader(reads), max_age=0.0)  # type: ignore[arg-type]
+    await facts.get("http://a.peer")
+    await asyncio.sleep(0.001)
+    await facts.get("http://a.peer")
+    assert len(reads) == 2
+
+
+async def test_sender_facts__capped() -> None:
+    # Given a cap of 4 origins (strangers choose their origins)
+    reads: list[str] = []
+    facts = SenderFacts(_Ctx(), _counting_loader(reads), max_origins=4)  # type: ignore[arg-type]
+    # When 10 distinct origins post
+    for n in range(10):
+        await facts.get(f"http://o{n}.example")
+    # Then at most 4 are ever kept
+    assert len(facts) <= 4
+
+
+async def test_sender_facts__concurrent_requests_share_one_read() -> None:
+    # Given 20 requests from one origin arriving together
+    reads: list[str] = []
+    facts = SenderFacts(_Ctx(), _counting_loader(reads))  # type: ignore[arg-type]
+    # When they all ask for its facts before the first read is back
+    got = await asyncio.gather(*(facts.get("http://a.peer") for _ in range(20)))
+    # Then the peers table was read once
+    assert reads == ["http://a.peer"]
+    assert set(got) == {Sender(is_peer=True)}
+
+
+async def test_sender_facts__a_failed_read_is_not_kept() -> None:
+    calls: list[str] = []
+
+    async def flaky(_reader: object, origin: str) -> Sender:
+        calls.append(origin)
+        if len(calls) == 1:
+            raise OSError("disk")
+        return Sender(is_peer=False)
+
+    facts = SenderFacts(_Ctx(), flaky)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="disk"):
+        await facts.get("http://a.example")
+    assert await facts.get("http://a.example") == Sender(is_peer=False)
+    assert len(calls) == 2
