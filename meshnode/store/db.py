@@ -15,7 +15,6 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
@@ -135,7 +134,8 @@ class StorageHealth:
 
 def migration_scripts() -> list[tuple[str, str]]:
     """All forward-only migrations as (name, sql), in name order (``NNNN_topic.sql``)."""
-    folder = resources.files("meshnode.store") / "migrations"
+    # A plain path: ``importlib.resources.files`` imports zipfile (issue 17: idle memory).
+    folder = Path(__file__).resolve().parent / "migrations"
     found = [
         (entry.name, entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
 from meshnode.web.i18n import Translator
+
+if TYPE_CHECKING:
+    import jinja2  # the environment is passed in (web/templating.py imports it lazily)
 
 CARD_CACHE_SIZE = 4000
 # Memory, not only the count, is capped (issue 17: a Pi's budget): 2 MiB holds a couple of

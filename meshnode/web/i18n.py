@@ -14,7 +14,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from importlib import resources
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,8 @@ from meshnode.protocol.translatable import Text, When, message_of
 from meshnode.web.typography import NNBSP, french_typography
 
 MAX_ACCEPT_LANGUAGE = 400
+# A plain path, as for the static files (web/pages/__init__.py): no zipfile import at start.
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 # Within this, a past moment reads better as "il y a 3 heures" than as a date.
 RECENT = dt.timedelta(days=7)
 # Formatted days, times of day, numbers and amounts kept per language (Babel takes 15-50 µs
@@ -44,7 +46,7 @@ __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
 
 def compile_catalog(lang: str) -> gettext.GNUTranslations:
     """Compile ``messages.po`` of ``lang`` into a translations object, in memory."""
-    source = resources.files("meshnode.web") / "locale" / lang / "LC_MESSAGES" / "messages.po"
+    source = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=lang)
     if lang == "fr":
