@@ -39,6 +39,11 @@ class CardCache:
     def __len__(self) -> int:
         return len(self._cards)
 
+    def clear(self) -> None:
+        """Forget every card (an idle node gives the memory back: web/idle.py)."""
+        self._cards.clear()
+        self.bytes = 0
+
     def render(self, env: jinja2.Environment, tr: Translator, item: dict[str, Any]) -> Markup:
         """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""
         row = item["row"]

@@ -37,8 +37,10 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 # Within this, a past moment reads better as "il y a 3 heures" than as a date.
 RECENT = dt.timedelta(days=7)
 # Formatted days, times of day, numbers and amounts kept per language (Babel takes 15-50 µs
-# for each, and a wallet page shows about 150): emptied when full.
-MEMO_SIZE = 20_000
+# for each, and a wallet page shows about 150): emptied when full, and when the node is idle
+# (web/idle.py). 5,000 entries are about 1.5 MB per language; 20,000 were up to 14 MB for
+# two languages on a Pi that served many different pages (issue 17).
+MEMO_SIZE = 5_000
 
 
 __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
@@ -157,6 +159,10 @@ class Translator:
                 self._memo.clear()
             text = self._memo[key] = make()
         return text
+
+    def forget(self) -> None:
+        """Empty the formatting memo (an idle node gives the memory back: web/idle.py)."""
+        self._memo.clear()
 
     def gettext(self, message: str, **values: Any) -> str:
         """Translate ``message``, then fill ``%(name)s`` placeholders (values are escaped later).
@@ -321,3 +327,8 @@ class I18n:
             return self.translators[preference]
         negotiated = negotiate(accept_language, tuple(self.translators))
         return self.translators[negotiated or self.default]
+
+    def forget(self) -> None:
+        """Empty every language's formatting memo."""
+        for translator in self.translators.values():
+            translator.forget()
