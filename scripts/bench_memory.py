@@ -496,7 +496,7 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         for peer in peers:
             nodes.start(peer)
         for node, started in zip([hub, *peers], nodes.procs, strict=True):
-            await wait_healthy(node.url, started)
+            await wait_healthy(node.url, started, seconds=180)  # 11 nodes start at once
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             await bench_peers(http, hub, peers, proc.pid, args.pages)
             await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
