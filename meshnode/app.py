@@ -32,6 +32,7 @@ from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import STORAGE_HEALTH, error_middleware
 from meshnode.web.feed import setup_feed_routes
 from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_middleware
+from meshnode.web.idle import idle_sweep_context
 from meshnode.web.iou_api import setup_iou_routes
 from meshnode.web.ledger_api import setup_ledger_routes
 from meshnode.web.mail import renderer_for
@@ -89,6 +90,7 @@ def create_app(
     app.cleanup_ctx.append(federation_context(run_workers=run_workers))
     app.cleanup_ctx.append(discovery_context(run_workers=run_workers))
     app.cleanup_ctx.append(mail_context(renderer_for, run_workers=run_workers))
+    app.cleanup_ctx.append(idle_sweep_context(run_workers=run_workers))
     app.cleanup_ctx.append(trim_context(run_workers=run_workers))  # last: all is open
     setup_pages(app)
     setup_public_routes(app)

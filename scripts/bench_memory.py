@@ -38,6 +38,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from meshnode.web.idle import IDLE_SECONDS, SWEEP_SECONDS
 from tests.memload import (
     REPO,
     CgroupUnavailableError,
@@ -58,7 +59,11 @@ from tests.nodeproc import free_port
 
 # Loaded on demand only (first upload, first RSA signature, …): their cost is shown apart.
 ON_DEMAND = ("PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.WebPImagePlugin",
-             "cryptography.hazmat.primitives.asymmetric.rsa", "argon2", "zeroconf", "babel.dates")
+             "cryptography.hazmat.primitives.asymmetric.rsa", "argon2", "zeroconf", "babel.dates",
+             "jinja2", "zipfile")
+# The soak's RSS before and after are both read once the node has been idle long enough for
+# its idle sweep (web/idle.py) to empty the page caches and trim the heap: the same state.
+IDLE_WAIT = IDLE_SECONDS + SWEEP_SECONDS + 5
 LAYERS = ("protocol", "store", "services", "federation", "web")
 
 IMPORT_CHILD = r"""
@@ -436,12 +441,15 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
     """Section 4: ``minutes`` of mixed load, RSS before, every minute and after."""
     worst = worst_png()
     proc = probe.proc
+    busy = proc_mb(proc.pid)
+    await asyncio.sleep(IDLE_WAIT)  # the idle sweep runs (see IDLE_WAIT)
     before = await settled_rss(proc.pid)
     heap = await probe.line()
     first = probe.snapshot() if trace else None
     print(f"4. soak: {minutes} min of mixed load (3 members: a listing, a search, 13 pages and"
           " a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
-          f" worst image each minute); RSS before {before:.1f} MB ({heap})")
+          f" worst image each minute); RSS before {before:.1f} MB, read {IDLE_WAIT:.0f} s after"
+          f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({heap})")
     tally = Tally()
     for minute in range(1, minutes + 1):
         uploads = await load_minute(http, hub, peers, minute, worst, tally)
@@ -451,9 +459,11 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
             print(f"     {cgroup.usage()}, OOM kills {cgroup.oom_kills()}", flush=True)
         if tally.unexpected:
             print(f"     unexpected so far: {len(tally.unexpected)}, last {tally.unexpected[-1]}")
-    await asyncio.sleep(10)  # deliveries to the peers finish
+    busy = proc_mb(proc.pid)
+    await asyncio.sleep(IDLE_WAIT)  # deliveries to the peers finish, the idle sweep runs
     after = await settled_rss(proc.pid, seconds=30)
-    print(f"   after (settled): {after:.1f} MB, {after / before:.3f} × before (target within"
+    print(f"   after (settled, {IDLE_WAIT:.0f} s idle; {busy:.1f} MB at the end of the load):"
+          f" {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")
     print(f"   heap after: {await probe.line()} (MB: SQLite's own heap, glibc's arenas in use"
@@ -486,7 +496,7 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         for peer in peers:
             nodes.start(peer)
         for node, started in zip([hub, *peers], nodes.procs, strict=True):
-            await wait_healthy(node.url, started)
+            await wait_healthy(node.url, started, seconds=180)  # 11 nodes start at once
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             await bench_peers(http, hub, peers, proc.pid, args.pages)
             await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,

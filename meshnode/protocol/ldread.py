@@ -37,7 +37,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
 from meshnode.protocol.activities import ACTIVITY_CONTEXT, ACTOR_CONTEXT
@@ -231,7 +231,7 @@ def _define(terms: dict[str, Definition], context: Mapping[str, Any]) -> None:
 @cache
 def known_terms(url: str) -> Mapping[str, Definition]:
     """The term definitions of a vendored context (read from the package once)."""
-    text = resources.files("meshnode.protocol").joinpath("contexts", CONTEXT_FILES[url])
+    text = Path(__file__).resolve().parent / "contexts" / CONTEXT_FILES[url]
     context = json.loads(text.read_text(encoding="utf-8"))["@context"]
     terms: dict[str, Definition] = {}
     for part in context if isinstance(context, list) else [context]:

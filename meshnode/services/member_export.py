@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from meshnode import urls
 from meshnode.errors import NotFoundError
@@ -25,6 +24,9 @@ from meshnode.store import member_data
 from meshnode.store import members as member_store
 from meshnode.store.member_data import Owner
 from meshnode.store.members import MemberRow
+
+if TYPE_CHECKING:
+    import zipfile
 
 PAGE_ROWS = 200
 # Columns holding a signed JSON document whose proofs' keys go into keys.json.
@@ -121,6 +123,8 @@ async def export_member(ctx: NodeContext, member: MemberRow, out: IO[bytes]) -> 
         raise NotFoundError(f"no ledger account for {member.username!r}")
     owner = Owner(member.id, account,
                   urls.member_actor(ctx.config.base_url, member.username))
+    import zipfile  # only for an export: not in an idle node's memory (issue 17)
+
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         writer = _Writer(archive)
         archive.writestr("README.txt", README.format(

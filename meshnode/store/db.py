@@ -15,7 +15,6 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -25,6 +24,13 @@ from meshnode.protocol.geo import haversine_km
 from meshnode.protocol.translatable import Text
 
 BUSY_TIMEOUT_MS = 10_000
+# Page cache per connection, in KiB (https://www.sqlite.org/pragma.html#pragma_cache_size):
+# SQLite's default is 2 MiB for each of our two connections, and a warm node kept all of it
+# (issue 17: 4 MB of a Pi's budget). A community's database is tens of MB and the kernel's
+# page cache, shared and reclaimable, holds it anyway: search medians did not move at 1 MiB
+# (README, Benchmarks). Memory-mapped I/O stays off (SQLite's default): mapped pages would
+# count in the node's RSS.
+CACHE_KIB = 1024
 # Each shutdown step (optimize, close reader, close writer) gets this long; a stuck step is
 # logged and skipped so SIGTERM always ends the process (issue 12: a failing ``PRAGMA
 # optimize`` on a full disk used to leave the connection threads running for ever).
@@ -136,7 +142,8 @@ class StorageHealth:
 
 def migration_scripts() -> list[tuple[str, str]]:
     """All forward-only migrations as (name, sql), in name order (``NNNN_topic.sql``)."""
-    folder = resources.files("meshnode.store") / "migrations"
+    # A plain path: ``importlib.resources.files`` imports zipfile (issue 17: idle memory).
+    folder = Path(__file__).resolve().parent / "migrations"
     found = [
         (entry.name, entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
@@ -204,6 +211,7 @@ def _pragmas(synchronous: str) -> list[str]:
         "PRAGMA journal_mode = WAL",
         f"PRAGMA synchronous = {mode}",
         "PRAGMA foreign_keys = ON",
+        f"PRAGMA cache_size = -{CACHE_KIB}",
     ]
 
 

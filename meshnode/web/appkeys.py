@@ -15,6 +15,7 @@ from meshnode.web.cards import CardCache
 from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
 from meshnode.web.search_form import SearchOptions
+from meshnode.web.templating import Templates
 
 CONFIG = web.AppKey("config", Config)
 
@@ -28,6 +29,8 @@ PLACES = web.AppKey("places", PlaceCache)
 FRAGMENTS = web.AppKey("fragments", FragmentCache)
 # The search form's option lists per language (web/pages/search_form.py).
 SEARCH_OPTIONS = web.AppKey("search_options", SearchOptions)
+# The pages' Jinja2 environment, made on the first render (web/templating.py).
+TEMPLATES = web.AppKey("templates", Templates)
 
 __all__ = ["CARDS", "CONFIG", "CONTEXT", "FRAGMENTS", "I18N", "LOGIN_THROTTLE", "PLACES",
-           "SEARCH_OPTIONS"]
+           "SEARCH_OPTIONS", "TEMPLATES"]

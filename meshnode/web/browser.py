@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import escape
 from multidict import MultiDictProxy
@@ -23,7 +22,7 @@ from meshnode.services import badges as badge_service
 from meshnode.services import sessions as session_service
 from meshnode.store.members import MemberRow
 from meshnode.store.sessions import SessionRow
-from meshnode.web.appkeys import CARDS, CONTEXT, I18N
+from meshnode.web.appkeys import CARDS, CONTEXT, I18N, TEMPLATES
 from meshnode.web.i18n import Translator
 
 SESSION_COOKIE = "mn_session"
@@ -166,7 +165,7 @@ async def render(
     notices = badges.notifications if badges else 0
     token: str | _AnonymousCsrfToken = (
         await csrf_token(request) if member else _AnonymousCsrfToken(request))
-    env = aiohttp_jinja2.get_env(request.app)
+    env = request.app[TEMPLATES].env
     page = env.get_template(template).render(
         {
             "_": tr.gettext, "ngettext": tr.ngettext, "pgettext": tr.pgettext,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
 from meshnode.web.i18n import Translator
+
+if TYPE_CHECKING:
+    import jinja2  # the environment is passed in (web/templating.py imports it lazily)
 
 CARD_CACHE_SIZE = 4000
 # Memory, not only the count, is capped (issue 17: a Pi's budget): 2 MiB holds a couple of
@@ -36,6 +38,11 @@ class CardCache:
 
     def __len__(self) -> int:
         return len(self._cards)
+
+    def clear(self) -> None:
+        """Forget every card (an idle node gives the memory back: web/idle.py)."""
+        self._cards.clear()
+        self.bytes = 0
 
     def render(self, env: jinja2.Environment, tr: Translator, item: dict[str, Any]) -> Markup:
         """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""

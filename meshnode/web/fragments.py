@@ -8,26 +8,39 @@ bounded LRU. Rendering 50 deal cards with Jinja macros was most of "Mes réserva
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
+if TYPE_CHECKING:
+    import jinja2  # the environment is passed in (web/templating.py imports it lazily)
+
 FRAGMENT_CACHE_SIZE = 4000
+# Memory, not only the count, is capped (issue 17), as for the cards (web/cards.py).
+FRAGMENT_CACHE_MAX_BYTES = 2 * 1024 * 1024
 
 
 class FragmentCache:
     """Rendered HTML of small templates by (template, key), least recently used dropped."""
 
-    def __init__(self, size: int = FRAGMENT_CACHE_SIZE) -> None:
+    def __init__(self, size: int = FRAGMENT_CACHE_SIZE,
+                 max_bytes: int = FRAGMENT_CACHE_MAX_BYTES) -> None:
         self._size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0  # sys.getsizeof of the kept fragments' HTML
         self._html: OrderedDict[tuple[str, Hashable], Markup] = OrderedDict()
         self.renders = 0  # how many were rendered rather than found (tests, benchmarks)
 
     def __len__(self) -> int:
         return len(self._html)
+
+    def clear(self) -> None:
+        """Forget every fragment (an idle node gives the memory back: web/idle.py)."""
+        self._html.clear()
+        self.bytes = 0
 
     def render(self, env: jinja2.Environment, template: str, key: Hashable,
                context: Callable[[], dict[str, Any]]) -> Markup:
@@ -43,6 +56,7 @@ class FragmentCache:
         html = Markup(env.get_template(template).render(context()))  # noqa: S704 - autoescaped
         self.renders += 1
         self._html[full] = html
-        while len(self._html) > self._size:
-            self._html.popitem(last=False)
+        self.bytes += sys.getsizeof(html)
+        while len(self._html) > self._size or self.bytes > self.max_bytes:
+            self.bytes -= sys.getsizeof(self._html.popitem(last=False)[1])
         return html

@@ -14,7 +14,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from importlib import resources
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,11 +32,15 @@ from meshnode.protocol.translatable import Text, When, message_of
 from meshnode.web.typography import NNBSP, french_typography
 
 MAX_ACCEPT_LANGUAGE = 400
+# A plain path, as for the static files (web/pages/__init__.py): no zipfile import at start.
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 # Within this, a past moment reads better as "il y a 3 heures" than as a date.
 RECENT = dt.timedelta(days=7)
 # Formatted days, times of day, numbers and amounts kept per language (Babel takes 15-50 µs
-# for each, and a wallet page shows about 150): emptied when full.
-MEMO_SIZE = 20_000
+# for each, and a wallet page shows about 150): emptied when full, and when the node is idle
+# (web/idle.py). 5,000 entries are about 1.5 MB per language; 20,000 were up to 14 MB for
+# two languages on a Pi that served many different pages (issue 17).
+MEMO_SIZE = 5_000
 
 
 __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
@@ -44,7 +48,7 @@ __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
 
 def compile_catalog(lang: str) -> gettext.GNUTranslations:
     """Compile ``messages.po`` of ``lang`` into a translations object, in memory."""
-    source = resources.files("meshnode.web") / "locale" / lang / "LC_MESSAGES" / "messages.po"
+    source = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=lang)
     if lang == "fr":
@@ -155,6 +159,10 @@ class Translator:
                 self._memo.clear()
             text = self._memo[key] = make()
         return text
+
+    def forget(self) -> None:
+        """Empty the formatting memo (an idle node gives the memory back: web/idle.py)."""
+        self._memo.clear()
 
     def gettext(self, message: str, **values: Any) -> str:
         """Translate ``message``, then fill ``%(name)s`` placeholders (values are escaped later).
@@ -319,3 +327,8 @@ class I18n:
             return self.translators[preference]
         negotiated = negotiate(accept_language, tuple(self.translators))
         return self.translators[negotiated or self.default]
+
+    def forget(self) -> None:
+        """Empty every language's formatting memo."""
+        for translator in self.translators.values():
+            translator.forget()

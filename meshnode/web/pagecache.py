@@ -66,6 +66,14 @@ class PageCache:
         self._pages: OrderedDict[tuple[str, str], CachedPage] = OrderedDict()
         # Renders in progress: later visitors of the same page wait for the first one.
         self.rendering: dict[tuple[str, str], asyncio.Future[CachedPage | None]] = {}
+        # When this process last received a request of any kind (web/idle.py).
+        self.last_request = time.monotonic()
+        self.swept_after: float | None = None  # the ``last_request`` an idle sweep followed
+
+    def clear(self) -> None:
+        """Forget every page (pages being rendered are still shared when done)."""
+        self._pages.clear()
+        self.bytes = 0
 
     def get(self, key: tuple[str, str], generation: int) -> CachedPage | None:
         """The page for ``key`` if still fresh for ``generation``."""
@@ -80,6 +88,13 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._pages)
+
+    def drop_expired(self, now: float) -> int:
+        """Forget the pages older than ``seconds`` (never served again); how many."""
+        old = [key for key, page in self._pages.items() if now - page.stored_at > self.seconds]
+        for key in old:
+            self.bytes -= len(self._pages.pop(key).body)
+        return len(old)
 
     def put(self, key: tuple[str, str], page: CachedPage) -> None:
         """Keep ``page``, dropping the least recently used beyond the bounds."""
@@ -113,6 +128,7 @@ async def page_cache_middleware(
 ) -> web.StreamResponse:
     """Serve anonymous pages from the cache; keep what may be shared (module docstring)."""
     cache = request.app[PAGE_CACHE]
+    cache.last_request = time.monotonic()
     key = _cache_key(request) if cache.seconds > 0 else None
     if key is None:
         return await handler(request)

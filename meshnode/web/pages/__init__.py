@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
@@ -20,6 +17,7 @@ from meshnode.web.appkeys import (
     LOGIN_THROTTLE,
     PLACES,
     SEARCH_OPTIONS,
+    TEMPLATES,
 )
 from meshnode.web.browser import render
 from meshnode.web.cards import CardCache
@@ -49,8 +47,11 @@ from meshnode.web.pages.remote_pay import setup_remote_pay_pages
 from meshnode.web.pages.trustlines_admin import setup_trustline_admin_pages
 from meshnode.web.pages.wallet import setup_wallet_pages
 from meshnode.web.search_form import SearchOptions
+from meshnode.web.templating import Templates
 
-STATIC_DIR = Path(str(resources.files("meshnode.web") / "static"))
+# A plain path: ``importlib.resources.files`` would import zipfile for a package that is never
+# zipped (the templates and catalogues are read from the same directory).
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 
 async def error_page(request: web.Request, status: int, message: str) -> web.Response:
@@ -62,15 +63,7 @@ async def error_page(request: web.Request, status: int, message: str) -> web.Res
 def setup_pages(app: web.Application) -> None:
     """Templates, catalogues, static files and every HTML route."""
     config = app[CONFIG]
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.PackageLoader("meshnode.web", "templates"),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,  # templates ship in the package: no stat() per render
-    )
+    app[TEMPLATES] = Templates()  # Jinja2 is imported on the first page (issue 17)
     app[PAGE_CACHE] = PageCache(config.page_cache_seconds)
     app[I18N] = I18n.build(
         default=config.default_locale, timezone=config.timezone,

@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
@@ -21,7 +20,7 @@ from meshnode.services import deals as deal_service
 from meshnode.store.deals import DealRow, FeedbackRow
 from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
-from meshnode.web.appkeys import CONTEXT, FRAGMENTS
+from meshnode.web.appkeys import CONTEXT, FRAGMENTS, TEMPLATES
 from meshnode.web.browser import (
     csrf_token,
     field,
@@ -105,7 +104,7 @@ async def _card_renderer(request: web.Request, member: MemberRow, parties: dict[
     other party's name, the language and the session's CSRF token (the cards hold forms)."""
     tr = translator(request, member)
     token = await csrf_token(request)
-    env = aiohttp_jinja2.get_env(request.app)
+    env = request.app[TEMPLATES].env
     fragments = request.app[FRAGMENTS]
     decimals = request.app[CONTEXT].config.currency.decimals
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
@@ -25,7 +24,7 @@ from meshnode.services.balance_chart import BalanceSeries, chart_geometry
 from meshnode.services.context import NodeContext
 from meshnode.store.listings import ListingRow
 from meshnode.store.members import MemberRow
-from meshnode.web.appkeys import CONTEXT, FRAGMENTS
+from meshnode.web.appkeys import CONTEXT, FRAGMENTS, TEMPLATES
 from meshnode.web.browser import field, read_form, redirect, render, require_member, translator
 from meshnode.web.i18n import N_, Translator
 from meshnode.web.pages import remote_pay
@@ -102,7 +101,7 @@ def _chart(request: web.Request, tr: Translator, series: BalanceSeries) -> Marku
     geometry = chart_geometry(series)
     key = (tr.lang, geometry, series.start, series.points, tr.date(series.end, "medium"))
     return request.app[FRAGMENTS].render(
-        aiohttp_jinja2.get_env(request.app), "_chart_fragment.html", key, lambda: {
+        request.app[TEMPLATES].env, "_chart_fragment.html", key, lambda: {
             "_": tr.gettext, "fmt": tr, "money": money(request), "chart": geometry,
             "series": series})
 

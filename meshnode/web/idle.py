@@ -1,0 +1,72 @@
+"""An idle node gives back what its busy minutes kept (issue 17: a Raspberry Pi's memory).
+
+Under load the members' pages fill bounded caches: rendered anonymous pages
+(``web/pagecache.py``), listing cards (``web/cards.py``), deal cards and wallet lines
+(``web/fragments.py``) and each language's formatting memo (``web/i18n.py``). Each is capped,
+but a node that served a burst kept them full for ever after, and a Pi shares its RAM with
+everything else it runs. So, every ``SWEEP_SECONDS``:
+
+* pages older than ``page_cache_seconds`` are dropped (they would never be served again);
+* once no request at all has come for ``IDLE_SECONDS`` (once per idle stretch), every one
+  of those caches is emptied, the garbage collected and glibc's free pages returned
+  (``services/memory.py``). The next visitor pays one render per page again (a few
+  milliseconds), as after a start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from meshnode.services.memory import trim_heap
+from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
+from meshnode.web.pagecache import PAGE_CACHE
+
+SWEEP_SECONDS = 30.0
+IDLE_SECONDS = 60.0
+
+
+def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECONDS) -> bool:
+    """One sweep at monotonic time ``now``: drop expired pages; empty every cache and trim
+    the heap if no request came for ``idle_seconds``. Whether the node was idle."""
+    cache = app[PAGE_CACHE]
+    cache.drop_expired(now)
+    if now - cache.last_request < idle_seconds or cache.swept_after == cache.last_request:
+        return False  # busy, or already swept since the last request
+    cache.swept_after = cache.last_request
+    for pages in (cache, app[CARDS], app[FRAGMENTS]):
+        pages.clear()
+    app[I18N].forget()
+    gc.collect()
+    trim_heap()
+    return True
+
+
+async def _sweep_forever(app: web.Application, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        sweep(app, time.monotonic())
+
+
+def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECONDS
+                       ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` entry sweeping every ``seconds`` (tests call ``sweep`` themselves
+    when ``run_workers`` is False)."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_forever(app, seconds), name="idle-sweep") if (
+            run_workers) else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return context

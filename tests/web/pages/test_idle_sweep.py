@@ -1,0 +1,77 @@
+"""An idle node empties its page caches and gives the memory back (issue 17, web/idle.py)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import jinja2
+from aiohttp.test_utils import TestClient
+
+from meshnode.services.context import NodeContext
+from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
+from meshnode.web.fragments import FragmentCache
+from meshnode.web.idle import IDLE_SECONDS, sweep
+from meshnode.web.pagecache import PAGE_CACHE
+from tests.conftest import TestMember
+from tests.web.pages.conftest import HTML, make_ride
+
+
+async def _browse(client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    """An anonymous visitor reads the home page and a listing: pages and cards are kept."""
+    listing_id = await make_ride(ctx, alice, title="Perceuse à prêter")
+    for path in ("/", f"/listings/{listing_id}"):
+        assert (await client.get(path, headers=HTML)).status == 200
+
+
+async def test_idle_sweep__an_idle_node_empties_its_caches_once(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given a node that served pages: its page and card caches hold them
+    await _browse(client, ctx, alice)
+    app = client.app
+    assert len(app[PAGE_CACHE]) == 2
+    assert len(app[CARDS]) >= 1
+    # When a sweep runs after IDLE_SECONDS without any request
+    idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
+    # Then every cache is empty, their byte counts too
+    assert sweep(app, idle_at) is True
+    assert (len(app[PAGE_CACHE]), app[PAGE_CACHE].bytes) == (0, 0)
+    assert (len(app[CARDS]), app[CARDS].bytes) == (0, 0)
+    assert len(app[FRAGMENTS]) == 0
+    assert not app[I18N].translators["fr"]._memo
+    # And the next sweep of the same idle stretch does nothing more
+    assert sweep(app, idle_at + 30) is False
+    # And the pages render again for the next visitor
+    assert (await client.get("/", headers=HTML)).status == 200
+    assert len(app[PAGE_CACHE]) == 1
+
+
+async def test_idle_sweep__a_busy_node_keeps_its_fresh_pages(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given a node that has just served pages
+    await _browse(client, ctx, alice)
+    app = client.app
+    # When a sweep runs before IDLE_SECONDS have passed
+    # Then nothing is emptied while the pages are fresh
+    assert sweep(app, time.monotonic()) is False
+    assert len(app[PAGE_CACHE]) == 2
+    assert len(app[CARDS]) >= 1
+    # And pages older than page_cache_seconds are dropped (never served again), cards kept
+    stale = app[PAGE_CACHE].last_request + app[PAGE_CACHE].seconds + 1
+    assert sweep(app, stale, idle_seconds=stale + 1) is False
+    assert (len(app[PAGE_CACHE]), app[PAGE_CACHE].bytes) == (0, 0)
+    assert len(app[CARDS]) >= 1
+
+
+def test_fragment_cache__long_fragments_are_dropped_beyond_the_byte_cap() -> None:
+    # Given a fragment cache allowed 4,000 fragments but only 50 KB
+    cache = FragmentCache(size=4000, max_bytes=50_000)
+    env = jinja2.Environment(loader=jinja2.DictLoader({"_line.html": "<p>{{ text }}</p>"}),
+                             autoescape=True)
+    # When 300 different lines of 1 KB each are rendered
+    for number in range(300):
+        cache.render(env, "_line.html", number, lambda n=number: {"text": f"{n:04d}" * 250})
+    # Then the cache holds what fits in 50 KB, the newest lines
+    assert cache.bytes <= 50_000
+    assert 30 <= len(cache) < 300
+    assert cache.bytes == sum(sys.getsizeof(html) for html in cache._html.values())
