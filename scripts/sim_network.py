@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import math
+import random
 import socket
 import statistics
 from collections import defaultdict

@@ -89,7 +89,8 @@ async def build(args: argparse.Namespace, root: Path) -> Run:
     latency = Latency(args.latency_ms_median, args.latency_ms_p95, seed=args.seed)
     net = SimNet(clock, loss=0.0, seed=args.seed, latency=latency)  # set-up without loss
     run = Run(args, graph, [], Scheduler(clock, net, [], housekeeping=args.housekeeping))
-    with fast_setup(root, args.nodes) if args.fast_setup else contextlib.nullcontext():
+    fast = fast_setup(root, args.nodes, Path(args.key_cache) if args.key_cache else None)
+    with fast if args.fast_setup else contextlib.nullcontext():
         for i in range(args.nodes):
             run.nodes.append(await start_node(i, root, clock, net))
         for node in run.nodes:
@@ -360,6 +361,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="one-way latency of a message, 95th percentile")
     parser.add_argument("--housekeeping", type=float, default=1800.0,
                         help="a node with nothing due is still stepped this often (seconds)")
+    parser.add_argument("--key-cache", help="a file of RSA keys kept between runs (made"
+                        " when missing): set-up without key generation, keys still distinct")
     parser.add_argument("--slow-setup", dest="fast_setup", action="store_false",
                         help="generate keys and run migrations per node (scripts/sim_setup.py)")
     parser.add_argument("--tmp", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
