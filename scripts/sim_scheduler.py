@@ -35,6 +35,7 @@ from scripts.sim_network import START, Message, SimClock, SimNet, SimNode
 Action = Callable[[], Awaitable[None]]
 Payload = tuple[Action, int | None] | Message | int
 MAX_PASSES = 50  # worker passes in one wake-up before it is left for the next one
+START_OF_TIME = float("-inf")
 IDLE_RETRY = 60.0  # a node whose due work did not move is looked at again this much later
 PEERED = ("SELECT sync_due, last_sync_at, last_sync_attempt_at FROM peers WHERE"
           " out_state = 'peered' AND blocked = 0 AND actor_id IS NOT NULL")
@@ -61,6 +62,13 @@ async def next_sync(node: SimNode, now: float) -> float | None:
     return earliest
 
 
+def _events(node: SimNode) -> bool:
+    """Whether work was handed to the node (the events its real loops wait on)."""
+    fed = node.fed
+    return fed.inbox_event.is_set() or fed.delivery_event.is_set() \
+        or fed.peering_event.is_set() or fed.deals_event.is_set()
+
+
 def _or_never(stamp: float | None, wait: float) -> float:
     return float("-inf") if stamp is None else stamp + wait
 
@@ -76,6 +84,9 @@ class Scheduler:
     heap: list[tuple[float, int, str, Payload]] = field(default_factory=list)
     wake_at: dict[int, float] = field(default_factory=dict)
     steps: Counter[int] = field(default_factory=Counter)  # wake-ups per node
+    full: set[int] = field(default_factory=set)  # nodes whose next step runs every worker
+    kept: dict[int, float] = field(default_factory=dict)  # last full step of each node
+    sync_at: dict[int, float] = field(default_factory=dict)  # next catch-up due
     trace: list[tuple[float, str, int]] | None = None  # (time, "step"|"deliver", node)
     rounds: int = 0  # distinct instants at which something ran
     delivered: int = 0
@@ -90,9 +101,12 @@ class Scheduler:
         is woken after it (a service call leaves work in the store, not in an event)."""
         self._push(when, "action", (action, node))
 
-    def wake(self, index: int, when: float | None = None) -> None:
-        """Step node ``index`` at ``when`` (default now), unless it is woken earlier."""
+    def wake(self, index: int, when: float | None = None, *, full: bool = False) -> None:
+        """Step node ``index`` at ``when`` (default now), unless it is woken earlier;
+        ``full``: run every worker then (see ``_pass``)."""
         when = self.clock.seconds() if when is None else when
+        if full:
+            self.full.add(index)
         if when < self.wake_at.get(index, float("inf")):
             self.wake_at[index] = when
             self._push(when, "node", index)
@@ -100,9 +114,7 @@ class Scheduler:
     def poll(self, indexes: range | list[int]) -> None:
         """Wake the nodes whose federation events are set (work was handed to them)."""
         for index in indexes:
-            fed = self.nodes[index].fed
-            if fed.inbox_event.is_set() or fed.delivery_event.is_set() \
-                    or fed.peering_event.is_set() or fed.deals_event.is_set():
+            if _events(self.nodes[index]):
                 self.wake(index)
 
     def _take_in_flight(self) -> None:
@@ -119,7 +131,7 @@ class Scheduler:
             action, node = payload
             await action()
             if node is not None:
-                self.wake(node)
+                self.wake(node, full=True)
             self.poll(range(len(self.nodes)))
         elif isinstance(payload, Message):
             status = await self.net.deliver(payload)
@@ -134,29 +146,55 @@ class Scheduler:
         self._take_in_flight()
 
     async def step_node(self, index: int) -> int:
-        """Step one node's workers until idle, then book its next wake-up; the work done."""
+        """Step the node's workers that have work until none has, then book its next
+        wake-up; returns the work done. Which workers run: see ``_pass``."""
         if index in self.net.offline:
             return 0
         node, now = self.nodes[index], self.clock.seconds()
         self.steps[index] += 1
         if self.trace is not None:
             self.trace.append((now, "step", index))
+        full = index in self.full or now >= self.kept.get(index, START_OF_TIME) \
+            + self.housekeeping
+        self.full.discard(index)
+        sync = full or now >= self.sync_at.get(index, START_OF_TIME)
         total = 0
         for _ in range(MAX_PASSES):
-            fed, w = node.fed, node.workers
-            for event in (fed.inbox_event, fed.delivery_event, fed.peering_event,
-                          fed.deals_event):
-                event.clear()
-            done = await w.peering.step() + await w.iou.step() + await w.inbox.step()
-            done += await w.sync.step() + await w.deals.step() + await w.delivery.step()
+            done, inbox = await self._pass(node, full=full, sync=sync)
             total += done
-            if not done:
+            if not done and not _events(node):
                 break
-        due = [at for at in (_seconds(await oq.next_due_time(node.ctx.store.reader)),
-                             await next_sync(node, now)) if at is not None]
-        next_at = min([*due, now + self.housekeeping])
+            full, sync = full or inbox > 0, False
+        if full:
+            self.kept[index] = now
+        sync_at = await next_sync(node, now)
+        self.sync_at[index] = float("inf") if sync_at is None else sync_at
+        due = [at for at in (_seconds(await oq.next_due_time(node.ctx.store.reader)), sync_at)
+               if at is not None]
+        next_at = min([*due, self.kept.get(index, now) + self.housekeeping])
         self.wake(index, next_at if next_at > now else now + IDLE_RETRY)
         return total
+
+    async def _pass(self, node: SimNode, *, full: bool, sync: bool) -> tuple[int, int]:
+        """One pass over the workers; (work done, inbox activities processed).
+
+        The inbox runs when something arrived, catch-up when a peer is due, deliveries
+        always (one query when idle); peering, IOU and deals (timers the real loops poll
+        every few seconds) on a full pass: when an action touched the node, when the inbox
+        processed something (a payment or deal message may need their answer), and every
+        ``housekeeping`` seconds. A sync-only wake-up skips them: "skip idle timers".
+        """
+        fed, w = node.fed, node.workers
+        inbox_due = fed.inbox_event.is_set() or full
+        full = full or fed.peering_event.is_set() or fed.deals_event.is_set()
+        for event in (fed.inbox_event, fed.delivery_event, fed.peering_event,
+                      fed.deals_event):
+            event.clear()
+        done = await w.peering.step() + await w.iou.step() if full else 0
+        inbox = await w.inbox.step() if inbox_due else 0
+        done += inbox + (await w.sync.step() if sync else 0)
+        done += await w.deals.step() if full else 0
+        return done + await w.delivery.step(), inbox
 
     async def run_until(self, end: float) -> None:
         """Run everything due up to virtual second ``end``; the clock ends there."""
@@ -169,7 +207,7 @@ class Scheduler:
     async def settle(self, quiet: float = 60.0, limit: int = 1_000_000) -> None:
         """Run until nothing is due within ``quiet`` seconds (set-up: peering, first pulls)."""
         for index in range(len(self.nodes)):
-            self.wake(index)
+            self.wake(index, full=True)
         self._take_in_flight()
         for _ in range(limit):
             if not self.heap or self.heap[0][0] > self.clock.seconds() + quiet:

@@ -294,10 +294,11 @@ def measure(run: Run) -> dict[str, Any]:
 
 async def simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Run one simulation and return its JSON document."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         run = await build(args, Path(tmp))
         setup_seconds = time.perf_counter() - started
+        setup_cpu = time.process_time() - cpu_started
         base = run.sched.clock.seconds()
         end = base + args.days * DAY
         if args.partition:
@@ -334,6 +335,8 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         "messages_delivered": run.sched.delivered,
         "setup_seconds": round(setup_seconds, 1),
         "setup_ms_per_node": round(1000 * setup_seconds / args.nodes, 1),
+        "setup_cpu_seconds": round(setup_cpu, 1),  # this process only (not the key maker)
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "run_seconds": round(wall - setup_seconds, 1),
         "ms_per_node_per_simulated_hour": round(
             1000 * stepping / args.nodes / simulated_hours, 2),
