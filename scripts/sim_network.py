@@ -24,7 +24,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,12 +49,22 @@ class SimClock:
 
     def __init__(self, now: datetime = START) -> None:
         self.now = now
+        self._exact: tuple[datetime, float] | None = None
 
     def __call__(self) -> datetime:
         return self.now
 
+    def set_seconds(self, seconds: float) -> None:
+        """Move to ``seconds`` after START; ``seconds()`` then gives back exactly that float
+        (a datetime keeps microseconds: a wake-up at 4383.7873660000005 read back as
+        4383.787366 was never reached, and the scheduler spun on it)."""
+        self.now = START + timedelta(seconds=seconds)
+        self._exact = (self.now, seconds)
+
     def seconds(self) -> float:
         """Virtual seconds since START."""
+        if self._exact is not None and self._exact[0] == self.now:
+            return self._exact[1]
         return (self.now - START).total_seconds()
 
 
@@ -89,8 +99,9 @@ class Latency:
 
     Each link has its own median (the global one times a seeded log-normal factor: some
     links are near, some far, ``link_spread`` of the spread), and each message on it draws
-    the rest. The draw hashes the seed, the link and the message body, so it does not depend
-    on the order messages are sent in, and a retry of a message meets the same delay.
+    the rest. The draw hashes the seed, the link and ``key`` (the simulator passes the
+    link's message
+    count), so a run is reproducible.
     """
 
     median_ms: float = 50.0
@@ -138,6 +149,7 @@ class Message:
     sent: float
     due: float
     client: SimClient
+    key: bytes  # what its latency was drawn from
 
 
 @dataclass
@@ -178,6 +190,7 @@ class SimNet:
         self.watched_bytes = 0
         self.traffic = Traffic()
         self._link_counts: dict[tuple[int, int], int] = defaultdict(int)
+        self._sent: dict[tuple[int, int], int] = defaultdict(int)
 
     def reachable(self, src: int, dst: int) -> bool:
         """False when ``dst`` is offline or across the partition from ``src``."""
@@ -211,8 +224,12 @@ class SimNet:
              headers: dict[str, str]) -> None:
         """Put a POST in flight: it arrives after its latency."""
         now = self.clock.seconds()
-        due = now + self.latency.seconds(client.index, dst, body)
-        self.in_flight.append(Message(client.index, dst, url, body, headers, now, due, client))
+        # keyed by the link's message count, not the body: bodies carry the random ports
+        self._sent[(client.index, dst)] += 1
+        key = str(self._sent[(client.index, dst)]).encode()
+        due = now + self.latency.seconds(client.index, dst, key)
+        self.in_flight.append(Message(client.index, dst, url, body, headers, now, due, client,
+                                      key))
 
     async def deliver(self, message: Message) -> int | None:
         """The real HTTP POST of a message now due; its status (None: lost in flight)."""

@@ -24,7 +24,6 @@ import heapq
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from meshnode.federation.sync import SYNC_INTERVAL, SYNC_RETRY
 from meshnode.protocol.timefmt import parse_utc
@@ -125,7 +124,7 @@ class Scheduler:
     async def _run_one(self) -> None:
         when, _, _, payload = heapq.heappop(self.heap)
         if when > self.clock.seconds():
-            self.clock.now = START + timedelta(seconds=when)
+            self.clock.set_seconds(when)
             self.rounds += 1
         if isinstance(payload, tuple):
             action, node = payload
@@ -202,7 +201,7 @@ class Scheduler:
         while self.heap and self.heap[0][0] <= end:
             await self._run_one()
         if end > self.clock.seconds():
-            self.clock.now = START + timedelta(seconds=end)
+            self.clock.set_seconds(end)
 
     async def settle(self, quiet: float = 60.0, limit: int = 1_000_000) -> None:
         """Run until nothing is due within ``quiet`` seconds (set-up: peering, first pulls)."""

@@ -95,7 +95,7 @@ async def test_scheduler__idle_nodes_are_not_stepped_and_a_message_arrives_at_it
         assert len(creates) == 1
         at, message = creates[0]
         assert message.sent == pytest.approx(start + 601, abs=1e-5)
-        assert at == pytest.approx(message.sent + sched.net.latency.seconds(0, 1, message.body),
+        assert at == pytest.approx(message.sent + sched.net.latency.seconds(0, 1, message.key),
                                    abs=1e-5)
         # And node 1 was stepped at that instant, and the listing reached it then
         assert _stepped(sched, 1, at)
