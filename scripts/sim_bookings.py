@@ -22,7 +22,8 @@ from meshnode.store import deals as deal_store
 from meshnode.store.listings import get_listing_by_object_id
 from meshnode.store.members import MemberRow
 from scripts import sim_topology as topo
-from scripts.sim_network import Scheduler, SimNode
+from scripts.sim_network import SimNode
+from scripts.sim_scheduler import Scheduler
 
 ACCEPT_AFTER = 600.0
 
@@ -90,7 +91,8 @@ def _book(run: BookingRun, rng: random.Random) -> Any:
             return
         booking.agreement_id = deal.agreement_id
         node.fed.wake_delivery()
-        run.sched.at(run.sched.clock.seconds() + ACCEPT_AFTER, _accept(run, booking))
+        run.sched.at(run.sched.clock.seconds() + ACCEPT_AFTER, _accept(run, booking),
+                     booking.author_node)
     return action
 
 

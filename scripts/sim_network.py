@@ -3,27 +3,26 @@
 Each node is the real ``create_app`` (store on SQLite files under a tmpfs directory, real
 services, inbox, relay, catch-up and IOU code), served on its own 127.0.0.1 port with its
 background loops off. The one thing replaced is the federation client's HTTP hop:
-``SimClient`` wraps the node's real ``FederationClient`` and, before each request, applies the
-simulated network: a node offline or on the other side of a partition, or a lost message,
-is a ``FetchError`` (what a timeout gives the real code), so retries, backoff and catch-up
-are the real ones. It counts every message and byte and notes when each listing version
-first reached each node.
-
-Time: one shared virtual clock. A round steps every online node's workers once (the
-``Workers.step_all`` tests use); a round in which anything happened costs ``tick`` virtual
-seconds (the one-hop latency, quantised), an idle round jumps to the next scheduled event
-or at most ``idle_jump`` seconds on, so retries and the 30-minute catch-up fire on time
-without simulating every idle second.
+``SimClient`` wraps the node's real ``FederationClient``. A POST (every delivery) first meets
+the simulated network: a node offline or on the other side of a partition, or a lost message,
+is a ``FetchError`` (what a timeout gives the real code), so retries, backoff and catch-up are
+the real ones. A message that gets through is answered 202 at once and put in flight: it
+reaches the receiver's real inbox door (signature, time window, quota) over real HTTP after a
+seeded log-normal latency (``Latency``), when ``scripts/sim_scheduler.py`` delivers it. GETs
+(key fetches, catch-up pages) are answered at once, in zero virtual time. The network counts
+every message and byte and notes when each listing version first reached each node.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import socket
+import statistics
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,12 +49,22 @@ class SimClock:
 
     def __init__(self, now: datetime = START) -> None:
         self.now = now
+        self._exact: tuple[datetime, float] | None = None
 
     def __call__(self) -> datetime:
         return self.now
 
+    def set_seconds(self, seconds: float) -> None:
+        """Move to ``seconds`` after START; ``seconds()`` then gives back exactly that float
+        (a datetime keeps microseconds: a wake-up at 4383.7873660000005 read back as
+        4383.787366 was never reached, and the scheduler spun on it)."""
+        self.now = START + timedelta(seconds=seconds)
+        self._exact = (self.now, seconds)
+
     def seconds(self) -> float:
         """Virtual seconds since START."""
+        if self._exact is not None and self._exact[0] == self.now:
+            return self._exact[1]
         return (self.now - START).total_seconds()
 
 
@@ -74,6 +83,75 @@ def object_id(activity: Mapping[str, Any]) -> str | None:
     return obj if isinstance(obj, str) else None
 
 
+Z95 = statistics.NormalDist().inv_cdf(0.95)
+TAIL = 1e-6  # quantiles drawn are kept within [TAIL, 1 - TAIL]: latency has bounds
+
+
+def unit(*parts: object) -> float:
+    """A seeded uniform number in [0, 1) from ``parts`` (the same parts, the same number)."""
+    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One-way latency of a message: log-normal with the given median and 95th percentile.
+
+    Each link has its own median (the global one times a seeded log-normal factor: some
+    links are near, some far, ``link_spread`` of the spread), and each message on it draws
+    the rest. The draw hashes the seed, the link and ``key`` (the simulator passes the
+    link's message
+    count), so a run is reproducible.
+    """
+
+    median_ms: float = 50.0
+    p95_ms: float = 200.0
+    seed: int = 0
+    link_spread: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.median_ms <= self.p95_ms:
+            raise ValueError("latency needs 0 < median <= p95")
+
+    @property
+    def sigma(self) -> float:
+        """The log-normal's sigma: ln(p95 / median) / z(0.95)."""
+        return math.log(self.p95_ms / self.median_ms) / Z95
+
+    def bounds(self) -> tuple[float, float]:
+        """The least and greatest latency in seconds a message can draw."""
+        z = statistics.NormalDist().inv_cdf(1 - TAIL)
+        return (self.median_ms * math.exp(-z * self.sigma) / 1000,
+                self.median_ms * math.exp(z * self.sigma) / 1000)
+
+    def seconds(self, src: int, dst: int, key: bytes) -> float:
+        """Latency of the message ``key`` (its body) from ``src`` to ``dst``, in seconds."""
+        normal = statistics.NormalDist()
+        link = normal.inv_cdf(min(max(unit(self.seed, "link", *sorted((src, dst))), TAIL),
+                                  1 - TAIL))
+        own = normal.inv_cdf(min(max(unit(self.seed, src, dst,
+                                          hashlib.sha256(key).hexdigest()), TAIL), 1 - TAIL))
+        # the two parts add up to one normal of variance 1: the spread is the one asked for
+        spread = math.sqrt(self.link_spread)
+        z = spread * link + math.sqrt(1 - self.link_spread) * own
+        return self.median_ms * math.exp(z * self.sigma) / 1000
+
+
+@dataclass
+class Message:
+    """A POST in flight: sent at ``sent``, it reaches ``dst``'s inbox at ``due``."""
+
+    src: int
+    dst: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    sent: float
+    due: float
+    client: SimClient
+    key: bytes  # what its latency was drawn from
+
+
 @dataclass
 class Traffic:
     """What crossed the simulated network."""
@@ -84,6 +162,8 @@ class Traffic:
     catchup_bytes: int = 0
     lost: int = 0
     refused: int = 0
+    lost_in_flight: int = 0  # the receiver went offline or was cut off while it flew
+    rejected: int = 0  # answered >= 300 by the receiver's door
     per_listing: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # (object id, node index) -> virtual seconds of first arrival, by push or catch-up
     arrival: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -95,8 +175,11 @@ class Traffic:
 class SimNet:
     """The simulated network: who can reach whom, loss, and the counters."""
 
-    def __init__(self, clock: SimClock, *, loss: float, seed: int) -> None:
+    def __init__(self, clock: SimClock, *, loss: float, seed: int,
+                 latency: Latency | None = None) -> None:
         self.clock = clock
+        self.latency = latency or Latency(seed=seed)
+        self.in_flight: list[Message] = []  # sent since the scheduler last took them
         self.loss = loss
         self.seed = seed
         self.by_origin: dict[str, int] = {}
@@ -106,8 +189,8 @@ class SimNet:
         self.watched: int | None = None  # a node back from offline: bytes it took to catch up
         self.watched_bytes = 0
         self.traffic = Traffic()
-        self.hop_seconds = 0.5
         self._link_counts: dict[tuple[int, int], int] = defaultdict(int)
+        self._sent: dict[tuple[int, int], int] = defaultdict(int)
 
     def reachable(self, src: int, dst: int) -> bool:
         """False when ``dst`` is offline or across the partition from ``src``."""
@@ -137,17 +220,50 @@ class SimNet:
             raise FetchError(f"simulated network: message to {url[:80]} lost")
         return dst
 
-    def arrived(self, activity: Mapping[str, Any], node: int) -> None:
-        """Note that a listing version reached ``node`` now."""
+    def send(self, client: SimClient, dst: int, url: str, body: bytes,
+             headers: dict[str, str]) -> None:
+        """Put a POST in flight: it arrives after its latency."""
+        now = self.clock.seconds()
+        # keyed by the link's message count, not the body: bodies carry the random ports
+        self._sent[(client.index, dst)] += 1
+        key = str(self._sent[(client.index, dst)]).encode()
+        due = now + self.latency.seconds(client.index, dst, key)
+        self.in_flight.append(Message(client.index, dst, url, body, headers, now, due, client,
+                                      key))
+
+    async def deliver(self, message: Message) -> int | None:
+        """The real HTTP POST of a message now due; its status (None: lost in flight)."""
+        if not self.reachable(message.src, message.dst):
+            self.traffic.lost_in_flight += 1
+            return None
+        result = await message.client.real_post(message.url, message.body, message.headers)
+        traffic = self.traffic
+        traffic.posts += 1
+        traffic.post_bytes += len(message.body)
+        if message.dst == self.watched:
+            self.watched_bytes += len(message.body)
+        if result.status >= 300:
+            traffic.rejected += 1
+        activity = json.loads(message.body)
+        if isinstance(activity, dict) and activity.get("type") in LISTING_TYPES:
+            oid = object_id(activity)
+            if oid is not None and "/listings/" in oid:
+                traffic.per_listing[oid] += 1
+                if result.status < 300:
+                    self.arrived(activity, message.dst, message.sent)
+        return result.status
+
+    def arrived(self, activity: Mapping[str, Any], node: int, sent: float | None = None) -> None:
+        """Note that a listing version (sent at ``sent``, default now) reached ``node`` now."""
         oid = object_id(activity)
         if oid is None or "/listings/" not in oid:
             return
-        now = self.clock.seconds() + self.hop_seconds  # received one hop after sending
+        now = self.clock.seconds()
         obj = activity.get("object")
         stamp = str(obj.get("updated") or obj.get("published") or obj.get("type")) \
             if isinstance(obj, Mapping) else str(activity.get("type"))
         self.traffic.arrival.setdefault((oid, node), now)
-        self.traffic.version_seen.setdefault((oid, stamp), now - self.hop_seconds)
+        self.traffic.version_seen.setdefault((oid, stamp), now if sent is None else sent)
         self.traffic.version_arrival.setdefault((oid, stamp, node), now)
 
 
@@ -160,22 +276,18 @@ class SimClient(FederationClient):
         self.index = index
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
-        """POST through the simulated network; counts messages per listing."""
+        """Put the POST in flight (202 at once); the scheduler delivers it after its latency.
+
+        What the network refuses (offline, partition, loss) fails now, as a timeout would.
+        The receiver's own answer is counted when it arrives (``Traffic.rejected``).
+        """
         dst = self.net.gate(self.index, url)
-        result = await super().post(url, body, headers)
-        traffic = self.net.traffic
-        traffic.posts += 1
-        traffic.post_bytes += len(body)
-        if dst == self.net.watched:
-            self.net.watched_bytes += len(body)
-        activity = json.loads(body)
-        if isinstance(activity, dict) and activity.get("type") in LISTING_TYPES:
-            oid = object_id(activity)
-            if oid is not None and "/listings/" in oid:
-                traffic.per_listing[oid] += 1
-                if result.status < 300:
-                    self.net.arrived(activity, dst)
-        return result
+        self.net.send(self, dst, url, body, headers)
+        return PostResult(202, None)
+
+    async def real_post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
+        """The real HTTP POST on loopback (the message's arrival)."""
+        return await super().post(url, body, headers)
 
     async def get_json(self, url: str, **kwargs: Any) -> Any:
         """GET through the simulated network; outbox pages count as catch-up bytes."""
@@ -244,66 +356,6 @@ async def start_node(index: int, root: Path, clock: SimClock, net: SimNet) -> Si
     fed.directory.client = client
     net.by_origin[origin(config.base_url)] = index
     return node
-
-
-Event = tuple[float, int, Callable[[], Awaitable[None]]]
-
-
-@dataclass
-class Scheduler:
-    """Virtual-time rounds over every online node."""
-
-    clock: SimClock
-    net: SimNet
-    nodes: list[SimNode]
-    tick: float = 0.5
-    idle_jump: float = 60.0
-    events: list[Event] = field(default_factory=list)
-    rounds: int = 0
-    _order: int = 0
-
-    def at(self, when: float, action: Callable[[], Awaitable[None]]) -> None:
-        """Schedule ``action`` at virtual second ``when``."""
-        self._order += 1
-        self.events.append((when, self._order, action))
-        self.events.sort(key=lambda event: (event[0], event[1]))
-
-    async def round(self) -> int:
-        """Fire due events, then step every online node once; returns the work done."""
-        now = self.clock.seconds()
-        while self.events and self.events[0][0] <= now:
-            _, _, action = self.events.pop(0)
-            await action()
-        online = [node for node in self.nodes if node.index not in self.net.offline]
-        done = 0
-        for node in online:  # what arrived last round is processed first...
-            w = node.workers
-            done += await w.peering.step() + await w.iou.step() + await w.inbox.step()
-            done += await w.sync.step() + await w.deals.step()
-        for node in online:  # ...then sent: each hop costs one round (``tick``)
-            done += await node.workers.delivery.step()
-        self.rounds += 1
-        return done
-
-    async def run_until(self, end: float) -> None:
-        """Run rounds until virtual second ``end``."""
-        while self.clock.seconds() < end:
-            busy = await self.round()
-            now = self.clock.seconds()
-            if busy:
-                step = self.tick
-            else:
-                upcoming = self.events[0][0] if self.events else end
-                step = max(self.tick, min(upcoming - now, self.idle_jump, end - now))
-            self.clock.now += timedelta(seconds=step)
-
-    async def settle(self, limit: int = 200) -> None:
-        """Run busy rounds until nothing moves (set-up: peering), a tick each."""
-        for _ in range(limit):
-            if not await self.round():
-                return
-            self.clock.now += timedelta(seconds=self.tick)
-        raise RuntimeError("the simulated network did not settle")
 
 
 def shuffled(items: list[int], seed: int) -> list[int]:

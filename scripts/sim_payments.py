@@ -40,7 +40,8 @@ from meshnode.store import ledger as ledger_store
 from meshnode.store.iou import TransferRow
 from meshnode.store.members import MemberRow
 from scripts import sim_topology as topo
-from scripts.sim_network import Scheduler, SimNode
+from scripts.sim_network import SimNode
+from scripts.sim_scheduler import Scheduler
 
 Pair = tuple[int, int]
 PAYERS_PER_NODE = 2
@@ -163,7 +164,8 @@ def schedule_payments(run: PaymentRun, rng: random.Random, count: int, start: fl
         attempt = Attempt(src, dst, rng.randint(100, max_units), start + rng.random()
                           * (end - start))
         run.attempts.append(attempt)
-        run.sched.at(attempt.at, pay_action(run, attempt, rng.randrange(PAYERS_PER_NODE)))
+        run.sched.at(attempt.at, pay_action(run, attempt, rng.randrange(PAYERS_PER_NODE)),
+                     attempt.src)
 
 
 def refusal(exc: ServiceError | ValidationError) -> str:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -37,14 +39,9 @@ from meshnode.store.members import MemberRow
 from scripts import sim_bookings as bk
 from scripts import sim_payments as pay
 from scripts import sim_topology as topo
-from scripts.sim_network import (
-    Scheduler,
-    SimClock,
-    SimNet,
-    SimNode,
-    shuffled,
-    start_node,
-)
+from scripts.sim_network import Latency, SimClock, SimNet, SimNode, shuffled, start_node
+from scripts.sim_scheduler import Scheduler
+from scripts.sim_setup import fast_setup
 
 DAY = 86400.0
 
@@ -91,20 +88,23 @@ async def build(args: argparse.Namespace, root: Path) -> Run:
     rng = random.Random(args.seed)
     graph = topo.build(args.topology, args.nodes, rng)
     clock = SimClock()
-    net = SimNet(clock, loss=0.0, seed=args.seed)  # set-up without loss
-    nodes = [await start_node(i, root, clock, net) for i in range(args.nodes)]
-    sched = Scheduler(clock, net, nodes, tick=args.tick, idle_jump=args.idle_jump)
+    latency = Latency(args.latency_ms_median, args.latency_ms_p95, seed=args.seed)
+    net = SimNet(clock, loss=0.0, seed=args.seed, latency=latency)  # set-up without loss
+    run = Run(args, graph, [], Scheduler(clock, net, [], housekeeping=args.housekeeping))
+    fast = fast_setup(root, args.nodes, Path(args.key_cache) if args.key_cache else None)
+    with fast if args.fast_setup else contextlib.nullcontext():
+        for i in range(args.nodes):
+            run.nodes.append(await start_node(i, root, clock, net))
+        for node in run.nodes:
+            run.authors.append(await members.add_member(node.ctx, username="membre",
+                                                        password=None))
+    run.sched.nodes = run.nodes
     for a in sorted(graph):
         for b in sorted(graph[a]):
             if a < b:
-                await peering.add_peer(nodes[a].ctx, nodes[b].url)
-    await sched.settle(limit=400)
-    run = Run(args, graph, nodes, sched)
-    for node in nodes:
-        run.authors.append(await members.add_member(node.ctx, username="membre",
-                                                    password=None))
+                await peering.add_peer(run.nodes[a].ctx, run.nodes[b].url)
+    await run.sched.settle()
     net.loss = args.loss
-    net.hop_seconds = args.tick
     return run
 
 
@@ -117,7 +117,7 @@ def schedule_workload(run: Run, start: float, end: float) -> None:
         at = start + rng.random() * (end - start)
         edit = rng.random() < 1 / 3
         withdraw = rng.random() < 1 / 5
-        run.sched.at(at, _publish(run, index, n, rng.random(), edit, withdraw))
+        run.sched.at(at, _publish(run, index, n, rng.random(), edit, withdraw), index)
 
 
 def _publish(run: Run, index: int, n: int, salt: float, edit: bool, withdraw: bool) -> Any:
@@ -131,9 +131,9 @@ def _publish(run: Run, index: int, n: int, salt: float, edit: bool, withdraw: bo
         run.published.append(entry)
         node.fed.wake_delivery()
         if edit:
-            run.sched.at(entry.at + 3600, _edit(run, entry))
+            run.sched.at(entry.at + 3600, _edit(run, entry), index)
         if withdraw:
-            run.sched.at(entry.at + 6 * 3600, _withdraw(run, entry))
+            run.sched.at(entry.at + 6 * 3600, _withdraw(run, entry), index)
     return action
 
 
@@ -187,6 +187,7 @@ def schedule_offline(run: Run, start: float, days: float) -> int:
         run.back_at = run.sched.clock.seconds()
         async with run.nodes[index].ctx.store.transaction() as tx:
             await request_sync_all(tx)  # what a restart does (federation.runtime)
+        run.sched.wake(index)
     run.sched.at(start, leave)
     run.sched.at(start + days * DAY, back)
     return index
@@ -308,11 +309,12 @@ def schedule_payments(run: Run, payments: pay.PaymentRun, start: float, end: flo
 
 async def simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Run one simulation and return its JSON document."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         run = await build(args, Path(tmp))
         payments = await open_payments(run) if args.trust_lines else None
         setup_seconds = time.perf_counter() - started
+        setup_cpu = time.process_time() - cpu_started
         base = run.sched.clock.seconds()
         end = base + args.days * DAY
         if args.partition:
@@ -325,6 +327,7 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         bookings = schedule_payments(run, payments, base, end) if payments else None
         run.sched.net.traffic.catchup_bytes = 0
         await run.sched.run_until(end + 2 * SYNC_INTERVAL.total_seconds())
+        stepping = time.perf_counter() - started - setup_seconds
         checked, missing = await converged(run)
         figures = measure(run) | offline_figures(run)
         if payments is not None:
@@ -335,6 +338,8 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         traffic = run.sched.net.traffic
         for node in run.nodes:
             await node.runner.cleanup()
+    wall = time.perf_counter() - started
+    simulated_hours = max(run.sched.clock.seconds() - base, 1.0) / 3600
     return {
         "nodes": args.nodes, "topology": args.topology, "seed": args.seed,
         "days": args.days, "loss": args.loss, "partition": args.partition,
@@ -343,12 +348,22 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
         "converged_pairs": checked, "unconverged_pairs": missing,
         "_unconverged": run.unconverged[:20], "_cut": sorted(run.sched.net.cut_was),
         "posts": traffic.posts, "gets": traffic.gets, "lost": traffic.lost,
+        "lost_in_flight": traffic.lost_in_flight, "rejected": traffic.rejected,
         "refused": traffic.refused, "post_bytes": traffic.post_bytes,
         "catchup_bytes": traffic.catchup_bytes,
         "catchup_period_seconds": SYNC_INTERVAL.total_seconds(),
-        "rounds": run.sched.rounds,
+        "latency_ms": {"median": args.latency_ms_median, "p95": args.latency_ms_p95},
+        "rounds": run.sched.rounds, "node_steps": sum(run.sched.steps.values()),
+        "messages_delivered": run.sched.delivered,
         "setup_seconds": round(setup_seconds, 1),
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "setup_ms_per_node": round(1000 * setup_seconds / args.nodes, 1),
+        "setup_cpu_seconds": round(setup_cpu, 1),  # this process only (not the key maker)
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "run_seconds": round(wall - setup_seconds, 1),
+        "ms_per_node_per_simulated_hour": round(
+            1000 * stepping / args.nodes / simulated_hours, 2),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "wall_seconds": round(wall, 1),
     }
 
 
@@ -376,9 +391,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--line-limit", default="100", help="each line's limit, both ways")
     parser.add_argument("--max-payment", type=int, default=4000,
                         help="largest payment in minor units (smallest: 100)")
-    parser.add_argument("--idle-jump", type=float, default=60.0,
-                        help="longest idle step of virtual time (seconds)")
-    parser.add_argument("--tick", type=float, default=0.5)
+    parser.add_argument("--latency-ms-median", type=float, default=50.0,
+                        help="one-way latency of a message, median (log-normal)")
+    parser.add_argument("--latency-ms-p95", type=float, default=200.0,
+                        help="one-way latency of a message, 95th percentile")
+    parser.add_argument("--housekeeping", type=float, default=1800.0,
+                        help="a node with nothing due is still stepped this often (seconds)")
+    parser.add_argument("--key-cache", help="a file of RSA keys kept between runs (made"
+                        " when missing): set-up without key generation, keys still distinct")
+    parser.add_argument("--slow-setup", dest="fast_setup", action="store_false",
+                        help="generate keys and run migrations per node (scripts/sim_setup.py)")
     parser.add_argument("--tmp", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     parser.add_argument("--svg", help="write plots into this directory (e.g. docs/scale)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
