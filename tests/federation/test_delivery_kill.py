@@ -41,10 +41,10 @@ async def _start_counting(beta: Node, posts: Counter[str]) -> None:
     writer = beta.fed.writer
     store = writer.store
 
-    async def counting(**row: Any) -> None:
+    async def counting(reading: Any = None, **row: Any) -> None:
         if row["activity_type"] == "Create":
             posts[row["activity_id"]] += 1
-        await store(**row)
+        await store(reading, **row)
 
     writer.store = counting  # type: ignore[method-assign]
 
