@@ -47,5 +47,6 @@ async def test_browser__french_phone_joins_another_communitys_waiting_list(
     places = await page.locator("#queue-places").inner_text()
     assert "c’est votre tour" in places
     assert listing.title in places
+    assert await page.title() == "Mes réservations · Community beta"  # the list is not in it
     await page.screenshot(path=SCREENSHOTS / "remote_queue_my_deals_fr.png", full_page=True)
     await context.close()
