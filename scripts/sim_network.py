@@ -33,7 +33,7 @@ from aiohttp import web
 
 from meshnode.app import create_app
 from meshnode.config import Config
-from meshnode.federation.http import FederationClient, FetchError, PostResult
+from meshnode.federation.http import FederationClient, Fetched, FetchError, PostResult
 from meshnode.federation.runtime import WORKERS, Workers
 from meshnode.federation.state import FEDERATION, Federation
 from meshnode.services.context import NodeContext
@@ -164,6 +164,7 @@ class Traffic:
     refused: int = 0
     lost_in_flight: int = 0  # the receiver went offline or was cut off while it flew
     rejected: int = 0  # answered >= 300 by the receiver's door
+    not_modified: int = 0  # conditional GETs answered 304 (a peer's unchanged following)
     per_listing: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # (object id, node index) -> virtual seconds of first arrival, by push or catch-up
     arrival: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -288,6 +289,14 @@ class SimClient(FederationClient):
     async def real_post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
         """The real HTTP POST on loopback (the message's arrival)."""
         return await super().post(url, body, headers)
+
+    async def get_json_if_changed(self, url: str, etag: str | None, **kwargs: Any) -> Fetched:
+        """A conditional GET through the simulated network (``following``, for the map)."""
+        self.net.gate(self.index, url)
+        fetched = await super().get_json_if_changed(url, etag, **kwargs)
+        self.net.traffic.gets += 1
+        self.net.traffic.not_modified += not fetched.modified
+        return fetched
 
     async def get_json(self, url: str, **kwargs: Any) -> Any:
         """GET through the simulated network; outbox pages count as catch-up bytes."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -180,7 +181,8 @@ def summary_item(activity: dict[str, Any], seq: int) -> dict[str, Any]:
 
 async def outbox(request: web.Request) -> web.Response:
     """``GET …/outbox[?after=N[&summary=1]]``: the public activity log; ``after`` is a stable
-    cursor; ``summary=1`` lists only ids, sequence numbers and versions (``summary_item``)."""
+    cursor; ``summary=1`` lists only ids, sequence numbers and versions (``summary_item``),
+    with a ``next`` link only after a full page."""
     ctx = _ctx(request)
     actor, actors = await _actors_for(request)
     collection = f"{actor}/outbox"
@@ -189,11 +191,14 @@ async def outbox(request: web.Request) -> web.Response:
         total = await oq.count_public(ctx.store.reader, actors)
         return _json(ordered_collection(collection, total, f"{collection}?after=0"))
     rows = await oq.public_page(ctx.store.reader, actors, after, PAGE_SIZE)
+    next_page = f"{collection}?after={rows[-1]['seq']}" if rows else None
     if request.query.get("summary") == "1":  # ids only: catch-up skips what was pushed
         items = [summary_item(json.loads(row["body"]), row["seq"]) for row in rows]
+        # items carry their ``seq``: a short summary page is the last (no ``next``), so
+        # catch-up skipping what it holds needs no request for an empty page after it
+        next_page = f"{next_page}&summary=1" if len(rows) == PAGE_SIZE else None
     else:
         items = [json.loads(row["body"]) for row in rows]
-    next_page = f"{collection}?after={rows[-1]['seq']}" if rows else None
     return _json(collection_page(f"{collection}?after={after}", collection, items, next_page))
 
 
@@ -223,7 +228,21 @@ async def following(request: web.Request) -> web.Response:
                  if row["out_state"] == "peered" and row["actor_id"]]
     if _int_query(request, "page") is None:
         return _json(ordered_collection(collection, len(items), f"{collection}?page=1"))
-    return _json(collection_page(f"{collection}?page=1", collection, items, None))
+    return _conditional(request, collection_page(f"{collection}?page=1", collection, items,
+                                                 None))
+
+
+def _conditional(request: web.Request, document: dict[str, Any]) -> web.Response:
+    """``document`` with a strong ETag (a hash of its JSON), or a bodiless 304 when the
+    request's ``If-None-Match`` names it (RFC 9110 §13.1.2, §15.4.5): a peer re-reading an
+    unchanged collection (catch-up's read of ``following``) costs no body and no write."""
+    text = json.dumps(document, ensure_ascii=False)
+    tag = hashlib.sha256(text.encode()).hexdigest()[:32]
+    if any(match.value == tag for match in request.if_none_match or ()):
+        raise web.HTTPNotModified(headers={"ETag": f'"{tag}"', "Vary": "Accept"})
+    response = web.Response(text=text, content_type=ACTIVITY_JSON, headers={"Vary": "Accept"})
+    response.etag = tag
+    return response
 
 
 def setup_federation_routes(app: web.Application) -> None:

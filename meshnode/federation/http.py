@@ -30,6 +30,7 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 USER_AGENT = "meshnode/0.1 (+ActivityPub)"
+MAX_ETAG = 128  # a peer's ETag is stored to be sent back: longer ones are not kept
 
 
 class FetchError(Exception):
@@ -156,6 +157,16 @@ class PostResult:
     problem: str | None = None  # "code: message" of a JSON error body (e.g. clock_skew)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A GET's JSON document (None when a conditional GET answered 304 Not Modified) and the
+    ETag it came with (None when absent or longer than ``MAX_ETAG``: a peer's header)."""
+
+    document: Any
+    etag: str | None
+    modified: bool = True
+
+
 class FederationClient:
     """One pooled aiohttp session, opened in the app's ``cleanup_ctx``."""
 
@@ -176,21 +187,35 @@ class FederationClient:
 
     async def get_json(self, url: str, *, accept: str = FETCH_ACCEPT) -> Any:
         """GET a JSON document with caps; FetchError on any failure."""
+        return (await self._get(url, accept=accept, etag=None)).document
+
+    async def get_json_if_changed(self, url: str, etag: str | None, *,
+                                  accept: str = FETCH_ACCEPT) -> Fetched:
+        """A conditional GET (``If-None-Match: etag``, RFC 9110 §13.1.2): a 304 is
+        ``Fetched(None, etag, modified=False)``, no body read; FetchError on any failure."""
+        return await self._get(url, accept=accept, etag=etag)
+
+    async def _get(self, url: str, *, accept: str, etag: str | None) -> Fetched:
         await self.guard.check(url)
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        if etag is not None:
+            headers["If-None-Match"] = etag
         try:
-            async with self.session.get(
-                url, headers={"Accept": accept, "User-Agent": USER_AGENT},
-                allow_redirects=False, timeout=TIMEOUT,
-            ) as response:
+            async with self.session.get(url, headers=headers, allow_redirects=False,
+                                        timeout=TIMEOUT) as response:
+                if response.status == 304 and etag is not None:
+                    return Fetched(None, etag, modified=False)
                 if response.status != 200:
                     raise FetchError(f"GET {url} answered {response.status}", response.status)
                 data = await self._read_capped(response)
+                tag = response.headers.get("ETag")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FetchError(f"GET {url} failed: {exc!r}") from exc
         try:
-            return loads_capped(data, max_depth=MAX_DEPTH)
+            document = loads_capped(data, max_depth=MAX_DEPTH)
         except (MalformedJSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FetchError(f"GET {url}: invalid JSON ({exc})") from exc
+        return Fetched(document, tag if tag is not None and len(tag) <= MAX_ETAG else None)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
         """POST a signed body; network errors raise FetchError (status None)."""

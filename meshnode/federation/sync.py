@@ -33,6 +33,9 @@ SYNC_INTERVAL = timedelta(minutes=30)
 # A failed pull is tried again after this long, not at every poll (2 s): the simulator saw a
 # storm of them while a peer was cut off, and a heal must still converge within one period.
 SYNC_RETRY = timedelta(minutes=5)
+# The network map's view of a peer's own peers changes rarely: its ``following`` is read at
+# most this often (it was a third of every catch-up pass, docs/scale.md), conditionally.
+FOLLOWING_INTERVAL = timedelta(hours=6)
 MAX_PAGES = 1000
 MAX_ITEMS = 500
 
@@ -80,72 +83,77 @@ class SyncWorker:
         self.federation = federation
 
     async def step(self) -> int:
-        """Sync due peers; returns how many activities were applied."""
+        """Sync due peers; returns how many activities were applied. What each pull ends
+        with (cursor, time, error) is written for every peer in one transaction."""
         ctx = self.federation.ctx
         stale = format_utc(ctx.clock() - SYNC_INTERVAL)
         retry = format_utc(ctx.clock() - SYNC_RETRY)
         total = 0
+        ends: list[tuple[str, dict[str, object]]] = []
         for peer in await fq.peers_to_sync(ctx.store.reader, stale, retry):
             try:
-                total += await self.sync_peer(peer)
+                applied, values = await self.sync_peer(peer)
             except (FetchError, ProtocolError, ServiceError) as exc:
                 log.warning("sync from %s failed: %s", peer["origin"], exc)
                 # A failed pull waits SYNC_RETRY (docs/scale.md); deliveries still retry on
                 # their own backoff.
-                stamp = format_utc(ctx.clock())
-                async with ctx.store.transaction() as tx:
-                    await fq.update_peer(tx, peer["origin"], stamp, sync_due=0,
-                                         last_sync_attempt_at=stamp,
-                                         last_error=f"sync: {exc}"[:300])
+                applied, values = 0, {"sync_due": 0, "last_error": f"sync: {exc}"[:300],
+                                      "last_sync_attempt_at": format_utc(ctx.clock())}
+            total += applied
+            ends.append((peer["origin"], values))
+        if ends:
+            async with ctx.store.transaction() as tx:
+                for origin, values in ends:
+                    await fq.update_peer(tx, origin, format_utc(ctx.clock()), **values)
+        if total:
+            self.federation.wake_delivery()  # relays the pulled activities queued
         return total
 
-    async def _skip_pushed(self, origin: str, outbox: str, cursor: int) -> int:
-        """Move the cursor past activities our inbox already received by push.
+    async def _skip_pushed(self, outbox: str, cursor: int) -> tuple[int, bool]:
+        """Move the cursor past activities our inbox already received by push; returns the
+        new cursor and whether anything past it remains to be pulled whole.
 
         Pulling whole pages after every period downloaded each pushed activity a second
         time (the simulator measured catch-up moving more bytes than the pushes,
-        docs/scale.md); the summary pages carry only ids. A peer that ignores
-        ``summary=1`` (full items, no ``seq``) ends the skipping: then pages are pulled whole.
+        docs/scale.md); the summary pages carry only ids. An empty summary page means the
+        peer published nothing past the cursor, and a last one (no ``next``) whose items we
+        all hold ends the walk too: no page is pulled (an unchanged peer costs this one small
+        request). A peer that ignores ``summary=1`` (full items, no ``seq``)
+        ends the skipping: then pages are pulled whole.
         """
-        ctx = self.federation.ctx
         for _ in range(MAX_PAGES):
             page = await self.federation.client.get_json(f"{outbox}?after={cursor}&summary=1")
             items = page.get("orderedItems") if isinstance(page, Mapping) else None
-            if not isinstance(items, list) or not items:
-                break
+            if isinstance(items, list) and not items:
+                return cursor, False
+            if not isinstance(items, list):
+                return cursor, True
             pairs: list[tuple[str, int]] = [
                 (item["id"], item["seq"]) for item in items[:MAX_ITEMS]
                 if isinstance(item, Mapping) and isinstance(item.get("id"), str)
                 and type(item.get("seq")) is int and item["seq"] > cursor]
             if len(pairs) != len(items):
-                break
-            known = await _already_have(ctx.store.reader, items[:MAX_ITEMS])
+                return cursor, True
+            known = await _already_have(self.federation.ctx.store.reader, items[:MAX_ITEMS])
             skipped = cursor
             for activity_id, seq in pairs:
                 if activity_id not in known:
                     break
                 skipped = seq
-            if skipped > cursor:
-                async with ctx.store.transaction() as tx:
-                    await fq.update_peer(tx, origin, format_utc(ctx.clock()),
-                                         sync_cursor=skipped)
             if skipped == cursor or skipped != pairs[-1][1]:
-                return skipped
+                return skipped, True
+            if not page.get("next"):  # a last summary page, all held: nothing to pull
+                return skipped, False
             cursor = skipped
-        return cursor
+        return cursor, True
 
-    async def sync_peer(self, peer: aiosqlite.Row) -> int:
-        """Pull one peer's outbox from its cursor to the end."""
+    async def _pull_pages(self, origin: str, outbox: str, cursor: int) -> tuple[int, int]:
+        """Pull whole pages from ``cursor`` to the end; (activities applied, new cursor)."""
         federation = self.federation
         ctx = federation.ctx
-        origin = peer["origin"]
-        actor = await federation.directory.get_actor(peer["actor_id"])
-        if actor.outbox is None:
-            raise ValidationError("peer has no outbox")
-        cursor = await self._skip_pushed(origin, actor.outbox, peer["sync_cursor"])
         applied = 0
         for _ in range(MAX_PAGES):
-            page = await federation.client.get_json(f"{actor.outbox}?after={cursor}")
+            page = await federation.client.get_json(f"{outbox}?after={cursor}")
             items = page.get("orderedItems") if isinstance(page, Mapping) else None
             if not isinstance(items, list) or not items:
                 break
@@ -169,21 +177,46 @@ class SyncWorker:
             if next_cursor is None or next_cursor <= cursor:
                 break
             cursor = next_cursor
-        async with ctx.store.transaction() as tx:
-            await fq.update_peer(tx, origin, format_utc(ctx.clock()), sync_due=0,
-                                 last_sync_at=format_utc(ctx.clock()), last_error=None)
-        federation.wake_delivery()
-        await self._read_following(origin, peer["actor_id"])
-        return applied
+        return applied, cursor
 
-    async def _read_following(self, origin: str, actor_id: str) -> None:
-        """Who the peer peers with, for the network map (its public ``following``). A
-        failure is logged and keeps what was read last time: the catch-up itself succeeded."""
+    async def sync_peer(self, peer: aiosqlite.Row) -> tuple[int, dict[str, object]]:
+        """Pull one peer's outbox from its cursor to the end: one summary request when the
+        peer published nothing new (``_skip_pushed``). Returns the activities applied and
+        the peer columns to set once done (``step`` writes them)."""
+        federation = self.federation
+        origin = peer["origin"]
+        actor = await federation.directory.get_actor(peer["actor_id"])
+        if actor.outbox is None:
+            raise ValidationError("peer has no outbox")
+        cursor, more = await self._skip_pushed(actor.outbox, peer["sync_cursor"])
+        applied = 0
+        if more:
+            applied, cursor = await self._pull_pages(origin, actor.outbox, cursor)
+        values: dict[str, object] = {"sync_due": 0, "last_error": None,
+                                     "last_sync_at": format_utc(federation.ctx.clock())}
+        if cursor > peer["sync_cursor"]:
+            values["sync_cursor"] = cursor
+        return applied, values | await self._read_following(peer)
+
+    async def _read_following(self, peer: aiosqlite.Row) -> dict[str, object]:
+        """Who the peer peers with, for the network map (its public ``following``): read at
+        an explicit catch-up (peering, start-up) and otherwise every ``FOLLOWING_INTERVAL``,
+        with ``If-None-Match`` (an unchanged list is a bodiless 304 and no write). Returns
+        the peer columns to set. A failure is logged and keeps what was read last time: the
+        catch-up itself succeeded."""
+        ctx = self.federation.ctx
+        last = peer["following_read_at"]
+        if not peer["sync_due"] and last is not None \
+                and last > format_utc(ctx.clock() - FOLLOWING_INTERVAL):
+            return {}
         try:
-            page = await self.federation.client.get_json(f"{actor_id}/following?page=1")
+            fetched = await self.federation.client.get_json_if_changed(
+                f"{peer['actor_id']}/following?page=1", peer["following_etag"])
         except FetchError as exc:
-            log.info("following of %s not read: %s", origin, exc)
-            return
+            log.info("following of %s not read: %s", peer["origin"], exc)
+            return {}
+        page = fetched.document
         items = page.get("orderedItems") if isinstance(page, Mapping) else None
-        if isinstance(items, list):
-            await network_map.record_peer_links(self.federation.ctx, origin, items)
+        if fetched.modified and isinstance(items, list):
+            await network_map.record_peer_links(ctx, peer["origin"], items)
+        return {"following_read_at": format_utc(ctx.clock()), "following_etag": fetched.etag}

@@ -210,7 +210,7 @@ async def count_followers(db: aiosqlite.Connection, local_actor: str) -> int:
 PEER_COLUMNS = frozenset({
     "requested", "actor_id", "out_state", "out_follow_id", "attempts", "next_attempt_at",
     "blocked", "sync_cursor", "sync_due", "last_sync_at", "last_delivery_at", "last_error",
-    "last_sync_attempt_at",
+    "last_sync_attempt_at", "following_read_at", "following_etag",
 })
 
 
