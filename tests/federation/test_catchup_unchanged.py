@@ -122,7 +122,7 @@ async def test_following__unchanged_is_a_304_and_a_new_peering_is_read_again(
     b.clock.advance(seconds=FOLLOWING_INTERVAL.total_seconds() + 1)
     await b.workers.sync.step()
     # Then the changed list was read whole and the map learnt the a — c link
-    assert [url for url in gets if "/following" in url][0].endswith(": 200")
+    assert next(url for url in gets if "/following" in url).endswith(": 200")
     assert await b.count(links, c.url) == 1
 
 
