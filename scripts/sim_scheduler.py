@@ -10,7 +10,8 @@ they were pushed (so a run is reproducible):
   deliveries) until they find nothing more to do, then the next wake-up is read from its
   own store: its earliest due delivery (``deliveries.next_attempt_at``), its earliest due
   catch-up (``peers``: 30 minutes after the last pull, 5 after a failed one), else
-  ``housekeeping`` seconds on (the deal and IOU workers' timers). A node with nothing due
+  ``housekeeping`` seconds on (the deal and IOU workers' timers; moved by up to
+  ``HOUSEKEEPING_SLACK`` to share a pull's wake-up). A node with nothing due
   is not touched; a node woken by a message or an action is stepped at that instant.
 
 A node's ``Federation`` events (``inbox_event``, ``delivery_event``, …), which wake the real
@@ -35,6 +36,9 @@ Action = Callable[[], Awaitable[None]]
 Payload = tuple[Action, int | None] | Message | int
 MAX_PASSES = 50  # worker passes in one wake-up before it is left for the next one
 START_OF_TIME = float("-inf")
+# Housekeeping (the deal and IOU timers) moves by up to this much to share a wake-up with a
+# catch-up pull: earlier when a pull comes first, later when one follows soon after.
+HOUSEKEEPING_SLACK = 300.0
 IDLE_RETRY = 60.0  # a node whose due work did not move is looked at again this much later
 PEERED = ("SELECT sync_due, last_sync_at, last_sync_attempt_at FROM peers WHERE"
           " out_state = 'peered' AND blocked = 0 AND actor_id IS NOT NULL")
@@ -154,7 +158,7 @@ class Scheduler:
         if self.trace is not None:
             self.trace.append((now, "step", index))
         full = index in self.full or now >= self.kept.get(index, START_OF_TIME) \
-            + self.housekeeping
+            + self.housekeeping - HOUSEKEEPING_SLACK
         self.full.discard(index)
         sync = full or now >= self.sync_at.get(index, START_OF_TIME)
         total = 0
@@ -170,7 +174,11 @@ class Scheduler:
         self.sync_at[index] = float("inf") if sync_at is None else sync_at
         due = [at for at in (_seconds(await oq.next_due_time(node.ctx.store.reader)), sync_at)
                if at is not None]
-        next_at = min([*due, self.kept.get(index, now) + self.housekeeping])
+        housekeeping_at = self.kept.get(index, now) + self.housekeeping
+        if sync_at is not None and housekeeping_at <= sync_at <= housekeeping_at \
+                + HOUSEKEEPING_SLACK:
+            housekeeping_at = sync_at  # with the next pull: one wake-up, not two
+        next_at = min([*due, housekeeping_at])
         self.wake(index, next_at if next_at > now else now + IDLE_RETRY)
         return total
 

@@ -91,7 +91,8 @@ async def build(args: argparse.Namespace, root: Path) -> Run:
     latency = Latency(args.latency_ms_median, args.latency_ms_p95, seed=args.seed)
     net = SimNet(clock, loss=0.0, seed=args.seed, latency=latency)  # set-up without loss
     run = Run(args, graph, [], Scheduler(clock, net, [], housekeeping=args.housekeeping))
-    fast = fast_setup(root, args.nodes, Path(args.key_cache) if args.key_cache else None)
+    fast = fast_setup(root, args.nodes, Path(args.key_cache) if args.key_cache else None,
+                      sqlite_threads=args.sqlite_threads)
     with fast if args.fast_setup else contextlib.nullcontext():
         for i in range(args.nodes):
             run.nodes.append(await start_node(i, root, clock, net))
@@ -402,6 +403,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         " when missing): set-up without key generation, keys still distinct")
     parser.add_argument("--slow-setup", dest="fast_setup", action="store_false",
                         help="generate keys and run migrations per node (scripts/sim_setup.py)")
+    parser.add_argument("--sqlite-threads", action="store_true",
+                        help="keep aiosqlite's thread per connection (scripts/sim_setup.py)")
     parser.add_argument("--tmp", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     parser.add_argument("--svg", help="write plots into this directory (e.g. docs/scale)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")

@@ -33,6 +33,9 @@ SYNC_INTERVAL = timedelta(minutes=30)
 # A failed pull is tried again after this long, not at every poll (2 s): the simulator saw a
 # storm of them while a peer was cut off, and a heal must still converge within one period.
 SYNC_RETRY = timedelta(minutes=5)
+# When a pull is due, peers due within this long are pulled in the same pass: a node's
+# pulls then stay together, one wake-up a period rather than one per peer (docs/scale.md).
+SYNC_TOGETHER = timedelta(minutes=2)
 # The network map's view of a peer's own peers changes rarely: its ``following`` is read at
 # most this often (it was a third of every catch-up pass, docs/scale.md), conditionally.
 FOLLOWING_INTERVAL = timedelta(hours=6)
@@ -86,11 +89,9 @@ class SyncWorker:
         """Sync due peers; returns how many activities were applied. What each pull ends
         with (cursor, time, error) is written for every peer in one transaction."""
         ctx = self.federation.ctx
-        stale = format_utc(ctx.clock() - SYNC_INTERVAL)
-        retry = format_utc(ctx.clock() - SYNC_RETRY)
         total = 0
         ends: list[tuple[str, dict[str, object]]] = []
-        for peer in await fq.peers_to_sync(ctx.store.reader, stale, retry):
+        for peer in await self._due():
             try:
                 applied, values = await self.sync_peer(peer)
             except (FetchError, ProtocolError, ServiceError) as exc:
@@ -108,6 +109,20 @@ class SyncWorker:
         if total:
             self.federation.wake_delivery()  # relays the pulled activities queued
         return total
+
+    async def _due(self) -> list[aiosqlite.Row]:
+        """The peers to pull now: when one is due, those due within ``SYNC_TOGETHER`` come
+        along (one pass, then one wake-up a period, instead of several seconds apart)."""
+        ctx = self.federation.ctx
+        stale = format_utc(ctx.clock() - SYNC_INTERVAL)
+        retry = format_utc(ctx.clock() - SYNC_RETRY)
+        soon = await fq.peers_to_sync(ctx.store.reader,
+                                      format_utc(ctx.clock() - SYNC_INTERVAL + SYNC_TOGETHER),
+                                      retry)
+        if any(peer["sync_due"] or peer["last_sync_at"] is None or peer["last_sync_at"] <= stale
+               for peer in soon):
+            return soon
+        return []
 
     async def _skip_pushed(self, outbox: str, cursor: int) -> tuple[int, bool]:
         """Move the cursor past activities our inbox already received by push; returns the
