@@ -200,13 +200,15 @@ class SyncWorker:
         the peer columns to set once done (``step`` writes them)."""
         federation = self.federation
         origin = peer["origin"]
-        actor = await federation.directory.get_actor(peer["actor_id"])
-        if actor.outbox is None:
+        outbox = peer["actor_outbox"]  # from the cached actor, as get_actor would read it
+        if outbox is None:
+            outbox = (await federation.directory.get_actor(peer["actor_id"])).outbox
+        if outbox is None:
             raise ValidationError("peer has no outbox")
-        cursor, more = await self._skip_pushed(actor.outbox, peer["sync_cursor"])
+        cursor, more = await self._skip_pushed(outbox, peer["sync_cursor"])
         applied = 0
         if more:
-            applied, cursor = await self._pull_pages(origin, actor.outbox, cursor)
+            applied, cursor = await self._pull_pages(origin, outbox, cursor)
         values: dict[str, object] = {"sync_due": 0, "last_error": None,
                                      "last_sync_at": format_utc(federation.ctx.clock())}
         if cursor > peer["sync_cursor"]:

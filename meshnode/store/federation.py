@@ -283,11 +283,14 @@ async def known_activity_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> se
 async def peers_to_sync(db: aiosqlite.Connection, stale_before: str,
                         retry_before: str | None = None) -> list[aiosqlite.Row]:
     """Peered, unblocked peers whose outbox should be pulled now: asked for, or not pulled
-    since ``stale_before`` and not tried since ``retry_before`` (default: the same)."""
+    since ``stale_before`` and not tried since ``retry_before`` (default: the same). Each row
+    also gives ``actor_outbox``, the outbox of the peer's cached actor (None if not cached)."""
     return await _all(
-        db, "SELECT * FROM peers WHERE out_state = 'peered' AND blocked = 0 AND actor_id IS NOT"
-            " NULL AND (sync_due = 1 OR ((last_sync_at IS NULL OR last_sync_at <= ?)"
-            " AND (last_sync_attempt_at IS NULL OR last_sync_attempt_at <= ?)))",
+        db, "SELECT p.*, a.outbox AS actor_outbox FROM peers p LEFT JOIN remote_actors a"
+            " ON a.id = p.actor_id WHERE p.out_state = 'peered' AND p.blocked = 0"
+            " AND p.actor_id IS NOT NULL AND (p.sync_due = 1 OR ((p.last_sync_at IS NULL"
+            " OR p.last_sync_at <= ?) AND (p.last_sync_attempt_at IS NULL"
+            " OR p.last_sync_attempt_at <= ?)))",
         (stale_before, retry_before or stale_before))
 
 
