@@ -13,7 +13,8 @@ from scripts.simulate import parse, simulate
 # Timings, and byte counts: ports and key ids are random, so URLs differ by a few characters.
 VOLATILE = ("wall_seconds", "setup_seconds", "post_bytes", "catchup_bytes", "_points",
             "setup_ms_per_node", "run_seconds", "ms_per_node_per_simulated_hour", "load_average",
-            "setup_cpu_seconds", "cpu_seconds")
+            "setup_cpu_seconds", "cpu_seconds", "cpu_ms_per_node_per_simulated_hour",
+            "setup_cpu_ms_per_node")
 
 
 async def _run(*extra: str) -> dict[str, Any]:
