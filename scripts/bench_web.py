@@ -4,7 +4,10 @@ Usage: ``PYTHONPATH=. python scripts/bench_web.py [--listings 10000] [--requests
 ``--members``: a signed-in member (a real login through the form) loads home, search, a
 listing, the wallet and "Mes réservations" (``/my/deals``), never cached; each page prints
 req/s, p50/p99 and the node's CPU per request (``/proc/PID/stat`` utime+stime before and
-after), next to the anonymous cached home of the same run. ``--quick``: 2,000 listings, 3 s.
+after), the load generator's CPU per request (``RUSAGE_CHILDREN``: is the client the
+bottleneck?) and how often per request the kernel preempted the node's threads (another
+process wanted the cores: latency the CPU per request does not explain), next to the
+anonymous cached home of the same run. ``--quick``: 2,000 listings, 3 s.
 
 Seeds a fresh node in a temporary directory (real signed listings, inserted in one
 transaction), starts it as a separate ``meshnode run`` process on 127.0.0.1, then drives each
