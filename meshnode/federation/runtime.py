@@ -133,14 +133,17 @@ GIVE_WAY_SLICE = 0.002
 IDLE_SHARE = 0.5
 
 
-async def yield_to_intake(seconds: float) -> None:
-    """Pause up to ``seconds`` so the intake gets the CPU, but only while it uses it."""
+async def yield_to_intake(seconds: float, *,
+                          loop_cpu: Callable[[], float] = time.thread_time) -> None:
+    """Pause up to ``seconds`` so the intake gets the CPU, but only while it uses it.
+
+    ``loop_cpu`` reads the CPU time of the event loop's thread (tests pass a stand-in)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while (remaining := deadline - loop.time()) > 0:
-        started, cpu = loop.time(), time.thread_time()
+        started, cpu = loop.time(), loop_cpu()
         await asyncio.sleep(min(GIVE_WAY_SLICE, remaining))
-        if time.thread_time() - cpu < IDLE_SHARE * (loop.time() - started):
+        if loop_cpu() - cpu < IDLE_SHARE * (loop.time() - started):
             return
 
 
