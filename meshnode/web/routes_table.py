@@ -149,7 +149,7 @@ ROUTES: tuple[RouteEntry, ...] = (
         ('HEAD GET', 'web.pages.listings:listing_page|web.public:listing_object'),
     )),
     ('/media/{listing_id}/{filename}', None, (('HEAD GET', 'web.public:media_file'),)),
-    ('/healthz', None, (('HEAD GET', 'web.public:health'),)),
+    ('/healthz', None, (('HEAD GET', 'web.health:health'),)),
     ('/api/v1/me', None, (('HEAD GET', 'web.api:get_me'),)),
     ('/api/v1/members', None, (
         ('HEAD GET', 'web.api:list_members'),
