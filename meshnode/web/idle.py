@@ -16,13 +16,13 @@ everything else it runs. So, every ``SWEEP_SECONDS``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from meshnode.services.background import background
 from meshnode.services.memory import trim_heap
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.pagecache import PAGE_CACHE
@@ -59,14 +59,8 @@ def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECON
     when ``run_workers`` is False)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweep_forever(app, seconds), name="idle-sweep") if (
-            run_workers) else None
-        try:
+        async with background(lambda: _sweep_forever(app, seconds), name="idle-sweep",
+                              run=run_workers):
             yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     return context
