@@ -24,7 +24,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from meshnode.services.background import background
+from meshnode.services.background import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def trim_context(*, run_workers: bool = True, seconds: float = TRIM_SECONDS
         gc.collect()
         if not trim_heap():
             log.info("no glibc malloc_trim here: freed memory stays with the allocator")
-        async with background(lambda: trim_forever(seconds), name="heap-trim",
-                              run=run_workers):
+        async with BackgroundTask(lambda: trim_forever(seconds), name="heap-trim",
+                                  run=run_workers):
             yield
 
     return context

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from meshnode.services.background import background
+from meshnode.services.background import BackgroundTask
 from meshnode.services.memory import trim_heap
 from meshnode.web.appkeys import CARDS, CONTEXT, FRAGMENTS, I18N
 from meshnode.web.pagecache import PAGE_CACHE
@@ -63,8 +63,8 @@ def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECON
     when ``run_workers`` is False)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        async with background(lambda: _sweep_forever(app, seconds), name="idle-sweep",
-                              run=run_workers):
+        async with BackgroundTask(lambda: _sweep_forever(app, seconds), name="idle-sweep",
+                                  run=run_workers):
             yield
 
     return context

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from meshnode.services.background import background
+from meshnode.services.background import BackgroundTask
 
 
 async def test_background__runs_inside_the_block_and_is_cancelled_on_exit() -> None:
@@ -23,7 +23,7 @@ async def test_background__runs_inside_the_block_and_is_cancelled_on_exit() -> N
             raise
 
     # When the block runs, Then the work has started
-    async with background(work, name="test-work"):
+    async with BackgroundTask(work, name="test-work"):
         await stepped.wait()
         assert rounds == ["round"]
         assert any(task.get_name() == "test-work" for task in asyncio.all_tasks())
@@ -40,6 +40,6 @@ async def test_background__run_false_never_starts_the_work() -> None:
         called.append(True)
 
     # When the block runs, Then the work was never even created as a coroutine
-    async with background(work, name="test-off", run=False):
+    async with BackgroundTask(work, name="test-off", run=False):
         await asyncio.sleep(0)
     assert called == []
