@@ -1,7 +1,8 @@
 """The application factory: ``create_app(config)`` builds the node's aiohttp application.
 
 Resources (the store with the node's keys; later the HTTP client session and zeroconf) are
-opened and closed in ``cleanup_ctx``; nothing happens at import time.
+opened and closed in ``cleanup_ctx``; nothing happens at import time. Routes come from the
+generated table ``web/routes_table.py``; their modules are imported on first use.
 """
 
 from __future__ import annotations
@@ -13,41 +14,24 @@ from datetime import datetime
 from aiohttp import web
 
 from meshnode.config import Config
-from meshnode.federation.actors import setup_federation_routes
 from meshnode.federation.discovery import discovery_context
-from meshnode.federation.iou import setup_iou_federation_routes
 from meshnode.federation.mail import mail_context
 from meshnode.federation.runtime import federation_context
 from meshnode.services import capacity
 from meshnode.services.context import NodeContext, utc_now
 from meshnode.services.listings import sweep_orphan_media
 from meshnode.services.memory import trim_context
-from meshnode.web.alerts_api import setup_alert_routes
-from meshnode.web.api import setup_api_routes
 from meshnode.web.appkeys import CONFIG, CONTEXT
-from meshnode.web.blocklists_api import setup_blocklist_routes
 from meshnode.web.connections import CONNECTIONS, ConnectionGuard, connection_middleware
-from meshnode.web.deals_api import setup_deal_routes
-from meshnode.web.discovery_api import setup_discovery_routes
 from meshnode.web.errors import STORAGE_HEALTH, error_middleware
-from meshnode.web.feed import setup_feed_routes
 from meshnode.web.idempotency import IDEMPOTENCY, IdempotencyState, idempotency_middleware
 from meshnode.web.idle import idle_sweep_context
-from meshnode.web.iou_api import setup_iou_routes
-from meshnode.web.ledger_api import setup_ledger_routes
+from meshnode.web.lazyroutes import register_routes
 from meshnode.web.mail import renderer_for
-from meshnode.web.member_data_routes import setup_member_data_routes
-from meshnode.web.messages_api import setup_message_routes
-from meshnode.web.moderation_api import setup_moderation_routes
-from meshnode.web.notifications_api import setup_notification_routes
 from meshnode.web.pagecache import page_cache_middleware
-from meshnode.web.pages import setup_pages
-from meshnode.web.peers_api import setup_peer_routes
-from meshnode.web.public import setup_public_routes
-from meshnode.web.queue_api import setup_queue_routes
-from meshnode.web.receipts_routes import setup_receipt_routes
+from meshnode.web.pagestate import setup_page_state
+from meshnode.web.routes_table import ROUTES
 from meshnode.web.security import security_headers_middleware
-from meshnode.web.trust_routes import setup_trust_routes
 
 log = logging.getLogger(__name__)
 
@@ -92,24 +76,7 @@ def create_app(
     app.cleanup_ctx.append(mail_context(renderer_for, run_workers=run_workers))
     app.cleanup_ctx.append(idle_sweep_context(run_workers=run_workers))
     app.cleanup_ctx.append(trim_context(run_workers=run_workers))  # last: all is open
-    setup_pages(app)
-    setup_public_routes(app)
-    setup_api_routes(app)
-    setup_trust_routes(app)
-    setup_ledger_routes(app)
-    setup_message_routes(app)
-    setup_moderation_routes(app)
-    setup_blocklist_routes(app)
-    setup_notification_routes(app)
-    setup_alert_routes(app)
-    setup_feed_routes(app)
-    setup_deal_routes(app)
-    setup_queue_routes(app)
-    setup_receipt_routes(app)
-    setup_member_data_routes(app)
-    setup_federation_routes(app)
-    setup_peer_routes(app)
-    setup_discovery_routes(app)
-    setup_iou_routes(app)
-    setup_iou_federation_routes(app)
+    setup_page_state(app)
+    # Every route, its module imported on its first request (web/lazyroutes.py, issue 17).
+    register_routes(app, ROUTES)
     return app

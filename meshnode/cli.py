@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import logging
 import os
@@ -218,6 +219,7 @@ async def _serve(config: Config, *, access_log: bool = False) -> None:
     listener: asyncio.AbstractServer | None = None
     try:
         listener = await start_server(runner, app[CONNECTIONS], config.host, config.port)
+        settle_heap()
         log.info("serving %r on http://%s:%d (public URL %s)", config.name, config.host,
                  config.port, config.public_url)
         with quiet_malformed_requests():
@@ -229,6 +231,17 @@ async def _serve(config: Config, *, access_log: bool = False) -> None:
             listener.close()
         await runner.cleanup()
     log.info("stopped cleanly")
+
+
+def settle_heap() -> int:
+    """Collect once, then move every object alive after start-up (modules, routes, compiled
+    templates, caches' containers) out of the collector's reach (``gc.freeze``); returns how
+    many. A full collection then walks only what requests created: under 50 connections it
+    took 25-150 ms, every connection waiting (issue 17: the members' pages' p99), and ~2 ms
+    once frozen. https://docs.python.org/3/library/gc.html#gc.freeze"""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _exit_at_the_latest(seconds: float) -> None:

@@ -79,7 +79,11 @@ for group in json.loads(sys.argv[1]):
         if name in sys.modules:
             continue
         try:
-            importlib.import_module(name)
+            if name == "zeroconf":  # as the node loads it (federation/zeroconf_source.py)
+                from meshnode.federation.zeroconf_source import load_zeroconf
+                load_zeroconf()
+            else:
+                importlib.import_module(name)
             count += 1
         except Exception:
             pass

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import compileall
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -138,6 +139,39 @@ def _line(name: str, runs: list[tuple[float, float]]) -> str:
             f"{min(page):>8.3f} {max(page):>8.3f}")
 
 
+# In a fresh interpreter that has imported what ``meshnode run`` imports, the CPU each route
+# module's first request pays to import it (web/lazyroutes.py), areas in the table's order.
+LAZY_CHILD = r"""
+import importlib, json, sys, time
+import meshnode.cli
+from meshnode.web.lazyroutes import PACKAGE
+from meshnode.web.routes_table import ROUTES
+costs = {}
+for _, _, routes in ROUTES:
+    for _, ref in routes:
+        for side in ref.split("|"):
+            module = PACKAGE + side.partition(":")[0]
+            if side and module not in sys.modules:
+                started = time.process_time()
+                importlib.import_module(module)
+                costs[module] = time.process_time() - started
+print(json.dumps(costs))
+"""
+
+
+def lazy_import_costs() -> None:
+    """Print what the first request to each lazily imported area costs once (CPU ms)."""
+    costs: dict[str, float] = json.loads(subprocess.run(
+        [sys.executable, "-c", LAZY_CHILD], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(meshnode.__file__).parents[1])}).stdout)
+    top = sorted(costs.items(), key=lambda item: -item[1])[:5]
+    print(f"first request to a lazily imported route module (CPU, once per process):"
+          f" {len(costs)} modules, {sum(costs.values()) * 1000:.0f} ms in all; the first page"
+          f" ({next(iter(costs))}) {next(iter(costs.values())) * 1000:.0f} ms; largest: "
+          + ", ".join(f"{name.removeprefix('meshnode.')} {cost * 1000:.0f} ms"
+                      for name, cost in top))
+
+
 async def main_async(args: argparse.Namespace) -> int:
     compileall.compile_dir(Path(meshnode.__file__).parent, quiet=1)
     empty = await prepared_node(0)
@@ -158,6 +192,7 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"the listings add {extra * 1000:+.0f} ms to the median start; "
           f"target < 1 s to the first page: {'met' if worst < 1 else 'NOT met'} "
           f"(slowest start {worst:.3f} s)")
+    lazy_import_costs()
     return 0
 
 

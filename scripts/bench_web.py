@@ -4,7 +4,10 @@ Usage: ``PYTHONPATH=. python scripts/bench_web.py [--listings 10000] [--requests
 ``--members``: a signed-in member (a real login through the form) loads home, search, a
 listing, the wallet and "Mes réservations" (``/my/deals``), never cached; each page prints
 req/s, p50/p99 and the node's CPU per request (``/proc/PID/stat`` utime+stime before and
-after), next to the anonymous cached home of the same run. ``--quick``: 2,000 listings, 3 s.
+after), the load generator's CPU per request (``RUSAGE_CHILDREN``: is the client the
+bottleneck?) and how often per request the kernel preempted the node's threads (another
+process wanted the cores: latency the CPU per request does not explain), next to the
+anonymous cached home of the same run. ``--quick``: 2,000 listings, 3 s.
 
 Seeds a fresh node in a temporary directory (real signed listings, inserted in one
 transaction), starts it as a separate ``meshnode run`` process on 127.0.0.1, then drives each
@@ -23,6 +26,7 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -190,18 +194,22 @@ def drive_wrk(url: str, paths: list[str], clients: int, seconds: int,
         encoded = (json.dumps(quote(p, safe="/?=&,.")) for p in paths)
         table = (f'["{k}"] = {json.dumps(v)}' for k, v in headers.items())
         script.write(WRK_SCRIPT % (", ".join(encoded), ", ".join(table)))
+    spent = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "-s", script.name, url],
         capture_output=True, text=True, check=True,
     )
     Path(script.name).unlink()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (after.ru_utime + after.ru_stime) - (spent.ru_utime + spent.ru_stime)
     lines = [x for x in result.stdout.splitlines() if x.startswith("RESULT")]
     if not lines:
         raise RuntimeError(f"wrk printed no result: {result.stdout} {result.stderr}")
     line = lines[0]
     requests, micros, p50, p95, p99, errors = (int(v) for v in line.split()[1:])
     return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000,
-            "p95": p95 / 1000, "p99": p99 / 1000, "errors": errors}
+            "p95": p95 / 1000, "p99": p99 / 1000, "errors": errors,
+            "client_ms": client_cpu * 1000 / max(1, requests)}
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -213,6 +221,23 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU the process ``pid`` has used so far (``/proc/PID/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def preemptions(pid: int) -> int:
+    """How often the kernel took the CPU from the node's threads while they could run
+    (``nonvoluntary_ctxt_switches`` summed over ``/proc/PID/task``): other processes, the
+    load generator among them, competing for the cores. Latency that CPU per request does
+    not explain shows here."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
 
 
 async def seed_member_activity(config: Config, ids: list[str]) -> None:
@@ -268,16 +293,17 @@ def _row(name: str, r: dict[str, float]) -> str:
     line = (f"{name:9} {r['requests']:>8.0f} {r['rps']:>8.0f} {r['p50']:>8.1f} "
             f"{r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>6.0f}")
     if "cpu_ms" in r:
-        line += f" {r['cpu_ms']:>8.2f}"
+        line += f" {r['cpu_ms']:>8.2f} {r['client_ms']:>6.2f} {r['preempted']:>6.2f}"
     return line
 
 
 async def _measure(url: str, paths: list[str], args: argparse.Namespace, pid: int,
                    cookie: str = "") -> dict[str, float]:
     """One page mix under load, with the node's CPU milliseconds per request."""
-    before = cpu_seconds(pid)
+    before, switches = cpu_seconds(pid), preemptions(pid)
     r = await asyncio.to_thread(drive_wrk, url, paths, args.clients, args.seconds, cookie)
     r["cpu_ms"] = (cpu_seconds(pid) - before) * 1000 / max(1, r["requests"])
+    r["preempted"] = (preemptions(pid) - switches) / max(1, r["requests"])
     return r
 
 
@@ -300,8 +326,10 @@ async def run_members(url: str, ids: list[str], args: argparse.Namespace, pid: i
     await drive(url, ["/"] * 50, 5)  # warm the anonymous cache and the first templates
     print(f"load generator: wrk (C), {args.clients} concurrent connections, {args.seconds} s "
           f"per page, closed loop; members' pages are never cached (Cache-Control: no-store)")
+    print("CPU ms/req: the node's (all its threads); wrk ms: the load generator's; "
+          "preempt: times per request the kernel gave the node's CPU to another process")
     print(f"{'page':9} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'p99 ms':>8} {'errors':>6} {'CPU ms/req':>8}")
+          f"{'p99 ms':>8} {'errors':>6} {'CPU ms/req':>8} {'wrk ms':>6} {'preempt':>6}")
     base = await _measure(url, mix["home"], args, pid)
     print(_row("anon home", base) + "   (baseline: anonymous, page cache on)")
     worst = 0.0

@@ -71,7 +71,7 @@ async def block_node(ctx: NodeContext, admin: MemberRow | None, text: str, *,
     if confirm is not True:
         raise ValidationError(Text("look at the preview, then confirm"),
                               {"confirm": Text("true, after reading the preview")})
-    await peering.block_peer(ctx, origin, keep_listings=True)
+    await peering.block_peer(ctx, origin)
     return await node_blocks.apply_effects(ctx, admin, origin)
 
 

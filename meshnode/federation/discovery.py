@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import ifaddr
 from aiohttp import web
 
 from meshnode.errors import ConflictError
@@ -24,6 +23,7 @@ from meshnode.federation import peering
 from meshnode.federation.neighbour_verifier import NeighbourVerifier, open_verifier_http
 from meshnode.federation.state import CONTEXT
 from meshnode.federation.tasks import bounded
+from meshnode.federation.zeroconf_source import load_zeroconf
 from meshnode.protocol.discovery import select_addresses
 from meshnode.services import neighbours
 from meshnode.services.context import NodeContext
@@ -47,6 +47,8 @@ def advertised_addresses(interfaces: tuple[str, ...], host: str) -> tuple[str, .
         return interfaces
     if _specific(host):
         return (host,)
+    import ifaddr  # here: zeroconf needs it anyway, a node with discovery off never does
+
     found = [ip.ip for adapter in ifaddr.get_adapters() for ip in adapter.ips if ip.is_IPv4]
     return select_addresses([str(address) for address in found]) or ("127.0.0.1",)
 
@@ -92,8 +94,10 @@ def discovery_context(
         if ctx.config.discovery_policy == "off":
             yield
             return
-        # Imported here, not at the top: zeroconf costs ~4 MB of RSS a node without LAN
-        # discovery never needs (scripts/bench_memory.py prints the import costs).
+        # Imported here, not at the top: zeroconf costs 1.5 MB of RSS from its source (3.7
+        # from its Cython build) a node without LAN discovery never needs
+        # (scripts/bench_memory.py prints the import costs).
+        load_zeroconf()
         from meshnode.federation.mdns import Discovery, open_zeroconf
 
         addresses = advertised_addresses(ctx.config.discovery_interfaces, ctx.config.host)

@@ -11,10 +11,12 @@ its own savepoint, exactly as before: one bad activity never costs the others th
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 
@@ -44,6 +46,17 @@ from meshnode.store.ingest import NewRemoteListing, QueuedAnnounce
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 EXPECTED = (ProtocolError, ServiceError, FetchError)
 STORED, RELAYED, IGNORED = "stored", "stored and relayed", "ignored: duplicate or stale"
+# Stands for an Announce's object while the rest of it is encoded: a private-use string
+# none of the Announce's own fields (our ids, audience, time) can contain.
+_SPLICE = "\ue000object\ue000"
+_SPLICE_JSON = json.dumps(_SPLICE, ensure_ascii=False)
+
+
+def spliced_dumps(document: Mapping[str, Any], key: str, encoded: str) -> str:
+    """``dumps(document)`` when ``document[key]`` is the value ``encoded`` holds (compact
+    JSON of it, as ``dumps`` writes it): the value's JSON is spliced in rather than encoded
+    a second time (a relayed Announce embeds the signed listing just encoded to store it)."""
+    return dumps({**document, key: _SPLICE}).replace(_SPLICE_JSON, encoded, 1)
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,8 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
     if fresh:
         await ingest_store.insert_remote_listings(tx, [row for _, _, row in fresh])
         await listings_arrived(federation, tx, [row.listing_id for _, _, row in fresh])
-        relayed = await _relay_run(federation, tx, [effect for _, effect, _ in fresh])
+        relayed = await _relay_run(federation, tx, [(effect, row.signed_object)
+                                                    for _, effect, row in fresh])
         for (index, _, _), done in zip(fresh, relayed, strict=True):
             outcomes[index] = RELAYED if done else STORED
     return outcomes
@@ -168,16 +182,17 @@ def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDra
 
 
 async def _relay_run(federation: Federation, tx: aiosqlite.Connection,
-                     run: list[StoreListing]) -> list[bool]:
-    """Announce each newly stored listing under the hop limit (what ``relay`` does for
-    one): followers read once, outbox rows and deliveries written in three statements."""
+                     run: list[tuple[StoreListing, str]]) -> list[bool]:
+    """Announce each newly stored listing (with its signed object as stored) under the hop
+    limit (what ``relay`` does for one): followers read once, outbox rows and deliveries
+    written in three statements."""
     limit = federation.ctx.config.relay_hop_limit
-    if all(effect.hops >= limit for effect in run):
+    if all(effect.hops >= limit for effect, _ in run):
         return [False] * len(run)
     followers = await fq.delivery_inbox_origins(tx, [federation.community])
     now = format_utc(federation.ctx.clock())
     announces: dict[int, QueuedAnnounce] = {}
-    for index, effect in enumerate(run):
+    for index, (effect, signed) in enumerate(run):
         if effect.hops >= limit:
             continue
         verified = effect.verified
@@ -185,8 +200,9 @@ async def _relay_run(federation: Federation, tx: aiosqlite.Connection,
         inboxes = tuple(dict.fromkeys((inbox, origin_of(inbox)) for inbox, origin in followers
                                       if origin not in skip))
         announce = announce_of(federation, verified, hops=effect.hops, now=now)
+        body = spliced_dumps(announce, "object", signed)
         announces[index] = QueuedAnnounce(str(announce["id"]), str(announce["actor"]),
-                                          verified.object_id, dumps(announce), inboxes)
+                                          verified.object_id, body, inboxes)
     logged = await ingest_store.logged_activity_ids(
         tx, [announce.activity_id for announce in announces.values()])
     new = {index: a for index, a in announces.items() if a.activity_id not in logged}

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import smtplib
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -33,6 +33,9 @@ from meshnode.services.context import NodeContext
 from meshnode.services.email import MailText
 from meshnode.store.email import MailRow
 from meshnode.store.notifications import NotificationRow
+
+if TYPE_CHECKING:
+    import smtplib
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT = 30.0
@@ -59,6 +62,8 @@ class SmtpSender:
         await asyncio.to_thread(self._send, message, sender, to)
 
     def _send(self, message: bytes, sender: str, to: str) -> None:
+        import smtplib  # here: a node without [email] never sends (issue 17: memory)
+
         try:
             with self._connect() as client:
                 if self.config.user:
@@ -75,6 +80,8 @@ class SmtpSender:
             raise SendFailure(None, str(exc) or type(exc).__name__) from exc
 
     def _connect(self) -> smtplib.SMTP:
+        import smtplib
+
         config = self.config
         if config.security == "tls":
             return smtplib.SMTP_SSL(config.host, config.port, timeout=SMTP_TIMEOUT,

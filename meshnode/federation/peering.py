@@ -189,9 +189,11 @@ async def remove_peer(ctx: NodeContext, text: str) -> str:
     return origin
 
 
-async def block_peer(ctx: NodeContext, text: str, *, keep_listings: bool = False) -> str:
-    """Defederate: refuse the node's requests, drop its followers, deliveries and listings
-    (``keep_listings``: the caller hid them instead, reversibly: ``federation/blocking``)."""
+async def block_peer(ctx: NodeContext, text: str) -> str:
+    """Defederate: refuse the node's requests, drop its followers and pending deliveries.
+
+    Its listings stay stored: ``federation/blocking.block_node`` hides them (reversibly) and
+    applies the rest of a block's effects; this is the door-and-delivery part alone."""
     try:
         origin = await find_peer(ctx, text)
     except NotFoundError:
@@ -201,8 +203,6 @@ async def block_peer(ctx: NodeContext, text: str, *, keep_listings: bool = False
         await fq.insert_peer(tx, origin=origin, requested=text, out_state="none", now=now)
         await fq.update_peer(tx, origin, now, blocked=1, out_state="none", sync_due=0)
         await fq.delete_followers_from(tx, origin)
-        if not keep_listings:
-            await fq.delete_remote_listings(tx, origin)
         await oq.drop_pending_for_host(tx, origin, now)
     return origin
 

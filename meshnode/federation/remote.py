@@ -77,9 +77,10 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
     key_print = key.fingerprint
     if obj["type"] == "Proposal":
         draft = parse_proposal(obj, decimals=federation.ctx.config.currency.decimals)
-        stamp = _timestamp(obj, "updated" if "updated" in obj else "published")
+        published = _timestamp(obj, "published")
+        stamp = _timestamp(obj, "updated") if "updated" in obj else published
         return VerifiedObject(document, object_id, author, "Proposal", stamp, draft, method,
-                              key_print, _timestamp(obj, "published"))
+                              key_print, published)
     return VerifiedObject(document, object_id, author, "Tombstone",
                           _timestamp(obj, "deleted"), None, method, key_print)
 

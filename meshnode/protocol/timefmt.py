@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from meshnode.protocol.parsing import parse_datetime
@@ -11,7 +12,12 @@ def format_utc(when: datetime) -> str:
     """``2026-11-26T10:00:00Z`` for an aware datetime."""
     if when.tzinfo is None:
         raise ValueError("naive datetime")
-    return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = when if when.tzinfo is UTC else when.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y does not pad years below 1000: keep its form
+        return utc.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The same text as the strftime above in half the time (several calls per listing
+    # received: issue 17).
+    return utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 # Date-times anyone sends us (listing times, remote documents, cursors) lie in this window;
@@ -27,3 +33,20 @@ def parse_utc(value: object, *, field: str) -> datetime:
     """
     parsed = parse_datetime(value, field, earliest=EARLIEST, latest=LATEST)
     return parsed.replace(microsecond=0)
+
+
+# What ``format_utc`` writes, and so what our own rows hold (``created_at`` of a journal
+# entry...): years 1970-2199 as the window above.
+_STORED = re.compile(r"(19[7-9]\d|2[01]\d\d)-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def parse_stored_utc(value: str, *, field: str) -> datetime:
+    """``parse_utc`` for a value of our own rows, written by ``format_utc``: one C call
+    instead of the checks a peer's text needs (the wallet chart parses 60 a page, issue 17).
+    Anything else takes ``parse_utc``'s path and gets the same result or error."""
+    if _STORED.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # 2026-02-30: parse_utc says why
+    return parse_utc(value, field=field)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from meshnode.protocol.ledger import JournalEntry
-from meshnode.protocol.timefmt import parse_utc
+from meshnode.protocol.timefmt import parse_stored_utc
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def balance_series(
     after = balance_now
     points: list[BalancePoint] = []
     for entry in entries_newest_first:
-        points.append(BalancePoint(parse_utc(entry.fields.created_at, field="created_at"), after))
+        at = parse_stored_utc(entry.fields.created_at, field="created_at")
+        points.append(BalancePoint(at, after))
         after -= _effect(entry, account)
     points.reverse()
     end = max(now, points[-1].at)

@@ -19,11 +19,12 @@ Where there is no glibc (musl, macOS) each of these does nothing and says so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+
+from meshnode.services.background import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,8 @@ def trim_context(*, run_workers: bool = True, seconds: float = TRIM_SECONDS
         gc.collect()
         if not trim_heap():
             log.info("no glibc malloc_trim here: freed memory stays with the allocator")
-        task = asyncio.create_task(trim_forever(seconds), name="heap-trim") if (
-            run_workers) else None
-        try:
+        async with BackgroundTask(lambda: trim_forever(seconds), name="heap-trim",
+                                  run=run_workers):
             yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     return context

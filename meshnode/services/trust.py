@@ -3,6 +3,7 @@ author's keys as known now (``protocol/trust.py``); re-verification of local lis
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -97,6 +98,23 @@ async def _live_remote(ctx: NodeContext, row: ListingRow,
                            public_key=key[1], rule=check.rule, checked_at=check.checked_at)
 
 
+async def _verified_local(ctx: NodeContext, document_text: str, key_id: str,
+                          public_key: bytes) -> SignatureCheck:
+    """``verify_with_key`` for a local listing, its outcome kept until the next commit: the
+    key is the SHA-256 of the exact stored text and the key itself, so other bytes are
+    verified afresh, and any change to the row is a commit, which empties the cache (an
+    Ed25519 check with its base58 and JCS work was a third of a listing page, issue 17)."""
+    digest = hashlib.sha256(document_text.encode()).digest()
+    return await ctx.cached(("verified", digest, key_id, public_key), lambda: _verify_now(
+        ctx, document_text, key_id, public_key))
+
+
+async def _verify_now(ctx: NodeContext, document_text: str, key_id: str,
+                      public_key: bytes) -> SignatureCheck:
+    return verify_with_key(document_text, key_id=key_id, public_key=public_key,
+                           rule=RULE_LOCAL, checked_at=format_utc(ctx.clock()))
+
+
 async def signature_verdict(ctx: NodeContext, row: ListingRow) -> ListingTrust:
     """One listing's verdict, for its page and ``GET /api/v1/listings/{id}``.
 
@@ -111,9 +129,8 @@ async def signature_verdict(ctx: NodeContext, row: ListingRow) -> ListingTrust:
         author_id = row.author_id
         member = (await ctx.cached(("member", author_id), lambda: member_q.get_member(
             ctx.store.reader, author_id)) if author_id is not None else None)
-        live = (verify_with_key(row.signed_object, key_id=found.check.key_id or "",
-                                public_key=member.ed25519_public, rule=RULE_LOCAL,
-                                checked_at=format_utc(ctx.clock()))
+        live = (await _verified_local(ctx, row.signed_object, found.check.key_id or "",
+                                      member.ed25519_public)
                 if member is not None else None)
         return found if live is not None and live.verified else verdict(live, None)
     if found.status is SignatureStatus.VERIFIED and found.check is not None:

@@ -14,11 +14,13 @@ from meshnode.services import ledger
 from meshnode.services.balance_chart import BalanceSeries, balance_series
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import HistoryPage, Wallet
+from meshnode.services.ledger.accounts import PENDING_READ
 from meshnode.store import ledger as q
 from meshnode.store.ledger import RequestRow
 from meshnode.store.members import MemberRow
 
 HISTORY_PAGE = 20
+REQUESTS_SHOWN = 100  # as ledger.list_requests reads them
 CHART_ENTRIES = 60
 
 
@@ -56,10 +58,13 @@ async def wallet_view(ctx: NodeContext, member: MemberRow, *, cursor: str | None
 
 async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
                        now: datetime) -> WalletView:
-    wallet = await ledger.wallet_summary(ctx, member)
+    # One read of the pending requests for the count to pay and the lists shown (the
+    # first REQUESTS_SHOWN, newest first, as ledger.list_requests gives them).
+    unsettled = await q.list_requests(ctx.store.reader, member.username, status="pending",
+                                      limit=PENDING_READ)
+    wallet = await ledger.wallet_summary(ctx, member, unsettled)
     stamp = format_utc(now)
-    pending = [row for row in await ledger.list_requests(ctx, member, status="pending")
-               if row.expires_at > stamp]
+    pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
     recent = await ledger.history(ctx, member, limit=CHART_ENTRIES)
     if cursor is None:  # the first page is the newest part of the chart's entries: one read
         first = recent.entries[:HISTORY_PAGE]

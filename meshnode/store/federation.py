@@ -350,12 +350,6 @@ async def request_sync_all(db: aiosqlite.Connection) -> None:
     await db.execute("UPDATE peers SET sync_due = 1 WHERE out_state = 'peered'")
 
 
-async def delete_remote_listings(db: aiosqlite.Connection, origin: str) -> int:
-    """Remove every remote listing whose object lives on ``origin`` (defederation)."""
-    cursor = await db.execute("DELETE FROM listings WHERE is_local = 0 AND origin = ?", (origin,))
-    return cursor.rowcount
-
-
 async def delete_follow(db: aiosqlite.Connection, remote_actor: str, follow_id: str) -> int:
     """Undo: remove the follow ``follow_id`` made by ``remote_actor`` (only the follower may)."""
     cursor = await db.execute("DELETE FROM followers WHERE remote_actor = ? AND follow_id = ?",

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from meshnode.config import Config
@@ -16,6 +19,9 @@ from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import I18n
 from meshnode.web.search_form import SearchOptions
 from meshnode.web.templating import Templates
+
+if TYPE_CHECKING:
+    from meshnode.services.network_map import NetworkMap
 
 CONFIG = web.AppKey("config", Config)
 
@@ -32,5 +38,19 @@ SEARCH_OPTIONS = web.AppKey("search_options", SearchOptions)
 # The pages' Jinja2 environment, made on the first render (web/templating.py).
 TEMPLATES = web.AppKey("templates", Templates)
 
+PUBLIC_MAP_SECONDS = 60.0  # the public map is rebuilt at most this often
+
+
+@dataclass
+class PublicMapCache:
+    """The last public map built and when (event-loop time): anonymous visitors cannot make
+    the node run the map's queries more than once a minute (web/pages/network_map.py)."""
+
+    built_at: float = -PUBLIC_MAP_SECONDS
+    data: NetworkMap | None = None
+
+
+PUBLIC_MAP = web.AppKey("public_network_map", PublicMapCache)
+
 __all__ = ["CARDS", "CONFIG", "CONTEXT", "FRAGMENTS", "I18N", "LOGIN_THROTTLE", "PLACES",
-           "SEARCH_OPTIONS", "TEMPLATES"]
+           "PUBLIC_MAP", "PUBLIC_MAP_SECONDS", "SEARCH_OPTIONS", "TEMPLATES", "PublicMapCache"]

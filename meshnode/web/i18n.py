@@ -41,6 +41,15 @@ RECENT = dt.timedelta(days=7)
 # (web/idle.py). 5,000 entries are about 1.5 MB per language; 20,000 were up to 14 MB for
 # two languages on a Pi that served many different pages (issue 17).
 MEMO_SIZE = 5_000
+# CLDR tables of a language that none of the Babel functions we call reads (format_decimal,
+# format_date, format_datetime, format_time, format_timedelta): names of languages,
+# territories, scripts, currencies and units, compact and interval formats, skeletons.
+UNUSED_LOCALE_DATA = frozenset({
+    "languages", "territories", "scripts", "variants", "currency_names",
+    "currency_names_plural", "unit_display_names", "compact_decimal_formats",
+    "compact_currency_formats", "interval_formats", "datetime_skeletons",
+    "compound_unit_patterns",
+})
 
 
 __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
@@ -112,12 +121,24 @@ class LocaleFiles:
             return data
 
     def load(self, lang: str) -> dict[Any, Any]:
-        """``root`` with ``lang``'s data merged in (``babel.localedata.load``'s result)."""
+        """``root`` with ``lang``'s data merged in (``babel.localedata.load``'s result), less
+        what no page formats (``UNUSED_LOCALE_DATA``)."""
         if self._root is None:
             self._root = self._read("root")
         data = self._root.copy()
         localedata.merge(data, self._read(lang))
-        return data
+        return lean_locale_data(data)
+
+
+def lean_locale_data(data: dict[Any, Any]) -> dict[Any, Any]:
+    """``data`` without the CLDR tables our formatting never reads (``UNUSED_LOCALE_DATA``),
+    its unit patterns cut to the durations ``format_timedelta`` uses (issue 17: about 0.8 MB
+    per language; a page that needed one would fail its test with a ``KeyError``)."""
+    lean = {key: value for key, value in data.items() if key not in UNUSED_LOCALE_DATA}
+    units = data.get("unit_patterns", {})
+    lean["unit_patterns"] = {unit: forms for unit, forms in units.items()
+                             if unit.startswith("duration-")}
+    return lean
 
 
 class LeanLocale(Locale):

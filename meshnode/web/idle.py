@@ -2,9 +2,10 @@
 
 Under load the members' pages fill bounded caches: rendered anonymous pages
 (``web/pagecache.py``), listing cards (``web/cards.py``), deal cards and wallet lines
-(``web/fragments.py``) and each language's formatting memo (``web/i18n.py``). Each is capped,
-but a node that served a burst kept them full for ever after, and a Pi shares its RAM with
-everything else it runs. So, every ``SWEEP_SECONDS``:
+(``web/fragments.py``), each language's formatting memo (``web/i18n.py``) and the rows and
+page views the pages read (``services/readcache.py``). Each is capped, but a node that
+served a burst kept them full for ever after, and a Pi shares its RAM with everything else it
+runs. So, every ``SWEEP_SECONDS``:
 
 * pages older than ``page_cache_seconds`` are dropped (they would never be served again);
 * once no request at all has come for ``IDLE_SECONDS`` (once per idle stretch), every one
@@ -16,15 +17,15 @@ everything else it runs. So, every ``SWEEP_SECONDS``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from meshnode.services.background import BackgroundTask
 from meshnode.services.memory import trim_heap
-from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
+from meshnode.web.appkeys import CARDS, CONTEXT, FRAGMENTS, I18N
 from meshnode.web.pagecache import PAGE_CACHE
 
 SWEEP_SECONDS = 30.0
@@ -41,6 +42,9 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
     cache.swept_after = cache.last_request
     for pages in (cache, app[CARDS], app[FRAGMENTS]):
         pages.clear()
+    if (ctx := app.get(CONTEXT)) is not None:  # rows and page views read for the pages
+        ctx.reads.clear()
+        ctx.views.clear()
     app[I18N].forget()
     gc.collect()
     trim_heap()
@@ -59,14 +63,8 @@ def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECON
     when ``run_workers`` is False)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweep_forever(app, seconds), name="idle-sweep") if (
-            run_workers) else None
-        try:
+        async with BackgroundTask(lambda: _sweep_forever(app, seconds), name="idle-sweep",
+                                  run=run_workers):
             yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     return context

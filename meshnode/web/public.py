@@ -10,6 +10,7 @@ from meshnode.errors import NotFoundError
 from meshnode.protocol.vocab import ACTIVITY_JSON
 from meshnode.services import listings as listing_service
 from meshnode.web.appkeys import CONTEXT
+from meshnode.web.health import health
 from meshnode.web.negotiation import negotiated
 from meshnode.web.pages.listings import listing_page
 
@@ -41,11 +42,6 @@ async def media_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         path, headers={"Content-Type": "image/jpeg", "Cache-Control": "public, max-age=86400"}
     )
-
-
-async def health(request: web.Request) -> web.Response:
-    """``GET /healthz``: liveness for systemd and monitoring."""
-    return web.json_response({"status": "ok", "name": request.app[CONTEXT].config.name})
 
 
 def setup_public_routes(app: web.Application) -> None:

@@ -16,6 +16,7 @@ import pytest
 from meshnode.federation import ingest
 from meshnode.protocol.activities import listing_activity
 from meshnode.services import listings
+from meshnode.services.publishing import dumps
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, peer
 from tests.federation.test_inbox_hostile import follows, post, sign
@@ -149,3 +150,20 @@ async def test_inbox_batch__a_listing_the_database_refuses_fails_alone_rest_of_r
                             " ON l.id = v.listing_id WHERE l.is_local = 0") == 3
     assert await beta.count("SELECT count(*) FROM outbox_activities"
                             " WHERE type = 'Announce'") == 3
+
+
+def test_spliced_dumps__gives_the_bytes_of_encoding_the_whole_announce() -> None:
+    # Given a signed listing as the batch stores it (non-ASCII text, nesting, numbers) and
+    # the Announce that relays it
+    document = {"@context": ["https://www.w3.org/ns/activitystreams", {"x": "y"}],
+                "id": "http://127.0.0.1:1/listings/é", "name": "Trajet \u00e0 \"Lyon\"\n",
+                "location": {"latitude": 45.764, "seats": 3, "none": None, "ok": True},
+                "proof": {"proofValue": "z3FXQ"}}
+    announce = {"@context": "https://www.w3.org/ns/activitystreams", "id": "http://a/1",
+                "type": "Announce", "actor": "http://a/g", "object": document,
+                "to": ["https://www.w3.org/ns/activitystreams#Public"], "hops": 2}
+    # When its body is made by splicing the listing's stored JSON into the rest
+    body = ingest.spliced_dumps(announce, "object", dumps(document))
+    # Then it is exactly what encoding the whole Announce gives
+    assert body == dumps(announce)
+    assert json.loads(body) == announce

@@ -1,9 +1,12 @@
 """A node killed with SIGKILL while its inbox worker processes batches loses nothing and
 stores nothing twice: every accepted activity is processed exactly once after a restart.
 
-Beta runs as a real ``meshnode run`` subprocess (real clock, its workers running); alpha,
-in the test, serves alice's actor document (beta fetches her key from it) and sends signed
-Creates of distinct listings to beta's inbox as fast as beta answers.
+Alpha, in the test, serves alice's actor document (beta fetches her key from it) and sends
+signed Creates of distinct listings to beta's inbox as fast as beta answers. Beta first
+accepts them with its workers not started (the real door: each Create stored durably before
+the 202), so the whole backlog waits unprocessed whatever the machine's speed; then beta runs
+as a real ``meshnode run`` subprocess (real clock, its workers running), which is killed as
+soon as its inbox worker is seen committing the first batches of that backlog.
 """
 
 from __future__ import annotations
@@ -77,17 +80,27 @@ async def _send_all(inbox: str, requests: list[tuple[bytes, dict[str, str]]]) ->
     return statuses
 
 
-async def _kill_while_processing(process: Any, database: Path) -> int:
+async def _accept_with_workers_held(beta: Config,
+                                    requests: list[tuple[bytes, dict[str, str]]]) -> None:
+    """Beta's door (in process, workers not started) accepts every Create; then it stops."""
+    node = Node(beta, FakeClock(datetime.now(UTC).replace(microsecond=0)))
+    await node.start(run_workers=False)
+    try:
+        assert await _send_all(f"{beta.base_url}/inbox", requests) == [202] * LISTINGS
+    finally:
+        await node.stop()
+
+
+async def _kill_while_processing(process: Any, database: Path, limit: float = 120.0) -> int:
     """SIGKILL as soon as the worker is seen moving through the backlog; how many activities
     were processed (committed) at that moment."""
     unprocessed = "SELECT count(*) FROM inbox_activities WHERE processed_at IS NULL"
-    before = _count(database, unprocessed)
-    while before:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while _count(database, unprocessed) == LISTINGS:
+        assert process.poll() is None, "the node exited before processing anything"
+        assert loop.time() < deadline, "the node did not start processing its backlog"
         await asyncio.sleep(0.005)
-        now = _count(database, unprocessed)
-        if now < before:
-            break
-        before = now
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     return _count(database, "SELECT count(*) FROM inbox_activities"
@@ -122,15 +135,18 @@ async def test_sigkill_during_batch_processing__restart_processes_every_accepted
                        public_url=f"http://127.0.0.1:{beta_port}")
     _peered(beta, alpha.url)
     database = beta.database_path
-    process = start_quiet_node(beta)
+    process = None
     try:
-        await wait_healthy(beta.base_url)
         requests = await _signed_creates(alpha, f"{beta.base_url}/inbox")
-        # Given beta accepted every Create (202: stored durably before the answer)
-        assert await _send_all(f"{beta.base_url}/inbox", requests) == [202] * LISTINGS
-        # When beta is killed while its worker goes through the backlog
+        # Given beta accepted every Create (202: stored durably before the answer), none
+        # processed yet
+        await _accept_with_workers_held(beta, requests)
+        assert _count(database, "SELECT count(*) FROM inbox_activities"
+                                " WHERE processed_at IS NULL") == LISTINGS
+        # When beta runs and is killed while its worker goes through the backlog
+        process = start_quiet_node(beta)
         processed = await _kill_while_processing(process, database)
-        assert processed < LISTINGS, "killed too late to prove anything"
+        assert 0 < processed < LISTINGS, "not killed mid-backlog"
         # Then nothing accepted was lost, and each listing is there iff its activity is
         # marked processed (effects and the mark commit together)
         assert _count(database, "SELECT count(*) FROM inbox_activities") == LISTINGS
@@ -153,6 +169,7 @@ async def test_sigkill_during_batch_processing__restart_processes_every_accepted
         assert _count(database, "SELECT count(*) FROM listings_fts WHERE listings_fts"
                                 " MATCH 'numéro'") == LISTINGS
     finally:
-        process.kill()
-        process.wait(timeout=10)
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
         await alpha.stop()

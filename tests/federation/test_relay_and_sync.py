@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from meshnode.federation import peering
-from meshnode.services import listings
+from meshnode.federation import blocking, peering
+from meshnode.services import listings, members
 from tests.federation.conftest import NodeFactory, peer, settle
 
 
@@ -110,7 +110,7 @@ async def test_peering__approve_policy_waits_for_admin(make_node: NodeFactory) -
     assert status[a.url].ours == "peered"
 
 
-async def test_peering__block_removes_listings_and_refuses(make_node: NodeFactory) -> None:
+async def test_peering__block_hides_listings_and_refuses(make_node: NodeFactory) -> None:
     a = await make_node("alpha")
     b = await make_node("beta")
     await peer(a, b)
@@ -118,11 +118,14 @@ async def test_peering__block_removes_listings_and_refuses(make_node: NodeFactor
     view = await a.publish(alice)
     await settle(a, b)
     assert await b.remote(view.row.object_id) is not None
-    await peering.block_peer(b.ctx, a.url)
-    assert await b.remote(view.row.object_id) is None
+    admin = await members.add_member(b.ctx, username="admin", password=None, is_admin=True)
+    await blocking.block_node(b.ctx, admin, a.url, confirm=True)
+    stored = await b.remote(view.row.object_id)
+    assert stored is not None, "kept: an unblock shows it again"
+    assert stored.hidden
     await a.publish(alice, title="Encore une annonce")
     await settle(a, b)
-    assert await b.count("SELECT count(*) FROM listings WHERE is_local = 0") == 0
+    assert await b.count("SELECT count(*) FROM listings WHERE is_local = 0") == 1
     assert [p.status for p in await peering.list_peers(b.ctx)] == ["blocked"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from meshnode.protocol.parsing import (
     parse_decimal,
     parse_int,
 )
+from meshnode.protocol.timefmt import parse_stored_utc, parse_utc
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -144,3 +146,23 @@ def test_loads_capped__lone_surrogate_is_a_validation_error_on_its_field(
 
 def test_loads_capped__surrogate_pairs_and_escaped_backslashes_still_parse() -> None:
     assert loads_capped(b'["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001F600", "\\ud800"]
+
+
+@pytest.mark.parametrize("value", [
+    "2026-11-26T10:00:00Z", "2026-11-26T10:00:00+01:00", "2026-11-26T10:00:00.5Z",
+    "1970-01-01T00:00:00Z", "2199-12-31T23:59:59Z", "1969-12-31T23:59:59Z",
+    "2200-01-01T00:00:00Z", "2026-02-30T10:00:00Z", "2026-11-26 10:00:00Z", "soon",
+])
+def test_parse_stored_utc__same_instant_or_same_refusal_as_parse_utc(value: str) -> None:
+    """Given any text, the fast path for our own rows gives parse_utc's instant (UTC, whole
+    seconds) or parse_utc's refusal."""
+    try:
+        expected = parse_utc(value, field="created_at")
+    except ValidationError as exc:
+        with pytest.raises(ValidationError, match=re.escape(str(exc))):
+            parse_stored_utc(value, field="created_at")
+        return
+    parsed = parse_stored_utc(value, field="created_at")
+    assert parsed == expected
+    assert parsed.tzinfo == UTC
+    assert parsed.microsecond == 0

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 from aiohttp.test_utils import TestClient
 
 from meshnode.store import listings as listing_store
+from meshnode.store.db import initialise_database
+from meshnode.store.listings import SearchFilters, _index_hint, _where
 from tests.conftest import FakeClock, TestMember, ride_listing
 
 
@@ -44,3 +49,22 @@ async def test_search__index_walk_and_sorted_matches_agree(
     assert walked_plan == sorted_plan
     if params.get("q") != "absent":
         assert sorted_plan
+
+
+def test_search__text_matches_are_sorted_from_the_covering_index(tmp_path: Path) -> None:
+    """Given a node's database, when a text search sorts its matches, then it reads them
+    through ``listings_match`` alone (issue 17: one table page per match overflowed the page
+    cache); a search without words and an author's page keep their own plans."""
+    initialise_database(tmp_path / "db.sqlite3")
+    conn = sqlite3.connect(tmp_path / "db.sqlite3")
+    conn.create_function("haversine_km", 4, lambda *_: 0.0)
+    filters = SearchFilters(text="velo", kind="offer", price="free", near=(45.7, 4.8), now="x")
+    hint = _index_hint(conn, filters)
+    clauses, params = _where(filters)
+    plan = " ".join(str(row[3]) for row in conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT l.seq FROM listings l {hint} WHERE {' AND '.join(clauses)}"
+        " ORDER BY l.published_at DESC, l.seq DESC LIMIT 21", params))
+    assert "COVERING INDEX listings_match" in plan
+    assert _index_hint(conn, SearchFilters(now="x")) == ""
+    assert _index_hint(conn, SearchFilters(text="velo", author_id=1, now="x")) == ""
+    conn.close()

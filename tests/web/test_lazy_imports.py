@@ -26,7 +26,7 @@ from meshnode.app import create_app
 from meshnode.config import Config
 from meshnode.services.node import init_node
 
-async def main(data_dir, watched):
+async def main(data_dir, watched, paths):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -41,21 +41,24 @@ async def main(data_dir, watched):
             async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
                 seen["healthz"] = answer.status
             seen["at_start"] = [name for name in watched if name in sys.modules]
-            async with http.get(f"http://127.0.0.1:{port}/") as answer:
-                seen["home"] = answer.status
-            seen["after_home"] = [name for name in watched if name in sys.modules]
+            for path in paths:
+                async with http.get(f"http://127.0.0.1:{port}{path}") as answer:
+                    seen[path] = answer.status
+                seen["after " + path] = [name for name in watched if name in sys.modules]
     finally:
         await runner.cleanup()
     print(json.dumps(seen))
 
-asyncio.run(main(sys.argv[1], json.loads(sys.argv[2])))
+asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])))
 """
 
 
-def _started_node(tmp_path: Path) -> dict[str, object]:
-    """Start a node in a fresh interpreter; what it had imported at each step."""
+def _started_node(tmp_path: Path, watched: tuple[str, ...] = NOT_AT_START,
+                  paths: tuple[str, ...] = ("/",)) -> dict[str, object]:
+    """Start a node in a fresh interpreter, GET each of ``paths``; which of ``watched`` it
+    had imported after /healthz and after each path, and each path's status."""
     out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "node"),
-                          json.dumps(NOT_AT_START)], cwd=REPO, capture_output=True,
+                          json.dumps(watched), json.dumps(paths)], cwd=REPO, capture_output=True,
                          text=True, check=True, timeout=120)
     seen: dict[str, object] = json.loads(out.stdout.splitlines()[-1])
     return seen
@@ -69,5 +72,32 @@ def test_lazy_imports__page_libraries_load_with_the_first_page(tmp_path: Path) -
     assert seen["at_start"] == []
     # When the home page is served, Then the template engine has been loaded for it (and
     # only for it: the export's zipfile is still not)
-    assert seen["home"] == 200
-    assert seen["after_home"] == ["jinja2"]
+    assert seen["/"] == 200
+    assert seen["after /"] == ["jinja2"]
+
+
+# Route modules (web/lazyroutes.py): registered at start, imported on their first request.
+PAGE_MODULES = ("meshnode.web.pages.network_map", "meshnode.web.network_svg",
+                "meshnode.web.pages.admin", "meshnode.web.pages.listings", "meshnode.web.api")
+
+
+def test_lazy_routes__a_page_module_loads_on_its_first_request(tmp_path: Path) -> None:
+    # Given a node started in a fresh interpreter that has answered /healthz
+    seen = _started_node(tmp_path, PAGE_MODULES, ("/network", "/admin", "/api/v1/listings"))
+    # Then no page or API module is imported yet
+    assert seen["healthz"] == 200
+    assert seen["at_start"] == []
+    # When the public network map is asked for, Then it is served by its module, now
+    # imported with the SVG drawing it uses, and nothing else
+    assert seen["/network"] == 200
+    assert seen["after /network"] == ["meshnode.web.pages.network_map",
+                                      "meshnode.web.network_svg"]
+    # When an anonymous visitor asks for /admin, Then the admin module answers (a redirect
+    # to the login page, followed: 200) and is imported; the API still is not
+    assert seen["/admin"] == 200
+    assert "meshnode.web.pages.admin" in seen["after /admin"]  # type: ignore[operator]
+    assert "meshnode.web.api" not in seen["after /admin"]  # type: ignore[operator]
+    # When the API's listing search is asked for without a token, Then the API's module is
+    # loaded and answers as it always did: 401
+    assert seen["/api/v1/listings"] == 401
+    assert "meshnode.web.api" in seen["after /api/v1/listings"]  # type: ignore[operator]

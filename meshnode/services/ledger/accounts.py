@@ -29,9 +29,11 @@ from meshnode.services.members import check_username
 from meshnode.store import ledger as q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
-from meshnode.store.ledger import AccountRow, HeldAccount, HoldRow
+from meshnode.store.ledger import AccountRow, HeldAccount, HoldRow, RequestRow
 from meshnode.store.members import MemberRow
 
+# Pending requests read for a wallet (counted to pay; the wallet page lists them too).
+PENDING_READ = 1000
 CROSS_COMMUNITY = "cross-community bills and admin entries are not available"
 
 
@@ -227,12 +229,17 @@ def entry_fields(
 # --- wallet ---------------------------------------------------------------------------------
 
 
-async def wallet_summary(ctx: NodeContext, member: MemberRow) -> Wallet:
-    """Balance, limits, holds and what the member can spend / receive right now."""
+async def wallet_summary(ctx: NodeContext, member: MemberRow,
+                         pending: list[RequestRow] | None = None) -> Wallet:
+    """Balance, limits, holds and what the member can spend / receive right now.
+
+    ``pending``: the member's pending requests (``PENDING_READ``, newest first) when the
+    caller has read them already (the wallet page shows them: one read for both)."""
     now = format_utc(ctx.clock())
     position = await account_position(ctx, ctx.store.reader, member.username, now)
-    pending = await q.list_requests(ctx.store.reader, member.username, status="pending",
-                                    limit=1000)
+    if pending is None:
+        pending = await q.list_requests(ctx.store.reader, member.username, status="pending",
+                                        limit=PENDING_READ)
     to_pay = sum(1 for r in pending if r.payer_account == member.username and r.expires_at > now)
     holds = tuple(await q.list_holds(ctx.store.reader, member.username, now))
     return Wallet(account=member.username, position=position, decimals=currency_decimals(ctx),

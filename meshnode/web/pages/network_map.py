@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 from markupsafe import Markup
 
 from meshnode.services import network_map as nm
 from meshnode.web import network_svg as svg
-from meshnode.web.appkeys import CONTEXT
+from meshnode.web.appkeys import CONTEXT, PUBLIC_MAP, PUBLIC_MAP_SECONDS
 from meshnode.web.browser import current_member, render, require_admin, translator
 from meshnode.web.i18n import N_, Translator
 from meshnode.web.pages.wallet import money
@@ -30,19 +29,6 @@ LEGEND = {"peered": N_("Peered"), "requested": N_("Peering requested or failed")
           "line": N_("Trust line (width: exchanges in 30 days)"),
           "failing": N_("Deliveries failing"),
           "heard": N_("Known through our peers")}
-PUBLIC_MAP_SECONDS = 60.0  # the public map is rebuilt at most this often
-
-
-@dataclass
-class PublicMapCache:
-    """The last public map built and when (event-loop time): anonymous visitors cannot make
-    the node run the map's queries more than once a minute."""
-
-    built_at: float = -PUBLIC_MAP_SECONDS
-    data: nm.NetworkMap | None = None
-
-
-PUBLIC_MAP = web.AppKey("public_network_map", PublicMapCache)
 KIND_LABELS = {"self": N_("This community"), "peer": N_("Peer community"),
                "heard": N_("Heard of")}
 
@@ -128,8 +114,7 @@ async def public_map(request: web.Request) -> web.Response:
 
 
 def setup_network_map_pages(app: web.Application) -> None:
-    """Register the two map pages."""
-    app[PUBLIC_MAP] = PublicMapCache()
+    """Register the two map pages (their cache is made at start: web/pagestate.py)."""
     app.router.add_get("/admin/network", admin_map)
     app.router.add_get("/network", public_map)
 

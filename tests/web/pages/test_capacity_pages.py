@@ -45,6 +45,7 @@ async def test_listing_page__full_shows_complet_and_no_booking_form(
     page = await (await client.get(f"/listings/{listing_id}", headers=FR)).text()
     assert "Complet" in page
     assert f'action="/listings/{listing_id}/book"' not in page
+    assert "pay-for-this" not in page, "no payment for a place that does not exist"
     # When carol posts the form anyway, Then 409 with the reason, and nothing is stored
     response = await post_form(client, f"/listings/{listing_id}/book", {"quantity": "1"},
                                token_from=f"/listings/{listing_id}")

@@ -31,6 +31,7 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     app = client.app
     assert len(app[PAGE_CACHE]) == 2
     assert len(app[CARDS]) >= 1
+    assert len(ctx.reads) + len(ctx.views) >= 1
     # When a sweep runs after IDLE_SECONDS without any request
     idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
     # Then every cache is empty, their byte counts too
@@ -39,6 +40,7 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert (len(app[CARDS]), app[CARDS].bytes) == (0, 0)
     assert len(app[FRAGMENTS]) == 0
     assert not app[I18N].translators["fr"]._memo
+    assert (len(ctx.reads), len(ctx.views)) == (0, 0)
     # And the next sweep of the same idle stretch does nothing more
     assert sweep(app, idle_at + 30) is False
     # And the pages render again for the next visitor

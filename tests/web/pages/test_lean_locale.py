@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from babel import Locale
 
-from meshnode.web.i18n import I18n, LeanLocale, LocaleFiles, Translator
+from meshnode.web.i18n import UNUSED_LOCALE_DATA, I18n, LeanLocale, LocaleFiles, Translator
 from tests.memload import REPO
 
 MOMENTS = [dt.datetime(2026, 12, 2, 23, 5, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, 0, 0,
@@ -41,8 +41,20 @@ def formatted(t: Translator) -> list[str]:
                                                                "full")]
             + [t.date(m) for m in MOMENTS] + [t.time(m) for m in MOMENTS]
             + [t.relative(MOMENTS[0], MOMENTS[0] + dt.timedelta(hours=h))
-               for h in (-50, -3, 1, 30)]
+               for h in (-9000, -960, -50, -3, -0.01, 0.5, 1, 30, 24 * 15)]
             + [t.amount("1234.5"), t.number(1234567), t._value(Decimal("-0.50"))])
+
+
+def test_lean_locale__leaves_out_the_tables_no_page_formats() -> None:
+    # Given French as the node loads it
+    french = LocaleFiles().load("fr")
+    # Then the names of languages, territories, currencies... are not kept, and of the unit
+    # patterns only the durations format_timedelta reads (the test above checks the results)
+    assert not UNUSED_LOCALE_DATA & french.keys()
+    assert french["unit_patterns"]
+    assert all(unit.startswith("duration-") for unit in french["unit_patterns"])
+    assert "date_fields" in french
+    assert "meta_zones" in french
 
 
 def test_lean_locale__root_is_read_once_for_both_languages() -> None:

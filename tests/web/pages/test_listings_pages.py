@@ -87,6 +87,26 @@ async def test_listing__tampered_signature_is_not_marked_verified(
     assert "may have been altered" in text
 
 
+async def test_listing__a_kept_verification_does_not_outlive_a_tampered_row(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember
+) -> None:
+    # Given a listing page shown verified twice (the second time from the kept outcome)
+    listing_id = await make_ride(ctx, alice)
+    assert 'class="sig ok"' in await (await client.get(f"/listings/{listing_id}",
+                                                       headers=HTML)).text()
+    assert 'class="sig ok"' in await (await client.get(f"/listings/{listing_id}",
+                                                       headers=HTML)).text()
+    # When its stored document is altered in the database
+    view = await listing_service.get_listing(ctx, listing_id)
+    async with ctx.store.transaction() as tx:
+        await tx.execute("UPDATE listings SET signed_object = ? WHERE id = ?",
+                         (view.row.signed_object.replace("Lyon", "Paris"), listing_id))
+    # Then the next page verifies again and says so
+    text = await (await client.get(f"/listings/{listing_id}", headers=HTML)).text()
+    assert 'class="sig ok"' not in text
+    assert "may have been altered" in text
+
+
 async def test_listing_url__negotiates_html_and_signed_json(
     client: TestClient, ctx: NodeContext, alice: base.TestMember
 ) -> None:

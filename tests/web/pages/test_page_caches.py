@@ -184,7 +184,28 @@ async def test_wallet__the_kept_chart_shows_the_next_payment(
     after = await (await client.get("/wallet", headers=ENGLISH)).text()
     chart = after.split('<figure class="chart">')[1].split("</figure>")[0]
     assert "10.00" in chart
-    assert client.app[FRAGMENTS].renders == rendered + 1
+    # (a new chart and the new payment's history line; the first line is kept)
+    assert client.app[FRAGMENTS].renders == rendered + 2
+
+
+async def test_wallet__a_kept_history_line_is_each_members_own(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember,
+) -> None:
+    # Given one payment from alice to bob, seen first in bob's wallet (its line kept)
+    await ledger.pay(ctx, alice.row, payee="bob", amount="3.00", memo="tarte")
+    await login(client, "bob")
+    bobs = await (await client.get("/wallet", headers=ENGLISH)).text()
+    rendered = client.app[FRAGMENTS].renders
+    # When alice opens her wallet
+    await login(client, "alice")
+    alices = await (await client.get("/wallet", headers=ENGLISH)).text()
+    # Then the same entry is a line of her own: money out, to bob (not bob's line, from her)
+    assert 'class="amount in">+' in bobs
+    assert "from alice" in bobs
+    assert 'class="amount out">−' in alices
+    assert "to bob" in alices
+    assert "from alice" not in alices
+    assert client.app[FRAGMENTS].renders > rendered
 
 
 async def test_navigation_badges__one_read_gives_the_same_counts_as_the_three_it_replaces(
@@ -206,3 +227,22 @@ async def test_navigation_badges__one_read_gives_the_same_counts_as_the_three_it
     page = await (await client.get("/", headers=ENGLISH)).text()
     assert "3 unread notifications" in page
     assert "2 unread messages" in page
+
+
+async def test_search_cards__kept_names_and_seats_change_with_the_next_booking(
+    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember,
+) -> None:
+    # Given alice's ride on bob's search page, read twice (names and seats kept the second time)
+    listing_id = await make_ride(ctx, alice)
+    await login(client, "bob")
+    first = await (await client.get("/search", headers=ENGLISH)).text()
+    loads = ctx.reads.loads
+    assert await (await client.get("/search", headers=ENGLISH)).text() == first
+    assert ctx.reads.loads == loads
+    assert "3 seats left of 3" in first
+    # When bob books a seat and alice accepts (commits)
+    deal = await deals.book(ctx, bob.row, listing_id, {"quantity": 1})
+    await deals.act(ctx, alice.row, deal.id, "accept")
+    # Then the next search page counts it
+    after = await (await client.get("/search", headers=ENGLISH)).text()
+    assert "2 seats left of 3" in after
