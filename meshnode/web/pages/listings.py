@@ -17,7 +17,6 @@ from meshnode.errors import (
     PayloadTooLargeError,
     UnsupportedMediaError,
 )
-from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
@@ -65,22 +64,11 @@ async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[st
     """What a listing card shows (details parsed once here, not in the template), with the
     author and community by name (``Camille · camille@canal.example``), never a URL, and
     what is left of it ("2 places restantes sur 3", "Complet")."""
-    if not rows:
-        return []
-
-    async def load() -> dict[str, tuple[names.ListingParties, Remaining | None]]:
-        parties = await names.listing_parties(ctx, rows)
-        left = await capacity.remaining_for(ctx, rows)
-        return {row.id: (parties[row.id], left.get(row.id)) for row in rows}
-
-    # Names and what is left only change with a commit, which empties the cache: a page of
-    # listings already seen is named without a hop to the reader (issue 17). The key holds
-    # every row's seq and version (a row is the same while both are, until a commit).
-    parts = await ctx.cached(("card_parts", tuple((row.seq, row.version) for row in rows)),
-                             load)
-    return [{"row": row, "details": json.loads(row.details),
-             "author": parts[row.id][0].author, "community": parts[row.id][0].community,
-             "remaining": parts[row.id][1]} for row in rows]
+    parties = await names.listing_parties(ctx, rows)
+    left = await capacity.remaining_for(ctx, rows)
+    return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
+             "community": parties[row.id].community, "remaining": left.get(row.id)}
+            for row in rows]
 
 
 async def home(request: web.Request) -> web.Response:

@@ -227,22 +227,3 @@ async def test_navigation_badges__one_read_gives_the_same_counts_as_the_three_it
     page = await (await client.get("/", headers=ENGLISH)).text()
     assert "3 unread notifications" in page
     assert "2 unread messages" in page
-
-
-async def test_search_cards__kept_names_and_seats_change_with_the_next_booking(
-    client: TestClient, ctx: NodeContext, alice: base.TestMember, bob: base.TestMember,
-) -> None:
-    # Given alice's ride on bob's search page, read twice (names and seats kept the second time)
-    listing_id = await make_ride(ctx, alice)
-    await login(client, "bob")
-    first = await (await client.get("/search", headers=ENGLISH)).text()
-    loads = ctx.reads.loads
-    assert await (await client.get("/search", headers=ENGLISH)).text() == first
-    assert ctx.reads.loads == loads
-    assert "3 seats left of 3" in first
-    # When bob books a seat and alice accepts (commits)
-    deal = await deals.book(ctx, bob.row, listing_id, {"quantity": 1})
-    await deals.act(ctx, alice.row, deal.id, "accept")
-    # Then the next search page counts it
-    after = await (await client.get("/search", headers=ENGLISH)).text()
-    assert "2 seats left of 3" in after
