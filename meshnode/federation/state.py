@@ -175,35 +175,16 @@ class BlockedOrigins:
         self._origins: frozenset[str] = frozenset()
         self._generation = -1
         self._loaded_at = 0.0
-        # The read under way and the generation it started at: the requests of a burst
-        # that find the set stale share it (each did its own read: up to one per request
-        # in flight after every commit, a tenth of the door's CPU during an ingest burst).
-        self._loading: tuple[int, asyncio.Task[frozenset[str]]] | None = None
 
     async def contains(self, origin: str) -> bool:
         """True if ``origin`` is blocked."""
         store = self.ctx.store
         now = time.monotonic()
-        if store.generation == self._generation and now - self._loaded_at <= self.max_age:
-            return origin in self._origins
-        # Join a read only if it started after this process's last commit (a block just
-        # committed must apply to this very request).
-        if self._loading is None or self._loading[0] != store.generation:
-            self._loading = (store.generation,
-                             asyncio.create_task(self._load(store.generation, now)))
-        # Shielded: a request cancelled meanwhile (its peer went away) leaves the read to
-        # the others.
-        return origin in await asyncio.shield(self._loading[1])
-
-    async def _load(self, generation: int, now: float) -> frozenset[str]:
-        try:
-            origins = await fq.blocked_origins(self.ctx.store.reader)
-        finally:
-            if self._loading is not None and self._loading[0] == generation:
-                self._loading = None
-        if generation >= self._generation:
-            self._origins, self._generation, self._loaded_at = origins, generation, now
-        return origins
+        if store.generation != self._generation or now - self._loaded_at > self.max_age:
+            generation = store.generation
+            self._origins = await fq.blocked_origins(store.reader)
+            self._generation, self._loaded_at = generation, now
+        return origin in self._origins
 
 
 class SenderFacts:

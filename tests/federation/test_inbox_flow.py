@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshnode.federation import runtime, state
-from meshnode.federation.state import INTAKE_BUSY, BlockedOrigins, InboxWriter, SenderFacts
+from meshnode.federation.state import INTAKE_BUSY, InboxWriter, SenderFacts
 from meshnode.protocol.inbox_policy import Sender
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -265,64 +265,3 @@ async def test_sender_facts__a_failed_read_is_not_kept() -> None:
         await facts.get("http://a.example")
     assert await facts.get("http://a.example") == Sender(is_peer=False)
     assert len(calls) == 2
-
-
-def _counting_blocked(reads: list[int], blocked: set[str], gate: asyncio.Event
-                      ) -> Callable[[object], Awaitable[frozenset[str]]]:
-    """A stand-in for ``fq.blocked_origins``: counts reads, each answers once ``gate`` is
-    set, with the blocked set as it is when the read started (like a database snapshot)."""
-    async def load(_reader: object) -> frozenset[str]:
-        reads.append(len(reads))
-        seen = frozenset(blocked)
-        await gate.wait()
-        return seen
-
-    return load
-
-
-async def _turns(done: Callable[[], bool], turns: int = 10) -> None:
-    """Let the loop run other tasks until ``done()``, at most ``turns`` times."""
-    for _ in range(turns):
-        if done():
-            return
-        await asyncio.sleep(0)
-
-
-async def test_blocked_origins__a_burst_of_requests_shares_one_read(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the blocked-origins set, stale (never read), and a slow database read
-    reads: list[int] = []
-    gate = asyncio.Event()
-    monkeypatch.setattr(fq, "blocked_origins", _counting_blocked(reads, {"http://b.bad"}, gate))
-    blocked = BlockedOrigins(_Ctx())  # type: ignore[arg-type]
-    # When 20 requests ask at once, before the read is back
-    asks = [asyncio.create_task(blocked.contains("http://b.bad")) for _ in range(20)]
-    await asyncio.sleep(0)
-    gate.set()
-    # Then the table was read once, and every request has its answer
-    assert await asyncio.gather(*asks) == [True] * 20
-    assert reads == [0]
-
-
-async def test_blocked_origins__a_block_committed_during_a_read_applies_to_the_next_request(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a read of the blocked set under way (nothing blocked yet)
-    reads: list[int] = []
-    origins: set[str] = set()
-    gate = asyncio.Event()
-    monkeypatch.setattr(fq, "blocked_origins", _counting_blocked(reads, origins, gate))
-    ctx = _Ctx()
-    blocked = BlockedOrigins(ctx)  # type: ignore[arg-type]
-    early = asyncio.create_task(blocked.contains("http://b.bad"))
-    await _turns(lambda: len(reads) == 1)  # the read has started
-    # When this process commits a block, and a request comes in while that read is pending
-    origins.add("http://b.bad")
-    ctx.store.generation += 1
-    late = asyncio.create_task(blocked.contains("http://b.bad"))
-    await _turns(lambda: len(reads) == 2)  # a read of its own has started (if any)
-    gate.set()
-    # Then that request did not join the older read: it is refused; the earlier one was
-    # asked before the block
-    assert (await early, await late) == (False, True)
-    assert reads == [0, 1]
-    assert await blocked.contains("http://b.bad")  # and the set kept is the newer one
