@@ -96,9 +96,7 @@ class InboxWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                # Unprocessed rows only: no cache holds them (the worker's commit, which
-                # applies them, is the one that empties the caches).
-                async with self.ctx.store.transaction(changes_caches=False) as tx:
+                async with self.ctx.store.transaction() as tx:
                     added = await fq.insert_inbox_batch(tx, [row for row, _ in batch])
             except sqlite3.Error as exc:
                 for _, future in batch:
@@ -162,9 +160,8 @@ class InboxQuota:
 class BlockedOrigins:
     """The set of blocked origins, asked on every inbox request without a query each time.
 
-    Reloaded when this process committed anything since the last load (``Store.generation``:
-    all but the inbox intake's own commits; so a block made here applies to the very next
-    request) and at least every ``max_age`` seconds (a block made by
+    Reloaded when this process committed anything since the last load (so a block made here
+    applies to the very next request) and at least every ``max_age`` seconds (a block made by
     ``meshnode peer block`` in another process applies within that). Processing re-checks
     inside its transaction, so nothing from a blocked node is ever stored either way.
     """

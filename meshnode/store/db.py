@@ -311,9 +311,8 @@ class Store:
         self._versions = 0
         self._write_lock = asyncio.Lock()
         self.health = StorageHealth()
-        # Bumped after every commit by this process (but the inbox intake's, see
-        # ``transaction``): in-memory caches of table contents compare it to know when to
-        # reload (writes by other processes need their own TTL).
+        # Bumped after every commit by this process: in-memory caches of table contents
+        # compare it to know when to reload (writes by other processes need their own TTL).
         self.generation = 0
 
     @classmethod
@@ -378,15 +377,8 @@ class Store:
                 self._write_lock.release()
 
     @asynccontextmanager
-    async def transaction(self, *, changes_caches: bool = True
-                          ) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block in one write transaction: committed on success, rolled back on error.
-
-        ``changes_caches=False`` declares a transaction that writes nothing an in-memory
-        cache holds (the inbox intake only adds unprocessed rows, which no cache reads):
-        its commit leaves ``generation`` as it is, so a burst of peers' requests does not
-        empty the caches keyed on it at every group commit (issue 17).
-        """
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block in one write transaction: committed on success, rolled back on error."""
         async with self._write_lock:
             if self._writer.in_transaction:
                 # A task cancelled while awaiting BEGIN, COMMIT or ROLLBACK (client gone,
@@ -407,8 +399,7 @@ class Store:
                     self.health.record_failure(str(exc))
                     raise StorageFullError(str(exc)) from exc
                 raise
-            if changes_caches:
-                self.generation += 1
+            self.generation += 1
             self.health.record_success()
             if hook is not None:
                 hook.after_commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,6 @@ from meshnode.federation.state import INTAKE_BUSY, InboxWriter, SenderFacts
 from meshnode.protocol.inbox_policy import Sender
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
-from tests.conftest import make_config
 
 
 def _row(n: int) -> dict[str, str]:
@@ -125,27 +123,6 @@ async def test_yield_to_intake__ends_early_when_the_loop_sits_idle() -> None:
     await runtime.yield_to_intake(5.0, loop_cpu=lambda: 0.0)
     # Then it resumes after the first idle slice, not 5 s later
     assert loop.time() - started < 2.5
-
-
-async def test_inbox_writer__its_commits_leave_the_caches_generation(tmp_path: Path
-                                                                    ) -> None:
-    # Given a node's store (no workers running) and the caches keyed on its generation
-    # (blocked origins, sender facts, pages)
-    ctx = await NodeContext.open(make_config(tmp_path / "node"))
-    try:
-        writer = InboxWriter(ctx)
-        before = ctx.store.generation
-        # When the door stores a burst of activities (group commits of unprocessed rows)
-        await asyncio.gather(*(writer.store(**_row(n)) for n in range(5)))
-        # Then they are stored, and the generation did not move: no cache holds them
-        assert await fq.count_unprocessed(ctx.store.reader) == 5
-        assert ctx.store.generation == before
-        # And any other commit (processing them, a block, a peering) still moves it
-        async with ctx.store.transaction() as tx:
-            await fq.mark_processed_many(tx, [(1, "stored")], "2026-11-26T10:00:01Z")
-        assert ctx.store.generation == before + 1
-    finally:
-        await ctx.close()
 
 
 async def test_inbox_writer__keeps_the_doors_reading_for_the_stored_body(ctx: NodeContext
