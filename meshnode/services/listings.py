@@ -10,9 +10,10 @@ import asyncio
 import json
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,14 @@ from meshnode.services import alerts
 from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
-from meshnode.services.publishing import publish_listing_change
+from meshnode.services.publishing import new_listing_create, publish_listing_change
 from meshnode.services.signing import sign_as_member
 from meshnode.services.trust import local_check
 from meshnode.store import listings as q
 from meshnode.store import trust as trust_q
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
+from meshnode.store.new_listings import NewLocalListing, write_new_listings
 
 TxStep = Callable[[aiosqlite.Connection], Awaitable[None]]
 
@@ -176,7 +178,8 @@ def _proposal(
 
 @member_limited("listings")
 async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> ListingView:
-    """Validate, sign and store a new listing by ``author``."""
+    """Validate, sign and store a new listing by ``author``: concurrent publishes share one
+    transaction (``store.group``), each answered once its listing is committed."""
     now = ctx.clock()
     decimals = ctx.config.currency.decimals
     draft = parse_listing_input(data, now=now, decimals=decimals)
@@ -184,25 +187,26 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
     cap = bookable_capacity(draft.category, draft.kind, draft.details)
     document = _proposal(ctx, author, draft, listing_id, now, None, [],
                          Remaining(cap, cap.total) if cap is not None else None)
-    signed = _sign(ctx, author, document, now)
-    async with ctx.store.transaction() as tx:
-        await q.insert_listing(
-            tx,
-            listing_id=listing_id,
-            object_id=document["id"],
-            author_id=author.id,
-            author_uri=document["attributedTo"],
-            origin=ctx.config.base_url,
-            is_local=True,
-            columns=_columns(draft, decimals),
-            published_at=format_utc(now),
-            signed_object=signed,
-        )
-        await trust_q.record_check(tx, listing_id, 1, local_check(ctx, author, now))
-        await publish_listing_change(ctx, tx, activity_type="Create", signed_object=signed,
-                                     author_username=author.username, version=1)
-        await alerts.match_arrived(ctx, tx, [listing_id])
-    return await get_listing(ctx, listing_id)
+    signed = sign_as_member(ctx, author, document, now)
+    stamp = format_utc(now)
+    create, note_followed, note = new_listing_create(ctx, signed, now=stamp,
+                                                     author_username=author.username)
+    new = NewLocalListing(
+        listing_id=listing_id, object_id=document["id"], author_id=author.id,
+        author_uri=document["attributedTo"], origin=ctx.config.base_url,
+        columns=_columns(draft, decimals), published_at=stamp, signed_object=_serialise(signed),
+        check=local_check(ctx, author, now), create=create, note_followed=note_followed,
+        note=note)
+    row = await ctx.listing_writes.submit(ctx.store, partial(_write_new, ctx), new)
+    return ListingView(row=row, images=[])
+
+
+async def _write_new(ctx: NodeContext, tx: aiosqlite.Connection,
+                     batch: Sequence[NewLocalListing]) -> list[ListingRow]:
+    """A batch of new listings: stored, deliveries queued, alerts matched (one transaction)."""
+    rows = await write_new_listings(tx, batch)
+    await alerts.match_arrived(ctx, tx, [row.id for row in rows])
+    return rows
 
 
 async def get_listing(ctx: NodeContext, listing_id: str) -> ListingView:

@@ -198,6 +198,15 @@ async def get_listings(db: aiosqlite.Connection, listing_ids: Sequence[str]) -> 
         return [_listing(row) for row in await cursor.fetchall()]
 
 
+def get_listings_here(conn: sqlite3.Connection,
+                      listing_ids: Sequence[str]) -> list[ListingRow]:
+    """``get_listings`` for work already running in the connection's own thread
+    (``db.in_connection_thread``)."""
+    cursor = conn.execute(f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
+                          (json.dumps(list(listing_ids)),))
+    return [_listing(row) for row in cursor.fetchall()]
+
+
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
     """All signed versions of a listing, oldest first."""
     async with query(db,
