@@ -31,6 +31,7 @@ from meshnode.protocol.capacity import (
     Remaining,
     bookable_capacity,
     next_updated,
+    remaining_from_taken,
     set_available,
 )
 from meshnode.protocol.errors import ValidationError
@@ -50,6 +51,7 @@ from meshnode.protocol.listings import (
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
+from meshnode.protocol.trust import SignatureCheck
 from meshnode.services import alerts
 from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
@@ -78,6 +80,15 @@ class ListingView:
         """The stored signed document, parsed."""
         parsed: dict[str, Any] = json.loads(self.row.signed_object)
         return parsed
+
+
+@dataclass(frozen=True)
+class NewListingView(ListingView):
+    """A listing just created, with what its answer needs and the request already knows:
+    the check kept at signing and what is left of it (all of it: no deal names it yet)."""
+
+    check: SignatureCheck
+    remaining: Remaining | None
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,7 @@ def _proposal(
 
 
 @member_limited("listings")
-async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> ListingView:
+async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> NewListingView:
     """Validate, sign and store a new listing by ``author``: concurrent publishes share one
     transaction (``store.group``), each answered once its listing is committed."""
     now = ctx.clock()
@@ -198,7 +209,8 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
         check=local_check(ctx, author, now), create=create, note_followed=note_followed,
         note=note)
     row = await ctx.listing_writes.submit(ctx.store, partial(_write_new, ctx), new)
-    return ListingView(row=row, images=[])
+    return NewListingView(row=row, images=[], check=new.check,
+                          remaining=remaining_from_taken(cap, 0) if cap is not None else None)
 
 
 async def _write_new(ctx: NodeContext, tx: aiosqlite.Connection,

@@ -48,6 +48,11 @@ class GroupCommit(Generic[I, R]):
             self._flusher = asyncio.create_task(self._flush(store, write), context=context)
         return await future
 
+    async def wait_idle(self) -> None:
+        """Return once everything submitted so far has been handled (tests step it)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher])
+
     async def _flush(self, store: Store, write: BatchWrite[I, R]) -> None:
         while self._pending:
             batch = self._pending[:self.max_batch]
