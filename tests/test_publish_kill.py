@@ -70,7 +70,7 @@ async def test_publish__sigkill_during_concurrent_publishes__every_answered_list
     tokens = list((await member_tokens(config, ("alice", "bob", "carol", "dan"))).values())
     process: subprocess.Popen[bytes] = start_quiet_node(config)
     try:
-        await wait_healthy(config.base_url)
+        await wait_healthy(config.base_url, tries=1200)  # a starved machine starts slowly
         seen = Publishing()
         async with aiohttp.ClientSession() as session:
             clients = [asyncio.create_task(_client(session, config.base_url,
