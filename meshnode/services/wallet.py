@@ -6,15 +6,17 @@ Nothing here moves money: payments, bills, reversals and limit changes go throug
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
 from meshnode.protocol.timefmt import format_utc
-from meshnode.services import ledger
+from meshnode.services import ledger, names
 from meshnode.services.balance_chart import BalanceSeries, balance_series
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import HistoryPage, Wallet
 from meshnode.services.ledger.accounts import PENDING_READ
+from meshnode.services.names import OtherSide
 from meshnode.store import ledger as q
 from meshnode.store.ledger import RequestRow
 from meshnode.store.members import MemberRow
@@ -33,6 +35,7 @@ class WalletView:
     sent: list[RequestRow]
     history: HistoryPage
     series: BalanceSeries | None
+    others: dict[str, OtherSide]  # who is on the other side of each history line
 
 
 @dataclass(frozen=True)
@@ -58,28 +61,38 @@ async def wallet_view(ctx: NodeContext, member: MemberRow, *, cursor: str | None
 
 async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
                        now: datetime) -> WalletView:
+    # Reads that do not depend on each other wait together for the reader thread
+    # (``asyncio.gather``): two trips through its queue instead of five (issue 17).
     # One read of the pending requests for the count to pay and the lists shown (the
     # first REQUESTS_SHOWN, newest first, as ledger.list_requests gives them).
-    unsettled = await q.list_requests(ctx.store.reader, member.username, status="pending",
-                                      limit=PENDING_READ)
-    wallet = await ledger.wallet_summary(ctx, member, unsettled)
-    stamp = format_utc(now)
-    pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
-    recent = await ledger.history(ctx, member, limit=CHART_ENTRIES)
-    if cursor is None:  # the first page is the newest part of the chart's entries: one read
+    unsettled, recent, older = await asyncio.gather(
+        q.list_requests(ctx.store.reader, member.username, status="pending",
+                        limit=PENDING_READ),
+        ledger.history(ctx, member, limit=CHART_ENTRIES),
+        ledger.history(ctx, member, cursor=cursor, limit=HISTORY_PAGE) if cursor else _none())
+    if older is None:  # the first page is the newest part of the chart's entries: one read
         first = recent.entries[:HISTORY_PAGE]
         more = len(recent.entries) > HISTORY_PAGE or recent.next_cursor is not None
         page = HistoryPage(entries=first,
                            next_cursor=str(first[-1].seq) if more and first else None)
     else:
-        page = await ledger.history(ctx, member, cursor=cursor, limit=HISTORY_PAGE)
+        page = older
+    wallet, others = await asyncio.gather(
+        ledger.wallet_summary(ctx, member, unsettled),
+        names.history_names(ctx, member.username, page.entries))
+    stamp = format_utc(now)
+    pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
     series = balance_series(recent.entries, member.username, wallet.position.balance, now)
     return WalletView(
         wallet=wallet,
         to_pay=[row for row in pending if row.payer_account == member.username],
         sent=[row for row in pending if row.payee_account == member.username],
-        history=page, series=series,
+        history=page, series=series, others=others,
     )
+
+
+async def _none() -> None:
+    return None
 
 
 async def reversed_by(ctx: NodeContext, tx_id: str) -> str | None:

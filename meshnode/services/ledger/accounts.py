@@ -3,6 +3,7 @@ counterparties, and the wallet summary (used by payments, requests, admin and IO
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -229,6 +230,10 @@ def entry_fields(
 # --- wallet ---------------------------------------------------------------------------------
 
 
+async def _given(rows: list[RequestRow]) -> list[RequestRow]:
+    return rows
+
+
 async def wallet_summary(ctx: NodeContext, member: MemberRow,
                          pending: list[RequestRow] | None = None) -> Wallet:
     """Balance, limits, holds and what the member can spend / receive right now.
@@ -236,11 +241,14 @@ async def wallet_summary(ctx: NodeContext, member: MemberRow,
     ``pending``: the member's pending requests (``PENDING_READ``, newest first) when the
     caller has read them already (the wallet page shows them: one read for both)."""
     now = format_utc(ctx.clock())
-    position = await account_position(ctx, ctx.store.reader, member.username, now)
-    if pending is None:
-        pending = await q.list_requests(ctx.store.reader, member.username, status="pending",
-                                        limit=PENDING_READ)
-    to_pay = sum(1 for r in pending if r.payer_account == member.username and r.expires_at > now)
-    holds = tuple(await q.list_holds(ctx.store.reader, member.username, now))
+    # The reads wait together for the reader thread: one trip, not three (issue 17).
+    position, holds, requests = await asyncio.gather(
+        account_position(ctx, ctx.store.reader, member.username, now),
+        q.list_holds(ctx.store.reader, member.username, now),
+        q.list_requests(ctx.store.reader, member.username, status="pending",
+                        limit=PENDING_READ) if pending is None else _given(pending))
+    to_pay = sum(1 for r in requests
+                 if r.payer_account == member.username and r.expires_at > now)
     return Wallet(account=member.username, position=position, decimals=currency_decimals(ctx),
-                  symbol=ctx.config.currency.symbol, pending_requests_to_pay=to_pay, holds=holds)
+                  symbol=ctx.config.currency.symbol, pending_requests_to_pay=to_pay,
+                  holds=tuple(holds))
