@@ -65,8 +65,8 @@ async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[st
     """What a listing card shows (details parsed once here, not in the template), with the
     author and community by name (``Camille · camille@canal.example``), never a URL, and
     what is left of it ("2 places restantes sur 3", "Complet")."""
-    parties, left = await asyncio.gather(names.listing_parties(ctx, rows),
-                                         capacity.remaining_for(ctx, rows))
+    parties = await names.listing_parties(ctx, rows)
+    left = await capacity.remaining_for(ctx, rows)
     return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
