@@ -1,8 +1,10 @@
 """French and English: gettext catalogues compiled from the committed ``.po`` files at startup.
 
 The ``.po`` sources live in ``web/locale/<lang>/LC_MESSAGES/messages.po``; they are compiled in
-memory with Babel when the app is created (no ``.mo`` files to build or commit, nothing written
-to the package directory). Dates, numbers and amounts are formatted per locale with Babel.
+memory with Babel on the first page in that language (no ``.mo`` files to build or commit,
+nothing written to the package directory; French takes ~70 ms). An idle node holds neither
+Babel's catalogue reader nor the catalogues (issue 17: 1.4 MB, most of it the parser's
+leftovers). Dates, numbers and amounts are formatted per locale with Babel.
 """
 
 from __future__ import annotations
@@ -11,18 +13,15 @@ import datetime as dt
 import gettext
 import io
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, localedata
 from babel.dates import format_date, format_datetime, format_time, format_timedelta
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 from meshnode.config import LOCALES
@@ -30,6 +29,9 @@ from meshnode.protocol.timefmt import parse_utc
 from meshnode.protocol.translatable import N_ as N_  # re-exported for the pages
 from meshnode.protocol.translatable import Text, When, message_of
 from meshnode.web.typography import NNBSP, french_typography
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 MAX_ACCEPT_LANGUAGE = 400
 # A plain path, as for the static files (web/pages/__init__.py): no zipfile import at start.
@@ -57,6 +59,9 @@ __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
 
 def compile_catalog(lang: str) -> gettext.GNUTranslations:
     """Compile ``messages.po`` of ``lang`` into a translations object, in memory."""
+    from babel.messages.mofile import write_mo  # on the first page in a language only
+    from babel.messages.pofile import read_po
+
     source = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=lang)
@@ -77,11 +82,6 @@ def _apply_french_typography(catalog: Catalog) -> None:
             message.string = french_typography(message.string)
         elif message.string:
             message.string = tuple(french_typography(form) for form in message.string)
-
-
-def load_catalogs() -> dict[str, gettext.GNUTranslations]:
-    """Every supported language's translations."""
-    return {lang: compile_catalog(lang) for lang in LOCALES}
 
 
 def negotiate(accept_language: str, supported: tuple[str, ...] = LOCALES) -> str | None:
@@ -324,32 +324,60 @@ class Translator:
         return f"{text}\u00a0{self.currency_symbol}"
 
 
+class Translators(Mapping[str, Translator]):
+    """One ``Translator`` per supported language, each made (its catalogue compiled) on the
+    first lookup of that language, then kept."""
+
+    def __init__(self, make: Callable[[str], Translator], langs: tuple[str, ...]) -> None:
+        self._make = make
+        self._langs = langs
+        self.made: dict[str, Translator] = {}
+
+    def __getitem__(self, lang: str) -> Translator:
+        translator = self.made.get(lang)
+        if translator is None:
+            if lang not in self._langs:
+                raise KeyError(lang)
+            translator = self.made[lang] = self._make(lang)
+        return translator
+
+    def __contains__(self, lang: object) -> bool:
+        return lang in self._langs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._langs)
+
+    def __len__(self) -> int:
+        return len(self._langs)
+
+
 @dataclass(frozen=True)
 class I18n:
-    """The compiled catalogues and one ready ``Translator`` per language."""
+    """One ``Translator`` per language, made on the first page in that language."""
 
-    translators: dict[str, Translator]
+    translators: Translators
     default: str
 
     @classmethod
     def build(cls, *, default: str, timezone: str, symbol: str, decimals: int) -> I18n:
-        """Compile the catalogues (once, when the app is created)."""
+        """Ready to translate (each language's catalogue is compiled on its first use)."""
         tz = ZoneInfo(timezone)
         files = LocaleFiles()
-        translators = {
-            lang: Translator(lang, translations, LeanLocale(lang, files), tz, symbol, decimals)
-            for lang, translations in load_catalogs().items()
-        }
-        return cls(translators=translators, default=default)
+
+        def make(lang: str) -> Translator:
+            return Translator(lang, compile_catalog(lang), LeanLocale(lang, files), tz,
+                              symbol, decimals)
+
+        return cls(translators=Translators(make, LOCALES), default=default)
 
     def choose(self, preference: str | None, accept_language: str) -> Translator:
         """Member preference, else the browser's ``Accept-Language``, else the node default."""
-        if preference in self.translators:
+        if preference is not None and preference in self.translators:
             return self.translators[preference]
         negotiated = negotiate(accept_language, tuple(self.translators))
         return self.translators[negotiated or self.default]
 
     def forget(self) -> None:
         """Empty every language's formatting memo."""
-        for translator in self.translators.values():
+        for translator in self.translators.made.values():
             translator.forget()
