@@ -67,7 +67,8 @@ IDLE_WAIT = IDLE_SECONDS + SWEEP_SECONDS + 5
 LAYERS = ("protocol", "store", "services", "federation", "web")
 
 IMPORT_CHILD = r"""
-import importlib, json, sys
+import importlib, json, os, sys
+os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # as meshnode run (cli.cmd_run)
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -91,17 +92,20 @@ for group in json.loads(sys.argv[1]):
 print(json.dumps(rows))
 """
 
+# What ``meshnode run`` imports: the command line, then the server (cli.cmd_run).
+RUN_IMPORTS = ("from meshnode.services.memory import prefer_pure_frozenlist;"
+               " prefer_pure_frozenlist(); import meshnode.cli, meshnode.serve")
 LOADED_CHILD = r"""
 import json, sys
-import meshnode.cli
+""" + RUN_IMPORTS + r"""
 print(json.dumps(list(sys.modules)))
 """
 
 
 def _import_order() -> list[str]:
-    """Top-level packages in the order ``python -X importtime -c 'import meshnode.cli'``
-    finishes them (a package's dependencies come before it)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import meshnode.cli"],
+    """Top-level packages in the order ``python -X importtime`` finishes them when importing
+    what ``meshnode run`` imports (a package's dependencies come before it)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", RUN_IMPORTS],
                             capture_output=True, text=True, check=True, cwd=REPO)
     order: list[str] = []
     for line in result.stderr.splitlines():
@@ -126,7 +130,7 @@ def _import_groups() -> list[dict[str, object]]:
         prefix = f"meshnode.{layer}"
         groups.append({"label": prefix, "modules": [
             m for m in loaded if m == prefix or m.startswith(prefix + ".")]})
-    groups.append({"label": "meshnode (app, cli, config, keys)",
+    groups.append({"label": "meshnode (app, cli, serve, config, keys)",
                    "modules": [m for m in loaded if m.split(".")[0] == "meshnode"]})
     groups.extend({"label": f"on demand: {name}", "modules": [name]} for name in ON_DEMAND
                   if name not in loaded)
