@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import getpass
 import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from meshnode import __version__
-from meshnode.app import create_app
 from meshnode.cli_iou import add_trustline_commands
 from meshnode.cli_peer import add_peer_commands
 from meshnode.cli_support import run_with_context
@@ -29,8 +22,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProtocolError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
-from meshnode.services.images import map_large_allocations
-from meshnode.services.memory import limit_arenas
+from meshnode.services.memory import prefer_pure_frozenlist
 from meshnode.services.node import (
     NodeBusyError,
     backup_database,
@@ -39,7 +31,6 @@ from meshnode.services.node import (
     restore_database,
 )
 from meshnode.store import StoreError
-from meshnode.web.connections import CONNECTIONS, quiet_malformed_requests, start_server
 
 # ``meshnode demo``'s default (meshnode/demo.py is imported only by that command).
 DEFAULT_DEMO_DIR = Path("meshnode-demo")
@@ -47,11 +38,6 @@ log = logging.getLogger("meshnode")
 EXPECTED_ERRORS = (
     ConfigError, ServiceError, ProtocolError, StoreError, KeyStoreError, NodeBusyError, OSError,
 )
-SHUTDOWN_TIMEOUT = 10.0
-# After SIGTERM the process ends within this bound whatever happens (a store close stuck on a
-# full disk, a thread that never returns): committed data is safe in SQLite's WAL regardless.
-SHUTDOWN_HARD_LIMIT = 45.0
-FORCED_EXIT_CODE = 70  # EX_SOFTWARE
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
@@ -200,68 +186,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(config: Config, *, access_log: bool = False) -> None:
-    map_large_allocations()  # image buffers go back to the system once freed
-    limit_arenas()  # the store's and executor's threads share two malloc arenas
-    app = create_app(config)
-    # No access log by default: one journal line per request wears a Pi's SD card.
-    # keepalive_timeout also runs before the first request: it is the request-head timeout.
-    runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
-        access_log=logging.getLogger("aiohttp.access") if access_log else None,
-        keepalive_timeout=config.header_timeout,
-    )
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    listener: asyncio.AbstractServer | None = None
-    try:
-        listener = await start_server(runner, app[CONNECTIONS], config.host, config.port)
-        settle_heap()
-        log.info("serving %r on http://%s:%d (public URL %s)", config.name, config.host,
-                 config.port, config.public_url)
-        with quiet_malformed_requests():
-            await stop.wait()
-        log.info("shutting down")
-        _exit_at_the_latest(SHUTDOWN_HARD_LIMIT)
-    finally:
-        if listener is not None:
-            listener.close()
-        await runner.cleanup()
-    log.info("stopped cleanly")
-
-
-def settle_heap() -> int:
-    """Collect once, then move every object alive after start-up (modules, routes, compiled
-    templates, caches' containers) out of the collector's reach (``gc.freeze``); returns how
-    many. A full collection then walks only what requests created: under 50 connections it
-    took 25-150 ms, every connection waiting (issue 17: the members' pages' p99), and ~2 ms
-    once frozen. https://docs.python.org/3/library/gc.html#gc.freeze"""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
-
-
-def _exit_at_the_latest(seconds: float) -> None:
-    """Arm a daemon timer that ends the process if a clean shutdown has not within ``seconds``."""
-
-    def force() -> None:
-        log.error("shutdown did not finish within %.0fs; exiting now", seconds)
-        logging.shutdown()
-        os._exit(FORCED_EXIT_CODE)
-
-    timer = threading.Timer(seconds, force)
-    timer.daemon = True
-    timer.start()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``meshnode run``."""
     config = load_config(args.data_dir).with_overrides(host=args.host, port=args.port)
+    prefer_pure_frozenlist()  # before aiohttp is imported: by meshnode.serve, just below
+    from meshnode.serve import serve  # the server: aiohttp is imported by this command only
+
     with exclusive_lock(config.data_dir):
-        asyncio.run(_serve(config, access_log=args.access_log))
+        asyncio.run(serve(config, access_log=args.access_log))
     return 0
 
 

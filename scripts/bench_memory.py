@@ -67,7 +67,8 @@ IDLE_WAIT = IDLE_SECONDS + SWEEP_SECONDS + 5
 LAYERS = ("protocol", "store", "services", "federation", "web")
 
 IMPORT_CHILD = r"""
-import importlib, json, sys
+import importlib, json, os, sys
+os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # as meshnode run (cli.cmd_run)
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -91,17 +92,20 @@ for group in json.loads(sys.argv[1]):
 print(json.dumps(rows))
 """
 
+# What ``meshnode run`` imports: the command line, then the server (cli.cmd_run).
+RUN_IMPORTS = ("from meshnode.services.memory import prefer_pure_frozenlist;"
+               " prefer_pure_frozenlist(); import meshnode.cli, meshnode.serve")
 LOADED_CHILD = r"""
 import json, sys
-import meshnode.cli
+""" + RUN_IMPORTS + r"""
 print(json.dumps(list(sys.modules)))
 """
 
 
 def _import_order() -> list[str]:
-    """Top-level packages in the order ``python -X importtime -c 'import meshnode.cli'``
-    finishes them (a package's dependencies come before it)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import meshnode.cli"],
+    """Top-level packages in the order ``python -X importtime`` finishes them when importing
+    what ``meshnode run`` imports (a package's dependencies come before it)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", RUN_IMPORTS],
                             capture_output=True, text=True, check=True, cwd=REPO)
     order: list[str] = []
     for line in result.stderr.splitlines():
@@ -126,7 +130,7 @@ def _import_groups() -> list[dict[str, object]]:
         prefix = f"meshnode.{layer}"
         groups.append({"label": prefix, "modules": [
             m for m in loaded if m == prefix or m.startswith(prefix + ".")]})
-    groups.append({"label": "meshnode (app, cli, config, keys)",
+    groups.append({"label": "meshnode (app, cli, serve, config, keys)",
                    "modules": [m for m in loaded if m.split(".")[0] == "meshnode"]})
     groups.extend({"label": f"on demand: {name}", "modules": [name]} for name in ON_DEMAND
                   if name not in loaded)
@@ -411,8 +415,9 @@ async def burst(http: aiohttp.ClientSession, hub: MemNode, worst: bytes, number:
 
 
 async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
-                      minute: int, worst: bytes, tally: Tally) -> list[int]:
-    """One minute of mixed load; the statuses of its burst of worst-case uploads."""
+                      minute: int, worst: bytes | None, tally: Tally) -> list[int]:
+    """One minute of mixed load; the statuses of its burst of worst-case uploads (no upload
+    at all when ``worst`` is None)."""
     deadline = time.monotonic() + 60
     counter = [minute * 100_000]
 
@@ -420,7 +425,7 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
         while time.monotonic() < deadline:
             counter[0] += 1
             try:
-                await mixed_round(http, hub, counter[0], tally)
+                await mixed_round(http, hub, counter[0], tally, upload=worst is not None)
             except (TimeoutError, aiohttp.ClientError) as error:  # counted, and the load goes on
                 tally.unexpected.append(f"round {counter[0]}: {error!r} at {time.strftime('%X')}")
 
@@ -431,7 +436,7 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
             await asyncio.sleep(0.2)
 
     try:
-        uploads = await burst(http, hub, worst, counter[0], tally)
+        uploads = [] if worst is None else await burst(http, hub, worst, counter[0], tally)
     except (TimeoutError, aiohttp.ClientError) as error:
         tally.unexpected.append(f"burst: {error!r} at {time.strftime('%X')}")
         uploads = []
@@ -440,19 +445,22 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
 
 
 async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
-                     probe: Probe, minutes: int, *, trace: bool,
+                     probe: Probe, minutes: int, *, trace: bool, uploads: bool = True,
                      cgroup: MemoryCgroup | None = None) -> None:
-    """Section 4: ``minutes`` of mixed load, RSS before, every minute and after."""
-    worst = worst_png()
+    """Section 4: ``minutes`` of mixed load, RSS before, every minute and after; with no
+    image upload at all unless ``uploads`` (to split Pillow's part of the growth)."""
+    worst = worst_png() if uploads else None
     proc = probe.proc
     busy = proc_mb(proc.pid)
     await asyncio.sleep(IDLE_WAIT)  # the idle sweep runs (see IDLE_WAIT)
     before = await settled_rss(proc.pid)
     heap = await probe.line()
     first = probe.snapshot() if trace else None
+    what = ("a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
+            " worst image each minute" if uploads else "no upload (--uploads off); a neighbour"
+            " publishing 5/s")
     print(f"4. soak: {minutes} min of mixed load (3 members: a listing, a search, 13 pages and"
-          " a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
-          f" worst image each minute); RSS before {before:.1f} MB, read {IDLE_WAIT:.0f} s after"
+          f" {what}); RSS before {before:.1f} MB, read {IDLE_WAIT:.0f} s after"
           f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({heap})")
     tally = Tally()
     for minute in range(1, minutes + 1):
@@ -504,7 +512,8 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             await bench_peers(http, hub, peers, proc.pid, args.pages)
             await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
-                             trace=args.trace, cgroup=nodes.cgroup)
+                             trace=args.trace, uploads=args.uploads == "on",
+                             cgroup=nodes.cgroup)
         if nodes.cgroup is not None:
             print(f"5. the hub ran in a {args.cgroup_mb} MB memory cgroup: peak"
                   f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache), OOM kills"
@@ -521,6 +530,8 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--cgroup-mb", type=int, default=256, help="0: no cgroup")
     parser.add_argument("--trace", action="store_true", help="tracemalloc diff of the soak")
+    parser.add_argument("--uploads", choices=("on", "off"), default="on",
+                        help="off: the soak uploads no image (splits Pillow's part)")
     parser.add_argument("--only", choices=("imports", "idle", "network"), default=None)
     args = parser.parse_args()
     if args.quick:

@@ -27,6 +27,7 @@ Everything else (config, key files, create_app, peering over HTTP) is each node'
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import sqlite3
@@ -145,7 +146,7 @@ def fast_setup(root: Path, nodes: int, key_cache: Path | None = None, *,
     ``key_cache``, RSA keys are read from and saved to that file (one run's keys are reused
     by the next run; within a run every key is distinct). ``sqlite_threads``: keep
     aiosqlite's thread per connection (default: ``InlineConnection``)."""
-    catalogs = i18n.load_catalogs()
+    catalogs = functools.cache(i18n.compile_catalog)  # each language compiled once for all
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor, \
             ExitStack() as stack:
@@ -155,7 +156,7 @@ def fast_setup(root: Path, nodes: int, key_cache: Path | None = None, *,
                                        pool.identity))
         stack.enter_context(mock.patch("meshnode.services.node.initialise_database",
                                        template_copier(root / "template.sqlite3")))
-        stack.enter_context(mock.patch("meshnode.web.i18n.load_catalogs", return_value=catalogs))
+        stack.enter_context(mock.patch("meshnode.web.i18n.compile_catalog", catalogs))
         stack.enter_context(mock.patch("meshnode.app.trim_context", _no_trim))
         if not sqlite_threads:
             stack.enter_context(mock.patch.object(aiosqlite.core, "Connection",

@@ -358,11 +358,12 @@ async def api_search(http: aiohttp.ClientSession, node: MemNode, number: int,
 
 
 async def mixed_round(http: aiohttp.ClientSession, node: MemNode, number: int, tally: Tally,
-                      *, image: bytes | None = None) -> None:
-    """One round of mixed load: a listing, a search, page views, and an upload of ``image``
-    (a photo-sized JPEG when None)."""
+                      *, image: bytes | None = None, upload: bool = True) -> None:
+    """One round of mixed load: a listing, a search, page views, and (unless not ``upload``)
+    an upload of ``image`` (a photo-sized JPEG when None)."""
     await create_listing(http, node, number, tally)
     await api_search(http, node, number, tally)
     await view_pages(http, node, number, tally)
-    await upload_image(http, node, image if image is not None else small_jpeg(number), number,
+    if upload:
+        await upload_image(http, node, image if image is not None else small_jpeg(number), number,
                        tally)

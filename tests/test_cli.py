@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from meshnode.cli import build_parser, main, settle_heap
+from meshnode.cli import build_parser, main
+from meshnode.serve import settle_heap
 from tests.conftest import ride_listing
 from tests.nodeproc import NodeProcess, cli, free_port
 

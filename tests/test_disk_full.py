@@ -33,7 +33,7 @@ from tests.nodeproc import free_port
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 __all__ = ["small_disk"]  # the fixture, imported for pytest
-# cli.SHUTDOWN_HARD_LIMIT is 45 s; a clean stop takes well under a second.
+# serve.SHUTDOWN_HARD_LIMIT is 45 s; a clean stop takes well under a second.
 STOP_BOUND_SECONDS = 60
 ROUNDS = 3
 

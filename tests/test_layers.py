@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("web", ("meshnode.web",)),
     # What a process starts from: nothing else may import these.
     ("entry", ("meshnode.app", "meshnode.cli", "meshnode.cli_iou", "meshnode.cli_peer",
-               "meshnode.cli_support", "meshnode.demo")),
+               "meshnode.cli_support", "meshnode.demo", "meshnode.serve")),
 )
 ROOT_LAYER = "protocol"  # of ``meshnode/__init__.py``, matched exactly (not as a prefix)
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}

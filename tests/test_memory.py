@@ -8,14 +8,25 @@ a Python extension module is mapped exactly when it has been imported.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from meshnode.services import memory
-from tests.memload import Tally, setup_node, small_jpeg, start_node, upload_image, wait_healthy
+from tests.memload import (
+    REPO,
+    Tally,
+    setup_node,
+    small_jpeg,
+    start_node,
+    upload_image,
+    wait_healthy,
+)
 from tests.nodeproc import free_port
 
 
@@ -80,6 +91,41 @@ async def test_memory__node_with_mdns_on_loads_zeroconf(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=45)
+
+
+@pytest.mark.slow
+async def test_memory__idle_node_maps_no_cxx_frozenlist_or_argon2(tmp_path: Path) -> None:
+    # Given a node started by meshnode run and answering
+    node = await setup_node(tmp_path / "n", free_port(), discovery=False)
+    proc = start_node(node)
+    try:
+        await wait_healthy(node.url, proc)
+        await asyncio.sleep(0.5)  # the start-up tasks (catch-up, sweeps) have run
+        # Then frozenlist's C++ build (and with it libstdc++) is not loaded: aiohttp runs on
+        # its pure-Python lists; nor is argon2, before the first password
+        assert not mapped(proc.pid, "_frozenlist")
+        assert not mapped(proc.pid, "libstdc++")
+        assert not mapped(proc.pid, "_argon2_cffi_bindings")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=45)
+
+
+def test_memory__prefer_pure_frozenlist_before_aiohttp_is_imported() -> None:
+    # Given a fresh interpreter running what meshnode run runs first: the command line
+    code = ("import sys\n"
+            "import meshnode.cli\n"
+            "from meshnode.services.memory import prefer_pure_frozenlist\n"
+            "print('aiohttp' in sys.modules, prefer_pure_frozenlist())\n"
+            "import meshnode.serve, frozenlist\n"
+            "print(frozenlist.FrozenList.__module__)\n")
+    # When the switch is set, then the server is imported
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                         timeout=120).stdout.split()
+    # Then the command line had not imported aiohttp, the switch could still act, and
+    # aiohttp's frozen lists are frozenlist's Python ones
+    assert out == ["False", "True", "frozenlist"]
 
 
 def test_memory__trim_heap_returns_freed_pages_on_glibc() -> None:

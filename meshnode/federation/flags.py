@@ -22,11 +22,6 @@ from meshnode.store.listings import ListingRow
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 
 
-def is_flag_activity(act: Mapping[str, Any]) -> bool:
-    """A Flag, or an answer (Accept / Reject) to one."""
-    return act.get("type") == "Flag" or is_flag_answer(act)
-
-
 def inbox_of(federation: Federation) -> InboxOf:
     """Where a report on a remote listing goes: its author's node's (shared) inbox, from the
     author's actor document (cached when the listing's proof was checked)."""

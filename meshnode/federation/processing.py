@@ -5,11 +5,16 @@ and returns an ``Effect``; a batch of effects runs inside one write transaction
 (``ingest.apply_effects``), marked processed in that same transaction. The inbox worker and
 catch-up sync share this. Processing the same activity twice has no further effect (ids and
 versions dedupe).
+
+The handlers of deals, waiting lists, reports and direct messages are imported on the first
+activity of their kind (``LAZY``): a node that never receives one does not hold those
+services in memory (issue 17: about 170 of our modules were imported at start).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -18,14 +23,10 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.federation.deals import prepare_deal
-from meshnode.federation.flags import is_flag_activity, prepare_flag
 from meshnode.federation.inbox import here_of, sender_facts
 from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
-from meshnode.federation.messaging import prepare_direct_note
 from meshnode.federation.peering import answer_follow, queue_follow
-from meshnode.federation.queue import prepare_queue
 from meshnode.federation.readers import classify_reader
 from meshnode.federation.remote import hops_of, verify_listing_object
 from meshnode.federation.state import Federation
@@ -33,6 +34,7 @@ from meshnode.protocol.activities import id_of, origin_of, same_origin
 from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ProtocolError
+from meshnode.protocol.flags import is_flag_activity
 from meshnode.protocol.inbox_policy import Sender, decide
 from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
@@ -185,6 +187,25 @@ async def _unsigned_delete(federation: Federation, actor: str, object_id: str) -
     return effect
 
 
+def lazy_preparer(module: str, name: str) -> Preparer:
+    """A preparer that imports ``module`` on its first call and hands over to its ``name``
+    (``sys.modules`` keeps it from then on)."""
+
+    async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
+        handler: Preparer = getattr(importlib.import_module(module), name)
+        return await handler(federation, act)
+
+    return prepare
+
+
+# Recognised by their shape (pure functions), handled by modules imported on first use.
+LAZY: tuple[tuple[Callable[[Mapping[str, Any]], object], Preparer], ...] = (
+    (queue_activity_kind, lazy_preparer("meshnode.federation.queue", "prepare_queue")),
+    (deal_activity_kind, lazy_preparer("meshnode.federation.deals", "prepare_deal")),
+    (is_flag_activity, lazy_preparer("meshnode.federation.flags", "prepare_flag")),
+    (is_direct_note, lazy_preparer("meshnode.federation.messaging", "prepare_direct_note")),
+)
+
 PREPARERS: dict[str, Preparer] = {
     "Follow": prepare_follow,
     "Accept": _answer_preparer("accept"),
@@ -210,11 +231,8 @@ async def prepare(federation: Federation, act: Mapping[str, Any]) -> Effect:
 
 async def prepare_read(federation: Federation, act: Mapping[str, Any]) -> Effect:
     """``prepare`` for an activity already read in our compact names (``read_document``)."""
-    preparer = (prepare_queue if queue_activity_kind(act)
-                else prepare_deal if deal_activity_kind(act)
-                else prepare_flag if is_flag_activity(act)
-                else prepare_direct_note if is_direct_note(act)
-                else PREPARERS.get(str(act.get("type"))))
+    preparer = next((lazy for recognise, lazy in LAZY if recognise(act)),
+                    None) or PREPARERS.get(str(act.get("type")))
     if preparer is None:
         return outcome(f"ignored: unsupported type {str(act.get('type'))[:40]}")
     try:

@@ -126,6 +126,11 @@ def is_flag_answer(act: Mapping[str, Any]) -> bool:
             and obj.get("type") == "Flag")
 
 
+def is_flag_activity(act: Mapping[str, Any]) -> bool:
+    """A Flag, or an answer (Accept / Reject) to one."""
+    return act.get("type") == "Flag" or is_flag_answer(act)
+
+
 def parse_flag_answer(act: Mapping[str, Any]) -> FlagAnswer:
     """The Flag id and decision of an answer (``is_flag_answer`` already true)."""
     if not is_flag_answer(act):

@@ -6,9 +6,7 @@ import hashlib
 import secrets
 import sqlite3
 from dataclasses import dataclass
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from meshnode.config import ConfigError, validate_handle
 from meshnode.errors import AuthenticationError, ConflictError, NotFoundError
@@ -20,15 +18,18 @@ from meshnode.services.context import NodeContext
 from meshnode.store import members as q
 from meshnode.store.members import MemberRow
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 TOKEN_PREFIX = "mn_"  # noqa: S105 - a public prefix, not a secret
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 # OWASP's Argon2id minimum (19 MiB, 2 passes): safe on a 512 MB Raspberry Pi Zero 2.
-PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM = 2, 19 * 1024, 1
 # Checked instead of a real hash when the username is unknown, disabled or has no password,
 # so a failed login costs one Argon2 verify whatever the account (issue 12: 49 ms for a real
 # account against 4 ms for an unknown one told attackers which usernames exist). The hash of
-# a random, forgotten password, made with PASSWORD_HASHER's parameters (a test checks them).
+# a random, forgotten password, made with these parameters (a test checks them).
 # (S105: the hash of a password nobody knows, not a secret.)
 DUMMY_PASSWORD_HASH = (
     "$argon2id$v=19$m=19456,t=2,p=1$K7Vx4QWP2wMosUoN+hQTdw$"  # noqa: S105
@@ -42,6 +43,25 @@ class NewToken:
 
     token_id: str
     secret: str
+
+
+def password_hasher() -> PasswordHasher:
+    """The Argon2id hasher. argon2 (and its C library) is imported on the first password set
+    or checked: an idle node does not hold it (issue 17)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
+                          parallelism=ARGON2_PARALLELISM)
+
+
+def _matches(stored: str, password: str) -> bool:
+    """Whether ``password`` matches the Argon2 hash ``stored`` (False for a malformed hash)."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return password_hasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def hash_token(secret: str) -> bytes:
@@ -69,17 +89,14 @@ def check_password(password: str) -> str:
 
 def hash_password(password: str) -> str:
     """Argon2id hash of a password."""
-    return PASSWORD_HASHER.hash(check_password(password))
+    return password_hasher().hash(check_password(password))
 
 
 def verify_password(member: MemberRow, password: str) -> bool:
     """True if ``password`` matches the member's stored hash."""
     if member.password_hash is None or len(password) > MAX_PASSWORD:
         return False
-    try:
-        return PASSWORD_HASHER.verify(member.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    return _matches(member.password_hash, password)
 
 
 def check_login(member: MemberRow | None, password: str) -> bool:
@@ -89,10 +106,7 @@ def check_login(member: MemberRow | None, password: str) -> bool:
     ``DUMMY_PASSWORD_HASH`` so that the answer takes as long as for a real account.
     """
     stored = member.password_hash if member is not None and member.is_active else None
-    try:
-        matched = PASSWORD_HASHER.verify(stored or DUMMY_PASSWORD_HASH, password[:MAX_PASSWORD])
-    except (VerificationError, InvalidHashError):
-        return False
+    matched = _matches(stored or DUMMY_PASSWORD_HASH, password[:MAX_PASSWORD])
     return matched and stored is not None and len(password) <= MAX_PASSWORD
 
 

@@ -10,6 +10,9 @@ Three process-wide settings bring it back (``scripts/bench_memory.py`` prints th
   not each keep a fragmented heap of their own;
 * ``trim_heap``: ``malloc_trim(0)`` returns the free pages of every arena, including those in
   the middle of a heap (glibc ≥ 2.8); it takes microseconds on a node-sized heap;
+* ``prefer_pure_frozenlist``: aiohttp's frozen lists (its signals and middleware lists,
+  read a few times per request) in Python rather than frozenlist's C++ build, which loads
+  libstdc++ (1.1 MB resident);
 * ``trim_context``: once the node has started (the start-up's garbage collected first), and
   then every ``TRIM_SECONDS`` while it runs.
 
@@ -22,6 +25,8 @@ import asyncio
 import ctypes
 import gc
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 
 from meshnode.services.background import BackgroundTask
@@ -64,6 +69,18 @@ def limit_arenas(count: int = ARENAS) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_ARENA_MAX, count))
+
+
+FROZENLIST_SWITCH = "FROZENLIST_NO_EXTENSIONS"  # frozenlist's documented switch
+
+
+def prefer_pure_frozenlist() -> bool:
+    """Have frozenlist use its pure-Python ``FrozenList`` (its C++ build loads libstdc++:
+    1.1 MB of resident memory for lists aiohttp freezes once at start-up). Process-wide, and
+    only effective before frozenlist is first imported (by aiohttp): whether it will be.
+    https://frozenlist.aio-libs.org/en/latest/#implementation"""
+    os.environ.setdefault(FROZENLIST_SWITCH, "1")
+    return "frozenlist" not in sys.modules
 
 
 async def trim_forever(seconds: float = TRIM_SECONDS) -> None:

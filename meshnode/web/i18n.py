@@ -1,8 +1,11 @@
 """French and English: gettext catalogues compiled from the committed ``.po`` files at startup.
 
 The ``.po`` sources live in ``web/locale/<lang>/LC_MESSAGES/messages.po``; they are compiled in
-memory with Babel when the app is created (no ``.mo`` files to build or commit, nothing written
-to the package directory). Dates, numbers and amounts are formatted per locale with Babel.
+memory with Babel on the first page in that language (no ``.mo`` files to build or commit,
+nothing written to the package directory; French takes ~70 ms). An idle node holds neither
+Babel's catalogue reader nor the catalogues (issue 17: 1.4 MB, most of it the parser's
+leftovers). Dates, numbers and amounts are formatted per locale with Babel (``web/cldr.py``,
+imported with the first language too: 0.8 MB an idle node does not hold).
 """
 
 from __future__ import annotations
@@ -10,26 +13,24 @@ from __future__ import annotations
 import datetime as dt
 import gettext
 import io
-import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from babel import Locale, localedata
-from babel.dates import format_date, format_datetime, format_time, format_timedelta
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
 
 from meshnode.config import LOCALES
 from meshnode.protocol.timefmt import parse_utc
 from meshnode.protocol.translatable import N_ as N_  # re-exported for the pages
 from meshnode.protocol.translatable import Text, When, message_of
 from meshnode.web.typography import NNBSP, french_typography
+
+if TYPE_CHECKING:
+    from babel import Locale
+    from babel.messages.catalog import Catalog
+
+    from meshnode.web.cldr import LocaleFiles
 
 MAX_ACCEPT_LANGUAGE = 400
 # A plain path, as for the static files (web/pages/__init__.py): no zipfile import at start.
@@ -41,15 +42,6 @@ RECENT = dt.timedelta(days=7)
 # (web/idle.py). 5,000 entries are about 1.5 MB per language; 20,000 were up to 14 MB for
 # two languages on a Pi that served many different pages (issue 17).
 MEMO_SIZE = 5_000
-# CLDR tables of a language that none of the Babel functions we call reads (format_decimal,
-# format_date, format_datetime, format_time, format_timedelta): names of languages,
-# territories, scripts, currencies and units, compact and interval formats, skeletons.
-UNUSED_LOCALE_DATA = frozenset({
-    "languages", "territories", "scripts", "variants", "currency_names",
-    "currency_names_plural", "unit_display_names", "compact_decimal_formats",
-    "compact_currency_formats", "interval_formats", "datetime_skeletons",
-    "compound_unit_patterns",
-})
 
 
 __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
@@ -57,6 +49,9 @@ __all__ = ["N_", "I18n", "Translator", "message_of", "negotiate"]
 
 def compile_catalog(lang: str) -> gettext.GNUTranslations:
     """Compile ``messages.po`` of ``lang`` into a translations object, in memory."""
+    from babel.messages.mofile import write_mo  # on the first page in a language only
+    from babel.messages.pofile import read_po
+
     source = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=lang)
@@ -79,11 +74,6 @@ def _apply_french_typography(catalog: Catalog) -> None:
             message.string = tuple(french_typography(form) for form in message.string)
 
 
-def load_catalogs() -> dict[str, gettext.GNUTranslations]:
-    """Every supported language's translations."""
-    return {lang: compile_catalog(lang) for lang in LOCALES}
-
-
 def negotiate(accept_language: str, supported: tuple[str, ...] = LOCALES) -> str | None:
     """The best supported language for an ``Accept-Language`` header (RFC 9110 §12.5.4)."""
     choices: list[tuple[float, int, str]] = []
@@ -99,62 +89,6 @@ def negotiate(accept_language: str, supported: tuple[str, ...] = LOCALES) -> str
         if primary in supported and quality > 0:
             choices.append((-quality, position, primary))
     return min(choices)[2] if choices else None
-
-
-class LocaleFiles:
-    """Babel's CLDR data for our languages, read from Babel's own files, ``root`` once.
-
-    Babel's loader reads its whole global table (2 MB resident: likely subtags, time-zone
-    aliases…) only to learn that a language without a territory inherits from ``root``;
-    this reader merges ``root`` and the language exactly as Babel does and skips that table
-    (issue 17: 2.4 MB less from the first page on). Anything else Babel needs later it
-    still loads itself.
-    """
-
-    def __init__(self) -> None:
-        self._root: dict[Any, Any] | None = None
-
-    @staticmethod
-    def _read(name: str) -> dict[Any, Any]:
-        with open(localedata.resolve_locale_filename(name), "rb") as handle:
-            data: dict[Any, Any] = pickle.load(handle)  # noqa: S301 - Babel's own data files
-            return data
-
-    def load(self, lang: str) -> dict[Any, Any]:
-        """``root`` with ``lang``'s data merged in (``babel.localedata.load``'s result), less
-        what no page formats (``UNUSED_LOCALE_DATA``)."""
-        if self._root is None:
-            self._root = self._read("root")
-        data = self._root.copy()
-        localedata.merge(data, self._read(lang))
-        return lean_locale_data(data)
-
-
-def lean_locale_data(data: dict[Any, Any]) -> dict[Any, Any]:
-    """``data`` without the CLDR tables our formatting never reads (``UNUSED_LOCALE_DATA``),
-    its unit patterns cut to the durations ``format_timedelta`` uses (issue 17: about 0.8 MB
-    per language; a page that needed one would fail its test with a ``KeyError``)."""
-    lean = {key: value for key, value in data.items() if key not in UNUSED_LOCALE_DATA}
-    units = data.get("unit_patterns", {})
-    lean["unit_patterns"] = {unit: forms for unit, forms in units.items()
-                             if unit.startswith("duration-")}
-    return lean
-
-
-class LeanLocale(Locale):
-    """A Babel ``Locale`` of a plain language (``fr``, ``en``) whose data ``LocaleFiles``
-    reads on first use; every Babel function takes it like any ``Locale``."""
-
-    def __init__(self, language: str, files: LocaleFiles) -> None:
-        super().__init__(language)
-        self._files = files
-        self._lean: localedata.LocaleDataDict | None = None
-
-    @property
-    def _data(self) -> localedata.LocaleDataDict:
-        if self._lean is None:
-            self._lean = localedata.LocaleDataDict(self._files.load(self.language))
-        return self._lean
 
 
 @dataclass(frozen=True)
@@ -229,7 +163,9 @@ class Translator:
             exponent = value.as_tuple().exponent
             places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
             pattern = "#,##0" + ("." + "0" * places if places else "")
-            return format_decimal(value, format=pattern, locale=self.locale)
+            from meshnode.web import cldr  # imported with the first translator: no cost here
+
+            return cldr.format_decimal(value, format=pattern, locale=self.locale)
         return self.number(value)
 
     def ngettext(self, singular: str, plural: str, count: int, **values: Any) -> str:
@@ -243,7 +179,9 @@ class Translator:
             return ""
         local = self._local(value)
         if form not in ("short", "medium", "long"):
-            return format_datetime(local, form, tzinfo=self.tz, locale=self.locale)
+            from meshnode.web import cldr
+
+            return cldr.format_datetime(local, form, tzinfo=self.tz, locale=self.locale)
         # Hours and minutes only ("08:00", not "08:00:00"): seconds mean nothing to a member.
         combined = str(self.locale.datetime_formats[form])
         return combined.replace("{1}", self._day(local.date(), form)).replace(
@@ -269,12 +207,16 @@ class Translator:
 
     def _day(self, day: dt.date, form: str) -> str:
         """A local date, formatted once per day and form (many times share a day)."""
+        from meshnode.web import cldr
+
         return self._remember("day", day, form,
-                              lambda: format_date(day, form, locale=self.locale))
+                              lambda: cldr.format_date(day, form, locale=self.locale))
 
     def _clock(self, local: dt.datetime) -> str:
         """A local time of day, formatted once per minute ("short": hours and minutes)."""
-        return self._remember("clock", local.strftime("%H:%M"), "", lambda: format_time(
+        from meshnode.web import cldr
+
+        return self._remember("clock", local.strftime("%H:%M"), "", lambda: cldr.format_time(
             local, "short", tzinfo=self.tz, locale=self.locale))
 
     def recent(self, value: str | dt.datetime | None, now: dt.datetime) -> str:
@@ -291,7 +233,9 @@ class Translator:
         if value is None:
             return ""
         when = parse_utc(value, field="time") if isinstance(value, str) else value
-        return format_timedelta(when - now, add_direction=True, locale=self.locale)
+        from meshnode.web import cldr
+
+        return cldr.format_timedelta(when - now, add_direction=True, locale=self.locale)
 
     def date(self, value: str | dt.datetime | None, form: str = "long") -> str:
         """Just the date part, in the community's timezone."""
@@ -304,8 +248,10 @@ class Translator:
         return self._remember("number", value, "", lambda: self._number(value))
 
     def _number(self, value: int | float | str | Decimal) -> str:
+        from meshnode.web import cldr
+
         try:
-            return format_decimal(Decimal(str(value)), locale=self.locale)
+            return cldr.format_decimal(Decimal(str(value)), locale=self.locale)
         except InvalidOperation:
             return str(value)
 
@@ -317,39 +263,73 @@ class Translator:
 
     def _amount(self, value: str) -> str:
         pattern = "#,##0" + ("." + "0" * self.currency_decimals if self.currency_decimals else "")
+        from meshnode.web import cldr
+
         try:
-            text = format_decimal(Decimal(value), format=pattern, locale=self.locale)
+            text = cldr.format_decimal(Decimal(value), format=pattern, locale=self.locale)
         except InvalidOperation:
             text = value
         return f"{text}\u00a0{self.currency_symbol}"
 
 
+class Translators(Mapping[str, Translator]):
+    """One ``Translator`` per supported language, each made (its catalogue compiled) on the
+    first lookup of that language, then kept."""
+
+    def __init__(self, make: Callable[[str], Translator], langs: tuple[str, ...]) -> None:
+        self._make = make
+        self._langs = langs
+        self.made: dict[str, Translator] = {}
+
+    def __getitem__(self, lang: str) -> Translator:
+        translator = self.made.get(lang)
+        if translator is None:
+            if lang not in self._langs:
+                raise KeyError(lang)
+            translator = self.made[lang] = self._make(lang)
+        return translator
+
+    def __contains__(self, lang: object) -> bool:
+        return lang in self._langs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._langs)
+
+    def __len__(self) -> int:
+        return len(self._langs)
+
+
 @dataclass(frozen=True)
 class I18n:
-    """The compiled catalogues and one ready ``Translator`` per language."""
+    """One ``Translator`` per language, made on the first page in that language."""
 
-    translators: dict[str, Translator]
+    translators: Translators
     default: str
 
     @classmethod
     def build(cls, *, default: str, timezone: str, symbol: str, decimals: int) -> I18n:
-        """Compile the catalogues (once, when the app is created)."""
+        """Ready to translate (each language's catalogue is compiled on its first use)."""
         tz = ZoneInfo(timezone)
-        files = LocaleFiles()
-        translators = {
-            lang: Translator(lang, translations, LeanLocale(lang, files), tz, symbol, decimals)
-            for lang, translations in load_catalogs().items()
-        }
-        return cls(translators=translators, default=default)
+        files: list[LocaleFiles] = []  # one reader for both languages (root read once)
+
+        def make(lang: str) -> Translator:
+            from meshnode.web.cldr import LeanLocale, LocaleFiles  # Babel: on the first page
+
+            if not files:
+                files.append(LocaleFiles())
+            return Translator(lang, compile_catalog(lang), LeanLocale(lang, files[0]), tz,
+                              symbol, decimals)
+
+        return cls(translators=Translators(make, LOCALES), default=default)
 
     def choose(self, preference: str | None, accept_language: str) -> Translator:
         """Member preference, else the browser's ``Accept-Language``, else the node default."""
-        if preference in self.translators:
+        if preference is not None and preference in self.translators:
             return self.translators[preference]
         negotiated = negotiate(accept_language, tuple(self.translators))
         return self.translators[negotiated or self.default]
 
     def forget(self) -> None:
         """Empty every language's formatting memo."""
-        for translator in self.translators.values():
+        for translator in self.translators.made.values():
             translator.forget()

@@ -43,7 +43,7 @@ async def _login(ctx: NodeContext, throttle: LoginThrottle, username: str, passw
 
 def test_dummy_password_hash__uses_the_hasher_parameters() -> None:
     assert members.DUMMY_PASSWORD_HASH.startswith("$argon2id$")
-    assert not members.PASSWORD_HASHER.check_needs_rehash(members.DUMMY_PASSWORD_HASH)
+    assert not members.password_hasher().check_needs_rehash(members.DUMMY_PASSWORD_HASH)
 
 
 async def test_login__unknown_disabled_and_passwordless_accounts_run_a_real_verify(

@@ -76,6 +76,27 @@ def test_lazy_imports__page_libraries_load_with_the_first_page(tmp_path: Path) -
     assert seen["after /"] == ["jinja2"]
 
 
+# Babel (its catalogue reader, dates and numbers), argon2 and the inbox's rarer handlers.
+ON_FIRST_USE = ("babel.messages.pofile", "babel.dates", "babel.numbers", "argon2",
+                "meshnode.federation.deals", "meshnode.federation.flags",
+                "meshnode.federation.messaging", "meshnode.federation.queue")
+
+
+def test_lazy_imports__babel_argon2_and_rare_inbox_handlers_wait_for_their_first_use(
+    tmp_path: Path,
+) -> None:
+    # Given a node started in a fresh interpreter that has answered /healthz
+    seen = _started_node(tmp_path, ON_FIRST_USE)
+    # Then neither Babel, nor argon2, nor the handlers of deals, reports, direct messages and
+    # waiting lists are imported
+    assert seen["healthz"] == 200
+    assert seen["at_start"] == []
+    # When the home page is served, Then Babel is loaded for it (its language compiled and
+    # formatted), and nothing else
+    assert seen["/"] == 200
+    assert seen["after /"] == ["babel.messages.pofile", "babel.dates", "babel.numbers"]
+
+
 # Route modules (web/lazyroutes.py): registered at start, imported on their first request.
 PAGE_MODULES = ("meshnode.web.pages.network_map", "meshnode.web.network_svg",
                 "meshnode.web.pages.admin", "meshnode.web.pages.listings", "meshnode.web.api")

@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 
 from meshnode.services import accounts
 from meshnode.services.context import NodeContext
-from meshnode.web.i18n import negotiate
+from meshnode.web.i18n import I18n, negotiate
 from tests import conftest as base
 from tests.web.pages.conftest import login, make_ride
 
@@ -26,6 +26,27 @@ LOCALE = ROOT / "meshnode" / "web" / "locale"
 ])
 def test_negotiate__accept_language(header: str, expected: str | None) -> None:
     assert negotiate(header) == expected
+
+
+def test_i18n__each_language_is_compiled_on_its_first_use_only() -> None:
+    # Given the node's languages, ready
+    i18n = I18n.build(default="fr", timezone="Europe/Paris", symbol="G", decimals=2)
+    # Then no catalogue is compiled yet, though both languages are offered
+    assert i18n.translators.made == {}
+    assert "fr" in i18n.translators
+    assert "en" in i18n.translators
+    assert list(i18n.translators) == ["fr", "en"]
+    # When an English reader comes, Then English alone is compiled, and translates
+    english = i18n.choose(None, "en-GB,en;q=0.9")
+    assert list(i18n.translators.made) == ["en"]
+    assert english.gettext("Log in") == "Log in"
+    # When a French member comes, Then French is compiled too, once
+    french = i18n.choose("fr", "")
+    assert french is i18n.choose("fr", "") is i18n.translators["fr"]
+    assert french.gettext("Log in") == "Se connecter"
+    # And an unknown language is refused as before
+    with pytest.raises(KeyError):
+        i18n.translators["de"]
 
 
 async def test_pages__french_from_accept_language(

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 from babel import Locale
 
-from meshnode.web.i18n import UNUSED_LOCALE_DATA, I18n, LeanLocale, LocaleFiles, Translator
+from meshnode.web.cldr import UNUSED_LOCALE_DATA, LeanLocale, LocaleFiles
+from meshnode.web.i18n import I18n, Translator
 from tests.memload import REPO
 
 MOMENTS = [dt.datetime(2026, 12, 2, 23, 5, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, 0, 0,
