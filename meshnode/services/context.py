@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from meshnode.config import Config
 from meshnode.keys import Identity, KeyVault, load_node_identity
@@ -13,6 +13,7 @@ from meshnode.services.images import ImageDecoder, ImageLimits
 from meshnode.services.ratelimit import SlidingWindow
 from meshnode.services.readcache import MAX_VIEWS, ReadCache
 from meshnode.store import Store
+from meshnode.store.group import GroupCommit
 
 T = TypeVar("T")
 
@@ -48,6 +49,9 @@ class NodeContext:
     reads: ReadCache = field(default_factory=ReadCache, repr=False, compare=False)
     views: ReadCache = field(default_factory=lambda: ReadCache(max_entries=MAX_VIEWS),
                              repr=False, compare=False)
+    # Concurrent publishes share one transaction (services/listings.create_listing).
+    listing_writes: GroupCommit[Any, Any] = field(default_factory=GroupCommit, repr=False,
+                                                 compare=False)
 
     @classmethod
     async def open(

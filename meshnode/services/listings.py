@@ -10,9 +10,10 @@ import asyncio
 import json
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from meshnode.protocol.capacity import (
     Remaining,
     bookable_capacity,
     next_updated,
+    remaining_from_taken,
     set_available,
 )
 from meshnode.protocol.errors import ValidationError
@@ -49,17 +51,21 @@ from meshnode.protocol.listings import (
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
+from meshnode.protocol.trust import SignatureCheck
 from meshnode.services import alerts
-from meshnode.services.capacity import available_now
+from meshnode.services.capacity import available_now, counted_here
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
-from meshnode.services.publishing import publish_listing_change
+from meshnode.services.publishing import new_listing_create, publish_listing_change
 from meshnode.services.signing import sign_as_member
 from meshnode.services.trust import local_check
+from meshnode.store import deals as deal_q
 from meshnode.store import listings as q
 from meshnode.store import trust as trust_q
+from meshnode.store.db import reads_together
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
+from meshnode.store.new_listings import NewLocalListing, write_new_listings
 
 TxStep = Callable[[aiosqlite.Connection], Awaitable[None]]
 
@@ -79,11 +85,22 @@ class ListingView:
 
 
 @dataclass(frozen=True)
+class NewListingView(ListingView):
+    """A listing just created, with what its answer needs and the request already knows:
+    the check kept at signing and what is left of it (all of it: no deal names it yet)."""
+
+    check: SignatureCheck
+    remaining: Remaining | None
+
+
+@dataclass(frozen=True)
 class SearchPage:
     """One page of search results and the cursor of the next page (None at the end)."""
 
     items: list[ListingRow]
     next_cursor: str | None
+    # deals' quantities per listing and state (``capacity.remaining_for``'s ``taken``)
+    taken: dict[str, dict[str, int]] | None = None
 
 
 def currency_ref(ctx: NodeContext) -> CurrencyRef:
@@ -175,8 +192,9 @@ def _proposal(
 
 
 @member_limited("listings")
-async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> ListingView:
-    """Validate, sign and store a new listing by ``author``."""
+async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> NewListingView:
+    """Validate, sign and store a new listing by ``author``: concurrent publishes share one
+    transaction (``store.group``), each answered once its listing is committed."""
     now = ctx.clock()
     decimals = ctx.config.currency.decimals
     draft = parse_listing_input(data, now=now, decimals=decimals)
@@ -184,25 +202,27 @@ async def create_listing(ctx: NodeContext, author: MemberRow, data: object) -> L
     cap = bookable_capacity(draft.category, draft.kind, draft.details)
     document = _proposal(ctx, author, draft, listing_id, now, None, [],
                          Remaining(cap, cap.total) if cap is not None else None)
-    signed = _sign(ctx, author, document, now)
-    async with ctx.store.transaction() as tx:
-        await q.insert_listing(
-            tx,
-            listing_id=listing_id,
-            object_id=document["id"],
-            author_id=author.id,
-            author_uri=document["attributedTo"],
-            origin=ctx.config.base_url,
-            is_local=True,
-            columns=_columns(draft, decimals),
-            published_at=format_utc(now),
-            signed_object=signed,
-        )
-        await trust_q.record_check(tx, listing_id, 1, local_check(ctx, author, now))
-        await publish_listing_change(ctx, tx, activity_type="Create", signed_object=signed,
-                                     author_username=author.username, version=1)
-        await alerts.match_arrived(ctx, tx, [listing_id])
-    return await get_listing(ctx, listing_id)
+    signed = sign_as_member(ctx, author, document, now)
+    stamp = format_utc(now)
+    create, note_followed, note = new_listing_create(ctx, signed, now=stamp,
+                                                     author_username=author.username)
+    new = NewLocalListing(
+        listing_id=listing_id, object_id=document["id"], author_id=author.id,
+        author_uri=document["attributedTo"], origin=ctx.config.base_url,
+        columns=_columns(draft, decimals), published_at=stamp, signed_object=_serialise(signed),
+        check=local_check(ctx, author, now), create=create, note_followed=note_followed,
+        note=note)
+    row = await ctx.listing_writes.submit(ctx.store, partial(_write_new, ctx), new)
+    return NewListingView(row=row, images=[], check=new.check,
+                          remaining=remaining_from_taken(cap, 0) if cap is not None else None)
+
+
+async def _write_new(ctx: NodeContext, tx: aiosqlite.Connection,
+                     batch: Sequence[NewLocalListing]) -> list[ListingRow]:
+    """A batch of new listings: stored, deliveries queued, alerts matched (one transaction)."""
+    rows = await write_new_listings(tx, batch)
+    await alerts.match_arrived(ctx, tx, [row.id for row in rows])
+    return rows
 
 
 async def get_listing(ctx: NodeContext, listing_id: str) -> ListingView:
@@ -326,14 +346,24 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
     return await get_listing(ctx, listing_id)
 
 
-async def search_listings(ctx: NodeContext, filters: SearchFilters) -> SearchPage:
-    """Newest-first page of listings matching ``filters``."""
+async def search_listings(ctx: NodeContext, filters: SearchFilters, *,
+                          with_taken: bool = False) -> SearchPage:
+    """Newest-first page of listings matching ``filters``; ``with_taken``: and what their
+    deals took (``SearchPage.taken``, for the cards' "places restantes"), in the same hop."""
     filters = replace(filters, now=format_utc(ctx.clock()))
-    rows = await q.search_listings(ctx.store.reader, filters)
+
+    async def read(db: aiosqlite.Connection
+                   ) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
+        rows = await q.search_listings(db, filters)
+        counted = counted_here(rows[: filters.limit]) if with_taken else []
+        return rows, await deal_q.taken_by_listing(db, counted)
+
+    # The page's rows and what their deals took, in one trip to the reader thread (issue 17)
+    rows, taken = (await reads_together(ctx.store.reader, read))[0]
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     cursor = encode_cursor(rows[-1]) if more and rows else None
-    return SearchPage(items=rows, next_cursor=cursor)
+    return SearchPage(items=rows, next_cursor=cursor, taken=taken if with_taken else None)
 
 
 def encode_cursor(row: ListingRow) -> str:

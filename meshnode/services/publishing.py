@@ -7,7 +7,7 @@ announce it commit together or not at all (ARCHITECTURE flow 1).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -25,6 +25,7 @@ from meshnode.protocol.timefmt import format_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.store import outbox as oq
+from meshnode.store.new_listings import Outgoing
 
 # Built once (json.dumps with options builds an encoder per call); it keeps no state.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -86,6 +87,26 @@ async def publish_listing_change(
     if note_inboxes:
         note = listing_note(ctx, activity_type, document, version=version, now=now)
         await queue_activity(tx, note, public=False, inboxes=note_inboxes, now=now)
+
+
+def new_listing_create(ctx: NodeContext, signed: Mapping[str, Any], *, author_username: str,
+                       now: str) -> tuple[Outgoing, tuple[str, ...], Callable[[], Outgoing]]:
+    """What ``publish_listing_change`` queues for a new listing, for ``store.new_listings``
+    to write in the writer's thread: the Create for the followers of the community and the
+    author reading Proposals, whose followers get the Group's Note (the community's), and
+    that Note's Create, built only if someone reads Notes."""
+    base = ctx.config.base_url
+    actor = urls.member_actor(base, author_username)
+    community = urls.community_actor(base, ctx.config.handle)
+    activity = listing_activity("Create", signed, actor=actor, version=1, published=now)
+    create = Outgoing(activity, dumps(activity), public=True, followed=(community, actor),
+                      reader="proposal")
+
+    def note() -> Outgoing:
+        made = listing_note(ctx, "Create", signed, version=1, now=now)
+        return Outgoing(made, dumps(made), public=False, followed=(community,), reader="note")
+
+    return create, (community,), note
 
 
 def note_object(ctx: NodeContext, document: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ member's signed receipts (``services/reputation.py``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -112,7 +113,11 @@ async def check_reputation(ctx: NodeContext, listing: ListingRow, actor_uri: str
 
 async def status(ctx: NodeContext, member: MemberRow, listing_id: str) -> QueueStatus:
     """The member's place in the item's queue (``state`` None when not in line)."""
-    listing = await _listing(ctx, listing_id)
+    return await status_of(ctx, member, await _listing(ctx, listing_id))
+
+
+async def status_of(ctx: NodeContext, member: MemberRow, listing: ListingRow) -> QueueStatus:
+    """``status`` for a listing already read (the listing page has it: one read fewer)."""
     if not listing.is_local:
         return _told(listing, await queue_guest.place(ctx, member, listing))
     return await _status(ctx.store.reader, listing, member, ctx.clock())
@@ -130,13 +135,14 @@ def _told(listing: ListingRow, place: RemotePlaceRow | None) -> QueueStatus:
 
 async def _status(db: aiosqlite.Connection, listing: ListingRow, member: MemberRow,
                   now: datetime) -> QueueStatus:
-    rows = await queue_store.live_entries(db, listing.id)
+    # Both reads at once: one trip to the reader thread's queue, not two (issue 17).
+    rows, item_out = await asyncio.gather(queue_store.live_entries(db, listing.id),
+                                          queue_store.item_out(db, listing.id, format_utc(now)))
     mine = next((r for r in rows if r.member_id == member.id), None)
     return QueueStatus(
         listing_id=listing.id, state=mine.state if mine else None,
         position=proto.position_of(entries(rows), member.id), length=len(rows),
-        confirm_by=mine.confirm_by if mine else None,
-        item_out=await queue_store.item_out(db, listing.id, format_utc(now)))
+        confirm_by=mine.confirm_by if mine else None, item_out=item_out)
 
 
 def check_queueable(listing: ListingRow, actor_uri: str) -> None:

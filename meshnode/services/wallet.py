@@ -9,13 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc
-from meshnode.services import ledger
+from meshnode.services import ledger, names
 from meshnode.services.balance_chart import BalanceSeries, balance_series
 from meshnode.services.context import NodeContext
 from meshnode.services.ledger import HistoryPage, Wallet
 from meshnode.services.ledger.accounts import PENDING_READ
+from meshnode.services.ledger.payments import history_page
+from meshnode.services.names import OtherSide
 from meshnode.store import ledger as q
+from meshnode.store.db import reads_together
 from meshnode.store.ledger import RequestRow
 from meshnode.store.members import MemberRow
 
@@ -33,6 +37,7 @@ class WalletView:
     sent: list[RequestRow]
     history: HistoryPage
     series: BalanceSeries | None
+    others: dict[str, OtherSide]  # who is on the other side of each history line
 
 
 @dataclass(frozen=True)
@@ -58,28 +63,41 @@ async def wallet_view(ctx: NodeContext, member: MemberRow, *, cursor: str | None
 
 async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
                        now: datetime) -> WalletView:
-    # One read of the pending requests for the count to pay and the lists shown (the
-    # first REQUESTS_SHOWN, newest first, as ledger.list_requests gives them).
-    unsettled = await q.list_requests(ctx.store.reader, member.username, status="pending",
-                                      limit=PENDING_READ)
-    wallet = await ledger.wallet_summary(ctx, member, unsettled)
-    stamp = format_utc(now)
-    pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
-    recent = await ledger.history(ctx, member, limit=CHART_ENTRIES)
-    if cursor is None:  # the first page is the newest part of the chart's entries: one read
-        first = recent.entries[:HISTORY_PAGE]
-        more = len(recent.entries) > HISTORY_PAGE or recent.next_cursor is not None
+    name, stamp = member.username, format_utc(now)
+    before = parse_cursor(cursor) if cursor else None
+    # Every read in one trip to the reader thread (issue 17: five trips, each a turn of the
+    # event loop under load). One read of the pending requests for the count to pay and
+    # the lists shown (the first REQUESTS_SHOWN, newest first, as list_requests gives them).
+    held, holds, unsettled, recent, older = await reads_together(
+        ctx.store.reader,
+        lambda db: q.transfer_snapshot(db, (name,), stamp),
+        lambda db: q.list_holds(db, name, stamp),
+        lambda db: q.list_requests(db, name, status="pending", limit=PENDING_READ),
+        lambda db: q.account_entries(db, name, before_seq=None, limit=CHART_ENTRIES + 1),
+        lambda db: q.account_entries(db, name, before_seq=before, limit=HISTORY_PAGE + 1)
+        if before is not None else _nothing())
+    wallet = ledger.wallet_from(ctx, member, held[0], unsettled, holds, stamp)
+    chart = history_page(recent, CHART_ENTRIES)
+    if older is None:  # the first page is the newest part of the chart's entries: one read
+        first = chart.entries[:HISTORY_PAGE]
+        more = len(chart.entries) > HISTORY_PAGE or chart.next_cursor is not None
         page = HistoryPage(entries=first,
                            next_cursor=str(first[-1].seq) if more and first else None)
     else:
-        page = await ledger.history(ctx, member, cursor=cursor, limit=HISTORY_PAGE)
-    series = balance_series(recent.entries, member.username, wallet.position.balance, now)
+        page = history_page(older, HISTORY_PAGE)
+    pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
+    series = balance_series(chart.entries, name, wallet.position.balance, now)
     return WalletView(
         wallet=wallet,
-        to_pay=[row for row in pending if row.payer_account == member.username],
-        sent=[row for row in pending if row.payee_account == member.username],
+        to_pay=[row for row in pending if row.payer_account == name],
+        sent=[row for row in pending if row.payee_account == name],
         history=page, series=series,
+        others=await names.history_names(ctx, name, page.entries),
     )
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def reversed_by(ctx: NodeContext, tx_id: str) -> str | None:

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosqlite
 
@@ -278,6 +278,51 @@ async def in_connection_thread(db: aiosqlite.Connection,
     # aiosqlite has no public call for this; its private queue keeps statements in order.
     result: T = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
     return result
+
+
+class _InThread:
+    """Stands for an aiosqlite connection inside that connection's own thread: each
+    statement runs at once on the ``sqlite3`` connection, so a store read (a coroutine
+    that only awaits its statements) completes without ever suspending."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[object] |
+                               Mapping[str, object] | None = None) -> list[sqlite3.Row]:
+        """As ``aiosqlite.Connection.execute_fetchall``, run now."""
+        return self._conn.execute(sql, parameters or ()).fetchall()
+
+    async def _execute(self, fn: Callable[..., T], *args: object) -> T:
+        return fn(*args)  # in_connection_thread nested in a read: already in the thread
+
+
+def _run_now(read: Awaitable[T]) -> T:
+    """Drive a read that never suspends to its result, outside any event loop."""
+    steps = read.__await__()
+    try:
+        next(steps)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    steps.close()
+    raise RuntimeError("a read run in the connection's thread waited for something else")
+
+
+async def reads_together(db: aiosqlite.Connection,
+                         *reads: Callable[[aiosqlite.Connection], Awaitable[Any]]) -> list[Any]:
+    """Run several store reads (``lambda db: store.query(db, ...)``) one after the other in
+    ``db``'s thread, for ONE thread hop instead of one per statement (issue 17: each hop is
+    a future, a wake-up of the thread, a wake-up of the loop and, under load, a turn of the
+    whole event loop). Each read gets a stand-in connection whose statements run at once;
+    the store functions themselves are unchanged. A read that awaits anything but its own
+    statements is a programming error (RuntimeError)."""
+
+    def work(conn: sqlite3.Connection) -> list[Any]:
+        here = cast(aiosqlite.Connection, _InThread(conn))
+        return [_run_now(read(here)) for read in reads]
+
+    return await in_connection_thread(db, work)
 
 
 @asynccontextmanager

@@ -178,14 +178,21 @@ async def delivery_inbox_origins(
 ) -> list[tuple[str, str]]:
     """``delivery_inboxes`` with each follower's origin: (inbox, origin) pairs, for callers
     that leave out different origins for different activities (a batch of relays)."""
+    rows = await _all(db, *delivery_inboxes_query(local_actors, reader))
+    return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def delivery_inboxes_query(local_actors: Sequence[str],
+                           reader: str | None) -> tuple[str, tuple[str | None, ...]]:
+    """The SQL and parameters of ``delivery_inbox_origins`` (also run in the writer's
+    thread by ``store.new_listings``)."""
     marks = ", ".join("?" for _ in local_actors)
     sql = ("SELECT DISTINCT coalesce(a.shared_inbox, a.inbox), a.origin FROM followers f"  # noqa: S608
            " JOIN remote_actors a ON a.id = f.remote_actor"
            f" WHERE f.local_actor IN ({marks}) AND f.state = 'accepted'"
            " AND (? IS NULL OR f.reader = ?)"
            " AND a.origin NOT IN (SELECT origin FROM peers WHERE blocked = 1)")
-    rows = await _all(db, sql, (*local_actors, reader, reader))
-    return [(str(row[0]), str(row[1])) for row in rows]
+    return sql, (*local_actors, reader, reader)
 
 
 async def list_followers(

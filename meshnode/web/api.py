@@ -15,6 +15,7 @@ from meshnode.protocol.listings import CATEGORIES, KINDS, STATUSES
 from meshnode.protocol.multikey import ed25519_public_to_multikey
 from meshnode.protocol.parsing import parse_decimal, parse_optional_int
 from meshnode.protocol.trust import ListingTrust
+from meshnode.protocol.trust import verdict as kept_verdict
 from meshnode.services import capacity, names, trust
 from meshnode.services import listings as listing_service
 from meshnode.services import members as member_service
@@ -163,7 +164,12 @@ async def create_listing(request: web.Request) -> web.Response:
     view = await listing_service.create_listing(ctx, member, data)
     # The verdict kept at signing, not a second Ed25519 check of the proof this request has
     # just made (a third of the answer's CPU; issue 17 publishing at 300/s); GET re-checks.
-    body = (await listings_json(ctx, [view]))[0]
+    # Names, verdict and what is left come from what this request knows, not from three
+    # more reads (tests/web/test_api_publish_answer.py: the same as GET shows).
+    parties = ListingParties(names.local_member(ctx, member.username, member.display_name),
+                             names.our_community(ctx))
+    body = listing_json(view, ctx.config.base_url, parties, kept_verdict(view.check, None),
+                        view.remaining)
     location = f"/api/v1/listings/{view.row.id}"
     return web.json_response(body, status=201, headers={"Location": location})
 

@@ -19,6 +19,7 @@ from meshnode.services.ledger.accounts import (
     default_limits,
     effective_limits,
     limit_breach,
+    wallet_from,
     wallet_summary,
 )
 from meshnode.services.ledger.admin import (
@@ -85,5 +86,6 @@ __all__ = [
     "signed_document",
     "signing_keys",
     "verify_journal",
+    "wallet_from",
     "wallet_summary",
 ]

@@ -4,8 +4,10 @@ counterparties, and the wallet summary (used by payments, requests, admin and IO
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import aiosqlite
 
@@ -29,6 +31,7 @@ from meshnode.services.members import check_username
 from meshnode.store import ledger as q
 from meshnode.store import listings as listing_q
 from meshnode.store import members as member_q
+from meshnode.store.db import reads_together
 from meshnode.store.ledger import AccountRow, HeldAccount, HoldRow, RequestRow
 from meshnode.store.members import MemberRow
 
@@ -236,11 +239,26 @@ async def wallet_summary(ctx: NodeContext, member: MemberRow,
     ``pending``: the member's pending requests (``PENDING_READ``, newest first) when the
     caller has read them already (the wallet page shows them: one read for both)."""
     now = format_utc(ctx.clock())
-    position = await account_position(ctx, ctx.store.reader, member.username, now)
+    name = member.username
+    reads: list[Callable[[aiosqlite.Connection], Awaitable[Any]]] = [
+        lambda db: q.transfer_snapshot(db, (name,), now), lambda db: q.list_holds(db, name, now)]
     if pending is None:
-        pending = await q.list_requests(ctx.store.reader, member.username, status="pending",
-                                        limit=PENDING_READ)
-    to_pay = sum(1 for r in pending if r.payer_account == member.username and r.expires_at > now)
-    holds = tuple(await q.list_holds(ctx.store.reader, member.username, now))
+        reads.append(lambda db: q.list_requests(db, name, status="pending",
+                                                limit=PENDING_READ))
+    found = await reads_together(ctx.store.reader, *reads)  # one thread hop (issue 17)
+    return wallet_from(ctx, member, found[0][0], pending if pending is not None else found[2],
+                       found[1], now)
+
+
+def wallet_from(ctx: NodeContext, member: MemberRow, held: dict[str, HeldAccount],
+                pending: list[RequestRow], holds: list[HoldRow], now: str) -> Wallet:
+    """``wallet_summary`` from its reads: ``transfer_snapshot``'s accounts, the pending
+    requests (newest first) and the unexpired holds of the member's account at ``now``."""
+    if member.username not in held:
+        raise NotFoundError(f"no ledger account {member.username!r}")
+    position = _as_position(ctx, held[member.username])
+    to_pay = sum(1 for r in pending
+                 if r.payer_account == member.username and r.expires_at > now)
     return Wallet(account=member.username, position=position, decimals=currency_decimals(ctx),
-                  symbol=ctx.config.currency.symbol, pending_requests_to_pay=to_pay, holds=holds)
+                  symbol=ctx.config.currency.symbol, pending_requests_to_pay=to_pay,
+                  holds=tuple(holds))

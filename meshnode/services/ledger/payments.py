@@ -97,6 +97,11 @@ async def history(
         raise ValidationError("limit must be 1-100", {"limit": "1-100"})
     entries = await q.account_entries(ctx.store.reader, member.username, before_seq=before,
                                       limit=limit + 1)
+    return history_page(entries, limit)
+
+
+def history_page(entries: list[JournalEntry], limit: int) -> HistoryPage:
+    """A page of ``limit`` entries from ``limit + 1`` read (one more: is there a next page)."""
     more = len(entries) > limit
     entries = entries[:limit]
     return HistoryPage(entries=entries, next_cursor=str(entries[-1].seq) if more else None)

@@ -105,7 +105,7 @@ async def author_matches(ctx: NodeContext, row: ListingRow, is_author: bool
     from neighbours, that want this offer (or the offers this request wants)."""
     if not is_author or row.status != "active":
         return []
-    return await service.matches_for(ctx, row.id)
+    return await service.matches_of(ctx, row)
 
 
 def expired_split(items: list[dict[str, Any]], now: str) -> tuple[list[dict[str, Any]],

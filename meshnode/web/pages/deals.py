@@ -4,6 +4,7 @@ actions (accept, decline, cancel, start, returned/done, claim) and feedback. CSR
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -191,9 +192,12 @@ async def booking_context(request: web.Request, row: ListingRow, *, is_author: b
         context["no_trust_line"] = not await deal_settlement.settles_across(
             ctx, author_uri=row.author_uri if deposit else None)
         context["bookable"] = not context["no_trust_line"]
-    if is_author:
-        context["pending"] = (await deal_service.pending_requests(ctx, [row.id])).get(row.id, 0)
-    context.update(await queue_context(request, row, is_author=is_author))
+    # Both at once: one trip to the reader thread (issue 17).
+    pending, queue = await asyncio.gather(
+        deal_service.pending_requests(ctx, [row.id]) if is_author else _no_requests(),
+        queue_context(request, row, is_author=is_author))
+    context["pending"] = pending.get(row.id, 0)
+    context.update(queue)
     if row.category == "group-buy":
         found = await deal_service.progress(ctx, row.id)
         context["progress"] = {
@@ -202,6 +206,10 @@ async def booking_context(request: web.Request, row: ListingRow, *, is_author: b
             "threshold": found.threshold / proto.DECIMAL_SCALE,
         }
     return context
+
+
+async def _no_requests() -> dict[str, int]:
+    return {}
 
 
 def _is_paid(row: ListingRow) -> bool:

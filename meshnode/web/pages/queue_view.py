@@ -23,7 +23,7 @@ async def queue_context(request: web.Request, row: ListingRow, *, is_author: boo
         return context
     if not row.is_local and row.status not in queue_service.OPEN_STATUSES:
         return context
-    found = await queue_service.status(request.app[CONTEXT], member, row.id)
+    found = await queue_service.status_of(request.app[CONTEXT], member, row)
     # another community's item: only its node knows whether it is out, so the form is shown
     if is_author or found.remote or found.item_out or found.length or found.state:
         context["queue"] = found

@@ -85,9 +85,8 @@ async def wallet_page(request: web.Request, *, notice: str | None = None,
     cursor = request.query.get("cursor", "")[:20] or None
     view = await wallet_service.wallet_view(ctx, member, cursor=cursor)
     done = DONE_MESSAGES.get(request.query.get("done", ""))
-    others = await names.history_names(ctx, member.username, view.history.entries)
     return await render(request, "wallet.html", {
-        "history_line": _history_line(request, tr, member.username, others),
+        "history_line": _history_line(request, tr, member.username, view.others),
         "view": view, "position": view.wallet.position, "money": money(request),
         "chart": _chart(request, tr, view.series) if view.series else None,
         "kind_labels": KIND_LABELS, "done": done, "notice": notice, "cursor": cursor,
