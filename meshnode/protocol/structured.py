@@ -210,8 +210,8 @@ def _parse_inner_list(cur: _Cursor) -> SFInnerList:
     plain = _PLAIN_LIST_RE.match(cur.text, cur.pos)
     if plain is not None:
         cur.pos = plain.end()
-        items = tuple(SFItem(text) for text in _QUOTED_RE.findall(plain.group()))
-        return SFInnerList(items, _parse_params(cur))
+        strings = tuple(SFItem(text) for text in _QUOTED_RE.findall(plain.group()))
+        return SFInnerList(strings, _parse_params(cur))
     cur.expect("(")
     items: list[SFItem] = []
     while True:
