@@ -160,10 +160,12 @@ class InboxQuota:
 class BlockedOrigins:
     """The set of blocked origins, asked on every inbox request without a query each time.
 
-    Reloaded when this process committed anything since the last load (so a block made here
-    applies to the very next request) and at least every ``max_age`` seconds (a block made by
-    ``meshnode peer block`` in another process applies within that). Processing re-checks
-    inside its transaction, so nothing from a blocked node is ever stored either way.
+    Reloaded when this process changed the peers table since the last load
+    (``Store.table_generation``: so a block made here applies to the very next request, and
+    the inbox's own group commits do not each cost a read) and at least every ``max_age``
+    seconds (a block made by ``meshnode peer block`` in another process applies within that).
+    Processing re-checks inside its transaction, so nothing from a blocked node is ever
+    stored either way.
     """
 
     def __init__(self, ctx: NodeContext, max_age: float = 1.0) -> None:
@@ -177,8 +179,8 @@ class BlockedOrigins:
         """True if ``origin`` is blocked."""
         store = self.ctx.store
         now = time.monotonic()
-        if store.generation != self._generation or now - self._loaded_at > self.max_age:
-            generation = store.generation
+        generation = store.table_generation("peers")
+        if generation != self._generation or now - self._loaded_at > self.max_age:
             self._origins = await fq.blocked_origins(store.reader)
             self._generation, self._loaded_at = generation, now
         return origin in self._origins
@@ -186,11 +188,12 @@ class BlockedOrigins:
 
 class SenderFacts:
     """What the inbox policy knows of each sending origin (``Sender``), kept between requests
-    the way ``BlockedOrigins`` keeps its set: dropped whenever this process committed anything
-    and at least every ``max_age`` seconds. The door asked the peers table once per request
-    (a round trip through the database thread, ~10 % of its CPU); processing re-reads the
-    facts as they are then, so a peer removed by another process is never admitted later.
-    At most ``max_origins`` origins are kept: strangers choose their origins."""
+    the way ``BlockedOrigins`` keeps its set: dropped whenever this process changed the peers
+    table (the only one read) and at least every ``max_age`` seconds. The door asked the
+    peers table once per request (a round trip through the database thread, ~10 % of its
+    CPU); processing re-reads the facts as they are then, so a peer removed by another
+    process is never admitted later. At most ``max_origins`` origins are kept: strangers
+    choose their origins."""
 
     def __init__(self, ctx: NodeContext,
                  load: Callable[[aiosqlite.Connection, str], Awaitable[Sender]],
@@ -205,13 +208,14 @@ class SenderFacts:
 
     async def get(self, origin: str) -> Sender:
         """The facts about ``origin``, read at most ``max_age`` seconds ago and since this
-        process's last commit."""
+        process last changed the peers table."""
         store = self.ctx.store
         now = time.monotonic()
-        if (store.generation != self._generation or now - self._loaded_at > self.max_age
+        generation = store.table_generation("peers")
+        if (generation != self._generation or now - self._loaded_at > self.max_age
                 or len(self._facts) >= self.max_origins):
             self._facts.clear()
-            self._generation, self._loaded_at = store.generation, now
+            self._generation, self._loaded_at = generation, now
         facts = self._facts.get(origin)
         if facts is None:  # requests arriving while it is read wait for that one read
             facts = self._facts[origin] = asyncio.ensure_future(self.load(store.reader, origin))

@@ -41,6 +41,18 @@ _TOKEN_RE = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
 _B64_RE = re.compile(r"[A-Za-z0-9+/=]*")
 _INTEGER_RE = re.compile(r"-?[0-9]*")
 _STRING_BODY_RE = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but '"' and '\\'
+# Fast paths for the shapes signatures use (issue 17: the door parsed Signature-Input char by
+# char, 40-80 µs a request): an inner list of plain strings, and a parameter whose value is
+# an integer, a string without escapes or a token. Each matches only text the general parser
+# reads the same way (tests/protocol/test_structured.py compares both on random fields);
+# anything else (escapes, item parameters, booleans, 16 digits, a decimal) takes the
+# general path, which also names the error.
+_PLAIN_LIST_RE = re.compile(r'\( *(?:"[ !#-\[\]-~]*"(?: +"[ !#-\[\]-~]*")*)? *\)')
+_QUOTED_RE = re.compile(r'"([ !#-\[\]-~]*)"')
+_PARAM_RE = re.compile(
+    r'; *([a-z*][a-z0-9_\-.*]*+)'
+    r'(?:=(?:(-?[0-9]{1,15})(?![0-9.])|"([ !#-\[\]-~]*)"'
+    r"|([A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*+))|(?!=))")
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,13 @@ def _parse_bare(cur: _Cursor) -> BareItem:
 def _parse_params(cur: _Cursor) -> Params:
     params: dict[str, BareItem] = {}
     while cur.peek() == ";":
+        fast = _PARAM_RE.match(cur.text, cur.pos)
+        if fast is not None:
+            cur.pos = fast.end()
+            key, integer, text, token = fast.groups()
+            params[key] = (int(integer) if integer is not None else text if text is not None
+                           else Token(token) if token is not None else True)
+            continue
         cur.pos += 1
         cur.skip(" ")
         key = _parse_key(cur)
@@ -188,6 +207,11 @@ def _parse_params(cur: _Cursor) -> Params:
 
 
 def _parse_inner_list(cur: _Cursor) -> SFInnerList:
+    plain = _PLAIN_LIST_RE.match(cur.text, cur.pos)
+    if plain is not None:
+        cur.pos = plain.end()
+        strings = tuple(SFItem(text) for text in _QUOTED_RE.findall(plain.group()))
+        return SFInnerList(strings, _parse_params(cur))
     cur.expect("(")
     items: list[SFItem] = []
     while True:

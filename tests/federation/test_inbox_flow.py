@@ -168,6 +168,9 @@ class _Store:
     def __init__(self, reader: object) -> None:
         self.reader, self.generation = reader, 0
 
+    def table_generation(self, _table: str) -> int:
+        return self.generation
+
 
 class _Ctx:
     def __init__(self) -> None:
@@ -242,3 +245,34 @@ async def test_sender_facts__a_failed_read_is_not_kept() -> None:
         await facts.get("http://a.example")
     assert await facts.get("http://a.example") == Sender(is_peer=False)
     assert len(calls) == 2
+
+
+async def test_blocked_origins__the_inbox_commits_cost_no_read_and_a_block_applies_at_once(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the door's blocked-origins set over the real store, its reads counted
+    reads: list[int] = []
+    real = fq.blocked_origins
+
+    async def counted(db: object) -> frozenset[str]:
+        reads.append(1)
+        return await real(db)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(state.fq, "blocked_origins", counted)
+    blocked = state.BlockedOrigins(ctx, max_age=3600)
+    origin = "http://127.0.0.1:9"
+    assert not await blocked.contains(origin)
+    # When the inbox's group commits store activities (rows no cache reads)
+    writer = InboxWriter(ctx)
+    for n in range(3):
+        await writer.store(**{**_row(n), "origin": "http://a.example", "size": 2})
+        # Then the set is not read again
+        assert not await blocked.contains(origin)
+    assert len(reads) == 1
+    # When this process commits a block, Then the very next request sees it
+    async with ctx.store.transaction() as tx:
+        await fq.insert_peer(tx, origin=origin, requested=origin, out_state="resolving",
+                             now="2026-12-03T00:00:00Z")
+        await fq.update_peer(tx, origin, "2026-12-03T00:00:00Z", blocked=1)
+    assert await blocked.contains(origin)
+    assert len(reads) == 2

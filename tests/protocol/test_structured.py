@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshnode.protocol import structured
 from meshnode.protocol.errors import SignatureError
 from meshnode.protocol.structured import (
     BareItem,
@@ -88,3 +89,47 @@ def test_parse_dictionary__any_text_parses_or_is_refused_with_a_typed_error(text
         parsed = parse_dictionary(text)
         assert all(KEY.fullmatch(key) for key in parsed)
         assert all(isinstance(member, SFItem | SFInnerList) for member in parsed.values())
+
+
+FRAGMENTS = ['sig1=', '(', ')', '"', '"@method"', '"a b"', ' ', '  ', ';', '=', ',', 'a',
+             'created', 'keyid', '1', '-', '.', '1234567890123456', '123456789012345',
+             '?1', '?0', ':AA==:', '\\', '\\"', 'tok/x:y', '*', '\t', 'A', 'é']
+
+
+def _general(text: str) -> object:
+    """``parse_dictionary`` with the fast paths off (patterns that never match)."""
+    never = re.compile(r"(?!)")
+    saved = structured._PLAIN_LIST_RE, structured._PARAM_RE
+    structured._PLAIN_LIST_RE, structured._PARAM_RE = never, never
+    try:
+        return _outcome(text)
+    finally:
+        structured._PLAIN_LIST_RE, structured._PARAM_RE = saved
+
+
+def _outcome(text: str) -> object:
+    try:
+        return parse_dictionary(text)
+    except SignatureError as exc:
+        return str(exc)
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join))
+def test_parse_dictionary__fast_paths_read_every_field_as_the_general_parser(
+        text: str) -> None:
+    # Given any field made of the pieces signatures use (and their malformed neighbours)
+    # When it is parsed with the fast paths and without them
+    # Then both give the same members, or the same error at the same offset
+    assert _outcome(text) == _general(text)
+
+
+def test_parse_dictionary__fast_paths_on_a_signature_input() -> None:
+    # Given a typical Signature-Input, and neighbours the fast paths must leave alone
+    texts = ['sig1=("@method" "@target-uri");created=1733200000;keyid="http://127.0.0.1:1/u#k"'
+             ';alg="ed25519";tag=tok/x;flag',
+             'sig1=("a";req "b");x=?1', 'sig1=("a\\"b");created=1234567890123456',
+             'sig1=("a""b")', 'sig1=();n=1.5']
+    # Then each is read exactly as the general parser reads it
+    for text in texts:
+        assert _outcome(text) == _general(text), text
+    assert isinstance(_outcome(texts[0]), dict)

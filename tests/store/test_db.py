@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from meshnode.services.context import NodeContext
+from meshnode.store import federation as fq
 from meshnode.store.db import Store, query
 
 
@@ -73,5 +74,43 @@ async def test_store__data_version_changes_after_any_commit(tmp_path: Path) -> N
         after_theirs = store.data_version()
         # Then each commit gave a new number
         assert len({before, after_ours, after_theirs}) == 3
+    finally:
+        await store.close()
+
+
+async def test_store__table_generation_moves_only_with_a_commit_changing_that_table(
+        tmp_path: Path) -> None:
+    # Given a store that has committed once to a table nobody watches
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO community_settings (key, value) VALUES ('a', '1')")
+        unchanged = store.table_generation("peers")
+        assert unchanged < store.generation
+        # When a transaction writing peers is rolled back
+        with contextlib.suppress(RuntimeError):
+            async with store.transaction() as tx:
+                await fq.insert_peer(tx, origin="http://127.0.0.1:9", requested="x",
+                                     out_state="resolving", now="2026-12-03T00:00:00Z")
+                raise RuntimeError("rolled back")
+        # Then the peers table's generation did not move
+        assert store.table_generation("peers") == unchanged
+        # When a commit adds a peer, then one changes it, then one deletes it
+        for write in (
+            lambda tx: fq.insert_peer(tx, origin="http://127.0.0.1:9", requested="x",
+                                      out_state="resolving", now="2026-12-03T00:00:00Z"),
+            lambda tx: fq.update_peer(tx, "http://127.0.0.1:9", "2026-12-03T00:00:01Z",
+                                      blocked=1),
+            lambda tx: fq.delete_peer(tx, "http://127.0.0.1:9"),
+        ):
+            async with store.transaction() as tx:
+                await write(tx)
+            # Then each moves it to the commit's generation
+            assert store.table_generation("peers") == store.generation
+        # And a later commit elsewhere leaves it
+        moved = store.table_generation("peers")
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO community_settings (key, value) VALUES ('b', '2')")
+        assert store.table_generation("peers") == moved < store.generation
     finally:
         await store.close()
