@@ -63,7 +63,7 @@ def _print_preview(preview: node_blocks.BlockPreview) -> None:
 def cmd_peer_block(args: argparse.Namespace) -> int:
     """``meshnode peer block URL [--yes]``: show what blocking the node would do (listings
     hidden, deals cancelled with refunds, trust line frozen); only ``--yes`` applies it, as
-    the admin page's preview and confirmation do (README "Moderation across nodes")."""
+    the admin page's preview and confirmation do (docs/moderation.md)."""
 
     async def action(ctx: NodeContext) -> int:
         origin = await blocking.block_key(ctx, args.peer)

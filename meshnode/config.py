@@ -167,7 +167,7 @@ class Config:
     # many seconds unless this node wrote anything meanwhile; 0 turns the cache off.
     page_cache_seconds: float = 5.0
     inbox: InboxLimits = field(default_factory=InboxLimits)
-    # What visitors and members can hold (see README "Security model"): images are judged
+    # What visitors and members can hold (see docs/security.md): images are judged
     # from their header (pixels, then the bytes the decode will take) and decoded one at a
     # time; slow clients are cut off; connections beyond the cap evict idle ones first.
     max_image_pixels: int = 24_000_000

@@ -28,6 +28,10 @@ from tests.nodeproc import NodeProcess, cli, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+# The guides the README links (docs/*.md) are held to the same standard as the README itself.
+GUIDES = [(ROOT / "docs" / name).read_text(encoding="utf-8")
+          for name in re.findall(r"\]\(docs/([a-z-]+\.md)\)", README)]
+DOCS = "\n".join([README, *GUIDES])
 FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -71,7 +75,7 @@ def command_paths(words: list[str]) -> list[list[str]]:
 def readme_commands() -> list[tuple[str, list[str]]]:
     """(line, words) for every meshnode invocation the README and the systemd unit show."""
     found = []
-    for block in shell_blocks(README):
+    for block in shell_blocks(DOCS):
         for line in logical_lines(block):
             found += [(line.strip(), words) for words in meshnode_invocations(line)]
     unit = (ROOT / "scripts" / "meshnode.service").read_text(encoding="utf-8")
@@ -117,7 +121,7 @@ def test_readme__every_command_and_flag_it_shows_exists() -> None:
 
 
 def test_readme__every_script_it_names_exists() -> None:
-    named = set(re.findall(r"scripts/[A-Za-z0-9_.]+[A-Za-z0-9]", README))
+    named = set(re.findall(r"scripts/[A-Za-z0-9_.]+[A-Za-z0-9]", DOCS))
     assert "scripts/start.sh" in named
     assert "scripts/test.sh" in named
     missing = sorted(name for name in named if not (ROOT / name).exists())
@@ -145,10 +149,11 @@ def test_readme__systemd_unit_runs_the_node_the_pi_section_creates() -> None:
 
 
 def api_examples() -> list[str]:
-    """The README's curl commands, in order (a quoted JSON body may span lines)."""
+    """The curl commands of the README and its guides, in order (a quoted JSON body may span
+    lines)."""
     commands: list[str] = []
     pending = ""
-    for block in shell_blocks(README):
+    for block in shell_blocks(DOCS):
         for line in logical_lines(block):
             if not pending and not line.strip().startswith("curl "):
                 continue

@@ -215,7 +215,7 @@ def _direct(act: Mapping[str, Any], here: Here, actor: str) -> Verdict:
 
 def _direct_delete(act: Mapping[str, Any], actor: str) -> Verdict:
     """The ``Delete`` (by id) of a direct message to one of our members, from anyone like the
-    message itself (its author deleted it, or their account: README "Your members' data");
+    message itself (its author deleted it, or their account: docs/member-data.md);
     the worker removes only a message of that very actor."""
     if not _on_actor_origin(_id(act.get("object")), actor):
         return _refuse("foreign_object", "the deleted object is not on the actor's origin")

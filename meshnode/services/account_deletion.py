@@ -1,4 +1,4 @@
-"""Deleting a member's account (RGPD, issue 19; README "Your members' data (RGPD)").
+"""Deleting a member's account (RGPD, issue 19; docs/member-data.md).
 
 The request (password and the word DELETE) revokes every session and token and records an
 ``account_deletions`` row in one transaction; the deletion worker then steps it through

@@ -1,4 +1,4 @@
-"""JSON API ``/api/v1``: members' own data and listings (see README, "JSON API")."""
+"""JSON API ``/api/v1``: members' own data and listings (see docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Members' data rights (RGPD): the export archive, for the member or by an admin, and
-account deletion (README, "Your members' data (RGPD)")."""
+account deletion (docs/member-data.md)."""
 
 from __future__ import annotations
 

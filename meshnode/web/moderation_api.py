@@ -1,5 +1,5 @@
 """Reports in the JSON API: a member reports a listing (ours or another node's), admins read
-the queue and decide (see README, "Moderation across nodes")."""
+the queue and decide (see docs/moderation.md)."""
 
 from __future__ import annotations
 
