@@ -40,23 +40,14 @@ def listing_capacity(row: ListingRow) -> Capacity | None:
     return proto.bookable_capacity(row.category, row.kind, json.loads(row.details))
 
 
-def counted_here(rows: Sequence[ListingRow]) -> list[str]:
-    """The listings whose remaining ``remaining_for`` counts from this node's deals."""
-    return [row.id for row in rows if row.is_local and listing_capacity(row) is not None]
-
-
-async def remaining_for(ctx: NodeContext, rows: Sequence[ListingRow],
-                        taken: dict[str, dict[str, int]] | None = None
-                        ) -> dict[str, Remaining]:
+async def remaining_for(ctx: NodeContext, rows: Sequence[ListingRow]) -> dict[str, Remaining]:
     """What is left of each listing that has a capacity (by listing id): counted from the
     deals for ours, as last published by the author's node for the others (everything,
-    when that node published no figure). ``taken``: ``deals.taken_by_listing`` of
-    ``counted_here(rows)`` when the caller read it already (with the rows: one hop)."""
+    when that node published no figure)."""
     capacities = {row.id: (row, cap) for row in rows
                   if (cap := listing_capacity(row)) is not None}
     local = [row_id for row_id, (row, _cap) in capacities.items() if row.is_local]
-    if taken is None:
-        taken = await deal_q.taken_by_listing(ctx.store.reader, local)
+    taken = await deal_q.taken_by_listing(ctx.store.reader, local)
     found: dict[str, Remaining] = {}
     for row_id, (row, cap) in capacities.items():
         if row.is_local:

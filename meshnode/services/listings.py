@@ -53,16 +53,14 @@ from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.services import alerts
-from meshnode.services.capacity import available_now, counted_here
+from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import new_listing_create, publish_listing_change
 from meshnode.services.signing import sign_as_member
 from meshnode.services.trust import local_check
-from meshnode.store import deals as deal_q
 from meshnode.store import listings as q
 from meshnode.store import trust as trust_q
-from meshnode.store.db import reads_together
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.store.new_listings import NewLocalListing, write_new_listings
@@ -99,8 +97,6 @@ class SearchPage:
 
     items: list[ListingRow]
     next_cursor: str | None
-    # deals' quantities per listing and state (``capacity.remaining_for``'s ``taken``)
-    taken: dict[str, dict[str, int]] | None = None
 
 
 def currency_ref(ctx: NodeContext) -> CurrencyRef:
@@ -346,24 +342,14 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
     return await get_listing(ctx, listing_id)
 
 
-async def search_listings(ctx: NodeContext, filters: SearchFilters, *,
-                          with_taken: bool = False) -> SearchPage:
-    """Newest-first page of listings matching ``filters``; ``with_taken``: and what their
-    deals took (``SearchPage.taken``, for the cards' "places restantes"), in the same hop."""
+async def search_listings(ctx: NodeContext, filters: SearchFilters) -> SearchPage:
+    """Newest-first page of listings matching ``filters``."""
     filters = replace(filters, now=format_utc(ctx.clock()))
-
-    async def read(db: aiosqlite.Connection
-                   ) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
-        rows = await q.search_listings(db, filters)
-        counted = counted_here(rows[: filters.limit]) if with_taken else []
-        return rows, await deal_q.taken_by_listing(db, counted)
-
-    # The page's rows and what their deals took, in one trip to the reader thread (issue 17)
-    rows, taken = (await reads_together(ctx.store.reader, read))[0]
+    rows = await q.search_listings(ctx.store.reader, filters)
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     cursor = encode_cursor(rows[-1]) if more and rows else None
-    return SearchPage(items=rows, next_cursor=cursor, taken=taken if with_taken else None)
+    return SearchPage(items=rows, next_cursor=cursor)
 
 
 def encode_cursor(row: ListingRow) -> str:

@@ -61,14 +61,12 @@ def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[CONTEXT].config.timezone)
 
 
-async def card_context(ctx: NodeContext, rows: list[ListingRow],
-                       taken: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
+async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
     """What a listing card shows (details parsed once here, not in the template), with the
     author and community by name (``Camille · camille@canal.example``), never a URL, and
-    what is left of it ("2 places restantes sur 3", "Complet"); ``taken``: a search page's
-    (``SearchPage.taken``, read with its rows)."""
+    what is left of it ("2 places restantes sur 3", "Complet")."""
     parties = await names.listing_parties(ctx, rows)
-    left = await capacity.remaining_for(ctx, rows, taken)
+    left = await capacity.remaining_for(ctx, rows)
     return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
@@ -93,8 +91,8 @@ async def home_cards(ctx: NodeContext) -> list[dict[str, Any]]:
 
     async def load() -> list[dict[str, Any]]:
         page = await listing_service.search_listings(
-            ctx, SearchFilters(status="active", limit=HOME_SIZE), with_taken=True)
-        return await card_context(ctx, page.items, page.taken)
+            ctx, SearchFilters(status="active", limit=HOME_SIZE))
+        return await card_context(ctx, page.items)
 
     return await ctx.cached(("home_cards",), load, stamp=ctx.clock(), view=True)
 
@@ -107,12 +105,10 @@ async def search(request: web.Request) -> web.Response:
     params["limit"] = str(PAGE_SIZE)
     errors: dict[str, str] = {}
     rows: list[ListingRow] = []
-    taken: dict[str, dict[str, int]] | None = None
     next_link = None
     try:
-        page = await listing_service.search_listings(ctx, search_filters(params),
-                                                     with_taken=True)
-        rows, taken = page.items, page.taken
+        page = await listing_service.search_listings(ctx, search_filters(params))
+        rows = page.items
         if page.next_cursor:
             keep = {k: query[k] for k in SEARCH_KEYS if query[k]}
             next_link = "/search?" + urlencode({**keep, "cursor": page.next_cursor})
@@ -120,7 +116,7 @@ async def search(request: web.Request) -> web.Response:
         errors = exc.fields or {"q": message_of(exc)}
     searched = any(query[k] for k in SEARCH_KEYS)
     return await render(request, "search.html", {
-        "query": query, "listings": await card_context(ctx, rows, taken), "errors": errors,
+        "query": query, "listings": await card_context(ctx, rows), "errors": errors,
         "next_link": next_link, "searched": searched,
         "search_options": request.app[SEARCH_OPTIONS],
         "places": await request.app[PLACES].get(ctx),
