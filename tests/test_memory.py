@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +22,7 @@ import pytest
 from meshnode.services import memory
 from tests.memload import (
     REPO,
+    MemNode,
     Tally,
     setup_node,
     small_jpeg,
@@ -28,6 +31,20 @@ from tests.memload import (
     wait_healthy,
 )
 from tests.nodeproc import free_port
+
+
+@asynccontextmanager
+async def running_node(folder: Path, *, discovery: bool
+                       ) -> AsyncIterator[tuple[subprocess.Popen[bytes], MemNode]]:
+    """A real ``meshnode run`` in ``folder``, answering, stopped with SIGTERM afterwards."""
+    node = await setup_node(folder, free_port(), discovery=discovery)
+    proc = start_node(node)
+    try:
+        await wait_healthy(node.url, proc)
+        yield proc, node
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=45)
 
 
 def mapped(pid: int, fragment: str) -> bool:
@@ -56,10 +73,7 @@ async def test_memory__idle_node_without_mdns_maps_no_zeroconf_pillow_or_expat(
     tmp_path: Path,
 ) -> None:
     # Given a node with LAN discovery off, started and answering
-    node = await setup_node(tmp_path / "n", free_port(), discovery=False)
-    proc = start_node(node)
-    try:
-        await wait_healthy(node.url, proc)
+    async with running_node(tmp_path / "n", discovery=False) as (proc, node):
         await asyncio.sleep(0.5)  # the start-up tasks (catch-up, sweeps) have run
         # Then zeroconf, Pillow, the XML parser and cryptography are not loaded
         assert not mapped(proc.pid, "site-packages/zeroconf/")
@@ -74,41 +88,26 @@ async def test_memory__idle_node_without_mdns_maps_no_zeroconf_pillow_or_expat(
         # Then Pillow is loaded, for that upload
         assert status == 201
         assert mapped(proc.pid, "site-packages/PIL/")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=45)
 
 
 @pytest.mark.slow
 async def test_memory__node_with_mdns_on_loads_zeroconf(tmp_path: Path) -> None:
     # Given a node with LAN discovery on (the default)
-    node = await setup_node(tmp_path / "n", free_port(), discovery=True)
-    proc = start_node(node)
-    try:
-        await wait_healthy(node.url, proc)
+    async with running_node(tmp_path / "n", discovery=True) as (proc, _):
         # Then zeroconf runs: laziness never turns discovery off
         assert mdns_socket_open(proc.pid)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=45)
 
 
 @pytest.mark.slow
 async def test_memory__idle_node_maps_no_cxx_frozenlist_or_argon2(tmp_path: Path) -> None:
     # Given a node started by meshnode run and answering
-    node = await setup_node(tmp_path / "n", free_port(), discovery=False)
-    proc = start_node(node)
-    try:
-        await wait_healthy(node.url, proc)
+    async with running_node(tmp_path / "n", discovery=False) as (proc, _):
         await asyncio.sleep(0.5)  # the start-up tasks (catch-up, sweeps) have run
         # Then frozenlist's C++ build (and with it libstdc++) is not loaded: aiohttp runs on
         # its pure-Python lists; nor is argon2, before the first password
         assert not mapped(proc.pid, "_frozenlist")
         assert not mapped(proc.pid, "libstdc++")
         assert not mapped(proc.pid, "_argon2_cffi_bindings")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=45)
 
 
 def test_memory__prefer_pure_frozenlist_before_aiohttp_is_imported() -> None:
