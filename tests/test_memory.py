@@ -57,9 +57,14 @@ def mdns_socket_open(pid: int) -> bool:
 
     (zeroconf is imported from its Python source, federation/zeroconf_source.py: no
     extension module of it is mapped to look for.)"""
-    inodes = {link.readlink().name[len("socket:["):-1]
-              for link in Path(f"/proc/{pid}/fd").iterdir()
-              if link.readlink().name.startswith("socket:[")}
+    inodes = set()
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = link.readlink().name
+        except FileNotFoundError:
+            continue  # closed between the listing and the read (the node is running)
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
     for table in ("/proc/net/udp", "/proc/net/udp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
