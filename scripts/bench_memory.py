@@ -68,14 +68,18 @@ LAYERS = ("protocol", "store", "services", "federation", "web")
 
 IMPORT_CHILD = r"""
 import importlib, json, os, sys
-os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # as meshnode run (cli.cmd_run)
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
 rows = [("interpreter start", rss(), 0)]
+start = rss()  # as meshnode run (cli.cmd_run): counted with the standard library below
+from meshnode.services.memory import defer_ca_certificates, prefer_pure_frozenlist
+prefer_pure_frozenlist()
+defer_ca_certificates()
 for group in json.loads(sys.argv[1]):
-    before, count = rss(), 0
+    before, count = (start, 0) if start else (rss(), 0)
+    start = 0
     for name in group["modules"]:
         if name in sys.modules:
             continue
@@ -93,8 +97,9 @@ print(json.dumps(rows))
 """
 
 # What ``meshnode run`` imports: the command line, then the server (cli.cmd_run).
-RUN_IMPORTS = ("from meshnode.services.memory import prefer_pure_frozenlist;"
-               " prefer_pure_frozenlist(); import meshnode.cli, meshnode.serve")
+RUN_IMPORTS = ("from meshnode.services.memory import defer_ca_certificates,"
+               " prefer_pure_frozenlist; prefer_pure_frozenlist(); defer_ca_certificates();"
+               " import meshnode.cli, meshnode.serve")
 LOADED_CHILD = r"""
 import json, sys
 """ + RUN_IMPORTS + r"""
