@@ -137,7 +137,7 @@ async def test_store__shrink_memory_gives_back_both_page_caches(tmp_path: Path) 
         await store.reader.execute_fetchall("SELECT count(*), max(body) FROM bulk")
         warm = sqlite.sqlite3_memory_used()
         # When the idle sweep asks it to shrink
-        await store.shrink_memory()
+        assert await store.shrink_memory() is True
         # Then SQLite gave back at least the two 1 MiB page caches' worth, and still reads
         assert warm - sqlite.sqlite3_memory_used() > 1.5 * 2**20
         assert (await store.reader.execute_fetchall("SELECT count(*) FROM bulk"))[0][0] == 20_000
