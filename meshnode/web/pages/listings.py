@@ -31,7 +31,7 @@ from meshnode.services.notifications import EXPIRY_WARNING
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS
+from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS, TEMPLATES
 from meshnode.web.browser import (
     current_member,
     field,
@@ -39,6 +39,7 @@ from meshnode.web.browser import (
     redirect,
     render,
     require_member,
+    translator,
 )
 from meshnode.web.pages.alerts import author_matches, expired_split
 from meshnode.web.pages.deals import booking_context
@@ -115,11 +116,13 @@ async def search(request: web.Request) -> web.Response:
     except ValidationError as exc:
         errors = exc.fields or {"q": message_of(exc)}
     searched = any(query[k] for k in SEARCH_KEYS)
+    places = request.app[PLACES]
+    filters = request.app[SEARCH_OPTIONS].filters(
+        request.app[TEMPLATES].env, translator(request, await current_member(request)), query,
+        errors, await places.get(ctx), places.version)
     return await render(request, "search.html", {
         "query": query, "listings": await card_context(ctx, rows), "errors": errors,
-        "next_link": next_link, "searched": searched,
-        "search_options": request.app[SEARCH_OPTIONS],
-        "places": await request.app[PLACES].get(ctx),
+        "next_link": next_link, "searched": searched, "search_filters": filters,
     }, status=400 if errors else 200)
 
 
