@@ -45,6 +45,7 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
     if (ctx := app.get(CONTEXT)) is not None:  # rows and page views read for the pages
         ctx.reads.clear()
         ctx.views.clear()
+        ctx.match_counts.clear()
     app[I18N].forget()
     gc.collect()
     trim_heap()

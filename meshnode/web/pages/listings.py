@@ -67,8 +67,9 @@ async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[st
     author and community by name (``Camille · camille@canal.example``), never a URL, and
     what is left of it ("2 places restantes sur 3", "Complet")."""
     parties = await names.listing_parties(ctx, rows)
-    left = await capacity.remaining_for(ctx, rows)
-    return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
+    details = {row.id: json.loads(row.details) for row in rows}
+    left = await capacity.remaining_for(ctx, rows, details)
+    return [{"row": row, "details": details[row.id], "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
 
