@@ -32,6 +32,7 @@ from bench_federation import RIDE, Node, _distinct_listings, _raw_request, _raw_
 from bench_federation import print_profile as print_stats
 
 from meshnode.config import InboxLimits
+from meshnode.federation.processing import INBOX_BATCH
 from meshnode.federation.runtime import WORKERS
 from meshnode.federation.state import READINGS_MAX
 from meshnode.protocol.activities import listing_activity
@@ -70,10 +71,13 @@ def _thread_cpu() -> dict[int, float]:
     return out
 
 
-async def _process(beta: Node, profiler: cProfile.Profile | None) -> tuple[int, float, float]:
-    """Step beta's inbox worker until its inbox is empty: (activities, seconds of CPU of
-    the loop's thread, of all other threads)."""
-    step = beta.app[WORKERS].inbox.step
+async def _process(beta: Node, profiler: cProfile.Profile | None, batch: int
+                   ) -> tuple[int, float, float]:
+    """Step beta's inbox worker (``batch`` activities a step) until its inbox is empty:
+    (activities, seconds of CPU of the loop's thread, of all other threads)."""
+    worker = beta.app[WORKERS].inbox
+    worker.batch = batch
+    step = worker.step
     main = threading.get_native_id()
     gc.collect()
     before = _thread_cpu()
@@ -91,7 +95,7 @@ async def _process(beta: Node, profiler: cProfile.Profile | None) -> tuple[int, 
     return done, loop, others
 
 
-async def run(total: int, profile: Path | None) -> None:
+async def run(total: int, batch: int, profile: Path | None) -> None:
     """Post and process ``total`` listings by chunks; print the worker's CPU per listing."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -119,7 +123,7 @@ async def run(total: int, profile: Path | None) -> None:
                     assert response.status == 202, response.status
                 raw = [_raw_request(url, body, headers) for body, headers in requests[1:]]
                 await asyncio.gather(*(_raw_sender(url, raw) for _ in range(8)))
-                count, loop_cpu, other_cpu = await _process(beta, profiler)
+                count, loop_cpu, other_cpu = await _process(beta, profiler, batch)
                 done, loop, others = done + count, loop + loop_cpu, others + other_cpu
         finally:
             await alpha.stop()
@@ -128,7 +132,8 @@ async def run(total: int, profile: Path | None) -> None:
     print(f"inbox worker: {stored:,} distinct signed Creates processed; CPU per listing: "
           f"{(loop + others) / stored * 1e6:,.0f} µs (event loop's thread "
           f"{loop / stored * 1e6:,.0f} µs, SQLite's threads {others / stored * 1e6:,.0f} µs);"
-          f" load {os.getloadavg()[0]:.1f}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+          f" batches of {batch}; load {os.getloadavg()[0]:.1f};"
+          f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     if profiler is not None and profile is not None:
         profiler.dump_stats(str(profile))
         print_stats(profile, stored)
@@ -138,7 +143,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="800 listings (smoke run)")
     parser.add_argument("--listings", type=int, default=None, help="listings (4,000)")
+    parser.add_argument("--batch", type=int, default=INBOX_BATCH,
+                        help=f"activities per worker step ({INBOX_BATCH}; a running node's "
+                             "worker often takes fewer, as they arrive)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="cProfile the worker's steps; statistics written there")
     args = parser.parse_args()
-    asyncio.run(run(args.listings or (800 if args.quick else 4000), args.profile))
+    asyncio.run(run(args.listings or (800 if args.quick else 4000), args.batch, args.profile))
