@@ -83,3 +83,15 @@ async def test_listing_versions_keep_text__a_replaced_text_stays_with_its_versio
             (1, first.signed_object), (2, '{"v":2}')]
     finally:
         await store.close()
+
+
+def test_listing_versions_keep_text__finds_the_shared_row_by_index(tmp_path: Path) -> None:
+    """Given a node's database, when the trigger looks for a listing's shared version row,
+    then it reads it through the partial index, not through every version of the listing
+    (a listing may have many)."""
+    path = tmp_path / "db.sqlite3"
+    initialise_database(path)
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute("EXPLAIN QUERY PLAN UPDATE listing_versions SET signed_object = 'x'"
+                            " WHERE listing_id = 'a' AND signed_object = ''").fetchall()
+    assert any("USING INDEX listing_versions_shared" in str(step[-1]) for step in plan), plan

@@ -6,6 +6,10 @@
 -- Before a listing's signed_object is replaced, this trigger gives the version that still
 -- points at it its own copy, so no writer has to know: '' always means "the listing's
 -- current text". Rows stored before this migration keep their full copies.
+-- The partial index finds a listing's '' row at once, however many versions it has (the
+-- trigger runs on every change of a listing's text, local edits included).
+CREATE INDEX IF NOT EXISTS listing_versions_shared ON listing_versions(listing_id)
+    WHERE signed_object = '';
 CREATE TRIGGER IF NOT EXISTS listing_versions_keep_text
 AFTER UPDATE OF signed_object ON listings BEGIN
     UPDATE listing_versions SET signed_object = old.signed_object
