@@ -221,9 +221,12 @@ def get_listings_here(conn: sqlite3.Connection,
 
 
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
-    """All signed versions of a listing, oldest first."""
+    """All signed versions of a listing, oldest first (a version stored as ``''`` is the
+    listing's current text: migration ``0019_worker17e_one_copy``)."""
     async with query(db,
-        "SELECT version, signed_object FROM listing_versions WHERE listing_id = ? ORDER BY version",
+        "SELECT v.version, COALESCE(NULLIF(v.signed_object, ''), l.signed_object)"
+        " FROM listing_versions v JOIN listings l ON l.id = v.listing_id"
+        " WHERE v.listing_id = ? ORDER BY v.version",
         (listing_id,),
     ) as cursor:
         return [(row[0], row[1]) for row in await cursor.fetchall()]
