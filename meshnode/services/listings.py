@@ -350,7 +350,7 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
 async def search_listings(ctx: NodeContext, filters: SearchFilters) -> SearchPage:
     """Newest-first page of listings matching ``filters``."""
     filters = replace(filters, now=format_utc(ctx.clock()))
-    rows = await q.search_listings(ctx.store.reader, filters)
+    rows = await q.search_listings(ctx.store.reader, filters, ctx.match_counts)
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     cursor = encode_cursor(rows[-1]) if more and rows else None
