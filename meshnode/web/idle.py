@@ -29,7 +29,7 @@ from aiohttp import web
 
 from meshnode.services.background import BackgroundTask
 from meshnode.services.memory import trim_heap
-from meshnode.web.appkeys import CARDS, CONTEXT, FRAGMENTS, I18N
+from meshnode.web.appkeys import CARDS, CONTEXT, FRAGMENTS, I18N, SEARCH_OPTIONS
 from meshnode.web.pagecache import PAGE_CACHE
 
 SWEEP_SECONDS = 30.0
@@ -45,11 +45,12 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
     if now - cache.last_request < idle_seconds or cache.swept_after == cache.last_request:
         return False  # busy, or already swept since the last request
     cache.swept_after = cache.last_request
-    for pages in (cache, app[CARDS], app[FRAGMENTS]):
+    for pages in (cache, app[CARDS], app[FRAGMENTS], app[SEARCH_OPTIONS]):
         pages.clear()
     if (ctx := app.get(CONTEXT)) is not None:  # rows and page views read for the pages
         ctx.reads.clear()
         ctx.views.clear()
+        ctx.match_counts.clear()
     app[I18N].forget()
     gc.collect()
     trim_heap()
