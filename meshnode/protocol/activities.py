@@ -71,7 +71,10 @@ def origin_of(url: str) -> str:
 
 def _split_origin(url: str) -> str:
     """``origin_of`` for any other shape, by ``urllib.parse.urlsplit``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[": an unclosed IPv6 bracket (was a bare ValueError)
+        raise ValidationError(f"not an http(s) URL: {url[:200]!r}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"not an http(s) URL: {url[:200]!r}")
     try:

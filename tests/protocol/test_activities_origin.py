@@ -30,6 +30,13 @@ def test_origin_of__usual_urls(url: str, origin: str) -> None:
     assert origin_of(url) == origin == _split_origin(url)
 
 
+def test_origin_of__an_unclosed_ipv6_bracket_is_refused_as_a_bad_url() -> None:
+    # Given a hostile id such as "http://[" (urlsplit raises a bare ValueError for it)
+    # Then it is a ValidationError (a 422 at the door), not an unexpected error
+    with pytest.raises(ValidationError):
+        origin_of("http://[")
+
+
 @pytest.mark.parametrize("url", [
     "http://a.b:65536/", "http://a.b:/", "ftp://a.b/", "http:///x", "http://a b/",
     "HTTP://A.B/", " http://a.b/", "http://u@a.b/", "http://[::1]:99/", "http://a\t.b/",
