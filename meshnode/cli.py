@@ -22,7 +22,7 @@ from meshnode.protocol.amounts import format_amount
 from meshnode.protocol.errors import ProtocolError
 from meshnode.services import ledger, members
 from meshnode.services.context import NodeContext
-from meshnode.services.memory import prefer_pure_frozenlist
+from meshnode.services.memory import defer_ca_certificates, prefer_pure_frozenlist
 from meshnode.services.node import (
     NodeBusyError,
     backup_database,
@@ -190,6 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``meshnode run``."""
     config = load_config(args.data_dir).with_overrides(host=args.host, port=args.port)
     prefer_pure_frozenlist()  # before aiohttp is imported: by meshnode.serve, just below
+    defer_ca_certificates()  # likewise: aiohttp makes its default TLS context at import
     from meshnode.serve import serve  # the server: aiohttp is imported by this command only
 
     with exclusive_lock(config.data_dir):

@@ -9,7 +9,8 @@ Prints, each figure next to a baseline measured in the same run:
 2. idle RSS of a fresh node (``/proc/PID/status`` VmRSS once ``/healthz`` answers and the
    RSS has settled), with mDNS on (the default) and off, next to a bare aiohttp server;
 3. RSS after peering with 10 real nodes (``/api/v1/peers`` both ways, each peer publishing
-   listings the hub ingests) and serving 1,000 pages, anonymous and member pages mixed;
+   listings the hub ingests) and serving 1,000 pages, anonymous and member pages mixed:
+   settled right after the last page, and ``QUIET_WAIT`` seconds later;
 4. a mixed-load soak on that hub (page views, listings, searches, photo uploads, a burst of
    6 concurrent worst-case image uploads each minute, peers publishing to it), RSS before,
    every minute and after (settled), and the ratio after/before;
@@ -64,18 +65,25 @@ ON_DEMAND = ("PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.WebP
 # The soak's RSS before and after are both read once the node has been idle long enough for
 # its idle sweep (web/idle.py) to empty the page caches and trim the heap: the same state.
 IDLE_WAIT = IDLE_SECONDS + SWEEP_SECONDS + 5
+# After a burst of requests the node trims its heap once it has been quiet for a moment
+# (web/idle.py, QUIET_SECONDS): section 3 also reads the RSS this long after the last page.
+QUIET_WAIT = 5.0
 LAYERS = ("protocol", "store", "services", "federation", "web")
 
 IMPORT_CHILD = r"""
 import importlib, json, os, sys
-os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # as meshnode run (cli.cmd_run)
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
 rows = [("interpreter start", rss(), 0)]
+start = rss()  # as meshnode run (cli.cmd_run): counted with the standard library below
+from meshnode.services.memory import defer_ca_certificates, prefer_pure_frozenlist
+prefer_pure_frozenlist()
+defer_ca_certificates()
 for group in json.loads(sys.argv[1]):
-    before, count = rss(), 0
+    before, count = (start, 0) if start else (rss(), 0)
+    start = 0
     for name in group["modules"]:
         if name in sys.modules:
             continue
@@ -93,8 +101,9 @@ print(json.dumps(rows))
 """
 
 # What ``meshnode run`` imports: the command line, then the server (cli.cmd_run).
-RUN_IMPORTS = ("from meshnode.services.memory import prefer_pure_frozenlist;"
-               " prefer_pure_frozenlist(); import meshnode.cli, meshnode.serve")
+RUN_IMPORTS = ("from meshnode.services.memory import defer_ca_certificates,"
+               " prefer_pure_frozenlist; prefer_pure_frozenlist(); defer_ca_certificates();"
+               " import meshnode.cli, meshnode.serve")
 LOADED_CHILD = r"""
 import json, sys
 """ + RUN_IMPORTS + r"""
@@ -399,12 +408,14 @@ async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
         served += await view_pages(http, hub, number, tally)
         number += 1
     after = await settled_rss(pid)
+    await asyncio.sleep(QUIET_WAIT)
+    quiet = await settled_rss(pid)
     print(f"   fresh {idle:.1f} MB; peered with {len(peers)} in {took:.1f} s, their"
           f" {await remote_count(http, hub)} listings ingested: {peered:.1f} MB")
     print(f"   after {served} pages (anonymous and member pages, French and English):"
-          f" {after:.1f} MB (target < 60 MB); requests {tally.statuses},"
-          f" unexpected {tally.unexpected[:3]}")
-    return after
+          f" {after:.1f} MB, {quiet:.1f} MB {QUIET_WAIT:.0f} s later (target < 60 MB);"
+          f" requests {tally.statuses}, unexpected {tally.unexpected[:3]}")
+    return quiet
 
 
 async def burst(http: aiohttp.ClientSession, hub: MemNode, worst: bytes, number: int,

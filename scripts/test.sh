@@ -25,6 +25,15 @@ if ! command -v node >/dev/null 2>&1 && [ "${CI:-}" = "true" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
+# The deferred CA certificates' TLS tests (tests/test_memory_tls.py) make their own authority with
+# the openssl command: installed from Debian under CI; elsewhere those two tests skip without it.
+if ! command -v openssl >/dev/null 2>&1 && [ "${CI:-}" = "true" ]; then
+    echo "== installing Debian's openssl (TLS tests)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+fi
 if command -v node >/dev/null 2>&1; then
     echo "== installing the Fedify interop packages (npm ci in tests/interop/fedify)"
     (cd tests/interop/fedify && npm ci --no-audit --no-fund --loglevel=error)

@@ -12,18 +12,26 @@ Number::toString both write the shortest round-tripping digits in positional
 notation (RFC 8785 §3.2.2.3), which covers coordinates such as 45.764. Anything
 else (other floats, big integers, exotic keys, lone surrogates) goes to
 ``rfc8785``; tests/protocol/test_canonical.py checks the two agree.
+
+``KnownContexts``: a signed JSON-LD document's ``@context`` is often one we know (our own
+listings carry ``vocab.LISTING_CONTEXT``: a third of a listing's bytes, hashed twice per
+proof, in the document and in the proof options). Its canonical form is computed once and
+placed first, where JCS puts it when no other key sorts before ``"@context"``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
 
 from meshnode.protocol.errors import ValidationError
 
-__all__ = ["canonicalize"]
+__all__ = ["KnownContexts", "canonicalize"]
 
 _MAX_SAFE_INT = 2**53 - 1
 # Code-point order equals JCS's UTF-16 code-unit order below the surrogate range.
@@ -83,13 +91,74 @@ def _fast(obj: Any) -> bytes | None:
         return None  # a lone surrogate: let rfc8785 raise the proper error
 
 
-def canonicalize(obj: Any) -> bytes:
+@dataclass(frozen=True)
+class KnownContexts:
+    """``@context`` values with their canonical bytes, computed once (``of``)."""
+
+    entries: tuple[tuple[Any, bytes], ...]
+
+    @classmethod
+    def of(cls, contexts: Sequence[Any]) -> KnownContexts:
+        """Canonicalise each of ``contexts`` now. Each must be made of strings, lists and
+        objects only: Python's ``==`` then means the very same JSON (``True == 1 == 1.0``
+        would let another value pass for a known one)."""
+        for context in contexts:
+            if not _strings_only(context):
+                raise TypeError("a known context holds only strings, lists and objects")
+        # A copy: the caller's lists stay theirs to change.
+        return cls(tuple((copy.deepcopy(context), canonicalize(context))
+                         for context in contexts))
+
+    def canonical(self, context: Any) -> bytes | None:
+        """The canonical bytes of ``context`` if it equals one of ours, else None."""
+        for known, text in self.entries:
+            if context == known:
+                return text
+        return None
+
+
+def _strings_only(value: Any) -> bool:
+    if type(value) is str:
+        return True
+    if type(value) is list:
+        return all(_strings_only(item) for item in value)
+    if type(value) is dict:
+        return all(type(key) is str and _strings_only(item) for key, item in value.items())
+    return False
+
+
+_NO_CONTEXT = object()
+_CONTEXT_KEY = "@context"
+
+
+def _with_known_context(obj: dict[str, Any], known: KnownContexts) -> bytes | None:
+    """``canonicalize(obj)`` made of the known canonical ``@context`` and the rest of the
+    object, or None when the fast path does not apply (the caller takes the usual one)."""
+    context = obj.get(_CONTEXT_KEY, _NO_CONTEXT)
+    text = None if context is _NO_CONTEXT else known.canonical(context)
+    if text is None:
+        return None
+    rest = {key: value for key, value in obj.items() if key != _CONTEXT_KEY}
+    body = _fast(rest)
+    # _fast checked the keys are strings below U+D800, where code-point order is JCS's.
+    if body is None or (rest and min(rest) < _CONTEXT_KEY):
+        return None
+    head = b'{"@context":' + text
+    return head + b"}" if body == b"{}" else head + b"," + body[1:]
+
+
+def canonicalize(obj: Any, known: KnownContexts | None = None) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``obj``.
 
+    ``known``: contexts whose canonical form is already computed (same result, sooner).
     Raises :class:`ValidationError` for values JCS cannot represent (NaN,
     infinities, integers beyond ±2**53, non-string keys, lone surrogates,
     unsupported types).
     """
+    if known is not None and type(obj) is dict:
+        spliced = _with_known_context(obj, known)
+        if spliced is not None:
+            return spliced
     fast = _fast(obj)
     if fast is not None:
         return fast

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from meshnode.protocol.amounts import MAX_AMOUNT_UNITS, format_amount
 from meshnode.protocol.canonical import canonicalize
@@ -254,6 +254,17 @@ class EntryFields:
             "reverses": self.reverses, "request": self.request_id, "signer": self.signer,
             "created": self.created_at,
         }
+
+
+class Movement(NamedTuple):
+    """What one journal entry moved, and when: all the wallet's balance chart draws (read
+    without the entry's signed document, issue 17)."""
+
+    seq: int
+    payer: str
+    payee: str
+    amount: int
+    created_at: str
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from meshnode.protocol.ledger import JournalEntry
+from meshnode.protocol.ledger import Movement
 from meshnode.protocol.timefmt import parse_stored_utc
 
 
@@ -53,24 +53,25 @@ class ChartGeometry:
     bottom: int
 
 
-def _effect(entry: JournalEntry, account: str) -> int:
-    if entry.fields.payee == account:
-        return entry.fields.amount
-    if entry.fields.payer == account:
-        return -entry.fields.amount
+def _effect(entry: Movement, account: str) -> int:
+    if entry.payee == account:
+        return entry.amount
+    if entry.payer == account:
+        return -entry.amount
     return 0
 
 
 def balance_series(
-    entries_newest_first: Sequence[JournalEntry], account: str, balance_now: int, now: datetime
+    entries_newest_first: Sequence[Movement], account: str, balance_now: int, now: datetime
 ) -> BalanceSeries | None:
-    """Walk back from the current balance through the newest entries (None when there are none)."""
+    """Walk back from the current balance through the newest entries' movements (None when
+    there are none)."""
     if not entries_newest_first:
         return None
     after = balance_now
     points: list[BalancePoint] = []
     for entry in entries_newest_first:
-        at = parse_stored_utc(entry.fields.created_at, field="created_at")
+        at = parse_stored_utc(entry.created_at, field="created_at")
         points.append(BalancePoint(at, after))
         after -= _effect(entry, account)
     points.reverse()

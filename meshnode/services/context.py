@@ -14,6 +14,7 @@ from meshnode.services.ratelimit import SlidingWindow
 from meshnode.services.readcache import MAX_VIEWS, ReadCache
 from meshnode.store import Store
 from meshnode.store.group import GroupCommit
+from meshnode.store.match_counts import MatchCounts
 
 T = TypeVar("T")
 
@@ -52,6 +53,8 @@ class NodeContext:
     # Concurrent publishes share one transaction (services/listings.create_listing).
     listing_writes: GroupCommit[Any, Any] = field(default_factory=GroupCommit, repr=False,
                                                  compare=False)
+    # Text searches' numbers of matches, for their plan choice (store/match_counts.py).
+    match_counts: MatchCounts = field(default_factory=MatchCounts, repr=False, compare=False)
 
     @classmethod
     async def open(

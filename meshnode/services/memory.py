@@ -13,6 +13,9 @@ Three process-wide settings bring it back (``scripts/bench_memory.py`` prints th
 * ``prefer_pure_frozenlist``: aiohttp's frozen lists (its signals and middleware lists,
   read a few times per request) in Python rather than frozenlist's C++ build, which loads
   libstdc++ (1.1 MB resident);
+* ``defer_ca_certificates``: the system's CA certificates looked up by hash in its certificate
+  directory when a TLS connection needs them, rather than the whole bundle parsed into every
+  TLS context at start (aiohttp makes its default one when imported: 1.9 MB resident);
 * ``trim_context``: once the node has started (the start-up's garbage collected first), and
   then every ``TRIM_SECONDS`` while it runs.
 
@@ -26,8 +29,11 @@ import ctypes
 import gc
 import logging
 import os
+import re
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from meshnode.services.background import BackgroundTask
 
@@ -81,6 +87,57 @@ def prefer_pure_frozenlist() -> bool:
     https://frozenlist.aio-libs.org/en/latest/#implementation"""
     os.environ.setdefault(FROZENLIST_SWITCH, "1")
     return "frozenlist" not in sys.modules
+
+
+CA_FILE_SWITCH = "SSL_CERT_FILE"  # OpenSSL's documented override of its default CA bundle
+HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")  # c_rehash / update-ca-certificates links
+PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+
+
+def hashed_certificates(directory: str | None) -> int:
+    """How many subject-hash links (``1a2b3c4d.0``) ``directory`` holds; 0 if none or absent."""
+    if directory is None:
+        return 0
+    try:
+        return sum(1 for entry in os.scandir(directory) if HASHED_NAME.fullmatch(entry.name))
+    except OSError:
+        return 0
+
+
+def bundle_certificates(path: str | None) -> int:
+    """How many PEM certificates the CA bundle at ``path`` holds; 0 if none or unreadable."""
+    if path is None:
+        return 0
+    try:
+        return Path(path).read_bytes().count(PEM_BEGIN)
+    except OSError:
+        return 0
+
+
+def defer_ca_certificates(paths: ssl.DefaultVerifyPaths | None = None) -> bool:
+    """Have OpenSSL find the system's CA certificates in its hashed certificate directory,
+    one by one when a peer's chain needs them, instead of parsing the whole bundle into every
+    TLS context (issue 17: aiohttp's default context, made at its import, held 144
+    certificates, 1.9 MB, on a node that may never call an HTTPS peer).
+
+    Only when the bundle is the system's own (no ``SSL_CERT_FILE``, or one naming OpenSSL's
+    default bundle: an operator's own bundle is kept) and the directory holds at least as
+    many hashed certificates as the bundle (both list the same CAs, as
+    ``update-ca-certificates`` keeps them on Debian and Raspberry Pi OS); the bundle is then
+    replaced by an empty file for this process. Verification is unchanged: OpenSSL's default
+    paths are the bundle *and* the directory, "looked up when required"
+    (https://docs.openssl.org/3.0/man3/SSL_CTX_load_verify_locations/). Process-wide and
+    only effective for TLS contexts made afterwards (before aiohttp is imported): whether
+    it was done. ``paths``: OpenSSL's (``ssl.get_default_verify_paths()``) unless given."""
+    paths = paths or ssl.get_default_verify_paths()
+    chosen = os.environ.get(CA_FILE_SWITCH)
+    if chosen is not None and os.path.realpath(chosen) != os.path.realpath(paths.openssl_cafile):
+        return False
+    bundle = bundle_certificates(paths.cafile)
+    if hashed_certificates(paths.capath) < max(bundle, 1):
+        return False
+    os.environ[CA_FILE_SWITCH] = os.devnull
+    return True
 
 
 async def trim_forever(seconds: float = TRIM_SECONDS) -> None:

@@ -91,21 +91,34 @@ async def communities_by_origin(ctx: NodeContext, origins: Iterable[str]) -> dic
     return found
 
 
+async def local_parties(ctx: NodeContext, usernames: Iterable[str]
+                        ) -> tuple[Party, dict[str, Party]]:
+    """This community and its members by username (``local_member``), made once and kept
+    with the display names they show until anything is committed: a page of cards made
+    twenty of each (issue 17)."""
+    unique = tuple(sorted(set(usernames)))
+
+    async def load() -> tuple[Party, dict[str, Party]]:
+        names = await trust_q.member_display_names(ctx.store.reader, unique) if unique else {}
+        return our_community(ctx), {username: local_member(ctx, username,
+                                                           names.get(username, ""))
+                                    for username in unique}
+
+    return await ctx.cached(("local_parties", unique), load)
+
+
 async def listing_parties(ctx: NodeContext,
                           rows: Sequence[ListingRow]) -> dict[str, ListingParties]:
     """Author and community of each listing: a few queries for a whole page."""
-    local_names = await display_names(
-        ctx, [row.author_username for row in rows if row.author_username])
+    ours, local = await local_parties(
+        ctx, [row.author_username for row in rows if row.is_local and row.author_username])
     remote = [row for row in rows if not row.is_local]
     authors = await remote_parties(ctx, [row.author_uri for row in remote])
     communities = await communities_by_origin(ctx, [row.origin for row in remote])
-    ours = our_community(ctx)
     found = {}
     for row in rows:
         if row.is_local and row.author_username:
-            author = local_member(ctx, row.author_username,
-                                  local_names.get(row.author_username, ""))
-            found[row.id] = ListingParties(author, ours)
+            found[row.id] = ListingParties(local[row.author_username], ours)
         else:
             found[row.id] = ListingParties(authors.get(row.author_uri) or
                                            remote_party(row.author_uri, name="", username=""),

@@ -59,6 +59,7 @@ class PlaceCache:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
         self.reads = 0  # how many times the store was asked (for tests and benchmarks)
+        self.version = 0  # moves with each read: what is kept for a set of places names it
 
     def _stale(self, generation: int, now: float) -> bool:
         if self._generation < 0:
@@ -76,4 +77,5 @@ class PlaceCache:
                 self._places = tuple(await known_places(ctx))
                 self._generation, self._loaded_at = generation, now
                 self.reads += 1
+                self.version += 1
         return self._places

@@ -68,25 +68,18 @@ async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
     # Every read in one trip to the reader thread (issue 17: five trips, each a turn of the
     # event loop under load). One read of the pending requests for the count to pay and
     # the lists shown (the first REQUESTS_SHOWN, newest first, as list_requests gives them).
-    held, holds, unsettled, recent, older = await reads_together(
+    # The chart reads its entries' movements only; the history page, its whole entries.
+    held, holds, unsettled, moves, shown = await reads_together(
         ctx.store.reader,
         lambda db: q.transfer_snapshot(db, (name,), stamp),
         lambda db: q.list_holds(db, name, stamp),
         lambda db: q.list_requests(db, name, status="pending", limit=PENDING_READ),
-        lambda db: q.account_entries(db, name, before_seq=None, limit=CHART_ENTRIES + 1),
-        lambda db: q.account_entries(db, name, before_seq=before, limit=HISTORY_PAGE + 1)
-        if before is not None else _nothing())
+        lambda db: q.account_movements(db, name, limit=CHART_ENTRIES),
+        lambda db: q.account_entries(db, name, before_seq=before, limit=HISTORY_PAGE + 1))
     wallet = ledger.wallet_from(ctx, member, held[0], unsettled, holds, stamp)
-    chart = history_page(recent, CHART_ENTRIES)
-    if older is None:  # the first page is the newest part of the chart's entries: one read
-        first = chart.entries[:HISTORY_PAGE]
-        more = len(chart.entries) > HISTORY_PAGE or chart.next_cursor is not None
-        page = HistoryPage(entries=first,
-                           next_cursor=str(first[-1].seq) if more and first else None)
-    else:
-        page = history_page(older, HISTORY_PAGE)
+    page = history_page(shown, HISTORY_PAGE)
     pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
-    series = balance_series(chart.entries, name, wallet.position.balance, now)
+    series = balance_series(moves, name, wallet.position.balance, now)
     return WalletView(
         wallet=wallet,
         to_pay=[row for row in pending if row.payer_account == name],
@@ -94,10 +87,6 @@ async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
         history=page, series=series,
         others=await names.history_names(ctx, name, page.entries),
     )
-
-
-async def _nothing() -> None:
-    return None
 
 
 async def reversed_by(ctx: NodeContext, tx_id: str) -> str | None:

@@ -8,6 +8,7 @@ cached balances can never drift from the journal.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
@@ -21,9 +22,10 @@ from meshnode.protocol.ledger import (
     ChainHead,
     EntryFields,
     JournalEntry,
+    Movement,
     PreparedEntry,
 )
-from meshnode.store.db import query
+from meshnode.store.db import in_connection_thread, query
 
 FUND_ACCOUNT = "sys:fund"
 
@@ -306,6 +308,28 @@ async def account_entries(
         (bound, account, bound, account, limit),
     ) as cursor:
         return [_entry(row) for row in await cursor.fetchall()]
+
+
+async def account_movements(db: aiosqlite.Connection, account: str, *, limit: int
+                            ) -> list[Movement]:
+    """An account's newest ``limit`` movements, newest first: its entries without their
+    signed documents, fields or hashes (the wallet's chart reads 60: building 60 whole
+    entries was a third of the wallet page's reads, issue 17)."""
+
+    def work(conn: sqlite3.Connection) -> list[Movement]:
+        cursor = conn.cursor()
+        cursor.row_factory = _movement
+        return cursor.execute(
+            "SELECT seq, payer_account, payee_account, amount, created_at FROM ledger_journal"
+            " WHERE payer_account = ? UNION ALL SELECT seq, payer_account, payee_account,"
+            " amount, created_at FROM ledger_journal WHERE payee_account = ?"
+            " ORDER BY seq DESC LIMIT ?", (account, account, limit)).fetchall()
+
+    return await in_connection_thread(db, work)
+
+
+def _movement(_cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Movement:
+    return Movement._make(row)
 
 
 async def totals(db: aiosqlite.Connection) -> LedgerTotals:

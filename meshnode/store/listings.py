@@ -13,6 +13,7 @@ import aiosqlite
 
 from meshnode.protocol.geo import bounding_box
 from meshnode.store.db import in_connection_thread, query
+from meshnode.store.match_counts import MatchCounts
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 8
@@ -53,7 +54,8 @@ class ListingRow:
     hidden: bool
     signed_object: str
     author_username: str | None = None
-    # the ``availableQuantity`` of the signed document, as JSON text (None: not published)
+    # the ``availableQuantity`` of another community's signed document, as JSON text (None:
+    # not published, and always for this node's own listings, counted from their deals)
     available_quantity: str | None = None
     # when the author last edited it (None: never; a capacity-only version does not count)
     edited_at: str | None = None
@@ -83,8 +85,15 @@ _LISTING_FIELDS = frozenset(f.name for f in fields(ListingRow))
 _LISTING_DEFAULTS = {f.name: f.default for f in fields(ListingRow) if f.default is not MISSING}
 _LISTING_REQUIRED = _LISTING_FIELDS - _LISTING_DEFAULTS.keys()
 
+# Every column but the generated ``available_quantity``, which only other communities'
+# listings need (``services/capacity``: ours are counted from the deals): ``l.*`` computed it
+# for every row read, a JSON parse of the whole signed document, about a quarter of a search
+# page's SQL (issue 17).
+_COLUMNS = ", ".join(f"l.{f.name}" for f in fields(ListingRow)
+                     if f.name not in ("author_username", "available_quantity"))
 _SELECT = (
-    "SELECT l.*, m.username AS author_username"
+    f"SELECT {_COLUMNS}, CASE WHEN l.is_local = 0 THEN l.available_quantity END"  # noqa: S608
+    " AS available_quantity, m.username AS author_username"
     " FROM listings l LEFT JOIN members m ON m.id = l.author_id"
 )
 
@@ -212,9 +221,12 @@ def get_listings_here(conn: sqlite3.Connection,
 
 
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
-    """All signed versions of a listing, oldest first."""
+    """All signed versions of a listing, oldest first (a version stored as ``''`` is the
+    listing's current text: migration ``0019_worker17e_one_copy``)."""
     async with query(db,
-        "SELECT version, signed_object FROM listing_versions WHERE listing_id = ? ORDER BY version",
+        "SELECT v.version, COALESCE(NULLIF(v.signed_object, ''), l.signed_object)"
+        " FROM listing_versions v JOIN listings l ON l.id = v.listing_id"
+        " WHERE v.listing_id = ? ORDER BY v.version",
         (listing_id,),
     ) as cursor:
         return [(row[0], row[1]) for row in await cursor.fetchall()]
@@ -300,52 +312,60 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-def _walk_newest_first(conn: sqlite3.Connection, filters: SearchFilters) -> bool:
+def _walk_newest_first(conn: sqlite3.Connection, filters: SearchFilters,
+                       counts: MatchCounts | None = None) -> bool:
     """Whether a text search should walk the newest-first index instead of sorting matches.
 
     Sorting costs about one step per match; walking the date index costs about
     ``total / matches`` steps per result wanted. A frequent word (tens of thousands of
     matches at 100k listings) sorts in ~60 ms but walks in ~10 ms; a rare one sorts in
     ~0.1 ms but might walk the whole index. Walk when ``matches² ≥ WALK_MARGIN × page ×
-    total`` (the margin covers filters that thin the matches out). Counting costs ~2 ms.
-    Runs in the reader's thread (``search_listings``).
+    total`` (the margin covers filters that thin the matches out). Counting costs ~2 ms at
+    100k listings: ``counts`` keeps each query's count until a listing is added
+    (``store/match_counts.py``). Runs in the reader's thread (``search_listings``).
     """
     text = fts_query(filters.text) if filters.text else None
     if text is None:
         return False
-    sql = (
-        "SELECT (SELECT count(*) FROM listings_fts WHERE listings_fts MATCH ?),"
-        " (SELECT max(seq) FROM listings)"
-    )
-    row = conn.execute(sql, (text,)).fetchone()
-    if row is None or not row[0] or not row[1]:
+    newest = conn.execute("SELECT max(seq) FROM listings").fetchone()
+    total = int(newest[0]) if newest and newest[0] else 0
+    if not total:
         return False
-    matches, total = int(row[0]), int(row[1])
+    matches = counts.get(text, total) if counts is not None else None
+    if matches is None:
+        row = conn.execute("SELECT count(*) FROM listings_fts WHERE listings_fts MATCH ?",
+                           (text,)).fetchone()
+        matches = int(row[0]) if row else 0
+        if counts is not None:
+            counts.put(text, total, matches)
     return matches * matches >= WALK_MARGIN * (filters.limit + 1) * total
 
 
-def _index_hint(conn: sqlite3.Connection, filters: SearchFilters) -> str:
+def _index_hint(conn: sqlite3.Connection, filters: SearchFilters,
+                counts: MatchCounts | None = None) -> str:
     """Which index the matches are read through: the newest-first one for a walk, else
     (a text search sorting its matches) ``listings_match``, which holds every column the
     filters and the sort read: the table's rows, each a page with its signed document,
     are then read only for the page shown (issue 17). Without statistics SQLite's planner
     would look each match up in the table. Author pages keep ``listings_author``."""
-    if _walk_newest_first(conn, filters):
+    if _walk_newest_first(conn, filters, counts):
         return "INDEXED BY listings_newest"
     if filters.text and fts_query(filters.text) and filters.author_id is None:
         return "INDEXED BY listings_match"
     return ""
 
 
-async def search_listings(db: aiosqlite.Connection, filters: SearchFilters) -> list[ListingRow]:
+async def search_listings(db: aiosqlite.Connection, filters: SearchFilters,
+                          counts: MatchCounts | None = None) -> list[ListingRow]:
     """Listings matching the filters, newest first, at most ``limit + 1`` (to detect more).
 
-    The plan choice and the page are read in one hop to the reader's thread."""
+    The plan choice and the page are read in one hop to the reader's thread; ``counts``
+    keeps the text queries' numbers of matches the plan choice reads."""
     clauses, params = _where(filters)
     where = " AND ".join(clauses) if clauses else "1"
 
     def work(conn: sqlite3.Connection) -> list[ListingRow]:
-        hint = _index_hint(conn, filters)
+        hint = _index_hint(conn, filters, counts)
         # Sort only the (published_at, seq) keys of the matches, then load the page's full
         # rows: a frequent word can match thousands of listings, whose signed documents need
         # not be carried through the sort.

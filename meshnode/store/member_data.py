@@ -40,7 +40,9 @@ SECTIONS: dict[str, str] = {
     # Keyset on the listing (seq): every version of a page of listings (each has at least
     # one); a cursor on the versions made SQLite sort all the member's versions per page.
     "listing_versions": (
-        "SELECT l.seq AS k, v.listing_id, v.version, v.signed_object, v.created_at"
+        "SELECT l.seq AS k, v.listing_id, v.version,"
+        " COALESCE(NULLIF(v.signed_object, ''), l.signed_object) AS signed_object,"
+        " v.created_at"
         " FROM listings l JOIN listing_versions v ON v.listing_id = l.id"
         " WHERE l.seq IN (SELECT seq FROM listings WHERE author_id = :member AND seq > :after"
         " ORDER BY seq LIMIT :limit) ORDER BY l.seq, v.version"),

@@ -69,6 +69,7 @@ class PageCache:
         # When this process last received a request of any kind (web/idle.py).
         self.last_request = time.monotonic()
         self.swept_after: float | None = None  # the ``last_request`` an idle sweep followed
+        self.trimmed_after: float | None = None  # the ``last_request`` a quiet trim followed
 
     def clear(self) -> None:
         """Forget every page (pages being rendered are still shared when done)."""

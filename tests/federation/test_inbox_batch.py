@@ -17,6 +17,7 @@ from meshnode.federation import ingest
 from meshnode.protocol.activities import listing_activity
 from meshnode.services import listings
 from meshnode.services.publishing import dumps
+from meshnode.store import listings as listing_store
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, peer
 from tests.federation.test_inbox_hostile import follows, post, sign
@@ -151,6 +152,39 @@ async def test_inbox_batch__a_listing_the_database_refuses_fails_alone_rest_of_r
     assert await beta.count("SELECT count(*) FROM outbox_activities"
                             " WHERE type = 'Announce'") == 3
 
+
+
+async def test_inbox_batch__a_new_listing_is_stored_once_and_every_version_reads_whole(
+        trio: tuple[Node, Node, Node, MemberRow]) -> None:
+    alpha, beta, _, alice = trio
+    # Given two listings received in one batch (a run of new listings)
+    view = await alpha.publish(alice, title="Scie sauteuse")
+    first = json.loads(view.row.signed_object)
+    other = json.loads((await alpha.publish(alice, title="Escabeau")).row.signed_object)
+    for document in (first, other):
+        assert await _send(alpha, alice, beta, _create(alpha, alice, document)) == 202
+    assert await beta.workers.inbox.step() == 2
+    stored = await beta.remote(first["id"])
+    assert stored is not None
+    # Then its signed text is stored once (the version row points at the listing's) and
+    # reads whole, the author's exact text
+    assert await beta.count("SELECT count(*) FROM listing_versions WHERE listing_id = ?"
+                            " AND signed_object = ''", stored.id) == 1
+    assert await listing_store.list_versions(beta.ctx.store.reader, stored.id) == [
+        (1, view.row.signed_object)]
+    # When alpha edits it and beta processes the Update
+    edited = await listings.update_listing(alpha.ctx, alice, view.row.id,
+                                           {"title": "Scie sauteuse, avec lames"})
+    update = _create(alpha, alice, json.loads(edited.row.signed_object), version=2,
+                     kind="Update")
+    assert await _send(alpha, alice, beta, update) == 202
+    assert await beta.workers.inbox.step() == 1
+    # Then version 1 kept its own text (copied before the listing's was replaced) and
+    # version 2 is the edit
+    assert await listing_store.list_versions(beta.ctx.store.reader, stored.id) == [
+        (1, view.row.signed_object), (2, edited.row.signed_object)]
+    assert await beta.count("SELECT count(*) FROM listing_versions WHERE listing_id = ?"
+                            " AND signed_object = ''", stored.id) == 0
 
 def test_spliced_dumps__gives_the_bytes_of_encoding_the_whole_announce() -> None:
     # Given a signed listing as the batch stores it (non-ASCII text, nesting, numbers) and

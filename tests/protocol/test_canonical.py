@@ -7,7 +7,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as _st
 
-from meshnode.protocol.canonical import canonicalize
+from meshnode.protocol.canonical import KnownContexts, canonicalize
 from meshnode.protocol.errors import ValidationError
 
 
@@ -56,3 +56,50 @@ def test_canonicalize__control_characters_and_u2028_match_rfc8785() -> None:
     value = {"k\u007f": "".join(chr(c) for c in range(0x20)) + "\u2028\u2029\"\\é😀",
              "\ue000": 1, "😀": 2}
     assert canonicalize(value) == rfc8785.dumps(value)
+
+
+# --- a known @context: its canonical form computed once, the same bytes -------------------
+
+_KNOWN = [{"vf": "https://w3id.org/valueflows/ont/vf#", "n": {"@id": "vf:n", "@type": "@id"}},
+          "https://www.w3.org/ns/activitystreams"]
+_known_keys = _st.sampled_from(["id", "type", "@id", "@base", "@context2", "#", "0", "é", "z"])
+
+
+@settings(max_examples=300)
+@given(rest=_st.dictionaries(_st.text(max_size=6) | _known_keys, _json_values, max_size=5),
+       context=_st.sampled_from([_KNOWN, _KNOWN[1], [_KNOWN[1], _KNOWN[0]], [True], None]))
+def test_canonicalize__known_context_gives_the_same_bytes(rest: dict[str, object],
+                                                         context: object) -> None:
+    # Given a document whose @context may be a known one, with any other keys (some sorting
+    # before "@context"), when it is canonicalised with and without the known contexts
+    known = KnownContexts.of([_KNOWN])
+    document = {"@context": context, **rest} if context is not None else rest
+    try:
+        expected = rfc8785.dumps(document)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(ValidationError):
+            canonicalize(document, known)
+        return
+    # Then both give rfc8785's exact bytes
+    assert canonicalize(document, known) == expected
+
+
+def test_canonicalize__a_known_context_is_only_equal_json_not_python_equal() -> None:
+    # Given a context known with a string, and a document whose context differs only where
+    # Python's == would not see it (1 == True): such contexts cannot be declared known
+    with pytest.raises(TypeError):
+        KnownContexts.of([{"@version": 1}])
+    known = KnownContexts.of([["https://example.org/ns"]])
+    # When a document's context is another value, then its own bytes are used
+    document = {"@context": ["https://example.org/ns", {"a": True}], "id": "x"}
+    assert canonicalize(document, known) == rfc8785.dumps(document)
+
+
+def test_known_contexts__keep_their_own_copy() -> None:
+    # Given a known context built from a list the caller later changes
+    context = ["https://example.org/ns"]
+    known = KnownContexts.of([context])
+    context.append("https://example.org/other")
+    # Then a document with the changed list is canonicalised as it is
+    document = {"@context": context, "id": "x"}
+    assert canonicalize(document, known) == rfc8785.dumps(document)

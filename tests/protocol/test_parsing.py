@@ -152,17 +152,23 @@ def test_loads_capped__surrogate_pairs_and_escaped_backslashes_still_parse() -> 
     "2026-11-26T10:00:00Z", "2026-11-26T10:00:00+01:00", "2026-11-26T10:00:00.5Z",
     "1970-01-01T00:00:00Z", "2199-12-31T23:59:59Z", "1969-12-31T23:59:59Z",
     "2200-01-01T00:00:00Z", "2026-02-30T10:00:00Z", "2026-11-26 10:00:00Z", "soon",
+    "2026-11-26t10:00:00z", " 2026-11-26T10:00:00Z", "\u0662\u0660\u0662\u0666-11-26T10:00:00Z",
+    "2026-11-26T24:00:00Z", "2026-13-01T10:00:00Z",
 ])
-def test_parse_stored_utc__same_instant_or_same_refusal_as_parse_utc(value: str) -> None:
-    """Given any text, the fast path for our own rows gives parse_utc's instant (UTC, whole
-    seconds) or parse_utc's refusal."""
+def test_parse_utc__our_own_form_read_fast_gives_the_full_checks_result(value: str) -> None:
+    """Given any text, parse_utc (which reads format_utc's form in one call) gives the
+    instant the full checks give (UTC, whole seconds), or their refusal; and so does
+    parse_stored_utc."""
     try:
-        expected = parse_utc(value, field="created_at")
+        expected = parse_datetime(value, "created_at", earliest=EARLIEST,
+                                  latest=LATEST).replace(microsecond=0)
     except ValidationError as exc:
-        with pytest.raises(ValidationError, match=re.escape(str(exc))):
-            parse_stored_utc(value, field="created_at")
+        for parse in (parse_utc, parse_stored_utc):
+            with pytest.raises(ValidationError, match=re.escape(str(exc))):
+                parse(value, field="created_at")
         return
-    parsed = parse_stored_utc(value, field="created_at")
-    assert parsed == expected
-    assert parsed.tzinfo == UTC
-    assert parsed.microsecond == 0
+    for parse in (parse_utc, parse_stored_utc):
+        parsed = parse(value, field="created_at")
+        assert parsed == expected
+        assert parsed.tzinfo == UTC
+        assert parsed.microsecond == 0

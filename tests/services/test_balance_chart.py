@@ -8,18 +8,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshnode.protocol.ledger import EntryFields, JournalEntry
+from meshnode.protocol.ledger import Movement
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.balance_chart import balance_series, chart_geometry
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def _entry(seq: int, payer: str, payee: str, amount: int, at: datetime) -> JournalEntry:
-    fields = EntryFields(id=f"t{seq}", kind="payment", payer=payer, payee=payee, amount=amount,
-                         memo="", listing_id=None, reverses=None, request_id=None, signer=payer,
-                         created_at=format_utc(at))
-    return JournalEntry(seq=seq, fields=fields, document={}, prev_hash="", hash="")
+def _entry(seq: int, payer: str, payee: str, amount: int, at: datetime) -> Movement:
+    return Movement(seq=seq, payer=payer, payee=payee, amount=amount, created_at=format_utc(at))
 
 
 def test_balance_series__walks_back_from_the_current_balance() -> None:

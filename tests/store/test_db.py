@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -112,5 +116,30 @@ async def test_store__table_generation_moves_only_with_a_commit_changing_that_ta
         async with store.transaction() as tx:
             await tx.execute("INSERT INTO community_settings (key, value) VALUES ('b', '2')")
         assert store.table_generation("peers") == moved < store.generation
+    finally:
+        await store.close()
+
+
+async def test_store__shrink_memory_gives_back_both_page_caches(tmp_path: Path) -> None:
+    # Given SQLite's own memory counter (the library Python's sqlite3 module runs on)
+    try:
+        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    except (OSError, AttributeError):
+        pytest.skip("no shared SQLite library to ask for its memory")
+    # And a store whose writer and reader both filled their page caches (4 MB of rows)
+    store = await Store.open(tmp_path / "shrink.sqlite3")
+    try:
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE bulk (id INTEGER PRIMARY KEY, body TEXT)")
+            await tx.executemany("INSERT INTO bulk (body) VALUES (?)",
+                                 [("x" * 200,) for _ in range(20_000)])
+        await store.reader.execute_fetchall("SELECT count(*), max(body) FROM bulk")
+        warm = sqlite.sqlite3_memory_used()
+        # When the idle sweep asks it to shrink
+        assert await store.shrink_memory() is True
+        # Then SQLite gave back at least the two 1 MiB page caches' worth, and still reads
+        assert warm - sqlite.sqlite3_memory_used() > 1.5 * 2**20
+        assert (await store.reader.execute_fetchall("SELECT count(*) FROM bulk"))[0][0] == 20_000
     finally:
         await store.close()

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_store
 from meshnode.store.db import initialise_database
 from meshnode.store.listings import SearchFilters, _index_hint, _where
+from meshnode.store.match_counts import MatchCounts
 from tests.conftest import FakeClock, TestMember, ride_listing
 
 
@@ -68,3 +70,39 @@ def test_search__text_matches_are_sorted_from_the_covering_index(tmp_path: Path)
     assert _index_hint(conn, SearchFilters(now="x")) == ""
     assert _index_hint(conn, SearchFilters(text="velo", author_id=1, now="x")) == ""
     conn.close()
+
+
+async def test_search__a_words_count_is_kept_until_a_listing_is_added(
+    client: TestClient, ctx: NodeContext, alice: TestMember, clock: FakeClock,
+) -> None:
+    """The plan choice counts a text query's matches once, then again only after a new
+    listing (store/match_counts.py); the pages found are the same as without the count."""
+    # Given three listings with the word and a search for it (counted once)
+    for number in range(3):
+        await client.post("/api/v1/listings", headers=alice.headers,
+                          json=ride_listing(title=f"Vélo numéro {number}"))
+        clock.advance(seconds=1)
+    counts = ctx.match_counts
+    first = await titles(client, alice, q="velo")
+    counted = counts.counted
+    # When the same words are searched again, then nothing is counted again
+    assert await titles(client, alice, q="velo") == first
+    assert counts.counted == counted
+    # When a listing is added, then the words are counted again and the new one shows first
+    await client.post("/api/v1/listings", headers=alice.headers,
+                      json=ride_listing(title="Vélo tout neuf"))
+    after = await titles(client, alice, q="velo")
+    assert after == ["Vélo tout neuf", *first]
+    assert counts.counted == counted + 1
+
+
+def test_match_counts__bounded_and_tied_to_the_newest_listing() -> None:
+    counts = MatchCounts(size=2)
+    counts.put("a", newest=10, matches=3)
+    counts.put("b", newest=10, matches=4)
+    assert counts.get("a", 10) == 3
+    assert counts.get("a", 11) is None  # a listing was added since: count again
+    counts.put("c", newest=10, matches=5)  # "b", the least recently used, goes
+    assert len(counts) == 2
+    assert counts.get("b", 10) is None
+    assert counts.get("c", 10) == 5

@@ -31,7 +31,7 @@ from meshnode.services.notifications import EXPIRY_WARNING
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS
+from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS, TEMPLATES
 from meshnode.web.browser import (
     current_member,
     field,
@@ -39,6 +39,7 @@ from meshnode.web.browser import (
     redirect,
     render,
     require_member,
+    translator,
 )
 from meshnode.web.pages.alerts import author_matches, expired_split
 from meshnode.web.pages.deals import booking_context
@@ -66,8 +67,9 @@ async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[st
     author and community by name (``Camille · camille@canal.example``), never a URL, and
     what is left of it ("2 places restantes sur 3", "Complet")."""
     parties = await names.listing_parties(ctx, rows)
-    left = await capacity.remaining_for(ctx, rows)
-    return [{"row": row, "details": json.loads(row.details), "author": parties[row.id].author,
+    details = {row.id: json.loads(row.details) for row in rows}
+    left = await capacity.remaining_for(ctx, rows, details)
+    return [{"row": row, "details": details[row.id], "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
 
@@ -115,11 +117,13 @@ async def search(request: web.Request) -> web.Response:
     except ValidationError as exc:
         errors = exc.fields or {"q": message_of(exc)}
     searched = any(query[k] for k in SEARCH_KEYS)
+    places = request.app[PLACES]
+    filters = request.app[SEARCH_OPTIONS].filters(
+        request.app[TEMPLATES].env, translator(request, await current_member(request)), query,
+        errors, await places.get(ctx), places.version)
     return await render(request, "search.html", {
         "query": query, "listings": await card_context(ctx, rows), "errors": errors,
-        "next_link": next_link, "searched": searched,
-        "search_options": request.app[SEARCH_OPTIONS],
-        "places": await request.app[PLACES].get(ctx),
+        "next_link": next_link, "searched": searched, "search_filters": filters,
     }, status=400 if errors else 200)
 
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from meshnode.services.context import NodeContext
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
-from meshnode.web.idle import IDLE_SECONDS, sweep
+from meshnode.web.idle import IDLE_SECONDS, QUIET_SECONDS, settle, sweep
 from meshnode.web.pagecache import PAGE_CACHE
 from tests.conftest import TestMember
 from tests.web.pages.conftest import HTML, make_ride
@@ -77,3 +77,21 @@ def test_fragment_cache__long_fragments_are_dropped_beyond_the_byte_cap() -> Non
     assert cache.bytes <= 50_000
     assert 30 <= len(cache) < 300
     assert cache.bytes == sum(sys.getsizeof(html) for html in cache._html.values())
+
+
+async def test_idle_sweep__a_quiet_moment_after_requests_trims_the_heap_once(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given a node that has just served pages
+    await _browse(client, ctx, alice)
+    app = client.app
+    last = app[PAGE_CACHE].last_request
+    # When the settle tick comes before QUIET_SECONDS have passed, Then nothing is trimmed
+    assert settle(app, last + QUIET_SECONDS / 2) is False
+    # When it comes after, Then the heap is trimmed, once for this quiet moment
+    assert settle(app, last + QUIET_SECONDS) is True
+    assert settle(app, last + QUIET_SECONDS + 30) is False
+    # And the caches stay warm (only the idle sweep empties them)
+    assert len(app[PAGE_CACHE]) == 2
+    # And after the next request the next quiet moment trims again
+    assert (await client.get("/", headers=HTML)).status == 200
+    assert settle(app, app[PAGE_CACHE].last_request + QUIET_SECONDS) is True

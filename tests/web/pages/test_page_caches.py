@@ -55,6 +55,31 @@ async def test_search_form__a_forged_value_selects_nothing_and_is_never_echoed(
     assert " selected>" not in page.split('id="near"')[0]
 
 
+async def test_search_form__filters_are_kept_per_selection_and_the_words_never_are(
+    client: TestClient,
+) -> None:
+    # Given a search page with filters (the filters' HTML now kept)
+    kept = client.app[SEARCH_OPTIONS].filters_kept
+    await client.get("/search?q=velo&kind=offer", headers=FRENCH)
+    rendered = kept.renders
+    # When other words are searched with the same filters, one of them hostile
+    page = await (await client.get('/search?q="><script>x</script>&kind=offer',
+                                   headers=FRENCH)).text()
+    # Then the filters were reused, and the words shown are this search's own, escaped
+    assert kept.renders == rendered
+    assert 'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in page
+    assert "<script>x</script>" not in page
+    assert '<option value="offer" selected>Offre</option>' in page
+    # And another selection, or a refused search, is rendered for itself
+    other = await (await client.get("/search?q=velo&kind=request", headers=FRENCH)).text()
+    assert '<option value="request" selected>Demande</option>' in other
+    assert kept.renders == rendered + 1
+    refused = await client.get("/search?radius_km=-3", headers=FRENCH)
+    assert refused.status == 400
+    assert 'id="err-radius_km"' in await refused.text()
+    assert kept.renders == rendered + 1  # the refused one's filters were not kept
+
+
 async def test_search_form__a_place_named_by_a_new_listing_shows_on_the_next_search(
     client: TestClient, ctx: NodeContext, alice: base.TestMember,
 ) -> None:
