@@ -16,7 +16,6 @@ from typing import Any
 import aiosqlite
 from aiohttp import web
 
-from meshnode import urls
 from meshnode.errors import (
     BusyError,
     PermissionDeniedError,
@@ -122,9 +121,7 @@ async def read_sender(reader: aiosqlite.Connection, origin: str) -> Sender:
 
 def here_of(federation: Federation) -> Here:
     """This node's origin, Group actor and member prefix, for the policy."""
-    base = federation.ctx.config.base_url
-    return Here(origin=origin_of(base), community=federation.community,
-                member_prefix=urls.member_actor(base, ""))
+    return federation.here
 
 
 def admit(federation: Federation, activity: Mapping[str, Any], sender: Sender) -> None:

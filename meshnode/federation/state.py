@@ -9,6 +9,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import aiosqlite
@@ -17,7 +18,8 @@ from aiohttp import web
 from meshnode import urls
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient
-from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS, Sender
+from meshnode.protocol.activities import origin_of
+from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS, Here, Sender
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -257,6 +259,14 @@ class Federation:
     def community(self) -> str:
         """Our Group actor id."""
         return urls.community_actor(self.ctx.config.base_url, self.ctx.config.handle)
+
+    @cached_property
+    def here(self) -> Here:
+        """This node's origin, Group actor and member prefix, for the inbox policy (built
+        once: the configuration does not change while the node runs)."""
+        base = self.ctx.config.base_url
+        return Here(origin=origin_of(base), community=self.community,
+                    member_prefix=urls.member_actor(base, ""))
 
     def wake_inbox(self) -> None:
         """New activities were stored."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 import string
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ _PARAM_RE = re.compile(
     r'; *([a-z*][a-z0-9_\-.*]*+)'
     r'(?:=(?:(-?[0-9]{1,15})(?![0-9.])|"([ !#-\[\]-~]*)"'
     r"|([A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*+))|(?!=))")
+
+# A whole field that is one member holding a byte sequence (``Signature``, ``Content-Digest``).
+_BYTES_FIELD_RE = re.compile(r"([a-z*][a-z0-9_\-.*]*+)=:([A-Za-z0-9+/=]*+):")
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,10 @@ def parse_dictionary(text: str) -> dict[str, SFItem | SFInnerList]:
     """Parse an RFC 8941 §4.2.2 Dictionary; raises :class:`SignatureError` if malformed."""
     if len(text) > MAX_FIELD_LEN:
         raise SignatureError(f"structured field longer than {MAX_FIELD_LEN} characters")
+    whole = _BYTES_FIELD_RE.fullmatch(text)
+    if whole is not None:
+        with contextlib.suppress(binascii.Error):  # the general path names the error
+            return {whole[1]: SFItem(base64.b64decode(whole[2], validate=True))}
     cur = _Cursor(text)
     cur.skip(" ")
     members: dict[str, SFItem | SFInnerList] = {}

@@ -249,7 +249,10 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
     guard = request.app[CONNECTIONS]
     conn = guard.started(request)
     timer = None
-    if request.body_exists:
+    # A body already in full (an inbox POST usually arrives in one read) needs no timer:
+    # ``body_deadline`` would find it complete. Each armed timer is also a cancelled entry
+    # left in the loop's heap until the timeout (60 s of requests at the inbox's rate).
+    if request.body_exists and not request.content.is_eof():
         loop = asyncio.get_running_loop()
         timer = loop.call_later(guard.body_timeout, guard.body_deadline, request)
     try:

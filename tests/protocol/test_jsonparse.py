@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -9,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshnode.protocol.errors import JSONTooDeepError, MalformedJSONError, ValidationError
-from meshnode.protocol.jsonparse import dumps_compact, loads_capped, nesting_depth_exceeds
+from meshnode.protocol.jsonparse import (
+    _checked_loads,
+    _fast_loads,
+    dumps_compact,
+    loads_capped,
+    nesting_depth_exceeds,
+)
 
 
 def test_loads_capped__parses_plain_object() -> None:
@@ -102,3 +109,75 @@ def test_loads_capped__arbitrary_bytes_raise_only_typed_errors(data: bytes) -> N
 
 def test_nesting_depth_exceeds__escaped_backslash_ends_string() -> None:
     assert nesting_depth_exceeds(b'["\\\\", [[[[]]]]]', 3)
+
+
+# --------------------------------------------------------------------------- orjson's fast path
+# loads_capped reads a document with orjson only when that gives exactly what the standard
+# library's path gives (``_fast_loads``); these compare the two on hostile and random text.
+
+
+def _typed(value: object) -> object:
+    """``value`` with each number's type and sign kept (1 == 1.0 and 0.0 == -0.0 otherwise)."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    return (type(value).__name__, repr(value))
+
+
+def _agrees(data: bytes) -> None:
+    """The fast path either declines or reads what the checked path reads (which accepts)."""
+    fast = _fast_loads(data)
+    if fast is None:
+        return
+    assert _typed(fast) == _typed(_checked_loads(data))
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a": 1, "a": 2}', b'{"a": 1, "\\u0061": 2}', b'{"a": "x:y", "a": 1}',
+    b'{"a:": 1, "a\\u003a": 2}', b'{"a": 1, "b": {"a": 1, "a": 1}}',
+    b'[18446744073709551616]', b'[-9223372036854775809]', b'[9223372036854775807]',
+    b'[1' + b'0' * 120 + b']', b'[0.' + b'1' * 120 + b']', b'[1e400]', b'[-1e400]',
+    b'[1e-400]', b'[NaN]', b'[Infinity]', b'[-Infinity]', b'"\\ud800"', b'"\\udc00"',
+    b'"\\ud83d\\ude00"', b'\xef\xbb\xbf{}', b'{"a": "\xff"}', b'[-0]', b'[-0.0]', b'null',
+    b'[1.5e3, 1E+2, 0.1, 123456789012345678]', b'{"k": "\\u0000\\n\\"\\\\/"}', b'[1,]',
+])
+def test_fast_loads__agrees_with_the_checked_path_on_hostile_documents(data: bytes) -> None:
+    # Given a document that orjson and the standard library could read differently
+    # When both paths read it, Then the fast one declines or gives the very same value
+    _agrees(data)
+
+
+def test_fast_loads__declines_duplicate_keys_and_long_integers() -> None:
+    assert _fast_loads(b'{"a": 1, "a": 2}') is None
+    assert _fast_loads(b'{"a": "x", "b": {"c": 1, "c": "::"}}') is None
+    assert _fast_loads(b'[18446744073709551616]') is None
+    assert _fast_loads(b'{"a": 1, "b": [2.5, "c:d"]}') == {"a": 1, "b": [2.5, "c:d"]}
+
+
+_number_text = st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?",
+                             fullmatch=True)
+_string_text = st.one_of(
+    st.text(max_size=8).map(lambda s: json.dumps(s, ensure_ascii=False)),
+    st.text(max_size=8).map(json.dumps),  # \\u escapes, surrogate pairs
+    st.sampled_from(['"a"', '"a:b"', '":"', '"\\u003a"', '"\\u0061"', '"\\ud800"', '"\\/"']),
+)
+_json_text = st.recursive(
+    st.one_of(_number_text, _string_text, st.sampled_from(["true", "false", "null", "NaN"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(st.tuples(_string_text, inner), max_size=4).map(
+            lambda pairs: "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}")),
+    max_leaves=12)
+
+
+@given(_json_text)
+def test_fast_loads__agrees_with_the_checked_path_on_random_documents(text: str) -> None:
+    # Given random JSON text (repeated keys, escapes, long numbers, literals)
+    # When both paths read it, Then the fast one declines or gives the very same value
+    _agrees(text.encode("utf-8", "surrogatepass"))
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_fast_loads__reads_floats_as_the_standard_library_does(number: float) -> None:
+    _agrees(f"[{number!r}, {number:.17e}, {number:.3e}]".encode())

@@ -92,6 +92,7 @@ def test_parse_dictionary__any_text_parses_or_is_refused_with_a_typed_error(text
 
 
 FRAGMENTS = ['sig1=', '(', ')', '"', '"@method"', '"a b"', ' ', '  ', ';', '=', ',', 'a',
+             ':', 'AA', 'QUJD', 'sha-256=', '+/', '==',
              'created', 'keyid', '1', '-', '.', '1234567890123456', '123456789012345',
              '?1', '?0', ':AA==:', '\\', '\\"', 'tok/x:y', '*', '\t', 'A', 'é']
 
@@ -99,12 +100,12 @@ FRAGMENTS = ['sig1=', '(', ')', '"', '"@method"', '"a b"', ' ', '  ', ';', '=', 
 def _general(text: str) -> object:
     """``parse_dictionary`` with the fast paths off (patterns that never match)."""
     never = re.compile(r"(?!)")
-    saved = structured._PLAIN_LIST_RE, structured._PARAM_RE
-    structured._PLAIN_LIST_RE, structured._PARAM_RE = never, never
+    saved = structured._PLAIN_LIST_RE, structured._PARAM_RE, structured._BYTES_FIELD_RE
+    structured._PLAIN_LIST_RE, structured._PARAM_RE, structured._BYTES_FIELD_RE = (never,) * 3
     try:
         return _outcome(text)
     finally:
-        structured._PLAIN_LIST_RE, structured._PARAM_RE = saved
+        structured._PLAIN_LIST_RE, structured._PARAM_RE, structured._BYTES_FIELD_RE = saved
 
 
 def _outcome(text: str) -> object:
@@ -128,7 +129,9 @@ def test_parse_dictionary__fast_paths_on_a_signature_input() -> None:
     texts = ['sig1=("@method" "@target-uri");created=1733200000;keyid="http://127.0.0.1:1/u#k"'
              ';alg="ed25519";tag=tok/x;flag',
              'sig1=("a";req "b");x=?1', 'sig1=("a\\"b");created=1234567890123456',
-             'sig1=("a""b")', 'sig1=();n=1.5']
+             'sig1=("a""b")', 'sig1=();n=1.5', 'sig1=:AA==:', 'sha-256=:AA=:', 'a=:A:',
+             'sig1=:AA==:;x', ' sig1=:AA==:', 'sig1=:AA==: ', 'sig1=:AA==:, b=:AA==:',
+             'sig1=::']
     # Then each is read exactly as the general parser reads it
     for text in texts:
         assert _outcome(text) == _general(text), text

@@ -38,8 +38,9 @@ def _authority(scheme: str, host: str, port: int | None) -> str:
     return host if port is None or port == default else f"{host}:{port}"
 
 
-def _derived_component(name: str, method: str, url: str) -> str:
-    """Value of an RFC 9421 §2.2 derived component."""
+def _derived_components(method: str, url: str) -> dict[str, str]:
+    """The values of the RFC 9421 §2.2 derived components of one request (the URL split once
+    per signature base, not once per covered component)."""
     parts = urlsplit(url)
     path = parts.path or "/"
     query = "?" + parts.query
@@ -48,7 +49,7 @@ def _derived_component(name: str, method: str, url: str) -> str:
     except ValueError as exc:
         raise SignatureError(f"invalid port in URL {url!r}") from exc
     scheme = parts.scheme.lower()
-    values = {
+    return {
         "@method": method,
         "@target-uri": url,
         "@authority": _authority(scheme, (parts.hostname or "").lower(), port),
@@ -57,15 +58,6 @@ def _derived_component(name: str, method: str, url: str) -> str:
         "@query": query,
         "@request-target": path + (query if parts.query else ""),
     }
-    if name not in values:
-        raise SignatureError(f"unsupported derived component {name!r}")
-    return values[name]
-
-
-def _component_value(name: str, method: str, url: str, lines: Mapping[str, list[str]]) -> str:
-    if name.startswith("@"):
-        return _derived_component(name, method, url)
-    return _require_field(lines, name)
 
 
 def rfc9421_signature_base(
@@ -78,11 +70,19 @@ def rfc9421_signature_base(
     ``("@method" "@path");created=1618884473;keyid="k"``.
     """
     lines = _field_lines(headers)
+    derived: dict[str, str] | None = None
     out: list[str] = []
     for name in components:
         if name != name.lower():
             raise SignatureError(f"component name {name!r} must be lowercase")
-        value = _component_value(name, method, url, lines)
+        if name.startswith("@"):
+            if derived is None:
+                derived = _derived_components(method, url)
+            value = derived.get(name)
+            if value is None:
+                raise SignatureError(f"unsupported derived component {name!r}")
+        else:
+            value = _require_field(lines, name)
         if "\n" in value or "\r" in value:
             raise SignatureError(f"component {name!r} contains a newline")
         out.append(f'"{name}": {value}')
