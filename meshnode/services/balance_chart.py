@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from meshnode.protocol.ledger import Movement
 from meshnode.protocol.timefmt import parse_stored_utc
 
 
-@dataclass(frozen=True)
-class BalancePoint:
-    """From ``at`` on (until the next point), the account's balance was ``balance``."""
+class BalancePoint(NamedTuple):
+    """From ``at`` on (until the next point), the account's balance was ``balance``.
+
+    A named tuple: made sixty times a wallet page and hashed for its chart's fragment key,
+    where a frozen dataclass cost three times as much (issue 17)."""
 
     at: datetime
     balance: int
@@ -53,14 +56,6 @@ class ChartGeometry:
     bottom: int
 
 
-def _effect(entry: Movement, account: str) -> int:
-    if entry.payee == account:
-        return entry.amount
-    if entry.payer == account:
-        return -entry.amount
-    return 0
-
-
 def balance_series(
     entries_newest_first: Sequence[Movement], account: str, balance_now: int, now: datetime
 ) -> BalanceSeries | None:
@@ -71,9 +66,12 @@ def balance_series(
     after = balance_now
     points: list[BalancePoint] = []
     for entry in entries_newest_first:
-        at = parse_stored_utc(entry.created_at, field="created_at")
-        points.append(BalancePoint(at, after))
-        after -= _effect(entry, account)
+        points.append(BalancePoint(parse_stored_utc(entry.created_at, field="created_at"),
+                                   after))
+        if entry.payee == account:
+            after -= entry.amount
+        elif entry.payer == account:
+            after += entry.amount
     points.reverse()
     end = max(now, points[-1].at)
     return BalanceSeries(start=after, points=tuple(points), end=end)
@@ -99,9 +97,12 @@ def chart_geometry(
     def y(value: int) -> float:
         return pad + inner_h * (top - value) / span_value
 
+    # Each point's step inlined (the same arithmetic as x() and y()): sixty a wallet page,
+    # the two calls were a third of this function's time (issue 17).
     steps = [f"M{x(first):.1f},{y(series.start):.1f}"]
-    for point in series.points:
-        steps.append(f"H{x(point.at):.1f}V{y(point.balance):.1f}")
+    steps.extend(f"H{pad + inner_w * (at - first).total_seconds() / span_time:.1f}"
+                 f"V{pad + inner_h * (top - balance) / span_value:.1f}"
+                 for at, balance in series.points)
     steps.append(f"H{x(last):.1f}")
     return ChartGeometry(width=width, height=height, path="".join(steps), zero_y=round(y(0), 1),
                          top=top, bottom=bottom)

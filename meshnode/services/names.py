@@ -126,14 +126,24 @@ async def listing_parties(ctx: NodeContext,
     return found
 
 
+async def member_parties(ctx: NodeContext, usernames: Iterable[str]) -> dict[str, Party]:
+    """Our members among ``usernames`` (those with an account row) by username, made once
+    and kept until anything is committed: the wallet's history names the same few people on
+    every page (issue 17). Callers only read the dict."""
+    unique = tuple(sorted(set(usernames)))
+
+    async def load() -> dict[str, Party]:
+        names = await trust_q.member_display_names(ctx.store.reader, unique)
+        return {username: local_member(ctx, username, name) for username, name in names.items()}
+
+    return await ctx.cached(("member_parties", unique), load) if unique else {}
+
+
 async def account_parties(ctx: NodeContext, accounts: Iterable[str]) -> dict[str, Party]:
     """Ledger account names → who they are: members by username, ``node:host[:port]``
     accounts as the community on the other side of the trust line."""
     names = set(accounts)
-    members = [name for name in names if ":" not in name]
-    local_names = await display_names(ctx, members)
-    found = {name: local_member(ctx, name, local_names[name])
-             for name in members if name in local_names}
+    found = dict(await member_parties(ctx, [name for name in names if ":" not in name]))
     nodes = {name: name.removeprefix(NODE_ACCOUNT_PREFIX) for name in names
              if name.startswith(NODE_ACCOUNT_PREFIX)}
     peers = await peer_actors(ctx)
