@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from bench_federation import (
     RIDE,
@@ -38,6 +37,7 @@ from bench_federation import (
     _send_creates,
     cpu_seconds,
     print_profile,
+    wait_healthy,
 )
 from nacl.signing import SigningKey
 
@@ -101,7 +101,7 @@ async def door_run(root: Path, total: int, profile: Path | None = None
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
         [sys.executable, *profiler, __file__, "--serve", str(beta.data_dir)])
     try:
-        await _wait_healthy(beta.base_url)
+        await wait_healthy(beta.base_url)
         ctx = alpha.app[CONTEXT]
         alice = await members.add_member(ctx, username="alice", password=None)
         view = await listings.create_listing(ctx, alice, RIDE)
@@ -117,19 +117,6 @@ async def door_run(root: Path, total: int, profile: Path | None = None
         process.send_signal(2)
         process.wait(timeout=60)
         await alpha.stop()
-
-
-async def _wait_healthy(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the node did not start")
 
 
 async def main(total: int, runs: int, profile: Path | None) -> None:

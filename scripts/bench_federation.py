@@ -255,6 +255,20 @@ class IngestRun:
         return self.processed / self.baseline
 
 
+
+async def wait_healthy(url: str, tries: int = 600) -> None:
+    """Wait for a started node's ``/healthz`` to answer 200; raise if it never does."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(tries):
+            try:
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"the node at {url} did not start")
+
 async def ingest_node_process(root: Path, total: int, profile: Path | None = None
                               ) -> IngestRun:
     """Ingest measured against a real ``meshnode run`` process (its own core, its workers
@@ -278,14 +292,7 @@ async def ingest_node_process(root: Path, total: int, profile: Path | None = Non
         [sys.executable, *profiler, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
          "--data-dir", str(beta.data_dir)])
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"{beta.base_url}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
+        await wait_healthy(beta.base_url)
         ctx = alpha.app[CONTEXT]
         alice = await members.add_member(ctx, username="alice", password=None)
         view = await listings.create_listing(ctx, alice, RIDE)
