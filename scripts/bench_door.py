@@ -37,7 +37,6 @@ from bench_federation import (
     _send_creates,
     cpu_seconds,
     print_profile,
-    wait_healthy,
 )
 from nacl.signing import SigningKey
 
@@ -48,6 +47,7 @@ from meshnode.services import listings, members
 from meshnode.services.node import init_node
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.connections import CONNECTIONS, start_server
+from tests.nodeproc import wait_healthy
 
 # The quota is checked as always; it is only large enough for any number of requests.
 ROOMY_QUOTA = InboxLimits(peer_rows_per_hour=10**9, peer_bytes_per_hour=2**50)

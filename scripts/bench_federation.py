@@ -54,6 +54,7 @@ from meshnode.services.node import init_node
 from meshnode.store import federation as fq
 from meshnode.store.listings import get_listing_by_object_id
 from meshnode.web.appkeys import CONTEXT
+from tests.nodeproc import wait_healthy
 
 RIDE: dict[str, Any] = {
     "kind": "offer", "category": "ride", "title": "Covoiturage vers Lyon",
@@ -254,20 +255,6 @@ class IngestRun:
         """End-to-end rate as a fraction of the baseline measured in the same run."""
         return self.processed / self.baseline
 
-
-
-async def wait_healthy(url: str, tries: int = 600) -> None:
-    """Wait for a started node's ``/healthz`` to answer 200; raise if it never does."""
-    async with aiohttp.ClientSession() as session:
-        for _ in range(tries):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"the node at {url} did not start")
 
 async def ingest_node_process(root: Path, total: int, profile: Path | None = None
                               ) -> IngestRun:

@@ -40,6 +40,7 @@ from meshnode.config import Config, InboxLimits, LimitsConfig
 from meshnode.services import members
 from meshnode.services.context import NodeContext
 from meshnode.services.node import init_node
+from tests.nodeproc import wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 MEMBERS = 8
@@ -84,18 +85,6 @@ def _start(config: Config, profile: Path | None = None) -> subprocess.Popen[byte
         [sys.executable, *profiler, "-m", "meshnode.cli", "--log-level", "WARNING", "run",
          "--data-dir", str(config.data_dir)],
         env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO)
-
-
-async def _wait_up(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(400):
-        try:
-            async with session.get(f"{url}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not start")
 
 
 def _count(database: Path, sql: str) -> int:
@@ -252,7 +241,7 @@ async def publish_only(root: Path, rate: int, seconds: float) -> float:
     process = _start(solo)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-            await _wait_up(session, solo.base_url)
+            await wait_healthy(solo.base_url, tries=400)
             load = Load()
             cpu, own = _cpu_seconds(process.pid), time.process_time()
             start = time.perf_counter()
@@ -283,8 +272,8 @@ async def run(rate: int, seconds: float, root: Path, profile: Path | None = None
     try:
         connector = aiohttp.TCPConnector(limit=64)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await _wait_up(session, alpha.base_url)
-            await _wait_up(session, beta.base_url)
+            await wait_healthy(alpha.base_url, tries=400)
+            await wait_healthy(beta.base_url, tries=400)
             await _peer(alpha, beta)
             load = Load()
             print(f"publishing {rate}/s for {seconds:.0f} s through alpha's API "

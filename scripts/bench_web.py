@@ -57,6 +57,7 @@ from meshnode.services.node import init_node
 from meshnode.services.trust import local_check
 from meshnode.store import listings as q
 from meshnode.store import trust as trust_q
+from tests.nodeproc import wait_healthy
 
 WORDS = ["vélo", "perceuse", "tarte", "pommes", "covoiturage", "livres", "jardin", "échelle",
          "soupe", "confiture", "poussette", "tondeuse", "guitare", "cours", "ménage"]
@@ -125,19 +126,6 @@ async def seed(config: Config, count: int) -> list[str]:
         return ids
     finally:
         await ctx.close()
-
-
-async def _wait_ready(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("node did not start")
 
 
 async def drive(url: str, paths: list[str], clients: int) -> tuple[list[float], float, int]:
@@ -392,7 +380,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            await _wait_ready(url)
+            await wait_healthy(url, tries=200)
             await drive(url, ["/", "/search?q=velo", f"/listings/{ids[0]}"] * 20, 5)  # warm up
             if args.members:
                 worst = await run_members(url, ids, args, process.pid)
