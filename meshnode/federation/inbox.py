@@ -42,7 +42,6 @@ from meshnode.protocol.httpsig import (
     verify_parsed,
 )
 from meshnode.protocol.inbox_policy import (
-    Here,
     Quota,
     Sender,
     decide,
@@ -119,14 +118,9 @@ async def read_sender(reader: aiosqlite.Connection, origin: str) -> Sender:
     return Sender(is_peer=row["out_state"] in PEER_STATES, our_follow_id=row["out_follow_id"])
 
 
-def here_of(federation: Federation) -> Here:
-    """This node's origin, Group actor and member prefix, for the policy."""
-    return federation.here
-
-
 def admit(federation: Federation, activity: Mapping[str, Any], sender: Sender) -> None:
     """Refuse (403) what the inbox policy refuses, before any key is fetched."""
-    verdict = decide(activity, here=here_of(federation), sender=sender)
+    verdict = decide(activity, here=federation.here, sender=sender)
     if not verdict.admit:
         raise PermissionDeniedError(verdict.message)
 

@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode import urls
-from meshnode.federation.inbox import here_of, sender_facts
+from meshnode.federation.inbox import sender_facts
 from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
 from meshnode.federation.peering import answer_follow, queue_follow
@@ -35,7 +35,7 @@ from meshnode.protocol.deals import deal_activity_kind
 from meshnode.protocol.direct_messages import is_direct_note
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.flags import is_flag_activity
-from meshnode.protocol.inbox_policy import Here, Sender, decide
+from meshnode.protocol.inbox_policy import Sender, decide
 from meshnode.protocol.ldread import ContextError, read_document
 from meshnode.protocol.peering import next_peer_state
 from meshnode.protocol.queue_wire import queue_activity_kind
@@ -252,24 +252,23 @@ class InboxWorker:
         self.federation = federation
         self.batch = batch
 
-    async def _admitted(self, act: Mapping[str, Any], here: Here,
+    async def _admitted(self, act: Mapping[str, Any],
                         senders: dict[str, Sender]) -> Effect | None:
         """The door's policy again, with the sender's facts as they are now (a peer may have
         been removed since): an outcome that changes nothing when it no longer admits.
         ``act`` is already read in our compact names; ``senders`` keeps each origin's facts
-        for the batch (one read per origin), ``here`` is ``here_of`` (once a batch)."""
+        for the batch (one read per origin)."""
         origin = origin_of(str(act.get("actor")))
         sender = senders.get(origin)
         if sender is None:
             sender = senders[origin] = await sender_facts(self.federation, origin)
-        verdict = decide(act, here=here, sender=sender)
+        verdict = decide(act, here=self.federation.here, sender=sender)
         return None if verdict.admit else outcome(f"refused: {verdict.message}")
 
     async def _prepare_all(self, rows: Sequence[aiosqlite.Row]) -> list[Effect]:
         """Check and verify a batch, outside any transaction (proofs are CPU work; the
         event loop answers requests in between)."""
         senders: dict[str, Sender] = {}
-        here = here_of(self.federation)
         effects = []
         for count, row in enumerate(rows, start=1):
             # Read once: both the policy check and the preparer use this reading (the door's,
@@ -281,7 +280,7 @@ class InboxWorker:
                 except ContextError as exc:
                     effects.append(outcome(f"refused: {exc}"))
                     continue
-            effects.append(await self._admitted(act, here, senders)
+            effects.append(await self._admitted(act, senders)
                            or await prepare_read(self.federation, act))
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)

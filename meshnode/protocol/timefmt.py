@@ -47,10 +47,3 @@ def parse_utc(value: object, *, field: str) -> datetime:
             pass  # 2026-02-30: the full checks say why
     parsed = parse_datetime(value, field, earliest=EARLIEST, latest=LATEST)
     return parsed.replace(microsecond=0)
-
-
-def parse_stored_utc(value: str, *, field: str) -> datetime:
-    """``parse_utc`` for a value of our own rows, written by ``format_utc`` (the wallet
-    chart parses 60 a page, issue 17): ``parse_utc`` now reads that form in one C call
-    for everyone."""
-    return parse_utc(value, field=field)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from meshnode.protocol.ledger import Movement
-from meshnode.protocol.timefmt import parse_stored_utc
+from meshnode.protocol.timefmt import parse_utc
 
 
 class BalancePoint(NamedTuple):
@@ -66,7 +66,7 @@ def balance_series(
     after = balance_now
     points: list[BalancePoint] = []
     for entry in entries_newest_first:
-        points.append(BalancePoint(parse_stored_utc(entry.created_at, field="created_at"),
+        points.append(BalancePoint(parse_utc(entry.created_at, field="created_at"),
                                    after))
         if entry.payee == account:
             after -= entry.amount

@@ -91,34 +91,21 @@ async def communities_by_origin(ctx: NodeContext, origins: Iterable[str]) -> dic
     return found
 
 
-async def local_parties(ctx: NodeContext, usernames: Iterable[str]
-                        ) -> tuple[Party, dict[str, Party]]:
-    """This community and its members by username (``local_member``), made once and kept
-    with the display names they show until anything is committed: a page of cards made
-    twenty of each (issue 17)."""
-    unique = tuple(sorted(set(usernames)))
-
-    async def load() -> tuple[Party, dict[str, Party]]:
-        names = await trust_q.member_display_names(ctx.store.reader, unique) if unique else {}
-        return our_community(ctx), {username: local_member(ctx, username,
-                                                           names.get(username, ""))
-                                    for username in unique}
-
-    return await ctx.cached(("local_parties", unique), load)
-
-
 async def listing_parties(ctx: NodeContext,
                           rows: Sequence[ListingRow]) -> dict[str, ListingParties]:
     """Author and community of each listing: a few queries for a whole page."""
-    ours, local = await local_parties(
+    local = await member_parties(
         ctx, [row.author_username for row in rows if row.is_local and row.author_username])
+    ours = our_community(ctx)
     remote = [row for row in rows if not row.is_local]
     authors = await remote_parties(ctx, [row.author_uri for row in remote])
     communities = await communities_by_origin(ctx, [row.origin for row in remote])
     found = {}
     for row in rows:
         if row.is_local and row.author_username:
-            found[row.id] = ListingParties(local[row.author_username], ours)
+            author = (local.get(row.author_username)
+                      or local_member(ctx, row.author_username, ""))
+            found[row.id] = ListingParties(author, ours)
         else:
             found[row.id] = ListingParties(authors.get(row.author_uri) or
                                            remote_party(row.author_uri, name="", username=""),
@@ -128,8 +115,8 @@ async def listing_parties(ctx: NodeContext,
 
 async def member_parties(ctx: NodeContext, usernames: Iterable[str]) -> dict[str, Party]:
     """Our members among ``usernames`` (those with an account row) by username, made once
-    and kept until anything is committed: the wallet's history names the same few people on
-    every page (issue 17). Callers only read the dict."""
+    and kept until anything is committed: a page of cards or the wallet's history names the
+    same few people on every page (issue 17). Callers only read the dict."""
     unique = tuple(sorted(set(usernames)))
 
     async def load() -> dict[str, Party]:

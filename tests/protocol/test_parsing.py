@@ -20,7 +20,7 @@ from meshnode.protocol.parsing import (
     parse_decimal,
     parse_int,
 )
-from meshnode.protocol.timefmt import parse_stored_utc, parse_utc
+from meshnode.protocol.timefmt import parse_utc
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -157,18 +157,15 @@ def test_loads_capped__surrogate_pairs_and_escaped_backslashes_still_parse() -> 
 ])
 def test_parse_utc__our_own_form_read_fast_gives_the_full_checks_result(value: str) -> None:
     """Given any text, parse_utc (which reads format_utc's form in one call) gives the
-    instant the full checks give (UTC, whole seconds), or their refusal; and so does
-    parse_stored_utc."""
+    instant the full checks give (UTC, whole seconds), or their refusal."""
     try:
         expected = parse_datetime(value, "created_at", earliest=EARLIEST,
                                   latest=LATEST).replace(microsecond=0)
     except ValidationError as exc:
-        for parse in (parse_utc, parse_stored_utc):
-            with pytest.raises(ValidationError, match=re.escape(str(exc))):
-                parse(value, field="created_at")
+        with pytest.raises(ValidationError, match=re.escape(str(exc))):
+            parse_utc(value, field="created_at")
         return
-    for parse in (parse_utc, parse_stored_utc):
-        parsed = parse(value, field="created_at")
-        assert parsed == expected
-        assert parsed.tzinfo == UTC
-        assert parsed.microsecond == 0
+    parsed = parse_utc(value, field="created_at")
+    assert parsed == expected
+    assert parsed.tzinfo == UTC
+    assert parsed.microsecond == 0
