@@ -19,10 +19,10 @@ from nacl.exceptions import BadSignatureError
 from nacl.exceptions import ValueError as NaclValueError
 from nacl.signing import SigningKey, VerifyKey
 
-from meshnode.protocol.canonical import KnownContexts, canonicalize
+from meshnode.protocol.canonical import canonicalize
 from meshnode.protocol.errors import KeyFormatError, ProofError, ValidationError
 from meshnode.protocol.multikey import b58decode, b58encode
-from meshnode.protocol.vocab import LISTING_CONTEXT
+from meshnode.protocol.vocab import KNOWN_CONTEXTS
 
 __all__ = [
     "CRYPTOSUITE",
@@ -41,9 +41,6 @@ ED25519_SIGNATURE_LEN = 64
 # Fields stripped from the document before hashing: the proof itself, and a
 # legacy Linked Data Signature some servers still attach (REFERENCE §3).
 _UNSIGNED_FIELDS = ("proof", "signature")
-# The @context of our listings, canonicalised once: it is a third of a listing's bytes and
-# each proof hashes it twice (the document and the proof options).
-_KNOWN_CONTEXTS = KnownContexts.of([LISTING_CONTEXT])
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def _proof_config(document: Mapping[str, Any], proof_options: Mapping[str, Any])
 
 def _sha256_jcs(value: Any, what: str) -> bytes:
     try:
-        return hashlib.sha256(canonicalize(value, _KNOWN_CONTEXTS)).digest()
+        return hashlib.sha256(canonicalize(value, KNOWN_CONTEXTS)).digest()
     except ValidationError as exc:
         raise ProofError(f"{what} cannot be canonicalised: {exc}") from exc
 
