@@ -123,18 +123,18 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            updated_at=verified.timestamp, version=version,
                                            signed_object=signed, edited=edited)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
-    await listings_arrived(federation, tx, [listing_id])
+    await listings_arrived(federation, tx, await listing_store.get_listings(tx, [listing_id]))
     return True
 
 
 async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
-                           listing_ids: Sequence[str]) -> None:
+                           rows: Sequence[listing_store.ListingRow]) -> None:
     """The one place for work that must follow remote listings stored or advanced, in the
-    transaction that stores them: called by ``store_verified`` for one listing and by
-    ``ingest`` for the new listings of a batch (which never pass through
-    ``store_verified``). Hook arrival work here, not in either caller.
+    transaction that stores them, given their rows as stored: called by ``store_verified``
+    for one listing and by ``ingest`` for the new listings of a batch (which never pass
+    through ``store_verified``). Hook arrival work here, not in either caller.
     """
-    await alerts.match_arrived(federation.ctx, tx, listing_ids)  # issue 18: where it arrives
+    await alerts.match_rows(federation.ctx, tx, rows)  # issue 18: where it arrives
 
 
 def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,
