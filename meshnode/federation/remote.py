@@ -23,7 +23,7 @@ from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
 from meshnode.protocol.proofs import proof_verification_method
-from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.timefmt import format_utc, normalise_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import PUBLIC
 from meshnode.services import alerts
@@ -56,7 +56,7 @@ class VerifiedObject:
 
 
 def _timestamp(document: Mapping[str, Any], field: str) -> str:
-    return format_utc(parse_utc(document.get(field), field=field))
+    return normalise_utc(document.get(field), field=field)
 
 
 async def verify_listing_object(federation: Federation, obj: object) -> VerifiedObject:

@@ -119,9 +119,17 @@ class KnownContexts:
     def canonical(self, context: Any) -> bytes | None:
         """The canonical bytes of ``context`` if it equals one of ours, else None."""
         for known, text in self.entries:
-            if context == known:
+            if context is known or context == known:
                 return text
         return None
+
+    def narrowed(self, context: Any) -> KnownContexts:
+        """These contexts cut down to the one ``context`` equals (none if none), held as
+        that very object: looking it up again is an identity check. For several
+        canonicalisations of one document in a row (a proof hashes its context twice),
+        while that document does not change."""
+        text = self.canonical(context)
+        return KnownContexts(() if text is None else ((context, text),))
 
 
 def _strings_only(value: Any) -> bool:

@@ -19,7 +19,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.exceptions import ValueError as NaclValueError
 from nacl.signing import SigningKey, VerifyKey
 
-from meshnode.protocol.canonical import canonicalize
+from meshnode.protocol.canonical import KnownContexts, canonicalize
 from meshnode.protocol.errors import KeyFormatError, ProofError, ValidationError
 from meshnode.protocol.multikey import b58decode, b58encode
 from meshnode.protocol.vocab import KNOWN_CONTEXTS
@@ -76,9 +76,9 @@ def _proof_config(document: Mapping[str, Any], proof_options: Mapping[str, Any])
     return config
 
 
-def _sha256_jcs(value: Any, what: str) -> bytes:
+def _sha256_jcs(value: Any, what: str, known: KnownContexts) -> bytes:
     try:
-        return hashlib.sha256(canonicalize(value, KNOWN_CONTEXTS)).digest()
+        return hashlib.sha256(canonicalize(value, known)).digest()
     except ValidationError as exc:
         raise ProofError(f"{what} cannot be canonicalised: {exc}") from exc
 
@@ -91,8 +91,10 @@ def proof_hashes(
     ``proofValue`` is dropped from the options; ``proof`` and ``signature`` are
     dropped from the document. Raises :class:`ProofError` if JCS cannot encode either.
     """
-    options_hash = _sha256_jcs(_proof_config(document, proof_options), "proof options")
-    document_hash = _sha256_jcs(_unsecured(document), "document")
+    # Both hash the document's @context: compared with our known ones once.
+    known = KNOWN_CONTEXTS.narrowed(document.get("@context"))
+    options_hash = _sha256_jcs(_proof_config(document, proof_options), "proof options", known)
+    document_hash = _sha256_jcs(_unsecured(document), "document", known)
     return options_hash, document_hash
 
 

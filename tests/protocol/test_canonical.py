@@ -82,8 +82,13 @@ def test_canonicalize__known_context_gives_the_same_bytes(rest: dict[str, object
         with pytest.raises(ValidationError):
             canonicalize(document, known)
         return
-    # Then both give rfc8785's exact bytes
+    # Then both give rfc8785's exact bytes, and so do the known contexts narrowed to the
+    # document's own (a proof's two hashes)
     assert canonicalize(document, known) == expected
+    narrowed = known.narrowed(document.get("@context"))
+    assert canonicalize(document, narrowed) == expected
+    assert canonicalize({"@context": document.get("@context"), "x": 1}, narrowed) == (
+        rfc8785.dumps({"@context": document.get("@context"), "x": 1}))
 
 
 def test_canonicalize__a_known_context_is_only_equal_json_not_python_equal() -> None:
