@@ -123,6 +123,42 @@ class ListingColumns:
     expires_at: str | None
 
 
+_INSERT_LISTINGS = (
+    "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
+    " category, status, title, description, price_mode, price_amount, price_period,"
+    " location_name, lat, lon, details, expires_at, published_at, updated_at, version,"
+    " signed_object) VALUES ")
+_LISTING_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)"
+# Rows per INSERT: 22 variables each, well under SQLite's default limit of 32,766.
+ROWS_PER_INSERT = 500
+
+
+def listing_values(*, listing_id: str, object_id: str, author_id: int | None, author_uri: str,
+                   origin: str, is_local: bool, columns: ListingColumns, published_at: str,
+                   updated_at: str, signed_object: str) -> tuple[object, ...]:
+    """One listing's values for ``insert_statements``, at version 1."""
+    c = columns
+    return (listing_id, object_id, author_id, author_uri, origin, int(is_local), c.kind,
+            c.category, c.status, c.title, c.description, c.price_mode, c.price_amount,
+            c.price_period, c.location_name, c.lat, c.lon, c.details, c.expires_at,
+            published_at, updated_at, signed_object)
+
+
+def insert_statements(rows: Sequence[tuple[object, ...]], suffix: str = ""
+                      ) -> list[tuple[str, list[object]]]:
+    """``(sql, parameters)`` inserting ``rows`` (``listing_values``) ``ROWS_PER_INSERT`` at a
+    time, ``suffix`` (a ``RETURNING`` clause) after each. One multi-row INSERT rather than
+    ``executemany``: each statement that fires the full-text trigger (``listings_fts_insert``)
+    costs FTS5 about 12 µs of fixed work, once per row with ``executemany`` (measured: 15 ->
+    3 µs per row). Every writer of new listings (publishing, the inbox worker) uses this."""
+    statements = []
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        statements.append((_INSERT_LISTINGS + ",".join([_LISTING_ROW] * len(chunk)) + suffix,
+                           [value for row in chunk for value in row]))
+    return statements
+
+
 async def insert_listing(
     db: aiosqlite.Connection,
     *,
@@ -141,17 +177,11 @@ async def insert_listing(
 
     ``updated_at`` defaults to ``published_at``; remote listings pass their author's time.
     """
-    await db.execute(
-        "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
-        " category, status, title, description, price_mode, price_amount, price_period,"
-        " location_name, lat, lon, details, expires_at, published_at, updated_at, version,"
-        " signed_object) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
-        (listing_id, object_id, author_id, author_uri, origin, int(is_local), columns.kind,
-         columns.category, columns.status, columns.title, columns.description,
-         columns.price_mode, columns.price_amount, columns.price_period, columns.location_name,
-         columns.lat, columns.lon, columns.details, columns.expires_at, published_at,
-         updated_at or published_at, signed_object),
-    )
+    [(sql, params)] = insert_statements([listing_values(
+        listing_id=listing_id, object_id=object_id, author_id=author_id, author_uri=author_uri,
+        origin=origin, is_local=is_local, columns=columns, published_at=published_at,
+        updated_at=updated_at or published_at, signed_object=signed_object)])
+    await db.execute(sql, params)
     await insert_version(db, listing_id, 1, signed_object, published_at)
 
 

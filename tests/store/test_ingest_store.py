@@ -38,7 +38,7 @@ async def test_insert_remote_listings__rows_over_several_inserts_all_stored_and_
     # Given a real database, and inserts of 2 rows each (so 5 listings take 3 statements)
     path = tmp_path / "db.sqlite3"
     initialise_database(path)
-    monkeypatch.setattr(ingest, "ROWS_PER_INSERT", 2)
+    monkeypatch.setattr(listing_store, "ROWS_PER_INSERT", 2)
     store = await Store.open(path)
     try:
         rows = [_row(number) for number in range(5)]
@@ -68,7 +68,7 @@ async def test_insert_remote_listings__returns_the_rows_as_a_read_gives_them(
     # an availableQuantity (a generated column) or none
     path = tmp_path / "db.sqlite3"
     initialise_database(path)
-    monkeypatch.setattr(ingest, "ROWS_PER_INSERT", 2)
+    monkeypatch.setattr(listing_store, "ROWS_PER_INSERT", 2)
     store = await Store.open(path)
     try:
         rows = [_row(number) for number in range(5)]
