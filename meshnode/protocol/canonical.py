@@ -112,8 +112,9 @@ class KnownContexts:
         for context in contexts:
             if not _strings_only(context):
                 raise TypeError("a known context holds only strings, lists and objects")
-        # A copy: the caller's lists stay theirs to change.
-        return cls(tuple((copy.deepcopy(context), canonicalize(context))
+        # A copy: the caller's lists stay theirs to change. Written by rfc8785 itself: this
+        # runs when a module is imported, and orjson loads only for the first document.
+        return cls(tuple((copy.deepcopy(context), rfc8785.dumps(context))
                          for context in contexts))
 
     def canonical(self, context: Any) -> bytes | None:
