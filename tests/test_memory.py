@@ -80,12 +80,13 @@ async def test_memory__idle_node_without_mdns_maps_no_zeroconf_pillow_or_expat(
     # Given a node with LAN discovery off, started and answering
     async with running_node(tmp_path / "n", discovery=False) as (proc, node):
         await asyncio.sleep(0.5)  # the start-up tasks (catch-up, sweeps) have run
-        # Then zeroconf, Pillow, the XML parser and cryptography are not loaded
+        # Then zeroconf, Pillow, the XML parser, cryptography and orjson are not loaded
         assert not mapped(proc.pid, "site-packages/zeroconf/")
         assert not mdns_socket_open(proc.pid)
         assert not mapped(proc.pid, "site-packages/PIL/")
         assert not mapped(proc.pid, "pyexpat")
         assert not mapped(proc.pid, "site-packages/cryptography/")
+        assert not mapped(proc.pid, "site-packages/orjson/")  # loaded by the first document
         # When a member uploads a photo
         tally = Tally()
         async with aiohttp.ClientSession() as http:

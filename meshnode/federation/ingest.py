@@ -160,8 +160,8 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
             fresh.append((index, effect, row))
             outcomes.append(STORED)
     if fresh:
-        await ingest_store.insert_remote_listings(tx, [row for _, _, row in fresh])
-        await listings_arrived(federation, tx, [row.listing_id for _, _, row in fresh])
+        stored = await ingest_store.insert_remote_listings(tx, [row for _, _, row in fresh])
+        await listings_arrived(federation, tx, stored)
         relayed = await _relay_run(federation, tx, [(effect, row.signed_object)
                                                     for _, effect, row in fresh])
         for (index, _, _), done in zip(fresh, relayed, strict=True):

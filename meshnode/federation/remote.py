@@ -23,7 +23,7 @@ from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
 from meshnode.protocol.proofs import proof_verification_method
-from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.timefmt import format_utc, normalise_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import PUBLIC
 from meshnode.services import alerts
@@ -56,7 +56,7 @@ class VerifiedObject:
 
 
 def _timestamp(document: Mapping[str, Any], field: str) -> str:
-    return format_utc(parse_utc(document.get(field), field=field))
+    return normalise_utc(document.get(field), field=field)
 
 
 async def verify_listing_object(federation: Federation, obj: object) -> VerifiedObject:
@@ -123,18 +123,18 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            updated_at=verified.timestamp, version=version,
                                            signed_object=signed, edited=edited)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
-    await listings_arrived(federation, tx, [listing_id])
+    await listings_arrived(federation, tx, await listing_store.get_listings(tx, [listing_id]))
     return True
 
 
 async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
-                           listing_ids: Sequence[str]) -> None:
+                           rows: Sequence[listing_store.ListingRow]) -> None:
     """The one place for work that must follow remote listings stored or advanced, in the
-    transaction that stores them: called by ``store_verified`` for one listing and by
-    ``ingest`` for the new listings of a batch (which never pass through
-    ``store_verified``). Hook arrival work here, not in either caller.
+    transaction that stores them, given their rows as stored: called by ``store_verified``
+    for one listing and by ``ingest`` for the new listings of a batch (which never pass
+    through ``store_verified``). Hook arrival work here, not in either caller.
     """
-    await alerts.match_arrived(federation.ctx, tx, listing_ids)  # issue 18: where it arrives
+    await alerts.match_rows(federation.ctx, tx, rows)  # issue 18: where it arrives
 
 
 def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,

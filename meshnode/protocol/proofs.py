@@ -22,7 +22,7 @@ from nacl.signing import SigningKey, VerifyKey
 from meshnode.protocol.canonical import KnownContexts, canonicalize
 from meshnode.protocol.errors import KeyFormatError, ProofError, ValidationError
 from meshnode.protocol.multikey import b58decode, b58encode
-from meshnode.protocol.vocab import LISTING_CONTEXT
+from meshnode.protocol.vocab import KNOWN_CONTEXTS
 
 __all__ = [
     "CRYPTOSUITE",
@@ -41,9 +41,6 @@ ED25519_SIGNATURE_LEN = 64
 # Fields stripped from the document before hashing: the proof itself, and a
 # legacy Linked Data Signature some servers still attach (REFERENCE §3).
 _UNSIGNED_FIELDS = ("proof", "signature")
-# The @context of our listings, canonicalised once: it is a third of a listing's bytes and
-# each proof hashes it twice (the document and the proof options).
-_KNOWN_CONTEXTS = KnownContexts.of([LISTING_CONTEXT])
 
 
 @dataclass(frozen=True)
@@ -79,9 +76,9 @@ def _proof_config(document: Mapping[str, Any], proof_options: Mapping[str, Any])
     return config
 
 
-def _sha256_jcs(value: Any, what: str) -> bytes:
+def _sha256_jcs(value: Any, what: str, known: KnownContexts) -> bytes:
     try:
-        return hashlib.sha256(canonicalize(value, _KNOWN_CONTEXTS)).digest()
+        return hashlib.sha256(canonicalize(value, known)).digest()
     except ValidationError as exc:
         raise ProofError(f"{what} cannot be canonicalised: {exc}") from exc
 
@@ -94,8 +91,10 @@ def proof_hashes(
     ``proofValue`` is dropped from the options; ``proof`` and ``signature`` are
     dropped from the document. Raises :class:`ProofError` if JCS cannot encode either.
     """
-    options_hash = _sha256_jcs(_proof_config(document, proof_options), "proof options")
-    document_hash = _sha256_jcs(_unsecured(document), "document")
+    # Both hash the document's @context: compared with our known ones once.
+    known = KNOWN_CONTEXTS.narrowed(document.get("@context"))
+    options_hash = _sha256_jcs(_proof_config(document, proof_options), "proof options", known)
+    document_hash = _sha256_jcs(_unsecured(document), "document", known)
     return options_hash, document_hash
 
 

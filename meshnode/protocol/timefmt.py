@@ -47,3 +47,17 @@ def parse_utc(value: object, *, field: str) -> datetime:
             pass  # 2026-02-30: the full checks say why
     parsed = parse_datetime(value, field, earliest=EARLIEST, latest=LATEST)
     return parsed.replace(microsecond=0)
+
+
+def normalise_utc(value: object, *, field: str) -> str:
+    """``format_utc(parse_utc(value, field=field))``, the same text or error; text already in
+    that form (every meshnode peer's: three or four per listing received) is checked and
+    given back as it is rather than parsed and written again."""
+    if type(value) is str and _STORED.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            pass  # 2026-02-30: parse_utc says why
+        else:
+            return value
+    return format_utc(parse_utc(value, field=field))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshnode.protocol.canonical import KnownContexts
+
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 DATA_INTEGRITY_CONTEXT = "https://w3id.org/security/data-integrity/v1"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -52,6 +54,10 @@ MARKETPLACE_TERMS: dict[str, Any] = {
 }
 
 LISTING_CONTEXT: list[Any] = [AS_CONTEXT, DATA_INTEGRITY_CONTEXT, MARKETPLACE_TERMS]
+# Our listings' @context canonicalised once (protocol.canonical): a third of a listing's
+# bytes, hashed twice per proof (the document and the proof options) and written again each
+# time a listing is stored or sent.
+KNOWN_CONTEXTS = KnownContexts.of([LISTING_CONTEXT])
 
 
 def category_uri(category: str) -> str:

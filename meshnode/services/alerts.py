@@ -2,10 +2,11 @@
 
 A listing is matched where it arrives (published here, or stored from a neighbour's
 delivery, relay or catch-up), inside the transaction that stores it, by
-:func:`match_arrived`: one indexed query over the alerts' folded words (``store/alerts``),
-never a loop over every alert. Each (alert, listing) pair is told at most once
-(``alert_matches``' primary key), so an update, a relayed copy or a republication never
-notifies twice, and a member with two matching alerts hears of a listing once.
+:func:`match_arrived` (or :func:`match_rows`): one indexed query over the alerts' folded
+words (``store/alerts``), never a loop over every alert. Each (alert, listing) pair is
+told at most once (``alert_matches``' primary key), so an update, a relayed copy or a
+republication never notifies twice, and a member with two matching alerts hears of a
+listing once.
 
 Both directions: a saved search or a request (what a listing wants: a request's title, a
 swap's "wanted") is told of matching offers; and when a request or a swap arrives, the
@@ -137,20 +138,29 @@ async def _refresh_wants(ctx: NodeContext, tx: aiosqlite.Connection, row: Listin
 async def match_arrived(ctx: NodeContext, tx: aiosqlite.Connection,
                         listing_ids: Sequence[str]) -> int:
     """Match listings just stored (created, updated, renewed, received) against the alerts,
-    on the caller's transaction; returns how many notifications were written. A batch is
-    read in two queries, then one matching query per live listing."""
-    now = format_utc(ctx.clock())
+    on the caller's transaction; returns how many notifications were written. Their rows
+    are read in one query (``match_rows`` when the caller holds them already)."""
     ids = list(dict.fromkeys(listing_ids))
-    rows = {row.id: row for row in await listing_q.get_listings(tx, ids)}
+    found = {row.id: row for row in await listing_q.get_listings(tx, ids)}
+    return await match_rows(ctx, tx, [found[i] for i in ids if i in found])
+
+
+async def match_rows(ctx: NodeContext, tx: aiosqlite.Connection,
+                     rows: Sequence[ListingRow]) -> int:
+    """``match_arrived`` for listings whose rows the caller holds as this transaction
+    stored them (read back, or returned by the statement that wrote them: no second read).
+    A batch's wants are read in one query, then one matching query per live listing."""
+    now = format_utc(ctx.clock())
+    by_id = {row.id: row for row in rows}
     stored_wants: dict[str, list[AlertRow]] = {}
-    for want in await q.wants_of(tx, ids):
+    for want in await q.wants_of(tx, list(by_id)):
         stored_wants.setdefault(str(want.listing_id), []).append(want)
     told = 0
-    refreshed = {i: await _refresh_wants(ctx, tx, rows[i], stored_wants.get(i, []), now)
-                 for i in ids if i in rows}
+    refreshed = {i: await _refresh_wants(ctx, tx, row, stored_wants.get(i, []), now)
+                 for i, row in by_id.items()}
     searched = await q.any_alerts(tx)  # a node nobody set an alert on skips the word work
     for listing_id, wants in refreshed.items():
-        row = rows[listing_id]
+        row = by_id[listing_id]
         if not _live(row, now):
             continue
         if searched:

@@ -222,7 +222,7 @@ async def _write_new(ctx: NodeContext, tx: aiosqlite.Connection,
                      batch: Sequence[NewLocalListing]) -> list[ListingRow]:
     """A batch of new listings: stored, deliveries queued, alerts matched (one transaction)."""
     rows = await write_new_listings(tx, batch)
-    await alerts.match_arrived(ctx, tx, [row.id for row in rows])
+    await alerts.match_rows(ctx, tx, rows)  # the rows as stored: not read again
     return rows
 
 

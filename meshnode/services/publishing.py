@@ -14,6 +14,7 @@ import aiosqlite
 
 from meshnode import urls
 from meshnode.protocol.activities import listing_activity, origin_of
+from meshnode.protocol.canonical import compact_json
 from meshnode.protocol.notes import (
     NoteSettings,
     build_note,
@@ -22,6 +23,7 @@ from meshnode.protocol.notes import (
     note_tombstone,
 )
 from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.vocab import KNOWN_CONTEXTS
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.store import outbox as oq
@@ -32,8 +34,10 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def dumps(document: Mapping[str, Any]) -> str:
-    """Compact JSON as sent on the wire."""
-    return _ENCODER.encode(document)
+    """Compact JSON as sent on the wire (by orjson when that provably writes the same:
+    ``protocol.canonical.compact_json``)."""
+    text = compact_json(document, KNOWN_CONTEXTS)
+    return text if text is not None else _ENCODER.encode(document)
 
 
 async def queue_activity(

@@ -17,7 +17,15 @@ import aiosqlite
 
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.store.db import query
-from meshnode.store.listings import ListingColumns, placeholders
+from meshnode.store.listings import (
+    RETURNED,
+    ListingColumns,
+    ListingRow,
+    insert_statements,
+    listing_row,
+    listing_values,
+    placeholders,
+)
 
 CHUNK = 500  # values per IN (...): well under SQLite's default limit of 32,766 variables
 
@@ -48,38 +56,29 @@ class QueuedAnnounce:
     inboxes: tuple[tuple[str, str], ...]
 
 
-_LISTING_COLUMNS = (
-    "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
-    " category, status, title, description, price_mode, price_amount, price_period,"
-    " location_name, lat, lon, details, expires_at, published_at, updated_at, version,"
-    " signed_object) VALUES ")
-_LISTING_VALUES = "(?,?,NULL,?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)"
-# Rows per INSERT: 21 variables each, well under SQLite's default limit of 32,766.
-ROWS_PER_INSERT = 500
+# The rows back as ``store.listings`` reads them (RETURNING's order is unspecified: by id).
+_RETURNING = f" RETURNING {RETURNED}"
 
 
 def _listing_values(r: NewRemoteListing) -> tuple[object, ...]:
-    c = r.columns
-    return (r.listing_id, r.object_id, r.author_uri, r.origin, c.kind, c.category, c.status,
-            c.title, c.description, c.price_mode, c.price_amount, c.price_period,
-            c.location_name, c.lat, c.lon, c.details, c.expires_at, r.published_at,
-            r.updated_at, r.signed_object)
+    return listing_values(
+        listing_id=r.listing_id, object_id=r.object_id, author_id=None, author_uri=r.author_uri,
+        origin=r.origin, is_local=False, columns=r.columns, published_at=r.published_at,
+        updated_at=r.updated_at, signed_object=r.signed_object)
 
 
 async def insert_remote_listings(db: aiosqlite.Connection,
-                                 rows: Sequence[NewRemoteListing]) -> None:
+                                 rows: Sequence[NewRemoteListing]) -> list[ListingRow]:
     """Insert new remote listings at version 1 with their signed version and its check:
     two statements for the whole batch. The version's text is the listing's own (stored
-    once: ``''`` in ``listing_versions``, migration ``0019_worker17e_one_copy``).
-
-    The listings go in one multi-row INSERT rather than ``executemany``: each statement
-    that fires the full-text trigger (``listings_fts_insert``) costs FTS5 about 12 µs of
-    fixed work, once per row with ``executemany`` (measured: 15 µs -> 3 µs per row).
+    once: ``''`` in ``listing_versions``, migration ``0019_worker17e_one_copy``). Returns
+    the listings as stored, in the order of ``rows`` (``RETURNING``: not read again). The
+    listings go in multi-row INSERTs (``store.listings.insert_statements``).
     """
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start:start + ROWS_PER_INSERT]
-        await db.execute(_LISTING_COLUMNS + ",".join([_LISTING_VALUES] * len(chunk)),
-                         [value for row in chunk for value in _listing_values(row)])
+    stored: dict[str, ListingRow] = {}
+    for sql, params in insert_statements([_listing_values(row) for row in rows], _RETURNING):
+        returned = await db.execute_fetchall(sql, params)
+        stored.update((row.id, row) for row in map(listing_row, returned))
     await db.executemany(
         "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
         " verified, key_id, key_fingerprint, rule, checked_at, check_error)"
@@ -87,6 +86,7 @@ async def insert_remote_listings(db: aiosqlite.Connection,
         [(r.listing_id, r.published_at, int(r.check.verified),
           r.check.key_id, r.check.fingerprint, r.check.rule, r.check.checked_at,
           r.check.error) for r in rows])
+    return [stored[row.listing_id] for row in rows]
 
 
 async def logged_activity_ids(db: aiosqlite.Connection,

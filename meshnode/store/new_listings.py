@@ -5,7 +5,9 @@ listing (insert, version, check, followers, outbox, deliveries, ...: ~60 µs of 
 a third of a publish; issue 17). ``write_new_listings`` runs every statement of a whole
 batch of publishes in the connection's own thread (``db.in_connection_thread``), inside the
 caller's transaction: the same rows as ``services.publishing.publish_listing_change`` and
-``store.listings.insert_listing`` write for one listing, and the rows back as stored.
+``store.listings.insert_listing`` write for one listing, and the rows back as stored. The
+batch's listings go in multi-row INSERTs (``store.listings.insert_statements``, as the inbox
+worker's).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from meshnode.protocol.activities import origin_of
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.store import federation as fq
 from meshnode.store.db import in_connection_thread
-from meshnode.store.listings import ListingColumns, ListingRow, get_listings_here
+from meshnode.store.listings import (
+    ListingColumns,
+    ListingRow,
+    get_listings_here,
+    insert_statements,
+    listing_values,
+)
 
-_INSERT_LISTING = (
-    "INSERT INTO listings (id, object_id, author_id, author_uri, origin, is_local, kind,"
-    " category, status, title, description, price_mode, price_amount, price_period,"
-    " location_name, lat, lon, details, expires_at, published_at, updated_at, version,"
-    " signed_object) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)")
 _INSERT_VERSION = (
     "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
     " verified, key_id, key_fingerprint, rule, checked_at, check_error)"
@@ -81,13 +84,13 @@ async def write_new_listings(tx: aiosqlite.Connection,
 
 def _write(conn: sqlite3.Connection, listings: Sequence[NewLocalListing]) -> list[ListingRow]:
     inboxes: dict[tuple[tuple[str, ...], str], list[str]] = {}  # same transaction: same answer
+    for sql, params in insert_statements([listing_values(
+            listing_id=new.listing_id, object_id=new.object_id, author_id=new.author_id,
+            author_uri=new.author_uri, origin=new.origin, is_local=True, columns=new.columns,
+            published_at=new.published_at, updated_at=new.published_at,
+            signed_object=new.signed_object) for new in listings]):
+        conn.execute(sql, params)  # the batch's listings first, in multi-row INSERTs
     for new in listings:
-        c = new.columns
-        conn.execute(_INSERT_LISTING, (
-            new.listing_id, new.object_id, new.author_id, new.author_uri, new.origin, c.kind,
-            c.category, c.status, c.title, c.description, c.price_mode, c.price_amount,
-            c.price_period, c.location_name, c.lat, c.lon, c.details, c.expires_at,
-            new.published_at, new.published_at, new.signed_object))
         check = new.check
         conn.execute(_INSERT_VERSION, (
             new.listing_id, new.signed_object, new.published_at, int(check.verified),

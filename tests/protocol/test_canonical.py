@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as _st
 
-from meshnode.protocol.canonical import KnownContexts, canonicalize
+from meshnode.protocol.canonical import KnownContexts, canonicalize, compact_json
 from meshnode.protocol.errors import ValidationError
 
 
@@ -80,8 +82,13 @@ def test_canonicalize__known_context_gives_the_same_bytes(rest: dict[str, object
         with pytest.raises(ValidationError):
             canonicalize(document, known)
         return
-    # Then both give rfc8785's exact bytes
+    # Then both give rfc8785's exact bytes, and so do the known contexts narrowed to the
+    # document's own (a proof's two hashes)
     assert canonicalize(document, known) == expected
+    narrowed = known.narrowed(document.get("@context"))
+    assert canonicalize(document, narrowed) == expected
+    assert canonicalize({"@context": document.get("@context"), "x": 1}, narrowed) == (
+        rfc8785.dumps({"@context": document.get("@context"), "x": 1}))
 
 
 def test_canonicalize__a_known_context_is_only_equal_json_not_python_equal() -> None:
@@ -103,3 +110,46 @@ def test_known_contexts__keep_their_own_copy() -> None:
     # Then a document with the changed list is canonicalised as it is
     document = {"@context": context, "id": "x"}
     assert canonicalize(document, known) == rfc8785.dumps(document)
+
+
+# --- orjson writes the fast path's bytes: every escape, every plain float -----------------
+
+_EVERY_CODE_POINT = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000)
+
+
+def test_canonicalize__every_code_point_is_written_as_rfc8785_writes_it() -> None:
+    # Given a string and a key holding every code point outside the surrogates
+    value = {"k": _EVERY_CODE_POINT, _EVERY_CODE_POINT[:0xD7FF]: [_EVERY_CODE_POINT]}
+    # Then the fast path writes rfc8785's bytes, and compact_json json's text
+    assert canonicalize(value) == rfc8785.dumps(value)
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@settings(max_examples=500)
+@given(number=_st.floats(min_value=1e-4, max_value=1e16, exclude_max=True)
+       | _st.floats(min_value=-1e16, max_value=-1e-4, exclude_min=True))
+def test_canonicalize__plain_floats_are_written_as_rfc8785_writes_them(number: float) -> None:
+    assert canonicalize([number]) == rfc8785.dumps([number])
+    assert compact_json([number]) in (None, json.dumps([number], separators=(",", ":")))
+
+
+@settings(max_examples=300)
+@given(value=_json_values, context=_st.sampled_from([_KNOWN, _KNOWN[1], [True], None]))
+def test_compact_json__writes_what_json_dumps_writes(value: object, context: object) -> None:
+    # Given any JSON value, or a document whose @context may be a known one
+    known = KnownContexts.of([_KNOWN])
+    document = value if context is None else {"@context": context, "v": value}
+    expected = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    # When compact_json writes it, then it writes json's text, or leaves it to json
+    text = compact_json(document, known)
+    assert text is None or text == expected
+    if context is not None and context != [True] and text is None:
+        assert compact_json(value) is None  # only the value's own content declines
+
+
+def test_compact_json__declines_what_orjson_would_write_differently() -> None:
+    # NaN and infinities (orjson writes null), integral and exponent floats, big integers,
+    # non-string keys, tuples, lone surrogates: json's path decides.
+    for value in (float("nan"), float("inf"), 3.0, 1e16, 1e-5, 2**60, {1: "x"}, ("a",),
+                  "\ud800", {"a": object()}):
+        assert compact_json([value]) is None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from meshnode.protocol.errors import KeyFormatError
 from meshnode.protocol.multikey import (
+    B58_ALPHABET,
     b58decode,
     b58encode,
     ed25519_public_from_pem,
@@ -101,3 +103,22 @@ def test_fingerprint__short_stable_and_distinct() -> None:
     assert len(first) == 19
     assert first.count("-") == 3
     assert first != fingerprint(b"\x02" * 32)
+
+
+@settings(max_examples=300)
+@given(text=st.text(alphabet=st.sampled_from([*B58_ALPHABET, "0", "O", "I", "l", "é", "\ud800",
+                                              "\x00", "+"]), max_size=40))
+def test_b58decode__agrees_with_the_digit_by_digit_definition(text: str) -> None:
+    # Given any text, some of it outside the alphabet: the value of its digits, big-endian,
+    # with a zero byte for each leading "1" -- or the first foreign character named
+    foreign = [char for char in text if char not in B58_ALPHABET]
+    if foreign:
+        with pytest.raises(KeyFormatError, match=re.escape(repr(foreign[0]))):
+            b58decode(text)
+        return
+    number = 0
+    for char in text:
+        number = number * 58 + B58_ALPHABET.index(char)
+    zeros = len(text) - len(text.lstrip("1"))
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    assert b58decode(text) == b"\0" * zeros + body

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshnode.protocol.errors import MalformedJSONError, ValidationError
@@ -20,7 +20,7 @@ from meshnode.protocol.parsing import (
     parse_decimal,
     parse_int,
 )
-from meshnode.protocol.timefmt import parse_utc
+from meshnode.protocol.timefmt import format_utc, normalise_utc, parse_utc
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -169,3 +169,31 @@ def test_parse_utc__our_own_form_read_fast_gives_the_full_checks_result(value: s
     assert parsed == expected
     assert parsed.tzinfo == UTC
     assert parsed.microsecond == 0
+
+
+@pytest.mark.parametrize("value", [
+    "2026-11-26T10:00:00Z", "2026-11-26T10:00:00+01:00", "2026-11-26T10:00:00.5Z",
+    "1970-01-01T00:00:00Z", "2199-12-31T23:59:59Z", "1969-12-31T23:59:59Z",
+    "2200-01-01T00:00:00Z", "2026-02-30T10:00:00Z", "2026-11-26 10:00:00Z", "soon", 5, None,
+    "2026-11-26t10:00:00z", " 2026-11-26T10:00:00Z", "\u0662\u0660\u0662\u0666-11-26T10:00:00Z",
+    "2026-11-26T24:00:00Z", "2026-13-01T10:00:00Z", "2024-02-29T23:59:59Z",
+])
+def test_normalise_utc__gives_what_format_utc_of_parse_utc_gives(value: object) -> None:
+    """Given any value, normalise_utc (which gives our own form back as it is) gives the text
+    format_utc writes for parse_utc's instant, or parse_utc's refusal."""
+    try:
+        expected = format_utc(parse_utc(value, field="published"))
+    except ValidationError as exc:
+        with pytest.raises(ValidationError, match=re.escape(str(exc))):
+            normalise_utc(value, field="published")
+        return
+    assert normalise_utc(value, field="published") == expected
+
+
+@settings(max_examples=300)
+@given(when=st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2199, 12, 31),
+                         timezones=st.just(UTC)))
+def test_normalise_utc__our_own_form_comes_back_unchanged(when: datetime) -> None:
+    text = format_utc(when)
+    assert normalise_utc(text, field="published") == text == format_utc(
+        parse_utc(text, field="published"))

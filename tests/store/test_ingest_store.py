@@ -4,6 +4,7 @@ signed text stored once and read whole."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ async def test_insert_remote_listings__rows_over_several_inserts_all_stored_and_
     # Given a real database, and inserts of 2 rows each (so 5 listings take 3 statements)
     path = tmp_path / "db.sqlite3"
     initialise_database(path)
-    monkeypatch.setattr(ingest, "ROWS_PER_INSERT", 2)
+    monkeypatch.setattr(listing_store, "ROWS_PER_INSERT", 2)
     store = await Store.open(path)
     try:
         rows = [_row(number) for number in range(5)]
@@ -59,6 +60,31 @@ async def test_insert_remote_listings__rows_over_several_inserts_all_stored_and_
                             " 'perceuse'").fetchone() == (5,)
         assert conn.execute("SELECT count(*) FROM listing_versions WHERE signed_object = ''"
                             ).fetchone() == (5,)
+
+
+async def test_insert_remote_listings__returns_the_rows_as_a_read_gives_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a real database, inserts of 2 rows each, and listings whose signed text carries
+    # an availableQuantity (a generated column) or none
+    path = tmp_path / "db.sqlite3"
+    initialise_database(path)
+    monkeypatch.setattr(listing_store, "ROWS_PER_INSERT", 2)
+    store = await Store.open(path)
+    try:
+        rows = [_row(number) for number in range(5)]
+        rows[1] = replace(rows[1], signed_object='{"publishes":{"availableQuantity":'
+                                                 '{"hasNumericalValue":"2"}}}')
+        # When the batch is inserted
+        async with store.transaction() as tx:
+            returned = await ingest.insert_remote_listings(tx, rows)
+        # Then the rows it returns, in the batch's order, are what a read gives, field by field
+        read = await listing_store.get_listings(store.reader, [r.listing_id for r in rows])
+        by_id = {row.id: row for row in read}
+        assert [row.id for row in returned] == [r.listing_id for r in rows]
+        assert returned == [by_id[r.listing_id] for r in rows]
+        assert returned[1].available_quantity == '{"hasNumericalValue":"2"}'
+    finally:
+        await store.close()
 
 
 async def test_listing_versions_keep_text__a_replaced_text_stays_with_its_version(

@@ -13,7 +13,7 @@ from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings.model import MAX_LIFETIME, TEXT_FIELD_MAX, UNITS
 from meshnode.protocol.parsing import parse_int
 from meshnode.protocol.text import clean_text
-from meshnode.protocol.timefmt import format_utc, parse_utc
+from meshnode.protocol.timefmt import format_utc, normalise_utc, parse_utc
 from meshnode.protocol.translatable import Text
 
 # --- per-category detail fields -------------------------------------------------------------
@@ -73,7 +73,7 @@ def _future_time(value: object, name: str, now: datetime, _decimals: int) -> str
 
 
 def _any_time(value: object, name: str, _now: datetime, _decimals: int) -> str:
-    return format_utc(parse_utc(value, field=name))
+    return normalise_utc(value, field=name)
 
 
 def _flag(value: object, name: str, _now: datetime, _decimals: int) -> bool:
