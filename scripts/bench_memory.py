@@ -307,6 +307,8 @@ def native_heap():
             "malloc free": info.fordblks / 2**20,
             "Python kblocks": sys.getallocatedblocks() / 1000}
     heap.update(connection_heap(sqlite))
+    heap["threads"] = next(int(line.split()[1]) for line in open("/proc/self/status")
+                           if line.startswith("Threads:"))
     if trace:
         heap["traced"] = tracemalloc.get_traced_memory()[0] / 2**20
     return heap
