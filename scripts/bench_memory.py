@@ -17,8 +17,13 @@ Prints, each figure next to a baseline measured in the same run:
 5. the hub runs inside a 256 MB memory cgroup when one can be made (``--cgroup-mb``): the
    cgroup's peak and its OOM-kill counter.
 
-``--trace`` runs the hub under tracemalloc and prints the 15 biggest growths between the
-soak's start and end (tracemalloc inflates RSS: its figures are not comparable).
+At each stage (fresh, peered, after the pages, before and after the soak) it also prints
+where the memory went: resident MB by mapping (``/proc/PID/smaps``: each shared library,
+glibc's main heap, anonymous mappings), the heap figures (SQLite's own heap, and its page
+caches, schemas and prepared statements summed over the connections; glibc's arenas; Python
+blocks; threads) and Python objects by type. ``--trace`` runs the hub under tracemalloc and
+adds the 15 biggest growths by file or line (tracemalloc inflates RSS: its figures are not
+comparable).
 
     PYTHONPATH=. python scripts/bench_memory.py [--minutes 30] [--quick] [--trace]
 """
