@@ -196,3 +196,14 @@ def test_reencode__a_webp_or_an_odd_file_loads_only_the_plugins_we_accept() -> N
     # JPEG's imports TIFF's and MPO's, for EXIF and multi-picture files)
     assert set(seen["plugins"]) <= {f"PIL.{name}ImagePlugin" for name in (
         "Bmp", "Gif", "Jpeg", "Ppm", "Png", "WebP", "Tiff", "Mpo")}
+
+
+def test_reencode__webps_plugin_is_loaded_by_the_first_webp_only() -> None:
+    # Given a PNG and a JPEG, When a fresh process re-encodes them
+    files = {fmt: encoded("RGB", (40, 30), fmt).hex() for fmt in ("PNG", "JPEG")}
+    result = subprocess.run([sys.executable, "-c", ONLY_OUR_PLUGINS], input=json.dumps(files),
+                            capture_output=True, check=True, text=True, timeout=120)
+    seen = json.loads(result.stdout)
+    # Then both are accepted and WebP's plugin (and libwebp) was not loaded
+    assert seen["answers"] == {"PNG": 40, "JPEG": 40}
+    assert "PIL.WebPImagePlugin" not in seen["plugins"]
