@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from meshnode.cli import build_parser, main
-from meshnode.serve import settle_heap
+from meshnode.serve import GC_THRESHOLDS, settle_heap
 from tests.conftest import ride_listing
 from tests.nodeproc import NodeProcess, cli, free_port
 
@@ -313,8 +313,10 @@ def test_settle_heap__freezes_what_start_up_left_alive() -> None:
     in the permanent generation (a full collection no longer walks them: issue 17's tail)
     and what is created afterwards is still collected."""
     kept = [{"route": n} for n in range(1000)]
+    thresholds = gc.get_threshold()
     try:
         frozen = settle_heap()
+        assert gc.get_threshold() == GC_THRESHOLDS
         assert frozen >= len(kept)
         assert gc.get_freeze_count() == frozen
         cycle: list[object] = []
@@ -323,3 +325,4 @@ def test_settle_heap__freezes_what_start_up_left_alive() -> None:
         assert gc.collect() >= 1  # new garbage is still found
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -35,5 +35,7 @@ async def read_capped(request: web.Request, cap: int) -> bytes:
         if total > cap:
             raise PayloadTooLargeError(f"request body over the {cap}-byte limit")
         chunks.append(chunk)
+        if request.content.at_eof():  # no second read just to learn the body ended
+            break
     request[READ_BODY] = body = b"".join(chunks)
     return body

@@ -137,10 +137,31 @@ def _iri_like(value: object) -> bool:
     return any(isinstance(item, str) and ":" in item for item in values)
 
 
+def _plain_keys() -> frozenset[str]:
+    """Keys that are surely neither a CURIE, an IRI, a keyword, ``type`` nor ``proof``: the
+    terms our contexts define inline and the ActivityStreams names we read."""
+    inline = (key for context in OUR_CONTEXTS for entry in
+              (context if isinstance(context, list) else [context])
+              if isinstance(entry, dict) for key in entry)
+    return frozenset(key for key in (*inline, *_AS_NAMES)
+                     if ":" not in key and key[:1] != "@" and key not in ("type", "proof"))
+
+
+_AS_NAMES: Final = (
+    "id", "actor", "object", "target", "to", "cc", "bto", "bcc", "audience", "name", "summary",
+    "content", "published", "updated", "url", "attributedTo", "inReplyTo", "source",
+    "mediaType", "location", "latitude", "longitude", "startTime", "endTime", "tag",
+    "attachment", "href", "icon", "image", "created", "cryptosuite", "proofPurpose",
+    "proofValue", "verificationMethod")
+_PLAIN_KEYS: Final = _plain_keys()
+_CONTAINERS: Final = (dict, list)
+
+
 def _compact_only(node: object) -> bool:
     """No key written as a CURIE, an IRI or a keyword (but ``@context``), and no type
     written as one, anywhere below ``node`` (``proof`` is never rewritten: not looked at).
-    Iterative, with exact type checks: this runs on every inbound document."""
+    Iterative, with exact type checks: this runs on every inbound document; a key among
+    ``_PLAIN_KEYS`` (most of them) is let through by one set lookup (issue 17)."""
     stack = [node]
     while stack:
         current = stack.pop()
@@ -150,13 +171,16 @@ def _compact_only(node: object) -> bool:
         if not isinstance(current, dict):
             continue
         for key, value in current.items():
-            if ":" in key or key[:1] == "@":
+            if key in _PLAIN_KEYS:
+                if type(value) in _CONTAINERS:
+                    stack.append(value)
+            elif ":" in key or key[:1] == "@":
                 if key != "@context":
                     return False
             elif key == "type":
                 if _iri_like(value):
                     return False
-            elif key != "proof" and type(value) in (dict, list):
+            elif key != "proof" and type(value) in _CONTAINERS:
                 stack.append(value)
     return True
 

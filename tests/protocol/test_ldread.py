@@ -308,3 +308,28 @@ def test_normalise__any_json_object_is_read_or_refused_with_a_context_error(
         return
     assert isinstance(reading.document, Normalised)
     assert signed_form(reading.document) is document
+
+
+KEYS = st.sampled_from(["id", "name", "object", "to", "type", "proof", "@context", "@id",
+                        "as:name", "https://x.example/p", "vf", "details", "seats", "x:y"])
+JSON_TREES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["Note", "as:Note", ""])),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children,
+                                                                      max_size=4),
+    max_leaves=20)
+
+
+@given(JSON_TREES)
+def test_compact_only__the_plain_keys_shortcut_decides_as_the_full_checks(tree: Any) -> None:
+    # Given any JSON tree of plain, CURIE, IRI and keyword keys (and "type"/"proof")
+    # When _compact_only reads it with its set of surely plain keys and with an empty one
+    saved = ldread._PLAIN_KEYS
+    try:
+        ldread._PLAIN_KEYS = frozenset()
+        full = ldread._compact_only(tree)
+    finally:
+        ldread._PLAIN_KEYS = saved
+    # Then both decide the same, and the set holds no key the full checks would stop at
+    assert ldread._compact_only(tree) == full
+    assert not {"type", "proof", "@context"} & ldread._PLAIN_KEYS
+    assert all(":" not in key and key[:1] != "@" for key in ldread._PLAIN_KEYS)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from meshnode.protocol.errors import SignatureError
@@ -22,6 +24,7 @@ from meshnode.protocol.httpsig.common import (
 )
 from meshnode.protocol.httpsig.keys import _default_algorithm, _sign_bytes
 from meshnode.protocol.structured import (
+    MAX_FIELD_LEN,
     Params,
     SFInnerList,
     SFItem,
@@ -30,6 +33,63 @@ from meshnode.protocol.structured import (
 )
 
 # --------------------------------------------------------------------------- RFC 9421
+
+# The usual Signature-Input (issue 17: the door spent ~25 µs a request parsing it and writing
+# it back): one member whose inner list holds plain strings and whose parameters are integers
+# or plain strings, each written exactly as RFC 8941 §4.1 serialises it (no spaces to skip, no
+# leading zeros, no escapes). Such a text is its own serialisation, so the
+# ``@signature-params`` value (RFC 9421 §2.3) is the text as it stands. Anything else (several
+# labels, tokens, booleans, escapes, a key twice) goes to the general parser;
+# tests/protocol/test_httpsig_fast.py compares both on random fields.
+_PLAIN = r'"[ !#-\[\]-~]*+"'
+_USUAL_INPUT_RE = re.compile(
+    rf"([a-z*][a-z0-9_\-.*]*+)=(\(((?:{_PLAIN}(?: {_PLAIN})*+)?)\)"
+    rf"((?:;[a-z*][a-z0-9_\-.*]*+=(?:0|-?[1-9][0-9]{{0,14}}|{_PLAIN}))*+))")
+_USUAL_ITEM_RE = re.compile(r'"([ !#-\[\]-~]*)"')
+_USUAL_PARAM_RE = re.compile(r';([a-z*][a-z0-9_\-.*]*)=(?:(-?[0-9]+)|"([ !#-\[\]-~]*)")')
+
+
+class _Input(NamedTuple):
+    """A Signature-Input member as ``parse_rfc9421`` uses it."""
+
+    label: str
+    components: tuple[str, ...]
+    params: Params
+    params_str: str  # its serialisation: the @signature-params value
+
+
+def _usual_input(field: str) -> _Input | None:
+    """A Signature-Input of the usual shape (above) read as it stands, or None for the general
+    parser. Components covered twice are refused later, as for any field."""
+    if len(field) > MAX_FIELD_LEN:
+        return None
+    match = _USUAL_INPUT_RE.fullmatch(field)
+    if match is None:
+        return None
+    label, text, items_text, params_text = match.groups()
+    params = tuple([(key, int(integer) if integer else string)
+                    for key, integer, string in _USUAL_PARAM_RE.findall(params_text)])
+    if len({key for key, _ in params}) != len(params):
+        return None
+    return _Input(label, tuple(_USUAL_ITEM_RE.findall(items_text)), params, text)
+
+
+def _general_input(field: str, lines: Mapping[str, list[str]]
+                   ) -> tuple[_Input, dict[str, SFItem | SFInnerList]]:
+    """Signature-Input read by the general parser: its member that the Signature field signs,
+    and that field's members."""
+    inputs = parse_dictionary(field)
+    signatures = parse_dictionary(_require_field(lines, "signature"))
+    label = _pick_label(inputs, signatures)
+    inner = inputs[label]
+    if not isinstance(inner, SFInnerList):
+        raise SignatureError(f"Signature-Input member {label!r} is not an inner list")
+    names: list[str] = []
+    for item in inner.items:
+        if not isinstance(item.value, str) or item.params:
+            raise SignatureError("only plain string component identifiers are supported")
+        names.append(item.value)
+    return _Input(label, tuple(names), inner.params, serialize_inner_list(inner)), signatures
 
 
 def _authority(scheme: str, host: str, port: int | None) -> str:
@@ -172,15 +232,10 @@ def _str_param(params: Params, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _component_names(inner: SFInnerList) -> tuple[str, ...]:
-    names: list[str] = []
-    for item in inner.items:
-        if not isinstance(item.value, str) or item.params:
-            raise SignatureError("only plain string component identifiers are supported")
-        names.append(item.value)
-    if len(set(names)) != len(names):
+def _unique(components: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(components)) != len(components):
         raise SignatureError("a component is covered twice")
-    return tuple(names)
+    return components
 
 
 def _normalise_9421_algorithm(alg: str | None) -> str | None:
@@ -204,33 +259,37 @@ def parse_rfc9421(method: str, url: str, headers: Headers | _GroupedLines) -> Pa
     Raises :class:`SignatureError` when the headers are missing or malformed.
     """
     lines = _field_lines(headers)
-    inputs = parse_dictionary(_require_field(lines, "signature-input"))
-    signatures = parse_dictionary(_require_field(lines, "signature"))
-    label = _pick_label(inputs, signatures)
-    inner, sig_item = inputs[label], signatures[label]
-    if not isinstance(inner, SFInnerList):
-        raise SignatureError(f"Signature-Input member {label!r} is not an inner list")
+    field = _require_field(lines, "signature-input")
+    signed = _usual_input(field)
+    if signed is None:
+        signed, signatures = _general_input(field, lines)
+    else:
+        signatures = parse_dictionary(_require_field(lines, "signature"))
+    label, params = signed.label, signed.params
+    sig_item = signatures.get(label)
+    if sig_item is None:
+        raise SignatureError("Signature-Input and Signature share no label")
     if not isinstance(sig_item, SFItem) or not isinstance(sig_item.value, bytes):
         raise SignatureError(f"Signature member {label!r} is not a byte sequence")
-    key_id = _str_param(inner.params, "keyid")
+    key_id = _str_param(params, "keyid")
     if not key_id:
         raise SignatureError("signature has no keyid")
-    components = _component_names(inner)
-    alg = _normalise_9421_algorithm(_str_param(inner.params, "alg"))
-    base = rfc9421_signature_base(method, url, lines, components, serialize_inner_list(inner))
+    components = _unique(signed.components)
+    alg = _normalise_9421_algorithm(_str_param(params, "alg"))
+    base = rfc9421_signature_base(method, url, lines, components, signed.params_str)
     return ParsedSignature(
         scheme="rfc9421",
         key_id=key_id,
         algorithm=alg,
         declared_algorithm=alg,
         components=components,
-        created=_int_param(inner.params, "created"),
-        expires=_int_param(inner.params, "expires"),
+        created=_int_param(params, "created"),
+        expires=_int_param(params, "expires"),
         signature=sig_item.value,
         bases=(base,),
         method=method.upper(),
         date=_field_value(lines, "date"),
         digest_headers=_digest_headers(lines),
         label=label,
-        nonce=_str_param(inner.params, "nonce"),
+        nonce=_str_param(params, "nonce"),
     )
