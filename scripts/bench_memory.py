@@ -17,8 +17,13 @@ Prints, each figure next to a baseline measured in the same run:
 5. the hub runs inside a 256 MB memory cgroup when one can be made (``--cgroup-mb``): the
    cgroup's peak and its OOM-kill counter.
 
-``--trace`` runs the hub under tracemalloc and prints the 15 biggest growths between the
-soak's start and end (tracemalloc inflates RSS: its figures are not comparable).
+At each stage (fresh, peered, after the pages, before and after the soak) it also prints
+where the memory went: resident MB by mapping (``/proc/PID/smaps``: each shared library,
+glibc's main heap, anonymous mappings), the heap figures (SQLite's own heap, and its page
+caches, schemas and prepared statements summed over the connections; glibc's arenas; Python
+blocks; threads) and Python objects by type. ``--trace`` runs the hub under tracemalloc and
+adds the 15 biggest growths by file or line (tracemalloc inflates RSS: its figures are not
+comparable).
 
     PYTHONPATH=. python scripts/bench_memory.py [--minutes 30] [--quick] [--trace]
 """
@@ -34,6 +39,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -283,7 +289,7 @@ class Nodes:
 # native heap figures (and, under --trace, a tracemalloc snapshot). Only small standard
 # modules are added to the node's process, so its RSS is the node's.
 PROBE_NODE = r"""
-import ctypes, json, signal, sys, tracemalloc
+import collections, ctypes, gc, json, signal, sqlite3, sys, tracemalloc
 from pathlib import Path
 from meshnode.cli import main
 
@@ -305,9 +311,38 @@ def native_heap():
             "malloc in use": (info.uordblks + info.hblkhd) / 2**20,
             "malloc free": info.fordblks / 2**20,
             "Python kblocks": sys.getallocatedblocks() / 1000}
+    heap.update(connection_heap(sqlite))
+    heap["threads"] = next(int(line.split()[1]) for line in open("/proc/self/status")
+                           if line.startswith("Threads:"))
     if trace:
         heap["traced"] = tracemalloc.get_traced_memory()[0] / 2**20
     return heap
+
+# sqlite3_db_status counters (https://sqlite.org/c3ref/c_dbstatus_options.html), summed over
+# the process's open sqlite3 connections (noted as they are made: the node freezes its
+# start-up objects out of gc.get_objects' reach). CPython's pysqlite_Connection holds its
+# ``sqlite3 *`` right after the object header (NULL once closed).
+DB_STATUS = {"SQLite caches": 1, "SQLite schemas": 2, "SQLite statements": 3}
+connections = []
+def noted_connect(*args, connect=sqlite3.connect, **kwargs):
+    conn = connect(*args, **kwargs)
+    connections.append(conn)
+    return conn
+sqlite3.connect = noted_connect
+
+def connection_heap(sqlite):
+    sqlite.sqlite3_db_status.argtypes = [ctypes.c_void_p, ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    totals = dict.fromkeys(DB_STATUS, 0.0)
+    totals["connections"] = 0
+    for conn in connections:
+        db = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
+        for name, op in DB_STATUS.items():
+            current, high = ctypes.c_int(), ctypes.c_int()
+            if db and sqlite.sqlite3_db_status(db, op, current, high, 0) == 0:
+                totals[name] += current.value / 2**20
+        totals["connections"] += bool(db)
+    return totals
 
 dumps = [0]
 def dump(signum, frame):
@@ -315,6 +350,9 @@ def dump(signum, frame):
     base = Path(data_dir) / f"probe-{dumps[0]}"
     if trace:
         tracemalloc.take_snapshot().dump(str(base) + ".snap")
+    kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
+                                for o in gc.get_objects())
+    Path(str(base) + ".types").write_text(json.dumps(kinds))
     Path(str(base) + ".part").write_text(json.dumps(native_heap()))
     Path(str(base) + ".part").rename(str(base) + ".json")
 
@@ -354,16 +392,48 @@ class Probe:
         heap = await self.heap()
         return ", ".join(f"{name} {value:.1f}" for name, value in heap.items())
 
+    def types(self) -> dict[str, int]:
+        """How many objects of each type the garbage collector tracked at the last figures."""
+        kinds: dict[str, int] = json.loads(
+            (self.hub.config.data_dir / f"probe-{self.count}.types").read_text())
+        return kinds
+
     def snapshot(self) -> tracemalloc.Snapshot:
         """The tracemalloc snapshot taken with the last heap figures."""
         return tracemalloc.Snapshot.load(
             str(self.hub.config.data_dir / f"probe-{self.count}.snap"))
 
 
-def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
-    """The 15 biggest growths between two snapshots, by line."""
-    print("   tracemalloc: biggest growths during the soak (by line)")
-    for stat in after.compare_to(before, "lineno")[:15]:
+def mapping_rss(pid: int) -> dict[str, float]:
+    """Resident MB by what is mapped (``/proc/PID/smaps``): each shared library or file by
+    name, glibc's main heap ``[heap]``, and anonymous mappings (other malloc arenas, large
+    blocks, Python's object arenas) as ``[anonymous]``."""
+    found: dict[str, float] = {}
+    name = "[anonymous]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            name = fields[5].rsplit("/", 1)[-1] if len(fields) > 5 else "[anonymous]"
+        elif fields[0] == "Rss:":
+            found[name] = found.get(name, 0.0) + int(fields[1]) / 1024
+    return found
+
+
+def print_changes(title: str, before: dict[str, float], after: dict[str, float],
+                  *, unit: str = "MB", count: int = 12, floor: float = 0.05) -> None:
+    """The ``count`` biggest changes between two {name: amount} readings."""
+    deltas = sorted(((after.get(k, 0) - before.get(k, 0), k) for k in {*before, *after}),
+                    key=lambda item: -abs(item[0]))
+    shown = [f"{name} {delta:+.{1 if unit == 'MB' else 0}f}" for delta, name in deltas[:count]
+             if abs(delta) >= floor]
+    print(f"   {title} ({unit}): {', '.join(shown) or 'nothing'}")
+
+
+def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, *,
+                 during: str = "the soak", key: str = "lineno") -> None:
+    """The 15 biggest growths between two snapshots, by line (or by file)."""
+    print(f"   tracemalloc: biggest growths during {during} (by {key})")
+    for stat in after.compare_to(before, key)[:15]:
         frame = stat.traceback[0]
         print(f"     {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks "
               f" {frame.filename.split('site-packages/')[-1]}:{frame.lineno}")
@@ -387,11 +457,39 @@ async def remote_count(http: aiohttp.ClientSession, hub: MemNode) -> int:
         return len((await response.json())["items"])
 
 
+@dataclass
+class Stage:
+    """What the hub holds at one moment: resident MB by mapping, its heap figures, its
+    Python objects by type and (under --trace) a tracemalloc snapshot."""
+
+    mapped: dict[str, float]
+    heap: str
+    types: dict[str, int]
+    snapshot: tracemalloc.Snapshot | None
+
+    @classmethod
+    async def read(cls, probe: Probe, *, trace: bool) -> Stage:
+        """Read them now (the resident figures first: the probe itself allocates)."""
+        mapped = mapping_rss(probe.proc.pid)
+        heap = await probe.line()
+        return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None)
+
+    def print_since(self, earlier: Stage, during: str) -> None:
+        """What grew from ``earlier`` to this stage."""
+        print(f"   {during}: heap {self.heap}")
+        print_changes("resident", earlier.mapped, self.mapped)
+        print_changes("Python objects", earlier.types, self.types, unit="objects", floor=50)
+        if earlier.snapshot is not None and self.snapshot is not None:
+            print_growth(earlier.snapshot, self.snapshot, during=during, key="filename")
+
+
 async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
-                      pid: int, pages: int) -> float:
+                      probe: Probe, pages: int, *, trace: bool = False) -> float:
     """Section 3: peer with every node, ingest their listings, serve ``pages`` pages."""
     print(f"3. after peering with {len(peers)} nodes and serving {pages} pages")
+    pid = probe.proc.pid
     idle = await settled_rss(pid)
+    fresh = await Stage.read(probe, trace=trace)
     took = await peer_all(http, hub, peers)
     tally = Tally()
     for number in range(10 * len(peers)):
@@ -403,6 +501,7 @@ async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
             break
         await asyncio.sleep(0.5)
     peered = await settled_rss(pid)
+    peered_stage = await Stage.read(probe, trace=trace)
     served, number = 0, 0
     while served < pages:
         served += await view_pages(http, hub, number, tally)
@@ -415,6 +514,9 @@ async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
     print(f"   after {served} pages (anonymous and member pages, French and English):"
           f" {after:.1f} MB, {quiet:.1f} MB {QUIET_WAIT:.0f} s later (target < 60 MB);"
           f" requests {tally.statuses}, unexpected {tally.unexpected[:3]}")
+    print(f"   fresh: heap {fresh.heap}")
+    peered_stage.print_since(fresh, "peering")
+    (await Stage.read(probe, trace=trace)).print_since(peered_stage, "pages")
     return quiet
 
 
@@ -465,14 +567,13 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
     busy = proc_mb(proc.pid)
     await asyncio.sleep(IDLE_WAIT)  # the idle sweep runs (see IDLE_WAIT)
     before = await settled_rss(proc.pid)
-    heap = await probe.line()
-    first = probe.snapshot() if trace else None
+    first = await Stage.read(probe, trace=trace)
     what = ("a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
             " worst image each minute" if uploads else "no upload (--uploads off); a neighbour"
             " publishing 5/s")
     print(f"4. soak: {minutes} min of mixed load (3 members: a listing, a search, 13 pages and"
           f" {what}); RSS before {before:.1f} MB, read {IDLE_WAIT:.0f} s after"
-          f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({heap})")
+          f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({first.heap})")
     tally = Tally()
     for minute in range(1, minutes + 1):
         uploads = await load_minute(http, hub, peers, minute, worst, tally)
@@ -489,10 +590,7 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
           f" {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")
-    print(f"   heap after: {await probe.line()} (MB: SQLite's own heap, glibc's arenas in use"
-          " and free; thousands of Python objects)")
-    if first is not None:
-        print_growth(first, probe.snapshot())
+    (await Stage.read(probe, trace=trace)).print_since(first, "the soak")
 
 
 def make_cgroup(megabytes: int) -> MemoryCgroup | None:
@@ -521,8 +619,9 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         for node, started in zip([hub, *peers], nodes.procs, strict=True):
             await wait_healthy(node.url, started, seconds=180)  # 11 nodes start at once
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            await bench_peers(http, hub, peers, proc.pid, args.pages)
-            await bench_soak(http, hub, peers, Probe(proc, hub), args.minutes,
+            probe = Probe(proc, hub)
+            await bench_peers(http, hub, peers, probe, args.pages, trace=args.trace)
+            await bench_soak(http, hub, peers, probe, args.minutes,
                              trace=args.trace, uploads=args.uploads == "on",
                              cgroup=nodes.cgroup)
         if nodes.cgroup is not None:

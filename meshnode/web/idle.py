@@ -13,9 +13,11 @@ runs. So, every ``SWEEP_SECONDS``:
   (``services/memory.py``). The next visitor pays one render per page again (a few
   milliseconds), as after a start; SQLite's connections give back their page caches too.
 
-And once ``QUIET_SECONDS`` pass without a request after some (a burst of pages is over), the
-heap is trimmed: glibc kept 4 MB of freed memory after 1,000 pages until the next periodic
-trim (``services/memory.py``), up to a minute later; the caches stay warm.
+And once ``QUIET_SECONDS`` pass without a request after some (a burst of pages is over),
+memory goes back (``give_back``): SQLite's connections free their page caches (2 MB after
+1,000 pages; the next reads come from the kernel's page cache, a few microseconds per page)
+and the heap is trimmed (glibc kept 4 MB of freed memory until the next periodic trim,
+``services/memory.py``, up to a minute later); the Python caches stay warm.
 """
 
 from __future__ import annotations
@@ -58,14 +60,22 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
 
 
 def settle(app: web.Application, now: float, *, quiet_seconds: float = QUIET_SECONDS) -> bool:
-    """Trim the heap once ``quiet_seconds`` have passed since the last request, once per
-    quiet moment (a node without requests is not trimmed again and again). Whether it did."""
+    """Whether memory should go back now (``give_back``): ``quiet_seconds`` have passed since
+    the last request, once per quiet moment (a node without requests is not asked again and
+    again)."""
     cache = app[PAGE_CACHE]
     if now - cache.last_request < quiet_seconds or cache.trimmed_after == cache.last_request:
         return False
     cache.trimmed_after = cache.last_request
-    trim_heap()
     return True
+
+
+async def give_back(app: web.Application) -> None:
+    """SQLite's page caches freed (``Store.shrink_memory``), then glibc's free pages returned
+    to the system, what SQLite freed included."""
+    if (ctx := app.get(CONTEXT)) is not None:
+        await ctx.store.shrink_memory()
+    trim_heap()
 
 
 async def _sweep_forever(app: web.Application, seconds: float, quiet: float) -> None:
@@ -73,20 +83,20 @@ async def _sweep_forever(app: web.Application, seconds: float, quiet: float) -> 
     while True:
         await asyncio.sleep(quiet)
         now = time.monotonic()
+        swept = False
         if now >= next_sweep:
             next_sweep = now + seconds
-            if sweep(app, now) and (ctx := app.get(CONTEXT)) is not None:
-                await ctx.store.shrink_memory()
-                trim_heap()  # what SQLite gave back
-        settle(app, now, quiet_seconds=quiet)
+            swept = sweep(app, now)
+        if settle(app, now, quiet_seconds=quiet) or swept:
+            await give_back(app)
 
 
 def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECONDS,
                        quiet: float = QUIET_SECONDS
                        ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A ``cleanup_ctx`` entry: trimming the heap ``quiet`` seconds after a burst of
-    requests, sweeping every ``seconds`` (tests call ``settle`` and ``sweep`` themselves
-    when ``run_workers`` is False)."""
+    """A ``cleanup_ctx`` entry: giving memory back ``quiet`` seconds after a burst of
+    requests, sweeping every ``seconds`` (tests call ``settle``, ``give_back`` and ``sweep``
+    themselves when ``run_workers`` is False)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with BackgroundTask(lambda: _sweep_forever(app, seconds, quiet),

@@ -164,3 +164,46 @@ def test_image_decoder__memory_goes_back_to_the_system_after_decoding() -> None:
     # Then the process holds less than 8 MB more than before (it kept 18-27 MB in a thread
     # arena before large allocations were mapped on their own)
     assert int(result.stdout) < 8 * MB
+
+
+ONLY_OUR_PLUGINS = textwrap.dedent("""
+    import json, sys
+    from meshnode.errors import UnsupportedMediaError
+    from meshnode.services.images import ImageLimits, reencode_image
+    answers = {}
+    for name, data in json.loads(sys.stdin.read()).items():
+        try:
+            answers[name] = reencode_image(bytes.fromhex(data), ImageLimits(10**7)).width
+        except UnsupportedMediaError as error:
+            answers[name] = str(error)
+    plugins = sorted(m for m in sys.modules if m.startswith("PIL.") and m.endswith("Plugin"))
+    print(json.dumps({"answers": answers, "plugins": plugins}))
+""")
+
+
+def test_reencode__a_webp_or_an_odd_file_loads_only_the_plugins_we_accept() -> None:
+    # Given a WebP, a GIF, a BMP and a TIFF, made before the node's process starts
+    files = {fmt: encoded("RGB", (40, 30), fmt).hex() for fmt in ("WEBP", "GIF", "BMP", "TIFF")}
+    # When a fresh process re-encodes each of them
+    result = subprocess.run([sys.executable, "-c", ONLY_OUR_PLUGINS], input=json.dumps(files),
+                            capture_output=True, check=True, text=True, timeout=120)
+    seen = json.loads(result.stdout)
+    # Then WebP and GIF are accepted, BMP refused by name and TIFF as unreadable
+    assert seen["answers"] == {"WEBP": 40, "GIF": 40,
+                               "BMP": "unsupported image type BMP; use JPEG, PNG, WebP or GIF",
+                               "TIFF": "the file is not a readable image"}
+    # And Pillow loaded the plugins of its preinit and WebP's, not all 43 of them (3.2 MB;
+    # JPEG's imports TIFF's and MPO's, for EXIF and multi-picture files)
+    assert set(seen["plugins"]) <= {f"PIL.{name}ImagePlugin" for name in (
+        "Bmp", "Gif", "Jpeg", "Ppm", "Png", "WebP", "Tiff", "Mpo")}
+
+
+def test_reencode__webps_plugin_is_loaded_by_the_first_webp_only() -> None:
+    # Given a PNG and a JPEG, When a fresh process re-encodes them
+    files = {fmt: encoded("RGB", (40, 30), fmt).hex() for fmt in ("PNG", "JPEG")}
+    result = subprocess.run([sys.executable, "-c", ONLY_OUR_PLUGINS], input=json.dumps(files),
+                            capture_output=True, check=True, text=True, timeout=120)
+    seen = json.loads(result.stdout)
+    # Then both are accepted and WebP's plugin (and libwebp) was not loaded
+    assert seen["answers"] == {"PNG": 40, "JPEG": 40}
+    assert "PIL.WebPImagePlugin" not in seen["plugins"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import sys
 import time
 
 import jinja2
+import pytest
 from aiohttp.test_utils import TestClient
 
 from meshnode.services.context import NodeContext
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
-from meshnode.web.idle import IDLE_SECONDS, QUIET_SECONDS, settle, sweep
+from meshnode.web.idle import IDLE_SECONDS, QUIET_SECONDS, give_back, settle, sweep
 from meshnode.web.pagecache import PAGE_CACHE
 from tests.conftest import TestMember
 from tests.web.pages.conftest import HTML, make_ride
@@ -85,13 +88,35 @@ async def test_idle_sweep__a_quiet_moment_after_requests_trims_the_heap_once(
     await _browse(client, ctx, alice)
     app = client.app
     last = app[PAGE_CACHE].last_request
-    # When the settle tick comes before QUIET_SECONDS have passed, Then nothing is trimmed
+    # When the settle tick comes before QUIET_SECONDS have passed, Then nothing goes back
     assert settle(app, last + QUIET_SECONDS / 2) is False
-    # When it comes after, Then the heap is trimmed, once for this quiet moment
+    # When it comes after, Then memory goes back, once for this quiet moment
     assert settle(app, last + QUIET_SECONDS) is True
     assert settle(app, last + QUIET_SECONDS + 30) is False
     # And the caches stay warm (only the idle sweep empties them)
     assert len(app[PAGE_CACHE]) == 2
-    # And after the next request the next quiet moment trims again
+    # And after the next request the next quiet moment gives back again
     assert (await client.get("/", headers=HTML)).status == 200
     assert settle(app, app[PAGE_CACHE].last_request + QUIET_SECONDS) is True
+
+
+async def test_idle_sweep__a_quiet_moment_gives_back_sqlites_page_caches(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given SQLite's own memory counter (the library Python's sqlite3 module runs on)
+    try:
+        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    except (OSError, AttributeError):
+        pytest.skip("no shared SQLite library to ask for its memory")
+    # And a node that has just served pages (its connections' page caches hold what they read)
+    await _browse(client, ctx, alice)
+    app = client.app
+    warm = sqlite.sqlite3_memory_used()
+    # When a quiet moment comes
+    assert settle(app, app[PAGE_CACHE].last_request + QUIET_SECONDS) is True
+    await give_back(app)
+    # Then SQLite freed its page caches, and the pages are still served (and kept warm)
+    freed = warm - sqlite.sqlite3_memory_used()
+    assert freed > 64 * 1024, freed
+    assert len(app[PAGE_CACHE]) == 2
+    assert (await client.get("/", headers=HTML)).status == 200
