@@ -63,13 +63,12 @@ def _tz(request: web.Request) -> ZoneInfo:
 
 
 async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
-    """What a listing card shows (details parsed once here, not in the template), with the
-    author and community by name (``Camille · camille@canal.example``), never a URL, and
-    what is left of it ("2 places restantes sur 3", "Complet")."""
+    """What a listing card shows, with the author and community by name (``Camille ·
+    camille@canal.example``), never a URL, and what is left of it ("2 places restantes sur
+    3", "Complet"). The details are parsed only when a card is rendered (``web/cards.py``)."""
     parties = await names.listing_parties(ctx, rows)
-    details = {row.id: json.loads(row.details) for row in rows}
-    left = await capacity.remaining_for(ctx, rows, details)
-    return [{"row": row, "details": details[row.id], "author": parties[row.id].author,
+    left = await capacity.remaining_for(ctx, rows)
+    return [{"row": row, "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
 
