@@ -10,7 +10,7 @@ with it; peers receive it through the durable outbox like any edit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
 import aiosqlite
@@ -40,14 +40,18 @@ def listing_capacity(row: ListingRow) -> Capacity | None:
     return proto.stored_capacity(row.category, row.kind, row.details)
 
 
-async def remaining_for(ctx: NodeContext, rows: Sequence[ListingRow]) -> dict[str, Remaining]:
+async def remaining_for(ctx: NodeContext, rows: Sequence[ListingRow],
+                        taken: Mapping[str, Mapping[str, int]] | None = None
+                        ) -> dict[str, Remaining]:
     """What is left of each listing that has a capacity (by listing id): counted from the
     deals for ours, as last published by the author's node for the others (everything,
-    when that node published no figure)."""
+    when that node published no figure). ``taken``: what the deals of all the local rows
+    use, when already read with them (``SearchPage.taken``)."""
     capacities = {row.id: (row, cap) for row in rows
                   if (cap := listing_capacity(row)) is not None}
-    local = [row_id for row_id, (row, _cap) in capacities.items() if row.is_local]
-    taken = await deal_q.taken_by_listing(ctx.store.reader, local)
+    if taken is None:
+        local = [row_id for row_id, (row, _cap) in capacities.items() if row.is_local]
+        taken = await deal_q.taken_by_listing(ctx.store.reader, local)
     found: dict[str, Remaining] = {}
     for row_id, (row, cap) in capacities.items():
         if row.is_local:

@@ -62,12 +62,14 @@ def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[CONTEXT].config.timezone)
 
 
-async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
+async def card_context(ctx: NodeContext, rows: list[ListingRow],
+                       taken: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
     """What a listing card shows, with the author and community by name (``Camille ·
     camille@canal.example``), never a URL, and what is left of it ("2 places restantes sur
-    3", "Complet"). The details are parsed only when a card is rendered (``web/cards.py``)."""
+    3", "Complet"). The details are parsed only when a card is rendered (``web/cards.py``).
+    ``taken``: the page's deals when read with its rows (``SearchPage.taken``)."""
     parties = await names.listing_parties(ctx, rows)
-    left = await capacity.remaining_for(ctx, rows)
+    left = await capacity.remaining_for(ctx, rows, taken)
     return [{"row": row, "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
@@ -93,7 +95,7 @@ async def home_cards(ctx: NodeContext) -> list[dict[str, Any]]:
     async def load() -> list[dict[str, Any]]:
         page = await listing_service.search_listings(
             ctx, SearchFilters(status="active", limit=HOME_SIZE))
-        return await card_context(ctx, page.items)
+        return await card_context(ctx, page.items, page.taken)
 
     return await ctx.cached(("home_cards",), load, stamp=ctx.clock(), view=True)
 
@@ -106,10 +108,11 @@ async def search(request: web.Request) -> web.Response:
     params["limit"] = str(PAGE_SIZE)
     errors: dict[str, str] = {}
     rows: list[ListingRow] = []
+    taken: dict[str, dict[str, int]] = {}
     next_link = None
     try:
         page = await listing_service.search_listings(ctx, search_filters(params))
-        rows = page.items
+        rows, taken = page.items, page.taken
         if page.next_cursor:
             keep = {k: query[k] for k in SEARCH_KEYS if query[k]}
             next_link = "/search?" + urlencode({**keep, "cursor": page.next_cursor})
@@ -121,7 +124,7 @@ async def search(request: web.Request) -> web.Response:
         request.app[TEMPLATES].env, translator(request, await current_member(request)), query,
         errors, await places.get(ctx), places.version)
     return await render(request, "search.html", {
-        "query": query, "listings": await card_context(ctx, rows), "errors": errors,
+        "query": query, "listings": await card_context(ctx, rows, taken), "errors": errors,
         "next_link": next_link, "searched": searched, "search_filters": filters,
     }, status=400 if errors else 200)
 
@@ -318,7 +321,8 @@ async def my_listings(request: web.Request) -> web.Response:
                                include_expired=True, limit=100)
         )
         if page.items:
-            cards, gone = expired_split(await card_context(ctx, page.items), format_utc(now))
+            cards, gone = expired_split(await card_context(ctx, page.items, page.taken),
+                                        format_utc(now))
             expired += gone
             groups += [(status, cards)] if cards else []
             ids += [row.id for row in page.items]
