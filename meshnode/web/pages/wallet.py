@@ -107,8 +107,12 @@ def _history_line(request: web.Request, tr: Translator, me: str,
 
     def line(entry: JournalEntry) -> Markup:
         other = others.get(entry.fields.id)
+        # The other side by the labels the line shows: strings hash and compare in C, the
+        # dataclasses it is made of in Python (a tenth of the wallet page, issue 17).
+        shown = None if other is None else (
+            other.person and other.person.label, other.community and other.community.label)
         return fragments.render(
-            env, "_wallet_line.html", (tr.lang, zone, me, entry.fields.id, other),
+            env, "_wallet_line.html", (tr.lang, zone, me, entry.fields.id, shown),
             lambda: {"_": tr.gettext, "fmt": tr, "money": fmt, "e": entry, "me_name": me,
                      "other": other, "memo": parse_deal_memo(entry.fields.memo),
                      "kind_labels": KIND_LABELS})
@@ -121,7 +125,7 @@ def _chart(request: web.Request, tr: Translator, series: BalanceSeries) -> Marku
     (its points and the second it ends, ``now``), the language and the time zone. The SVG
     path is scaled only for a key not seen yet (a tenth of the wallet page, issue 17): under
     load a member's chart is drawn about once a second."""
-    key = (tr.lang, str(tr.tz), series)
+    key = (tr.lang, str(tr.tz), series.start, series.points, series.end)
     return request.app[FRAGMENTS].render(
         request.app[TEMPLATES].env, "_chart_fragment.html", key, lambda: {
             "_": tr.gettext, "fmt": tr, "money": money(request), "chart": chart_geometry(series),
