@@ -37,6 +37,7 @@ CSRF_FIELD = "csrf"
 _SESSION = web.RequestKey[SessionRow | None]("mn_session")
 _ANON_CSRF = web.RequestKey("mn_anon_csrf", str)
 _TRANSLATOR = web.RequestKey("mn_translator", Translator)
+_TRANSLATOR_MEMBER = web.RequestKey[MemberRow | None]("mn_translator_member")
 # Set when a response carries something of this visitor's own (web/pagecache.py).
 PERSONAL = web.RequestKey("mn_page_personal", bool)
 
@@ -148,12 +149,16 @@ def field(form: MultiDictProxy[str | Any], name: str, limit: int = 10_000) -> st
 def translator(request: web.Request, member: MemberRow | None = None) -> Translator:
     """The language of this request: member preference (a visitor's footer choice),
     Accept-Language, node default."""
-    if _TRANSLATOR not in request or member is not None:
+    # Chosen once a request, again only for a member not chosen for yet (a page asks three
+    # or four times: the handler, money(), render(); issue 17).
+    if _TRANSLATOR not in request or (member is not None
+                                      and request.get(_TRANSLATOR_MEMBER) is not member):
         i18n = request.app[I18N]
         request[_TRANSLATOR] = i18n.choose(
             member.locale if member else request.cookies.get(LANG_COOKIE),
             request.headers.get("Accept-Language", ""),
         )
+        request[_TRANSLATOR_MEMBER] = member
     return request[_TRANSLATOR]
 
 
