@@ -243,7 +243,10 @@ class Translator:
         when = parse_utc(value, field="time") if isinstance(value, str) else value
         from meshnode.web import cldr
 
-        return cldr.format_timedelta(when - now, add_direction=True, locale=self.locale)
+        delta = when - now
+        return self._remember("relative", cldr.timedelta_shown(delta.total_seconds()), "",
+                              lambda: cldr.format_timedelta(delta, add_direction=True,
+                                                            locale=self.locale))
 
     def date(self, value: str | dt.datetime | None, form: str = "long") -> str:
         """Just the date part, in the community's timezone."""
