@@ -18,6 +18,7 @@ from meshnode.errors import (
     PayloadTooLargeError,
     UnsupportedMediaError,
 )
+from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
@@ -31,7 +32,7 @@ from meshnode.services.notifications import EXPIRY_WARNING
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS, TEMPLATES
+from meshnode.web.appkeys import CONTEXT, FRAGMENTS, PLACES, SEARCH_OPTIONS, TEMPLATES
 from meshnode.web.browser import (
     current_member,
     field,
@@ -45,6 +46,7 @@ from meshnode.web.pages.alerts import author_matches, expired_split
 from meshnode.web.pages.deals import booking_context
 from meshnode.web.pages.forms import (
     DETAIL_FIELDS,
+    UNIT_LABELS,
     empty_values,
     form_choices,
     input_from_values,
@@ -162,6 +164,7 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
         booking["bookable"] = False  # "Complet": no booking form
     return await render(request, "listing.html", {
         **booking, "remaining": remaining, "row": row, "images": view.images,
+        "remaining_html": _remaining_html(request, member, row, remaining),
         "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
@@ -172,6 +175,22 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
     }, status=status)
+
+
+def _remaining_html(request: web.Request, member: MemberRow | None, row: ListingRow,
+                    remaining: Remaining | None) -> Markup:
+    """"2 places restantes sur 3", "Complet": from the fragment cache, keyed by all it shows
+    (the language, the capacity, what is left, a group buy's wording), since importing the
+    macro with context ran ``_capacity.html`` again on every page that shows one (issue 17)."""
+    if remaining is None:
+        return Markup("")
+    tr = translator(request, member)
+    group_buy = row.category == "group-buy"
+    return request.app[FRAGMENTS].render(
+        request.app[TEMPLATES].env, "_remaining_fragment.html",
+        (tr.lang, remaining.capacity, remaining.left, group_buy), lambda: {
+            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "rem": remaining,
+            "unit_labels": UNIT_LABELS, "group_buy": group_buy})
 
 
 async def _match_cards(ctx: NodeContext, row: ListingRow, is_author: bool
