@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from meshnode.protocol.deals import DECIMAL_SCALE, HOLDING, Capacity, capacity_of, format_quantity
@@ -77,6 +78,16 @@ def bookable_capacity(category: str, kind: str, details: Mapping[str, Any]) -> C
     except (ValidationError, KeyError, ValueError, InvalidOperation):
         return None
     return None if capacity.mode == "slot" else capacity
+
+
+# Pure; a search page asks it for each of its twenty listings, whose details repeat (most
+# are ``{}``): parsing them and building each capacity was a tenth of the page (issue 17).
+@lru_cache(maxsize=1024)
+def stored_capacity(category: str, kind: str, details_json: str) -> Capacity | None:
+    """``bookable_capacity`` of a stored listing, its ``details`` as their JSON text."""
+    if kind != "offer":  # no capacity whatever the details say
+        return None
+    return bookable_capacity(category, kind, json.loads(details_json))
 
 
 def remaining_from_taken(capacity: Capacity, taken: int) -> Remaining:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
 
 import aiosqlite
 
@@ -36,25 +35,23 @@ class FullError(ConflictError):
     code = "not_available"
 
 
-def listing_capacity(row: ListingRow, details: Mapping[str, Any] | None = None
-                     ) -> Capacity | None:
-    """The capacity of a listing that counts down, or None (requests, loans, services);
-    ``details``: its ``details`` already parsed."""
-    return proto.bookable_capacity(row.category, row.kind,
-                                   json.loads(row.details) if details is None else details)
+def listing_capacity(row: ListingRow) -> Capacity | None:
+    """The capacity of a listing that counts down, or None (requests, loans, services)."""
+    return proto.stored_capacity(row.category, row.kind, row.details)
 
 
 async def remaining_for(ctx: NodeContext, rows: Sequence[ListingRow],
-                        details: Mapping[str, Mapping[str, Any]] | None = None
+                        taken: Mapping[str, Mapping[str, int]] | None = None
                         ) -> dict[str, Remaining]:
     """What is left of each listing that has a capacity (by listing id): counted from the
     deals for ours, as last published by the author's node for the others (everything,
-    when that node published no figure). ``details``: the rows' parsed ``details`` by id,
-    when the caller parsed them already (the cards)."""
-    capacities = {row.id: (row, cap) for row in rows if (cap := listing_capacity(
-        row, details.get(row.id) if details is not None else None)) is not None}
-    local = [row_id for row_id, (row, _cap) in capacities.items() if row.is_local]
-    taken = await deal_q.taken_by_listing(ctx.store.reader, local)
+    when that node published no figure). ``taken``: what the deals of all the local rows
+    use, when already read with them (``SearchPage.taken``)."""
+    capacities = {row.id: (row, cap) for row in rows
+                  if (cap := listing_capacity(row)) is not None}
+    if taken is None:
+        local = [row_id for row_id, (row, _cap) in capacities.items() if row.is_local]
+        taken = await deal_q.taken_by_listing(ctx.store.reader, local)
     found: dict[str, Remaining] = {}
     for row_id, (row, cap) in capacities.items():
         if row.is_local:

@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -97,6 +97,9 @@ class SearchPage:
 
     items: list[ListingRow]
     next_cursor: str | None
+    # What the deals of the page's local listings use, by listing id and deal state, read
+    # with the page (``capacity.remaining_for``'s ``taken``); a listing without deals is absent.
+    taken: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def currency_ref(ctx: NodeContext) -> CurrencyRef:
@@ -350,11 +353,11 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
 async def search_listings(ctx: NodeContext, filters: SearchFilters) -> SearchPage:
     """Newest-first page of listings matching ``filters``."""
     filters = replace(filters, now=format_utc(ctx.clock()))
-    rows = await q.search_listings(ctx.store.reader, filters, ctx.match_counts)
+    rows, taken = await q.search_listings_and_taken(ctx.store.reader, filters, ctx.match_counts)
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     cursor = encode_cursor(rows[-1]) if more and rows else None
-    return SearchPage(items=rows, next_cursor=cursor)
+    return SearchPage(items=rows, next_cursor=cursor, taken=taken)
 
 
 def encode_cursor(row: ListingRow) -> str:

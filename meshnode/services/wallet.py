@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
+from meshnode.protocol.ledger import Movement
 from meshnode.protocol.parsing import parse_cursor
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import ledger, names
@@ -36,8 +38,19 @@ class WalletView:
     to_pay: list[RequestRow]
     sent: list[RequestRow]
     history: HistoryPage
-    series: BalanceSeries | None
     others: dict[str, OtherSide]  # who is on the other side of each history line
+    # What the chart is drawn from: the account's newest movements (newest first), its
+    # balance now and the moment the chart ends. ``series`` walks them only when asked:
+    # the page keeps a drawn chart by these, so it need not build the series for a chart
+    # it already holds (issue 17).
+    account: str
+    moves: tuple[Movement, ...]
+    now: datetime
+
+    @cached_property
+    def series(self) -> BalanceSeries | None:
+        """The balance over time the chart draws (None: no movement yet)."""
+        return balance_series(self.moves, self.account, self.wallet.position.balance, self.now)
 
 
 @dataclass(frozen=True)
@@ -79,13 +92,12 @@ async def _wallet_view(ctx: NodeContext, member: MemberRow, cursor: str | None,
     wallet = ledger.wallet_from(ctx, member, held[0], unsettled, holds, stamp)
     page = history_page(shown, HISTORY_PAGE)
     pending = [row for row in unsettled[:REQUESTS_SHOWN] if row.expires_at > stamp]
-    series = balance_series(moves, name, wallet.position.balance, now)
     return WalletView(
         wallet=wallet,
         to_pay=[row for row in pending if row.payer_account == name],
         sent=[row for row in pending if row.payee_account == name],
-        history=page, series=series,
-        others=await names.history_names(ctx, name, page.entries),
+        history=page, others=await names.history_names(ctx, name, page.entries),
+        account=name, moves=tuple(moves), now=now,
     )
 
 

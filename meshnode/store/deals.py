@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from meshnode.store.db import query
+from meshnode.store.db import in_connection_thread, query
 
 
 @dataclass(frozen=True)
@@ -131,13 +133,21 @@ async def taken_by_listing(db: aiosqlite.Connection, listing_ids: list[str]
     """Per listing, the sum of its deals' quantities in each state (one query for a page)."""
     if not listing_ids:
         return {}
+    return await in_connection_thread(db, lambda conn: taken_here(conn, listing_ids))
+
+
+def taken_here(conn: sqlite3.Connection, listing_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``taken_by_listing`` for work already running in the connection's own thread
+    (``store.listings.search_listings_and_taken``: a page's rows and their deals, one hop)."""
+    if not listing_ids:
+        return {}
     marks = ", ".join("?" for _ in listing_ids)
     found: dict[str, dict[str, int]] = {}
-    async with query(db, "SELECT listing_id, state, SUM(quantity) FROM deals"  # noqa: S608
-                     f" WHERE listing_id IN ({marks}) GROUP BY listing_id, state",
-                     tuple(listing_ids)) as rows:
-        for listing_id, state, total in await rows.fetchall():
-            found.setdefault(str(listing_id), {})[str(state)] = int(total)
+    for listing_id, state, total in conn.execute(
+            "SELECT listing_id, state, SUM(quantity) FROM deals"  # noqa: S608
+            f" WHERE listing_id IN ({marks}) GROUP BY listing_id, state",
+            tuple(listing_ids)).fetchall():
+        found.setdefault(str(listing_id), {})[str(state)] = int(total)
     return found
 
 

@@ -13,6 +13,7 @@ import aiosqlite
 
 from meshnode.protocol.geo import bounding_box
 from meshnode.store.db import in_connection_thread, query
+from meshnode.store.deals import taken_here
 from meshnode.store.match_counts import MatchCounts
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -80,6 +81,29 @@ def listing_row(row: sqlite3.Row) -> ListingRow:
     listing.__dict__.update(_LISTING_DEFAULTS)
     listing.__dict__.update(data)
     return listing
+
+
+def _listings(cursor: sqlite3.Cursor) -> list[ListingRow]:
+    """Every row of an executed SELECT of listings (its cursor's ``row_factory`` None: plain
+    tuples), the columns checked once for all of them rather than once a row as
+    ``listing_row`` does: a page's twenty rows cost three times their SQL (issue 17)."""
+    names = [column[0] for column in cursor.description]
+    if not _LISTING_REQUIRED <= set(names) <= _LISTING_FIELDS:
+        raise TypeError(f"columns {sorted(names)} do not make a ListingRow")
+    new, defaults = object.__new__, _LISTING_DEFAULTS
+    found = []
+    for values in cursor.fetchall():
+        listing = new(ListingRow)
+        data = listing.__dict__
+        data.update(defaults)
+        data.update(zip(names, values, strict=True))
+        data["is_local"] = bool(data["is_local"])
+        data["hidden"] = bool(data["hidden"])
+        available = data["available_quantity"]
+        if available is not None:
+            data["available_quantity"] = str(available)
+        found.append(listing)
+    return found
 
 
 _LISTING_FIELDS = frozenset(f.name for f in fields(ListingRow))
@@ -251,9 +275,11 @@ def get_listings_here(conn: sqlite3.Connection,
                       listing_ids: Sequence[str]) -> list[ListingRow]:
     """``get_listings`` for work already running in the connection's own thread
     (``db.in_connection_thread``)."""
-    cursor = conn.execute(f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
-                          (json.dumps(list(listing_ids)),))
-    return [listing_row(row) for row in cursor.fetchall()]
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return _listings(cursor.execute(
+        f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
+        (json.dumps(list(listing_ids)),)))
 
 
 async def list_versions(db: aiosqlite.Connection, listing_id: str) -> list[tuple[int, str]]:
@@ -397,23 +423,40 @@ async def search_listings(db: aiosqlite.Connection, filters: SearchFilters,
 
     The plan choice and the page are read in one hop to the reader's thread; ``counts``
     keeps the text queries' numbers of matches the plan choice reads."""
-    clauses, params = _where(filters)
-    where = " AND ".join(clauses) if clauses else "1"
+    return await in_connection_thread(db, lambda conn: _search_here(conn, filters, counts))
 
-    def work(conn: sqlite3.Connection) -> list[ListingRow]:
-        hint = _index_hint(conn, filters, counts)
-        # Sort only the (published_at, seq) keys of the matches, then load the page's full
-        # rows: a frequent word can match thousands of listings, whose signed documents need
-        # not be carried through the sort.
-        # ``where`` is built from fixed clauses by _where(); every value is a bound parameter.
-        sql = (
-            f"{_SELECT} WHERE l.seq IN (SELECT l.seq FROM listings l {hint} WHERE {where}"  # noqa: S608
-            " ORDER BY l.published_at DESC, l.seq DESC LIMIT ?)"
-            " ORDER BY l.published_at DESC, l.seq DESC"
-        )
-        return [listing_row(row) for row in conn.execute(sql, (*params, filters.limit + 1))]
+
+async def search_listings_and_taken(
+    db: aiosqlite.Connection, filters: SearchFilters, counts: MatchCounts | None = None
+) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
+    """``search_listings`` and what the deals of its local listings use
+    (``deals.taken_by_listing``), read in the same hop to the reader's thread: a page of
+    cards shows what is left of each (issue 17: each hop is a turn of the event loop)."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
+        rows = _search_here(conn, filters, counts)
+        return rows, taken_here(conn, [row.id for row in rows if row.is_local])
 
     return await in_connection_thread(db, work)
+
+
+def _search_here(conn: sqlite3.Connection, filters: SearchFilters,
+                 counts: MatchCounts | None) -> list[ListingRow]:
+    clauses, params = _where(filters)
+    where = " AND ".join(clauses) if clauses else "1"
+    hint = _index_hint(conn, filters, counts)
+    # Sort only the (published_at, seq) keys of the matches, then load the page's full
+    # rows: a frequent word can match thousands of listings, whose signed documents need
+    # not be carried through the sort.
+    # ``where`` is built from fixed clauses by _where(); every value is a bound parameter.
+    sql = (
+        f"{_SELECT} WHERE l.seq IN (SELECT l.seq FROM listings l {hint} WHERE {where}"  # noqa: S608
+        " ORDER BY l.published_at DESC, l.seq DESC LIMIT ?)"
+        " ORDER BY l.published_at DESC, l.seq DESC"
+    )
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return _listings(cursor.execute(sql, (*params, filters.limit + 1)))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ is kept in a bounded LRU: rendering twenty cards was most of a search page's cos
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,8 @@ class CardCache:
         self.bytes = 0
 
     def render(self, env: jinja2.Environment, tr: Translator, item: dict[str, Any]) -> Markup:
-        """The card of ``item`` (``{"row": ListingRow, "details": dict}``) in ``tr``'s language."""
+        """The card of ``item`` (``{"row": ListingRow, ...}``: ``web/pages/listings.py``'s
+        ``card_context``) in ``tr``'s language."""
         row = item["row"]
         byline = (item["author"].label, item["community"].label) if "author" in item else None
         left = item.get("remaining")  # what is left changes without a new version here
@@ -55,8 +57,10 @@ class CardCache:
         if card is not None:
             self._cards.move_to_end(key)
             return card
+        # The details (a ride's route) are parsed for a card not kept yet, not for every card.
+        shown = {**item, "details": json.loads(row.details)}
         card = Markup(env.get_template("_card.html").render({  # noqa: S704 - autoescaped
-            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "item": item, **self._labels,
+            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "item": shown, **self._labels,
         }))
         self._cards[key] = card
         self.bytes += sys.getsizeof(card)

@@ -10,11 +10,18 @@ import pickle
 from typing import Any
 
 from babel import Locale, localedata
-from babel.dates import format_date, format_datetime, format_time, format_timedelta
+from babel.dates import (
+    TIMEDELTA_UNITS,
+    format_date,
+    format_datetime,
+    format_time,
+    format_timedelta,
+)
 from babel.numbers import format_decimal
 
 __all__ = ["UNUSED_LOCALE_DATA", "LeanLocale", "LocaleFiles", "format_date", "format_datetime",
-           "format_decimal", "format_time", "format_timedelta", "lean_locale_data"]
+           "format_decimal", "format_time", "format_timedelta", "lean_locale_data",
+           "timedelta_shown"]
 
 # CLDR tables of a language that none of the Babel functions we call reads (format_decimal,
 # format_date, format_datetime, format_time, format_timedelta): names of languages,
@@ -81,3 +88,19 @@ class LeanLocale(Locale):
         if self._lean is None:
             self._lean = localedata.LocaleDataDict(self._files.load(self.language))
         return self._lean
+
+
+TIMEDELTA_THRESHOLD = 0.85  # format_timedelta's default
+
+
+def timedelta_shown(seconds: float) -> tuple[str, int, bool]:
+    """What ``format_timedelta(delta, add_direction=True)`` (threshold 0.85, granularity
+    "second", its defaults) writes depends on: the unit it picks, the count it rounds to and
+    the direction. The same steps as Babel's, so a text made once serves every delta with
+    this key (a listing page's "dans 3 jours" cost a Babel call each time, issue 17)."""
+    for unit, per_unit in TIMEDELTA_UNITS[:-1]:  # years down to minutes
+        value = abs(seconds) / per_unit
+        if value >= TIMEDELTA_THRESHOLD:
+            return unit, round(value), seconds >= 0
+    # seconds, the granularity: at least one unless no time at all
+    return "second", round(max(1, abs(seconds)) if seconds else 0), seconds >= 0

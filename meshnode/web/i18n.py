@@ -16,6 +16,7 @@ import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -76,8 +77,15 @@ def _apply_french_typography(catalog: Catalog) -> None:
 
 def negotiate(accept_language: str, supported: tuple[str, ...] = LOCALES) -> str | None:
     """The best supported language for an ``Accept-Language`` header (RFC 9110 §12.5.4)."""
+    return _negotiate(accept_language[:MAX_ACCEPT_LANGUAGE], supported)
+
+
+# Pure, and browsers send the same few headers page after page (issue 17); the key is capped
+# at MAX_ACCEPT_LANGUAGE characters, so 256 kept headers hold at most about 100 KiB.
+@lru_cache(maxsize=256)
+def _negotiate(accept_language: str, supported: tuple[str, ...]) -> str | None:
     choices: list[tuple[float, int, str]] = []
-    for position, item in enumerate(accept_language[:MAX_ACCEPT_LANGUAGE].split(",")):
+    for position, item in enumerate(accept_language.split(",")):
         tag, _, params = item.strip().partition(";")
         quality = 1.0
         if params.strip().startswith("q="):
@@ -235,7 +243,10 @@ class Translator:
         when = parse_utc(value, field="time") if isinstance(value, str) else value
         from meshnode.web import cldr
 
-        return cldr.format_timedelta(when - now, add_direction=True, locale=self.locale)
+        delta = when - now
+        return self._remember("relative", cldr.timedelta_shown(delta.total_seconds()), "",
+                              lambda: cldr.format_timedelta(delta, add_direction=True,
+                                                            locale=self.locale))
 
     def date(self, value: str | dt.datetime | None, form: str = "long") -> str:
         """Just the date part, in the community's timezone."""

@@ -33,6 +33,8 @@ class Templates:
         if self._env is None:
             import jinja2  # on the first rendered page only (see the module docstring)
 
+            from meshnode.web.macros import GLOBALS
+
             self._env = jinja2.Environment(
                 loader=jinja2.PackageLoader("meshnode.web", "templates"),
                 autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -41,4 +43,5 @@ class Templates:
                 lstrip_blocks=True,
                 auto_reload=False,
             )
+            self._env.globals.update(GLOBALS)  # csrf_field, error_for, described
         return self._env

@@ -17,6 +17,7 @@ from meshnode.protocol.capacity import (
     published_in,
     published_left,
     remaining_from_taken,
+    stored_capacity,
     with_available,
 )
 from meshnode.protocol.deals import Capacity
@@ -107,3 +108,21 @@ def test_next_updated__two_versions_in_the_same_second_are_a_second_apart() -> N
     assert next_updated("2026-11-26T10:00:00Z", NOW) == datetime(2026, 11, 26, 10, 0, 1,
                                                                   tzinfo=UTC)
     assert next_updated("2026-11-26T09:00:00Z", NOW) == NOW
+
+
+@pytest.mark.parametrize(("category", "kind", "details"), [
+    ("ride", "offer", {"seats": 3}), ("meal", "offer", {"portions": "4"}),
+    ("produce", "offer", {"quantity": "2.5", "unit": "kg"}), ("give", "offer", {}),
+    ("lend", "offer", {}), ("ride", "request", {"seats": 3}), ("ride", "offer", {}),
+    ("group-buy", "offer", {"target_quantity": "10", "unit": "kg"}), ("unknown", "offer", {}),
+])
+def test_stored_capacity__the_same_as_from_the_parsed_details_and_kept(
+    category: str, kind: str, details: dict[str, object]
+) -> None:
+    # Given a stored listing's details as their JSON text
+    text = json.dumps(details)
+    # When its capacity is asked twice
+    first, again = stored_capacity(category, kind, text), stored_capacity(category, kind, text)
+    # Then it is what the parsed details give, the second time the kept (immutable) value
+    assert first == bookable_capacity(category, kind, details)
+    assert again is first

@@ -13,7 +13,7 @@ from meshnode.web.i18n import I18n
 
 @dataclass(frozen=True)
 class Row:
-    """The columns a card's cache key reads."""
+    """The columns a card's cache key reads, and its details (parsed for a card rendered)."""
 
     seq: int
     title: str
@@ -21,6 +21,7 @@ class Row:
     updated_at: str = "2026-12-02T10:00:00Z"
     status: str = "open"
     hidden: bool = False
+    details: str = "{}"
 
 
 def env() -> jinja2.Environment:

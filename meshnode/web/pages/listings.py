@@ -18,6 +18,7 @@ from meshnode.errors import (
     PayloadTooLargeError,
     UnsupportedMediaError,
 )
+from meshnode.protocol.capacity import Remaining
 from meshnode.protocol.errors import ValidationError
 from meshnode.protocol.listings import CATEGORIES, STATUSES, draft_to_input
 from meshnode.protocol.text import render_markdown_subset
@@ -31,7 +32,7 @@ from meshnode.services.notifications import EXPIRY_WARNING
 from meshnode.store.listings import ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.web.api import search_filters
-from meshnode.web.appkeys import CONTEXT, PLACES, SEARCH_OPTIONS, TEMPLATES
+from meshnode.web.appkeys import CONTEXT, FRAGMENTS, PLACES, SEARCH_OPTIONS, TEMPLATES
 from meshnode.web.browser import (
     current_member,
     field,
@@ -45,6 +46,7 @@ from meshnode.web.pages.alerts import author_matches, expired_split
 from meshnode.web.pages.deals import booking_context
 from meshnode.web.pages.forms import (
     DETAIL_FIELDS,
+    UNIT_LABELS,
     empty_values,
     form_choices,
     input_from_values,
@@ -62,14 +64,15 @@ def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[CONTEXT].config.timezone)
 
 
-async def card_context(ctx: NodeContext, rows: list[ListingRow]) -> list[dict[str, Any]]:
-    """What a listing card shows (details parsed once here, not in the template), with the
-    author and community by name (``Camille · camille@canal.example``), never a URL, and
-    what is left of it ("2 places restantes sur 3", "Complet")."""
+async def card_context(ctx: NodeContext, rows: list[ListingRow],
+                       taken: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
+    """What a listing card shows, with the author and community by name (``Camille ·
+    camille@canal.example``), never a URL, and what is left of it ("2 places restantes sur
+    3", "Complet"). The details are parsed only when a card is rendered (``web/cards.py``).
+    ``taken``: the page's deals when read with its rows (``SearchPage.taken``)."""
     parties = await names.listing_parties(ctx, rows)
-    details = {row.id: json.loads(row.details) for row in rows}
-    left = await capacity.remaining_for(ctx, rows, details)
-    return [{"row": row, "details": details[row.id], "author": parties[row.id].author,
+    left = await capacity.remaining_for(ctx, rows, taken)
+    return [{"row": row, "author": parties[row.id].author,
              "community": parties[row.id].community, "remaining": left.get(row.id)}
             for row in rows]
 
@@ -94,7 +97,7 @@ async def home_cards(ctx: NodeContext) -> list[dict[str, Any]]:
     async def load() -> list[dict[str, Any]]:
         page = await listing_service.search_listings(
             ctx, SearchFilters(status="active", limit=HOME_SIZE))
-        return await card_context(ctx, page.items)
+        return await card_context(ctx, page.items, page.taken)
 
     return await ctx.cached(("home_cards",), load, stamp=ctx.clock(), view=True)
 
@@ -107,10 +110,11 @@ async def search(request: web.Request) -> web.Response:
     params["limit"] = str(PAGE_SIZE)
     errors: dict[str, str] = {}
     rows: list[ListingRow] = []
+    taken: dict[str, dict[str, int]] = {}
     next_link = None
     try:
         page = await listing_service.search_listings(ctx, search_filters(params))
-        rows = page.items
+        rows, taken = page.items, page.taken
         if page.next_cursor:
             keep = {k: query[k] for k in SEARCH_KEYS if query[k]}
             next_link = "/search?" + urlencode({**keep, "cursor": page.next_cursor})
@@ -122,7 +126,7 @@ async def search(request: web.Request) -> web.Response:
         request.app[TEMPLATES].env, translator(request, await current_member(request)), query,
         errors, await places.get(ctx), places.version)
     return await render(request, "search.html", {
-        "query": query, "listings": await card_context(ctx, rows), "errors": errors,
+        "query": query, "listings": await card_context(ctx, rows, taken), "errors": errors,
         "next_link": next_link, "searched": searched, "search_filters": filters,
     }, status=400 if errors else 200)
 
@@ -160,6 +164,7 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
         booking["bookable"] = False  # "Complet": no booking form
     return await render(request, "listing.html", {
         **booking, "remaining": remaining, "row": row, "images": view.images,
+        "remaining_html": _remaining_html(request, member, row, remaining),
         "details": json.loads(row.details),
         # Our renderer escapes everything and emits only <p>, <br>, <strong>, <em>, <ul>, <li>.
         "description_html": Markup(render_markdown_subset(row.description)),  # noqa: S704
@@ -170,6 +175,22 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
         "fields": DETAIL_FIELDS.get(row.category, ()),
         "base_url": ctx.config.base_url, **form_choices(),
     }, status=status)
+
+
+def _remaining_html(request: web.Request, member: MemberRow | None, row: ListingRow,
+                    remaining: Remaining | None) -> Markup:
+    """"2 places restantes sur 3", "Complet": from the fragment cache, keyed by all it shows
+    (the language, the capacity, what is left, a group buy's wording), since importing the
+    macro with context ran ``_capacity.html`` again on every page that shows one (issue 17)."""
+    if remaining is None:
+        return Markup("")
+    tr = translator(request, member)
+    group_buy = row.category == "group-buy"
+    return request.app[FRAGMENTS].render(
+        request.app[TEMPLATES].env, "_remaining_fragment.html",
+        (tr.lang, remaining.capacity, remaining.left, group_buy), lambda: {
+            "_": tr.gettext, "ngettext": tr.ngettext, "fmt": tr, "rem": remaining,
+            "unit_labels": UNIT_LABELS, "group_buy": group_buy})
 
 
 async def _match_cards(ctx: NodeContext, row: ListingRow, is_author: bool
@@ -319,7 +340,8 @@ async def my_listings(request: web.Request) -> web.Response:
                                include_expired=True, limit=100)
         )
         if page.items:
-            cards, gone = expired_split(await card_context(ctx, page.items), format_utc(now))
+            cards, gone = expired_split(await card_context(ctx, page.items, page.taken),
+                                        format_utc(now))
             expired += gone
             groups += [(status, cards)] if cards else []
             ids += [row.id for row in page.items]

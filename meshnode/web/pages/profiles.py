@@ -25,7 +25,8 @@ async def profile_page(request: web.Request) -> web.Response:
     page = await listing_service.search_listings(ctx, SearchFilters(author_id=member.id, limit=50))
     received = await deals.feedback_about(ctx, member.username)
     return await render(request, "profile.html", {
-        "person": member, "listings": await card_context(ctx, page.items), **form_choices(),
+        "person": member, "listings": await card_context(ctx, page.items, page.taken),
+        **form_choices(),
         "feedback": received, "feedback_summary": feedback_summary(received),
         "parties": await names.actor_parties(ctx, [f.author_uri for f in received]),
         "reputation": await reputation.count_for(

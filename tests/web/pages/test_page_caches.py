@@ -167,11 +167,12 @@ async def test_my_bookings__a_deal_card_changes_when_its_deal_does(
     assert "Demandée" in first
     # When alice accepts
     await deals.act(ctx, alice.row, deal.id, "accept")
-    # Then bob's next page shows the new state (a new card: the key is the deal row itself)
+    # Then bob's next page shows the new state (a new card: the key is the deal row itself,
+    # and his menu again: the acceptance is a notification, its count changed)
     after = await (await client.get("/my/deals", headers=FRENCH)).text()
     assert "Acceptée" in after
     assert "Demandée" not in after
-    assert fragments.renders == rendered + 1
+    assert fragments.renders == rendered + 2
 
 
 def test_translator__kept_days_and_minutes_still_give_each_moment_its_own_local_text() -> None:
@@ -209,8 +210,9 @@ async def test_wallet__the_kept_chart_shows_the_next_payment(
     after = await (await client.get("/wallet", headers=ENGLISH)).text()
     chart = after.split('<figure class="chart">')[1].split("</figure>")[0]
     assert "10.00" in chart
-    # (a new chart and the new payment's history line; the first line is kept)
-    assert client.app[FRAGMENTS].renders == rendered + 2
+    # (a new chart, the new payment's history line and his menu, whose count of unread
+    # notifications changed; the first line is kept)
+    assert client.app[FRAGMENTS].renders == rendered + 3
 
 
 async def test_wallet__a_kept_history_line_is_each_members_own(
