@@ -15,19 +15,26 @@ member's entry is never another's. A new version empties the cache (everything i
 read before the commit), so it holds only what was read since the last commit, and at most
 ``max_entries`` entries (least recently used dropped first): the node keeps one cache of
 small rows and a smaller one of page views.
+
+A key being read is read once: requests that miss it while its read is on the way wait for
+that read instead of starting their own (a shared entry such as home's cards, reloaded each
+second, would otherwise be read by every request in flight at that moment: a stampede).
+If that read fails or its request is cancelled, each waiter reads for itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
 MAX_ENTRIES = 512
 MAX_VIEWS = 32  # whole page views (a wallet's 60 entries...): fewer
+_NO_VALUE = object()  # what a failed or cancelled read gives those waiting for it
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class ReadCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._version = -1  # the data_version every kept entry was read at
+        # reads on the way, by (key, stamp, version): at most one per key being read
+        self._loading: dict[tuple[Hashable, Hashable, int], asyncio.Future[Any]] = {}
         self.loads = 0  # reads that went to the store (for tests and benchmarks)
 
     def __len__(self) -> int:
@@ -60,6 +69,28 @@ class ReadCache:
             self._entries.move_to_end(key)
             value: T = entry.value
             return value
+        flight = (key, stamp, version)
+        if (pending := self._loading.get(flight)) is not None:
+            shared = await asyncio.shield(pending)
+            if shared is not _NO_VALUE:
+                return cast("T", shared)
+            return await self._load(version, key, load, stamp)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._loading[flight] = done
+        try:
+            value = await self._load(version, key, load, stamp)
+        except BaseException:
+            done.set_result(_NO_VALUE)
+            raise
+        else:
+            done.set_result(value)
+        finally:
+            del self._loading[flight]
+        return value
+
+    async def _load(self, version: int, key: Hashable, load: Callable[[], Awaitable[T]],
+                    stamp: Hashable) -> T:
+        """``load()``, its value kept unless None or read across a commit."""
         value = await load()
         self.loads += 1
         # None is not kept: made-up keys (a random cookie) push nothing out. A value whose

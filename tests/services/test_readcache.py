@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from meshnode.services.readcache import ReadCache
 
 
@@ -111,3 +115,62 @@ async def test_readcache__a_read_begun_before_a_commit_is_not_kept() -> None:
     load = Loader("fresh")
     assert await cache.get(4, "k", load) == "fresh"
     assert load.calls == 1
+
+
+class SlowLoader(Loader):
+    """A load that waits for ``release`` before answering (a read on its way)."""
+
+    def __init__(self, value: object, *, fail: bool = False) -> None:
+        super().__init__(value)
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def __call__(self) -> object:
+        self.calls += 1
+        await self.release.wait()
+        if self.fail and self.calls == 1:
+            raise OSError("disk I/O error")
+        return self.value
+
+
+async def test_readcache__requests_missing_a_key_being_read_share_that_read() -> None:
+    # Given fifty requests that miss the same entry at the same moment (home's cards when
+    # the clock's second turns)
+    cache, load = ReadCache(), SlowLoader(["card"])
+    waiting = [asyncio.create_task(cache.get(3, "home", load, stamp=7)) for _ in range(50)]
+    await asyncio.sleep(0)
+    # When the one read on its way answers
+    load.release.set()
+    found = await asyncio.gather(*waiting)
+    # Then the store was read once and every request got its value
+    assert load.calls == 1
+    assert found == [["card"]] * 50
+
+
+async def test_readcache__a_failed_shared_read_lets_each_waiter_read_for_itself() -> None:
+    # Given a read that fails while two other requests wait for it
+    cache, load = ReadCache(), SlowLoader(5, fail=True)
+    first = asyncio.create_task(cache.get(3, "k", load))
+    others = [asyncio.create_task(cache.get(3, "k", load)) for _ in range(2)]
+    await asyncio.sleep(0)
+    load.release.set()
+    # Then the first request gets the error and the waiters read again themselves
+    with pytest.raises(OSError, match="disk I/O error"):
+        await first
+    assert await asyncio.gather(*others) == [5, 5]
+    assert load.calls == 3
+
+
+async def test_readcache__a_cancelled_shared_read_does_not_cancel_its_waiters() -> None:
+    # Given a read whose request goes away (a closed connection) while another waits for it
+    cache, load = ReadCache(), SlowLoader(5)
+    first = asyncio.create_task(cache.get(3, "k", load))
+    other = asyncio.create_task(cache.get(3, "k", load))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    load.release.set()
+    # Then the waiter reads for itself and gets the value; nothing is left on its way
+    assert await other == 5
+    assert first.cancelled()
+    assert cache._loading == {}

@@ -97,12 +97,7 @@ async def home_cards(ctx: NodeContext) -> list[dict[str, Any]]:
     async def load() -> list[dict[str, Any]]:
         page = await listing_service.search_listings(
             ctx, SearchFilters(status="active", limit=HOME_SIZE))
-        # Not ``page.taken``: home's cards are one shared entry, loaded again each second by
-        # whichever requests miss it; with the deals read in the rows' hop, home's p95 under
-        # 50 connections went 42-51 -> 253-440 ms at the same CPU (bisected to a9e59c5 and
-        # seen twice before; cause not found: see docs/benchmarks.md). remaining_for reads
-        # only the capacity rows' deals, in its own hop.
-        return await card_context(ctx, page.items)
+        return await card_context(ctx, page.items, page.taken)
 
     return await ctx.cached(("home_cards",), load, stamp=ctx.clock(), view=True)
 
