@@ -4,6 +4,7 @@ signed text stored once and read whole."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,28 +34,36 @@ def _row(number: int) -> NewRemoteListing:
         check=SignatureCheck(True, "http://127.0.0.1:9/users/a#k", "z6Mk", RULE_REMOTE, NOW))
 
 
-async def test_insert_remote_listings__rows_over_several_inserts_all_stored_and_searchable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a real database, and inserts of 2 rows each (so 5 listings take 3 statements)
+@pytest.fixture
+async def pairs_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                      ) -> AsyncIterator[tuple[Store, Path]]:
+    """A real database whose multi-row inserts take 2 rows each (5 listings: 3 statements)."""
     path = tmp_path / "db.sqlite3"
     initialise_database(path)
     monkeypatch.setattr(listing_store, "ROWS_PER_INSERT", 2)
     store = await Store.open(path)
     try:
-        rows = [_row(number) for number in range(5)]
-        # When a batch of five new remote listings is inserted
-        async with store.transaction() as tx:
-            await ingest.insert_remote_listings(tx, rows)
-        # Then each one is stored at version 1, found by the full-text index, and its one
-        # version reads as the listing's own signed text (stored once)
-        stored = await listing_store.get_listings(store.reader, [r.listing_id for r in rows])
-        assert sorted(row.title for row in stored) == [r.columns.title for r in rows]
-        assert all(row.version == 1 and not row.is_local for row in stored)
-        for row in rows:
-            assert await listing_store.list_versions(store.reader, row.listing_id) == [
-                (1, row.signed_object)]
+        yield store, path
     finally:
         await store.close()
+
+
+async def test_insert_remote_listings__rows_over_several_inserts_all_stored_and_searchable(
+        pairs_store: tuple[Store, Path]) -> None:
+    # Given a real database, and inserts of 2 rows each (so 5 listings take 3 statements)
+    store, path = pairs_store
+    rows = [_row(number) for number in range(5)]
+    # When a batch of five new remote listings is inserted
+    async with store.transaction() as tx:
+        await ingest.insert_remote_listings(tx, rows)
+    # Then each one is stored at version 1, found by the full-text index, and its one
+    # version reads as the listing's own signed text (stored once)
+    stored = await listing_store.get_listings(store.reader, [r.listing_id for r in rows])
+    assert sorted(row.title for row in stored) == [r.columns.title for r in rows]
+    assert all(row.version == 1 and not row.is_local for row in stored)
+    for row in rows:
+        assert await listing_store.list_versions(store.reader, row.listing_id) == [
+            (1, row.signed_object)]
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM listings_fts WHERE listings_fts MATCH"
                             " 'perceuse'").fetchone() == (5,)
@@ -63,28 +72,22 @@ async def test_insert_remote_listings__rows_over_several_inserts_all_stored_and_
 
 
 async def test_insert_remote_listings__returns_the_rows_as_a_read_gives_them(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        pairs_store: tuple[Store, Path]) -> None:
     # Given a real database, inserts of 2 rows each, and listings whose signed text carries
     # an availableQuantity (a generated column) or none
-    path = tmp_path / "db.sqlite3"
-    initialise_database(path)
-    monkeypatch.setattr(listing_store, "ROWS_PER_INSERT", 2)
-    store = await Store.open(path)
-    try:
-        rows = [_row(number) for number in range(5)]
-        rows[1] = replace(rows[1], signed_object='{"publishes":{"availableQuantity":'
-                                                 '{"hasNumericalValue":"2"}}}')
-        # When the batch is inserted
-        async with store.transaction() as tx:
-            returned = await ingest.insert_remote_listings(tx, rows)
-        # Then the rows it returns, in the batch's order, are what a read gives, field by field
-        read = await listing_store.get_listings(store.reader, [r.listing_id for r in rows])
-        by_id = {row.id: row for row in read}
-        assert [row.id for row in returned] == [r.listing_id for r in rows]
-        assert returned == [by_id[r.listing_id] for r in rows]
-        assert returned[1].available_quantity == '{"hasNumericalValue":"2"}'
-    finally:
-        await store.close()
+    store, _path = pairs_store
+    rows = [_row(number) for number in range(5)]
+    rows[1] = replace(rows[1], signed_object='{"publishes":{"availableQuantity":'
+                                             '{"hasNumericalValue":"2"}}}')
+    # When the batch is inserted
+    async with store.transaction() as tx:
+        returned = await ingest.insert_remote_listings(tx, rows)
+    # Then the rows it returns, in the batch's order, are what a read gives, field by field
+    read = await listing_store.get_listings(store.reader, [r.listing_id for r in rows])
+    by_id = {row.id: row for row in read}
+    assert [row.id for row in returned] == [r.listing_id for r in rows]
+    assert returned == [by_id[r.listing_id] for r in rows]
+    assert returned[1].available_quantity == '{"hasNumericalValue":"2"}'
 
 
 async def test_listing_versions_keep_text__a_replaced_text_stays_with_its_version(
