@@ -64,23 +64,9 @@ class ListingRow:
 
 def listing_row(row: sqlite3.Row) -> ListingRow:
     """A ``ListingRow`` from a row with every column of ``_SELECT`` (or ``RETURNED``)."""
-    data = dict(zip(row.keys(), row, strict=True))  # 4x faster than dict(row): pages list 20
-    data["is_local"] = bool(data["is_local"])
-    data["hidden"] = bool(data["hidden"])
-    data.setdefault("author_username", None)
-    available = data.get("available_quantity")
-    data["available_quantity"] = None if available is None else str(available)
-    # The frozen dataclass's __init__ sets its 28 fields one object.__setattr__ at a time
-    # (13 us a row: a quarter of a search's reads, issue 17). The row is built whole from a
-    # full SELECT of the table, so its __dict__ is filled at once; frozen still refuses
-    # assignments afterwards. A column the class lacks (a migration ahead of this code)
-    # or a missing one fails here as __init__ would.
-    if not _LISTING_REQUIRED <= data.keys() <= _LISTING_FIELDS:
-        raise TypeError(f"columns {sorted(data)} do not make a ListingRow")
-    listing = object.__new__(ListingRow)
-    listing.__dict__.update(_LISTING_DEFAULTS)
-    listing.__dict__.update(data)
-    return listing
+    names = row.keys()
+    _check_columns(names)
+    return _filled(names, row)
 
 
 def _listings(cursor: sqlite3.Cursor) -> list[ListingRow]:
@@ -88,22 +74,33 @@ def _listings(cursor: sqlite3.Cursor) -> list[ListingRow]:
     tuples), the columns checked once for all of them rather than once a row as
     ``listing_row`` does: a page's twenty rows cost three times their SQL (issue 17)."""
     names = [column[0] for column in cursor.description]
+    _check_columns(names)
+    return [_filled(names, values) for values in cursor.fetchall()]
+
+
+def _check_columns(names: Sequence[str]) -> None:
+    """A column the class lacks (a migration ahead of this code) or a missing one fails here
+    as ``ListingRow.__init__`` would."""
     if not _LISTING_REQUIRED <= set(names) <= _LISTING_FIELDS:
         raise TypeError(f"columns {sorted(names)} do not make a ListingRow")
-    new, defaults = object.__new__, _LISTING_DEFAULTS
-    found = []
-    for values in cursor.fetchall():
-        listing = new(ListingRow)
-        data = listing.__dict__
-        data.update(defaults)
-        data.update(zip(names, values, strict=True))
-        data["is_local"] = bool(data["is_local"])
-        data["hidden"] = bool(data["hidden"])
-        available = data["available_quantity"]
-        if available is not None:
-            data["available_quantity"] = str(available)
-        found.append(listing)
-    return found
+
+
+def _filled(names: Sequence[str], values: Sequence[Any]) -> ListingRow:
+    """A ``ListingRow`` of one row's values, its columns already checked.
+
+    The frozen dataclass's __init__ sets its 28 fields one object.__setattr__ at a time (13 µs
+    a row: a quarter of a search's reads, issue 17). The row is built whole from a full SELECT
+    of the table, so its __dict__ is filled at once; frozen still refuses assignments."""
+    listing = object.__new__(ListingRow)
+    data = listing.__dict__
+    data.update(_LISTING_DEFAULTS)
+    data.update(zip(names, values, strict=True))
+    data["is_local"] = bool(data["is_local"])
+    data["hidden"] = bool(data["hidden"])
+    available = data["available_quantity"]
+    if available is not None:
+        data["available_quantity"] = str(available)
+    return listing
 
 
 _LISTING_FIELDS = frozenset(f.name for f in fields(ListingRow))
