@@ -1,16 +1,20 @@
-"""Listing images: type- and size-checked, decoded within a memory bound, re-encoded as JPEG.
+"""Listing images: each upload decoded and re-encoded as JPEG by a short-lived child process.
 
-Re-encoding drops EXIF (GPS positions from phones), scripts hidden in polyglot files and
-oversized dimensions; anything Pillow cannot decode as JPEG, PNG, WebP or GIF is rejected.
+What is accepted and how a decode is kept within its memory budget is in
+``services/image_codec.py``, the code the child runs. This module is the node's side
+(issue 17): ``ImageDecoder`` starts one child at a time, ``python -I`` (no environment, no
+user site), which sets its own address-space and CPU limits before it imports Pillow; the
+upload goes to its stdin, the JPEG comes back on its stdout. The node never imports Pillow,
+so neither Pillow's libraries (2.3 MB) nor a decode's buffers and heap fragments stay in its
+memory, and a decompression bomb or a bug in a C decoder fed untrusted bytes kills a child,
+never the node. The cost: a child's start (~50-100 ms here; a Raspberry Pi is ~5× slower)
+per upload, on top of the decode.
 
-Memory: a 38 KB PNG can declare 40 million pixels, which Pillow would decode into 160 MB and
-copy twice more (alpha, flattening). So the header is judged before any pixel is decoded:
-a pixel cap, then an estimate of what the decode will cost (``decode_cost``) against a
-budget. JPEGs are reduced while decoding (libjpeg's DCT scaling, ``Image.draft``), so a
-24 Mpx photo costs about 24 MB; other formats cost their full size. The image is shrunk to
-``MAX_EDGE`` before any conversion, and every full-size buffer is closed as soon as possible.
-``ImageDecoder`` runs one decode at a time per node, in one dedicated thread, and hands the
-freed memory back to the system afterwards.
+How a child's end becomes an answer (``outcome``): a refused image is the typed error the
+child names (413, 415); the address-space limit reached while decoding, or SIGXCPU (its CPU
+limit), is 413; a crash by any other signal is 415 (an unreadable file), logged; a child the
+node killed at its wall-clock ``timeout``, or one the kernel killed (SIGKILL: a memory cgroup's
+OOM killer), is 503 with a Retry-After; any other failure (a bug) raises ``DecoderFailedError``.
 """
 
 from __future__ import annotations
@@ -18,221 +22,86 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import io
-import warnings
+import json
+import logging
+import signal
+import sys
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
+import meshnode
 from meshnode.errors import BusyError, PayloadTooLargeError, UnsupportedMediaError
 from meshnode.protocol.translatable import Text
-from meshnode.services.memory import heap_trimmer
+from meshnode.services.image_codec import (
+    ACCEPTED_FORMATS,
+    DEFAULT_DECODE_BUDGET,
+    DEFAULT_MAX_PIXELS,
+    ERRORS,
+    MAX_EDGE,
+    EncodedImage,
+    ImageLimits,
+    decode_cost,
+    fit_within,
+    reencode_image,
+)
 
-if TYPE_CHECKING:
-    from PIL.Image import Image as PillowImage
+__all__ = ["ACCEPTED_FORMATS", "DEFAULT_DECODE_BUDGET", "DEFAULT_MAX_PIXELS", "MAX_EDGE",
+           "DecoderFailedError", "EncodedImage", "ImageDecoder", "ImageLimits", "decode_cost",
+           "fit_within", "map_large_allocations", "outcome", "reencode_image"]
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
-# What Pillow is asked to recognise: the formats its ``preinit`` loads (ours, and BMP and PPM,
-# refused by name), and WebP when the file says it is one. Without a list, a file none of
-# these matches makes Pillow import all of its 43 format plugins (``Image.init``): 3.2 MB
-# kept for ever by one odd upload (issue 17), and 40 more parsers exposed to untrusted bytes.
-# https://pillow.readthedocs.io/en/stable/reference/Image.html#PIL.Image.open
-PREINIT_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "PPM")
-MAX_EDGE = 1600
-JPEG_QUALITY = 82
-DEFAULT_MAX_PIXELS = 24_000_000
-DEFAULT_DECODE_BUDGET = 80 * 1024 * 1024
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_UPLOADS = 4
-# Modes Pillow resamples directly; others (palette, 1-bit, 16-bit, CMYK) are converted first.
-RESAMPLABLE_MODES = frozenset({"L", "RGB", "RGBA", "LA"})
-# Pillow stores these modes in one byte per pixel; 16-bit modes in two; the rest in four.
-ONE_BYTE_MODES = frozenset({"1", "L", "P"})
-ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
-BAD_IMAGE = (OSError, SyntaxError, ValueError, EOFError)
+# A child's limits. Its address space: the decode budget plus what the interpreter, Pillow's
+# libraries and the JPEG encoder map (a child decoding the worst accepted PNG peaked at
+# VmPeak = budget + ~60 MiB here; glibc's arena reservations count too). CPU: the worst
+# accepted image takes ~1 s here, ~5 s on a Raspberry Pi. Wall clock: a busy node's child
+# waits for a core too.
+ADDRESS_HEADROOM = 128 * 1024 * 1024
+DECODE_CPU_SECONDS = 20
+DECODE_TIMEOUT = 60.0
+# What the child runs: the node's own copy of meshnode (its sys.path entry first), whatever
+# the environment says; ``-I`` drops PYTHONPATH, the user's site and the current directory.
+CHILD_CODE = ("import sys; sys.path.insert(0, sys.argv[1]);"
+              " from meshnode.services.image_codec import main; sys.exit(main(sys.argv[2:]))")
+STDERR_SHOWN = 2000  # characters of a failed child's stderr kept in the log and the error
 
 
-@dataclass(frozen=True)
-class EncodedImage:
-    """A re-encoded image ready to be written to the media directory."""
-
-    data: bytes
-    width: int
-    height: int
-    media_type: str = "image/jpeg"
+class DecoderFailedError(RuntimeError):
+    """The decoding child ended without an answer for a reason no upload explains (a bug)."""
 
 
-@dataclass(frozen=True)
-class ImageLimits:
-    """What one upload may cost: file size, pixels in the header, bytes to decode it."""
-
-    max_bytes: int
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    decode_budget: int = DEFAULT_DECODE_BUDGET
-
-
-def fit_within(width: int, height: int, edge: int = MAX_EDGE) -> tuple[int, int]:
-    """The size of ``width`` × ``height`` shrunk (never enlarged) to fit an ``edge`` square."""
-    scale = min(1.0, edge / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+def child_argv(limits: ImageLimits, *, address_bytes: int, cpu_seconds: int) -> list[str]:
+    """The command line of one decoding child."""
+    root = str(Path(meshnode.__file__).resolve().parents[1])
+    return [sys.executable, "-I", "-c", CHILD_CODE, root, str(limits.max_bytes),
+            str(limits.max_pixels), str(limits.decode_budget), str(address_bytes),
+            str(cpu_seconds)]
 
 
-def bytes_per_pixel(mode: str) -> int:
-    """Bytes Pillow allocates per pixel for ``mode`` (RGB is stored in four)."""
-    if mode in ONE_BYTE_MODES:
-        return 1
-    if mode.startswith("I;16"):
-        return 2
-    return 4
-
-
-def decode_cost(
-    width: int, height: int, mode: str, *, alpha: bool, decoder_bytes: int = 0
-) -> int:
-    """Peak bytes needed to decode an image of this (already reduced) size and shrink it.
-
-    ``decoder_bytes`` is what the codec itself holds while decoding (see ``_decoder_bytes``).
-    The steps: the decoded buffer; a
-    4-byte copy if the mode must be converted first; a 4-byte premultiplied copy when there
-    is alpha (Pillow resamples RGBA premultiplied); the two resampling passes (one
-    intermediate of the target width and the full height); the result.
-    """
-    pixels = width * height
-    decoded = pixels * bytes_per_pixel(mode) + decoder_bytes
-    converted = pixels * 4 if mode not in RESAMPLABLE_MODES else 0
-    premultiplied = pixels * 4 if alpha else 0
-    target_w, target_h = fit_within(width, height)
-    resampling = (target_w * height + target_w * target_h) * 4
-    return decoded + converted + premultiplied + resampling
-
-
-def reencode_image(data: bytes, limits: ImageLimits) -> EncodedImage:
-    """Validate and re-encode an uploaded image (CPU-bound: run it in a thread)."""
-    if len(data) > limits.max_bytes:
-        raise PayloadTooLargeError(Text("image larger than %(max)s bytes", max=limits.max_bytes))
-    small = _decode_small(data, limits)
-    try:
-        flattened = _flatten(small)
-    finally:
-        small.close()
-    with flattened:
-        out = io.BytesIO()
-        flattened.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-        return EncodedImage(data=out.getvalue(), width=flattened.width,
-                            height=flattened.height)
-
-
-def _open(data: bytes) -> PillowImage:
-    """Read the header only (Pillow's ``open`` is lazy) and check the format."""
-    # Imported on first upload, not at start-up: Pillow adds ~3 MB to an idle node's RSS,
-    # which matters on a 512 MB Raspberry Pi Zero 2.
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between its limit and twice it: make every bomb an error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=_formats(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PayloadTooLargeError("image has too many pixels") from exc
-    except (UnidentifiedImageError, *BAD_IMAGE) as exc:
-        raise UnsupportedMediaError("the file is not a readable image") from exc
-    if image.format not in ACCEPTED_FORMATS:
-        image.close()
-        raise UnsupportedMediaError(
-            Text("unsupported image type %(format)s; use JPEG, PNG, WebP or GIF",
-                 format=image.format)
-        )
-    return image
-
-
-def _formats(data: bytes) -> tuple[str, ...]:
-    """The formats Pillow may try for ``data``: WebP's plugin (0.3 MB with libwebp) is
-    imported, which registers it, only for a file with WebP's signature (RIFF container,
-    WEBP form: https://developers.google.com/speed/webp/docs/riff_container)."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
-        return PREINIT_FORMATS
-    from PIL import WebPImagePlugin
-
-    del WebPImagePlugin  # imported for its registration only
-    return (*PREINIT_FORMATS, "WEBP")
-
-
-def _decode_small(data: bytes, limits: ImageLimits) -> PillowImage:
-    """Decode the first frame within ``limits`` and return it shrunk to ``MAX_EDGE``."""
-    from PIL import Image
-
-    with _open(data) as image:
-        if image.width * image.height > limits.max_pixels:
-            raise PayloadTooLargeError(
-                Text("image has too many pixels (at most %(max)s)", max=limits.max_pixels))
-        width, height = image.size
-        full_pixels = width * height
-        target = fit_within(width, height)
-        if image.format == "JPEG":
-            image.draft("RGB", target)  # reduce on load: decode at 1/2, 1/4 or 1/8 size
-        cost = _estimate(image, full_pixels)
-        if cost > limits.decode_budget:
-            raise PayloadTooLargeError(Text(
-                "image too large to process here: %(width)s×%(height)s pixels; send a smaller"
-                " image or a JPEG", width=width, height=height))
-        try:
-            image.load()
-            return _shrink(image, target)
-        except Image.DecompressionBombError as exc:
-            raise PayloadTooLargeError("image has too many pixels") from exc
-        except BAD_IMAGE as exc:
-            raise UnsupportedMediaError("the file is not a readable image") from exc
-
-
-def _has_alpha(image: PillowImage) -> bool:
-    return image.mode in ALPHA_MODES or "transparency" in image.info
-
-
-def _decoder_bytes(image: PillowImage, full_pixels: int) -> int:
-    """Memory the codec holds besides Pillow's buffer (measured with Pillow 13).
-
-    A progressive JPEG keeps every DCT coefficient of the full-size image (2 bytes per
-    sample, chroma subsampled as the file says). libwebp's animation decoder, which Pillow
-    uses for every WebP, keeps two canvases and a copy: 12 more bytes per pixel.
-    """
-    if image.format == "WEBP":
-        return full_pixels * 12
-    layers = getattr(image, "layer", None)
-    if image.format != "JPEG" or not image.info.get("progressive") or not layers:
-        return 0
-    h_max = max(layer[1] for layer in layers)
-    v_max = max(layer[2] for layer in layers)
-    samples = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
-    return int(full_pixels * 2 * samples)
-
-
-def _estimate(image: PillowImage, full_pixels: int) -> int:
-    return decode_cost(image.width, image.height, image.mode, alpha=_has_alpha(image),
-                       decoder_bytes=_decoder_bytes(image, full_pixels))
-
-
-def _shrink(image: PillowImage, target: tuple[int, int]) -> PillowImage:
-    """A new image of ``target`` size; any full-size intermediate is closed on the way."""
-    from PIL import Image
-
-    if image.mode in RESAMPLABLE_MODES:
-        return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    with image.convert("RGBA" if _has_alpha(image) else "RGB") as converted:
-        image.close()  # free the decoded buffer before resampling the converted copy
-        return converted.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-
-
-def _flatten(image: PillowImage) -> PillowImage:
-    """RGB, with transparency painted on white."""
-    from PIL import Image
-
-    if image.mode not in ALPHA_MODES:
-        return image.convert("RGB")
-    with image.convert("RGBA") as rgba:
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
+def outcome(returncode: int, stdout: bytes, stderr: bytes) -> EncodedImage:
+    """The re-encoded image a finished child answered, or the error its end means (see the
+    module's docstring)."""
+    line, _, rest = stdout.partition(b"\n")
+    if returncode == 0 and line:
+        header = json.loads(line)
+        if "error" in header:
+            message = Text(header["template"], **header["values"])
+            raise ERRORS.get(header["error"], PayloadTooLargeError)(message)
+        if len(rest) == header["size"]:
+            return EncodedImage(data=rest, width=header["width"], height=header["height"],
+                                media_type=header["media_type"])
+    tail = stderr.decode(errors="replace")[-STDERR_SHOWN:]
+    if returncode == -signal.SIGXCPU:
+        raise PayloadTooLargeError("image too costly to decode here; send a smaller image")
+    if returncode == -signal.SIGKILL:
+        raise BusyError("the node is short of memory for images; try again later",
+                        retry_after=30)
+    if returncode < 0:
+        log.warning("image decoding child killed by %s: %s", signal.Signals(-returncode).name,
+                    tail)
+        raise UnsupportedMediaError("the file is not a readable image")
+    raise DecoderFailedError(f"image decoding child exited with {returncode}: {tail}")
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -243,10 +112,11 @@ def map_large_allocations() -> bool:
     """Have glibc serve every allocation of 1 MiB or more with its own mapping.
 
     Without this, glibc raises its mmap threshold after the first large block is freed
-    (up to 32 MiB), so Pillow's 16 MiB image blocks then come from a thread's arena whose
-    top ``malloc_trim`` cannot return: 20 MB stayed resident after one upload. With a fixed
-    threshold an image buffer is unmapped as soon as it is freed. Process-wide: called once
-    by ``meshnode run``. False where there is no glibc.
+    (up to 32 MiB), so large blocks (an upload's body, up to ``max_image_bytes``; Pillow's
+    16 MiB image blocks when it decoded in the node's process: 20 MB stayed resident after
+    one upload) then come from a thread's arena whose top ``malloc_trim`` cannot return.
+    With a fixed threshold such a block is unmapped as soon as it is freed. Process-wide:
+    called once by ``meshnode run``. False where there is no glibc.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -256,21 +126,25 @@ def map_large_allocations() -> bool:
 
 
 class ImageDecoder:
-    """One image decode at a time per node, in one thread, with few uploads waiting.
+    """One decoding child at a time per node, with few uploads waiting.
 
     Held by the node's ``NodeContext`` (one per application, never a module global).
     ``admit()`` bounds the uploads being received or waiting (each holds up to
     ``max_bytes`` in memory): beyond ``max_uploads`` the upload is refused with 503.
     """
 
-    def __init__(self, limits: ImageLimits, *, max_uploads: int = DEFAULT_MAX_UPLOADS) -> None:
+    def __init__(self, limits: ImageLimits, *, max_uploads: int = DEFAULT_MAX_UPLOADS,
+                 timeout: float = DECODE_TIMEOUT, cpu_seconds: int = DECODE_CPU_SECONDS,
+                 address_bytes: int | None = None) -> None:
         self.limits = limits
         self.max_uploads = max_uploads
+        self.timeout = timeout
+        self.cpu_seconds = cpu_seconds
+        self.address_bytes = address_bytes or limits.decode_budget + ADDRESS_HEADROOM
         self.gate = asyncio.Semaphore(1)
         self.in_flight = 0
         self.waiting = 0
-        self._executor: ThreadPoolExecutor | None = None
-        self._trim = heap_trimmer()
+        self.children: set[asyncio.subprocess.Process] = set()
 
     @contextlib.asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
@@ -285,32 +159,46 @@ class ImageDecoder:
             self.in_flight -= 1
 
     async def reencode(self, data: bytes) -> EncodedImage:
-        """Re-encode ``data`` within the limits, after the decodes already queued.
-
-        The single worker thread also serialises decodes whose caller was cancelled.
-        """
+        """Re-encode ``data`` within the limits in a child, after the decodes already queued."""
         self.waiting += 1
         try:
             await self.gate.acquire()
         finally:
             self.waiting -= 1
         try:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="image-decode")
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._run, data)
+            return await self._run_child(data)
         finally:
             self.gate.release()
 
-    def _run(self, data: bytes) -> EncodedImage:
+    async def _run_child(self, data: bytes) -> EncodedImage:
+        argv = child_argv(self.limits, address_bytes=self.address_bytes,
+                          cpu_seconds=self.cpu_seconds)
         try:
-            return reencode_image(data, self.limits)
+            child = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:  # no memory or no process slot to start one: the node is full
+            log.warning("cannot start an image decoding child: %s", exc)
+            raise BusyError("the node cannot process images right now; try again later",
+                            retry_after=30) from exc
+        self.children.add(child)
+        try:
+            async with asyncio.timeout(self.timeout):
+                stdout, stderr = await child.communicate(data)
+                returncode = await child.wait()  # already ended: its status, typed
+        except TimeoutError as exc:
+            raise BusyError(Text("the image took more than %(seconds)s seconds to process; try"
+                                 " again later", seconds=round(self.timeout)),
+                            retry_after=30) from exc
         finally:
-            if self._trim is not None:
-                self._trim(0)
+            if child.returncode is None:  # timed out or cancelled: the child goes too
+                child.kill()
+                await child.wait()
+            self.children.discard(child)
+        return outcome(returncode, stdout, stderr)
 
     def close(self) -> None:
-        """Stop the decoding thread (a decode under way finishes first)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        """Kill any decoding child still running (the node is stopping)."""
+        for child in self.children:
+            if child.returncode is None:
+                child.kill()

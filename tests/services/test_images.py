@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from meshnode.errors import PayloadTooLargeError
+from meshnode.errors import BusyError, PayloadTooLargeError, UnsupportedMediaError
+from meshnode.services import images
 from meshnode.services.images import (
     DEFAULT_DECODE_BUDGET,
+    DecoderFailedError,
     ImageDecoder,
     ImageLimits,
     decode_cost,
     fit_within,
+    outcome,
     reencode_image,
 )
 
@@ -85,7 +90,7 @@ MEASURE = textwrap.dedent("""
     import io, json, sys
     from pathlib import Path
     from PIL import Image
-    from meshnode.services import images
+    from meshnode.services import image_codec as images
 
     def status(key):
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -132,7 +137,6 @@ def test_decode_cost__is_not_below_the_measured_peak(case: str) -> None:
 RELEASE = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
-    from PIL import Image
     from meshnode.services import images
 
     def rss():
@@ -141,29 +145,29 @@ RELEASE = textwrap.dedent("""
                 return int(line.split()[1]) * 1024
 
     images.map_large_allocations()  # what `meshnode run` does at start
-    Image.init()  # Pillow's own modules stay loaded; they are not what is measured
     data = sys.stdin.buffer.read()
 
     async def main():
         decoder = images.ImageDecoder(images.ImageLimits(max_bytes=10**8))
         before = rss()
         await decoder.reencode(data)
-        print(rss() - before)
-        decoder.close()
+        print(rss() - before, "PIL" in sys.modules)
 
     asyncio.run(main())
 """)
 
 
-def test_image_decoder__memory_goes_back_to_the_system_after_decoding() -> None:
+def test_image_decoder__the_nodes_process_never_imports_pillow_nor_keeps_the_decode() -> None:
     # Given a 12.7 Mpx PNG whose decode peaks near 80 MB
     data = encoded("RGB", (3564, 3564), "PNG")
-    # When the node's decoder has re-encoded it
+    # When the node's decoder has re-encoded it (in its child)
     result = subprocess.run([sys.executable, "-c", RELEASE], input=data, capture_output=True,
                             check=True, timeout=120)
-    # Then the process holds less than 8 MB more than before (it kept 18-27 MB in a thread
-    # arena before large allocations were mapped on their own)
-    assert int(result.stdout) < 8 * MB
+    grown, pillow = result.stdout.split()
+    # Then the node's process holds less than 8 MB more than before (it kept 18-27 MB in a
+    # thread arena when it decoded in-process) and never imported Pillow
+    assert int(grown) < 8 * MB
+    assert pillow == b"False"
 
 
 ONLY_OUR_PLUGINS = textwrap.dedent("""
@@ -207,3 +211,115 @@ def test_reencode__webps_plugin_is_loaded_by_the_first_webp_only() -> None:
     # Then both are accepted and WebP's plugin (and libwebp) was not loaded
     assert seen["answers"] == {"PNG": 40, "JPEG": 40}
     assert "PIL.WebPImagePlugin" not in seen["plugins"]
+
+
+# Children that misbehave on purpose (``CHILD_CODE`` replaced): argv[1] is the node's copy of
+# meshnode, the last argument the CPU seconds.
+BOOT = "import sys; sys.path.insert(0, sys.argv[1]); "
+SPIN = BOOT + ("from meshnode.services.image_codec import limit_resources;"
+               " limit_resources(2**34, int(sys.argv[-1]))\nwhile True: pass")
+SLEEP = "import time; time.sleep(120)"
+
+
+async def test_image_decoder__a_decode_past_the_address_limit_is_413_not_a_dead_node() -> None:
+    # Given a decoder whose budget lets a 9 Mpx PNG through but whose children may map 48 MB
+    decoder = ImageDecoder(ImageLimits(max_bytes=10**8, decode_budget=10**10),
+                           address_bytes=48 * MB)
+    # When it decodes one (36 MB for its pixels alone)
+    with pytest.raises(PayloadTooLargeError, match="too large to process here"):
+        await decoder.reencode(encoded("RGB", (3000, 3000), "PNG"))
+    # Then the child ran out of address space, not the node: a small image still decodes
+    assert (await decoder.reencode(encoded("RGB", (40, 30), "PNG"))).width == 40
+
+
+async def test_image_decoder__a_child_past_its_cpu_limit_is_413(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a child that spins after setting its CPU limit to one second
+    monkeypatch.setattr(images, "CHILD_CODE", SPIN)
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB), cpu_seconds=1)
+    # When it decodes, Then the kernel's SIGXCPU ends it and the upload is refused
+    with pytest.raises(PayloadTooLargeError, match="too costly to decode"):
+        await decoder.reencode(b"anything")
+    assert not decoder.children
+
+
+async def wait_for_pid(path: Path) -> int:
+    for _ in range(600):
+        if path.exists() and (text := path.read_text().strip()):  # noqa: ASYNC240
+            return int(text)
+        await asyncio.sleep(0.05)
+    raise AssertionError("the child never started")
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_image_decoder__a_child_past_the_timeout_is_killed_and_the_upload_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a child that never answers and a decoder waiting 0.5 s for it
+    monkeypatch.setattr(images, "CHILD_CODE", SLEEP)
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB), timeout=0.5)
+    # When an upload is decoded, Then it is refused as busy, to be retried
+    with pytest.raises(BusyError, match="took more than") as caught:
+        await decoder.reencode(b"anything")
+    assert caught.value.retry_after == 30
+    # And the child was killed and reaped
+    assert not decoder.children
+
+
+async def test_image_decoder__a_cancelled_upload_kills_its_child(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    # Given a child that writes its pid to a file, then never answers
+    pid_file = tmp_path / "pid"
+    monkeypatch.setattr(images, "CHILD_CODE", "import os, sys, time;"
+                        f" open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)")
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB))
+    upload = asyncio.create_task(decoder.reencode(b"anything"))
+    pid = await wait_for_pid(pid_file)
+    # When the upload is cancelled (the member went away, the node stops)
+    upload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    # Then the child is gone and the decoder free for the next upload
+    assert gone(pid)
+    assert not decoder.children
+    assert not decoder.gate.locked()
+
+
+@pytest.mark.parametrize(("code", "error"), [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", UnsupportedMediaError),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", BusyError),
+    ("raise SystemExit(3)", DecoderFailedError),
+    ("import sys; sys.stdout.write('{\"width\": 1, \"height\": 1, \"size\": 9}\\nshort')",
+     DecoderFailedError),
+])
+async def test_image_decoder__a_child_that_crashes_or_is_killed_gives_a_typed_error(
+    monkeypatch: pytest.MonkeyPatch, code: str, error: type[Exception],
+) -> None:
+    # Given a child that dies by a signal (a decoder bug; the OOM killer), fails or answers
+    # a truncated image
+    monkeypatch.setattr(images, "CHILD_CODE", code)
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB))
+    # Then the upload gets the error for that end: 415, 503 or a bug's 500
+    with pytest.raises(error):
+        await decoder.reencode(b"anything")
+
+
+def test_outcome__a_refusal_keeps_its_translatable_message() -> None:
+    # Given a child's answer refusing an image by its pixel count
+    line = json.dumps({"error": "too_large", "template": "at most %(max)s", "values": {
+        "max": 5}}).encode()
+    # Then the node raises the same typed error with the same template and values
+    with pytest.raises(PayloadTooLargeError) as caught:
+        outcome(0, line + b"\n", b"")
+    message = caught.value.args[0]
+    assert (message, message.template, message.values) == ("at most 5", "at most %(max)s",
+                                                             {"max": 5})

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from meshnode.app import create_app
-from meshnode.services import members
+from meshnode.services import images, members
 from meshnode.services.context import NodeContext
 from meshnode.store import listings as listing_store
 from meshnode.web.appkeys import CONTEXT
@@ -320,3 +320,27 @@ async def test_startup__media_files_no_row_names_are_removed_and_used_ones_kept(
     # Then only the file a row names is left
     assert await media_files(ctx, listing_id) == [kept]
     assert not (ctx.config.media_dir / "no-such-listing").exists()
+
+
+async def test_add_image__a_decoding_child_past_its_timeout_is_503_and_the_node_serves_on(
+    client: TestClient, alice: TestMember, listing_id: str, ctx: NodeContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given decoding children that never answer, and a decoder waiting 1 s for each
+    monkeypatch.setattr(images, "CHILD_CODE", "import time; time.sleep(120)")
+    monkeypatch.setattr(ctx.images, "timeout", 1.0)
+    # When a member uploads a photo
+    response = await client.post(f"/api/v1/listings/{listing_id}/images",
+                                 data=form(picture()), headers=alice.headers)
+    # Then the upload is refused as busy, to be retried, and nothing of it is stored
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "30"
+    assert await image_count(ctx, listing_id) == 0
+    assert await media_files(ctx, listing_id) == []
+    assert not ctx.images.children
+    # And the node serves on: its pages, and the next upload once children answer again
+    assert (await client.get("/healthz")).status == 200
+    monkeypatch.undo()
+    again = await client.post(f"/api/v1/listings/{listing_id}/images",
+                              data=form(picture()), headers=alice.headers)
+    assert again.status == 201
