@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib.util
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -53,16 +55,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOADS = 4
 # A child's limits. Its address space: the decode budget plus what the interpreter, Pillow's
-# libraries and the JPEG encoder map (a child decoding the worst accepted PNG peaked at
-# VmPeak = budget + ~60 MiB here; glibc's arena reservations count too). CPU: the worst
-# accepted image takes ~1 s here, ~5 s on a Raspberry Pi. Wall clock: a busy node's child
-# waits for a core too.
-ADDRESS_HEADROOM = 128 * 1024 * 1024
+# libraries and the JPEG encoder map (VmPeak: 27 MiB for a tiny image, 107 MiB = the 80 MiB
+# budget + 27 for the worst accepted PNG, here on x86-64; ~3.5 × that margin for other
+# platforms' mappings). CPU: the worst accepted image takes ~0.5-1 s here, ~5 s on a
+# Raspberry Pi. Wall clock: a busy node's child waits for a core too.
+ADDRESS_HEADROOM = 96 * 1024 * 1024
 DECODE_CPU_SECONDS = 20
 DECODE_TIMEOUT = 60.0
-# What the child runs: the node's own copy of meshnode (its sys.path entry first), whatever
-# the environment says; ``-I`` drops PYTHONPATH, the user's site and the current directory.
-CHILD_CODE = ("import sys; sys.path.insert(0, sys.argv[1]);"
+# What the child runs: the node's own copy of meshnode and of Pillow (their sys.path entries,
+# joined by os.pathsep, first), whatever the environment says. ``-I`` drops PYTHONPATH, the
+# user's site and the current directory; ``-S`` skips ``site`` (2.4 MB per child here: the
+# site-packages' .pth files and editable-install finders).
+CHILD_CODE = ("import os, sys; sys.path[:0] = sys.argv[1].split(os.pathsep);"
               " from meshnode.services.image_codec import main; sys.exit(main(sys.argv[2:]))")
 STDERR_SHOWN = 2000  # characters of a failed child's stderr kept in the log and the error
 
@@ -71,10 +75,20 @@ class DecoderFailedError(RuntimeError):
     """The decoding child ended without an answer for a reason no upload explains (a bug)."""
 
 
-def child_argv(limits: ImageLimits, *, address_bytes: int, cpu_seconds: int) -> list[str]:
-    """The command line of one decoding child."""
-    root = str(Path(meshnode.__file__).resolve().parents[1])
-    return [sys.executable, "-I", "-c", CHILD_CODE, root, str(limits.max_bytes),
+def child_path() -> str:
+    """The sys.path entries a decoding child needs: where this meshnode and Pillow are (found
+    without importing Pillow)."""
+    entries = [Path(meshnode.__file__).resolve().parents[1]]
+    pillow = importlib.util.find_spec("PIL")
+    if pillow is not None and pillow.submodule_search_locations:
+        entries.append(Path(next(iter(pillow.submodule_search_locations))).resolve().parent)
+    return os.pathsep.join(dict.fromkeys(str(entry) for entry in entries))
+
+
+def child_argv(limits: ImageLimits, *, path: str, address_bytes: int,
+               cpu_seconds: int) -> list[str]:
+    """The command line of one decoding child (``path``: ``child_path()``)."""
+    return [sys.executable, "-I", "-S", "-c", CHILD_CODE, path, str(limits.max_bytes),
             str(limits.max_pixels), str(limits.decode_budget), str(address_bytes),
             str(cpu_seconds)]
 
@@ -145,6 +159,7 @@ class ImageDecoder:
         self.in_flight = 0
         self.waiting = 0
         self.children: set[asyncio.subprocess.Process] = set()
+        self._path: str | None = None  # child_path(), found at the first upload
 
     @contextlib.asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
@@ -171,7 +186,9 @@ class ImageDecoder:
             self.gate.release()
 
     async def _run_child(self, data: bytes) -> EncodedImage:
-        argv = child_argv(self.limits, address_bytes=self.address_bytes,
+        if self._path is None:
+            self._path = child_path()
+        argv = child_argv(self.limits, path=self._path, address_bytes=self.address_bytes,
                           cpu_seconds=self.cpu_seconds)
         try:
             child = await asyncio.create_subprocess_exec(

@@ -214,8 +214,8 @@ def test_reencode__webps_plugin_is_loaded_by_the_first_webp_only() -> None:
 
 
 # Children that misbehave on purpose (``CHILD_CODE`` replaced): argv[1] is the node's copy of
-# meshnode, the last argument the CPU seconds.
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); "
+# meshnode and Pillow's directory, the last argument the CPU seconds.
+BOOT = "import os, sys; sys.path[:0] = sys.argv[1].split(os.pathsep); "
 SPIN = BOOT + ("from meshnode.services.image_codec import limit_resources;"
                " limit_resources(2**34, int(sys.argv[-1]))\nwhile True: pass")
 SLEEP = "import time; time.sleep(120)"
