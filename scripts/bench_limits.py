@@ -150,6 +150,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def decoding_child_peak(pid: int) -> float | None:
+    """An image decoding child's VmHWM (MB); None for another child, one not yet past its
+    exec (its memory is then the node's, shared) or one that has ended."""
+    try:
+        if b"image_codec" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+        return proc_mb(pid, "VmHWM")
+    except OSError:  # ended between the listing and the read
+        return None
+
+
 class ChildPeaks:
     """The largest VmHWM of the node's children (its image decoding children) while it runs:
     ``/proc`` read every ``seconds``."""
@@ -164,14 +175,9 @@ class ChildPeaks:
     async def _poll(self) -> None:
         while True:
             for child in children(self.pid):
-                try:  # a child read between its fork and its exec is the node's image
-                    if b"image_codec" not in Path(f"/proc/{child}/cmdline").read_bytes():
-                        continue
-                    peak = proc_mb(child, "VmHWM")
-                except OSError:  # ended between the listing and the read
-                    continue
-                self.seen.add(child)
-                self.peak = max(self.peak, peak)
+                if (peak := decoding_child_peak(child)) is not None:
+                    self.seen.add(child)
+                    self.peak = max(self.peak, peak)
             await asyncio.sleep(self.seconds)
 
     async def __aenter__(self) -> ChildPeaks:

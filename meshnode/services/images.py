@@ -14,7 +14,8 @@ How a child's end becomes an answer (``outcome``): a refused image is the typed 
 child names (413, 415); the address-space limit reached while decoding, or SIGXCPU (its CPU
 limit), is 413; a crash by any other signal is 415 (an unreadable file), logged; a child the
 node killed at its wall-clock ``timeout``, or one the kernel killed (SIGKILL: a memory cgroup's
-OOM killer), is 503 with a Retry-After; any other failure (a bug) raises ``DecoderFailedError``.
+OOM killer), is 503 with a Retry-After; any other failure (a bug, or SIGSYS from a system-call
+filter that refuses ``setrlimit``) raises ``DecoderFailedError``.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def outcome(returncode: int, stdout: bytes, stderr: bytes) -> EncodedImage:
     tail = stderr.decode(errors="replace")[-STDERR_SHOWN:]
     if returncode == -signal.SIGXCPU:
         raise PayloadTooLargeError("image too costly to decode here; send a smaller image")
+    if returncode == -signal.SIGSYS:  # a seccomp filter (a systemd unit's) refused a call
+        raise DecoderFailedError(f"image decoding child stopped by a system-call filter"
+                                 f" (SIGSYS; see scripts/meshnode.service): {tail}")
     if returncode == -signal.SIGKILL:
         raise BusyError("the node is short of memory for images; try again later",
                         retry_after=30)

@@ -298,6 +298,7 @@ async def test_image_decoder__a_cancelled_upload_kills_its_child(
     ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", UnsupportedMediaError),
     ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", BusyError),
     ("raise SystemExit(3)", DecoderFailedError),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSYS)", DecoderFailedError),
     ("import sys; sys.stdout.write('{\"width\": 1, \"height\": 1, \"size\": 9}\\nshort')",
      DecoderFailedError),
 ])
