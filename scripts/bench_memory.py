@@ -15,7 +15,10 @@ Prints, each figure next to a baseline measured in the same run:
    6 concurrent worst-case image uploads each minute, peers publishing to it), RSS before,
    every minute and after (settled), and the ratio after/before;
 5. the hub runs inside a 256 MB memory cgroup when one can be made (``--cgroup-mb``): the
-   cgroup's peak and its OOM-kill counter.
+   cgroup's peak and its OOM-kill counter. The hub's image decoding children
+   (``services/images.py``) are in its cgroup: the cgroup's figures count them; the RSS
+   figures of sections 3 and 4 are the hub's own process (``scripts/bench_limits.py`` prints
+   a child's peak per image).
 
 At each stage (fresh, peered, after the pages, before and after the soak) it also prints
 where the memory went: resident MB by mapping (``/proc/PID/smaps``: each shared library,
@@ -626,7 +629,8 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
                              cgroup=nodes.cgroup)
         if nodes.cgroup is not None:
             print(f"5. the hub ran in a {args.cgroup_mb} MB memory cgroup: peak"
-                  f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache), OOM kills"
+                  f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache, its image decoding"
+                  f" children included), OOM kills"
                   f" {nodes.cgroup.oom_kills()}, node {'alive' if proc.poll() is None else 'DEAD'}")
     finally:
         nodes.stop()
