@@ -10,7 +10,8 @@ Prints, for a node with the default ``[server]`` limits:
   children (VmHWM, the most a child held, read from ``/proc`` every 2 ms while the uploads
   run: a child decodes at most a few hundred ms, then encodes a small JPEG, so its peak is
   read before it ends; one child runs at a time). Both RSS figures count each process's
-  copies of shared pages (the interpreter's), so the sum overstates the machine's cost.
+  copies of shared pages (the interpreter's), so the sum overstates the machine's cost: the
+  child's file-backed pages are printed too (most are the node's as well).
 - slow-connection survival: /healthz latency while K connections trickle request heads and
   bodies (K = 200 and 1,030 as in the issue), and how many the node closed meanwhile.
 - the inbox quota figures (``scripts/bench_inbox_quota.py --quick``, run from here).
@@ -150,13 +151,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def decoding_child_peak(pid: int) -> float | None:
-    """An image decoding child's VmHWM (MB); None for another child, one not yet past its
-    exec (its memory is then the node's, shared) or one that has ended."""
+def decoding_child_peak(pid: int) -> tuple[float, float] | None:
+    """An image decoding child's VmHWM and RssFile (MB: its peak, and the file-backed part of
+    its resident memory now: the interpreter's and libraries' pages, mostly shared with the
+    node); None for another child, one not yet past its exec (its memory is then the node's,
+    shared) or one that has ended."""
     try:
         if b"image_codec" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return None
-        return proc_mb(pid, "VmHWM")
+        return proc_mb(pid, "VmHWM"), proc_mb(pid, "RssFile")
     except OSError:  # ended between the listing and the read
         return None
 
@@ -169,15 +172,17 @@ class ChildPeaks:
         self.pid = pid
         self.seconds = seconds
         self.peak = 0.0
+        self.file_backed = 0.0
         self.seen: set[int] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def _poll(self) -> None:
         while True:
             for child in children(self.pid):
-                if (peak := decoding_child_peak(child)) is not None:
+                if (read := decoding_child_peak(child)) is not None:
                     self.seen.add(child)
-                    self.peak = max(self.peak, peak)
+                    self.peak = max(self.peak, read[0])
+                    self.file_backed = max(self.file_backed, read[1])
             await asyncio.sleep(self.seconds)
 
     async def __aenter__(self) -> ChildPeaks:
@@ -205,7 +210,8 @@ async def bench_images(url: str, token: str, pid: int) -> None:
             own = proc_mb(pid, "VmHWM") - idle
             peak = own + child.peak
             print(f"  {name}: {len(data) // 1024} KB, {status} in {took:.0f} ms, peak"
-                  f" +{peak:.1f} MB above idle (node +{own:.1f}, child {child.peak:.1f} MB,"
+                  f" +{peak:.1f} MB above idle (node +{own:.1f}, child {child.peak:.1f} MB of which"
+                  f" {child.file_backed:.1f} file-backed,"
                   f" {len(child.seen)} children seen), RSS after {proc_mb(pid, 'VmRSS'):.1f} MB")
             if status == 201 and (worst is None or peak > worst[0]):
                 worst = (peak, name, data)
