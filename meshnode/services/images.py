@@ -2,13 +2,14 @@
 
 What is accepted and how a decode is kept within its memory budget is in
 ``services/image_codec.py``, the code the child runs. This module is the node's side
-(issue 17): ``ImageDecoder`` starts one child at a time, ``python -I`` (no environment, no
-user site), which sets its own address-space and CPU limits before it imports Pillow; the
+(issue 17): ``ImageDecoder`` starts one child at a time, ``python -I -S`` (no environment,
+no site), which sets its own address-space and CPU limits before it imports Pillow; the
 upload goes to its stdin, the JPEG comes back on its stdout. The node never imports Pillow,
 so neither Pillow's libraries (2.3 MB) nor a decode's buffers and heap fragments stay in its
 memory, and a decompression bomb or a bug in a C decoder fed untrusted bytes kills a child,
-never the node. The cost: a child's start (~50-100 ms here; a Raspberry Pi is ~5× slower)
-per upload, on top of the decode.
+never the node. The cost: a child's start, ~60-70 ms of CPU per upload here (an interpreter
+and Pillow's import; a Raspberry Pi is ~5× slower), and ~2 ms of the event loop for the
+``vfork``; pages no longer share the GIL with a decoding thread.
 
 How a child's end becomes an answer (``outcome``): a refused image is the typed error the
 child names (413, 415); the address-space limit reached while decoding, or SIGXCPU (its CPU
