@@ -105,6 +105,8 @@ def outcome(returncode: int, stdout: bytes, stderr: bytes) -> EncodedImage:
             message = Text(header["template"], **header["values"])
             raise ERRORS.get(header["error"], PayloadTooLargeError)(message)
         if len(rest) == header["size"]:
+            log.debug("image decoded: %sx%s, the child's peak %.1f MiB", header["width"],
+                      header["height"], header["peak_kib"] / 1024)
             return EncodedImage(data=rest, width=header["width"], height=header["height"],
                                 media_type=header["media_type"])
     tail = stderr.decode(errors="replace")[-STDERR_SHOWN:]
