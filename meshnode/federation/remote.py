@@ -23,6 +23,7 @@ from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
 from meshnode.protocol.proofs import proof_verification_method
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.timefmt import format_utc, normalise_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import PUBLIC
@@ -36,6 +37,7 @@ from meshnode.store import trust as trust_q
 LISTING_TYPES = ("Proposal", "Tombstone")
 
 
+@quick_init
 @dataclass(frozen=True)
 class VerifiedObject:
     """A listing object whose proof verified against its author's published Multikey."""

@@ -22,6 +22,7 @@ from nacl.signing import SigningKey, VerifyKey
 from meshnode.protocol.canonical import KnownContexts, canonicalize
 from meshnode.protocol.errors import KeyFormatError, ProofError, ValidationError
 from meshnode.protocol.multikey import b58decode, b58encode
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.vocab import KNOWN_CONTEXTS
 
 __all__ = [
@@ -43,6 +44,7 @@ ED25519_SIGNATURE_LEN = 64
 _UNSIGNED_FIELDS = ("proof", "signature")
 
 
+@quick_init
 @dataclass(frozen=True)
 class ProofVerdict:
     """The result of a proof that verified: who signed, when, for what purpose."""

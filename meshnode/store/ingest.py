@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.store.db import query
 from meshnode.store.listings import (
@@ -30,6 +31,7 @@ from meshnode.store.listings import (
 CHUNK = 500  # values per IN (...): well under SQLite's default limit of 32,766 variables
 
 
+@quick_init
 @dataclass(frozen=True)
 class NewRemoteListing:
     """A remote listing seen for the first time, with the check of its author's proof."""
@@ -45,6 +47,7 @@ class NewRemoteListing:
     check: SignatureCheck
 
 
+@quick_init
 @dataclass(frozen=True)
 class QueuedAnnounce:
     """An Announce to log in the outbox and deliver to ``inboxes`` ((inbox, host) pairs)."""

@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode.protocol.geo import bounding_box
+from meshnode.protocol.records import quick_init
 from meshnode.store.db import in_connection_thread, query
 from meshnode.store.deals import taken_here
 from meshnode.store.match_counts import MatchCounts
@@ -125,6 +126,7 @@ RETURNED = (", ".join(_STORED) + ", CASE WHEN is_local = 0 THEN available_quanti
             " AS available_quantity")
 
 
+@quick_init
 @dataclass(frozen=True)
 class ListingColumns:
     """The searchable projection of a listing, written alongside its signed document."""
