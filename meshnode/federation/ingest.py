@@ -180,7 +180,7 @@ def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDra
         author_uri=verified.author, origin=origin,
         columns=listing_columns(draft, decimals),
         published_at=published_at(verified), updated_at=verified.timestamp,
-        signed_object=dumps(verified.document), check=verified.check(checked_at))
+        signed_object=verified.stored_text(), check=verified.check(checked_at))
 
 
 async def _relay_run(federation: Federation, tx: aiosqlite.Connection,

@@ -94,8 +94,8 @@ def _orjson_dumps(obj: Any, *, sort_keys: bool) -> bytes | None:
         return None
 
 
-def _fast(obj: Any) -> bytes | None:
-    return _orjson_dumps(obj, sort_keys=True) if _plain(obj) else None
+def _fast(obj: Any, plain: bool = False) -> bytes | None:
+    return _orjson_dumps(obj, sort_keys=True) if plain or _plain(obj) else None
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ _NO_CONTEXT = object()
 _CONTEXT_KEY = "@context"
 
 
-def _with_known_context(obj: dict[str, Any], known: KnownContexts) -> bytes | None:
+def _with_known_context(obj: dict[str, Any], known: KnownContexts,
+                        plain: bool = False) -> bytes | None:
     """``canonicalize(obj)`` made of the known canonical ``@context`` and the rest of the
     object, or None when the fast path does not apply (the caller takes the usual one)."""
     context = obj.get(_CONTEXT_KEY, _NO_CONTEXT)
@@ -155,7 +156,7 @@ def _with_known_context(obj: dict[str, Any], known: KnownContexts) -> bytes | No
     if text is None:
         return None
     rest = {key: value for key, value in obj.items() if key != _CONTEXT_KEY}
-    body = _fast(rest)
+    body = _fast(rest, plain)
     # _fast checked the keys are strings below U+D800, where code-point order is JCS's.
     if body is None or (rest and min(rest) < _CONTEXT_KEY):
         return None
@@ -178,19 +179,24 @@ def compact_json(obj: Any, known: KnownContexts | None = None) -> str | None:
     return None if data is None else data.decode()
 
 
-def canonicalize(obj: Any, known: KnownContexts | None = None) -> bytes:
+def canonicalize(obj: Any, known: KnownContexts | None = None, *,
+                 plain: bool = False) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``obj``.
 
     ``known``: contexts whose canonical form is already computed (same result, sooner).
+    ``plain``: ``obj`` is made of members of a document ``compact_json`` accepted with
+    these ``known`` contexts (and of a top-level ``@context`` equal to that document's),
+    so the fast path applies without walking it again (a received listing's proof hashes
+    the document ``compact_json`` just wrote for storage: issue 17).
     Raises :class:`ValidationError` for values JCS cannot represent (NaN,
     infinities, integers beyond ±2**53, non-string keys, lone surrogates,
     unsupported types).
     """
     if known is not None and type(obj) is dict:
-        spliced = _with_known_context(obj, known)
+        spliced = _with_known_context(obj, known, plain)
         if spliced is not None:
             return spliced
-    fast = _fast(obj)
+    fast = _fast(obj, plain)
     if fast is not None:
         return fast
     try:
