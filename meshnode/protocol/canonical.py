@@ -49,37 +49,45 @@ _MAX_PLAIN_FLOAT = 1e16
 def _plain(value: Any) -> bool:
     """True if ``value`` is JSON whose canonical form ``json.dumps`` reproduces exactly.
 
-    An explicit stack rather than recursion with generators: this runs on every signature,
-    and the generator version cost a fifth of a payment's CPU time. Strings, by far the most
-    common members, are passed over where they are met instead of being pushed (half the
-    time of a listing's check).
+    Walked level by level rather than recursively: this runs on every signature, and the
+    generator version cost a fifth of a payment's CPU time; a level at a time, the depth is
+    counted once per level rather than carried with each value (a listing's document: 5.0
+    -> 3.9 µs, issue 17). Strings, by far the most common members, are passed over where
+    they are met instead of being queued (half the time of a listing's check).
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            if depth > _MAX_DEPTH:
-                return False
-            for key, child in item.items():
-                if type(key) is not str or not (key.isascii() or max(key, default="") < _KEY_BOUND):
+    level = [value]
+    depth = 0
+    while level:
+        deep = depth > _MAX_DEPTH
+        below: list[Any] = []
+        queue = below.append
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                if deep:
                     return False
-                if type(child) is not str:
-                    stack.append((child, depth + 1))
-        elif kind is list:
-            if depth > _MAX_DEPTH:
+                for key, child in item.items():
+                    if type(key) is not str or not (
+                            key.isascii() or max(key, default="") < _KEY_BOUND):
+                        return False
+                    if type(child) is not str:
+                        queue(child)
+            elif kind is list:
+                if deep:
+                    return False
+                for child in item:
+                    if type(child) is not str:
+                        queue(child)
+            elif kind is int:
+                if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                    return False
+            elif kind is float:
+                if not (_MIN_PLAIN_FLOAT <= abs(item) < _MAX_PLAIN_FLOAT) or item.is_integer():
+                    return False
+            elif not (item is None or kind is bool or kind is str):
                 return False
-            stack.extend((child, depth + 1) for child in item if type(child) is not str)
-        elif item is None or kind is bool or kind is str:
-            continue
-        elif kind is int:
-            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
-                return False
-        elif kind is float:
-            if not (_MIN_PLAIN_FLOAT <= abs(item) < _MAX_PLAIN_FLOAT) or item.is_integer():
-                return False
-        else:
-            return False
+        level = below
+        depth += 1
     return True
 
 
