@@ -23,7 +23,7 @@ from meshnode.store.listings import (
     ListingColumns,
     ListingRow,
     insert_statements,
-    listing_row,
+    listing_rows,
     listing_values,
     placeholders,
 )
@@ -81,7 +81,7 @@ async def insert_remote_listings(db: aiosqlite.Connection,
     stored: dict[str, ListingRow] = {}
     for sql, params in insert_statements([_listing_values(row) for row in rows], _RETURNING):
         returned = await db.execute_fetchall(sql, params)
-        stored.update((row.id, row) for row in map(listing_row, returned))
+        stored.update((row.id, row) for row in listing_rows(list(returned)))
     await db.executemany(
         "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
         " verified, key_id, key_fingerprint, rule, checked_at, check_error)"

@@ -70,6 +70,16 @@ def listing_row(row: sqlite3.Row) -> ListingRow:
     return _filled(names, row)
 
 
+def listing_rows(rows: Sequence[sqlite3.Row]) -> list[ListingRow]:
+    """``listing_row`` of each of one statement's rows (``INSERT ... RETURNING``): they share
+    their columns, checked once rather than once a row (a batch of received listings)."""
+    if not rows:
+        return []
+    names = rows[0].keys()
+    _check_columns(names)
+    return [_filled(names, row) for row in rows]
+
+
 def _listings(cursor: sqlite3.Cursor) -> list[ListingRow]:
     """Every row of an executed SELECT of listings (its cursor's ``row_factory`` None: plain
     tuples), the columns checked once for all of them rather than once a row as
@@ -267,7 +277,7 @@ async def get_listings(db: aiosqlite.Connection, listing_ids: Sequence[str]) -> 
     """The listings with these local ids (missing ones left out), in one query."""
     async with query(db, f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
                      (json.dumps(list(listing_ids)),)) as cursor:
-        return [listing_row(row) for row in await cursor.fetchall()]
+        return listing_rows(await cursor.fetchall())
 
 
 def get_listings_here(conn: sqlite3.Connection,
@@ -580,7 +590,6 @@ async def listings_by_object_ids(db: aiosqlite.Connection,
         ids = list(object_ids[start:start + 500])
         sql = f"{_SELECT} WHERE l.object_id IN ({placeholders(ids)})"
         async with query(db, sql, ids) as cursor:
-            for row in await cursor.fetchall():
-                listing = listing_row(row)
-                found[listing.object_id] = listing
+            found.update((listing.object_id, listing)
+                         for listing in listing_rows(await cursor.fetchall()))
     return found
