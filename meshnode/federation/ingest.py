@@ -34,6 +34,7 @@ from meshnode.federation.state import Federation
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.listings import ListingDraft
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.listings import listing_columns
 from meshnode.services.publishing import dumps
@@ -59,6 +60,7 @@ def spliced_dumps(document: Mapping[str, Any], key: str, encoded: str) -> str:
     return dumps({**document, key: _SPLICE}).replace(_SPLICE_JSON, encoded, 1)
 
 
+@quick_init
 @dataclass(frozen=True)
 class StoreListing:
     """The effect of a listing activity whose author's proof verified: store the object
@@ -178,7 +180,7 @@ def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDra
         author_uri=verified.author, origin=origin,
         columns=listing_columns(draft, decimals),
         published_at=published_at(verified), updated_at=verified.timestamp,
-        signed_object=dumps(verified.document), check=verified.check(checked_at))
+        signed_object=verified.stored_text(), check=verified.check(checked_at))
 
 
 async def _relay_run(federation: Federation, tx: aiosqlite.Connection,

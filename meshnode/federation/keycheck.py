@@ -38,10 +38,11 @@ async def verify_or_refetch(
 
 
 async def verify_actor_proof(directory: ActorDirectory, document: Mapping[str, Any],
-                             actor: str) -> ActorKey:
+                             actor: str, *, plain: bool = False) -> ActorKey:
     """The document carries a valid FEP-8b32 proof made with one of ``actor``'s own keys
     (https://w3id.org/fep/8b32); ProofError otherwise. A document read in our compact names
-    (``protocol.ldread``) is checked as it was received: that is what was signed."""
+    (``protocol.ldread``) is checked as it was received: that is what was signed.
+    ``plain``: ``compact_json`` accepted the document as received (``proofs.proof_hashes``)."""
     document = signed_form(document)
     method = proof_verification_method(document)
     if strip_fragment(method) != actor:
@@ -51,7 +52,7 @@ async def verify_actor_proof(directory: ActorDirectory, document: Mapping[str, A
         raise ProofError("the verification method is not the actor's")
 
     def check(candidate: ActorKey) -> None:
-        verify_proof(document, public_key=candidate.ed25519_raw)
+        verify_proof(document, public_key=candidate.ed25519_raw, plain=plain)
 
     verified, _ = await verify_or_refetch(
         key, lambda: directory.key(method, refresh=True), check, retry_on=ProofError)

@@ -18,14 +18,16 @@ import aiosqlite
 from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import activity, check_url, origin_of, same_origin, strip_fragment
+from meshnode.protocol.canonical import compact_json
 from meshnode.protocol.capacity import only_capacity_moved
 from meshnode.protocol.errors import ProofError, ValidationError
 from meshnode.protocol.ldread import signed_form
 from meshnode.protocol.listings import ListingDraft, parse_proposal
 from meshnode.protocol.proofs import proof_verification_method
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.timefmt import format_utc, normalise_utc
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
-from meshnode.protocol.vocab import PUBLIC
+from meshnode.protocol.vocab import KNOWN_CONTEXTS, PUBLIC
 from meshnode.services import alerts
 from meshnode.services.listings import draft_from_row, listing_columns
 from meshnode.services.publishing import dumps, queue_activity
@@ -36,6 +38,7 @@ from meshnode.store import trust as trust_q
 LISTING_TYPES = ("Proposal", "Tombstone")
 
 
+@quick_init
 @dataclass(frozen=True)
 class VerifiedObject:
     """A listing object whose proof verified against its author's published Multikey."""
@@ -49,6 +52,11 @@ class VerifiedObject:
     key_id: str = ""
     key_fingerprint: str = ""
     published: str = ""  # read in our compact names (the document may use full IRIs)
+    text: str = ""  # the document as stored and relayed (``dumps``); "": not written yet
+
+    def stored_text(self) -> str:
+        """The document as stored and relayed: compact JSON (``services.publishing.dumps``)."""
+        return self.text or dumps(self.document)
 
     def check(self, checked_at: str) -> SignatureCheck:
         """The verification just made, to keep with the stored version."""
@@ -73,16 +81,21 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
         raise ProofError("the proof's author is not on the object's origin")
     if obj["type"] == "Proposal" and obj.get("attributedTo") != author:
         raise ProofError("the proof was not made by the object's author")
-    key = await verify_actor_proof(federation.directory, document, author)
+    # Written once for storage and relay; the proof's hashes then skip the walk that
+    # proved it plain JSON (canonical.compact_json: the same check, issue 17).
+    text = compact_json(document, KNOWN_CONTEXTS)
+    key = await verify_actor_proof(federation.directory, document, author,
+                                   plain=text is not None)
     key_print = key.fingerprint
+    stored = text if text is not None else dumps(document)
     if obj["type"] == "Proposal":
         draft = parse_proposal(obj, decimals=federation.ctx.config.currency.decimals)
         published = _timestamp(obj, "published")
         stamp = _timestamp(obj, "updated") if "updated" in obj else published
         return VerifiedObject(document, object_id, author, "Proposal", stamp, draft, method,
-                              key_print, published)
+                              key_print, published, stored)
     return VerifiedObject(document, object_id, author, "Tombstone",
-                          _timestamp(obj, "deleted"), None, method, key_print)
+                          _timestamp(obj, "deleted"), None, method, key_print, "", stored)
 
 
 async def store_verified(federation: Federation, tx: aiosqlite.Connection,
@@ -99,7 +112,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                  or verified.timestamp <= existing.updated_at):
         return False
     decimals = ctx.config.currency.decimals
-    signed = dumps(verified.document)
+    signed = verified.stored_text()
     if verified.draft is None:
         if existing is None:
             return False

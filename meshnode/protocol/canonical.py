@@ -49,37 +49,45 @@ _MAX_PLAIN_FLOAT = 1e16
 def _plain(value: Any) -> bool:
     """True if ``value`` is JSON whose canonical form ``json.dumps`` reproduces exactly.
 
-    An explicit stack rather than recursion with generators: this runs on every signature,
-    and the generator version cost a fifth of a payment's CPU time. Strings, by far the most
-    common members, are passed over where they are met instead of being pushed (half the
-    time of a listing's check).
+    Walked level by level rather than recursively: this runs on every signature, and the
+    generator version cost a fifth of a payment's CPU time; a level at a time, the depth is
+    counted once per level rather than carried with each value (a listing's document: 5.0
+    -> 3.9 µs, issue 17). Strings, by far the most common members, are passed over where
+    they are met instead of being queued (half the time of a listing's check).
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            if depth > _MAX_DEPTH:
-                return False
-            for key, child in item.items():
-                if type(key) is not str or not (key.isascii() or max(key, default="") < _KEY_BOUND):
+    level = [value]
+    depth = 0
+    while level:
+        deep = depth > _MAX_DEPTH
+        below: list[Any] = []
+        queue = below.append
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                if deep:
                     return False
-                if type(child) is not str:
-                    stack.append((child, depth + 1))
-        elif kind is list:
-            if depth > _MAX_DEPTH:
+                for key, child in item.items():
+                    if type(key) is not str or not (
+                            key.isascii() or max(key, default="") < _KEY_BOUND):
+                        return False
+                    if type(child) is not str:
+                        queue(child)
+            elif kind is list:
+                if deep:
+                    return False
+                for child in item:
+                    if type(child) is not str:
+                        queue(child)
+            elif kind is int:
+                if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                    return False
+            elif kind is float:
+                if not (_MIN_PLAIN_FLOAT <= abs(item) < _MAX_PLAIN_FLOAT) or item.is_integer():
+                    return False
+            elif not (item is None or kind is bool or kind is str):
                 return False
-            stack.extend((child, depth + 1) for child in item if type(child) is not str)
-        elif item is None or kind is bool or kind is str:
-            continue
-        elif kind is int:
-            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
-                return False
-        elif kind is float:
-            if not (_MIN_PLAIN_FLOAT <= abs(item) < _MAX_PLAIN_FLOAT) or item.is_integer():
-                return False
-        else:
-            return False
+        level = below
+        depth += 1
     return True
 
 
@@ -94,8 +102,8 @@ def _orjson_dumps(obj: Any, *, sort_keys: bool) -> bytes | None:
         return None
 
 
-def _fast(obj: Any) -> bytes | None:
-    return _orjson_dumps(obj, sort_keys=True) if _plain(obj) else None
+def _fast(obj: Any, plain: bool = False) -> bytes | None:
+    return _orjson_dumps(obj, sort_keys=True) if plain or _plain(obj) else None
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,8 @@ _NO_CONTEXT = object()
 _CONTEXT_KEY = "@context"
 
 
-def _with_known_context(obj: dict[str, Any], known: KnownContexts) -> bytes | None:
+def _with_known_context(obj: dict[str, Any], known: KnownContexts,
+                        plain: bool = False) -> bytes | None:
     """``canonicalize(obj)`` made of the known canonical ``@context`` and the rest of the
     object, or None when the fast path does not apply (the caller takes the usual one)."""
     context = obj.get(_CONTEXT_KEY, _NO_CONTEXT)
@@ -155,7 +164,7 @@ def _with_known_context(obj: dict[str, Any], known: KnownContexts) -> bytes | No
     if text is None:
         return None
     rest = {key: value for key, value in obj.items() if key != _CONTEXT_KEY}
-    body = _fast(rest)
+    body = _fast(rest, plain)
     # _fast checked the keys are strings below U+D800, where code-point order is JCS's.
     if body is None or (rest and min(rest) < _CONTEXT_KEY):
         return None
@@ -178,19 +187,24 @@ def compact_json(obj: Any, known: KnownContexts | None = None) -> str | None:
     return None if data is None else data.decode()
 
 
-def canonicalize(obj: Any, known: KnownContexts | None = None) -> bytes:
+def canonicalize(obj: Any, known: KnownContexts | None = None, *,
+                 plain: bool = False) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``obj``.
 
     ``known``: contexts whose canonical form is already computed (same result, sooner).
+    ``plain``: ``obj`` is made of members of a document ``compact_json`` accepted with
+    these ``known`` contexts (and of a top-level ``@context`` equal to that document's),
+    so the fast path applies without walking it again (a received listing's proof hashes
+    the document ``compact_json`` just wrote for storage: issue 17).
     Raises :class:`ValidationError` for values JCS cannot represent (NaN,
     infinities, integers beyond ±2**53, non-string keys, lone surrogates,
     unsupported types).
     """
     if known is not None and type(obj) is dict:
-        spliced = _with_known_context(obj, known)
+        spliced = _with_known_context(obj, known, plain)
         if spliced is not None:
             return spliced
-    fast = _fast(obj)
+    fast = _fast(obj, plain)
     if fast is not None:
         return fast
     try:

@@ -22,6 +22,7 @@ from nacl.signing import SigningKey, VerifyKey
 from meshnode.protocol.canonical import KnownContexts, canonicalize
 from meshnode.protocol.errors import KeyFormatError, ProofError, ValidationError
 from meshnode.protocol.multikey import b58decode, b58encode
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.vocab import KNOWN_CONTEXTS
 
 __all__ = [
@@ -43,6 +44,7 @@ ED25519_SIGNATURE_LEN = 64
 _UNSIGNED_FIELDS = ("proof", "signature")
 
 
+@quick_init
 @dataclass(frozen=True)
 class ProofVerdict:
     """The result of a proof that verified: who signed, when, for what purpose."""
@@ -76,25 +78,28 @@ def _proof_config(document: Mapping[str, Any], proof_options: Mapping[str, Any])
     return config
 
 
-def _sha256_jcs(value: Any, what: str, known: KnownContexts) -> bytes:
+def _sha256_jcs(value: Any, what: str, known: KnownContexts, plain: bool) -> bytes:
     try:
-        return hashlib.sha256(canonicalize(value, known)).digest()
+        return hashlib.sha256(canonicalize(value, known, plain=plain)).digest()
     except ValidationError as exc:
         raise ProofError(f"{what} cannot be canonicalised: {exc}") from exc
 
 
 def proof_hashes(
-    document: Mapping[str, Any], proof_options: Mapping[str, Any]
+    document: Mapping[str, Any], proof_options: Mapping[str, Any], *, plain: bool = False
 ) -> tuple[bytes, bytes]:
     """Return ``(proof_options_hash, document_hash)`` per eddsa-jcs-2022 §3.3.3–3.3.5.
 
     ``proofValue`` is dropped from the options; ``proof`` and ``signature`` are
     dropped from the document. Raises :class:`ProofError` if JCS cannot encode either.
+    ``plain``: ``compact_json(document, KNOWN_CONTEXTS)`` accepted the document, and the
+    options are its own proof (``canonical.canonicalize``: not walked again).
     """
     # Both hash the document's @context: compared with our known ones once.
     known = KNOWN_CONTEXTS.narrowed(document.get("@context"))
-    options_hash = _sha256_jcs(_proof_config(document, proof_options), "proof options", known)
-    document_hash = _sha256_jcs(_unsecured(document), "document", known)
+    options_hash = _sha256_jcs(_proof_config(document, proof_options), "proof options", known,
+                               plain)
+    document_hash = _sha256_jcs(_unsecured(document), "document", known, plain)
     return options_hash, document_hash
 
 
@@ -208,12 +213,14 @@ def verify_proof(
     *,
     public_key: bytes,
     expected_purpose: str = "assertionMethod",
+    plain: bool = False,
 ) -> ProofVerdict:
     """Verify the eddsa-jcs-2022 proof of ``document`` against a raw Ed25519 key.
 
     The caller must already have checked that the key belongs to the proof's
     ``verificationMethod`` (see :func:`proof_verification_method`), and that
     method to the actor (FEP-521a ``assertionMethod``). Raises :class:`ProofError`.
+    ``plain``: see :func:`proof_hashes`.
     """
     proof = _get_proof(document)
     method = proof_verification_method(document)
@@ -221,6 +228,6 @@ def verify_proof(
     _check_context(document, proof)
     signature = _decode_proof_value(proof)
     created = _parse_created(proof)
-    options_hash, document_hash = proof_hashes(document, proof)
+    options_hash, document_hash = proof_hashes(document, proof, plain=plain)
     _verify_signature(public_key, options_hash + document_hash, signature)
     return ProofVerdict(verification_method=method, created=created, purpose=expected_purpose)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from meshnode.protocol.records import quick_init
+
 # FEP-8b32 object integrity proof, eddsa-jcs-2022 cryptosuite, the key listed in the
 # author's own actor document (https://codeberg.org/fediverse/fep/src/branch/main/fep/8b32/fep-8b32.md).
 RULE_REMOTE = "eddsa-jcs-2022/fep-8b32"
@@ -27,6 +29,7 @@ class SignatureStatus(Enum):
     UNCHECKED = "unchecked"  # stored before checks were kept, or never checked here
 
 
+@quick_init
 @dataclass(frozen=True)
 class SignatureCheck:
     """One verification of one stored version: its outcome, the key, when, by which rule."""

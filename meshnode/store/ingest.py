@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from meshnode.protocol.records import quick_init
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.store.db import query
 from meshnode.store.listings import (
@@ -22,7 +23,7 @@ from meshnode.store.listings import (
     ListingColumns,
     ListingRow,
     insert_statements,
-    listing_row,
+    listing_rows,
     listing_values,
     placeholders,
 )
@@ -30,6 +31,7 @@ from meshnode.store.listings import (
 CHUNK = 500  # values per IN (...): well under SQLite's default limit of 32,766 variables
 
 
+@quick_init
 @dataclass(frozen=True)
 class NewRemoteListing:
     """A remote listing seen for the first time, with the check of its author's proof."""
@@ -45,6 +47,7 @@ class NewRemoteListing:
     check: SignatureCheck
 
 
+@quick_init
 @dataclass(frozen=True)
 class QueuedAnnounce:
     """An Announce to log in the outbox and deliver to ``inboxes`` ((inbox, host) pairs)."""
@@ -78,7 +81,7 @@ async def insert_remote_listings(db: aiosqlite.Connection,
     stored: dict[str, ListingRow] = {}
     for sql, params in insert_statements([_listing_values(row) for row in rows], _RETURNING):
         returned = await db.execute_fetchall(sql, params)
-        stored.update((row.id, row) for row in map(listing_row, returned))
+        stored.update((row.id, row) for row in listing_rows(list(returned)))
     await db.executemany(
         "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
         " verified, key_id, key_fingerprint, rule, checked_at, check_error)"

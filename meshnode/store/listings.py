@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from meshnode.protocol.geo import bounding_box
+from meshnode.protocol.records import quick_init
 from meshnode.store.db import in_connection_thread, query
 from meshnode.store.deals import taken_here
 from meshnode.store.match_counts import MatchCounts
@@ -67,6 +68,16 @@ def listing_row(row: sqlite3.Row) -> ListingRow:
     names = row.keys()
     _check_columns(names)
     return _filled(names, row)
+
+
+def listing_rows(rows: Sequence[sqlite3.Row]) -> list[ListingRow]:
+    """``listing_row`` of each of one statement's rows (``INSERT ... RETURNING``): they share
+    their columns, checked once rather than once a row (a batch of received listings)."""
+    if not rows:
+        return []
+    names = rows[0].keys()
+    _check_columns(names)
+    return [_filled(names, row) for row in rows]
 
 
 def _listings(cursor: sqlite3.Cursor) -> list[ListingRow]:
@@ -125,6 +136,7 @@ RETURNED = (", ".join(_STORED) + ", CASE WHEN is_local = 0 THEN available_quanti
             " AS available_quantity")
 
 
+@quick_init
 @dataclass(frozen=True)
 class ListingColumns:
     """The searchable projection of a listing, written alongside its signed document."""
@@ -265,7 +277,7 @@ async def get_listings(db: aiosqlite.Connection, listing_ids: Sequence[str]) -> 
     """The listings with these local ids (missing ones left out), in one query."""
     async with query(db, f"{_SELECT} WHERE l.id IN (SELECT value FROM json_each(?))",  # noqa: S608
                      (json.dumps(list(listing_ids)),)) as cursor:
-        return [listing_row(row) for row in await cursor.fetchall()]
+        return listing_rows(await cursor.fetchall())
 
 
 def get_listings_here(conn: sqlite3.Connection,
@@ -578,7 +590,6 @@ async def listings_by_object_ids(db: aiosqlite.Connection,
         ids = list(object_ids[start:start + 500])
         sql = f"{_SELECT} WHERE l.object_id IN ({placeholders(ids)})"
         async with query(db, sql, ids) as cursor:
-            for row in await cursor.fetchall():
-                listing = listing_row(row)
-                found[listing.object_id] = listing
+            found.update((listing.object_id, listing)
+                         for listing in listing_rows(await cursor.fetchall()))
     return found

@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as _st
 
-from meshnode.protocol.canonical import KnownContexts, canonicalize, compact_json
+from meshnode.protocol.canonical import KnownContexts, _plain, canonicalize, compact_json
 from meshnode.protocol.errors import ValidationError
 
 
@@ -153,3 +153,19 @@ def test_compact_json__declines_what_orjson_would_write_differently() -> None:
     for value in (float("nan"), float("inf"), 3.0, 1e16, 1e-5, 2**60, {1: "x"}, ("a",),
                   "\ud800", {"a": object()}):
         assert compact_json([value]) is None
+
+
+def _nested(levels: int, inner: object) -> object:
+    value = inner
+    for _ in range(levels - 1):
+        value = [value] if levels % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [64, 65, 66, 67])
+@pytest.mark.parametrize("inner", [[], {}, [1, "x"], {"a": 0.5}])
+def test_canonicalize__depth_cap_of_the_fast_path(levels: int, inner: object) -> None:
+    # Containers 65 deep take the fast path, deeper ones rfc8785's: the same bytes either way
+    value = _nested(levels, inner)
+    assert _plain(value) is (levels <= 65)
+    assert canonicalize(value) == rfc8785.dumps(value)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from meshnode.protocol.canonical import canonicalize
+from meshnode.protocol.canonical import canonicalize, compact_json
 from meshnode.protocol.errors import KeyFormatError, ProofError
 from meshnode.protocol.multikey import b58encode, ed25519_secret_from_multibase
 from meshnode.protocol.proofs import (
@@ -22,6 +22,7 @@ from meshnode.protocol.proofs import (
     proof_verification_method,
     verify_proof,
 )
+from meshnode.protocol.vocab import KNOWN_CONTEXTS, LISTING_CONTEXT
 
 SEED = bytes(range(32))
 PUBLIC = bytes(SigningKey(SEED).verify_key)
@@ -290,3 +291,45 @@ def test_proof__round_trip_and_any_mutation_fails(
     mutated[key] = replacement
     with pytest.raises(ProofError):
         verify_proof(mutated, public_key=public)
+
+
+# ------------------------------------------------------------------ plain (issue 17)
+
+_members = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=8)
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([45.764, 1e-4, 1e16, 1.0, -0.0]),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(members=st.dictionaries(st.text(max_size=6), _members, max_size=5),
+       context=st.sampled_from([LISTING_CONTEXT, ["https://www.w3.org/ns/activitystreams"],
+                                [{"a": 1.0}], None]))
+def test_proof_hashes__plain_gives_the_walked_hashes(members: dict[str, Any],
+                                                     context: object) -> None:
+    # Given a signed document, our listings' context or another, any members
+    document = {**members, **({"@context": context} if context is not None else {})}
+    try:
+        signed = create_proof(document, seed=SEED, verification_method=VM, created=CREATED)
+    except ProofError:
+        return  # JCS cannot encode it: nothing to compare
+    # When compact_json accepts it (what verify_listing_object checks before passing plain)
+    if compact_json(signed, KNOWN_CONTEXTS) is None:
+        return
+    # Then its hashes without the second walk are the walked ones, and the proof verifies
+    assert proof_hashes(signed, signed["proof"], plain=True) == proof_hashes(
+        signed, signed["proof"])
+    verify_proof(signed, public_key=PUBLIC, plain=True)
+
+
+def test_verify_proof__plain_still_refuses_a_changed_document() -> None:
+    note = _signed_note()
+    forged = {**note, "content": "Fahrrad zu verkaufen"}
+    assert compact_json(forged, KNOWN_CONTEXTS) is not None
+    with pytest.raises(ProofError):
+        verify_proof(forged, public_key=PUBLIC, plain=True)

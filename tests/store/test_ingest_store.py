@@ -124,3 +124,16 @@ def test_listing_versions_keep_text__finds_the_shared_row_by_index(tmp_path: Pat
         plan = conn.execute("EXPLAIN QUERY PLAN UPDATE listing_versions SET signed_object = 'x'"
                             " WHERE listing_id = 'a' AND signed_object = ''").fetchall()
     assert any("USING INDEX listing_versions_shared" in str(step[-1]) for step in plan), plan
+
+
+def test_listing_rows__columns_checked_once_for_all_rows() -> None:
+    # Given one statement's rows that lack a listing's column (a migration ahead of the code)
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute("SELECT 1 AS seq, 'x' AS id UNION ALL SELECT 2, 'y'").fetchall()
+    # Then they make no ListingRow, as listing_row refuses each; and no rows make none
+    with pytest.raises(TypeError):
+        listing_store.listing_rows(rows)
+    with pytest.raises(TypeError):
+        listing_store.listing_row(rows[0])
+    assert listing_store.listing_rows([]) == []

@@ -22,9 +22,9 @@ FieldParser = Callable[[object, str, datetime, int], Any]
 
 
 def _text(value: object, name: str, _now: datetime, _decimals: int) -> str:
-    if not isinstance(value, str) or not clean_text(value):
+    text = clean_text(value) if isinstance(value, str) else ""
+    if not text:
         raise ValidationError(Text("%(name)s must be text", name=name), {name: "required text"})
-    text = clean_text(value)
     if len(text) > TEXT_FIELD_MAX:
         raise ValidationError(Text("%(name)s too long", name=name), {
             name: Text("at most %(max)s characters", max=TEXT_FIELD_MAX)})

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meshnode.protocol.errors import ValidationError
+from meshnode.protocol.records import quick_init
 
 KINDS = ("offer", "request")
 CATEGORIES = ("lend", "give", "swap", "sell", "service", "ride", "meal", "produce", "group-buy")
@@ -32,6 +33,7 @@ class UnknownCategoryError(ValidationError):
     code = "unknown_category"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Price:
     """What is asked in return: nothing, an amount of the community currency, or a swap."""
@@ -41,6 +43,7 @@ class Price:
     period: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Location:
     """Where the thing is: free text plus optional coordinates."""
@@ -50,6 +53,7 @@ class Location:
     lon: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class ListingDraft:
     """A validated listing, independent of storage and of the wire format."""
