@@ -26,7 +26,7 @@ from meshnode.federation.bodies import read_capped
 from meshnode.federation.directory import ActorDirectory, ActorKey, FetchBudget
 from meshnode.federation.keycheck import verify_or_refetch
 from meshnode.federation.state import FEDERATION, Federation
-from meshnode.protocol.activities import check_url, id_of, origin_of, same_origin
+from meshnode.protocol.activities import id_and_origin, origin_of, url_and_origin
 from meshnode.protocol.errors import (
     ClockSkewError,
     DigestMismatchError,
@@ -66,11 +66,14 @@ _FINAL_SIGNATURE_ERRORS = (ClockSkewError, DigestMismatchError, SignatureExpired
 
 @dataclass(frozen=True)
 class ActivityHead:
-    """The fields of an activity checked before it is stored."""
+    """The fields of an activity checked before it is stored, and the origins of its id and
+    of its actor (each URL's origin read once: the door compares them several times)."""
 
     id: str
     type: str
     actor: str
+    origin: str  # the actor's: whose quota, block and peering apply
+    id_origin: str
 
 
 def activity_head(activity: object) -> ActivityHead:
@@ -80,8 +83,10 @@ def activity_head(activity: object) -> ActivityHead:
     activity_type = activity.get("type")
     if not isinstance(activity_type, str) or not 0 < len(activity_type) <= 40:
         raise ValidationError("activity has no type")
-    return ActivityHead(id=check_url(activity.get("id"), "id"), type=activity_type,
-                        actor=id_of(activity.get("actor"), "actor"))
+    activity_id, id_origin = url_and_origin(activity.get("id"), "id")
+    actor, origin = id_and_origin(activity.get("actor"), "actor")
+    return ActivityHead(id=activity_id, type=activity_type, actor=actor, origin=origin,
+                        id_origin=id_origin)
 
 
 async def authenticate(
@@ -155,12 +160,12 @@ def signature_of(request: web.Request, url: str, head: ActivityHead) -> ParsedSi
     """Parse the request's signature and check what needs no key: the activity id on its
     actor's origin, a replay window, and a key on the actor's own origin (so the node
     never fetches a key from elsewhere)."""
-    if not same_origin(head.id, head.actor):
+    if head.id_origin != head.origin:
         raise SignatureError("the activity id is not on its actor's origin")
     parsed = parse_signature(request.method, url, list(request.headers.items()))
     check_replay_window(parsed)
     try:
-        on_origin = same_origin(parsed.key_id, head.actor)
+        on_origin = origin_of(parsed.key_id) == head.origin
     except ValidationError:
         on_origin = False
     if not on_origin:
@@ -178,7 +183,7 @@ async def receive(request: web.Request) -> web.Response:
     body = await read_capped(request, INBOX_MAX_BYTES)
     activity = read_activity(loads_capped(body, max_depth=INBOX_MAX_DEPTH)).document
     head = activity_head(activity)
-    origin = origin_of(head.actor)
+    origin = head.origin
     if await federation.blocked.contains(origin):
         raise PermissionDeniedError("this node does not federate with yours")
     sender = await federation.senders.get(origin)

@@ -95,17 +95,26 @@ def strip_fragment(url: str) -> str:
 
 def check_url(value: object, name: str) -> str:
     """An http(s) URL of sane length, or ValidationError."""
+    return url_and_origin(value, name)[0]
+
+
+def url_and_origin(value: object, name: str) -> tuple[str, str]:
+    """``check_url`` and the URL's ``origin_of``, read once (the inbox door compares origins)."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL:
         raise ValidationError(f"{name} must be a URL")
-    origin_of(value)
-    return value
+    return value, origin_of(value)
 
 
 def id_of(value: object, name: str) -> str:
     """The id of a link or embedded object (``"…"`` or ``{"id": "…"}``)."""
+    return id_and_origin(value, name)[0]
+
+
+def id_and_origin(value: object, name: str) -> tuple[str, str]:
+    """``id_of`` and that id's ``origin_of``."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    return check_url(value, name)
+    return url_and_origin(value, name)
 
 
 def same_origin(a: str, b: str) -> bool:

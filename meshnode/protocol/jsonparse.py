@@ -107,7 +107,7 @@ _LONG_DIGIT_RUN = b"0" * 19
 _ESCAPED_COLON = b"\\u003"
 
 
-def _fast_loads(data: bytes) -> Any | None:
+def _fast_loads(data: bytes, escapes: bool = True) -> Any | None:
     """``data`` read by orjson, or None when the standard library's path must decide.
 
     orjson refuses what that path refuses (NaN, Infinity, numbers out of range, lone
@@ -117,8 +117,9 @@ def _fast_loads(data: bytes) -> Any | None:
     it, so a document without escaped colons has as many ":" as orjson writes back for
     what it read only if no key was dropped; a dropped pair takes its ":" (and any in its
     strings) with it. Tests: tests/protocol/test_jsonparse.py compares both paths.
+    ``escapes=False`` says ``data`` holds no backslash (so no escaped colon to look for).
     """
-    if _ESCAPED_COLON in data or _LONG_DIGIT_RUN in data.translate(_DIGITS_ONLY):
+    if (escapes and _ESCAPED_COLON in data) or _LONG_DIGIT_RUN in data.translate(_DIGITS_ONLY):
         return None
     import orjson  # on the first JSON body read (0.2 MB resident): not at start (idle RSS)
 
@@ -140,11 +141,13 @@ def loads_capped(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """
     if nesting_depth_exceeds(data, max_depth):
         raise JSONTooDeepError(f"JSON nests deeper than {max_depth} levels")
-    document = _fast_loads(data)
+    # One byte looked for by memchr: most documents have no escape at all, and then there is
+    # no escaped colon to look for.
+    document = _fast_loads(data, escapes=b"\\" in data)
     if document is None:
         document = _checked_loads(data)
-    if b"\\u" in data:  # only an escape can produce a lone surrogate from valid UTF-8
-        reject_lone_surrogates(document)  # (orjson refuses them: for the other path)
+        if b"\\u" in data:  # only an escape can produce a lone surrogate from valid UTF-8;
+            reject_lone_surrogates(document)  # orjson refuses them (the fast path declines)
     return document
 
 

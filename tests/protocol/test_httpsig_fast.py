@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -96,3 +97,35 @@ def test_usual_input__leaves_unusual_fields_to_the_general_parser() -> None:
         # Then the fast path declines each, and the signature reads as the general parser's
         assert rfc9421._usual_input(field) is None, field
         _same_as_general(field)
+
+
+@given(st.sampled_from(["GET", "POST"]),
+       st.from_regex(r"https?://[a-z0-9.]{1,12}(:[0-9]{1,5})?(/[a-z0-9%/]{0,12})?(\?[a-z=&]{0,8})?",
+                     fullmatch=True))
+def test_derived_components__kept_ones_are_those_of_a_fresh_split(method: str, url: str) -> None:
+    # Given a request URL, When its derived components are asked for twice (kept the second
+    # time), Then both are what splitting that URL gives
+    try:
+        fresh = rfc9421._split_components(method, url)
+    except SignatureError:
+        return
+    assert rfc9421._derived_components(method, url) == fresh
+    assert rfc9421._derived_components(method, url) == fresh
+
+
+def test_derived_components__kept_for_a_bounded_number_of_short_urls() -> None:
+    # Given a sender posting to many distinct URLs, some of them long
+    rfc9421._kept_components.cache_clear()
+    for n in range(rfc9421.DERIVED_KEPT * 3):
+        rfc9421._derived_components("POST", f"{URL}?n={n}")
+    asked = rfc9421._kept_components.cache_info()
+    long_url = URL + "?q=" + "a" * rfc9421.DERIVED_KEPT_URL
+    components = rfc9421._derived_components("POST", long_url)
+    # Then at most DERIVED_KEPT are kept, a long one never (not even asked for), and a kept
+    # one cannot be changed by whoever reads it
+    assert asked.currsize == rfc9421.DERIVED_KEPT
+    assert rfc9421._kept_components.cache_info() == asked
+    assert components["@target-uri"] == long_url
+    kept = rfc9421._derived_components("POST", URL)
+    with pytest.raises(TypeError):
+        kept["@path"] = "/elsewhere"  # type: ignore[index]
