@@ -49,3 +49,7 @@ class VerifiedDocuments:
         self._tokens.move_to_end(token)
         while len(self._tokens) > self.max_entries:
             self._tokens.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every token (an idle node gives the memory back)."""
+        self._tokens.clear()
