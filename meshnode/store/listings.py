@@ -437,21 +437,16 @@ async def search_listings_and_taken(
     return await in_connection_thread(db, work)
 
 
-async def listings_and_taken_by_seq(
-    db: aiosqlite.Connection, seqs: Sequence[int]
-) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
-    """The listings with these ``seq`` numbers in that order (a search's outcome kept by
-    ``services/search_pages.py``), and what their deals use, in one hop to the reader's
-    thread: each a primary-key lookup instead of the search's plan."""
+async def listings_and_taken_by_seq(db: aiosqlite.Connection, seqs: Sequence[int]
+                                   ) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
+    """Listings by ``seq`` in that order (``services/search_pages.py``), their deals' use."""
 
     def work(conn: sqlite3.Connection) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
-        if not seqs:
-            return [], {}
-        marks = ", ".join("?" for _ in seqs)
         cursor = conn.cursor()
         cursor.row_factory = None
+        marks = ", ".join("?" for _ in seqs)
         found = {row.seq: row for row in _listings(cursor.execute(
-            f"{_SELECT} WHERE l.seq IN ({marks})", tuple(seqs)))}
+            f"{_SELECT} WHERE l.seq IN ({marks})", tuple(seqs)))} if seqs else {}
         rows = [found[seq] for seq in seqs if seq in found]
         return rows, taken_here(conn, [row.id for row in rows if row.is_local])
 
