@@ -3,7 +3,6 @@ author's keys as known now (``protocol/trust.py``); re-verification of local lis
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,6 +21,7 @@ from meshnode.protocol.trust import (
     verdict,
 )
 from meshnode.services.context import NodeContext
+from meshnode.services.verified import verification_token
 from meshnode.store import members as member_q
 from meshnode.store import trust as trust_q
 from meshnode.store.listings import ListingRow
@@ -98,21 +98,22 @@ async def _live_remote(ctx: NodeContext, row: ListingRow,
                            public_key=key[1], rule=check.rule, checked_at=check.checked_at)
 
 
-async def _verified_local(ctx: NodeContext, document_text: str, key_id: str,
-                          public_key: bytes) -> SignatureCheck:
-    """``verify_with_key`` for a local listing, its outcome kept until the next commit: the
-    key is the SHA-256 of the exact stored text and the key itself, so other bytes are
-    verified afresh, and any change to the row is a commit, which empties the cache (an
-    Ed25519 check with its base58 and JCS work was a third of a listing page, issue 17)."""
-    digest = hashlib.sha256(document_text.encode()).digest()
-    return await ctx.cached(("verified", digest, key_id, public_key), lambda: _verify_now(
-        ctx, document_text, key_id, public_key))
-
-
-async def _verify_now(ctx: NodeContext, document_text: str, key_id: str,
-                      public_key: bytes) -> SignatureCheck:
-    return verify_with_key(document_text, key_id=key_id, public_key=public_key,
-                           rule=RULE_LOCAL, checked_at=format_utc(ctx.clock()))
+def _local_failure(ctx: NodeContext, document_text: str, key_id: str,
+                   public_key: bytes) -> SignatureCheck | None:
+    """``verify_with_key`` for a local listing: None when the document verifies, else the
+    failed check. A success is kept (``services/verified.py``: the outcome depends only on
+    the exact text and the key), so the same bytes with the same key are not checked twice;
+    other bytes are checked afresh (an Ed25519 check with its base58 and JCS work was a
+    third of a listing page, issue 17)."""
+    token = verification_token(document_text, key_id, public_key)
+    if token in ctx.verified:
+        return None
+    check = verify_with_key(document_text, key_id=key_id, public_key=public_key,
+                            rule=RULE_LOCAL, checked_at=format_utc(ctx.clock()))
+    if not check.verified:
+        return check
+    ctx.verified.add(token)
+    return None
 
 
 async def signature_verdict(ctx: NodeContext, row: ListingRow) -> ListingTrust:
@@ -129,10 +130,11 @@ async def signature_verdict(ctx: NodeContext, row: ListingRow) -> ListingTrust:
         author_id = row.author_id
         member = (await ctx.cached(("member", author_id), lambda: member_q.get_member(
             ctx.store.reader, author_id)) if author_id is not None else None)
-        live = (await _verified_local(ctx, row.signed_object, found.check.key_id or "",
-                                      member.ed25519_public)
-                if member is not None else None)
-        return found if live is not None and live.verified else verdict(live, None)
+        if member is None:
+            return verdict(None, None)
+        failure = _local_failure(ctx, row.signed_object, found.check.key_id or "",
+                                 member.ed25519_public)
+        return found if failure is None else verdict(failure, None)
     if found.status is SignatureStatus.VERIFIED and found.check is not None:
         live = await _live_remote(ctx, row, found.check)
         if live is not None and not live.verified:

@@ -75,10 +75,38 @@ async def test_store__data_version_changes_after_any_commit(tmp_path: Path) -> N
         other = sqlite3.connect(tmp_path / "v.db", isolation_level=None)
         other.execute("INSERT INTO community_settings (key, value) VALUES ('b', '2')")
         other.close()
+        await asyncio.sleep(0)  # the next turn of the event loop (a page requested after it)
         after_theirs = store.data_version()
         # Then each commit gave a new number
         assert len({before, after_ours, after_theirs}) == 3
     finally:
+        await store.close()
+
+
+async def test_store__data_version_is_read_once_per_turn_of_the_event_loop(
+        tmp_path: Path) -> None:
+    # Given a store whose number was read in this turn of the event loop
+    store = await Store.open(tmp_path / "v.db")
+    other = sqlite3.connect(tmp_path / "v.db", isolation_level=None)
+    try:
+        before = store.data_version()
+        # When another process commits within the same turn
+        other.execute("INSERT INTO community_settings (key, value) VALUES ('b', '2')")
+        same_turn = store.data_version()
+        # and then this process's own commit is counted (``transaction`` does so) in it
+        store.generation += 1
+        after_ours = store.data_version()
+        # and another process commits again, seen in the next turn
+        other.execute("INSERT INTO community_settings (key, value) VALUES ('c', '3')")
+        await asyncio.sleep(0)
+        next_turn = store.data_version()
+        # Then the turn kept its first number until this process committed, which read it
+        # again at once; the next turn read it afresh
+        assert same_turn == before
+        assert after_ours != before
+        assert next_turn not in (before, after_ours)
+    finally:
+        other.close()
         await store.close()
 
 
