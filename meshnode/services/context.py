@@ -12,7 +12,6 @@ from meshnode.keys import Identity, KeyVault, load_node_identity
 from meshnode.services.images import ImageDecoder, ImageLimits
 from meshnode.services.ratelimit import SlidingWindow
 from meshnode.services.readcache import MAX_VIEWS, ReadCache
-from meshnode.services.search_pages import SearchOutcomes
 from meshnode.services.verified import VerifiedDocuments
 from meshnode.store import Store
 from meshnode.store.group import GroupCommit
@@ -52,9 +51,6 @@ class NodeContext:
     reads: ReadCache = field(default_factory=ReadCache, repr=False, compare=False)
     views: ReadCache = field(default_factory=lambda: ReadCache(max_entries=MAX_VIEWS),
                              repr=False, compare=False)
-    # The rows each search found, for its second (services/search_pages.py).
-    searches: SearchOutcomes = field(default_factory=SearchOutcomes, repr=False,
-                                     compare=False)
     # Stored documents already verified with their author's key (services/verified.py).
     verified: VerifiedDocuments = field(default_factory=VerifiedDocuments, repr=False,
                                         compare=False)

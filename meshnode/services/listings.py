@@ -353,16 +353,7 @@ async def withdraw_listing(ctx: NodeContext, author: MemberRow, listing_id: str)
 async def search_listings(ctx: NodeContext, filters: SearchFilters) -> SearchPage:
     """Newest-first page of listings matching ``filters``."""
     filters = replace(filters, now=format_utc(ctx.clock()))
-    # The same search in the same second with nothing committed finds the same rows
-    # (services/search_pages.py): they are read again by their seq, not searched again.
-    version = ctx.store.data_version()
-    found = ctx.searches.get(version, filters)
-    if found is None:
-        rows, taken = await q.search_listings_and_taken(ctx.store.reader, filters,
-                                                        ctx.match_counts)
-        ctx.searches.put(version, filters, tuple(row.seq for row in rows))
-    else:
-        rows, taken = await q.listings_and_taken_by_seq(ctx.store.reader, found)
+    rows, taken = await q.search_listings_and_taken(ctx.store.reader, filters, ctx.match_counts)
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     cursor = encode_cursor(rows[-1]) if more and rows else None

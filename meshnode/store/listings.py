@@ -449,22 +449,6 @@ async def search_listings_and_taken(
     return await in_connection_thread(db, work)
 
 
-async def listings_and_taken_by_seq(db: aiosqlite.Connection, seqs: Sequence[int]
-                                   ) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
-    """Listings by ``seq`` in that order (``services/search_pages.py``), their deals' use."""
-
-    def work(conn: sqlite3.Connection) -> tuple[list[ListingRow], dict[str, dict[str, int]]]:
-        cursor = conn.cursor()
-        cursor.row_factory = None
-        marks = ", ".join("?" for _ in seqs)
-        found = {row.seq: row for row in _listings(cursor.execute(
-            f"{_SELECT} WHERE l.seq IN ({marks})", tuple(seqs)))} if seqs else {}
-        rows = [found[seq] for seq in seqs if seq in found]
-        return rows, taken_here(conn, [row.id for row in rows if row.is_local])
-
-    return await in_connection_thread(db, work)
-
-
 def _search_here(conn: sqlite3.Connection, filters: SearchFilters,
                  counts: MatchCounts | None) -> list[ListingRow]:
     clauses, params = _where(filters)

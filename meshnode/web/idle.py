@@ -3,9 +3,8 @@
 Under load the members' pages fill bounded caches: rendered anonymous pages
 (``web/pagecache.py``), listing cards (``web/cards.py``), deal cards and wallet lines
 (``web/fragments.py``), each language's formatting memo (``web/i18n.py``) and the rows and
-page views the pages read (``services/readcache.py``), the searches' outcomes
-(``services/search_pages.py``) and the documents already verified (``services/verified.py``).
-Each is capped, but a node that
+page views the pages read (``services/readcache.py``) and the documents already verified
+(``services/verified.py``). Each is capped, but a node that
 served a burst kept them full for ever after, and a Pi shares its RAM with everything else it
 runs. So, every ``SWEEP_SECONDS``:
 
@@ -55,7 +54,6 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
         ctx.reads.clear()
         ctx.views.clear()
         ctx.match_counts.clear()
-        ctx.searches.clear()
         ctx.verified.clear()
     app[I18N].forget()
     gc.collect()
