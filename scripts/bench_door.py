@@ -30,14 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from bench_federation import (
-    RIDE,
-    Node,
-    _distinct_listings,
-    _send_creates,
-    cpu_seconds,
-    print_profile,
-)
 from nacl.signing import SigningKey
 
 from meshnode.app import create_app
@@ -47,6 +39,14 @@ from meshnode.services import listings, members
 from meshnode.services.node import init_node
 from meshnode.web.appkeys import CONTEXT
 from meshnode.web.connections import CONNECTIONS, start_server
+from scripts.bench_federation import (
+    RIDE,
+    Node,
+    _distinct_listings,
+    _send_creates,
+    cpu_seconds,
+    print_profile,
+)
 from tests.nodeproc import wait_healthy
 
 # The quota is checked as always; it is only large enough for any number of requests.

@@ -510,7 +510,7 @@ async def main(quick: bool) -> None:
 
 if __name__ == "__main__":
     if "--replication" in sys.argv:  # issue 17's lag curve between two nodes: its own file
-        from bench_replication import main as replication
+        from scripts.bench_replication import main as replication
 
         replication([arg for arg in sys.argv[1:] if arg != "--replication"])
         sys.exit(0)

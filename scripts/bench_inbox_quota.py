@@ -59,6 +59,8 @@ class Node:
     async def count(self, sql: str) -> int:
         async with self.runner.app[CONTEXT].store.reader.execute(sql) as cursor:
             row = await cursor.fetchone()
+        if row is None:
+            raise RuntimeError(f"no row from {sql!r}")
         return int(row[0])
 
 

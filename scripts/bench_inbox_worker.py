@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from bench_federation import RIDE, Node, _distinct_listings, _raw_request, _raw_sender
-from bench_federation import print_profile as print_stats
 
 from meshnode.config import InboxLimits
 from meshnode.federation.processing import INBOX_BATCH
@@ -40,6 +38,8 @@ from meshnode.protocol.signing import signed_post_headers
 from meshnode.services import listings, members
 from meshnode.store import federation as fq
 from meshnode.web.appkeys import CONTEXT
+from scripts.bench_federation import RIDE, Node, _distinct_listings, _raw_request, _raw_sender
+from scripts.bench_federation import print_profile as print_stats
 
 CHUNK = min(800, READINGS_MAX)
 

@@ -14,6 +14,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -26,8 +27,7 @@ from tests.federation.iou_helpers import check_invariants, handle
 
 
 class RealClock(FakeClock):
-    def __call__(self):  # type: ignore[no-untyped-def]
-        from datetime import UTC, datetime
+    def __call__(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
 
 

@@ -30,7 +30,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from meshnode.config import Config  # noqa: E402
+from meshnode.config import Config, SyncMode  # noqa: E402
 from meshnode.services import ledger, members  # noqa: E402
 from meshnode.services.context import NodeContext  # noqa: E402
 from meshnode.services.node import init_node  # noqa: E402
@@ -43,11 +43,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _new_node(root: Path, name: str, synchronous: str) -> Config:
+def _new_node(root: Path, name: str, synchronous: SyncMode) -> Config:
     port = _free_port()
     return init_node(Config(
         data_dir=root / name, name="Bench", handle="bench", public_url=f"http://127.0.0.1:{port}",
-        port=port, synchronous=synchronous,  # type: ignore[arg-type]
+        port=port, synchronous=synchronous,
     ))
 
 
@@ -101,7 +101,7 @@ async def _wait_ready(url: str) -> None:
     raise RuntimeError("node did not start")
 
 
-def bench_api(root: Path, synchronous: str, args: argparse.Namespace) -> None:
+def bench_api(root: Path, synchronous: SyncMode, args: argparse.Namespace) -> None:
     """Payments through a real node's HTTP API."""
     config = _new_node(root, f"api-{synchronous}", synchronous)
 
@@ -133,7 +133,7 @@ def bench_api(root: Path, synchronous: str, args: argparse.Namespace) -> None:
     asyncio.run(_verify(config, synchronous))
 
 
-def bench_service(root: Path, synchronous: str, args: argparse.Namespace) -> None:
+def bench_service(root: Path, synchronous: SyncMode, args: argparse.Namespace) -> None:
     """Payments through ``services.ledger.pay`` in-process (no HTTP)."""
     config = _new_node(root, f"svc-{synchronous}", synchronous)
 
@@ -189,7 +189,8 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--synchronous", choices=("full", "normal", "both"), default="both")
     args = parser.parse_args()
-    modes = ("full", "normal") if args.synchronous == "both" else (args.synchronous,)
+    modes: tuple[SyncMode, ...] = (
+        ("full", "normal") if args.synchronous == "both" else (args.synchronous,))
     with tempfile.TemporaryDirectory(prefix="bench-ledger-", dir=args_dir()) as tmp:
         for mode in modes:
             bench_api(Path(tmp), mode, args)

@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,7 @@ async def bare_aiohttp_rss() -> float:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])  # noqa: ASYNC220
     try:
-        await wait_healthy(f"http://127.0.0.1:{port}", proc)  # type: ignore[arg-type]
+        await wait_healthy(f"http://127.0.0.1:{port}", proc)
         return await settled_rss(proc.pid)
     finally:
         proc.terminate()
@@ -257,8 +258,10 @@ async def peer_all(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNod
     wanted = {peer.url for peer in peers}
     while time.monotonic() - started < seconds:
         listed = (await api(http, hub, "GET", "/api/v1/peers"))["peers"]
-        done = {p["peer"] for p in listed  # type: ignore[union-attr, index]
-                if p["ours"] == "peered" and p["theirs"] == "accepted"}  # type: ignore[index]
+        if not isinstance(listed, list):
+            raise TypeError(f"/api/v1/peers answered {listed!r} as its peers")
+        done = {p["peer"] for p in listed
+                if p["ours"] == "peered" and p["theirs"] == "accepted"}
         if wanted <= done:
             return time.monotonic() - started
         await asyncio.sleep(0.5)
@@ -422,7 +425,7 @@ def mapping_rss(pid: int) -> dict[str, float]:
     return found
 
 
-def print_changes(title: str, before: dict[str, float], after: dict[str, float],
+def print_changes(title: str, before: Mapping[str, float], after: Mapping[str, float],
                   *, unit: str = "MB", count: int = 12, floor: float = 0.05) -> None:
     """The ``count`` biggest changes between two {name: amount} readings."""
     deltas = sorted(((after.get(k, 0) - before.get(k, 0), k) for k in {*before, *after}),
@@ -579,9 +582,9 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
           f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({first.heap})")
     tally = Tally()
     for minute in range(1, minutes + 1):
-        uploads = await load_minute(http, hub, peers, minute, worst, tally)
+        statuses = await load_minute(http, hub, peers, minute, worst, tally)
         print(f"   minute {minute:>2}: RSS {proc_mb(proc.pid):6.1f} MB, {tally.total} requests"
-              f" so far, burst {sorted(uploads)}; {await probe.line()}", flush=True)
+              f" so far, burst {sorted(statuses)}; {await probe.line()}", flush=True)
         if cgroup is not None:
             print(f"     {cgroup.usage()}, OOM kills {cgroup.oom_kills()}", flush=True)
         if tally.unexpected:

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from bench_federation import baseline  # the same baseline as its part (1)
 
 from meshnode.config import Config, InboxLimits, LimitsConfig
 from meshnode.services import members
 from meshnode.services.context import NodeContext
 from meshnode.services.node import init_node
+from scripts.bench_federation import baseline  # the same baseline as its part (1)
 from tests.nodeproc import wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]

@@ -159,8 +159,9 @@ def deal_documents() -> dict[str, dict[str, Any]]:
     that carries it to the other party's node, and the payment notice."""
     terms = _deal_terms()
     offer = _sign(deals.build_offer(terms), PEER_SEED, BOB)
-    answer = {"activity_id": f"{A}/deals/1/answer", "actor": ALICE, "offer_id": terms.offer_id,
-              "agreement_id": terms.agreement_id, "booker": BOB, "when": NOW}
+    answer: dict[str, Any] = {
+        "activity_id": f"{A}/deals/1/answer", "actor": ALICE, "offer_id": terms.offer_id,
+        "agreement_id": terms.agreement_id, "booker": BOB, "when": NOW}
     accept = _sign(deals.build_answer(**answer, accept=True), ALICE_SEED, ALICE)
     reject = _sign(deals.build_answer(**answer, accept=False, reason="Plus de place"),
                    ALICE_SEED, ALICE)

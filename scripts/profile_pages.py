@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import aiosqlite
 from aiohttp import web
@@ -73,23 +74,25 @@ class StatementLog:
     def __init__(self) -> None:
         self.spent: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
-        self.params: dict[str, object] = {}
+        self.params: dict[str, Any] = {}  # each statement's last parameters (aiosqlite: Any)
         self.on = False
 
     def install(self) -> None:
         """Wrap ``aiosqlite.Connection._execute_fetchall`` for this process."""
         original = aiosqlite.Connection._execute_fetchall
+        profiler = self
 
-        def timed(conn: aiosqlite.Connection, sql: str, parameters: object
+        # Named as the method it replaces (``self``, the connection): mypy checks the names.
+        def timed(self: aiosqlite.Connection, sql: str, parameters: Any
                   ) -> Iterable[sqlite3.Row]:
             began = time.perf_counter()
             try:
-                return original(conn, sql, parameters)
+                return original(self, sql, parameters)
             finally:
-                if self.on:
-                    self.spent[sql] += time.perf_counter() - began
-                    self.count[sql] += 1
-                    self.params[sql] = parameters
+                if profiler.on:
+                    profiler.spent[sql] += time.perf_counter() - began
+                    profiler.count[sql] += 1
+                    profiler.params[sql] = parameters
 
         aiosqlite.Connection._execute_fetchall = timed  # type: ignore[method-assign]
 

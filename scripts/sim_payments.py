@@ -207,7 +207,10 @@ def percentiles(values: list[float], digits: int = 1) -> dict[str, float | None]
     if not values:
         return {"p50": None, "p95": None, "max": None}
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
     return {"p50": round(pick(0.5), digits), "p95": round(pick(0.95), digits),
             "max": round(ordered[-1], digits)}
 

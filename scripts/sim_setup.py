@@ -130,7 +130,7 @@ class InlineConnection(aiosqlite.Connection):
     def __await__(self) -> Any:
         return self._connect().__await__()  # no thread started
 
-    def stop(self) -> None:  # type: ignore[override]
+    def stop(self) -> None:
         """Close the sqlite3 connection (there is no thread to stop)."""
         self._running = False
         if self._connection is not None:

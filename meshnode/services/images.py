@@ -17,6 +17,11 @@ limit), is 413; a crash by any other signal is 415 (an unreadable file), logged;
 node killed at its wall-clock ``timeout``, or one the kernel killed (SIGKILL: a memory cgroup's
 OOM killer), is 503 with a Retry-After; any other failure (a bug, or SIGSYS from a system-call
 filter that refuses ``setrlimit``) raises ``DecoderFailedError``.
+
+What the node keeps of a child's output is bounded (``ChildPipes``): stdout up to
+``answer_cap(limits)`` (the largest answer a decode within the limits can give, with margin),
+stderr's last ``STDERR_TAIL`` bytes. A child past the cap (one a decoder exploit took over)
+is killed and reaped at once and the upload fails with ``DecoderFailedError``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,8 +56,9 @@ from meshnode.services.image_codec import (
 )
 
 __all__ = ["ACCEPTED_FORMATS", "DEFAULT_DECODE_BUDGET", "DEFAULT_MAX_PIXELS", "MAX_EDGE",
-           "DecoderFailedError", "EncodedImage", "ImageDecoder", "ImageLimits", "decode_cost",
-           "fit_within", "map_large_allocations", "outcome", "reencode_image"]
+           "ChildPipes", "DecoderFailedError", "EncodedImage", "ImageDecoder", "ImageLimits",
+           "answer_cap", "decode_cost", "fit_within", "map_large_allocations", "outcome",
+           "reencode_image"]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +78,92 @@ DECODE_TIMEOUT = 60.0
 CHILD_CODE = ("import os, sys; sys.path[:0] = sys.argv[1].split(os.pathsep);"
               " from meshnode.services.image_codec import main; sys.exit(main(sys.argv[2:]))")
 STDERR_SHOWN = 2000  # characters of a failed child's stderr kept in the log and the error
+# What the node keeps of a child's output. stderr: its last 4 KiB (Python's traceback ends
+# there). stdout: the answer, one JSON line (well under 64 KiB: a size and dimensions, or a
+# refusal's short message) then a JPEG of at most MAX_EDGE² pixels (fewer when max_pixels is
+# lower). JPEG_BYTES_PER_PIXEL bounds that JPEG by its raw RGB pixels: the worst measured at
+# quality 82, saturated random noise at 1600×1600, is 0.81 bytes per pixel (2.1 MB), so the
+# cap (7.7 MB with the defaults) has ~3.7 × margin over it.
+STDERR_TAIL = 4096
+ANSWER_LINE_MAX = 64 * 1024
+JPEG_BYTES_PER_PIXEL = 3
 
 
 class DecoderFailedError(RuntimeError):
     """The decoding child ended without an answer for a reason no upload explains (a bug)."""
+
+
+def answer_cap(limits: ImageLimits) -> int:
+    """The most bytes a decoding child may write on stdout for an upload within ``limits``."""
+    pixels = min(limits.max_pixels, MAX_EDGE * MAX_EDGE)
+    return ANSWER_LINE_MAX + pixels * JPEG_BYTES_PER_PIXEL
+
+
+class ChildPipes(asyncio.SubprocessProtocol):
+    """The node's side of one decoding child: what it keeps of its output, and its end.
+
+    Data is kept as it arrives (the pipes are never paused, so a dying child's last bytes
+    and its end of file always arrive): stdout up to ``cap`` bytes, beyond which everything is
+    dropped (``overflowed``; ``ImageDecoder`` then kills the child); stderr's last
+    ``STDERR_TAIL`` bytes. ``exited`` is set once the child is reaped; ``done`` once it is
+    reaped with both pipes at their end, or at once when stdout overflows; ``closed`` when
+    the transport is finished.
+    """
+
+    def __init__(self, cap: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.cap = cap
+        self.stdout: list[bytes] = []
+        self.stdout_size = 0
+        self.stderr = bytearray()
+        self.overflowed = False
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        """Keep stdout up to the cap, and stderr's tail."""
+        if fd == 2:
+            self.stderr += data
+            del self.stderr[:-STDERR_TAIL]
+        elif not self.overflowed:
+            self.stdout_size += len(data)
+            if self.stdout_size <= self.cap:
+                self.stdout.append(bytes(data))
+                return
+            self.overflowed = True
+            self.stdout.clear()
+            _settle(self.done)
+
+    def process_exited(self) -> None:
+        """The child was reaped (its pipes may still hold its last bytes)."""
+        _settle(self.exited)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The child was reaped and both pipes reached their end (or were closed)."""
+        _settle(self.done)
+        _settle(self.closed)
+
+    def output(self) -> bytes:
+        """Everything the child wrote on stdout (within the cap)."""
+        return b"".join(self.stdout)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _send(child: asyncio.SubprocessTransport, data: bytes) -> None:
+    """Write the upload to the child's stdin, then its end of file (once written).
+
+    A child that exits without reading it breaks the pipe: the transport then drops the rest,
+    and the child's exit status says why it ended."""
+    stdin = child.get_pipe_transport(0)
+    if not isinstance(stdin, asyncio.WriteTransport):
+        raise DecoderFailedError("image decoding child started without a stdin pipe")
+    stdin.write(data)
+    stdin.close()
 
 
 def child_path() -> str:
@@ -165,7 +254,8 @@ class ImageDecoder:
         self.gate = asyncio.Semaphore(1)
         self.in_flight = 0
         self.waiting = 0
-        self.children: set[asyncio.subprocess.Process] = set()
+        self.answer_cap = answer_cap(limits)
+        self.children: set[asyncio.SubprocessTransport] = set()
         self._path: str | None = None  # child_path(), found at the first upload
 
     @contextlib.asynccontextmanager
@@ -198,31 +288,51 @@ class ImageDecoder:
         argv = child_argv(self.limits, path=self._path, address_bytes=self.address_bytes,
                           cpu_seconds=self.cpu_seconds)
         try:
-            child = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
+            child, pipes = await asyncio.get_running_loop().subprocess_exec(
+                lambda: ChildPipes(self.answer_cap), *argv, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:  # no memory or no process slot to start one: the node is full
             log.warning("cannot start an image decoding child: %s", exc)
             raise BusyError("the node cannot process images right now; try again later",
                             retry_after=30) from exc
         self.children.add(child)
         try:
+            _send(child, data)
             async with asyncio.timeout(self.timeout):
-                stdout, stderr = await child.communicate(data)
-                returncode = await child.wait()  # already ended: its status, typed
+                await pipes.done
         except TimeoutError as exc:
             raise BusyError(Text("the image took more than %(seconds)s seconds to process; try"
                                  " again later", seconds=round(self.timeout)),
                             retry_after=30) from exc
-        finally:
-            if child.returncode is None:  # timed out or cancelled: the child goes too
+        finally:  # ended, overflowed, timed out or cancelled: nothing of the child outlives this
+            await self._end(child, pipes)
+        stderr = bytes(pipes.stderr)
+        if pipes.overflowed:
+            raise DecoderFailedError(
+                f"image decoding child wrote more than {self.answer_cap} bytes on stdout"
+                f" (killed): {stderr.decode(errors='replace')[-STDERR_SHOWN:]}")
+        returncode = child.get_returncode()
+        if returncode is None:  # cannot happen: ``done`` comes after the child is reaped
+            raise DecoderFailedError("image decoding child ended without a status")
+        return outcome(returncode, pipes.output(), stderr)
+
+    async def _end(self, child: asyncio.SubprocessTransport, pipes: ChildPipes) -> None:
+        """Kill ``child`` if it still runs, wait until it is reaped, then close its pipes (an
+        upload not yet written to a stdin nobody reads is dropped)."""
+        try:
+            if child.get_returncode() is None:
                 child.kill()
-                await child.wait()
+            await pipes.exited
+            stdin = child.get_pipe_transport(0)
+            if isinstance(stdin, asyncio.WriteTransport) and stdin.get_write_buffer_size():
+                stdin.abort()
+            child.close()
+            await pipes.closed
+        finally:
             self.children.discard(child)
-        return outcome(returncode, stdout, stderr)
 
     def close(self) -> None:
         """Kill any decoding child still running (the node is stopping)."""
         for child in self.children:
-            if child.returncode is None:
+            if child.get_returncode() is None:
                 child.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import os
@@ -16,11 +17,15 @@ from PIL import Image
 
 from meshnode.errors import BusyError, PayloadTooLargeError, UnsupportedMediaError
 from meshnode.services import images
+from meshnode.services.image_codec import answer
 from meshnode.services.images import (
     DEFAULT_DECODE_BUDGET,
+    STDERR_TAIL,
+    ChildPipes,
     DecoderFailedError,
     ImageDecoder,
     ImageLimits,
+    answer_cap,
     decode_cost,
     fit_within,
     outcome,
@@ -292,6 +297,98 @@ async def test_image_decoder__a_cancelled_upload_kills_its_child(
     assert gone(pid)
     assert not decoder.children
     assert not decoder.gate.locked()
+
+
+def flooding_child(pid_file: Path, stream: str) -> str:
+    """A child that writes its pid to ``pid_file``, then writes to ``stream`` for ever."""
+    return ("import os, sys;"
+            f" open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+            f"while True: sys.{stream}.buffer.write(b'x' * 65536)")
+
+
+async def test_image_decoder__a_child_writing_past_the_answer_cap_is_killed_reaped_and_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    # Given a child taken over (by a decoder exploit, say) that floods its stdout
+    pid_file = tmp_path / "pid"
+    monkeypatch.setattr(images, "CHILD_CODE", flooding_child(pid_file, "stdout"))
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB))
+    # When an upload is decoded, Then it fails as a decoder failure naming the cap
+    with pytest.raises(DecoderFailedError, match=f"more than {decoder.answer_cap} bytes"):
+        await decoder.reencode(b"anything")
+    # And the child was killed and reaped, its pipes closed, the decoder free
+    assert gone(int(pid_file.read_text()))
+    assert not decoder.children
+    assert not decoder.gate.locked()
+    gc.collect()  # an unclosed transport would warn here (run with -W error::ResourceWarning)
+    # And the next upload, decoded by a real child, works
+    monkeypatch.undo()
+    assert (await decoder.reencode(encoded("RGB", (40, 30), "PNG"))).width == 40
+
+
+async def test_image_decoder__a_child_flooding_stderr_is_judged_by_its_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a child that writes 8 MB of noise on stderr, then decodes as usual
+    monkeypatch.setattr(images, "CHILD_CODE", BOOT + (
+        "sys.stderr.write('x' * 8_000_000); sys.stderr.flush();"
+        " from meshnode.services.image_codec import main; sys.exit(main(sys.argv[2:]))"))
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB))
+    # When an upload is decoded, Then its answer on stdout is what counts
+    assert (await decoder.reencode(encoded("RGB", (40, 30), "PNG"))).width == 40
+    assert not decoder.children
+
+
+async def test_image_decoder__a_failed_childs_error_shows_the_tail_of_its_stderr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a child that writes 8 MB on stderr, ending with the reason, then exits with 3
+    monkeypatch.setattr(images, "CHILD_CODE", "import sys; sys.stderr.write('x' * 8_000_000"
+                        " + 'the reason'); sys.stderr.flush(); raise SystemExit(3)")
+    decoder = ImageDecoder(ImageLimits(max_bytes=MB))
+    # Then the error names the exit status and ends with the reason, not the 8 MB
+    with pytest.raises(DecoderFailedError, match="exited with 3") as caught:
+        await decoder.reencode(b"anything")
+    message = str(caught.value)
+    assert message.endswith("the reason")
+    assert len(message) < images.STDERR_SHOWN + 100
+
+
+async def test_child_pipes__keep_stderrs_tail_and_stdout_up_to_the_cap() -> None:
+    # Given the node's side of a child's pipes with a 100 kB cap on stdout
+    pipes = ChildPipes(cap=100_000)
+    # When the child writes 1 MB on stderr, then 60 + 40 kB on stdout
+    for index in range(16):
+        pipes.pipe_data_received(2, bytes([index]) * 65536)
+    pipes.pipe_data_received(1, b"a" * 60_000)
+    pipes.pipe_data_received(1, b"b" * 40_000)
+    # Then only stderr's last STDERR_TAIL bytes are kept, and stdout whole (at the cap)
+    assert bytes(pipes.stderr) == bytes([15]) * STDERR_TAIL
+    assert pipes.output() == b"a" * 60_000 + b"b" * 40_000
+    assert not pipes.overflowed
+    assert not pipes.done.done()
+    # When one more byte comes on stdout, Then the output is dropped and the wait ends
+    pipes.pipe_data_received(1, b"c")
+    assert pipes.overflowed
+    assert pipes.output() == b""
+    assert pipes.done.done()
+    pipes.pipe_data_received(1, b"d" * 65536)
+    assert pipes.output() == b""
+
+
+def test_answer_cap__holds_the_largest_answer_a_decode_gives() -> None:
+    # Given the costliest picture to encode as JPEG: saturated random noise, 1600 px square
+    noise = bytes(255 if byte & 1 else 0 for byte in os.urandom(1600 * 1600 * 3))
+    out = io.BytesIO()
+    Image.frombytes("RGB", (1600, 1600), noise).save(out, format="PNG", compress_level=1)
+    limits = ImageLimits(max_bytes=10**8)
+    # When the child's code answers for it
+    whole = answer(out.getvalue(), limits)
+    # Then the answer (0.8 bytes per pixel here) is within the cap, with margin
+    assert b'"error"' not in whole.partition(b"\n")[0]
+    assert 2 * len(whole) < answer_cap(limits)
+    # And a lower pixel limit lowers the cap
+    assert answer_cap(ImageLimits(max_bytes=10**8, max_pixels=1_000_000)) < answer_cap(limits)
 
 
 @pytest.mark.parametrize(("code", "error"), [

@@ -37,7 +37,9 @@ def picture(
 
 def form(data: bytes, filename: str = "photo.png", alt: str = "") -> FormData:
     payload = FormData()
-    payload.add_field("image", data, filename=filename, content_type="application/octet-stream")
+    # A file object, not bytes: aiohttp's client warns (ResourceWarning) for a large raw body
+    payload.add_field("image", io.BytesIO(data), filename=filename,
+                      content_type="application/octet-stream")
     if alt:
         payload.add_field("alt", alt)
     return payload
@@ -344,3 +346,28 @@ async def test_add_image__a_decoding_child_past_its_timeout_is_503_and_the_node_
     again = await client.post(f"/api/v1/listings/{listing_id}/images",
                               data=form(picture()), headers=alice.headers)
     assert again.status == 201
+
+
+async def test_add_image__a_decoding_child_flooding_its_stdout_is_500_and_nothing_is_kept(
+    client: TestClient, alice: TestMember, listing_id: str, ctx: NodeContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given decoding children taken over (a decoder exploit) that write on stdout for ever
+    monkeypatch.setattr(images, "CHILD_CODE", "import sys\n"
+                        "while True: sys.stdout.buffer.write(b'x' * 65536)")
+    # When a member uploads a photo
+    response = await client.post(f"/api/v1/listings/{listing_id}/images",
+                                 data=form(picture()), headers=alice.headers)
+    # Then the upload fails as a decoder failure once the child passed the answer's cap,
+    # and nothing of it is stored; the child is gone and the decoder free
+    assert response.status == 500
+    assert await image_count(ctx, listing_id) == 0
+    assert await media_files(ctx, listing_id) == []
+    assert not ctx.images.children
+    assert not ctx.images.gate.locked()
+    # And the next upload, once children answer again, is stored
+    monkeypatch.undo()
+    again = await client.post(f"/api/v1/listings/{listing_id}/images",
+                              data=form(picture()), headers=alice.headers)
+    assert again.status == 201
+    assert await image_count(ctx, listing_id) == 1
