@@ -21,7 +21,7 @@ filter that refuses ``setrlimit``) raises ``DecoderFailedError``.
 What the node keeps of a child's output is bounded (``ChildPipes``): stdout up to
 ``answer_cap(limits)`` (the largest answer a decode within the limits can give, with margin),
 stderr's last ``STDERR_TAIL`` bytes. A child past the cap (one a decoder exploit took over)
-is killed and reaped at once and the upload fails with ``DecoderFailedError``.
+is killed and reaped at once and the upload is refused as an unreadable image (415).
 """
 
 from __future__ import annotations
@@ -307,10 +307,10 @@ class ImageDecoder:
         finally:  # ended, overflowed, timed out or cancelled: nothing of the child outlives this
             await self._end(child, pipes)
         stderr = bytes(pipes.stderr)
-        if pipes.overflowed:
-            raise DecoderFailedError(
-                f"image decoding child wrote more than {self.answer_cap} bytes on stdout"
-                f" (killed): {stderr.decode(errors='replace')[-STDERR_SHOWN:]}")
+        if pipes.overflowed:  # only a decoder taken over by the file writes that much
+            log.warning("image decoding child wrote more than %s bytes on stdout (killed): %s",
+                        self.answer_cap, stderr.decode(errors="replace")[-STDERR_SHOWN:])
+            raise UnsupportedMediaError("the file is not a readable image")
         returncode = child.get_returncode()
         if returncode is None:  # cannot happen: ``done`` comes after the child is reaped
             raise DecoderFailedError("image decoding child ended without a status")

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -307,15 +308,18 @@ def flooding_child(pid_file: Path, stream: str) -> str:
 
 
 async def test_image_decoder__a_child_writing_past_the_answer_cap_is_killed_reaped_and_refused(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given a child taken over (by a decoder exploit, say) that floods its stdout
     pid_file = tmp_path / "pid"
     monkeypatch.setattr(images, "CHILD_CODE", flooding_child(pid_file, "stdout"))
     decoder = ImageDecoder(ImageLimits(max_bytes=MB))
-    # When an upload is decoded, Then it fails as a decoder failure naming the cap
-    with pytest.raises(DecoderFailedError, match=f"more than {decoder.answer_cap} bytes"):
+    # When an upload is decoded, Then it is refused as an unreadable image (415), and the
+    # log names the cap
+    with caplog.at_level(logging.WARNING, logger=images.log.name), \
+            pytest.raises(UnsupportedMediaError):
         await decoder.reencode(b"anything")
+    assert f"more than {decoder.answer_cap} bytes" in caplog.text
     # And the child was killed and reaped, its pipes closed, the decoder free
     assert gone(int(pid_file.read_text()))
     assert not decoder.children

@@ -348,7 +348,7 @@ async def test_add_image__a_decoding_child_past_its_timeout_is_503_and_the_node_
     assert again.status == 201
 
 
-async def test_add_image__a_decoding_child_flooding_its_stdout_is_500_and_nothing_is_kept(
+async def test_add_image__a_decoding_child_flooding_its_stdout_is_415_and_nothing_is_kept(
     client: TestClient, alice: TestMember, listing_id: str, ctx: NodeContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -358,9 +358,10 @@ async def test_add_image__a_decoding_child_flooding_its_stdout_is_500_and_nothin
     # When a member uploads a photo
     response = await client.post(f"/api/v1/listings/{listing_id}/images",
                                  data=form(picture()), headers=alice.headers)
-    # Then the upload fails as a decoder failure once the child passed the answer's cap,
-    # and nothing of it is stored; the child is gone and the decoder free
-    assert response.status == 500
+    # Then the upload is refused as an unreadable image once the child passed the answer's
+    # cap (the file took the decoder over: the sender's fault, never a 5xx), and nothing of
+    # it is stored; the child is gone and the decoder free
+    assert response.status == 415
     assert await image_count(ctx, listing_id) == 0
     assert await media_files(ctx, listing_id) == []
     assert not ctx.images.children
