@@ -72,11 +72,15 @@ def settle(app: web.Application, now: float, *, quiet_seconds: float = QUIET_SEC
     return True
 
 
-async def give_back(app: web.Application) -> None:
-    """SQLite's page caches freed (``Store.shrink_memory``), then glibc's free pages returned
-    to the system, what SQLite freed included."""
+async def give_back(app: web.Application, *, idle: bool = False) -> None:
+    """SQLite's page caches freed (``Store.shrink_memory``), and when the node is ``idle``
+    (after a sweep that emptied the caches) its connections' prepared statements too
+    (``Store.forget_statements``); then glibc's free pages returned to the system, what
+    SQLite freed included."""
     if (ctx := app.get(CONTEXT)) is not None:
         await ctx.store.shrink_memory()
+        if idle:
+            await ctx.store.forget_statements()
     trim_heap()
 
 
@@ -90,7 +94,7 @@ async def _sweep_forever(app: web.Application, seconds: float, quiet: float) -> 
             next_sweep = now + seconds
             swept = sweep(app, now)
         if settle(app, now, quiet_seconds=quiet) or swept:
-            await give_back(app)
+            await give_back(app, idle=swept)
 
 
 def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECONDS,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
+import sqlite3
 import sys
 import time
 
@@ -12,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from meshnode.services.context import NodeContext
+from meshnode.store.db import in_connection_thread
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
 from meshnode.web.idle import IDLE_SECONDS, QUIET_SECONDS, give_back, settle, sweep
@@ -120,3 +123,29 @@ async def test_idle_sweep__a_quiet_moment_gives_back_sqlites_page_caches(
     assert freed > 64 * 1024, freed
     assert len(app[PAGE_CACHE]) == 2
     assert (await client.get("/", headers=HTML)).status == 200
+
+
+async def test_idle_sweep__an_idle_node_forgets_its_prepared_statements(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given a node that served pages: its reader prepared the statements they ran
+    await _browse(client, ctx, alice)
+    app = client.app
+    assert await in_connection_thread(ctx.store.reader, _cached_statements) > 0
+    # When a quiet moment (not idle yet) gives memory back, Then the statements stay
+    await give_back(app)
+    assert await in_connection_thread(ctx.store.reader, _cached_statements) > 0
+    # When the idle sweep has run and memory goes back
+    assert sweep(app, app[PAGE_CACHE].last_request + IDLE_SECONDS + 1) is True
+    await give_back(app, idle=True)
+    # Then the reader holds no prepared statement, and the pages are served again
+    assert await in_connection_thread(ctx.store.reader, _cached_statements) == 0
+    assert (await client.get("/", headers=HTML)).status == 200
+
+
+def _cached_statements(conn: sqlite3.Connection) -> int:
+    """How many statements the connection's cache holds (an ``lru_cache`` the connection
+    shows only to the garbage collector: see ``store.db.forget_statements``)."""
+    caches = [held for held in gc.get_referents(conn) if hasattr(held, "cache_info")]
+    assert len(caches) == 1
+    count: int = caches[0].cache_info().currsize
+    return count
