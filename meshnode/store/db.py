@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import errno
-import functools
-import gc
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -24,6 +22,7 @@ import aiosqlite
 
 from meshnode.protocol.geo import haversine_km
 from meshnode.protocol.translatable import Text
+from meshnode.store.statements import forget_statements
 
 BUSY_TIMEOUT_MS = 10_000
 # Page cache per connection, in KiB (https://www.sqlite.org/pragma.html#pragma_cache_size):
@@ -483,11 +482,9 @@ class Store:
         return True
 
     async def forget_statements(self) -> int:
-        """Have both connections finalize the prepared statements Python's ``sqlite3`` keeps
-        for them (up to 128 each; issue 17: 1.5 MB after the pages, 2.4-2.8 MB after a soak,
-        kept for ever). For the idle sweep: the next requests prepare what they run again
-        (tens of microseconds each). The writer's between two transactions. How many
-        statements were forgotten (0 where the cache cannot be reached)."""
+        """Have both connections finalize their cached prepared statements
+        (``store/statements.py``); how many. For the idle sweep: the next requests prepare
+        what they run again. The writer's between two transactions."""
         forgotten = await in_connection_thread(self.reader, forget_statements)
         async with self._write_lock:
             forgotten += await in_connection_thread(self._writer, forget_statements)
@@ -574,26 +571,6 @@ class Store:
                 await self._writer.backup(dest)
         finally:
             dest.close()
-
-
-def forget_statements(conn: sqlite3.Connection) -> int:
-    """Empty ``conn``'s statement cache (each statement no cursor uses is finalized); how
-    many it held. Run in ``conn``'s thread (``in_connection_thread``).
-
-    CPython keeps the cache as a ``functools.lru_cache`` the connection holds and shows only
-    to the garbage collector (``Modules/_sqlite/connection.c``: ``statement_cache``, visited
-    by the connection's traverse function, 3.11 to 3.13), with no call to empty it
-    (``cached_statements`` only sizes it at ``connect``). Elsewhere nothing is found and
-    nothing happens: 0."""
-    for held in gc.get_referents(conn):
-        if isinstance(held, _LRU_WRAPPER) and hasattr(held, "cache_clear"):
-            count: int = held.cache_info().currsize
-            held.cache_clear()
-            return count
-    return 0
-
-
-_LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
 
 
 async def _bounded(step: str, action: Awaitable[object], seconds: float) -> bool:

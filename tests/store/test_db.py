@@ -14,7 +14,8 @@ import pytest
 
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
-from meshnode.store.db import Store, forget_statements, query
+from meshnode.store.db import Store, query
+from meshnode.store.statements import forget_statements
 
 
 async def test_transaction__recovers_from_a_transaction_left_open(ctx: NodeContext) -> None:

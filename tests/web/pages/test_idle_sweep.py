@@ -157,7 +157,7 @@ async def test_idle_sweep__an_idle_node_forgets_its_prepared_statements(
 
 def _cached_statements(conn: sqlite3.Connection) -> int:
     """How many statements the connection's cache holds (an ``lru_cache`` the connection
-    shows only to the garbage collector: see ``store.db.forget_statements``)."""
+    shows only to the garbage collector: see ``store.statements.forget_statements``)."""
     caches = [held for held in gc.get_referents(conn) if hasattr(held, "cache_info")]
     assert len(caches) == 1
     count: int = caches[0].cache_info().currsize
