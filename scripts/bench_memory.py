@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -350,6 +351,27 @@ def connection_heap(sqlite):
         totals["connections"] += bool(db)
     return totals
 
+# pymalloc's arenas (sys._debugmallocstats, written to fd 2) and glibc's arenas
+# (malloc_info's XML), each to a file beside the probe's figures.
+def allocator_stats(base):
+    import os
+    saved = os.dup(2)
+    with open(base + ".pymalloc", "w") as out:
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    handle = libc.fopen((base + ".malloc.xml").encode(), b"w")
+    libc.malloc_info(0, handle)
+    libc.fclose(handle)
+
 dumps = [0]
 def dump(signum, frame):
     dumps[0] += 1
@@ -359,6 +381,7 @@ def dump(signum, frame):
     kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
                                 for o in gc.get_objects())
     Path(str(base) + ".types").write_text(json.dumps(kinds))
+    allocator_stats(str(base))
     Path(str(base) + ".part").write_text(json.dumps(native_heap()))
     Path(str(base) + ".part").rename(str(base) + ".json")
 
@@ -403,6 +426,29 @@ class Probe:
         kinds: dict[str, int] = json.loads(
             (self.hub.config.data_dir / f"probe-{self.count}.types").read_text())
         return kinds
+
+    def allocators(self) -> dict[str, float]:
+        """pymalloc's and glibc's arena figures at the last figures (MB, or counts)."""
+        base = self.hub.config.data_dir / f"probe-{self.count}"
+        found: dict[str, float] = {}
+        for line in Path(f"{base}.pymalloc").read_text().splitlines():
+            if line.startswith("# ") and "=" in line:
+                name, value = line[2:].split("=", 1)
+                number = float(value.strip().replace(",", ""))
+                found["py " + name.strip()] = number / 2**20 if "bytes" in name else number
+        xml = Path(f"{base}.malloc.xml").read_text()
+        for heap in re.finditer(r'<heap nr="(\d+)">(.*?)</heap>', xml, re.S):
+            nr, body = heap.groups()
+            rest = re.search(r'<total type="rest" count="\d+" size="(\d+)"', body)
+            system = re.search(r'<system type="current" size="(\d+)"', body)
+            found[f"glibc arena {nr} free"] = int(rest.group(1)) / 2**20 if rest else 0.0
+            found[f"glibc arena {nr} system"] = int(system.group(1)) / 2**20 if system else 0.0
+        mmap = re.search(r'</heap>\s*(?:.*\n)*?<total type="mmap" count="(\d+)" size="(\d+)"',
+                         xml)
+        if mmap:
+            found["glibc mmapped blocks"] = float(mmap.group(1))
+            found["glibc mmapped MB"] = int(mmap.group(2)) / 2**20
+        return found
 
     def snapshot(self) -> tracemalloc.Snapshot:
         """The tracemalloc snapshot taken with the last heap figures."""
@@ -472,19 +518,24 @@ class Stage:
     heap: str
     types: dict[str, int]
     snapshot: tracemalloc.Snapshot | None
+    allocators: dict[str, float]
 
     @classmethod
     async def read(cls, probe: Probe, *, trace: bool) -> Stage:
         """Read them now (the resident figures first: the probe itself allocates)."""
         mapped = mapping_rss(probe.proc.pid)
         heap = await probe.line()
-        return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None)
+        return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None,
+                   probe.allocators())
 
     def print_since(self, earlier: Stage, during: str) -> None:
         """What grew from ``earlier`` to this stage."""
         print(f"   {during}: heap {self.heap}")
         print_changes("resident", earlier.mapped, self.mapped)
         print_changes("Python objects", earlier.types, self.types, unit="objects", floor=50)
+        print("   allocators (before -> after): " + ", ".join(
+            f"{name} {earlier.allocators.get(name, 0):.2f} -> {value:.2f}"
+            for name, value in self.allocators.items()))
         if earlier.snapshot is not None and self.snapshot is not None:
             print_growth(earlier.snapshot, self.snapshot, during=during, key="filename")
 

@@ -22,6 +22,7 @@ import aiosqlite
 
 from meshnode.protocol.geo import haversine_km
 from meshnode.protocol.translatable import Text
+from meshnode.store.statements import forget_statements
 
 BUSY_TIMEOUT_MS = 10_000
 # Page cache per connection, in KiB (https://www.sqlite.org/pragma.html#pragma_cache_size):
@@ -479,6 +480,15 @@ class Store:
             log.warning("store: shrink_memory failed (%s); the page caches stay", exc)
             return False
         return True
+
+    async def forget_statements(self) -> int:
+        """Have both connections finalize their cached prepared statements
+        (``store/statements.py``); how many. For the idle sweep: the next requests prepare
+        what they run again. The writer's between two transactions."""
+        forgotten = await in_connection_thread(self.reader, forget_statements)
+        async with self._write_lock:
+            forgotten += await in_connection_thread(self._writer, forget_statements)
+        return forgotten
 
     async def close(self, step_seconds: float = CLOSE_STEP_SECONDS) -> None:
         """Optimize and close both connections, each step bounded by ``step_seconds``.

@@ -15,6 +15,7 @@ import pytest
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.store.db import Store, query
+from meshnode.store.statements import forget_statements
 
 
 async def test_transaction__recovers_from_a_transaction_left_open(ctx: NodeContext) -> None:
@@ -171,3 +172,42 @@ async def test_store__shrink_memory_gives_back_both_page_caches(tmp_path: Path) 
         assert (await store.reader.execute_fetchall("SELECT count(*) FROM bulk"))[0][0] == 20_000
     finally:
         await store.close()
+
+
+async def test_store__forget_statements_empties_both_statement_caches(tmp_path: Path) -> None:
+    # Given a store whose reader and writer each prepared distinct statements
+    store = await Store.open(tmp_path / "statements.sqlite3")
+    try:
+        async with store.transaction() as tx:
+            for number in range(20):
+                await tx.execute(f"SELECT {number} + 1")
+        for number in range(30):
+            await store.reader.execute_fetchall(f"SELECT {number} + 2")
+        # When the idle sweep asks them to forget their statements
+        forgotten = await store.forget_statements()
+        # Then both caches were emptied (the writer's held the 20 and its own set-up ones)
+        assert forgotten >= 50
+        assert await store.forget_statements() == 0
+        # And both connections still read and write
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO community_settings (key, value) VALUES ('f', '1')")
+        rows = await store.reader.execute_fetchall(
+            "SELECT value FROM community_settings WHERE key = 'f'")
+        assert [tuple(row) for row in rows] == [("1",)]
+    finally:
+        await store.close()
+
+
+def test_forget_statements__a_cursor_in_use_keeps_its_statement() -> None:
+    # Given a connection with a statement half-way through its rows
+    conn = sqlite3.connect(":memory:")
+    try:
+        cursor = conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                              " WHERE i < 5) SELECT i FROM n")
+        assert cursor.fetchone() == (1,)
+        # When its cache is emptied
+        assert forget_statements(conn) >= 1
+        # Then the cursor still reads the rest of its rows
+        assert [row[0] for row in cursor.fetchall()] == [2, 3, 4, 5]
+    finally:
+        conn.close()

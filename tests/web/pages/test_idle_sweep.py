@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
+import sqlite3
 import sys
 import time
 
@@ -11,10 +13,19 @@ import jinja2
 import pytest
 from aiohttp.test_utils import TestClient
 
+from meshnode.protocol.activities import origin_of
 from meshnode.services.context import NodeContext
+from meshnode.store.db import in_connection_thread
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
-from meshnode.web.idle import IDLE_SECONDS, QUIET_SECONDS, give_back, settle, sweep
+from meshnode.web.idle import (
+    IDLE_SECONDS,
+    PURE_MEMOS,
+    QUIET_SECONDS,
+    give_back,
+    settle,
+    sweep,
+)
 from meshnode.web.pagecache import PAGE_CACHE
 from tests.conftest import TestMember
 from tests.web.pages.conftest import HTML, make_ride
@@ -35,6 +46,9 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert len(app[PAGE_CACHE]) == 2
     assert len(app[CARDS]) >= 1
     assert len(ctx.reads) + len(ctx.views) >= 1
+    # And a peer's activity id was read (the memo of its origin filled)
+    origin_of("https://peer.example/activities/1")
+    assert origin_of.cache_info().currsize >= 1
     # When a sweep runs after IDLE_SECONDS without any request
     idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
     # Then every cache is empty, their byte counts too
@@ -44,6 +58,8 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert len(app[FRAGMENTS]) == 0
     assert not app[I18N].translators["fr"]._memo
     assert (len(ctx.reads), len(ctx.views)) == (0, 0)
+    # And the pure functions' memos too
+    assert [memo.cache_info().currsize for memo in PURE_MEMOS] == [0] * len(PURE_MEMOS)
     # And the next sweep of the same idle stretch does nothing more
     assert sweep(app, idle_at + 30) is False
     # And the pages render again for the next visitor
@@ -120,3 +136,29 @@ async def test_idle_sweep__a_quiet_moment_gives_back_sqlites_page_caches(
     assert freed > 64 * 1024, freed
     assert len(app[PAGE_CACHE]) == 2
     assert (await client.get("/", headers=HTML)).status == 200
+
+
+async def test_idle_sweep__an_idle_node_forgets_its_prepared_statements(
+        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
+    # Given a node that served pages: its reader prepared the statements they ran
+    await _browse(client, ctx, alice)
+    app = client.app
+    assert await in_connection_thread(ctx.store.reader, _cached_statements) > 0
+    # When a quiet moment (not idle yet) gives memory back, Then the statements stay
+    await give_back(app)
+    assert await in_connection_thread(ctx.store.reader, _cached_statements) > 0
+    # When the idle sweep has run and memory goes back
+    assert sweep(app, app[PAGE_CACHE].last_request + IDLE_SECONDS + 1) is True
+    await give_back(app, idle=True)
+    # Then the reader holds no prepared statement, and the pages are served again
+    assert await in_connection_thread(ctx.store.reader, _cached_statements) == 0
+    assert (await client.get("/", headers=HTML)).status == 200
+
+
+def _cached_statements(conn: sqlite3.Connection) -> int:
+    """How many statements the connection's cache holds (an ``lru_cache`` the connection
+    shows only to the garbage collector: see ``store.statements.forget_statements``)."""
+    caches = [held for held in gc.get_referents(conn) if hasattr(held, "cache_info")]
+    assert len(caches) == 1
+    count: int = caches[0].cache_info().currsize
+    return count
