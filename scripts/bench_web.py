@@ -3,7 +3,7 @@
 Usage: ``PYTHONPATH=. python scripts/bench_web.py [--listings 10000] [--requests 2000]``
 ``--members``: a signed-in member (a real login through the form) loads home, search, a
 listing, the wallet and "Mes réservations" (``/my/deals``), never cached; each page prints
-req/s, p50/p99 and the node's CPU per request (``/proc/PID/stat`` utime+stime before and
+req/s, p50/p95/p99/max and the node's CPU per request (``/proc/PID/stat`` utime+stime before and
 after), the load generator's CPU per request (``RUSAGE_CHILDREN``: is the client the
 bottleneck?) and how often per request the kernel preempted the node's threads (another
 process wanted the cores: latency the CPU per request does not explain), next to the
@@ -164,9 +164,10 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests,
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests,
     summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), e.connect + e.read + e.write + e.timeout + e.status))
+    latency:percentile(99), e.connect + e.read + e.write + e.timeout + e.status,
+    latency.max))
 end
 """
 
@@ -194,9 +195,9 @@ def drive_wrk(url: str, paths: list[str], clients: int, seconds: int,
     if not lines:
         raise RuntimeError(f"wrk printed no result: {result.stdout} {result.stderr}")
     line = lines[0]
-    requests, micros, p50, p95, p99, errors = (int(v) for v in line.split()[1:])
+    requests, micros, p50, p95, p99, errors, most = (int(v) for v in line.split()[1:])
     return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000,
-            "p95": p95 / 1000, "p99": p99 / 1000, "errors": errors,
+            "p95": p95 / 1000, "p99": p99 / 1000, "max": most / 1000, "errors": errors,
             "client_ms": client_cpu * 1000 / max(1, requests)}
 
 
@@ -279,7 +280,8 @@ async def login_cookie(url: str, username: str, password: str) -> str:
 
 def _row(name: str, r: dict[str, float]) -> str:
     line = (f"{name:9} {r['requests']:>8.0f} {r['rps']:>8.0f} {r['p50']:>8.1f} "
-            f"{r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>6.0f}")
+            f"{r['p95']:>8.1f} {r['p99']:>8.1f} {r.get('max', float('nan')):>8.1f}"
+            f" {r['errors']:>6.0f}")
     if "cpu_ms" in r:
         line += f" {r['cpu_ms']:>8.2f} {r['client_ms']:>6.2f} {r['preempted']:>6.2f}"
     return line
@@ -321,7 +323,8 @@ async def run_members(url: str, ids: list[str], args: argparse.Namespace, pid: i
     print("CPU ms/req: the node's (all its threads); wrk ms: the load generator's; "
           "preempt: times per request the kernel gave the node's CPU to another process")
     print(f"{'page':9} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'p99 ms':>8} {'errors':>6} {'CPU ms/req':>8} {'wrk ms':>6} {'preempt':>6}")
+          f"{'p99 ms':>8} {'max ms':>8} {'errors':>6} {'CPU ms/req':>8} {'wrk ms':>6} "
+          f"{'preempt':>6}")
     base = await _measure(url, mix["home"], args, pid)
     print(_row("anon home", base) + "   (baseline: anonymous, page cache on)")
     worst = 0.0
@@ -343,7 +346,7 @@ async def run_anonymous(url: str, ids: list[str], args: argparse.Namespace) -> f
           f"{args.clients} concurrent connections, closed loop, anonymous page cache "
           f"{'off' if args.no_page_cache else 'on (5 s)'}")
     print(f"{'page':9} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'p99 ms':>8} {'errors':>6}")
+          f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}")
     worst = 0.0
     for name, paths in pages.items():
         if use_wrk:
@@ -356,7 +359,8 @@ async def run_anonymous(url: str, ids: list[str], args: argparse.Namespace) -> f
         worst = max(worst, p99)
         print(f"{name:9} {len(latencies):>8} {len(latencies) / elapsed:>8.0f} "
               f"{statistics.median(latencies) * 1000:>8.1f} "
-              f"{_percentile(latencies, 0.95) * 1000:>8.1f} {p99:>8.1f} {errors:>6}")
+              f"{_percentile(latencies, 0.95) * 1000:>8.1f} {p99:>8.1f} "
+              f"{max(latencies) * 1000:>8.1f} {errors:>6}")
     return worst
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -125,6 +125,38 @@ class StoredDocument(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"StoredDocument({self._document()!r})"
+
+
+_ENTRY_COLUMNS = ("id", "kind", "payer_account", "payee_account", "amount", "memo",
+                  "listing_id", "reverses", "request_id", "signer", "created_at", "seq",
+                  "document", "prev_hash", "hash")
+
+
+def _entries(rows: Sequence[aiosqlite.Row]) -> list[JournalEntry]:
+    """``_entry`` of each of one statement's rows: they share their columns, so each
+    column's position is looked up once, not a row's names listed and zipped per row (the
+    wallet's twenty-one history entries: 134 -> 84 us of its reads, issue 17)."""
+    if not rows:
+        return []
+    where = {name: index for index, name in enumerate(rows[0].keys())}
+    (i_id, i_kind, i_payer, i_payee, i_amount, i_memo, i_listing, i_reverses, i_request,
+     i_signer, i_created, i_seq, i_document, i_prev, i_hash) = (
+        where[name] for name in _ENTRY_COLUMNS)
+    new = object.__new__
+    built = []
+    for row in rows:
+        fields = new(EntryFields)
+        fields.__dict__.update(
+            id=row[i_id], kind=row[i_kind], payer=row[i_payer], payee=row[i_payee],
+            amount=row[i_amount], memo=row[i_memo], listing_id=row[i_listing],
+            reverses=row[i_reverses], request_id=row[i_request], signer=row[i_signer],
+            created_at=row[i_created])
+        entry = new(JournalEntry)
+        entry.__dict__.update(seq=row[i_seq], fields=fields,
+                              document=StoredDocument(row[i_document]),
+                              prev_hash=row[i_prev], hash=row[i_hash])
+        built.append(entry)
+    return built
 
 
 def _entry(row: aiosqlite.Row) -> JournalEntry:
@@ -307,7 +339,7 @@ async def account_entries(
         " ORDER BY seq DESC LIMIT ?",
         (bound, account, bound, account, limit),
     ) as cursor:
-        return [_entry(row) for row in await cursor.fetchall()]
+        return _entries(await cursor.fetchall())
 
 
 async def account_movements(db: aiosqlite.Connection, account: str, *, limit: int

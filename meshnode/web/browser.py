@@ -184,7 +184,8 @@ async def render(
             if member else None,
             "community": ctx.config,
             "path": request.path, "path_qs": request.path_qs, "storage": ctx.store.health,
-            "cached_card": partial(request.app[CARDS].render, env, tr), **context,
+            "cached_card": partial(request.app[CARDS].render, env, tr),
+            "cards": partial(request.app[CARDS].render_all, env, tr), **context,
         }
     )
     response = web.Response(text=page, content_type="text/html", status=status)

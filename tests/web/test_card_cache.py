@@ -53,3 +53,18 @@ def test_card_cache__small_cards_are_capped_by_count() -> None:
         cache.render(env(), tr, {"row": Row(seq, f"Listing {seq}")})
     # Then only the 10 newest are kept
     assert len(cache) == 10
+
+
+def test_card_cache__cards_rendered_together_are_each_card_then_the_separator() -> None:
+    # Given a cache and three listings, one with a title to escape
+    cache = CardCache({})
+    tr = I18n.build(default="en", timezone="UTC", symbol="G", decimals=2).translators["en"]
+    items = [{"row": Row(seq, title)} for seq, title in ((1, "Vélo"), (2, "<b>tarte</b>"),
+                                                          (3, "Soupe"))]
+    # When they are rendered in one call, as home and search do
+    together = cache.render_all(env(), tr, items, "\n")
+    # Then it is what rendering each card, then a line break, gives: escaped, in order
+    assert together == "".join(cache.render(env(), tr, item) + "\n" for item in items)
+    assert together == "<p>Vélo</p>\n<p>&lt;b&gt;tarte&lt;/b&gt;</p>\n<p>Soupe</p>\n"
+    assert hasattr(together, "__html__")  # markup: the page does not escape it again
+    assert cache.render_all(env(), tr, [], "\n") == ""
