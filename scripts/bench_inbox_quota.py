@@ -150,14 +150,14 @@ async def main(quick: bool) -> None:
             _, size = await stored(beta)
             print(f"   small Follows: {small} stored ({size:,} bytes)")
             async with beta.runner.app[CONTEXT].store.transaction() as tx:
-                await tx.execute("DELETE FROM inbox_activities")
+                await tx.execute("DELETE FROM inbox_rows")
             big = await until_429(session, url,
                                   lambda n: sender.follow(n, group, padding=BIG), 10_000)
             _, size = await stored(beta)
             print(f"   250 KB Follows: {big} stored ({size / 2**20:.2f} MiB)")
             print("3. what a peer origin gets stored per hour (then 429)")
             async with beta.runner.app[CONTEXT].store.transaction() as tx:
-                await tx.execute("DELETE FROM inbox_activities")
+                await tx.execute("DELETE FROM inbox_rows")
                 await fq.insert_peer(tx, origin=alpha.config.base_url,
                                      requested=alpha.config.base_url, out_state="peered",
                                      now="2026-01-01T00:00:00Z")
@@ -170,7 +170,7 @@ async def main(quick: bool) -> None:
                   f" {time.perf_counter() - started:.1f} s")
             if not quick:
                 async with beta.runner.app[CONTEXT].store.transaction() as tx:
-                    await tx.execute("DELETE FROM inbox_activities")
+                    await tx.execute("DELETE FROM inbox_rows")
                 small = await until_429(session, url,
                                         lambda n: sender.create(n, kind="Proposal"), 10_000)
                 _, size = await stored(beta)

@@ -76,25 +76,33 @@ async def insert_inbox(
     return await insert_inbox_batch(db, [row]) == 1
 
 
+# The inbox worker takes the oldest unprocessed activities and marks each batch whole, so
+# the marked rows are a prefix of ``inbox_rows`` (migration 0020_ingest18_inbox_marks): the
+# unprocessed ones are those above the last mark (``unprocessed``, ``count_unprocessed``).
+
+
 async def unprocessed(db: aiosqlite.Connection, limit: int) -> list[aiosqlite.Row]:
     """Oldest activities not yet processed."""
-    return await _all(db, "SELECT seq, activity_id, actor, type, body FROM inbox_activities"
-                          " WHERE processed_at IS NULL ORDER BY seq LIMIT ?", (limit,))
+    return await _all(db, "SELECT seq, activity_id, actor, type, body FROM inbox_rows"
+                          " WHERE seq > (SELECT coalesce(max(seq), 0) FROM inbox_marks)"
+                          " ORDER BY seq LIMIT ?", (limit,))
 
 
 async def mark_processed_many(
     db: aiosqlite.Connection, outcomes: list[tuple[int, str]], processed_at: str
 ) -> None:
-    """Record the outcomes ``(seq, outcome)`` of a processed batch in one statement."""
+    """Record the outcomes ``(seq, outcome)`` of a processed batch in one statement: a small
+    row each in ``inbox_marks`` (rewriting the activity's row to mark it cost a page of WAL
+    per activity, issue 17)."""
     await db.executemany(
-        "UPDATE inbox_activities SET processed_at = ?, outcome = ? WHERE seq = ?",
-        [(processed_at, outcome[:500], seq) for seq, outcome in outcomes],
+        "INSERT OR REPLACE INTO inbox_marks (seq, processed_at, outcome) VALUES (?, ?, ?)",
+        [(seq, processed_at, outcome[:500]) for seq, outcome in outcomes],
     )
 
 
 async def count_inbox(db: aiosqlite.Connection) -> int:
     """Number of stored inbox activities."""
-    row = await _one(db, "SELECT count(*) FROM inbox_activities")
+    row = await _one(db, "SELECT count(*) FROM inbox_rows")
     return int(row[0])
 
 
@@ -280,9 +288,10 @@ async def known_activity_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> se
         return set()
     marks = ", ".join("?" for _ in ids)
     # One that was refused or failed is pulled again: catch-up also repairs those.
-    rows = await _all(db, f"SELECT activity_id FROM inbox_activities"  # noqa: S608
-                          f" WHERE activity_id IN ({marks}) AND (outcome IS NULL OR"
-                          " (outcome NOT LIKE 'rejected%' AND outcome NOT LIKE 'failed%'))",
+    rows = await _all(db, "SELECT r.activity_id FROM inbox_rows r"  # noqa: S608
+                          " LEFT JOIN inbox_marks m ON m.seq = r.seq"
+                          f" WHERE r.activity_id IN ({marks}) AND (m.outcome IS NULL OR"
+                          " (m.outcome NOT LIKE 'rejected%' AND m.outcome NOT LIKE 'failed%'))",
                       list(ids))
     return {row[0] for row in rows}
 
@@ -317,7 +326,7 @@ async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, Any]
     (ids already stored are ignored: replays). Each row records its actor's origin and
     its size in bytes, which the per-origin quota counts."""
     cursor = await db.executemany(
-        "INSERT OR IGNORE INTO inbox_activities (activity_id, actor, type, body, received_at,"
+        "INSERT OR IGNORE INTO inbox_rows (activity_id, actor, type, body, received_at,"
         " origin, size) VALUES (:activity_id, :actor, :activity_type, :body, :received_at,"
         " :origin, :size)",
         [row if "size" in row and "origin" in row else
@@ -331,7 +340,7 @@ async def inbox_window(db: aiosqlite.Connection, origin: str,
                        since: str) -> list[tuple[str, int]]:
     """``(received_at, size)`` of what ``origin`` got stored since ``since``, oldest first
     (the quota window; a covering index makes this an index-only scan)."""
-    rows = await _all(db, "SELECT received_at, size FROM inbox_activities"
+    rows = await _all(db, "SELECT received_at, size FROM inbox_rows"
                           " WHERE origin = ? AND received_at > ? ORDER BY received_at",
                       (origin, since))
     return [(row[0], int(row[1])) for row in rows]
@@ -339,16 +348,19 @@ async def inbox_window(db: aiosqlite.Connection, origin: str,
 
 async def prune_inbox(db: aiosqlite.Connection, processed_before: str, limit: int) -> int:
     """Delete up to ``limit`` activities processed before ``processed_before``."""
+    # A row's mark goes with it (trigger ``inbox_rows_deleted``); what is left unmarked above
+    # the last mark is still exactly what waits (``unprocessed``), whichever rows go.
     cursor = await db.execute(
-        "DELETE FROM inbox_activities WHERE seq IN (SELECT seq FROM inbox_activities"
-        " WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY processed_at LIMIT ?)",
+        "DELETE FROM inbox_rows WHERE seq IN (SELECT seq FROM inbox_marks"
+        " WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
         (processed_before, limit))
     return cursor.rowcount
 
 
 async def count_unprocessed(db: aiosqlite.Connection) -> int:
     """How many stored activities wait for processing."""
-    row = await _one(db, "SELECT count(*) FROM inbox_activities WHERE processed_at IS NULL")
+    row = await _one(db, "SELECT count(*) FROM inbox_rows"
+                         " WHERE seq > (SELECT coalesce(max(seq), 0) FROM inbox_marks)")
     return int(row[0]) if row else 0
 
 

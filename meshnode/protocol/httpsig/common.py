@@ -12,6 +12,7 @@ import nacl.exceptions
 import nacl.signing
 
 from meshnode.protocol.errors import SignatureError
+from meshnode.protocol.records import quick_init
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -86,6 +87,7 @@ def _require_field(lines: Mapping[str, list[str]], name: str) -> str:
 # --------------------------------------------------------------------------- results
 
 
+@quick_init  # 14 fields, built on every signed request: 1.7 -> ~0.5 µs (issue 17)
 @dataclass(frozen=True)
 class ParsedSignature:
     """A signature read from a request, ready to verify once the key is known.
