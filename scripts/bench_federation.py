@@ -252,6 +252,7 @@ class IngestRun:
     loop_cpu_per_listing: float  # of which its main thread's: the event loop (door, worker)
     timeline: tuple[float, float, float]  # seconds to: last 202, last stored, found by search
     budget: ingest_budget.Budget  # the required steps on the same listings, in-process
+    overhead: ingest_budget.Overhead  # named steps that are not required, in-process
 
     @property
     def ratio(self) -> float:
@@ -306,8 +307,9 @@ async def ingest_node_process(root: Path, total: int, profile: Path | None = Non
         await alpha.stop()
     # The required steps on the same listings, the node stopped (not competing for the core).
     budget = await ingest_budget.measure(requests, url, documents, bytes(public_key))
+    overhead = await ingest_budget.measure_overhead(requests, url, documents)
     return IngestRun(base, base_fsync, rate, total / seconds, cpu, loop_cpu,
-                     (sent, stored, seconds), budget)
+                     (sent, stored, seconds), budget, overhead)
 
 
 def signed_creates(ctx: Any, alice: Any, documents: list[dict[str, Any]], url: str
@@ -483,7 +485,11 @@ async def ingest_mode(listings_count: int, runs: int, profile: Path | None) -> N
           f"{median.cpu_per_listing * 1e6:,.0f} µs per listing, of which the event loop's "
           f"thread (door and worker) {median.loop_cpu_per_listing * 1e6:,.0f} µs, SQLite's "
           f"threads {(median.cpu_per_listing - median.loop_cpu_per_listing) * 1e6:,.0f} µs")
-    for line in median.budget.lines(median.cpu_per_listing * 1e6, median.baseline):
+    node_cpu = median.cpu_per_listing * 1e6
+    for line in median.budget.lines(node_cpu, median.baseline):
+        print(line)
+    rest = node_cpu - median.budget.total - median.overhead.total
+    for line in median.overhead.lines(rest):
         print(line)
     if profile is not None:
         print_profile(profile, listings_count)
