@@ -253,6 +253,7 @@ class IngestRun:
     timeline: tuple[float, float, float]  # seconds to: last 202, last stored, found by search
     budget: ingest_budget.Budget  # the required steps on the same listings, in-process
     overhead: ingest_budget.Overhead  # named steps that are not required, in-process
+    http_floor: float  # µs of CPU per request of aiohttp alone (scripts/http_floor.py)
 
     @property
     def ratio(self) -> float:
@@ -308,8 +309,9 @@ async def ingest_node_process(root: Path, total: int, profile: Path | None = Non
     # The required steps on the same listings, the node stopped (not competing for the core).
     budget = await ingest_budget.measure(requests, url, documents, bytes(public_key))
     overhead = await ingest_budget.measure_overhead(requests, url, documents)
+    floor = await http_floor(requests)
     return IngestRun(base, base_fsync, rate, total / seconds, cpu, loop_cpu,
-                     (sent, stored, seconds), budget, overhead)
+                     (sent, stored, seconds), budget, overhead, floor)
 
 
 def signed_creates(ctx: Any, alice: Any, documents: list[dict[str, Any]], url: str
@@ -327,6 +329,26 @@ def signed_creates(ctx: Any, alice: Any, documents: list[dict[str, Any]], url: s
         requests.append((body, signed_post_headers("rfc9421-ed25519", url, body, key=key,
                                                    key_id=f"{actor}#ed25519-key", now=now)))
     return requests
+
+
+async def http_floor(requests: list[tuple[bytes, dict[str, str]]]) -> float:
+    """µs of CPU per request of aiohttp alone (``scripts/http_floor.py``: read the body,
+    answer 202) for the same requests from the same client: the HTTP part of the node's
+    overhead that its own code cannot remove."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+        [sys.executable, "-m", "scripts.http_floor", str(port)])
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}/inbox"
+        cpu_before = cpu_seconds(process.pid)
+        await _send_creates(requests, url)
+        return (cpu_seconds(process.pid) - cpu_before) / len(requests) * 1e6
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 async def _send_creates(requests: list[tuple[bytes, dict[str, str]]], url: str
@@ -489,7 +511,7 @@ async def ingest_mode(listings_count: int, runs: int, profile: Path | None) -> N
     for line in median.budget.lines(node_cpu, median.baseline):
         print(line)
     rest = node_cpu - median.budget.total - median.overhead.total
-    for line in median.overhead.lines(rest):
+    for line in median.overhead.lines(rest, median.http_floor):
         print(line)
     if profile is not None:
         print_profile(profile, listings_count)

@@ -123,8 +123,9 @@ class Overhead:
         return (self.signature_parse + self.ld_read + self.policy + self.stored_text
                 + self.proposal + self.announce)
 
-    def lines(self, unexplained: float) -> list[str]:
-        """The named overhead and what is left of the gap (µs)."""
+    def lines(self, unexplained: float, http_floor: float) -> list[str]:
+        """The named overhead, then what is left of the gap (µs): ``http_floor`` of it is
+        aiohttp alone answering the same requests (``scripts/http_floor.py``)."""
         rows = [("door: signature header parse + replay window", self.signature_parse),
                 ("door: JSON-LD reading + activity head", self.ld_read),
                 ("door + worker: inbox policy (decide) twice", self.policy),
@@ -134,8 +135,11 @@ class Overhead:
         out = ["  overhead measured in-process (not required steps, µs of CPU):"]
         out += [f"    {label:<62}{value:8.1f}" for label, value in rows]
         out += [f"    {'sum of named overhead':<62}{self.total:8.1f}",
-                f"    {'rest: HTTP (aiohttp), event loop, aiosqlite hops, awaits':<62}"
-                f"{unexplained:8.1f}"]
+                f"    {'rest (node CPU - required - named overhead)':<62}{unexplained:8.1f}",
+                f"      {'of which aiohttp alone, same requests (http_floor.py)':<60}"
+                f"{http_floor:8.1f}",
+                f"      {'left: middlewares, awaits, loop turns, aiosqlite hops':<60}"
+                f"{unexplained - http_floor:8.1f}"]
         return out
 
 
