@@ -106,3 +106,52 @@ def test_inbox_marks__migration_keeps_the_processed_prefix(
         "SELECT seq FROM inbox_rows WHERE seq > (SELECT coalesce(max(seq), 0)"
         " FROM inbox_marks) ORDER BY seq")] == [3, 4]
     conn.close()
+
+
+async def test_inbox_batch__one_statement_ignores_replays_within_and_across_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given statements of at most 3 rows (so a batch of 7 takes three statements)
+    monkeypatch.setattr(fq, "ROWS_PER_STATEMENT", 3)
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        # When a batch of 7 carries activity 2 twice (a replay arriving in the same group),
+        # then a second batch carries activity 5 again and one new activity
+        rows = [_row(n) for n in (0, 1, 2, 2, 3, 4, 5)]
+        async with store.transaction() as tx:
+            first = await fq.insert_inbox_batch(tx, rows)
+        async with store.transaction() as tx:
+            second = await fq.insert_inbox_batch(tx, [_row(5), _row(6)])
+        # Then only new activities count and are stored, each once, in arrival order
+        assert (first, second) == (6, 1)
+        stored = await fq.unprocessed(store.reader, 100)
+        assert [row["activity_id"].rsplit("/", 1)[1] for row in stored] == [
+            "0", "1", "2", "3", "4", "5", "6"]
+        # ... with the origin and size the quota counts, computed when not given
+        async with store.reader.execute("SELECT origin, size FROM inbox_rows WHERE seq = ?",
+                                        (stored[0]["seq"],)) as cursor:
+            assert tuple(await cursor.fetchone()) == ("http://a.example", len('{"n":0}'))
+    finally:
+        await store.close()
+
+
+async def test_inbox_marks__many_marks_span_several_statements(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 5 stored activities and statements of at most 2 rows
+    monkeypatch.setattr(fq, "ROWS_PER_STATEMENT", 2)
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        async with store.transaction() as tx:
+            await fq.insert_inbox_batch(tx, [_row(n) for n in range(5)])
+        rows = await fq.unprocessed(store.reader, 5)
+        # When all five are marked, each with its own outcome
+        async with store.transaction() as tx:
+            await fq.mark_processed_many(tx, [(row["seq"], f"outcome {n}")
+                                              for n, row in enumerate(rows)],
+                                         "2026-11-26T10:00:05Z")
+        # Then every mark is written and none is left to process
+        assert [outcome for _, _, outcome in await _outcomes(store)] == [
+            f"outcome {n}" for n in range(5)]
+        assert await fq.unprocessed(store.reader, 5) == []
+        assert fq.multi_row("INSERT INTO t VALUES ", []) == []
+    finally:
+        await store.close()
