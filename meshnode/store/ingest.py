@@ -2,9 +2,8 @@
 
 Each ``await`` on aiosqlite is a hop to the connection's thread and back; storing listings one
 by one cost about ten hops each. These queries read the batch's existing rows with one
-``IN (...)`` and write it with multi-row INSERTs (``store.federation.multi_row``: one step
-per statement, where ``executemany`` gave the GIL up and took it back around every row's
-step, each time waiting for the busy event loop). The full-text index follows through its triggers in the same
+``IN (...)`` and write it with ``executemany`` (one prepared statement, run for every row in
+the connection's thread). The full-text index follows through its triggers in the same
 transaction: FTS5 gathers the batch's new terms in memory and writes them as one new
 segment when the transaction commits (https://sqlite.org/fts5.html#the_automerge_option).
 """
@@ -19,7 +18,6 @@ import aiosqlite
 from meshnode.protocol.records import quick_init
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.store.db import query
-from meshnode.store.federation import multi_row
 from meshnode.store.listings import (
     RETURNED,
     ListingColumns,
@@ -84,13 +82,13 @@ async def insert_remote_listings(db: aiosqlite.Connection,
     for sql, params in insert_statements([_listing_values(row) for row in rows], _RETURNING):
         returned = await db.execute_fetchall(sql, params)
         stored.update((row.id, row) for row in listing_rows(list(returned)))
-    for sql, params in multi_row(
-            "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
-            " verified, key_id, key_fingerprint, rule, checked_at, check_error) VALUES ",
-            [(r.listing_id, 1, "", r.published_at, int(r.check.verified), r.check.key_id,
-              r.check.fingerprint, r.check.rule, r.check.checked_at, r.check.error)
-             for r in rows]):
-        await db.execute(sql, params)
+    await db.executemany(
+        "INSERT INTO listing_versions (listing_id, version, signed_object, created_at,"
+        " verified, key_id, key_fingerprint, rule, checked_at, check_error)"
+        " VALUES (?, 1, '', ?, ?, ?, ?, ?, ?, ?)",
+        [(r.listing_id, r.published_at, int(r.check.verified),
+          r.check.key_id, r.check.fingerprint, r.check.rule, r.check.checked_at,
+          r.check.error) for r in rows])
     return [stored[row.listing_id] for row in rows]
 
 
@@ -112,12 +110,10 @@ async def queue_announces(db: aiosqlite.Connection, announces: Sequence[QueuedAn
     """Log public Announces in the outbox and queue their deliveries, due now (what
     ``services.publishing.queue_activity`` does for one). Ids must be new
     (``logged_activity_ids``)."""
-    for sql, params in multi_row(
-            "INSERT INTO outbox_activities (activity_id, actor, type, object_id, public, body,"
-            " created_at) VALUES ",
-            [(a.activity_id, a.actor, "Announce", a.object_id, 1, a.body, now)
-             for a in announces]):
-        await db.execute(sql, params)
+    await db.executemany(
+        "INSERT INTO outbox_activities (activity_id, actor, type, object_id, public, body,"
+        " created_at) VALUES (?, ?, 'Announce', ?, 1, ?, ?)",
+        [(a.activity_id, a.actor, a.object_id, a.body, now) for a in announces])
     deliveries = [(host, inbox, now, now, a.activity_id)
                   for a in announces for inbox, host in a.inboxes]
     if deliveries:
