@@ -10,26 +10,6 @@ import aiosqlite
 from meshnode.protocol.activities import RemoteActor, origin_of
 from meshnode.store.db import query
 
-# Rows per multi-row INSERT: at most 7 variables each, well under SQLite's default limit
-# of 32,766 (https://sqlite.org/limits.html#max_variable_number).
-ROWS_PER_STATEMENT = 500
-
-
-def multi_row(insert: str, rows: Sequence[tuple[object, ...]]
-              ) -> list[tuple[str, list[object]]]:
-    """``(sql, parameters)`` inserting ``rows`` ``ROWS_PER_STATEMENT`` at a time: ``insert``
-    (ending in ``VALUES ``) followed by one ``(?, ...)`` group per row. One statement rather
-    than ``executemany``: the sqlite3 module gives up and takes back the GIL around each
-    row's step, and each time the event loop's thread is running Python the writer's thread
-    waits for it (issue 17: the door's group commits and the worker's marks)."""
-    if not rows:
-        return []
-    group = "(" + ",".join("?" * len(rows[0])) + ")"
-    return [(insert + ",".join([group] * len(chunk)),
-             [value for row in chunk for value in row])
-            for chunk in (rows[start:start + ROWS_PER_STATEMENT]
-                          for start in range(0, len(rows), ROWS_PER_STATEMENT))]
-
 
 async def _one(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     async with query(db, sql, params) as cursor:
@@ -114,10 +94,10 @@ async def mark_processed_many(
     """Record the outcomes ``(seq, outcome)`` of a processed batch in one statement: a small
     row each in ``inbox_marks`` (rewriting the activity's row to mark it cost a page of WAL
     per activity, issue 17)."""
-    for sql, params in multi_row(
-            "INSERT OR REPLACE INTO inbox_marks (seq, processed_at, outcome) VALUES ",
-            [(seq, processed_at, outcome[:500]) for seq, outcome in outcomes]):
-        await db.execute(sql, params)
+    await db.executemany(
+        "INSERT OR REPLACE INTO inbox_marks (seq, processed_at, outcome) VALUES (?, ?, ?)",
+        [(seq, processed_at, outcome[:500]) for seq, outcome in outcomes],
+    )
 
 
 async def count_inbox(db: aiosqlite.Connection) -> int:
@@ -345,16 +325,15 @@ async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, Any]
     """Store many authenticated activities in one statement; return how many were new
     (ids already stored are ignored: replays). Each row records its actor's origin and
     its size in bytes, which the per-origin quota counts."""
-    added = 0
-    for sql, params in multi_row(
-            "INSERT OR IGNORE INTO inbox_rows (activity_id, actor, type, body, received_at,"
-            " origin, size) VALUES ",
-            [(row["activity_id"], row["actor"], row["activity_type"], row["body"],
-              row["received_at"], row["origin"] if "origin" in row else origin_of(row["actor"]),
-              row["size"] if "size" in row else len(row["body"].encode())) for row in rows]):
-        cursor = await db.execute(sql, params)
-        added += max(cursor.rowcount, 0)
-    return added
+    cursor = await db.executemany(
+        "INSERT OR IGNORE INTO inbox_rows (activity_id, actor, type, body, received_at,"
+        " origin, size) VALUES (:activity_id, :actor, :activity_type, :body, :received_at,"
+        " :origin, :size)",
+        [row if "size" in row and "origin" in row else
+         {**row, "origin": origin_of(row["actor"]), "size": len(row["body"].encode())}
+         for row in rows],
+    )
+    return max(cursor.rowcount, 0)
 
 
 async def inbox_window(db: aiosqlite.Connection, origin: str,
