@@ -46,6 +46,7 @@ from scripts.bench_federation import (
     _send_creates,
     cpu_seconds,
     print_profile,
+    signed_creates,
 )
 from tests.nodeproc import wait_healthy
 
@@ -109,7 +110,8 @@ async def door_run(root: Path, total: int, profile: Path | None = None
         base = door_baseline(json.dumps(documents[0]).encode())
         cpu_before = cpu_seconds(process.pid)
         loop_before = cpu_seconds(process.pid, process.pid)
-        rate, _ = await _send_creates(ctx, alice, documents, f"{beta.base_url}/inbox")
+        url = f"{beta.base_url}/inbox"
+        rate, _ = await _send_creates(signed_creates(ctx, alice, documents, url), url)
         cpu = (cpu_seconds(process.pid) - cpu_before) / total
         loop_cpu = (cpu_seconds(process.pid, process.pid) - loop_before) / total
         return rate, cpu, loop_cpu, base

@@ -54,6 +54,7 @@ from meshnode.services.node import init_node
 from meshnode.store import federation as fq
 from meshnode.store.listings import get_listing_by_object_id
 from meshnode.web.appkeys import CONTEXT
+from scripts import ingest_budget
 from tests.nodeproc import wait_healthy
 
 RIDE: dict[str, Any] = {
@@ -141,7 +142,8 @@ async def ingest(root: Path, total: int) -> float:
     view = await listings.create_listing(ctx, alice, RIDE)
     try:
         documents = _distinct_listings(ctx, alice, view.row.signed_object, total)
-        rate, _ = await _send_creates(ctx, alice, documents, f"{beta.config.base_url}/inbox")
+        url = f"{beta.config.base_url}/inbox"
+        rate, _ = await _send_creates(signed_creates(ctx, alice, documents, url), url)
         return rate
     finally:
         await alpha.stop()
@@ -164,13 +166,15 @@ def _distinct_listings(ctx: Any, alice: Any, signed: str, total: int) -> list[di
 
 
 def ingest_baseline(document: dict[str, Any], public_key: bytes, seconds: float = 1.0
-                    ) -> tuple[float, float]:
+                    ) -> tuple[float, float, float]:
     """What one core can do per listing with no server around it: parse the listing, verify
     its eddsa-jcs-2022 proof (JCS canonicalisation, SHA-256, Ed25519) and insert it (WAL,
     synchronous=FULL). Per second: (committed by batches of ``INBOX_BATCH``, as the inbox
-    worker does; each committed alone, one fsync each: the disk's figure)."""
+    worker does; each committed alone, one fsync each: the disk's figure; the batched rate
+    per second of this process's CPU, which other processes on the machine do not lower)."""
     body = json.dumps(document)
     rates = []
+    cpu_started = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "b.db", isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -186,8 +190,10 @@ def ingest_baseline(document: dict[str, Any], public_key: bytes, seconds: float 
                 conn.execute("COMMIT")
                 count += batch
             rates.append(count / (time.perf_counter() - start))
+            if batch == INBOX_BATCH:
+                rates.append(count / (time.process_time() - cpu_started))
         conn.close()
-    return rates[0], rates[1]
+    return rates[0], rates[2], rates[1]
 
 
 def cpu_seconds(pid: int, tid: int | None = None) -> float:
@@ -249,6 +255,10 @@ class IngestRun:
     cpu_per_listing: float  # seconds of the node's CPU (all threads) per listing
     loop_cpu_per_listing: float  # of which its main thread's: the event loop (door, worker)
     timeline: tuple[float, float, float]  # seconds to: last 202, last stored, found by search
+    budget: ingest_budget.Budget  # the required steps on the same listings, in-process
+    overhead: ingest_budget.Overhead  # named steps that are not required, in-process
+    http_floor: float  # µs of CPU per request of aiohttp alone (scripts/http_floor.py)
+    baseline_cpu: float  # the baseline per second of CPU (batched commits)
 
     @property
     def ratio(self) -> float:
@@ -285,29 +295,33 @@ async def ingest_node_process(root: Path, total: int, profile: Path | None = Non
         view = await listings.create_listing(ctx, alice, RIDE)
         documents = _distinct_listings(ctx, alice, view.row.signed_object, total)
         public_key = members.member_identity(ctx, alice).signing_key.verify_key.encode()
-        base, base_fsync = ingest_baseline(documents[0], bytes(public_key))
+        base, base_fsync, base_cpu = ingest_baseline(documents[0], bytes(public_key))
         cpu_before = cpu_seconds(process.pid)
         loop_before = cpu_seconds(process.pid, process.pid)  # the main thread: the loop
-        rate, start = await _send_creates(ctx, alice, documents, f"{beta.base_url}/inbox")
+        url = f"{beta.base_url}/inbox"
+        requests = signed_creates(ctx, alice, documents, url)
+        rate, start = await _send_creates(requests, url)
         sent = time.perf_counter() - start
         last = await _wait_processed(beta.database_path, total, start)
         stored = time.perf_counter() - start
         seconds = await _wait_searchable(beta.database_path, beta.base_url, token, last, start)
         cpu = (cpu_seconds(process.pid) - cpu_before) / total
         loop_cpu = (cpu_seconds(process.pid, process.pid) - loop_before) / total
-        return IngestRun(base, base_fsync, rate, total / seconds, cpu, loop_cpu,
-                         (sent, stored, seconds))
     finally:
         process.terminate()
         process.wait(timeout=60)
         await alpha.stop()
+    # The required steps on the same listings, the node stopped (not competing for the core).
+    budget = await ingest_budget.measure(requests, url, documents, bytes(public_key))
+    overhead = await ingest_budget.measure_overhead(requests, url, documents)
+    floor = await http_floor(requests)
+    return IngestRun(base, base_fsync, rate, total / seconds, cpu, loop_cpu,
+                     (sent, stored, seconds), budget, overhead, floor, base_cpu)
 
 
-async def _send_creates(ctx: Any, alice: Any, documents: list[dict[str, Any]], url: str
-                        ) -> tuple[float, float]:
-    """Send a signed Create of each document from 32 connections; (202s per second, start
-    time)."""
-    total = len(documents)
+def signed_creates(ctx: Any, alice: Any, documents: list[dict[str, Any]], url: str
+                   ) -> list[tuple[bytes, dict[str, str]]]:
+    """A signed Create (body, headers) of each document, by alice, for ``url``."""
     actor = f"{ctx.config.base_url}/users/alice"
     key = members.member_identity(ctx, alice).signing_key
     now = int(time.time())
@@ -319,6 +333,33 @@ async def _send_creates(ctx: Any, alice: Any, documents: list[dict[str, Any]], u
         body = json.dumps(create).encode()
         requests.append((body, signed_post_headers("rfc9421-ed25519", url, body, key=key,
                                                    key_id=f"{actor}#ed25519-key", now=now)))
+    return requests
+
+
+async def http_floor(requests: list[tuple[bytes, dict[str, str]]]) -> float:
+    """µs of CPU per request of aiohttp alone (``scripts/http_floor.py``: read the body,
+    answer 202) for the same requests from the same client: the HTTP part of the node's
+    overhead that its own code cannot remove."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+        [sys.executable, "-m", "scripts.http_floor", str(port)])
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}/inbox"
+        cpu_before = cpu_seconds(process.pid)
+        await _send_creates(requests, url)
+        return (cpu_seconds(process.pid) - cpu_before) / len(requests) * 1e6
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+async def _send_creates(requests: list[tuple[bytes, dict[str, str]]], url: str
+                        ) -> tuple[float, float]:
+    """Send the signed requests from 32 connections; (202s per second, start time)."""
+    total = len(requests)
     async with aiohttp.ClientSession() as session, session.post(
             url, data=requests[0][0], headers=requests[0][1]) as response:
         assert response.status == 202, response.status  # the node fetched alice's key
@@ -457,7 +498,7 @@ async def ingest_mode(listings_count: int, runs: int, profile: Path | None) -> N
               f"{(run.cpu_per_listing - run.loop_cpu_per_listing) * 1e6:,.0f});"
               f" load {os.getloadavg()[0]:.1f}; last 202 after "
               f"{run.timeline[0]:.2f} s, all stored {run.timeline[1]:.2f} s, found by search "
-              f"{run.timeline[2]:.2f} s")
+              f"{run.timeline[2]:.2f} s; required steps {run.budget.total:,.0f} µs")
     median = sorted(results, key=lambda run: run.processed)[len(results) // 2]
     print(f"(2b/2c) ingest of {listings_count:,} distinct signed Creates into a `meshnode run`"
           f" (median of {runs} fresh nodes by end-to-end rate):")
@@ -471,6 +512,12 @@ async def ingest_mode(listings_count: int, runs: int, profile: Path | None) -> N
           f"{median.cpu_per_listing * 1e6:,.0f} µs per listing, of which the event loop's "
           f"thread (door and worker) {median.loop_cpu_per_listing * 1e6:,.0f} µs, SQLite's "
           f"threads {(median.cpu_per_listing - median.loop_cpu_per_listing) * 1e6:,.0f} µs")
+    node_cpu = median.cpu_per_listing * 1e6
+    for line in median.budget.lines(node_cpu, median.baseline_cpu):
+        print(line)
+    rest = node_cpu - median.budget.total - median.overhead.total
+    for line in median.overhead.lines(rest, median.http_floor):
+        print(line)
     if profile is not None:
         print_profile(profile, listings_count)
     print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
