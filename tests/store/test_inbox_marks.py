@@ -92,9 +92,8 @@ def test_inbox_marks__migration_keeps_the_processed_prefix(
                      " '2026-11-26T10:00:00Z', ?, ?, 'http://a.example', 2)",
                      (seq, f"http://a.example/activities/{seq}", processed_at, outcome))
     conn.close()
-    # When the migration runs (later ones are not this test's)
-    monkeypatch.setattr(store_db, "migration_scripts",
-                        lambda: [(name, sql) for name, sql in every if name <= MARKS])
+    # When the migration runs
+    monkeypatch.setattr(store_db, "migration_scripts", lambda: every)
     assert store_db.initialise_database(path) == [MARKS]
     # Then the processed prefix keeps its marks; the rows from the first unprocessed one on
     # wait (processing one again has no further effect)

@@ -72,24 +72,6 @@ def test_search__text_matches_are_sorted_from_the_covering_index(tmp_path: Path)
     conn.close()
 
 
-def test_search__a_walk_newest_first_reads_the_index_alone(tmp_path: Path) -> None:
-    """Given a node's database, when a frequent word walks ``listings_newest`` with filters,
-    then the walk reads the index alone (migration 0021: each entry looked its row up in the
-    table to test the filters, issue 17)."""
-    initialise_database(tmp_path / "db.sqlite3")
-    conn = sqlite3.connect(tmp_path / "db.sqlite3")
-    conn.create_function("haversine_km", 4, lambda *_: 0.0)
-    for filters in (SearchFilters(text="velo", kind="offer", price="free", near=(45.7, 4.8),
-                                  category="give", now="x"), SearchFilters(now="x")):
-        clauses, params = _where(filters)  # _index_hint's choice for a walk:
-        plan = " ".join(str(row[3]) for row in conn.execute(
-            "EXPLAIN QUERY PLAN SELECT l.seq FROM listings l INDEXED BY listings_newest"
-            f" WHERE {' AND '.join(clauses)}"
-            " ORDER BY l.published_at DESC, l.seq DESC LIMIT 21", params))
-        assert "COVERING INDEX listings_newest" in plan
-    conn.close()
-
-
 async def test_search__a_words_count_is_kept_until_a_listing_is_added(
     client: TestClient, ctx: NodeContext, alice: TestMember, clock: FakeClock,
 ) -> None:
