@@ -185,7 +185,7 @@ def drive_wrk(url: str, paths: list[str], clients: int, seconds: int,
         script.write(WRK_SCRIPT % (", ".join(encoded), ", ".join(table)))
     spent = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
-        ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "-s", script.name, url],
+        ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "-s", script.name, url],
         capture_output=True, text=True, check=True,
     )
     Path(script.name).unlink()

@@ -26,10 +26,10 @@ import sqlite3
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from aiohttp import web
@@ -38,6 +38,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from meshnode.app import create_app
 from meshnode.config import Config
 from meshnode.services.node import init_node
+from meshnode.web.appkeys import CONTEXT
 
 
 def _bench_web() -> ModuleType:
@@ -68,45 +69,129 @@ async def _signed_in(client: TestClient[web.Request, web.Application]) -> None:
         raise RuntimeError(f"login refused: {response.status}")
 
 
+class _TimedCursor:
+    """A ``sqlite3.Cursor`` whose statement and fetches are timed (``StatementLog``)."""
+
+    def __init__(self, log: StatementLog, cursor: sqlite3.Cursor) -> None:
+        object.__setattr__(self, "_log", log)
+        object.__setattr__(self, "_cursor", cursor)
+        object.__setattr__(self, "_sql", "")
+
+    def execute(self, sql: str, parameters: Any = ()) -> _TimedCursor:
+        """As ``sqlite3.Cursor.execute``, timed."""
+        object.__setattr__(self, "_sql", sql)
+        self._log.params[sql] = parameters
+        self._timed(self._cursor.execute, sql, parameters, count=1)
+        return self
+
+    def executemany(self, sql: str, rows: Any) -> _TimedCursor:
+        """As ``sqlite3.Cursor.executemany``, timed."""
+        object.__setattr__(self, "_sql", sql)
+        self._timed(self._cursor.executemany, sql, rows, count=1)
+        return self
+
+    def _timed(self, call: Any, *args: Any, count: int = 0) -> Any:
+        began = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            self._log.add(self._sql, time.perf_counter() - began, count)
+
+    def fetchall(self) -> list[Any]:
+        """As ``sqlite3.Cursor.fetchall``, timed."""
+        return cast(list[Any], self._timed(self._cursor.fetchall))
+
+    def fetchone(self) -> Any:
+        """As ``sqlite3.Cursor.fetchone``, timed."""
+        return self._timed(self._cursor.fetchone)
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        """As ``sqlite3.Cursor.fetchmany``, timed."""
+        return cast(list[Any], self._timed(self._cursor.fetchmany, size))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._cursor, name, value)  # row_factory
+
+
+class _TimedConnection:
+    """Stands for a ``sqlite3.Connection`` in its aiosqlite thread: every statement, whatever
+    store path runs it (``query``, ``reads_together``, ``in_connection_thread`` work),
+    is counted and timed, fetches included."""
+
+    def __init__(self, log: StatementLog, conn: sqlite3.Connection) -> None:
+        self._log, self._conn = log, conn
+
+    def cursor(self) -> _TimedCursor:
+        """As ``sqlite3.Connection.cursor``, timed."""
+        return _TimedCursor(self._log, self._conn.cursor())
+
+    def execute(self, sql: str, parameters: Any = ()) -> _TimedCursor:
+        """As ``sqlite3.Connection.execute``, timed."""
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Any) -> _TimedCursor:
+        """As ``sqlite3.Connection.executemany``, timed."""
+        return self.cursor().executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 class StatementLog:
-    """Times every ``execute_fetchall`` in aiosqlite's thread (a diagnostic, not for the node)."""
+    """Times every statement the store runs (a diagnostic, not for the node).
+
+    The store reaches SQLite three ways (``store.db.query`` through aiosqlite,
+    ``reads_together`` and ``in_connection_thread`` with the ``sqlite3`` connection in its
+    thread): this wraps the ``sqlite3`` connection each aiosqlite connection holds, so all
+    three are seen. Also counts the trips to the connections' threads (``_execute``)."""
 
     def __init__(self) -> None:
         self.spent: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
         self.params: dict[str, Any] = {}  # each statement's last parameters (aiosqlite: Any)
+        self.trips = 0
         self.on = False
 
-    def install(self) -> None:
-        """Wrap ``aiosqlite.Connection._execute_fetchall`` for this process."""
-        original = aiosqlite.Connection._execute_fetchall
+    def add(self, sql: str, seconds: float, count: int = 1) -> None:
+        """Record ``seconds`` spent in ``sql`` (while on)."""
+        if self.on:
+            self.spent[sql] += seconds
+            self.count[sql] += count
+
+    def install(self, *connections: aiosqlite.Connection) -> None:
+        """Wrap each connection's ``sqlite3`` connection, and count their thread trips."""
+        for db in connections:
+            db._connection = cast(sqlite3.Connection, _TimedConnection(self, db._conn))
+        original = aiosqlite.Connection._execute
         profiler = self
 
-        # Named as the method it replaces (``self``, the connection): mypy checks the names.
-        def timed(self: aiosqlite.Connection, sql: str, parameters: Any
-                  ) -> Iterable[sqlite3.Row]:
-            began = time.perf_counter()
-            try:
-                return original(self, sql, parameters)
-            finally:
-                if profiler.on:
-                    profiler.spent[sql] += time.perf_counter() - began
-                    profiler.count[sql] += 1
-                    profiler.params[sql] = parameters
+        async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any
+                          ) -> Any:
+            if profiler.on:
+                profiler.trips += 1
+            return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
-        aiosqlite.Connection._execute_fetchall = timed  # type: ignore[method-assign]
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
 
     def report(self, database: Path, pages: int) -> None:
         """Statements by total time, per page, with their query plans."""
         db = sqlite3.connect(database)
         db.create_function("haversine_km", 4, lambda *_: 0.0)
         total = sum(self.spent.values()) / pages * 1000
-        print(f"{sum(self.count.values()) / pages:.1f} statements per page, {total:.2f} ms")
+        print(f"{sum(self.count.values()) / pages:.1f} statements per page, {total:.2f} ms, "
+              f"{self.trips / pages:.1f} trips to a connection's thread per page")
         for sql, spent in sorted(self.spent.items(), key=lambda kv: -kv[1]):
             print(f"\n{spent / pages * 1000:7.3f} ms  {self.count[sql] / pages:4.1f}×  "
                   f"{' '.join(sql.split())[:400]}")
             try:
-                plan = db.execute("EXPLAIN QUERY PLAN " + sql, self.params[sql]).fetchall()
+                plan = db.execute("EXPLAIN QUERY PLAN " + sql, self.params.get(sql, ())
+                                  ).fetchall()
             except sqlite3.Error as exc:
                 print(f"          (no plan: {exc})")
                 continue
@@ -118,8 +203,6 @@ class StatementLog:
 async def main_async(args: argparse.Namespace) -> None:
     bench = _bench_web()
     statements = StatementLog()
-    if args.sql:
-        statements.install()
     with tempfile.TemporaryDirectory(prefix="meshnode-profile-") as tmp:
         config = init_node(Config(data_dir=Path(tmp) / "node", name="Banc d'essai",
                                   handle="bench", public_url="http://127.0.0.1:8080"))
@@ -128,6 +211,9 @@ async def main_async(args: argparse.Namespace) -> None:
         app = create_app(config, run_workers=False)
         async with TestClient(TestServer(app)) as client:
             await _signed_in(client)
+            if args.sql:
+                store = app[CONTEXT].store
+                statements.install(store.reader, store._writer)
             headers = {"Accept": "text/html", "Accept-Language": "fr"}
             paths = _paths(args.page, ids, bench.WORDS, args.requests)
             for path in paths[:20]:  # templates compiled, caches warm
