@@ -307,21 +307,25 @@ class Probe:
         self.hub = hub
         self.count = 0
 
-    async def heap(self) -> dict[str, float]:
-        """The hub's native heap figures now."""
+    async def heap(self, *, arenas: bool = False) -> dict[str, float]:
+        """The hub's native heap figures now (and, under --trace, its arenas' residents if
+        ``arenas``: a minute or more of the hub's time, so only at the stages)."""
         self.count += 1
+        if arenas:
+            wanted = self.hub.config.data_dir / f"probe-{self.count}.arenas-wanted"
+            wanted.touch()
         self.proc.send_signal(signal.SIGUSR1)
         target = self.hub.config.data_dir / f"probe-{self.count}.json"
-        for _ in range(600):
+        for _ in range(9000 if arenas else 600):
             if target.exists():
                 heap: dict[str, float] = json.loads(target.read_text())
                 return heap
             await asyncio.sleep(0.1)
         raise RuntimeError("the hub wrote no heap figures")
 
-    async def line(self) -> str:
+    async def line(self, *, arenas: bool = False) -> str:
         """The heap figures as one printable line."""
-        heap = await self.heap()
+        heap = await self.heap(arenas=arenas)
         return ", ".join(f"{name} {value:.1f}" for name, value in heap.items())
 
     def types(self) -> dict[str, int]:
@@ -458,7 +462,7 @@ class Stage:
     async def read(cls, probe: Probe, *, trace: bool) -> Stage:
         """Read them now (the resident figures first: the probe itself allocates)."""
         mapped = mapping_rss(probe.proc.pid)
-        heap = await probe.line()
+        heap = await probe.line(arenas=trace)
         return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None,
                    probe.allocators(), probe.arenas() if trace else {})
 

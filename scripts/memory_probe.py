@@ -224,6 +224,7 @@ class Probe:
         base = str(self.data_dir / f"probe-{self.dumps}")
         if self.trace:
             tracemalloc.take_snapshot().dump(base + ".snap")
+        if self.trace and Path(base + ".arenas-wanted").exists():
             Path(base + ".arenas").write_text(json.dumps(arena_residents()))
         kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
                                     for o in gc.get_objects())
