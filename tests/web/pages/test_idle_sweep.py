@@ -21,6 +21,8 @@ from meshnode.services.memory import library_memos
 from meshnode.store.db import in_connection_thread
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
+from meshnode.web.i18n import _negotiate as negotiate_memo
+from meshnode.web.i18n import negotiate
 from meshnode.web.idle import (
     IDLE_SECONDS,
     PURE_MEMOS,
@@ -52,6 +54,9 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     # And a peer's activity id was read (the memo of its origin filled)
     origin_of("https://peer.example/activities/1")
     assert origin_of.cache_info().currsize >= 1
+    # And a browser's Accept-Language was negotiated
+    negotiate("de-CH, en;q=0.5", ("fr", "en"))
+    assert negotiate_memo.cache_info().currsize >= 1
     # And the libraries parsed a peer's URL and an upload's Content-Type
     yarl.URL("https://peer.example/activities/2")
     parse_mimetype("multipart/form-data; boundary=----idle-sweep")
@@ -64,6 +69,7 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert (len(app[CARDS]), app[CARDS].bytes) == (0, 0)
     assert len(app[FRAGMENTS]) == 0
     assert not app[I18N].translators["fr"]._memo
+    assert negotiate_memo.cache_info().currsize == 0
     assert (len(ctx.reads), len(ctx.views)) == (0, 0)
     # And the pure functions' memos too
     assert [memo.cache_info().currsize for memo in PURE_MEMOS] == [0] * len(PURE_MEMOS)
