@@ -131,17 +131,17 @@ def anonymous_ranges() -> list[tuple[int, int]]:
 
 
 def live_objects() -> list[object]:
-    """Every object the collector tracks plus those they hold that it does not (strings,
-    numbers, atomic tuples, …), each once."""
-    tracked = gc.get_objects()
-    seen = {id(obj) for obj in tracked}
-    found = list(tracked)
-    for obj in tracked:
-        for held in gc.get_referents(obj):
-            if id(held) not in seen:
-                seen.add(id(held))
-                found.append(held)
-    return found
+    """Every object reachable from the collector's lists and the modules, each once: those
+    ``gc.freeze`` took out of ``gc.get_objects``' reach (the node freezes its start-up
+    objects) and those the collector does not track (strings, numbers, atomic tuples, …)."""
+    found: dict[int, object] = {}
+    todo: list[object] = [*gc.get_objects(), sys.modules]
+    while todo:
+        obj = todo.pop()
+        if id(obj) not in found:
+            found[id(obj)] = obj
+            todo.extend(gc.get_referents(obj))
+    return list(found.values())
 
 
 def block_size(obj: object) -> int:
