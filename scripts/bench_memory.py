@@ -459,12 +459,14 @@ class Stage:
     arenas: dict[str, dict[str, int]]
 
     @classmethod
-    async def read(cls, probe: Probe, *, trace: bool) -> Stage:
-        """Read them now (the resident figures first: the probe itself allocates)."""
+    async def read(cls, probe: Probe, *, trace: bool, arenas: bool = False) -> Stage:
+        """Read them now (the resident figures first: the probe itself allocates); under
+        --trace with ``arenas``, the arenas' residents too (minutes of the hub's time)."""
         mapped = mapping_rss(probe.proc.pid)
-        heap = await probe.line(arenas=trace)
+        arenas = arenas and trace
+        heap = await probe.line(arenas=arenas)
         return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None,
-                   probe.allocators(), probe.arenas() if trace else {})
+                   probe.allocators(), probe.arenas() if arenas else {})
 
     def print_since(self, earlier: Stage, during: str) -> None:
         """What grew from ``earlier`` to this stage."""
@@ -476,7 +478,8 @@ class Stage:
             for name, value in self.allocators.items()))
         if earlier.snapshot is not None and self.snapshot is not None:
             print_growth(earlier.snapshot, self.snapshot, during=during, key="filename")
-            print_pinners(earlier.arenas, self.arenas, during=during)
+            if earlier.arenas and self.arenas:
+                print_pinners(earlier.arenas, self.arenas, during=during)
 
 
 async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
@@ -563,7 +566,7 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
     busy = proc_mb(proc.pid)
     await asyncio.sleep(IDLE_WAIT)  # the idle sweep runs (see IDLE_WAIT)
     before = await settled_rss(proc.pid)
-    first = await Stage.read(probe, trace=trace)
+    first = await Stage.read(probe, trace=trace, arenas=True)
     what = ("a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
             " worst image each minute" if uploads else "no upload (--uploads off); a neighbour"
             " publishing 5/s")
@@ -586,7 +589,7 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
           f" {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")
-    (await Stage.read(probe, trace=trace)).print_since(first, "the soak")
+    (await Stage.read(probe, trace=trace, arenas=True)).print_since(first, "the soak")
 
 
 def make_cgroup(megabytes: int) -> MemoryCgroup | None:

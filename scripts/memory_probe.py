@@ -135,12 +135,11 @@ def live_objects() -> list[object]:
     ``gc.freeze`` took out of ``gc.get_objects``' reach (the node freezes its start-up
     objects) and those the collector does not track (strings, numbers, atomic tuples, …)."""
     found: dict[int, object] = {}
-    todo: list[object] = [*gc.get_objects(), sys.modules]
-    while todo:
-        obj = todo.pop()
-        if id(obj) not in found:
-            found[id(obj)] = obj
-            todo.extend(gc.get_referents(obj))
+    layer: list[object] = [*gc.get_objects(), sys.modules]
+    while layer:
+        fresh = [obj for obj in layer if id(obj) not in found]
+        found.update((id(obj), obj) for obj in fresh)
+        layer = gc.get_referents(*fresh)
     return list(found.values())
 
 
@@ -201,8 +200,8 @@ def arena_residents() -> dict[str, dict[str, int]]:
     names: dict[tracemalloc.Traceback, str] = {}
     for obj in live_objects():
         arena = arena_of(obj, ranges, pools)
-        site = site_of(obj, names)
-        if arena is None or site == "probe":
+        site = "probe" if arena is None else site_of(obj, names)
+        if site == "probe":
             continue
         where = residents[str(arena)]
         where[site] += 1
