@@ -309,14 +309,14 @@ class Probe:
 
     async def heap(self, *, arenas: bool = False) -> dict[str, float]:
         """The hub's native heap figures now (and, under --trace, its arenas' residents if
-        ``arenas``: a minute or more of the hub's time, so only at the stages)."""
+        ``arenas``: a minute or more of the hub's time, so only at the soak's stages)."""
         self.count += 1
         if arenas:
             wanted = self.hub.config.data_dir / f"probe-{self.count}.arenas-wanted"
             wanted.touch()
         self.proc.send_signal(signal.SIGUSR1)
         target = self.hub.config.data_dir / f"probe-{self.count}.json"
-        for _ in range(9000 if arenas else 600):
+        for _ in range(9000):  # tracemalloc's snapshots take minutes on a loaded machine
             if target.exists():
                 heap: dict[str, float] = json.loads(target.read_text())
                 return heap
