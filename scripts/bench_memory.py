@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,107 +293,9 @@ class Nodes:
             self.cgroup.remove()
 
 
-# The hub runs through this wrapper: ``meshnode run`` plus a SIGUSR1 handler writing the
-# native heap figures (and, under --trace, a tracemalloc snapshot). Only small standard
-# modules are added to the node's process, so its RSS is the node's.
-PROBE_NODE = r"""
-import collections, ctypes, gc, json, signal, sqlite3, sys, tracemalloc
-from pathlib import Path
-from meshnode.cli import main
-
-data_dir, trace = sys.argv[1], sys.argv[2] == "trace"
-if trace:
-    tracemalloc.start(8)
-
-class MallInfo2(ctypes.Structure):  # glibc >= 2.33
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
-                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-def native_heap():
-    sqlite = ctypes.CDLL("libsqlite3.so.0")
-    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
-    libc = ctypes.CDLL(None)
-    libc.mallinfo2.restype = MallInfo2
-    info = libc.mallinfo2()
-    heap = {"SQLite": sqlite.sqlite3_memory_used() / 2**20,
-            "malloc in use": (info.uordblks + info.hblkhd) / 2**20,
-            "malloc free": info.fordblks / 2**20,
-            "Python kblocks": sys.getallocatedblocks() / 1000}
-    heap.update(connection_heap(sqlite))
-    heap["threads"] = next(int(line.split()[1]) for line in open("/proc/self/status")
-                           if line.startswith("Threads:"))
-    if trace:
-        heap["traced"] = tracemalloc.get_traced_memory()[0] / 2**20
-    return heap
-
-# sqlite3_db_status counters (https://sqlite.org/c3ref/c_dbstatus_options.html), summed over
-# the process's open sqlite3 connections (noted as they are made: the node freezes its
-# start-up objects out of gc.get_objects' reach). CPython's pysqlite_Connection holds its
-# ``sqlite3 *`` right after the object header (NULL once closed).
-DB_STATUS = {"SQLite caches": 1, "SQLite schemas": 2, "SQLite statements": 3}
-connections = []
-def noted_connect(*args, connect=sqlite3.connect, **kwargs):
-    conn = connect(*args, **kwargs)
-    connections.append(conn)
-    return conn
-sqlite3.connect = noted_connect
-
-def connection_heap(sqlite):
-    sqlite.sqlite3_db_status.argtypes = [ctypes.c_void_p, ctypes.c_int,
-        ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_int]
-    totals = dict.fromkeys(DB_STATUS, 0.0)
-    totals["connections"] = 0
-    for conn in connections:
-        db = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
-        for name, op in DB_STATUS.items():
-            current, high = ctypes.c_int(), ctypes.c_int()
-            if db and sqlite.sqlite3_db_status(db, op, current, high, 0) == 0:
-                totals[name] += current.value / 2**20
-        totals["connections"] += bool(db)
-    return totals
-
-# pymalloc's arenas (sys._debugmallocstats, written to fd 2) and glibc's arenas
-# (malloc_info's XML), each to a file beside the probe's figures.
-def allocator_stats(base):
-    import os
-    saved = os.dup(2)
-    with open(base + ".pymalloc", "w") as out:
-        os.dup2(out.fileno(), 2)
-        try:
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    libc = ctypes.CDLL(None)
-    libc.fopen.restype = ctypes.c_void_p
-    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-    libc.fclose.argtypes = [ctypes.c_void_p]
-    handle = libc.fopen((base + ".malloc.xml").encode(), b"w")
-    libc.malloc_info(0, handle)
-    libc.fclose(handle)
-
-dumps = [0]
-def dump(signum, frame):
-    dumps[0] += 1
-    base = Path(data_dir) / f"probe-{dumps[0]}"
-    if trace:
-        tracemalloc.take_snapshot().dump(str(base) + ".snap")
-    kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
-                                for o in gc.get_objects())
-    Path(str(base) + ".types").write_text(json.dumps(kinds))
-    allocator_stats(str(base))
-    Path(str(base) + ".part").write_text(json.dumps(native_heap()))
-    Path(str(base) + ".part").rename(str(base) + ".json")
-
-signal.signal(signal.SIGUSR1, dump)
-sys.exit(main(["--log-level", "WARNING", "run", "--data-dir", data_dir]))
-"""
-
-
 def probe_argv(node: MemNode, *, trace: bool) -> list[str]:
-    """``meshnode run`` for the hub, through ``PROBE_NODE``."""
-    return [sys.executable, "-c", PROBE_NODE, str(node.config.data_dir),
+    """``meshnode run`` for the hub, through ``scripts/memory_probe.py``."""
+    return [sys.executable, "-m", "scripts.memory_probe", str(node.config.data_dir),
             "trace" if trace else "-"]
 
 
@@ -404,21 +307,25 @@ class Probe:
         self.hub = hub
         self.count = 0
 
-    async def heap(self) -> dict[str, float]:
-        """The hub's native heap figures now."""
+    async def heap(self, *, arenas: bool = False) -> dict[str, float]:
+        """The hub's native heap figures now (and, under --trace, its arenas' residents if
+        ``arenas``: a minute or more of the hub's time, so only at the soak's stages)."""
         self.count += 1
+        if arenas:
+            wanted = self.hub.config.data_dir / f"probe-{self.count}.arenas-wanted"
+            wanted.touch()
         self.proc.send_signal(signal.SIGUSR1)
         target = self.hub.config.data_dir / f"probe-{self.count}.json"
-        for _ in range(600):
+        for _ in range(9000):  # tracemalloc's snapshots take minutes on a loaded machine
             if target.exists():
                 heap: dict[str, float] = json.loads(target.read_text())
                 return heap
             await asyncio.sleep(0.1)
         raise RuntimeError("the hub wrote no heap figures")
 
-    async def line(self) -> str:
+    async def line(self, *, arenas: bool = False) -> str:
         """The heap figures as one printable line."""
-        heap = await self.heap()
+        heap = await self.heap(arenas=arenas)
         return ", ".join(f"{name} {value:.1f}" for name, value in heap.items())
 
     def types(self) -> dict[str, int]:
@@ -449,6 +356,13 @@ class Probe:
             found["glibc mmapped blocks"] = float(mmap.group(1))
             found["glibc mmapped MB"] = int(mmap.group(2)) / 2**20
         return found
+
+    def arenas(self) -> dict[str, dict[str, int]]:
+        """Under --trace: each pymalloc arena's live objects by allocation site and type at
+        the last figures (``memory_probe.arena_residents``)."""
+        residents: dict[str, dict[str, int]] = json.loads(
+            (self.hub.config.data_dir / f"probe-{self.count}.arenas").read_text())
+        return residents
 
     def snapshot(self) -> tracemalloc.Snapshot:
         """The tracemalloc snapshot taken with the last heap figures."""
@@ -491,6 +405,29 @@ def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, *,
               f" {frame.filename.split('site-packages/')[-1]}:{frame.lineno}")
 
 
+def print_pinners(before: Mapping[str, Mapping[str, int]],
+                  after: Mapping[str, Mapping[str, int]], *, during: str,
+                  top: int = 20) -> None:
+    """Who keeps the pymalloc arenas in use after ``during`` that were not before: for each
+    allocation site, in how many of them it has live objects (and how many objects), then
+    each such arena's residents."""
+    added = {arena: counts for arena, counts in after.items() if arena not in before}
+    print(f"   pymalloc arenas holding live objects: {len(before)} -> {len(after)}"
+          f" ({len(added)} not in use before {during}; ? = made before tracing)")
+    pinned: Counter[str] = Counter()
+    objects: Counter[str] = Counter()
+    for counts in added.values():
+        for site, number in counts.items():
+            pinned[site] += 1
+            objects[site] += number
+    print("   arena count pinned by site (arenas, objects):")
+    for site, arenas in pinned.most_common(top):
+        print(f"     {arenas:3d} {objects[site]:7d}  {site}")
+    for arena, counts in sorted(added.items(), key=lambda item: int(item[0])):
+        sites = sorted(counts.items(), key=lambda item: -item[1])[:8]
+        print(f"     arena {arena}: " + "; ".join(f"{n} {site}" for site, n in sites))
+
+
 async def publish_from_peer(http: aiohttp.ClientSession, peer: MemNode, number: int,
                             tally: Tally) -> None:
     """A peer's member publishes a listing (the hub ingests it through its inbox)."""
@@ -519,14 +456,17 @@ class Stage:
     types: dict[str, int]
     snapshot: tracemalloc.Snapshot | None
     allocators: dict[str, float]
+    arenas: dict[str, dict[str, int]]
 
     @classmethod
-    async def read(cls, probe: Probe, *, trace: bool) -> Stage:
-        """Read them now (the resident figures first: the probe itself allocates)."""
+    async def read(cls, probe: Probe, *, trace: bool, arenas: bool = False) -> Stage:
+        """Read them now (the resident figures first: the probe itself allocates); under
+        --trace with ``arenas``, the arenas' residents too (minutes of the hub's time)."""
         mapped = mapping_rss(probe.proc.pid)
-        heap = await probe.line()
+        arenas = arenas and trace
+        heap = await probe.line(arenas=arenas)
         return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None,
-                   probe.allocators())
+                   probe.allocators(), probe.arenas() if arenas else {})
 
     def print_since(self, earlier: Stage, during: str) -> None:
         """What grew from ``earlier`` to this stage."""
@@ -538,6 +478,8 @@ class Stage:
             for name, value in self.allocators.items()))
         if earlier.snapshot is not None and self.snapshot is not None:
             print_growth(earlier.snapshot, self.snapshot, during=during, key="filename")
+            if earlier.arenas and self.arenas:
+                print_pinners(earlier.arenas, self.arenas, during=during)
 
 
 async def bench_peers(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
@@ -624,7 +566,7 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
     busy = proc_mb(proc.pid)
     await asyncio.sleep(IDLE_WAIT)  # the idle sweep runs (see IDLE_WAIT)
     before = await settled_rss(proc.pid)
-    first = await Stage.read(probe, trace=trace)
+    first = await Stage.read(probe, trace=trace, arenas=True)
     what = ("a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
             " worst image each minute" if uploads else "no upload (--uploads off); a neighbour"
             " publishing 5/s")
@@ -647,7 +589,7 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
           f" {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")
-    (await Stage.read(probe, trace=trace)).print_since(first, "the soak")
+    (await Stage.read(probe, trace=trace, arenas=True)).print_since(first, "the soak")
 
 
 def make_cgroup(megabytes: int) -> MemoryCgroup | None:
@@ -704,6 +646,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.minutes = 2
+    if args.trace:  # tracemalloc's 25 frames a block: 261 MB resident, OOM-killed at 256
+        args.cgroup_mb = 0
     if args.only in (None, "imports"):
         bench_imports()
     with tempfile.TemporaryDirectory(prefix="meshnode-mem-") as tmp:

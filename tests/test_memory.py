@@ -15,11 +15,15 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+import yarl
+from aiohttp.helpers import parse_mimetype
 
 from meshnode.services import memory
+from meshnode.services.memory import forget_library_memos, library_memos
 from tests.memload import (
     REPO,
     MemNode,
@@ -171,3 +175,29 @@ async def test_memory__trim_context_without_workers_starts_no_task() -> None:
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "heap-trim"]
     with pytest.raises(StopAsyncIteration):
         await context.__anext__()
+
+
+def test_memory__library_memos_are_found_and_emptied() -> None:
+    # Given yarl, aiohttp and urllib.parse memoized a peer's URL and an upload's Content-Type
+    yarl.URL("https://peer.example/listings/library-memos")
+    parse_mimetype("multipart/form-data; boundary=----library-memos")
+    urlsplit("https://peer.example/library-memos")
+    names = {f"{memo.__module__}.{memo.__name__}" for memo in library_memos()}
+    # Then the memos keyed by those strings are found (a library moving them fails here)
+    assert {"yarl._url.encode_url", "yarl._url.pre_encoded_url", "yarl._parse.split_netloc",
+            "aiohttp.helpers.parse_mimetype", "urllib.parse.urlsplit"} <= names
+    # When they are forgotten
+    held = forget_library_memos()
+    # Then they held entries and hold none now
+    assert held >= 3
+    assert [memo.cache_info().currsize for memo in library_memos()] == [0] * len(
+        library_memos())
+
+
+def test_memory__library_memos_of_a_module_not_imported_are_not_imported() -> None:
+    # Given a module name nobody imported
+    name = "meshnode_no_such_library"
+    # When its memos are asked for, then there are none and nothing is imported
+    assert library_memos((name,)) == []
+    assert forget_library_memos((name,)) == 0
+    assert name not in sys.modules

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -138,6 +139,38 @@ def defer_ca_certificates(paths: ssl.DefaultVerifyPaths | None = None) -> bool:
         return False
     os.environ[CA_FILE_SWITCH] = os.devnull
     return True
+
+
+# Libraries' memos keyed by what peers and visitors send (issue 17: the soak), each a
+# ``functools.lru_cache`` in the module's namespace: yarl's parsed URLs (``encode_url``,
+# ``pre_encoded_url``, ``from_parts``, ``split_netloc``, …: 128 whole URLs each, with their
+# cached parts; ``yarl.cache_clear`` empties only its IDNA and host memos), aiohttp's
+# parsed Content-Types (``parse_mimetype``: one entry per multipart boundary) and
+# ``urllib.parse``'s ``urlsplit``. Each refills at a few microseconds an entry.
+LIBRARY_MEMO_MODULES = ("yarl._url", "yarl._parse", "aiohttp.helpers", "urllib.parse")
+_LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
+
+
+def library_memos(modules: tuple[str, ...] = LIBRARY_MEMO_MODULES
+                  ) -> list[functools._lru_cache_wrapper[object]]:
+    """The memos (``functools.lru_cache``) at the top of each of ``modules`` already
+    imported (none is imported here), each once."""
+    found: dict[int, functools._lru_cache_wrapper[object]] = {}
+    for name in modules:
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module is not None else ():
+            if isinstance(value, _LRU_WRAPPER):
+                found[id(value)] = value
+    return list(found.values())
+
+
+def forget_library_memos(modules: tuple[str, ...] = LIBRARY_MEMO_MODULES) -> int:
+    """Empty the libraries' memos (``LIBRARY_MEMO_MODULES``); how many entries they held."""
+    held = 0
+    for memo in library_memos(modules):
+        held += memo.cache_info().currsize
+        memo.cache_clear()
+    return held
 
 
 async def trim_forever(seconds: float = TRIM_SECONDS) -> None:

@@ -22,7 +22,7 @@ import aiosqlite
 
 from meshnode.protocol.geo import haversine_km
 from meshnode.protocol.translatable import Text
-from meshnode.store.statements import forget_statements
+from meshnode.store.statements import forget_held
 
 BUSY_TIMEOUT_MS = 10_000
 # Page cache per connection, in KiB (https://www.sqlite.org/pragma.html#pragma_cache_size):
@@ -482,12 +482,13 @@ class Store:
         return True
 
     async def forget_statements(self) -> int:
-        """Have both connections finalize their cached prepared statements
-        (``store/statements.py``); how many. For the idle sweep: the next requests prepare
-        what they run again. The writer's between two transactions."""
-        forgotten = await in_connection_thread(self.reader, forget_statements)
+        """Have both connections finalize their cached prepared statements and drop their
+        dead cursor references (``store/statements.py: forget_held``); how many statements.
+        For the idle sweep: the next requests prepare what they run again. The writer's
+        between two transactions."""
+        forgotten = await in_connection_thread(self.reader, forget_held)
         async with self._write_lock:
-            forgotten += await in_connection_thread(self._writer, forget_statements)
+            forgotten += await in_connection_thread(self._writer, forget_held)
         return forgotten
 
     async def close(self, step_seconds: float = CLOSE_STEP_SECONDS) -> None:

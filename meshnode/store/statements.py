@@ -1,4 +1,5 @@
-"""Emptying a connection's cache of prepared statements (issue 17: an idle node's memory).
+"""Emptying a connection's cache of prepared statements and its dead references to closed
+cursors (issue 17: an idle node's memory).
 
 Python's ``sqlite3`` keeps up to ``cached_statements`` (128) prepared statements per
 connection and, in 3.11 to 3.13, offers no call to empty them: after a soak the node's two
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import sqlite3
+import weakref
 
 _LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
 
@@ -29,3 +31,33 @@ def forget_statements(conn: sqlite3.Connection) -> int:
             held.cache_clear()
             return count
     return 0
+
+
+# CPython 3.11 ``sqlite3`` prunes a connection's list of weak references to its cursors only
+# every 200 cursors made (``Modules/_sqlite/cursor.c``: ``register_cursor``,
+# ``_pysqlite_drop_unused_cursor_references``): up to 199 dead ones stay, made one per
+# query during the load, each keeping a few of Python's 1 MiB object arenas in use (the
+# soak: +266 weak references after it, named by ``scripts/bench_memory.py --trace``).
+
+
+def drop_dead_cursor_references(conn: sqlite3.Connection) -> int:
+    """Drop the weak references ``conn`` keeps to cursors (and blobs) already gone; how
+    many. Run in ``conn``'s thread. A live cursor's reference stays: the connection still
+    finds it (to reset its statement at rollback, to close its blobs)."""
+    dropped = 0
+    for held in gc.get_referents(conn):
+        if isinstance(held, list) and held and all(
+                type(ref) is weakref.ReferenceType for ref in held):
+            alive = [ref for ref in held if ref() is not None]
+            dropped += len(held) - len(alive)
+            held[:] = alive
+    return dropped
+
+
+def forget_held(conn: sqlite3.Connection) -> int:
+    """What an idle connection can give back: its cached statements
+    (``forget_statements``) and its dead cursor references
+    (``drop_dead_cursor_references``); how many statements it held. Run in ``conn``'s
+    thread."""
+    drop_dead_cursor_references(conn)
+    return forget_statements(conn)

@@ -341,6 +341,8 @@ class I18n:
         return self.translators[negotiated or self.default]
 
     def forget(self) -> None:
-        """Empty every language's formatting memo."""
+        """Empty every language's formatting memo, and the memo of visitors'
+        ``Accept-Language`` headers (strings a visitor chooses, 256 kept)."""
         for translator in self.translators.made.values():
             translator.forget()
+        _negotiate.cache_clear()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
 from meshnode.store.db import Store, query
-from meshnode.store.statements import forget_statements
+from meshnode.store.statements import drop_dead_cursor_references, forget_statements
 
 
 async def test_transaction__recovers_from_a_transaction_left_open(ctx: NodeContext) -> None:
@@ -187,6 +188,9 @@ async def test_store__forget_statements_empties_both_statement_caches(tmp_path: 
         forgotten = await store.forget_statements()
         # Then both caches were emptied (the writer's held the 20 and its own set-up ones)
         assert forgotten >= 50
+        # And neither connection keeps references to its closed cursors
+        for conn in (store.reader._conn, store._writer._conn):
+            assert drop_dead_cursor_references(conn) == 0
         assert await store.forget_statements() == 0
         # And both connections still read and write
         async with store.transaction() as tx:
@@ -209,5 +213,26 @@ def test_forget_statements__a_cursor_in_use_keeps_its_statement() -> None:
         assert forget_statements(conn) >= 1
         # Then the cursor still reads the rest of its rows
         assert [row[0] for row in cursor.fetchall()] == [2, 3, 4, 5]
+    finally:
+        conn.close()
+
+
+def test_drop_dead_cursor_references__closed_cursors_go_live_ones_stay() -> None:
+    # Given a connection that ran 150 queries (a cursor each, all gone) and one still open
+    conn = sqlite3.connect(":memory:")
+    try:
+        for number in range(150):
+            conn.execute("SELECT ?", (number,)).fetchall()
+        cursor = conn.execute("SELECT 1 UNION ALL SELECT 2")
+        assert cursor.fetchone() == (1,)
+        gc.collect()
+        # When its dead cursor references are dropped, Then there were at least the 150
+        assert drop_dead_cursor_references(conn) >= 150
+        assert drop_dead_cursor_references(conn) == 0
+        # And the open cursor still reads, and a rollback still resets it
+        assert cursor.fetchone() == (2,)
+        conn.execute("SELECT 3")
+        conn.rollback()
+        assert conn.execute("SELECT 4").fetchone() == (4,)
     finally:
         conn.close()

@@ -11,13 +11,18 @@ import time
 
 import jinja2
 import pytest
+import yarl
+from aiohttp.helpers import parse_mimetype
 from aiohttp.test_utils import TestClient
 
 from meshnode.protocol.activities import origin_of
 from meshnode.services.context import NodeContext
+from meshnode.services.memory import library_memos
 from meshnode.store.db import in_connection_thread
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
+from meshnode.web.i18n import _negotiate as negotiate_memo
+from meshnode.web.i18n import negotiate
 from meshnode.web.idle import (
     IDLE_SECONDS,
     PURE_MEMOS,
@@ -49,6 +54,13 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     # And a peer's activity id was read (the memo of its origin filled)
     origin_of("https://peer.example/activities/1")
     assert origin_of.cache_info().currsize >= 1
+    # And a browser's Accept-Language was negotiated
+    negotiate("de-CH, en;q=0.5", ("fr", "en"))
+    assert negotiate_memo.cache_info().currsize >= 1
+    # And the libraries parsed a peer's URL and an upload's Content-Type
+    yarl.URL("https://peer.example/activities/2")
+    parse_mimetype("multipart/form-data; boundary=----idle-sweep")
+    assert sum(memo.cache_info().currsize for memo in library_memos()) >= 2
     # When a sweep runs after IDLE_SECONDS without any request
     idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
     # Then every cache is empty, their byte counts too
@@ -57,9 +69,13 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert (len(app[CARDS]), app[CARDS].bytes) == (0, 0)
     assert len(app[FRAGMENTS]) == 0
     assert not app[I18N].translators["fr"]._memo
+    assert negotiate_memo.cache_info().currsize == 0
     assert (len(ctx.reads), len(ctx.views)) == (0, 0)
     # And the pure functions' memos too
     assert [memo.cache_info().currsize for memo in PURE_MEMOS] == [0] * len(PURE_MEMOS)
+    # And the libraries' memos of peers' strings
+    assert [memo.cache_info().currsize for memo in library_memos()] == [0] * len(
+        library_memos())
     # And the next sweep of the same idle stretch does nothing more
     assert sweep(app, idle_at + 30) is False
     # And the pages render again for the next visitor

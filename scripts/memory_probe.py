@@ -1,0 +1,249 @@
+"""The hub of ``scripts/bench_memory.py``: ``meshnode run`` plus a probe (issue 17: memory).
+
+Run as ``python -m scripts.memory_probe DATA_DIR trace|-`` (``bench_memory.probe_argv``). On
+SIGUSR1 the probe writes, beside the node's data as ``probe-N.*``: the native heap figures
+(SQLite's heap and its connections' caches, glibc's, Python's blocks, threads), Python
+objects by type, pymalloc's and glibc's arena statistics and, under ``trace``
+(tracemalloc from the first instruction, ``TRACE_FRAMES`` deep), a snapshot and the
+**arenas' residents**: for each pymalloc arena in use, its live objects grouped by the
+place that allocated them (``pinners``), so that ``bench_memory.py`` can name who keeps
+each arena the soak added (CPython frees an arena only when every pool in it is empty).
+Only small standard modules are added to the node's process, so its RSS is the node's.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import gc
+import json
+import os
+import signal
+import sqlite3
+import sys
+import tracemalloc
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+TRACE_FRAMES = 25
+# pymalloc's geometry on 64-bit CPython 3.10+ (Objects/obmalloc.c): 16 KiB pools, each
+# starting with a ``pool_header`` (ref.count, freeblock, nextpool, prevpool, arenaindex,
+# szidx, …), blocks of at most 512 bytes in 16-byte size classes.
+POOL_SIZE = 16 * 1024
+SMALL_REQUEST = 512
+POOL_COUNT, POOL_ARENA_INDEX, POOL_SIZE_INDEX = 0, 32, 36
+SITE_FRAMES = 3
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc >= 2.33)."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+# sqlite3_db_status counters (https://sqlite.org/c3ref/c_dbstatus_options.html), summed over
+# the process's open sqlite3 connections (noted as they are made: the node freezes its
+# start-up objects out of gc.get_objects' reach). CPython's pysqlite_Connection holds its
+# ``sqlite3 *`` right after the object header (NULL once closed).
+DB_STATUS = {"SQLite caches": 1, "SQLite schemas": 2, "SQLite statements": 3}
+CONNECTIONS: list[sqlite3.Connection] = []
+_CONNECT = sqlite3.connect
+
+
+def noted_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+    """``sqlite3.connect``, keeping the connection for ``connection_heap``."""
+    conn: sqlite3.Connection = _CONNECT(*args, **kwargs)
+    CONNECTIONS.append(conn)
+    return conn
+
+
+def connection_heap(sqlite: ctypes.CDLL) -> dict[str, float]:
+    """SQLite's page caches, schemas and statements (MB) summed over the open connections."""
+    sqlite.sqlite3_db_status.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                         ctypes.POINTER(ctypes.c_int),
+                                         ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    totals = dict.fromkeys(DB_STATUS, 0.0)
+    totals["connections"] = 0
+    for conn in CONNECTIONS:
+        db = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
+        for name, op in DB_STATUS.items():
+            current, high = ctypes.c_int(), ctypes.c_int()
+            if db and sqlite.sqlite3_db_status(db, op, current, high, 0) == 0:
+                totals[name] += current.value / 2**20
+        totals["connections"] += bool(db)
+    return totals
+
+
+def native_heap(*, trace: bool) -> dict[str, float]:
+    """SQLite's heap, glibc's in use and free, Python's blocks, threads (and traced MB)."""
+    sqlite = ctypes.CDLL("libsqlite3.so.0")
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    heap = {"SQLite": sqlite.sqlite3_memory_used() / 2**20,
+            "malloc in use": (info.uordblks + info.hblkhd) / 2**20,
+            "malloc free": info.fordblks / 2**20,
+            "Python kblocks": sys.getallocatedblocks() / 1000}
+    heap.update(connection_heap(sqlite))
+    with open("/proc/self/status") as status:
+        heap["threads"] = next(int(line.split()[1]) for line in status
+                               if line.startswith("Threads:"))
+    if trace:
+        heap["traced"] = tracemalloc.get_traced_memory()[0] / 2**20
+    return heap
+
+
+def allocator_stats(base: str) -> None:
+    """pymalloc's arenas (``sys._debugmallocstats``, written to fd 2) and glibc's arenas
+    (``malloc_info``'s XML), each to a file beside the probe's figures."""
+    saved = os.dup(2)
+    with open(base + ".pymalloc", "w") as out:
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    handle = libc.fopen((base + ".malloc.xml").encode(), b"w")
+    libc.malloc_info(0, handle)
+    libc.fclose(handle)
+
+
+def anonymous_ranges() -> list[tuple[int, int]]:
+    """The process's anonymous read-write mappings (where pymalloc's arenas are)."""
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) == 5 and fields[1].startswith("rw"):
+                start, end = (int(part, 16) for part in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
+def live_objects() -> list[object]:
+    """Every object reachable from the collector's lists and the modules, each once: those
+    ``gc.freeze`` took out of ``gc.get_objects``' reach (the node freezes its start-up
+    objects) and those the collector does not track (strings, numbers, atomic tuples, …)."""
+    found: dict[int, object] = {}
+    layer: list[object] = [*gc.get_objects(), sys.modules]
+    while layer:
+        fresh = [obj for obj in layer if id(obj) not in found]
+        found.update((id(obj), obj) for obj in fresh)
+        layer = gc.get_referents(*fresh)
+    return list(found.values())
+
+
+def block_size(obj: object) -> int:
+    """Bytes of ``obj``'s own allocation (its variable parts kept apart are not counted)."""
+    kind = type(obj)
+    if kind.__itemsize__:
+        return sys.getsizeof(obj)
+    return kind.__basicsize__ + (16 if gc.is_tracked(obj) else 0)
+
+
+def arena_of(obj: object, ranges: list[tuple[int, int]], pools: dict[int, int | None]
+             ) -> int | None:
+    """The index of the pymalloc arena holding ``obj``, read from its pool's header (once
+    per pool, remembered in ``pools``); None for an object outside pymalloc (static, or
+    bigger than ``SMALL_REQUEST``)."""
+    if block_size(obj) > SMALL_REQUEST:
+        return None
+    pool = id(obj) & ~(POOL_SIZE - 1)
+    if pool not in pools:
+        pools[pool] = pool_arena(pool, ranges)
+    return pools[pool]
+
+
+def pool_arena(pool: int, ranges: list[tuple[int, int]]) -> int | None:
+    """The arena index in the header of the pymalloc pool at ``pool`` (None if it is not in
+    an anonymous mapping or its header does not look like a used pool's)."""
+    if not any(start <= pool < end for start, end in ranges):
+        return None
+    count = ctypes.c_uint.from_address(pool + POOL_COUNT).value
+    size_index = ctypes.c_uint.from_address(pool + POOL_SIZE_INDEX).value
+    if count == 0 or size_index >= SMALL_REQUEST // 16:
+        return None
+    return ctypes.c_uint.from_address(pool + POOL_ARENA_INDEX).value
+
+
+def site_of(obj: object, names: dict[tracemalloc.Traceback, str]) -> str:
+    """Where ``obj`` was allocated (the innermost ``SITE_FRAMES`` frames, each traceback
+    named once in ``names``); ``"?"`` if it was made before tracing, ``"probe"`` by this
+    probe."""
+    traceback = tracemalloc.get_object_traceback(obj)
+    if traceback is None:
+        return "?"
+    if traceback not in names:
+        frames = list(traceback)[-SITE_FRAMES:][::-1]  # innermost first
+        names[traceback] = "probe" if frames[0].filename == __file__ else " < ".join(
+            f"{os.path.basename(frame.filename)}:{frame.lineno}" for frame in frames)
+    return names[traceback]
+
+
+def arena_residents() -> dict[str, dict[str, int]]:
+    """For each pymalloc arena holding a live object: its objects counted by allocation
+    site (``"?"``: made before tracing) and by type (``"type:NAME"``)."""
+    ranges = anonymous_ranges()
+    residents: dict[str, collections.Counter[str]] = collections.defaultdict(
+        collections.Counter)
+    pools: dict[int, int | None] = {}
+    names: dict[tracemalloc.Traceback, str] = {}
+    for obj in live_objects():
+        arena = arena_of(obj, ranges, pools)
+        site = "probe" if arena is None else site_of(obj, names)
+        if site == "probe":
+            continue
+        where = residents[str(arena)]
+        where[site] += 1
+        where["type:" + type(obj).__qualname__] += 1
+    return {arena: dict(counts) for arena, counts in residents.items()}
+
+
+class Probe:
+    """Writes ``probe-N.*`` under ``data_dir`` at each SIGUSR1."""
+
+    def __init__(self, data_dir: str, *, trace: bool) -> None:
+        self.data_dir = Path(data_dir)
+        self.trace = trace
+        self.dumps = 0
+
+    def dump(self, signum: int, frame: FrameType | None) -> None:
+        """The figures now; ``probe-N.json`` last (the bench waits for it)."""
+        self.dumps += 1
+        base = str(self.data_dir / f"probe-{self.dumps}")
+        if self.trace:
+            tracemalloc.take_snapshot().dump(base + ".snap")
+        if self.trace and Path(base + ".arenas-wanted").exists():
+            Path(base + ".arenas").write_text(json.dumps(arena_residents()))
+        kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
+                                    for o in gc.get_objects())
+        Path(base + ".types").write_text(json.dumps(kinds))
+        allocator_stats(base)
+        Path(base + ".part").write_text(json.dumps(native_heap(trace=self.trace)))
+        Path(base + ".part").rename(base + ".json")
+
+
+def main(argv: list[str]) -> int:
+    """``meshnode run --data-dir DATA_DIR`` with the probe on SIGUSR1."""
+    data_dir, trace = argv[0], argv[1] == "trace"
+    sqlite3.connect = noted_connect  # type: ignore[assignment]
+    from meshnode.cli import main as run_node  # after the patch: the node's connections
+    probe = Probe(data_dir, trace=trace)
+    signal.signal(signal.SIGUSR1, probe.dump)
+    return run_node(["--log-level", "WARNING", "run", "--data-dir", data_dir])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[2] == "trace":
+        tracemalloc.start(TRACE_FRAMES)
+    raise SystemExit(main(sys.argv[1:]))
