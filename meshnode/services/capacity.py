@@ -65,12 +65,9 @@ async def remaining_for(ctx: NodeContext, rows: Sequence[ListingRow],
     return found
 
 
-async def remaining_of(ctx: NodeContext, row: ListingRow,
-                       taken: Mapping[str, Mapping[str, int]] | None = None
-                       ) -> Remaining | None:
-    """What is left of one listing (None: it has no capacity that counts down).
-    ``taken``: its deals' use, when read with the row (``listings.get_listing_for_page``)."""
-    return (await remaining_for(ctx, [row], taken)).get(row.id)
+async def remaining_of(ctx: NodeContext, row: ListingRow) -> Remaining | None:
+    """What is left of one listing (None: it has no capacity that counts down)."""
+    return (await remaining_for(ctx, [row])).get(row.id)
 
 
 def check_published_room(row: ListingRow, remaining: Remaining | None, wanted: int) -> None:

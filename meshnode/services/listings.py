@@ -53,16 +53,14 @@ from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.protocol.translatable import Text
 from meshnode.protocol.trust import SignatureCheck
 from meshnode.services import alerts
-from meshnode.services.capacity import available_now, listing_capacity
+from meshnode.services.capacity import available_now
 from meshnode.services.context import NodeContext
 from meshnode.services.member_limits import member_limited
 from meshnode.services.publishing import new_listing_create, publish_listing_change
 from meshnode.services.signing import sign_as_member
 from meshnode.services.trust import local_check
-from meshnode.store import deals as deal_q
 from meshnode.store import listings as q
 from meshnode.store import trust as trust_q
-from meshnode.store.db import reads_together
 from meshnode.store.listings import ImageRow, ListingColumns, ListingRow, SearchFilters
 from meshnode.store.members import MemberRow
 from meshnode.store.new_listings import NewLocalListing, write_new_listings
@@ -237,39 +235,6 @@ async def get_listing(ctx: NodeContext, listing_id: str) -> ListingView:
     if found is None:
         raise NotFoundError(f"no listing {listing_id!r}")
     return ListingView(row=found[0], images=found[1])
-
-
-@dataclass(frozen=True)
-class ListingPageReads:
-    """What a listing's page reads with the row, in the same trip to the reader."""
-
-    view: ListingView
-    # The signature check kept with each listing's current version (trust.signature_verdict).
-    checks: dict[str, SignatureCheck]
-    # What its deals use, for a local listing that counts down (capacity.remaining_of); else
-    # None (nothing to count, or counted from the author's node's figure).
-    taken: dict[str, dict[str, int]] | None
-
-
-async def get_listing_for_page(ctx: NodeContext, listing_id: str) -> ListingPageReads:
-    """``get_listing``, its kept signature check and its deals' use, in ONE trip to the
-    reader's thread: a listing's page made 2.6 trips per view, each a wake-up of the thread
-    and of the event loop costing more than its statements (issue 17). NotFoundError as
-    ``get_listing``."""
-
-    async def listing_and_taken(db: aiosqlite.Connection) -> tuple[
-            tuple[ListingRow, list[ImageRow]] | None, dict[str, dict[str, int]] | None]:
-        found = await q.get_listing_with_images(db, listing_id)
-        if found is None or not found[0].is_local or listing_capacity(found[0]) is None:
-            return found, None
-        return found, await deal_q.taken_by_listing(db, [listing_id])
-
-    (found, taken), checks = await reads_together(
-        ctx.store.reader, listing_and_taken,
-        lambda db: trust_q.current_checks(db, [listing_id]))
-    if found is None:
-        raise NotFoundError(f"no listing {listing_id!r}")
-    return ListingPageReads(ListingView(row=found[0], images=found[1]), checks, taken)
 
 
 async def _own_listing(ctx: NodeContext, author: MemberRow, listing_id: str) -> ListingView:

@@ -4,7 +4,7 @@ author's keys as known now (``protocol/trust.py``); re-verification of local lis
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from meshnode import urls
@@ -71,18 +71,15 @@ async def keep_check(ctx: NodeContext, row: ListingRow, check: SignatureCheck) -
         await trust_q.record_check(tx, row.id, row.version, check)
 
 
-async def signature_verdicts(ctx: NodeContext, rows: Sequence[ListingRow],
-                             checks: Mapping[str, SignatureCheck] | None = None
-                             ) -> dict[str, ListingTrust]:
-    """Each listing's verdict: two queries for a whole page of listings (one when
-    ``checks``, ``trust_q.current_checks`` of these rows, was read with them).
+async def signature_verdicts(ctx: NodeContext,
+                             rows: Sequence[ListingRow]) -> dict[str, ListingTrust]:
+    """Each listing's verdict: two queries for a whole page of listings.
 
     A remote listing's key counts as changed when the author's cached actor document no
     longer lists the key that verified it, or lists another key under that id.
     """
     reader = ctx.store.reader
-    if checks is None:
-        checks = await trust_q.current_checks(reader, [row.id for row in rows])
+    checks = await trust_q.current_checks(reader, [row.id for row in rows])
     remote_authors = sorted({row.author_uri for row in rows if not row.is_local})
     keys = await trust_q.ed25519_keys_of(reader, remote_authors)
     return {row.id: verdict(checks.get(row.id),
@@ -119,17 +116,14 @@ def _local_failure(ctx: NodeContext, document_text: str, key_id: str,
     return None
 
 
-async def signature_verdict(ctx: NodeContext, row: ListingRow,
-                            checks: Mapping[str, SignatureCheck] | None = None
-                            ) -> ListingTrust:
+async def signature_verdict(ctx: NodeContext, row: ListingRow) -> ListingTrust:
     """One listing's verdict, for its page and ``GET /api/v1/listings/{id}``.
 
     The stored document is verified again (one Ed25519 check) with the key the kept check
     names, so a row altered in the database after its check never shows as verified. A
     local listing stored before checks were kept is checked and the result kept.
-    ``checks``: the kept checks read with the row (``listings.get_listing_and_checks``).
     """
-    found = (await signature_verdicts(ctx, [row], checks))[row.id]
+    found = (await signature_verdicts(ctx, [row]))[row.id]
     if row.is_local:
         if found.check is None:
             return verdict(await check_local(ctx, row), None)

@@ -147,8 +147,7 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
     ``booking_form`` refills the booking form after a refusal, its messages by the fields."""
     ctx = request.app[CONTEXT]
     member = await current_member(request)
-    reads = await listing_service.get_listing_for_page(ctx, request.match_info["listing_id"])
-    view = reads.view
+    view = await listing_service.get_listing(ctx, request.match_info["listing_id"])
     row = view.row
     if row.hidden and not (member and member.is_admin):
         raise NotFoundError("this listing is not available")
@@ -158,9 +157,8 @@ async def listing_page(request: web.Request, *, notice: str | None = None,
     # many trips as any other (issue 17: 2 to 9 of them, and under load each trip is a turn
     # of the whole event loop: the pages with more trips made the p95).
     signature, parties, booking, remaining, matches = await asyncio.gather(
-        trust.signature_verdict(ctx, row, reads.checks), names.listing_parties(ctx, [row]),
-        booking_context(request, row, is_author=is_author),
-        capacity.remaining_of(ctx, row, reads.taken),
+        trust.signature_verdict(ctx, row), names.listing_parties(ctx, [row]),
+        booking_context(request, row, is_author=is_author), capacity.remaining_of(ctx, row),
         _match_cards(ctx, row, is_author))
     if remaining is not None and remaining.full:
         booking["bookable"] = False  # "Complet": no booking form
