@@ -40,6 +40,7 @@ from meshnode.store import federation as fq
 from meshnode.web.appkeys import CONTEXT
 from scripts.bench_federation import RIDE, Node, _distinct_listings, _raw_request, _raw_sender
 from scripts.bench_federation import print_profile as print_stats
+from scripts.bench_web import thread_cpu
 
 CHUNK = min(800, READINGS_MAX)
 
@@ -61,16 +62,6 @@ def _requests(ctx: Any, alice: Any, documents: list[dict[str, Any]], url: str, f
     return out
 
 
-def _thread_cpu() -> dict[int, float]:
-    """CPU seconds (user + system) of each of this process's threads (``/proc``)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for task in Path("/proc/self/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    return out
-
-
 async def _process(beta: Node, profiler: cProfile.Profile | None, batch: int
                    ) -> tuple[int, float, float]:
     """Step beta's inbox worker (``batch`` activities a step) until its inbox is empty:
@@ -80,7 +71,7 @@ async def _process(beta: Node, profiler: cProfile.Profile | None, batch: int
     step = worker.step
     main = threading.get_native_id()
     gc.collect()
-    before = _thread_cpu()
+    before = thread_cpu()
     loop_before = time.thread_time()
     done = 0
     if profiler is not None:
@@ -90,7 +81,7 @@ async def _process(beta: Node, profiler: cProfile.Profile | None, batch: int
     if profiler is not None:
         profiler.disable()
     loop = time.thread_time() - loop_before
-    after = _thread_cpu()
+    after = thread_cpu()
     others = sum(after[tid] - before.get(tid, 0.0) for tid in after if tid != main)
     return done, loop, others
 

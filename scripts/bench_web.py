@@ -212,6 +212,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu() -> dict[int, float]:
+    """Each of this process's threads' CPU seconds so far (``/proc/self/task/TID/stat``); a
+    thread that ends while they are read is left out."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 def preemptions(pid: int) -> int:
     """How often the kernel took the CPU from the node's threads while they could run
     (``nonvoluntary_ctxt_switches`` summed over ``/proc/PID/task``): other processes, the

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import functools
 import inspect
-import os
 import sys
 import tempfile
 import threading
@@ -154,19 +153,6 @@ def instrument_parts() -> None:
     instrument("trip to a SQLite thread (loop side)", aiosqlite.Connection, "_execute")
 
 
-def thread_cpu() -> dict[int, float]:
-    """Each of this process's threads' CPU seconds so far (``/proc/self/task/TID/stat``)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    found: dict[int, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    return found
-
-
 async def _load(url: str, paths: list[str], args: argparse.Namespace, cookie: str
                 ) -> dict[str, float]:
     return await asyncio.to_thread(bench.drive_wrk, url, paths, args.clients, args.seconds,
@@ -190,10 +176,10 @@ async def measure_page(name: str, paths: list[str], url: str, cookie: str,
     for clients in (args.clients, 1):
         for timer in TIMERS.values():
             timer.ns = timer.calls = 0
-        before = thread_cpu()
+        before = bench.thread_cpu()
         r = await asyncio.to_thread(bench.drive_wrk, url, paths, clients, args.seconds, cookie)
         count = max(1.0, r["requests"])
-        per = _per_thread(before, thread_cpu(), threads, count)
+        per = _per_thread(before, bench.thread_cpu(), threads, count)
         print(f"\n== {name}, {clients} client(s): {r['requests']:.0f} requests, p99 "
               f"{r['p99']:.1f} ms, {sum(per.values()):.0f} µs of CPU per request")
         for label, spent in sorted(per.items(), key=lambda kv: -kv[1]):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import importlib.util
 import io
 import pstats
 import random
@@ -28,7 +27,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any, cast
 
 import aiosqlite
@@ -39,16 +37,7 @@ from meshnode.app import create_app
 from meshnode.config import Config
 from meshnode.services.node import init_node
 from meshnode.web.appkeys import CONTEXT
-
-
-def _bench_web() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_web", Path(__file__).with_name(
-        "bench_web.py"))
-    if spec is None or spec.loader is None:
-        raise RuntimeError("scripts/bench_web.py not found")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts import bench_web as bench
 
 
 def _paths(page: str, ids: list[str], words: list[str], count: int) -> list[str]:
@@ -201,7 +190,6 @@ class StatementLog:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    bench = _bench_web()
     statements = StatementLog()
     with tempfile.TemporaryDirectory(prefix="meshnode-profile-") as tmp:
         config = init_node(Config(data_dir=Path(tmp) / "node", name="Banc d'essai",

@@ -148,7 +148,6 @@ def defer_ca_certificates(paths: ssl.DefaultVerifyPaths | None = None) -> bool:
 # parsed Content-Types (``parse_mimetype``: one entry per multipart boundary) and
 # ``urllib.parse``'s ``urlsplit``. Each refills at a few microseconds an entry.
 LIBRARY_MEMO_MODULES = ("yarl._url", "yarl._parse", "aiohttp.helpers", "urllib.parse")
-_LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
 
 
 def library_memos(modules: tuple[str, ...] = LIBRARY_MEMO_MODULES
@@ -159,7 +158,7 @@ def library_memos(modules: tuple[str, ...] = LIBRARY_MEMO_MODULES
     for name in modules:
         module = sys.modules.get(name)
         for value in vars(module).values() if module is not None else ():
-            if isinstance(value, _LRU_WRAPPER):
+            if isinstance(value, functools._lru_cache_wrapper):
                 found[id(value)] = value
     return list(found.values())
 

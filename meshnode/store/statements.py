@@ -14,8 +14,6 @@ import gc
 import sqlite3
 import weakref
 
-_LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
-
 
 def forget_statements(conn: sqlite3.Connection) -> int:
     """Empty ``conn``'s statement cache (each statement no cursor uses is finalized); how
@@ -26,7 +24,7 @@ def forget_statements(conn: sqlite3.Connection) -> int:
     by the connection's traverse function, 3.11 to 3.13); ``cached_statements`` only sizes
     it at ``connect``. Elsewhere nothing is found and nothing happens: 0."""
     for held in gc.get_referents(conn):
-        if isinstance(held, _LRU_WRAPPER) and hasattr(held, "cache_clear"):
+        if isinstance(held, functools._lru_cache_wrapper) and hasattr(held, "cache_clear"):
             count: int = held.cache_info().currsize
             held.cache_clear()
             return count
