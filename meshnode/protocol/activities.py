@@ -5,6 +5,7 @@ Pure builders and parsers (REFERENCE §1); ids, times and keys are passed in.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -343,6 +344,17 @@ def collection_page(
     if next_page is not None:
         page["next"] = next_page
     return page
+
+
+def collection_page_text(
+    page_id: str, part_of: str, item_texts: Sequence[str], next_page: str | None
+) -> str:
+    """``collection_page`` as JSON text, its items given as JSON texts (stored activities):
+    they are spliced in as they are, not parsed and serialised again."""
+    page = collection_page(page_id, part_of, (), next_page)
+    del page["orderedItems"]
+    head = json.dumps(page, ensure_ascii=False)
+    return f'{head[:-1]}, "orderedItems": [{",".join(item_texts)}]}}'
 
 
 # --------------------------------------------------------------------------- activities

@@ -32,21 +32,64 @@ async def insert_delivery(
         " created_at) VALUES (?,?,?,'pending',?,?)", (outbox_seq, host, inbox, now, now))
 
 
-async def public_page(
-    db: aiosqlite.Connection, actors: list[str] | None, after: int, limit: int
-) -> list[aiosqlite.Row]:
-    """Public outbox activities after sequence ``after`` (oldest first)."""
+def _public_where(actors: list[str] | None) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its parameters) of public outbox activities (of some actors)."""
     if actors is None:
-        sql = ("SELECT seq, body FROM outbox_activities WHERE public = 1 AND seq > ?"
-               " ORDER BY seq LIMIT ?")
-        params: tuple[Any, ...] = (after, limit)
-    else:
-        marks = ", ".join("?" for _ in actors)
-        sql = (f"SELECT seq, body FROM outbox_activities WHERE public = 1 AND actor IN ({marks})"  # noqa: S608
+        return "public = 1", ()
+    marks = ", ".join("?" for _ in actors)
+    return f"public = 1 AND actor IN ({marks})", tuple(actors)
+
+
+async def public_page(
+    db: aiosqlite.Connection, actors: list[str] | None, after: int, limit: int,
+    max_chars: int | None = None,
+) -> list[aiosqlite.Row]:
+    """Public outbox activities after sequence ``after`` (oldest first): at most ``limit``,
+    and (with ``max_chars``) stopping before their bodies pass that many characters, the
+    first one always included. Their lengths are read first, then only those bodies."""
+    where, params = _public_where(actors)
+    if max_chars is not None:
+        sql = (f"SELECT seq, length(body) FROM outbox_activities WHERE {where}"  # noqa: S608
                " AND seq > ? ORDER BY seq LIMIT ?")
-        params = (*actors, after, limit)
-    async with query(db, sql, params) as cursor:
+        async with query(db, sql, (*params, after, limit)) as cursor:
+            lengths = await cursor.fetchall()
+        if not lengths:
+            return []
+        last, total = lengths[0][0], 0
+        for seq, length in lengths:
+            total += length
+            if total > max_chars and seq != lengths[0][0]:
+                break
+            last = seq
+        async with query(db, f"SELECT seq, body FROM outbox_activities WHERE {where}"  # noqa: S608
+                             " AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                         (*params, after, last, limit)) as cursor:
+            return list(await cursor.fetchall())
+    async with query(db, f"SELECT seq, body FROM outbox_activities WHERE {where}"  # noqa: S608
+                         " AND seq > ? ORDER BY seq LIMIT ?", (*params, after, limit)) as cursor:
         return list(await cursor.fetchall())
+
+
+class SummaryRow(NamedTuple):
+    """What catch-up's summary page says of one outbox activity: its id and sequence number,
+    and the JSON array ``[object.id, object.updated, object.published, object.deleted]``
+    (SQLite's ``json_extract``: the body is never parsed into Python objects)."""
+
+    seq: int
+    activity_id: str
+    fields: str
+
+
+async def public_summaries(
+    db: aiosqlite.Connection, actors: list[str] | None, after: int, limit: int
+) -> list[SummaryRow]:
+    """``SummaryRow`` of public outbox activities after sequence ``after`` (oldest first)."""
+    where, params = _public_where(actors)
+    sql = ("SELECT seq, activity_id, json_extract(body, '$.object.id', '$.object.updated',"  # noqa: S608
+           f" '$.object.published', '$.object.deleted') FROM outbox_activities WHERE {where}"
+           " AND seq > ? ORDER BY seq LIMIT ?")
+    async with query(db, sql, (*params, after, limit)) as cursor:
+        return [SummaryRow(*row) for row in await cursor.fetchall()]
 
 
 async def count_public(db: aiosqlite.Connection, actors: list[str] | None) -> int:
