@@ -203,7 +203,8 @@ async def outbox(request: web.Request) -> web.Response:
     A catch-up walks these pages, every peer at once when their sync periods end together
     (the soak's minute 28, docs/benchmarks.md): the stored activities are served as stored,
     spliced into the page (``collection_page_text``), never parsed and written again; a
-    whole page stops at ``PAGE_CHARS`` characters of activities (at least one)."""
+    whole page stops at ``PAGE_CHARS`` characters of activities (at least one), and only
+    ``OUTBOX_BUILDS`` are built at once (a bounded queue waits; beyond it, 503)."""
     ctx = _ctx(request)
     actor, actors = await _actors_for(request)
     collection = f"{actor}/outbox"
@@ -220,9 +221,12 @@ async def outbox(request: web.Request) -> web.Response:
         next_page = (f"{collection}?after={summaries[-1].seq}&summary=1"
                      if len(summaries) == PAGE_SIZE else None)
         return _json(collection_page(page_id, collection, items, next_page))
-    rows = await oq.public_page(ctx.store.reader, actors, after, PAGE_SIZE, PAGE_CHARS)
-    next_page = f"{collection}?after={rows[-1]['seq']}" if rows else None
-    text = collection_page_text(page_id, collection, [row["body"] for row in rows], next_page)
+    async with request.app[FEDERATION].outbox_gate.turn():  # a few pages' bodies at once
+        rows = await oq.public_page(ctx.store.reader, actors, after, PAGE_SIZE, PAGE_CHARS)
+        next_page = f"{collection}?after={rows[-1]['seq']}" if rows else None
+        text = collection_page_text(page_id, collection, [row["body"] for row in rows],
+                                    next_page)
+        del rows
     return web.Response(text=text, content_type=ACTIVITY_JSON, headers={"Vary": "Accept"})
 
 

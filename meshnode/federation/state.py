@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -16,6 +17,7 @@ import aiosqlite
 from aiohttp import web
 
 from meshnode import urls
+from meshnode.errors import BusyError
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient
 from meshnode.protocol.activities import origin_of
@@ -30,6 +32,12 @@ INBOX_BACKLOG_MAX = 20_000
 # The intake counts as busy when this many activities arrived while the worker processed
 # its last batch.
 INTAKE_BUSY = 16
+# Whole outbox pages built at once (every peer's catch-up in the same minute: the soak's
+# minute 28, docs/benchmarks.md) and requests allowed to wait for a turn; beyond, 503 with
+# Retry-After (the puller keeps its cursor and tries again after SYNC_RETRY).
+OUTBOX_BUILDS = 2
+OUTBOX_WAITING = 16
+OUTBOX_RETRY_AFTER = 30
 # Activities the door read (JSON parsed, our compact names) kept for the worker, so it does
 # not parse them again; beyond this many the worker parses the stored body itself.
 READINGS_MAX = 1024
@@ -233,6 +241,32 @@ class SenderFacts:
         return len(self._facts)
 
 
+class PageGate:
+    """At most ``builds`` outbox pages built at once, at most ``waiting_max`` requests queued
+    for a turn; another one is refused (``BusyError``: 503 with Retry-After)."""
+
+    def __init__(self, builds: int = OUTBOX_BUILDS, waiting_max: int = OUTBOX_WAITING) -> None:
+        self.waiting_max = waiting_max
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(builds)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold one of the build slots (waiting for it in the bounded queue)."""
+        if self._slots.locked() and self.waiting >= self.waiting_max:
+            raise BusyError("this node is serving many outbox pages; retry later",
+                            retry_after=OUTBOX_RETRY_AFTER)
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
 @dataclass
 class Federation:
     """Context, pooled client and actor directory, plus wake-up events for the workers."""
@@ -254,6 +288,7 @@ class Federation:
     deals_touched: bool = False  # set inside an inbox transaction, acted on after commit
     # Cross-node payments an API request is waiting on (transfer id → event).
     iou_waiters: dict[str, asyncio.Event] = field(default_factory=dict)
+    outbox_gate: PageGate = field(default_factory=PageGate)  # whole outbox pages at once
 
     @property
     def community(self) -> str:

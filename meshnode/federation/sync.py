@@ -7,6 +7,7 @@ peering (Accept sets ``sync_due``), at start-up and periodically.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -39,8 +40,20 @@ SYNC_TOGETHER = timedelta(minutes=2)
 # The network map's view of a peer's own peers changes rarely: its ``following`` is read at
 # most this often (it was a third of every catch-up pass, docs/scale.md), conditionally.
 FOLLOWING_INTERVAL = timedelta(hours=6)
+# Nodes peered together would all pull in the same minute every period (the 30-minute soak's
+# minute 28: 11 nodes at once, docs/benchmarks.md). Each node's period is shorter by up to
+# this much, by a fraction fixed by its own URL (no state, the same after a restart): the
+# pulls of nodes peered in the same minute spread over several minutes.
+SYNC_JITTER = timedelta(minutes=6)
 MAX_PAGES = 1000
 MAX_ITEMS = 500
+
+
+def sync_interval(base_url: str) -> timedelta:
+    """This node's catch-up period: ``SYNC_INTERVAL`` less a part of ``SYNC_JITTER`` that
+    depends on ``base_url`` only."""
+    fraction = int.from_bytes(hashlib.sha256(base_url.encode()).digest()[:4], "big") / 2**32
+    return SYNC_INTERVAL - SYNC_JITTER * fraction
 
 
 def _next_cursor(page: Mapping[str, object], origin: str) -> int | None:
@@ -111,13 +124,15 @@ class SyncWorker:
         return total
 
     async def _due(self) -> list[aiosqlite.Row]:
-        """The peers to pull now: when one is due, those due within ``SYNC_TOGETHER`` come
-        along (one pass, then one wake-up a period, instead of several seconds apart)."""
+        """The peers to pull now (not pulled for ``sync_interval``): when one is due, those
+        due within ``SYNC_TOGETHER`` come along (one pass, then one wake-up a period,
+        instead of several seconds apart)."""
         ctx = self.federation.ctx
-        stale = format_utc(ctx.clock() - SYNC_INTERVAL)
+        interval = sync_interval(ctx.config.base_url)
+        stale = format_utc(ctx.clock() - interval)
         retry = format_utc(ctx.clock() - SYNC_RETRY)
         soon = await fq.peers_to_sync(ctx.store.reader,
-                                      format_utc(ctx.clock() - SYNC_INTERVAL + SYNC_TOGETHER),
+                                      format_utc(ctx.clock() - interval + SYNC_TOGETHER),
                                       retry)
         if any(peer["sync_due"] or peer["last_sync_at"] is None or peer["last_sync_at"] <= stale
                for peer in soon):
