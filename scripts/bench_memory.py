@@ -37,7 +37,9 @@ import argparse
 import asyncio
 import json
 import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -51,6 +53,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from meshnode.config import DATABASE_FILE
 from meshnode.web.idle import IDLE_SECONDS, SWEEP_SECONDS
 from tests.memload import (
     REPO,
@@ -80,6 +83,8 @@ IDLE_WAIT = IDLE_SECONDS + SWEEP_SECONDS + 5
 # After a burst of requests the node trims its heap once it has been quiet for a moment
 # (web/idle.py, QUIET_SECONDS): section 3 also reads the RSS this long after the last page.
 QUIET_WAIT = 5.0
+# At most this long is waited after the soak for the hub's queues to empty (--drain on).
+DRAIN_CAP = 600.0
 LAYERS = ("protocol", "store", "services", "federation", "web")
 
 IMPORT_CHILD = r"""
@@ -293,10 +298,78 @@ class Nodes:
             self.cgroup.remove()
 
 
-def probe_argv(node: MemNode, *, trace: bool) -> list[str]:
-    """``meshnode run`` for the hub, through ``scripts/memory_probe.py``."""
+def probe_argv(node: MemNode, *, trace: bool, access_log: bool = False) -> list[str]:
+    """``meshnode run`` for the hub, through ``scripts/memory_probe.py`` (with its access
+    log in its log file if ``access_log``)."""
     return [sys.executable, "-m", "scripts.memory_probe", str(node.config.data_dir),
-            "trace" if trace else "-"]
+            "trace" if trace else "-", *(["access"] if access_log else [])]
+
+
+OUTBOX_GET = re.compile(r'"GET \S*/outbox\?after=\S* HTTP/[\d.]+" (\d{3}) (\d+|-)')
+
+
+class HubWatch:
+    """What the hub's database and access log say while the soak runs: its delivery queue
+    (due now, or deferred past a 429's Retry-After), unprocessed inbox rows, and the outbox
+    pages it served since the last reading (catch-ups: summary and whole pages, MB)."""
+
+    def __init__(self, hub: MemNode) -> None:
+        self.hub = hub
+        self.offset = hub.log_path.stat().st_size if hub.log_path.exists() else 0
+
+    def queues(self) -> dict[str, int]:
+        """Pending deliveries (all, due within a minute, deferred by a 429) and inbox rows
+        waiting for the worker."""
+        soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+        with sqlite3.connect(self.hub.config.data_dir / DATABASE_FILE, timeout=30) as db:
+            pending, due, limited = db.execute(
+                "SELECT count(*), sum(next_attempt_at <= ?), sum(last_error LIKE '%HTTP 429%')"
+                " FROM deliveries WHERE state = 'pending'", (soon,)).fetchone()
+            inbox = db.execute("SELECT count(*) FROM inbox_rows WHERE seq > (SELECT"
+                               " coalesce(max(seq), 0) FROM inbox_marks)").fetchone()[0]
+        return {"deliveries": pending, "due": due or 0, "429": limited or 0, "inbox": inbox}
+
+    def outbox_served(self) -> str:
+        """Outbox pages served since the last call (empty without an access log)."""
+        if not self.hub.log_path.exists():
+            return ""
+        with self.hub.log_path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode("utf-8", "replace")
+            self.offset = log.tell()
+        counts: Counter[str] = Counter()
+        size = 0
+        for match in OUTBOX_GET.finditer(text):
+            counts[match[1]] += 1
+            size += int(match[2]) if match[2] != "-" else 0
+        return (f"outbox pages {sum(counts.values())} ({dict(counts)}, {size / 2**20:.1f} MB)"
+                if counts else "")
+
+    def line(self) -> str:
+        """One printable line."""
+        queues = self.queues()
+        return (f"hub deliveries pending {queues['deliveries']} (due {queues['due']}, after a"
+                f" 429 {queues['429']}), inbox waiting {queues['inbox']}; {self.outbox_served()}")
+
+    async def drained(self, cap: float) -> str:
+        """Wait (at most ``cap`` seconds) until no delivery is due and the inbox is empty;
+        what was waited and left."""
+        started = time.monotonic()
+        while time.monotonic() - started < cap:
+            queues = self.queues()
+            if not queues["due"] and not queues["inbox"]:
+                break
+            await asyncio.sleep(2)
+        return (f"waited {time.monotonic() - started:.0f} s (cap {cap:.0f}) for the hub's"
+                f" queues: {self.line()}")
+
+
+def keep_logs(nodes: list[MemNode], folder: Path) -> None:
+    """Copy the nodes' logs into ``folder`` (the bench deletes its temporary directory)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for node in nodes:
+        if node.log_path.exists():
+            shutil.copy(node.log_path, folder / f"{node.config.handle}.log")
 
 
 class Probe:
@@ -558,9 +631,11 @@ async def load_minute(http: aiohttp.ClientSession, hub: MemNode, peers: list[Mem
 
 async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],
                      probe: Probe, minutes: int, *, trace: bool, uploads: bool = True,
-                     cgroup: MemoryCgroup | None = None) -> None:
+                     cgroup: MemoryCgroup | None = None, drain: bool = True) -> None:
     """Section 4: ``minutes`` of mixed load, RSS before, every minute and after; with no
-    image upload at all unless ``uploads`` (to split Pillow's part of the growth)."""
+    image upload at all unless ``uploads`` (to split Pillow's part of the growth). With
+    ``drain``, "after" is read once the hub has no delivery due and an empty inbox (waiting
+    at most ``DRAIN_CAP``), then ``IDLE_WAIT`` idle."""
     worst = worst_png() if uploads else None
     proc = probe.proc
     busy = proc_mb(proc.pid)
@@ -574,15 +649,19 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
           f" {what}); RSS before {before:.1f} MB, read {IDLE_WAIT:.0f} s after"
           f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({first.heap})")
     tally = Tally()
+    watch = HubWatch(hub)
     for minute in range(1, minutes + 1):
         statuses = await load_minute(http, hub, peers, minute, worst, tally)
         print(f"   minute {minute:>2}: RSS {proc_mb(proc.pid):6.1f} MB, {tally.total} requests"
               f" so far, burst {sorted(statuses)}; {await probe.line()}", flush=True)
+        print(f"     {watch.line()}", flush=True)
         if cgroup is not None:
             print(f"     {cgroup.usage()}, OOM kills {cgroup.oom_kills()}", flush=True)
         if tally.unexpected:
             print(f"     unexpected so far: {len(tally.unexpected)}, last {tally.unexpected[-1]}")
     busy = proc_mb(proc.pid)
+    if drain:  # deliveries due and the inbox done first (not those a 429 put off an hour)
+        print(f"   {await watch.drained(DRAIN_CAP)}", flush=True)
     await asyncio.sleep(IDLE_WAIT)  # deliveries to the peers finish, the idle sweep runs
     after = await settled_rss(proc.pid, seconds=30)
     print(f"   after (settled, {IDLE_WAIT:.0f} s idle; {busy:.1f} MB at the end of the load):"
@@ -612,7 +691,7 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
                  for n in range(args.peers)]
         nodes.cgroup = make_cgroup(args.cgroup_mb)
         proc = nodes.start(hub, cgroup=nodes.cgroup,
-                           argv=probe_argv(hub, trace=args.trace))
+                           argv=probe_argv(hub, trace=args.trace, access_log=args.access_log))
         for peer in peers:
             nodes.start(peer)
         for node, started in zip([hub, *peers], nodes.procs, strict=True):
@@ -622,7 +701,7 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
             await bench_peers(http, hub, peers, probe, args.pages, trace=args.trace)
             await bench_soak(http, hub, peers, probe, args.minutes,
                              trace=args.trace, uploads=args.uploads == "on",
-                             cgroup=nodes.cgroup)
+                             cgroup=nodes.cgroup, drain=args.drain == "on")
         if nodes.cgroup is not None:
             print(f"5. the hub ran in a {args.cgroup_mb} MB memory cgroup: peak"
                   f" {nodes.cgroup.peak_mb():.1f} MB (RSS and page cache, its image decoding"
@@ -630,6 +709,9 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
                   f" {nodes.cgroup.oom_kills()}, node {'alive' if proc.poll() is None else 'DEAD'}")
     finally:
         nodes.stop()
+        if args.keep_logs:
+            keep_logs([hub, *peers], Path(args.keep_logs))
+            print(f"   the nodes' logs were copied to {args.keep_logs}")
 
 
 def main() -> int:
@@ -643,6 +725,12 @@ def main() -> int:
     parser.add_argument("--uploads", choices=("on", "off"), default="on",
                         help="off: the soak uploads no image (splits Pillow's part)")
     parser.add_argument("--only", choices=("imports", "idle", "network"), default=None)
+    parser.add_argument("--access-log", action="store_true",
+                        help="the hub logs every request (outbox pages counted each minute)")
+    parser.add_argument("--keep-logs", default=None, metavar="DIR",
+                        help="copy the nodes' logs to DIR before the temporary one goes")
+    parser.add_argument("--drain", choices=("on", "off"), default="on",
+                        help="read 'after' once the hub's queues are empty (at most 600 s)")
     args = parser.parse_args()
     if args.quick:
         args.minutes = 2

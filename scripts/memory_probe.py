@@ -1,6 +1,7 @@
 """The hub of ``scripts/bench_memory.py``: ``meshnode run`` plus a probe (issue 17: memory).
 
-Run as ``python -m scripts.memory_probe DATA_DIR trace|-`` (``bench_memory.probe_argv``). On
+Run as ``python -m scripts.memory_probe DATA_DIR trace|- [access]``
+(``bench_memory.probe_argv``; ``access``: with the access log). On
 SIGUSR1 the probe writes, beside the node's data as ``probe-N.*``: the native heap figures
 (SQLite's heap and its connections' caches, glibc's, Python's blocks, threads), Python
 objects by type, pymalloc's and glibc's arena statistics and, under ``trace``
@@ -240,6 +241,8 @@ def main(argv: list[str]) -> int:
     from meshnode.cli import main as run_node  # after the patch: the node's connections
     probe = Probe(data_dir, trace=trace)
     signal.signal(signal.SIGUSR1, probe.dump)
+    if len(argv) > 2 and argv[2] == "access":  # the access log: INFO lines on stderr
+        return run_node(["--log-level", "INFO", "run", "--data-dir", data_dir, "--access-log"])
     return run_node(["--log-level", "WARNING", "run", "--data-dir", data_dir])
 
 
