@@ -42,17 +42,18 @@ SYNC_TOGETHER = timedelta(minutes=2)
 FOLLOWING_INTERVAL = timedelta(hours=6)
 # Nodes peered together would all pull in the same minute every period (the 30-minute soak's
 # minute 28: 11 nodes at once, docs/benchmarks.md). Each node's period is shorter by up to
-# this much, by a fraction fixed by its own URL (no state, the same after a restart): the
+# this much, by a fraction fixed by its handle (no state, the same after a restart): the
 # pulls of nodes peered in the same minute spread over several minutes.
 SYNC_JITTER = timedelta(minutes=6)
 MAX_PAGES = 1000
 MAX_ITEMS = 500
 
 
-def sync_interval(base_url: str) -> timedelta:
+def sync_interval(handle: str) -> timedelta:
     """This node's catch-up period: ``SYNC_INTERVAL`` less a part of ``SYNC_JITTER`` that
-    depends on ``base_url`` only."""
-    fraction = int.from_bytes(hashlib.sha256(base_url.encode()).digest()[:4], "big") / 2**32
+    depends on the community's ``handle`` only (not on its URL: a port picked at random
+    would make the simulator's seeded runs differ)."""
+    fraction = int.from_bytes(hashlib.sha256(handle.encode()).digest()[:4], "big") / 2**32
     return SYNC_INTERVAL - SYNC_JITTER * fraction
 
 
@@ -128,7 +129,7 @@ class SyncWorker:
         due within ``SYNC_TOGETHER`` come along (one pass, then one wake-up a period,
         instead of several seconds apart)."""
         ctx = self.federation.ctx
-        interval = sync_interval(ctx.config.base_url)
+        interval = sync_interval(ctx.config.handle)
         stale = format_utc(ctx.clock() - interval)
         retry = format_utc(ctx.clock() - SYNC_RETRY)
         soon = await fq.peers_to_sync(ctx.store.reader,

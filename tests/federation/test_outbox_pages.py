@@ -243,10 +243,10 @@ async def test_whole_pages__a_request_that_leaves_the_queue_frees_its_place(
 
 
 def test_sync_interval__each_node_its_own_within_the_jitter() -> None:
-    urls = [f"http://127.0.0.1:{port}" for port in range(8000, 8100)]
-    intervals = [sync_interval(url) for url in urls]
+    handles = [f"quartier{number}" for number in range(100)]
+    intervals = [sync_interval(handle) for handle in handles]
     assert all(SYNC_INTERVAL - SYNC_JITTER < value <= SYNC_INTERVAL for value in intervals)
-    assert intervals == [sync_interval(url) for url in urls]  # the same after a restart
+    assert intervals == [sync_interval(handle) for handle in handles]  # after a restart too
     minutes = {int(value / timedelta(minutes=1)) for value in intervals}
     assert len(minutes) == int(SYNC_JITTER / timedelta(minutes=1))  # spread over them all
 
@@ -267,7 +267,7 @@ async def test_catch_up__due_after_the_node_s_own_interval_not_before(
         return await real_get(url, **kwargs)
 
     b.fed.client.get_json = recording_get  # type: ignore[method-assign]
-    interval = sync_interval(b.url)
+    interval = sync_interval(b.config.handle)
     # When its own interval has not quite passed, nothing is pulled; once it has, it is
     b.clock.advance(seconds=interval.total_seconds() - 5)
     await b.workers.sync.step()
