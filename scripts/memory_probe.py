@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import sys
 import tracemalloc
+import weakref
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -209,6 +210,97 @@ def arena_residents() -> dict[str, dict[str, int]]:
     return {arena: dict(counts) for arena, counts in residents.items()}
 
 
+SURVIVOR_KINDS = ("weakref", "builtin_function_or_method", "method", "function", "cell")
+CHAIN_DEPTH = 4
+CHAIN_SAMPLES = 3
+
+
+def describe(obj: object) -> str:
+    """A short name for ``obj``: its type, and for a weak reference what it refers to and
+    its callback, for a builtin or bound method its owner's type and its name."""
+    kind = type(obj)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(obj, weakref.ReferenceType):
+        target = obj()
+        callback = obj.__callback__
+        return (f"{name} -> {type(target).__module__}.{type(target).__qualname__}"
+                f" callback={getattr(callback, '__qualname__', type(callback).__name__)}")
+    if kind.__name__ in ("builtin_function_or_method", "method"):
+        owner = getattr(obj, "__self__", None)
+        return f"{name} {type(owner).__module__}.{type(owner).__qualname__}" \
+               f".{getattr(obj, '__name__', '?')}"
+    if kind is dict:
+        keys = [str(key)[:30] for key in list(obj)[:4]]  # type: ignore[call-overload]
+        return f"{name}[{len(obj)}] keys={keys}"  # type: ignore[arg-type]
+    if kind in (list, tuple, set, collections.deque):
+        return f"{name}[{len(obj)}]"  # type: ignore[arg-type]
+    if kind.__name__ == "function":
+        return f"{name} {getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+    if kind.__name__ == "cell":
+        try:
+            return f"{name} of {describe(obj.cell_contents)}"  # type: ignore[attr-defined]
+        except ValueError:
+            return f"{name} (empty)"
+    return name
+
+
+def referrers_of(targets: dict[int, object], everything: list[object]) -> dict[int, list[object]]:
+    """For each target (by id), the live objects that refer to it (frozen ones included,
+    which ``gc.get_referrers`` does not see)."""
+    found: dict[int, list[object]] = collections.defaultdict(list)
+    for obj in everything:
+        for ref in gc.get_referents(obj):
+            if id(ref) in targets and ref is not obj:
+                found[id(ref)].append(obj)
+    return found
+
+
+def survivors(base: str) -> None:
+    """The collector's objects of ``SURVIVOR_KINDS`` by description, with referrer chains
+    (``CHAIN_DEPTH`` levels) for ``CHAIN_SAMPLES`` of each description, and every live
+    object's arena (counts of types per arena), to ``base + .survivors``."""
+    ranges = anonymous_ranges()
+    pools: dict[int, int | None] = {}
+    everything = live_objects()
+    mine = {id(everything)}
+    counts: collections.Counter[str] = collections.Counter()
+    samples: dict[str, list[object]] = collections.defaultdict(list)
+    for obj in gc.get_objects():
+        if type(obj).__name__ in SURVIVOR_KINDS or isinstance(obj, weakref.ReferenceType):
+            key = describe(obj)
+            counts[key] += 1
+            if len(samples[key]) < CHAIN_SAMPLES:
+                samples[key].append(obj)
+    chains: dict[str, list[list[str]]] = {}
+    layer = {id(o): o for objs in samples.values() for o in objs}
+    mine.update(id(objs) for objs in samples.values())
+    mine.update((id(samples), id(layer)))
+    paths: dict[int, list[str]] = {i: [] for i in layer}
+    parent: dict[int, int] = {}
+    for _ in range(CHAIN_DEPTH):
+        found = referrers_of(layer, everything)
+        nxt: dict[int, object] = {}
+        for target, refs in found.items():
+            refs = [r for r in refs if id(r) not in mine]
+            root = parent.get(target, target)
+            paths.setdefault(root, []).append(
+                " | ".join(sorted({describe(r) for r in refs})[:4]) + f" ({len(refs)})")
+            for ref in refs[:1]:
+                parent[id(ref)] = root
+                nxt[id(ref)] = ref
+        layer = nxt
+    for key, objs in samples.items():
+        chains[key] = [paths.get(id(o), []) for o in objs]
+    arenas: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for obj in everything:
+        arena = arena_of(obj, ranges, pools)
+        if arena is not None:
+            arenas[str(arena)][type(obj).__qualname__] += 1
+    Path(base + ".survivors").write_text(json.dumps(
+        {"counts": counts, "chains": chains,
+         "arenas": {a: dict(c.most_common(15)) for a, c in arenas.items()}}, indent=1))
+
+
 class Probe:
     """Writes ``probe-N.*`` under ``data_dir`` at each SIGUSR1."""
 
@@ -229,6 +321,11 @@ class Probe:
                                     for o in gc.get_objects())
         Path(base + ".types").write_text(json.dumps(kinds))
         allocator_stats(base)
+        if keep := os.environ.get("MEMORY_PROBE_KEEP"):  # diagnosis: survivors' names
+            survivors(os.path.join(keep, f"probe-{self.dumps}"))
+            for suffix in (".types", ".pymalloc"):
+                Path(keep, f"probe-{self.dumps}{suffix}").write_text(
+                    Path(base + suffix).read_text())
         Path(base + ".part").write_text(json.dumps(native_heap(trace=self.trace)))
         Path(base + ".part").rename(base + ".json")
 
