@@ -137,10 +137,13 @@ def live_objects() -> list[object]:
     objects) and those the collector does not track (strings, numbers, atomic tuples, …)."""
     found: dict[int, object] = {}
     layer: list[object] = [*gc.get_objects(), sys.modules]
+    own = {id(found), id(layer)}  # this walk's own containers are not the node's
     while layer:
-        fresh = [obj for obj in layer if id(obj) not in found]
+        fresh = [obj for obj in layer if id(obj) not in found and id(obj) not in own]
+        own.add(id(fresh))
         found.update((id(obj), obj) for obj in fresh)
         layer = gc.get_referents(*fresh)
+        own.add(id(layer))
     return list(found.values())
 
 
@@ -213,6 +216,7 @@ def arena_residents() -> dict[str, dict[str, int]]:
 SURVIVOR_KINDS = ("weakref", "builtin_function_or_method", "method", "function", "cell")
 CHAIN_DEPTH = 4
 CHAIN_SAMPLES = 3
+SPARSE = 400  # an arena with fewer live objects is kept by them
 
 
 def describe(obj: object) -> str:
@@ -223,8 +227,14 @@ def describe(obj: object) -> str:
     if isinstance(obj, weakref.ReferenceType):
         target = obj()
         callback = obj.__callback__
-        return (f"{name} -> {type(target).__module__}.{type(target).__qualname__}"
+        return (f"{name} -> {describe(target) if isinstance(target, type) else type(target)}"
                 f" callback={getattr(callback, '__qualname__', type(callback).__name__)}")
+    if isinstance(obj, type):
+        return f"class {obj.__module__}.{obj.__qualname__}"
+    if kind is tuple:
+        return f"tuple({', '.join(type(item).__name__ for item in obj[:5])})"  # type: ignore
+    if kind.__name__ in ("TimerHandle", "Handle"):
+        return f"{name} {getattr(obj, '_callback', None)!r:.80}"
     if kind.__name__ in ("builtin_function_or_method", "method"):
         owner = getattr(obj, "__self__", None)
         return f"{name} {type(owner).__module__}.{type(owner).__qualname__}" \
@@ -232,7 +242,7 @@ def describe(obj: object) -> str:
     if kind is dict:
         keys = [str(key)[:30] for key in list(obj)[:4]]  # type: ignore[call-overload]
         return f"{name}[{len(obj)}] keys={keys}"  # type: ignore[arg-type]
-    if kind in (list, tuple, set, collections.deque):
+    if kind in (list, set, collections.deque):
         return f"{name}[{len(obj)}]"  # type: ignore[arg-type]
     if kind.__name__ == "function":
         return f"{name} {getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
@@ -292,13 +302,39 @@ def survivors(base: str) -> None:
     for key, objs in samples.items():
         chains[key] = [paths.get(id(o), []) for o in objs]
     arenas: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    residents: dict[str, list[object]] = collections.defaultdict(list)
     for obj in everything:
         arena = arena_of(obj, ranges, pools)
         if arena is not None:
             arenas[str(arena)][type(obj).__qualname__] += 1
+            residents[str(arena)].append(obj)
+    sparse = {arena: objs for arena, objs in residents.items() if len(objs) < SPARSE}
+    mine.update(id(objs) for objs in sparse.values())
+    mine.update(id(objs) for objs in residents.values())
+    mine.update((id(sparse), id(residents)))
+    targets = {id(o): o for objs in sparse.values() for o in objs}
+    holders = referrers_of(targets, everything)
+    lines = {arena: collections.Counter(
+        describe(o) + " <- " + " | ".join(sorted({describe(r) for r in holders.get(id(o), [])
+                                                   if id(r) not in mine})[:3])
+        for o in objs) for arena, objs in sparse.items()}
     Path(base + ".survivors").write_text(json.dumps(
-        {"counts": counts, "chains": chains,
+        {"counts": counts, "chains": chains, "abc": abc_caches(everything),
+         "sparse": {a: c.most_common(40) for a, c in lines.items()},
          "arenas": {a: dict(c.most_common(15)) for a, c in arenas.items()}}, indent=1))
+
+
+def abc_caches(everything: list[object]) -> dict[str, dict[str, list[str]]]:
+    """Each ABC's positive and negative caches (the classes in them, by name)."""
+    import abc
+    found = {}
+    for obj in everything:
+        if isinstance(obj, abc.ABCMeta):
+            _, cache, negative, _ = abc._get_dump(obj)  # type: ignore[attr-defined]
+            found[describe(obj)] = {
+                "cache": sorted(describe(ref()) for ref in cache),
+                "negative": sorted(describe(ref()) for ref in negative)}
+    return found
 
 
 class Probe:
