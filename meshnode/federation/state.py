@@ -96,18 +96,22 @@ class InboxWriter:
             raise
 
     async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self.ctx.store.transaction() as tx:
-                    added = await fq.insert_inbox_batch(tx, [row for row, _ in batch])
-            except sqlite3.Error as exc:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self.ctx.store.transaction() as tx:
+                        added = await fq.insert_inbox_batch(tx, [row for row, _ in batch])
+                except sqlite3.Error as exc:
+                    for _, future in batch:
+                        future.set_exception(exc)
+                    continue
+                self.backlog += added
                 for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            self.backlog += added
-            for _, future in batch:
-                future.set_result(None)
+                    future.set_result(None)
+        finally:
+            if self._flusher is asyncio.current_task():  # not kept once done (the soak)
+                self._flusher = None
 
 
 class _Window:
