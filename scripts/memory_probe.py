@@ -9,6 +9,18 @@ objects by type, pymalloc's and glibc's arena statistics and, under ``trace``
 place that allocated them (``pinners``), so that ``bench_memory.py`` can name who keeps
 each arena the soak added (CPython frees an arena only when every pool in it is empty).
 Only small standard modules are added to the node's process, so its RSS is the node's.
+
+With ``MEMORY_PROBE_KEEP=DIR`` in its environment (diagnosis: each dump then costs the hub
+seconds and inflates its RSS while it runs) the probe also writes ``DIR/probe-N.survivors``
+(and a copy of its ``.types`` and ``.pymalloc``), without tracemalloc: the collector's weak
+references, builtin and bound methods, functions and cells counted by what they refer to or
+belong to, with referrer chains; each ABC's subclass-check caches by class; each arena's
+residents by type, and for each sparse arena (fewer than ``SPARSE`` live objects: one kept
+in use by a few survivors) every resident described with its holders. Diffing two dumps
+named the soak's survivors in session 12 (``docs/benchmarks.md``)::
+
+    MEMORY_PROBE_KEEP=/tmp/keep PYTHONPATH=. python scripts/bench_memory.py \
+        --only network --minutes 3
 """
 
 from __future__ import annotations
