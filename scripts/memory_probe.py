@@ -10,6 +10,18 @@ objects by type, pymalloc's and glibc's arena statistics and, under ``trace``
 place that allocated them (``pinners``), so that ``bench_memory.py`` can name who keeps
 each arena the soak added (CPython frees an arena only when every pool in it is empty).
 Only small standard modules are added to the node's process, so its RSS is the node's.
+
+With ``MEMORY_PROBE_KEEP=DIR`` in its environment (diagnosis: each dump then costs the hub
+seconds and inflates its RSS while it runs) the probe also writes ``DIR/probe-N.survivors``
+(and a copy of its ``.types`` and ``.pymalloc``), without tracemalloc: the collector's weak
+references, builtin and bound methods, functions and cells counted by what they refer to or
+belong to, with referrer chains; each ABC's subclass-check caches by class; each arena's
+residents by type, and for each sparse arena (fewer than ``SPARSE`` live objects: one kept
+in use by a few survivors) every resident described with its holders. Diffing two dumps
+named the soak's survivors in session 12 (``docs/benchmarks.md``)::
+
+    MEMORY_PROBE_KEEP=/tmp/keep PYTHONPATH=. python scripts/bench_memory.py \
+        --only network --minutes 3
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import signal
 import sqlite3
 import sys
 import tracemalloc
+import weakref
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -137,10 +150,13 @@ def live_objects() -> list[object]:
     objects) and those the collector does not track (strings, numbers, atomic tuples, …)."""
     found: dict[int, object] = {}
     layer: list[object] = [*gc.get_objects(), sys.modules]
+    own = {id(found), id(layer)}  # this walk's own containers are not the node's
     while layer:
-        fresh = [obj for obj in layer if id(obj) not in found]
+        fresh = [obj for obj in layer if id(obj) not in found and id(obj) not in own]
+        own.add(id(fresh))
         found.update((id(obj), obj) for obj in fresh)
         layer = gc.get_referents(*fresh)
+        own.add(id(layer))
     return list(found.values())
 
 
@@ -210,6 +226,130 @@ def arena_residents() -> dict[str, dict[str, int]]:
     return {arena: dict(counts) for arena, counts in residents.items()}
 
 
+SURVIVOR_KINDS = ("weakref", "builtin_function_or_method", "method", "function", "cell")
+CHAIN_DEPTH = 4
+CHAIN_SAMPLES = 3
+SPARSE = 400  # an arena with fewer live objects is kept by them
+
+
+def describe(obj: object) -> str:
+    """A short name for ``obj``: its type, and for a weak reference what it refers to and
+    its callback, for a builtin or bound method its owner's type and its name."""
+    kind = type(obj)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(obj, weakref.ReferenceType):
+        target = obj()
+        callback = obj.__callback__
+        return (f"{name} -> {describe(target) if isinstance(target, type) else type(target)}"
+                f" callback={getattr(callback, '__qualname__', type(callback).__name__)}")
+    if isinstance(obj, type):
+        return f"class {obj.__module__}.{obj.__qualname__}"
+    if kind is tuple:
+        return f"tuple({', '.join(type(item).__name__ for item in obj[:5])})"  # type: ignore
+    if kind.__name__ in ("TimerHandle", "Handle"):
+        return f"{name} {getattr(obj, '_callback', None)!r:.80}"
+    if kind.__name__ in ("builtin_function_or_method", "method"):
+        owner = getattr(obj, "__self__", None)
+        return f"{name} {type(owner).__module__}.{type(owner).__qualname__}" \
+               f".{getattr(obj, '__name__', '?')}"
+    if kind is dict:
+        keys = [str(key)[:30] for key in list(obj)[:4]]  # type: ignore[call-overload]
+        return f"{name}[{len(obj)}] keys={keys}"  # type: ignore[arg-type]
+    if kind in (list, set, collections.deque):
+        return f"{name}[{len(obj)}]"  # type: ignore[arg-type]
+    if kind.__name__ == "function":
+        return f"{name} {getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+    if kind.__name__ == "cell":
+        try:
+            return f"{name} of {describe(obj.cell_contents)}"  # type: ignore[attr-defined]
+        except ValueError:
+            return f"{name} (empty)"
+    return name
+
+
+def referrers_of(targets: dict[int, object], everything: list[object]) -> dict[int, list[object]]:
+    """For each target (by id), the live objects that refer to it (frozen ones included,
+    which ``gc.get_referrers`` does not see)."""
+    found: dict[int, list[object]] = collections.defaultdict(list)
+    for obj in everything:
+        for ref in gc.get_referents(obj):
+            if id(ref) in targets and ref is not obj:
+                found[id(ref)].append(obj)
+    return found
+
+
+def survivors(base: str) -> None:
+    """The collector's objects of ``SURVIVOR_KINDS`` by description, with referrer chains
+    (``CHAIN_DEPTH`` levels) for ``CHAIN_SAMPLES`` of each description, and every live
+    object's arena (counts of types per arena), to ``base + .survivors``."""
+    ranges = anonymous_ranges()
+    pools: dict[int, int | None] = {}
+    everything = live_objects()
+    mine = {id(everything)}
+    counts: collections.Counter[str] = collections.Counter()
+    samples: dict[str, list[object]] = collections.defaultdict(list)
+    for obj in gc.get_objects():
+        if type(obj).__name__ in SURVIVOR_KINDS or isinstance(obj, weakref.ReferenceType):
+            key = describe(obj)
+            counts[key] += 1
+            if len(samples[key]) < CHAIN_SAMPLES:
+                samples[key].append(obj)
+    chains: dict[str, list[list[str]]] = {}
+    layer = {id(o): o for objs in samples.values() for o in objs}
+    mine.update(id(objs) for objs in samples.values())
+    mine.update((id(samples), id(layer)))
+    paths: dict[int, list[str]] = {i: [] for i in layer}
+    parent: dict[int, int] = {}
+    for _ in range(CHAIN_DEPTH):
+        found = referrers_of(layer, everything)
+        nxt: dict[int, object] = {}
+        for target, refs in found.items():
+            refs = [r for r in refs if id(r) not in mine]
+            root = parent.get(target, target)
+            paths.setdefault(root, []).append(
+                " | ".join(sorted({describe(r) for r in refs})[:4]) + f" ({len(refs)})")
+            for ref in refs[:1]:
+                parent[id(ref)] = root
+                nxt[id(ref)] = ref
+        layer = nxt
+    for key, objs in samples.items():
+        chains[key] = [paths.get(id(o), []) for o in objs]
+    arenas: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    residents: dict[str, list[object]] = collections.defaultdict(list)
+    for obj in everything:
+        arena = arena_of(obj, ranges, pools)
+        if arena is not None:
+            arenas[str(arena)][type(obj).__qualname__] += 1
+            residents[str(arena)].append(obj)
+    sparse = {arena: objs for arena, objs in residents.items() if len(objs) < SPARSE}
+    mine.update(id(objs) for objs in sparse.values())
+    mine.update(id(objs) for objs in residents.values())
+    mine.update((id(sparse), id(residents)))
+    targets = {id(o): o for objs in sparse.values() for o in objs}
+    holders = referrers_of(targets, everything)
+    lines = {arena: collections.Counter(
+        describe(o) + " <- " + " | ".join(sorted({describe(r) for r in holders.get(id(o), [])
+                                                   if id(r) not in mine})[:3])
+        for o in objs) for arena, objs in sparse.items()}
+    Path(base + ".survivors").write_text(json.dumps(
+        {"counts": counts, "chains": chains, "abc": abc_caches(everything),
+         "sparse": {a: c.most_common(40) for a, c in lines.items()},
+         "arenas": {a: dict(c.most_common(15)) for a, c in arenas.items()}}, indent=1))
+
+
+def abc_caches(everything: list[object]) -> dict[str, dict[str, list[str]]]:
+    """Each ABC's positive and negative caches (the classes in them, by name)."""
+    import abc
+    found = {}
+    for obj in everything:
+        if isinstance(obj, abc.ABCMeta):
+            _, cache, negative, _ = abc._get_dump(obj)  # type: ignore[attr-defined]
+            found[describe(obj)] = {
+                "cache": sorted(describe(ref()) for ref in cache),
+                "negative": sorted(describe(ref()) for ref in negative)}
+    return found
+
+
 class Probe:
     """Writes ``probe-N.*`` under ``data_dir`` at each SIGUSR1."""
 
@@ -230,6 +370,11 @@ class Probe:
                                     for o in gc.get_objects())
         Path(base + ".types").write_text(json.dumps(kinds))
         allocator_stats(base)
+        if keep := os.environ.get("MEMORY_PROBE_KEEP"):  # diagnosis: survivors' names
+            survivors(os.path.join(keep, f"probe-{self.dumps}"))
+            for suffix in (".types", ".pymalloc"):
+                Path(keep, f"probe-{self.dumps}{suffix}").write_text(
+                    Path(base + suffix).read_text())
         Path(base + ".part").write_text(json.dumps(native_heap(trace=self.trace)))
         Path(base + ".part").rename(base + ".json")
 

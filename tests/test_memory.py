@@ -7,12 +7,14 @@ a Python extension module is mapped exactly when it has been imported.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import typing
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +25,12 @@ import yarl
 from aiohttp.helpers import parse_mimetype
 
 from meshnode.services import memory
-from meshnode.services.memory import forget_library_memos, library_memos
+from meshnode.services.memory import (
+    abstract_classes,
+    forget_abc_caches,
+    forget_library_memos,
+    library_memos,
+)
 from tests.memload import (
     REPO,
     MemNode,
@@ -201,3 +208,44 @@ def test_memory__library_memos_of_a_module_not_imported_are_not_imported() -> No
     assert library_memos((name,)) == []
     assert forget_library_memos((name,)) == 0
     assert name not in sys.modules
+
+
+def test_memory__abstract_classes_forget_their_subclass_checks() -> None:
+    # Given an abstract class and a subclass of it, asked about two unrelated classes
+    class Shape(abc.ABC):
+        @abc.abstractmethod
+        def area(self) -> float:
+            """Its area."""
+
+    class Round(Shape):
+        def area(self) -> float:
+            """A unit circle's."""
+            return 3.14
+
+    class Payload:
+        pass
+
+    assert not isinstance(Payload(), Shape)  # Shape asks Round too: both keep "no"
+    assert isinstance(Round(), Shape)
+    assert Payload in abc_negative(Round)
+    assert Payload in abc_negative(Shape)
+    # And a protocol (its metaclass derives from ABCMeta) asked about a class
+    assert not isinstance(Payload(), typing.SupportsIndex)
+    # When the abstract classes' caches are forgotten
+    assert {Shape, Round, typing.SupportsIndex} <= set(abstract_classes())
+    assert forget_abc_caches() >= 3
+    # Then none keeps a reference to those classes
+    for cls in (Shape, Round, typing.SupportsIndex, Mapping):
+        _, cache, negative, _ = abc._get_dump(cls)  # type: ignore[attr-defined]
+        assert not cache
+        assert not negative
+    # And their answers are the same when asked again
+    assert not isinstance(Payload(), Shape)
+    assert isinstance(Round(), Shape)
+    assert isinstance({}, Mapping)
+    assert not isinstance([], Mapping)
+
+
+def abc_negative(cls: type) -> set[object]:
+    """The classes ``cls`` remembers not being its subclasses."""
+    return {ref() for ref in abc._get_dump(cls)[2]}  # type: ignore[attr-defined]

@@ -258,13 +258,17 @@ class DeliveryWorker:
         ctx = self.federation.ctx
         while True:
             event.clear()
+            # A host's finished drain is let go (it kept its task, coroutine and context,
+            # made during a load, alive until the host's next delivery: issue 17, the soak)
+            for host in [host for host, task in tasks.items() if task.done()]:
+                del tasks[host]
             try:
                 hosts = await oq.due_hosts(ctx.store.reader, format_utc(ctx.clock()))
             except LOOP_ERRORS:
                 log.exception("delivery scheduler")
                 hosts = []
             for host in hosts:
-                if host not in tasks or tasks[host].done():
+                if host not in tasks:
                     tasks[host] = asyncio.create_task(self._guarded_drain(host))
             await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
 

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections import OrderedDict, deque
+from array import array
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -103,24 +104,62 @@ class InboxWriter:
             raise
 
     async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self.ctx.store.transaction() as tx:
-                    added = await fq.insert_inbox_batch(tx, [row for row, _ in batch])
-            except sqlite3.Error as exc:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self.ctx.store.transaction() as tx:
+                        added = await fq.insert_inbox_batch(tx, [row for row, _ in batch])
+                except sqlite3.Error as exc:
+                    for _, future in batch:
+                        future.set_exception(exc)
+                    continue
+                self.backlog += added
                 for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            self.backlog += added
-            for _, future in batch:
-                future.set_result(None)
+                    future.set_result(None)
+        finally:
+            if self._flusher is asyncio.current_task():  # not kept once done (the soak)
+                self._flusher = None
 
 
-@dataclass
 class _Window:
-    entries: deque[tuple[float, int]]  # (unix time received, bytes), oldest first
-    total: int
+    """One origin's admitted activities of the last hour, oldest first: the time each was
+    received (unix seconds) and its size, in two flat arrays rather than a tuple, a float
+    and an int per activity (issue 17: the soak). Those three small objects per activity
+    lived for an hour, made one by one among a busy minute's garbage, and each kept a 1 MiB
+    arena of Python's allocator from being given back after the load; here an activity
+    costs 16 bytes in two buffers and no object."""
+
+    def __init__(self, rows: list[tuple[float, int]]) -> None:
+        self.times = array("d", (at for at, _ in rows))
+        self.sizes = array("q", (size for _, size in rows))
+        self.first = 0  # the entries before ``first`` have left the hour
+        self.total = sum(self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.times) - self.first
+
+    def oldest(self) -> float:
+        """When the oldest entry still in the window was received (call only if any)."""
+        return self.times[self.first]
+
+    def append(self, at: float, size: int) -> None:
+        """Count an activity of ``size`` bytes received at ``at``."""
+        self.times.append(at)
+        self.sizes.append(size)
+        self.total += size
+
+    def drop_until(self, cutoff: float) -> None:
+        """Forget the entries received at or before ``cutoff``."""
+        times, first = self.times, self.first
+        while first < len(times) and times[first] <= cutoff:
+            self.total -= self.sizes[first]
+            first += 1
+        if first and first * 2 >= len(times):  # the arrays' dead half goes (amortised O(1))
+            del times[:first]
+            del self.sizes[:first]
+            first = 0
+        self.first = first
 
 
 class InboxQuota:
@@ -142,29 +181,25 @@ class InboxQuota:
         if window is None:
             since = now - timedelta(seconds=QUOTA_WINDOW_SECONDS)
             rows = await fq.inbox_window(self.ctx.store.reader, origin, format_utc(since))
-            entries = deque((parse_utc(at, field="received_at").timestamp(), size)
-                            for at, size in rows)
-            window = self._windows.setdefault(origin, _Window(entries, sum(s for _, s in rows)))
+            window = self._windows.setdefault(origin, _Window(
+                [(parse_utc(at, field="received_at").timestamp(), size) for at, size in rows]))
         self._windows.move_to_end(origin)
         while len(self._windows) > self.origins:
             self._windows.popitem(last=False)
-        cutoff = now.timestamp() - QUOTA_WINDOW_SECONDS
-        while window.entries and window.entries[0][0] <= cutoff:
-            window.total -= window.entries.popleft()[1]
+        window.drop_until(now.timestamp() - QUOTA_WINDOW_SECONDS)
         return window
 
     async def usage(self, origin: str, now: datetime) -> tuple[int, int, float]:
         """Rows, bytes and the age in seconds of the oldest row ``origin`` got stored during
         the last hour (age 0 when none)."""
         window = await self._window(origin, now)
-        oldest = now.timestamp() - window.entries[0][0] if window.entries else 0.0
-        return len(window.entries), window.total, oldest
+        oldest = now.timestamp() - window.oldest() if len(window) else 0.0
+        return len(window), window.total, oldest
 
     async def add(self, origin: str, now: datetime, size: int) -> None:
         """Count an admitted activity of ``size`` bytes from ``origin``."""
         window = await self._window(origin, now)
-        window.entries.append((now.timestamp(), size))
-        window.total += size
+        window.append(now.timestamp(), size)
 
 
 class BlockedOrigins:

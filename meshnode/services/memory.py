@@ -24,6 +24,7 @@ Where there is no glibc (musl, macOS) each of these does nothing and says so.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import ctypes
 import functools
@@ -170,6 +171,46 @@ def forget_library_memos(modules: tuple[str, ...] = LIBRARY_MEMO_MODULES) -> int
         held += memo.cache_info().currsize
         memo.cache_clear()
     return held
+
+
+def abstract_classes() -> list[abc.ABCMeta]:
+    """Every abstract base class (``abc.ABCMeta`` or a subclass of it as metaclass) reachable
+    from ``object`` through ``__subclasses__``, each once."""
+    found: list[abc.ABCMeta] = []
+    seen = {id(object)}
+    stack: list[type] = [object]
+    while stack:
+        cls = stack.pop()
+        if isinstance(cls, abc.ABCMeta):
+            found.append(cls)
+        subclasses: list[type] = type.__subclasses__(cls)
+        for sub in subclasses:
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                stack.append(sub)
+    return found
+
+
+def forget_abc_caches() -> int:
+    """Empty every abstract base class's subclass-check caches; how many classes had any.
+
+    ``isinstance(x, Mapping)`` with ``x`` a list, a string or a tuple (how a peer's JSON is
+    checked) asks each of ``Mapping``'s ~80 subclasses in turn (aiohttp's requests,
+    responses, HTTP exceptions, …: ``abc``'s recursive ``__subclasscheck__``), and each
+    keeps the answer for ever: a weak reference and its callback in the class's negative
+    cache. Any ``ABC.register`` (a module imported on first use) invalidates those caches,
+    and the next checks build them again, so a load after such an import leaves ~260 small
+    long-lived objects scattered among its garbage, each keeping a 1 MiB arena of Python's
+    allocator from being given back (issue 17: the soak; ``scripts/memory_probe.py``).
+    Emptied at the idle sweep, they are built again by the next load, whose arenas are in
+    use anyway, and go at the sweep after it; a check refills an entry in microseconds."""
+    emptied = 0
+    for cls in abstract_classes():
+        _, cache, negative, _ = abc._get_dump(cls)  # type: ignore[attr-defined]
+        if cache or negative:
+            cls._abc_caches_clear()  # type: ignore[attr-defined]
+            emptied += 1
+    return emptied
 
 
 async def trim_forever(seconds: float = TRIM_SECONDS) -> None:

@@ -54,17 +54,24 @@ class GroupCommit(Generic[I, R]):
             await asyncio.wait([self._flusher])
 
     async def _flush(self, store: Store, write: BatchWrite[I, R]) -> None:
-        while self._pending:
-            batch = self._pending[:self.max_batch]
-            del self._pending[:self.max_batch]
-            live = [(item, future) for item, future in batch if not future.done()]
-            try:
-                await self._write(store, write, live)
-            except BaseException:
-                for _, future in [*live, *self._pending]:  # the flusher itself was cancelled
-                    future.cancel()
-                self._pending.clear()
-                raise
+        try:
+            while self._pending:
+                batch = self._pending[:self.max_batch]
+                del self._pending[:self.max_batch]
+                live = [(item, future) for item, future in batch if not future.done()]
+                try:
+                    await self._write(store, write, live)
+                except BaseException:
+                    for _, future in [*live, *self._pending]:  # the flusher was cancelled
+                        future.cancel()
+                    self._pending.clear()
+                    raise
+        finally:
+            # Not kept once done (its task, coroutine and copied context were made during a
+            # load and stayed until the next write: issue 17, the soak); nothing can be
+            # appended between the loop's last check and this line (no await between).
+            if self._flusher is asyncio.current_task():
+                self._flusher = None
 
     async def _write(self, store: Store, write: BatchWrite[I, R],
                      batch: list[tuple[I, asyncio.Future[R]]]) -> None:

@@ -33,7 +33,7 @@ from aiohttp import web
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.capacity import stored_capacity
 from meshnode.services.background import BackgroundTask
-from meshnode.services.memory import forget_library_memos, trim_heap
+from meshnode.services.memory import forget_abc_caches, forget_library_memos, trim_heap
 from meshnode.web.appkeys import CARDS, CONTEXT, FRAGMENTS, I18N, SEARCH_OPTIONS
 from meshnode.web.pagecache import PAGE_CACHE
 
@@ -68,6 +68,7 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
     for memo in PURE_MEMOS:
         memo.cache_clear()
     forget_library_memos()  # yarl's parsed URLs, aiohttp's Content-Types: peers' strings
+    forget_abc_caches()  # isinstance(x, Mapping)'s answers, built again during the load
     gc.collect()
     trim_heap()
     return True

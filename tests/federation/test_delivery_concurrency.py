@@ -8,6 +8,8 @@ Workers are stepped by hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -263,3 +265,29 @@ async def test_delivery__one_request_at_a_time_until_a_host_answers_a_whole_batc
 
     assert peaks == [1, 4, 4, 1]
     assert await _states(alpha) == {"done": 79, "pending": 1}
+
+
+async def test_delivery__a_hosts_finished_drain_is_not_kept(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given the delivery worker's loop running and one activity due to a host,
+    When it has been delivered and the loop polled again,
+    Then no finished drain task (its coroutine and context, made during the load) is kept
+    until the host's next delivery."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha")
+    loop = asyncio.create_task(alpha.workers.delivery.run_forever(poll=0.01))
+    try:
+        await _queue(alpha, url, [("Create", "kept")])
+        for _ in range(500):
+            if inbox.received and await _states(alpha) == {"done": 1}:
+                break
+            await asyncio.sleep(0.01)
+        assert await _states(alpha) == {"done": 1}
+        await asyncio.sleep(0.1)  # the loop polls a few times
+        gc.collect()
+        assert not [task for task in gc.get_objects() if isinstance(task, asyncio.Task)
+                    and task.get_coro().__qualname__ == "DeliveryWorker._guarded_drain"]
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 
@@ -276,3 +277,24 @@ async def test_blocked_origins__the_inbox_commits_cost_no_read_and_a_block_appli
         await fq.update_peer(tx, origin, "2026-12-03T00:00:00Z", blocked=1)
     assert await blocked.contains(origin)
     assert len(reads) == 2
+
+
+def _flush_tasks(qualname: str) -> list[asyncio.Task[object]]:
+    """The flusher tasks still alive (finished or not) whose coroutine is ``qualname``."""
+    gc.collect()
+    return [task for task in gc.get_objects() if isinstance(task, asyncio.Task)
+            and task.get_coro().__qualname__ == qualname]
+
+
+async def test_inbox_writer__its_finished_flusher_is_not_kept(ctx: NodeContext) -> None:
+    # Given a writer that stored two bursts of activities
+    writer = InboxWriter(ctx)
+    await asyncio.gather(*(writer.store(**_row(n)) for n in range(4)))
+    await writer.store(**_row(9))
+    # When its flusher has nothing left to write
+    await asyncio.sleep(0)
+    # Then its task (coroutine, context: made during a load) is not kept until the next one
+    assert _flush_tasks("InboxWriter._flush") == []
+    # And the next activity is stored by a new flusher
+    await writer.store(**_row(10))
+    assert await fq.count_unprocessed(ctx.store.reader) == 6

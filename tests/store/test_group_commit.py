@@ -5,6 +5,7 @@ idempotent request) keeps a transaction of its own. Real SQLite file (the ``ctx`
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 
 import aiosqlite
@@ -132,3 +133,21 @@ async def test_group_commit__a_caller_gone_before_its_turn_writes_nothing(
     # Then only the first item was written
     assert await _keys(ctx) == ["gc-first"]
     assert write.batches == [["first"]]
+
+
+async def test_group_commit__its_finished_flusher_is_not_kept(ctx: NodeContext) -> None:
+    # Given a group that wrote two batches, one after the other
+    group: GroupCommit[str, str] = GroupCommit()
+    write = Recorder()
+    await asyncio.gather(*(group.submit(ctx.store, write, str(n)) for n in range(3)))
+    assert await group.submit(ctx.store, write, "later") == "stored later"
+    # When its flusher has nothing left to write
+    await group.wait_idle()
+    await asyncio.sleep(0)
+    # Then its task (coroutine, copied context: made during a load) is not kept
+    gc.collect()
+    assert not [task for task in gc.get_objects() if isinstance(task, asyncio.Task)
+                and task.get_coro().__qualname__ == "GroupCommit._flush"]
+    # And the next item is written by a new flusher
+    assert await group.submit(ctx.store, write, "next") == "stored next"
+    assert write.batches[-2:] == [["later"], ["next"]]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import abc
 import ctypes
 import ctypes.util
 import gc
 import sqlite3
 import sys
 import time
+from collections.abc import Mapping
 
 import jinja2
 import pytest
 import yarl
+from aiohttp import web
 from aiohttp.helpers import parse_mimetype
 from aiohttp.test_utils import TestClient
 
@@ -34,6 +37,12 @@ from meshnode.web.idle import (
 from meshnode.web.pagecache import PAGE_CACHE
 from tests.conftest import TestMember
 from tests.web.pages.conftest import HTML, make_ride
+
+
+def abc_cached(cls: type) -> set[object]:
+    """The classes an abstract class remembers being, or not being, its subclasses."""
+    _, cache, negative, _ = abc._get_dump(cls)  # type: ignore[attr-defined]
+    return {ref() for ref in cache | negative}
 
 
 async def _browse(client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
@@ -61,6 +70,10 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     yarl.URL("https://peer.example/activities/2")
     parse_mimetype("multipart/form-data; boundary=----idle-sweep")
     assert sum(memo.cache_info().currsize for memo in library_memos()) >= 2
+    # And a peer's JSON was checked for a mapping (each of Mapping's subclasses keeps the
+    # answer in its negative cache: a weak reference to ``list``)
+    assert not isinstance(["peer", "values"], Mapping)
+    assert list in abc_cached(web.Request)
     # When a sweep runs after IDLE_SECONDS without any request
     idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
     # Then every cache is empty, their byte counts too
@@ -76,6 +89,9 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     # And the libraries' memos of peers' strings
     assert [memo.cache_info().currsize for memo in library_memos()] == [0] * len(
         library_memos())
+    # And the abstract classes' answers about subclasses
+    assert abc_cached(web.Request) == set()
+    assert abc_cached(Mapping) == set()
     # And the next sweep of the same idle stretch does nothing more
     assert sweep(app, idle_at + 30) is False
     # And the pages render again for the next visitor
