@@ -48,7 +48,15 @@ import aiohttp
 from meshnode.config import DATABASE_FILE
 from meshnode.services import listings, members
 from meshnode.services.context import NodeContext
-from tests.memload import MemNode, listing_body, proc_mb, reset_peak, setup_node, wait_healthy
+from tests.memload import (
+    MemNode,
+    listing_body,
+    proc_mb,
+    reset_peak,
+    settled_rss,
+    setup_node,
+    wait_healthy,
+)
 from tests.nodeproc import free_port
 
 ACCESS = re.compile(r'"GET (?P<path>\S*/outbox\S*) HTTP/[\d.]+" (?P<status>\d{3}) (?P<size>\d+|-)')
@@ -183,23 +191,10 @@ def served(log: Path, offset: int) -> dict[str, Counter[str]]:
     return counts
 
 
-async def settled(pid: int, seconds: float = 10.0) -> float:
-    """VmRSS once two reads 0.5 s apart agree within 0.1 MB (at most ``seconds``)."""
-    deadline = time.monotonic() + seconds
-    last = proc_mb(pid)
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        now = proc_mb(pid)
-        if abs(now - last) < 0.1:
-            return now
-        last = now
-    return last
-
-
 async def one_round(hub: MemNode, hub_proc: subprocess.Popen[bytes], peers: list[MemNode],
                     number: int, seconds: float) -> list[subprocess.Popen[bytes]]:
     """Start every peer at once; print what their catch-up cost the hub."""
-    before = await settled(hub_proc.pid)
+    before = await settled_rss(hub_proc.pid, seconds=10.0)
     offset = hub.log_path.stat().st_size
     reset_peak(hub_proc.pid)
     cpu = cpu_seconds(hub_proc.pid)
@@ -221,7 +216,7 @@ async def one_round(hub: MemNode, hub_proc: subprocess.Popen[bytes], peers: list
         await asyncio.sleep(0.5)
     done.set()
     await sampling
-    after = await settled(hub_proc.pid)
+    after = await settled_rss(hub_proc.pid, seconds=10.0)
     peak = max(proc_mb(hub_proc.pid, "VmHWM"), *sampler.samples)
     counts = served(hub.log_path, offset)
     print(f"   round {number}: {took:.1f} s for {len(peers) - sum(waiting)}/{len(peers)} peers"

@@ -64,6 +64,7 @@ from tests.memload import (
     create_listing,
     mixed_round,
     proc_mb,
+    settled_rss,
     setup_node,
     start_node,
     upload_image,
@@ -191,19 +192,6 @@ app = web.Application()
 app.router.add_get("/healthz", ok)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
-
-
-async def settled_rss(pid: int, *, seconds: float = 8.0) -> float:
-    """VmRSS once it stops moving (two reads 0.5 s apart within 0.1 MB), at most ``seconds``."""
-    deadline = time.monotonic() + seconds
-    last = proc_mb(pid)
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        now = proc_mb(pid)
-        if abs(now - last) < 0.1:
-            return now
-        last = now
-    return last
 
 
 async def bare_aiohttp_rss() -> float:

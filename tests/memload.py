@@ -44,6 +44,19 @@ def proc_mb(pid: int, key: str = "VmRSS") -> float:
     raise KeyError(key)
 
 
+async def settled_rss(pid: int, *, seconds: float = 8.0) -> float:
+    """VmRSS once it stops moving (two reads 0.5 s apart within 0.1 MB), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    last = proc_mb(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = proc_mb(pid)
+        if abs(now - last) < 0.1:
+            return now
+        last = now
+    return last
+
+
 def reset_peak(pid: int) -> None:
     """Reset ``VmHWM`` to the current RSS (Linux ≥ 4.0, own processes)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
