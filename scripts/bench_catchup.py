@@ -50,6 +50,7 @@ from meshnode.services import listings, members
 from meshnode.services.context import NodeContext
 from tests.memload import (
     MemNode,
+    api,
     listing_body,
     proc_mb,
     reset_peak,
@@ -105,16 +106,6 @@ def scalar(node: MemNode, sql: str, params: tuple[object, ...] = ()) -> int:
     with db(node) as connection:
         row = connection.execute(sql, params).fetchone()
     return int(row[0] or 0) if row else 0
-
-
-async def api(http: aiohttp.ClientSession, node: MemNode, method: str, path: str,
-              body: dict[str, object] | None = None) -> dict[str, object]:
-    """An admin API call; its JSON answer (raises on an error status)."""
-    async with http.request(method, f"{node.url}{path}", json=body,
-                            headers={"Authorization": f"Bearer {node.admin_token}"}) as answer:
-        answer.raise_for_status()
-        result: dict[str, object] = await answer.json()
-        return result
 
 
 async def peer_all(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode]) -> None:

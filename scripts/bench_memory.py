@@ -61,6 +61,7 @@ from tests.memload import (
     MemNode,
     MemoryCgroup,
     Tally,
+    api,
     create_listing,
     mixed_round,
     proc_mb,
@@ -230,17 +231,6 @@ async def bench_idle(tmp: Path) -> None:
           f" {on_anon:.1f} MB; +{on - bare:.1f} over the baseline; target < 50 MB)")
     print(f"   meshnode run, discovery off                      {off:6.1f} MB  (anonymous"
           f" {off_anon:.1f} MB)")
-
-
-
-async def api(http: aiohttp.ClientSession, node: MemNode, method: str, path: str,
-              body: dict[str, object] | None = None) -> dict[str, object]:
-    """An admin API call on ``node``; its JSON answer (raises on an error status)."""
-    async with http.request(method, f"{node.url}{path}", json=body,
-                            headers={"Authorization": f"Bearer {node.admin_token}"}) as answer:
-        answer.raise_for_status()
-        result: dict[str, object] = await answer.json()
-        return result
 
 
 async def peer_all(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemNode],

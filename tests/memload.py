@@ -57,6 +57,16 @@ async def settled_rss(pid: int, *, seconds: float = 8.0) -> float:
     return last
 
 
+async def api(http: aiohttp.ClientSession, node: MemNode, method: str, path: str,
+              body: dict[str, object] | None = None) -> dict[str, object]:
+    """An admin API call on ``node``; its JSON answer (raises on an error status)."""
+    async with http.request(method, f"{node.url}{path}", json=body,
+                            headers={"Authorization": f"Bearer {node.admin_token}"}) as answer:
+        answer.raise_for_status()
+        result: dict[str, object] = await answer.json()
+        return result
+
+
 def reset_peak(pid: int) -> None:
     """Reset ``VmHWM`` to the current RSS (Linux ≥ 4.0, own processes)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
