@@ -171,28 +171,32 @@ def _int_query(request: web.Request, name: str) -> int | None:
         raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer") from exc
 
 
-def summary_item(activity: dict[str, Any], seq: int) -> dict[str, Any]:
-    """An outbox item as catch-up's summary pages list it: id and sequence number, and for a
-    listing the object's id and its version's time (updated, published or deleted)."""
-    item: dict[str, Any] = {"id": activity["id"], "seq": seq}
-    obj = activity.get("object")
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-        stamp = obj.get("updated") or obj.get("published") or obj.get("deleted")
-        if isinstance(stamp, str):
-            item.update(object=obj["id"], stamp=stamp)
-    return item
-
-
-def stored_summary_item(row: oq.SummaryRow) -> dict[str, Any]:
-    """``summary_item`` of a stored activity from the fields SQLite extracted from its body
-    (``oq.public_summaries``): the same item, without parsing the whole body in Python."""
-    item: dict[str, Any] = {"id": row.activity_id, "seq": row.seq}
-    object_id, updated, published, deleted = json.loads(row.fields)
+def _summary(activity_id: object, seq: int, object_id: object, updated: object,
+             published: object, deleted: object) -> dict[str, Any]:
+    """The summary item of one outbox activity from its id, sequence number and its
+    object's id and times (whichever of updated, published, deleted comes first)."""
+    item: dict[str, Any] = {"id": activity_id, "seq": seq}
     if isinstance(object_id, str):
         stamp = updated or published or deleted
         if isinstance(stamp, str):
             item.update(object=object_id, stamp=stamp)
     return item
+
+
+def summary_item(activity: dict[str, Any], seq: int) -> dict[str, Any]:
+    """An outbox item as catch-up's summary pages list it: id and sequence number, and for a
+    listing the object's id and its version's time (updated, published or deleted)."""
+    obj = activity.get("object")
+    if not isinstance(obj, dict):
+        return _summary(activity["id"], seq, None, None, None, None)
+    return _summary(activity["id"], seq, obj.get("id"), obj.get("updated"),
+                    obj.get("published"), obj.get("deleted"))
+
+
+def stored_summary_item(row: oq.SummaryRow) -> dict[str, Any]:
+    """``summary_item`` of a stored activity from the fields SQLite extracted from its body
+    (``oq.public_summaries``): the same item, without parsing the whole body in Python."""
+    return _summary(row.activity_id, row.seq, *json.loads(row.fields))
 
 
 async def outbox(request: web.Request) -> web.Response:
