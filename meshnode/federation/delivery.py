@@ -34,7 +34,7 @@ from meshnode.keys import Identity
 from meshnode.protocol.errors import ProtocolError
 from meshnode.protocol.retry import classify_status, next_delay, parse_retry_after
 from meshnode.protocol.signing import Scheme, signed_post_headers
-from meshnode.protocol.timefmt import format_utc
+from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services import members
 from meshnode.store import federation as fq
 from meshnode.store import outbox as oq
@@ -46,6 +46,12 @@ FALLBACK: dict[Scheme, Scheme] = {
     "rfc9421-rsa": "cavage-rsa",
 }
 LOOP_ERRORS = (ProtocolError, ServiceError, FetchError, sqlite3.Error, OSError)
+# With no drain running and no host due, the scheduler sleeps until the next retry is due,
+# at most this long: a delivery this process queues wakes it at once (``wake_delivery``),
+# one queued by another process (the CLI) waits at most this long. It read the queue every
+# 0.1 s before, idle or not: ten reads a second on an idle Pi, and each read's cursor left
+# small objects behind the soak's idle sweep (issue 17, docs/benchmarks.md).
+IDLE_POLL = 2.0
 # Activities about one object that may travel beside those about other objects.
 PARALLEL_TYPES = frozenset({"Create", "Update", "Delete"})
 # Raised while building or signing one delivery (not by the network): final for that row.
@@ -244,17 +250,29 @@ class DeliveryWorker:
                 await oq.set_host_scheme(tx, host, delivered[-1].scheme, stamp)
                 await fq.mark_delivered(tx, host, stamp)
 
-    async def run_forever(self, poll: float = 0.1) -> None:
-        """Background loop: one task per host with due work; woken by events or a poll."""
+    async def run_forever(self, poll: float = 0.1, idle_poll: float = IDLE_POLL) -> None:
+        """Background loop: one task per host with due work; woken by events or a poll
+        (every ``poll`` seconds while a drain runs; when none runs and no host is due, at
+        the next retry's time, at most ``idle_poll`` seconds later)."""
         tasks: dict[str, asyncio.Task[None]] = {}
         event = self.federation.delivery_event
         try:
-            await self._schedule(tasks, event, poll)
+            await self._schedule(tasks, event, poll, idle_poll)
         finally:
             await cancel_and_wait(tasks.values(), what="delivery")
 
+    async def _idle_wait(self, poll: float, idle_poll: float) -> float:
+        """Seconds to sleep with no drain running: until the earliest pending retry is due,
+        no less than ``poll``, no more than ``idle_poll``."""
+        ctx = self.federation.ctx
+        due = await oq.next_due_time(ctx.store.reader)
+        if due is None:
+            return idle_poll
+        seconds = (parse_utc(due, field="next_attempt_at") - ctx.clock()).total_seconds()
+        return min(max(seconds, poll), idle_poll)
+
     async def _schedule(self, tasks: dict[str, asyncio.Task[None]], event: asyncio.Event,
-                        poll: float) -> None:
+                        poll: float, idle_poll: float) -> None:
         ctx = self.federation.ctx
         while True:
             event.clear()
@@ -270,7 +288,12 @@ class DeliveryWorker:
             for host in hosts:
                 if host not in tasks:
                     tasks[host] = asyncio.create_task(self._guarded_drain(host))
-            await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
+            try:
+                wait = poll if tasks else await self._idle_wait(poll, idle_poll)
+            except LOOP_ERRORS:
+                log.exception("delivery scheduler")
+                wait = poll
+            await wait_event(event, wait)  # not wait_for: it can lose a cancel (tasks.py)
 
     async def _guarded_drain(self, host: str) -> None:
         try:

@@ -13,10 +13,12 @@ import gc
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from aiohttp import web
 
+from meshnode.federation import delivery as delivery_module
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import publishing
 from tests.federation.conftest import Node, NodeFactory, bind_socket
@@ -291,3 +293,52 @@ async def test_delivery__a_hosts_finished_drain_is_not_kept(
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
+
+
+async def test_delivery__an_idle_scheduler_reads_the_queue_rarely(
+        make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given the delivery worker's loop running on a node with nothing to send,
+    When a second passes,
+    Then it read the queue at most twice (it polled every 0.1 s before: ten reads a second
+    on an idle Pi), and a delivery queued with a wake-up is still sent at once."""
+    alpha = await make_node("alpha")
+    reads: list[str] = []
+    due_hosts = delivery_module.oq.due_hosts
+
+    async def counted(db: object, now: str) -> list[str]:
+        reads.append(now)
+        return await due_hosts(db, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(delivery_module.oq, "due_hosts", counted)
+    loop = asyncio.create_task(alpha.workers.delivery.run_forever(poll=0.1, idle_poll=2.0))
+    try:
+        await asyncio.sleep(1.0)
+        assert 1 <= len(reads) <= 2
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+
+async def test_delivery__an_idle_scheduler_wakes_when_the_next_retry_is_due(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given deliveries pending with retries at different times (and none at all),
+    When the idle scheduler computes how long to sleep,
+    Then it sleeps until the earliest retry, never less than the poll nor more than the
+    idle poll (nothing pending: the idle poll)."""
+    url, _ = inbox_server
+    alpha = await make_node("alpha")
+    worker = alpha.workers.delivery
+    assert await worker._idle_wait(0.1, 30.0) == 30.0
+    await _queue(alpha, url, [("Create", "soon"), ("Create", "later")])
+    async with alpha.ctx.store.transaction() as tx:
+        for delay, obj in ((7.5, "soon"), (600, "later")):
+            await tx.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE outbox_seq IN (SELECT seq FROM"
+                " outbox_activities WHERE object_id LIKE ?)",
+                (format_utc(alpha.clock() + timedelta(seconds=delay)), f"%/{obj}"))
+
+    assert await worker._idle_wait(0.1, 30.0) == pytest.approx(7.5, abs=1.0)
+    assert await worker._idle_wait(0.1, 2.0) == 2.0
+    alpha.clock.advance(seconds=60)  # overdue: the poll, not zero
+    assert await worker._idle_wait(0.1, 30.0) == 0.1
