@@ -46,11 +46,11 @@ FALLBACK: dict[Scheme, Scheme] = {
     "rfc9421-rsa": "cavage-rsa",
 }
 LOOP_ERRORS = (ProtocolError, ServiceError, FetchError, sqlite3.Error, OSError)
-# With no drain running and no host due, the scheduler sleeps until the next retry is due,
-# at most this long: a delivery this process queues wakes it at once (``wake_delivery``),
-# one queued by another process (the CLI) waits at most this long. It read the queue every
-# 0.1 s before, idle or not: ten reads a second on an idle Pi, and each read's cursor left
-# small objects behind the soak's idle sweep (issue 17, docs/benchmarks.md).
+# With no drain running and no host due, the scheduler reads the queue again when woken,
+# when this process commits a write, when the next retry is due, or after this long at most
+# (a delivery queued by another process: the CLI). It read the queue every 0.1 s before,
+# idle or not: ten reads a second on an idle Pi, and each read's cursor left small objects
+# behind the soak's idle sweep (issue 17, docs/benchmarks.md).
 IDLE_POLL = 2.0
 # Activities about one object that may travel beside those about other objects.
 PARALLEL_TYPES = frozenset({"Create", "Update", "Delete"})
@@ -288,12 +288,27 @@ class DeliveryWorker:
             for host in hosts:
                 if host not in tasks:
                     tasks[host] = asyncio.create_task(self._guarded_drain(host))
-            try:
-                wait = poll if tasks else await self._idle_wait(poll, idle_poll)
-            except LOOP_ERRORS:
-                log.exception("delivery scheduler")
-                wait = poll
-            await wait_event(event, wait)  # not wait_for: it can lose a cancel (tasks.py)
+            if tasks:
+                await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
+            else:
+                await self._sleep_idle(event, poll, idle_poll)
+
+    async def _sleep_idle(self, event: asyncio.Event, poll: float, idle_poll: float) -> None:
+        """With no drain running: until woken, until this process commits a write (a
+        delivery queued without a wake-up is seen within ``poll``: no SQL, the store's
+        commit counter), until the earliest retry is due, or ``idle_poll`` at most."""
+        store = self.federation.ctx.store
+        seen = store.generation
+        try:
+            seconds = await self._idle_wait(poll, idle_poll)
+        except LOOP_ERRORS:
+            log.exception("delivery scheduler")
+            seconds = poll
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline and store.generation == seen:
+            if await wait_event(event, min(poll, max(deadline - loop.time(), 0.0))):
+                return
 
     async def _guarded_drain(self, host: str) -> None:
         try:

@@ -342,3 +342,26 @@ async def test_delivery__an_idle_scheduler_wakes_when_the_next_retry_is_due(
     assert await worker._idle_wait(0.1, 2.0) == 2.0
     alpha.clock.advance(seconds=60)  # overdue: the poll, not zero
     assert await worker._idle_wait(0.1, 30.0) == 0.1
+
+
+async def test_delivery__an_idle_scheduler_sends_a_delivery_queued_without_a_wake_up(
+        make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
+    """Given the delivery worker's loop idle with a long idle poll (30 s),
+    When a transaction queues a delivery and nobody wakes the worker,
+    Then it is sent within about a poll (the store's commit counter moved), not 30 s later."""
+    url, inbox = inbox_server
+    alpha = await make_node("alpha")
+    loop = asyncio.create_task(alpha.workers.delivery.run_forever(poll=0.1, idle_poll=30.0))
+    try:
+        await asyncio.sleep(0.3)  # the loop is idle
+        await _queue(alpha, url, [("Create", "unwoken")])
+        for _ in range(50):
+            if await _states(alpha) == {"done": 1}:
+                break
+            await asyncio.sleep(0.1)
+        assert await _states(alpha) == {"done": 1}
+        assert [kind for _, kind, _ in inbox.received] == ["Create"]
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
