@@ -38,6 +38,7 @@ from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services import members
 from meshnode.store import federation as fq
 from meshnode.store import outbox as oq
+from meshnode.store.db import reads_together
 
 log = logging.getLogger(__name__)
 FALLBACK: dict[Scheme, Scheme] = {
@@ -261,14 +262,13 @@ class DeliveryWorker:
         finally:
             await cancel_and_wait(tasks.values(), what="delivery")
 
-    async def _idle_wait(self, poll: float, idle_poll: float) -> float:
-        """Seconds to sleep with no drain running: until the earliest pending retry is due,
-        no less than ``poll``, no more than ``idle_poll``."""
-        ctx = self.federation.ctx
-        due = await oq.next_due_time(ctx.store.reader)
+    def _idle_wait(self, due: str | None, poll: float, idle_poll: float) -> float:
+        """Seconds to sleep with no drain running, given the earliest pending retry ``due``:
+        until it is due, no less than ``poll``, no more than ``idle_poll``."""
         if due is None:
             return idle_poll
-        seconds = (parse_utc(due, field="next_attempt_at") - ctx.clock()).total_seconds()
+        seconds = (parse_utc(due, field="next_attempt_at")
+                   - self.federation.ctx.clock()).total_seconds()
         return min(max(seconds, poll), idle_poll)
 
     async def _schedule(self, tasks: dict[str, asyncio.Task[None]], event: asyncio.Event,
@@ -280,27 +280,33 @@ class DeliveryWorker:
             # made during a load, alive until the host's next delivery: issue 17, the soak)
             for host in [host for host, task in tasks.items() if task.done()]:
                 del tasks[host]
-            try:
-                hosts = await oq.due_hosts(ctx.store.reader, format_utc(ctx.clock()))
+            now = format_utc(ctx.clock())
+
+            async def due_hosts(db: aiosqlite.Connection, at: str = now) -> list[str]:
+                return await oq.due_hosts(db, at)
+
+            try:  # one trip: the idle sweep's statement check sees one read, as before
+                hosts, due = await reads_together(ctx.store.reader, due_hosts, oq.next_due_time)
             except LOOP_ERRORS:
                 log.exception("delivery scheduler")
-                hosts = []
+                hosts, due = [], None
             for host in hosts:
                 if host not in tasks:
                     tasks[host] = asyncio.create_task(self._guarded_drain(host))
             if tasks:
                 await wait_event(event, poll)  # not wait_for: it can lose a cancel (tasks.py)
             else:
-                await self._sleep_idle(event, poll, idle_poll)
+                await self._sleep_idle(event, due, poll, idle_poll)
 
-    async def _sleep_idle(self, event: asyncio.Event, poll: float, idle_poll: float) -> None:
+    async def _sleep_idle(self, event: asyncio.Event, due: str | None, poll: float,
+                          idle_poll: float) -> None:
         """With no drain running: until woken, until this process commits a write (a
         delivery queued without a wake-up is seen within ``poll``: no SQL, the store's
         commit counter), until the earliest retry is due, or ``idle_poll`` at most."""
         store = self.federation.ctx.store
         seen = store.generation
         try:
-            seconds = await self._idle_wait(poll, idle_poll)
+            seconds = self._idle_wait(due, poll, idle_poll)
         except LOOP_ERRORS:
             log.exception("delivery scheduler")
             seconds = poll

@@ -329,7 +329,12 @@ async def test_delivery__an_idle_scheduler_wakes_when_the_next_retry_is_due(
     url, _ = inbox_server
     alpha = await make_node("alpha")
     worker = alpha.workers.delivery
-    assert await worker._idle_wait(0.1, 30.0) == 30.0
+    reader = alpha.ctx.store.reader
+
+    async def idle_wait(idle_poll: float) -> float:
+        return worker._idle_wait(await delivery_module.oq.next_due_time(reader), 0.1, idle_poll)
+
+    assert await idle_wait(30.0) == 30.0
     await _queue(alpha, url, [("Create", "soon"), ("Create", "later")])
     async with alpha.ctx.store.transaction() as tx:
         for delay, obj in ((7.5, "soon"), (600, "later")):
@@ -338,10 +343,10 @@ async def test_delivery__an_idle_scheduler_wakes_when_the_next_retry_is_due(
                 " outbox_activities WHERE object_id LIKE ?)",
                 (format_utc(alpha.clock() + timedelta(seconds=delay)), f"%/{obj}"))
 
-    assert await worker._idle_wait(0.1, 30.0) == pytest.approx(7.5, abs=1.0)
-    assert await worker._idle_wait(0.1, 2.0) == 2.0
+    assert await idle_wait(30.0) == pytest.approx(7.5, abs=1.0)
+    assert await idle_wait(2.0) == 2.0
     alpha.clock.advance(seconds=60)  # overdue: the poll, not zero
-    assert await worker._idle_wait(0.1, 30.0) == 0.1
+    assert await idle_wait(30.0) == 0.1
 
 
 async def test_delivery__an_idle_scheduler_sends_a_delivery_queued_without_a_wake_up(
