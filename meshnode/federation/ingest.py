@@ -57,7 +57,8 @@ def spliced_dumps(document: Mapping[str, Any], key: str, encoded: str) -> str:
     """``dumps(document)`` when ``document[key]`` is the value ``encoded`` holds (compact
     JSON of it, as ``dumps`` writes it): the value's JSON is spliced in rather than encoded
     a second time (a relayed Announce embeds the signed listing just encoded to store it)."""
-    return dumps({**document, key: _SPLICE}).replace(_SPLICE_JSON, encoded, 1)
+    head, tail = around_object(document, key)
+    return head + encoded + tail
 
 
 @quick_init
@@ -164,7 +165,7 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
     if fresh:
         stored = await ingest_store.insert_remote_listings(tx, [row for _, _, row in fresh])
         await listings_arrived(federation, tx, stored)
-        relayed = await _relay_run(federation, tx, [(effect, row.signed_object)
+        relayed = await _relay_run(federation, tx, [(effect, row.listing_id)
                                                     for _, effect, row in fresh])
         for (index, _, _), done in zip(fresh, relayed, strict=True):
             outcomes[index] = RELAYED if done else STORED
@@ -183,18 +184,29 @@ def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDra
         signed_object=verified.stored_text(), check=verified.check(checked_at))
 
 
+def around_object(document: Mapping[str, Any], key: str) -> tuple[str, str]:
+    """``dumps(document)`` cut where ``document[key]``'s JSON goes: the text before it and
+    the text after it (a relayed Announce is logged without its object, which is the
+    listing's stored text: ``store.outbox.body_sql`` puts it back in between)."""
+    head, found, tail = dumps({**document, key: _SPLICE}).partition(_SPLICE_JSON)
+    if not found:
+        raise AssertionError("the splice mark was not encoded")  # pragma: no cover
+    return head, tail
+
+
 async def _relay_run(federation: Federation, tx: aiosqlite.Connection,
                      run: list[tuple[StoreListing, str]]) -> list[bool]:
-    """Announce each newly stored listing (with its signed object as stored) under the hop
-    limit (what ``relay`` does for one): followers read once, outbox rows and deliveries
-    written in three statements."""
+    """Announce each newly stored listing (``run``: its effect and its listing id) under the
+    hop limit (what ``relay`` does for one): followers read once, outbox rows and deliveries
+    written in three statements. Each Announce points at its listing's stored signed text
+    instead of holding a copy (``QueuedAnnounce.object_of``)."""
     limit = federation.ctx.config.relay_hop_limit
     if all(effect.hops >= limit for effect, _ in run):
         return [False] * len(run)
     followers = await fq.delivery_inbox_origins(tx, [federation.community])
     now = format_utc(federation.ctx.clock())
     announces: dict[int, QueuedAnnounce] = {}
-    for index, (effect, signed) in enumerate(run):
+    for index, (effect, listing_id) in enumerate(run):
         if effect.hops >= limit:
             continue
         verified = effect.verified
@@ -202,9 +214,10 @@ async def _relay_run(federation: Federation, tx: aiosqlite.Connection,
         inboxes = tuple(dict.fromkeys((inbox, origin_of(inbox)) for inbox, origin in followers
                                       if origin not in skip))
         announce = announce_of(federation, verified, hops=effect.hops, now=now)
-        body = spliced_dumps(announce, "object", signed)
+        head, tail = around_object(announce, "object")
         announces[index] = QueuedAnnounce(str(announce["id"]), str(announce["actor"]),
-                                          verified.object_id, body, inboxes)
+                                          verified.object_id, head, inboxes,
+                                          object_of=listing_id, body_tail=tail)
     logged = await ingest_store.logged_activity_ids(
         tx, [announce.activity_id for announce in announces.values()])
     new = {index: a for index, a in announces.items() if a.activity_id not in logged}
