@@ -38,7 +38,6 @@ from typing import Any
 from nacl.signing import VerifyKey
 
 from meshnode.federation.inbox import INBOX_MAX_DEPTH, activity_head
-from meshnode.federation.ingest import around_object
 from meshnode.federation.processing import INBOX_BATCH
 from meshnode.federation.remote import VerifiedObject, announce_of, published_at
 from meshnode.protocol.activities import origin_of
@@ -52,6 +51,7 @@ from meshnode.protocol.proofs import proof_hashes, verify_proof
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import KNOWN_CONTEXTS
 from meshnode.services.listings import listing_columns
+from meshnode.services.publishing import around_object
 from meshnode.store import federation as fq
 from meshnode.store import ingest as ingest_store
 from meshnode.store.db import Store

@@ -11,7 +11,6 @@ its own savepoint, exactly as before: one bad activity never costs the others th
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,7 +36,7 @@ from meshnode.protocol.listings import ListingDraft
 from meshnode.protocol.records import quick_init
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.listings import listing_columns
-from meshnode.services.publishing import dumps
+from meshnode.services.publishing import around_object
 from meshnode.store import federation as fq
 from meshnode.store import ingest as ingest_store
 from meshnode.store import listings as listing_store
@@ -47,10 +46,6 @@ from meshnode.store.ingest import NewRemoteListing, QueuedAnnounce
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 EXPECTED = (ProtocolError, ServiceError, FetchError)
 STORED, RELAYED, IGNORED = "stored", "stored and relayed", "ignored: duplicate or stale"
-# Stands for an Announce's object while the rest of it is encoded: a private-use string
-# none of the Announce's own fields (our ids, audience, time) can contain.
-_SPLICE = "\ue000object\ue000"
-_SPLICE_JSON = json.dumps(_SPLICE, ensure_ascii=False)
 
 
 def spliced_dumps(document: Mapping[str, Any], key: str, encoded: str) -> str:
@@ -75,10 +70,11 @@ class StoreListing:
 
     async def __call__(self, tx: aiosqlite.Connection) -> str:
         """Store and relay this one listing."""
-        if not await store_verified(self.federation, tx, self.verified):
+        listing_id = await store_verified(self.federation, tx, self.verified)
+        if listing_id is None:
             return IGNORED
         relayed = await relay(self.federation, tx, self.verified, hops=self.hops,
-                              sender=self.sender)
+                              sender=self.sender, listing_id=listing_id)
         return RELAYED if relayed else STORED
 
 
@@ -182,16 +178,6 @@ def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDra
         columns=listing_columns(draft, decimals),
         published_at=published_at(verified), updated_at=verified.timestamp,
         signed_object=verified.stored_text(), check=verified.check(checked_at))
-
-
-def around_object(document: Mapping[str, Any], key: str) -> tuple[str, str]:
-    """``dumps(document)`` cut where ``document[key]``'s JSON goes: the text before it and
-    the text after it (a relayed Announce is logged without its object, which is the
-    listing's stored text: ``store.outbox.body_sql`` puts it back in between)."""
-    head, found, tail = dumps({**document, key: _SPLICE}).partition(_SPLICE_JSON)
-    if not found:
-        raise AssertionError("the splice mark was not encoded")  # pragma: no cover
-    return head, tail
 
 
 async def _relay_run(federation: Federation, tx: aiosqlite.Connection,

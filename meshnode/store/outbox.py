@@ -21,12 +21,16 @@ O_BODY = ("CASE WHEN o.object_of IS NULL THEN o.body ELSE o.body ||"
 async def insert_activity(
     db: aiosqlite.Connection, *, activity_id: str, actor: str, activity_type: str,
     object_id: str | None, public: bool, body: str, created_at: str,
+    object_of: str | None = None, body_tail: str | None = None,
 ) -> int | None:
-    """Append an activity to the outbox log; its sequence number, or None if already there."""
+    """Append an activity to the outbox log; its sequence number, or None if already there.
+    With ``object_of`` (a listing's id), ``body`` and ``body_tail`` are the activity's JSON
+    before and after its object, that listing's signed text (``BODY``)."""
     cursor = await db.execute(
         "INSERT OR IGNORE INTO outbox_activities (activity_id, actor, type, object_id, public,"
-        " body, created_at) VALUES (?,?,?,?,?,?,?)",
-        (activity_id, actor, activity_type, object_id, int(public), body, created_at),
+        " body, created_at, object_of, body_tail) VALUES (?,?,?,?,?,?,?,?,?)",
+        (activity_id, actor, activity_type, object_id, int(public), body, created_at,
+         object_of, body_tail),
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
 

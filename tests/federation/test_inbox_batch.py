@@ -250,10 +250,17 @@ async def test_inbox_batch__a_relayed_announce_points_at_the_listing_text_and_se
     assert await _send(alpha, alice, beta, update) == 202
     assert await beta.workers.inbox.step() == 1
     # Then the first Announce still sends the text it announced, byte for byte (its own copy
-    # now), and the edit reached gamma too
-    assert (await _announces(beta))[0] == body
-    assert await beta.count("SELECT count(*) FROM outbox_activities WHERE object_of = ?",
-                            stored.id) == 0
+    # now); the Update's Announce (one activity: the one-at-a-time path) points at the new
+    # text; and the edit reached gamma too
+    announces = await _announces(beta)
+    assert announces[0] == body
+    assert edited.row.signed_object in announces[-1]
+    async with beta.ctx.store.reader.execute(
+            "SELECT object_id, object_of FROM outbox_activities WHERE type = 'Announce'"
+            " ORDER BY seq") as cursor:
+        pointers = [(row[0], row[1]) for row in await cursor.fetchall()]
+    assert pointers[0] == (view.row.object_id, None)
+    assert pointers[-1] == (view.row.object_id, stored.id)
     await settle(beta, gamma)
     relayed = await gamma.remote(view.row.object_id)
     assert relayed is not None
