@@ -14,6 +14,10 @@ from meshnode.store.db import query
 # O_BODY is the same for the table under the alias ``o``.
 BODY = ("CASE WHEN object_of IS NULL THEN body ELSE body ||"
         " (SELECT l.signed_object FROM listings l WHERE l.id = object_of) || body_tail END")
+# Its length in characters, without building it (what a page's size bound reads).
+BODY_LENGTH = ("CASE WHEN object_of IS NULL THEN length(body) ELSE length(body) +"
+               " (SELECT length(l.signed_object) FROM listings l WHERE l.id = object_of)"
+               " + length(body_tail) END")
 O_BODY = ("CASE WHEN o.object_of IS NULL THEN o.body ELSE o.body ||"
           " (SELECT l.signed_object FROM listings l WHERE l.id = o.object_of) || o.body_tail END")
 
@@ -61,7 +65,7 @@ async def public_page(
     first one always included. Their lengths are read first, then only those bodies."""
     where, params = _public_where(actors)
     if max_chars is not None:
-        sql = (f"SELECT seq, length({BODY}) FROM outbox_activities WHERE {where}"  # noqa: S608
+        sql = (f"SELECT seq, {BODY_LENGTH} FROM outbox_activities WHERE {where}"  # noqa: S608
                " AND seq > ? ORDER BY seq LIMIT ?")
         async with query(db, sql, (*params, after, limit)) as cursor:
             lengths = await cursor.fetchall()
