@@ -38,7 +38,6 @@ from typing import Any
 from nacl.signing import VerifyKey
 
 from meshnode.federation.inbox import INBOX_MAX_DEPTH, activity_head
-from meshnode.federation.ingest import spliced_dumps
 from meshnode.federation.processing import INBOX_BATCH
 from meshnode.federation.remote import VerifiedObject, announce_of, published_at
 from meshnode.protocol.activities import origin_of
@@ -52,6 +51,7 @@ from meshnode.protocol.proofs import proof_hashes, verify_proof
 from meshnode.protocol.trust import RULE_REMOTE, SignatureCheck
 from meshnode.protocol.vocab import KNOWN_CONTEXTS
 from meshnode.services.listings import listing_columns
+from meshnode.services.publishing import around_object
 from meshnode.store import federation as fq
 from meshnode.store import ingest as ingest_store
 from meshnode.store.db import Store
@@ -213,17 +213,17 @@ async def _announce_rows(store: Store, announces: list[QueuedAnnounce]) -> None:
             await ingest_store.queue_announces(tx, batch, now)
 
 
-def _announces(documents: Sequence[dict[str, Any]], texts: Sequence[str], group: str
-               ) -> list[QueuedAnnounce]:
+def _announces(documents: Sequence[dict[str, Any]], group: str) -> list[QueuedAnnounce]:
     """Each listing's relay Announce as the worker queues it (``ingest._relay_run``)."""
     here = SimpleNamespace(community=group)  # all ``announce_of`` reads of the federation
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out = []
-    for document, text in zip(documents, texts, strict=True):
+    for n, document in enumerate(documents):
         verified = VerifiedObject(document, document["id"], "", "Proposal", now, None)
         announce = announce_of(here, verified, hops=1, now=now)  # type: ignore[arg-type]
-        out.append(QueuedAnnounce(str(announce["id"]), group, document["id"],
-                                  spliced_dumps(announce, "object", text), ()))
+        head, tail = around_object(announce, "object")  # the object is the listing's text
+        out.append(QueuedAnnounce(str(announce["id"]), group, document["id"], head, (),
+                                  object_of=f"{n:016x}", body_tail=tail))
     return out
 
 
@@ -253,10 +253,9 @@ async def measure_overhead(requests: Sequence[SignedRequest], url: str,
                                          for read in reads], count)
     proposal = _cpu_per_item(lambda: [listing_columns(parse_proposal(read, decimals=DECIMALS),
                                                       DECIMALS) for read in reads], count)
-    texts = [compact_json(document, KNOWN_CONTEXTS) or "" for document in documents]
     group = f"{origin_of(url)}/group"
-    build = _cpu_per_item(lambda: _announces(documents, texts, group), count)
-    announces = _announces(documents, texts, group)
+    build = _cpu_per_item(lambda: _announces(documents, group), count)
+    announces = _announces(documents, group)
     with tempfile.TemporaryDirectory() as tmp:
         store = await Store.open(Path(tmp) / "announces.db")
         try:

@@ -11,7 +11,6 @@ its own savepoint, exactly as before: one bad activity never costs the others th
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,7 +36,7 @@ from meshnode.protocol.listings import ListingDraft
 from meshnode.protocol.records import quick_init
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services.listings import listing_columns
-from meshnode.services.publishing import dumps
+from meshnode.services.publishing import around_object
 from meshnode.store import federation as fq
 from meshnode.store import ingest as ingest_store
 from meshnode.store import listings as listing_store
@@ -47,17 +46,14 @@ from meshnode.store.ingest import NewRemoteListing, QueuedAnnounce
 Effect = Callable[[aiosqlite.Connection], Awaitable[str]]
 EXPECTED = (ProtocolError, ServiceError, FetchError)
 STORED, RELAYED, IGNORED = "stored", "stored and relayed", "ignored: duplicate or stale"
-# Stands for an Announce's object while the rest of it is encoded: a private-use string
-# none of the Announce's own fields (our ids, audience, time) can contain.
-_SPLICE = "\ue000object\ue000"
-_SPLICE_JSON = json.dumps(_SPLICE, ensure_ascii=False)
 
 
 def spliced_dumps(document: Mapping[str, Any], key: str, encoded: str) -> str:
     """``dumps(document)`` when ``document[key]`` is the value ``encoded`` holds (compact
     JSON of it, as ``dumps`` writes it): the value's JSON is spliced in rather than encoded
     a second time (a relayed Announce embeds the signed listing just encoded to store it)."""
-    return dumps({**document, key: _SPLICE}).replace(_SPLICE_JSON, encoded, 1)
+    head, tail = around_object(document, key)
+    return head + encoded + tail
 
 
 @quick_init
@@ -74,10 +70,11 @@ class StoreListing:
 
     async def __call__(self, tx: aiosqlite.Connection) -> str:
         """Store and relay this one listing."""
-        if not await store_verified(self.federation, tx, self.verified):
+        listing_id = await store_verified(self.federation, tx, self.verified)
+        if listing_id is None:
             return IGNORED
         relayed = await relay(self.federation, tx, self.verified, hops=self.hops,
-                              sender=self.sender)
+                              sender=self.sender, listing_id=listing_id)
         return RELAYED if relayed else STORED
 
 
@@ -164,7 +161,7 @@ async def _store_run(federation: Federation, tx: aiosqlite.Connection,
     if fresh:
         stored = await ingest_store.insert_remote_listings(tx, [row for _, _, row in fresh])
         await listings_arrived(federation, tx, stored)
-        relayed = await _relay_run(federation, tx, [(effect, row.signed_object)
+        relayed = await _relay_run(federation, tx, [(effect, row.listing_id)
                                                     for _, effect, row in fresh])
         for (index, _, _), done in zip(fresh, relayed, strict=True):
             outcomes[index] = RELAYED if done else STORED
@@ -185,16 +182,17 @@ def _new_row(federation: Federation, verified: VerifiedObject, draft: ListingDra
 
 async def _relay_run(federation: Federation, tx: aiosqlite.Connection,
                      run: list[tuple[StoreListing, str]]) -> list[bool]:
-    """Announce each newly stored listing (with its signed object as stored) under the hop
-    limit (what ``relay`` does for one): followers read once, outbox rows and deliveries
-    written in three statements."""
+    """Announce each newly stored listing (``run``: its effect and its listing id) under the
+    hop limit (what ``relay`` does for one): followers read once, outbox rows and deliveries
+    written in three statements. Each Announce points at its listing's stored signed text
+    instead of holding a copy (``QueuedAnnounce.object_of``)."""
     limit = federation.ctx.config.relay_hop_limit
     if all(effect.hops >= limit for effect, _ in run):
         return [False] * len(run)
     followers = await fq.delivery_inbox_origins(tx, [federation.community])
     now = format_utc(federation.ctx.clock())
     announces: dict[int, QueuedAnnounce] = {}
-    for index, (effect, signed) in enumerate(run):
+    for index, (effect, listing_id) in enumerate(run):
         if effect.hops >= limit:
             continue
         verified = effect.verified
@@ -202,9 +200,10 @@ async def _relay_run(federation: Federation, tx: aiosqlite.Connection,
         inboxes = tuple(dict.fromkeys((inbox, origin_of(inbox)) for inbox, origin in followers
                                       if origin not in skip))
         announce = announce_of(federation, verified, hops=effect.hops, now=now)
-        body = spliced_dumps(announce, "object", signed)
+        head, tail = around_object(announce, "object")
         announces[index] = QueuedAnnounce(str(announce["id"]), str(announce["actor"]),
-                                          verified.object_id, body, inboxes)
+                                          verified.object_id, head, inboxes,
+                                          object_of=listing_id, body_tail=tail)
     logged = await ingest_store.logged_activity_ids(
         tx, [announce.activity_id for announce in announces.values()])
     new = {index: a for index, a in announces.items() if a.activity_id not in logged}

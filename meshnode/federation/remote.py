@@ -99,23 +99,24 @@ async def verify_listing_object(federation: Federation, obj: object) -> Verified
 
 
 async def store_verified(federation: Federation, tx: aiosqlite.Connection,
-                         verified: VerifiedObject) -> bool:
-    """Insert or advance a remote listing; False when it is ours, stale or a duplicate."""
+                         verified: VerifiedObject) -> str | None:
+    """Insert or advance a remote listing; its id, or None when it is ours, stale or a
+    duplicate (its ``signed_object`` is then ``verified.stored_text()``)."""
     ctx = federation.ctx
     origin = origin_of(verified.object_id)
     if origin == origin_of(ctx.config.base_url) or await fq.is_blocked(tx, origin):
-        return False
+        return None
     existing = await listing_store.get_listing_by_object_id(tx, verified.object_id)
     if existing is not None and (existing.is_local or existing.author_uri != verified.author):
-        return False
+        return None
     if existing is not None and (existing.status == "withdrawn"
                                  or verified.timestamp <= existing.updated_at):
-        return False
+        return None
     decimals = ctx.config.currency.decimals
     signed = verified.stored_text()
     if verified.draft is None:
         if existing is None:
-            return False
+            return None
         columns = replace(listing_columns(draft_from_row(existing, decimals), decimals),
                           status="withdrawn")
     else:
@@ -137,7 +138,7 @@ async def store_verified(federation: Federation, tx: aiosqlite.Connection,
                                            signed_object=signed, edited=edited)
     await trust_q.record_check(tx, listing_id, version, verified.check(format_utc(ctx.clock())))
     await listings_arrived(federation, tx, await listing_store.get_listings(tx, [listing_id]))
-    return True
+    return listing_id
 
 
 async def listings_arrived(federation: Federation, tx: aiosqlite.Connection,
@@ -164,11 +165,13 @@ def announce_of(federation: Federation, verified: VerifiedObject, *, hops: int,
 
 async def relay(
     federation: Federation, tx: aiosqlite.Connection, verified: VerifiedObject, *, hops: int,
-    sender: str,
+    sender: str, listing_id: str | None = None,
 ) -> bool:
     """Announce a newly stored object to our followers if ``hops`` is under the limit.
 
     The author's proof travels unchanged, so every next node verifies the author itself.
+    With ``listing_id`` (the listing ``store_verified`` just stored it as), the logged
+    Announce points at the listing's text instead of holding a copy.
     """
     if hops >= federation.ctx.config.relay_hop_limit:
         return False
@@ -177,7 +180,8 @@ async def relay(
         exclude_origins=[origin_of(verified.object_id), origin_of(sender)])
     now = format_utc(federation.ctx.clock())
     announce = announce_of(federation, verified, hops=hops, now=now)
-    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes, now=now)
+    seq = await queue_activity(tx, announce, public=True, inboxes=inboxes, now=now,
+                               object_of=listing_id)
     return seq is not None
 
 

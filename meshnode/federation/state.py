@@ -40,8 +40,11 @@ OUTBOX_BUILDS = 2
 OUTBOX_WAITING = 16
 OUTBOX_RETRY_AFTER = 30
 # Activities the door read (JSON parsed, our compact names) kept for the worker, so it does
-# not parse them again; beyond this many the worker parses the stored body itself.
+# not parse them again; beyond this many, or this many characters of their bodies (a peer's
+# large bodies: up to 256 KiB each, several times that once parsed), the worker parses the
+# stored body itself. 4 Mi characters hold the 1,024 readings of ~3 KB listings.
 READINGS_MAX = 1024
+READINGS_MAX_CHARS = 4 * 1024 * 1024
 
 
 class InboxWriter:
@@ -61,6 +64,7 @@ class InboxWriter:
         self._arrivals = 0
         # activity id -> (body as stored, the door's reading of it), for ``take_reading``
         self._readings: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._reading_chars = 0  # the kept bodies' lengths, against READINGS_MAX_CHARS
 
     def full(self) -> bool:
         """True when the backlog is at its cap: refuse new activities for now."""
@@ -77,22 +81,32 @@ class InboxWriter:
         self.backlog = max(0, self.backlog - count)
         if not self.backlog and not self._pending:
             self._readings.clear()  # what is left was never stored (a replay of a known id)
+            self._reading_chars = 0
 
     def take_reading(self, activity_id: str, body: str) -> Mapping[str, Any] | None:
         """The door's reading of a stored activity, if it kept one for this very body (a
         replay under the same id may carry another body: only the stored one counts)."""
-        kept = self._readings.pop(activity_id, None)
+        kept = self._drop_reading(activity_id)
         return kept[1] if kept is not None and kept[0] == body else None
+
+    def _drop_reading(self, activity_id: str) -> tuple[str, Mapping[str, Any]] | None:
+        kept = self._readings.pop(activity_id, None)
+        if kept is not None:
+            self._reading_chars -= len(kept[0])
+        return kept
 
     async def store(self, reading: Mapping[str, Any] | None = None, **row: Any) -> None:
         """Durably store one authenticated activity (duplicates are ignored); ``row`` holds
         ``activity_id``, ``actor``, ``activity_type``, ``body``, ``received_at``, ``origin``
         (the actor's) and ``size`` (of the body, in bytes). ``reading``, the body as the door
         read it, is kept for the worker (``take_reading``) while fewer than ``READINGS_MAX``
-        are."""
+        are, their bodies within ``READINGS_MAX_CHARS``."""
         self._arrivals += 1
-        if reading is not None and len(self._readings) < READINGS_MAX:
+        if (reading is not None and len(self._readings) < READINGS_MAX
+                and self._reading_chars + len(row["body"]) <= READINGS_MAX_CHARS):
+            self._drop_reading(row["activity_id"])  # a replay's reading replaces the first
             self._readings[row["activity_id"]] = (row["body"], reading)
+            self._reading_chars += len(row["body"])
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
@@ -100,7 +114,7 @@ class InboxWriter:
         try:
             await future
         except BaseException:
-            self._readings.pop(row["activity_id"], None)
+            self._drop_reading(row["activity_id"])
             raise
 
     async def _flush(self) -> None:

@@ -40,6 +40,23 @@ def dumps(document: Mapping[str, Any]) -> str:
     return text if text is not None else _ENCODER.encode(document)
 
 
+# Stands for an activity's object while the rest of it is encoded: a private-use string
+# none of an Announce's own fields (our ids, audience, time) can contain.
+_SPLICE = "\ue000object\ue000"
+_SPLICE_JSON = json.dumps(_SPLICE, ensure_ascii=False)
+
+
+def around_object(document: Mapping[str, Any], key: str) -> tuple[str, str]:
+    """``dumps(document)`` cut where ``document[key]``'s JSON goes: the text before it and
+    the text after it, so ``before + dumps(document[key]) + after == dumps(document)`` (a
+    relayed Announce is logged without its object, which is the listing's stored text:
+    ``store.outbox.BODY`` puts it back in between)."""
+    head, found, tail = dumps({**document, key: _SPLICE}).partition(_SPLICE_JSON)
+    if not found:
+        raise AssertionError("the splice mark was not encoded")  # pragma: no cover
+    return head, tail
+
+
 async def queue_activity(
     tx: aiosqlite.Connection,
     activity: Mapping[str, Any],
@@ -47,15 +64,19 @@ async def queue_activity(
     public: bool,
     inboxes: Sequence[str],
     now: str,
+    object_of: str | None = None,
 ) -> int | None:
-    """Log ``activity`` and queue its deliveries; None if this activity id was logged before."""
+    """Log ``activity`` and queue its deliveries; None if this activity id was logged before.
+    With ``object_of``, the id of the listing whose stored ``signed_object`` is exactly
+    ``dumps(activity["object"])``, the log points at that text instead of copying it."""
     obj = activity.get("object")
     object_id = obj.get("id") if isinstance(obj, Mapping) else obj
+    body, tail = around_object(activity, "object") if object_of else (dumps(activity), None)
     seq = await oq.insert_activity(
         tx, activity_id=str(activity["id"]), actor=str(activity["actor"]),
         activity_type=str(activity["type"]),
         object_id=object_id if isinstance(object_id, str) else None,
-        public=public, body=dumps(activity), created_at=now,
+        public=public, body=body, created_at=now, object_of=object_of, body_tail=tail,
     )
     if seq is None:
         return None

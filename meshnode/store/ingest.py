@@ -50,13 +50,19 @@ class NewRemoteListing:
 @quick_init
 @dataclass(frozen=True)
 class QueuedAnnounce:
-    """An Announce to log in the outbox and deliver to ``inboxes`` ((inbox, host) pairs)."""
+    """An Announce to log in the outbox and deliver to ``inboxes`` ((inbox, host) pairs).
+
+    With ``object_of`` (a listing's id), ``body`` is the Announce's JSON before its object
+    and ``body_tail`` the JSON after it: the object is that listing's stored signed text,
+    not written a second time (migration ``0021_ingest21_announce_text``)."""
 
     activity_id: str
     actor: str
     object_id: str
     body: str
     inboxes: tuple[tuple[str, str], ...]
+    object_of: str | None = None
+    body_tail: str | None = None
 
 
 # The rows back as ``store.listings`` reads them (RETURNING's order is unspecified: by id).
@@ -112,8 +118,9 @@ async def queue_announces(db: aiosqlite.Connection, announces: Sequence[QueuedAn
     (``logged_activity_ids``)."""
     await db.executemany(
         "INSERT INTO outbox_activities (activity_id, actor, type, object_id, public, body,"
-        " created_at) VALUES (?, ?, 'Announce', ?, 1, ?, ?)",
-        [(a.activity_id, a.actor, a.object_id, a.body, now) for a in announces])
+        " created_at, object_of, body_tail) VALUES (?, ?, 'Announce', ?, 1, ?, ?, ?, ?)",
+        [(a.activity_id, a.actor, a.object_id, a.body, now, a.object_of, a.body_tail)
+         for a in announces])
     deliveries = [(host, inbox, now, now, a.activity_id)
                   for a in announces for inbox, host in a.inboxes]
     if deliveries:

@@ -9,16 +9,32 @@ import aiosqlite
 
 from meshnode.store.db import query
 
+# An outbox activity's body as sent: a relayed Announce's row holds only the JSON around its
+# object, which is its listing's stored signed text (migration 0021_ingest21_announce_text);
+# O_BODY is the same for the table under the alias ``o``.
+BODY = ("CASE WHEN object_of IS NULL THEN body ELSE body ||"
+        " (SELECT l.signed_object FROM listings l WHERE l.id = object_of) || body_tail END")
+# Its length in characters, without building it (what a page's size bound reads).
+BODY_LENGTH = ("CASE WHEN object_of IS NULL THEN length(body) ELSE length(body) +"
+               " (SELECT length(l.signed_object) FROM listings l WHERE l.id = object_of)"
+               " + length(body_tail) END")
+O_BODY = ("CASE WHEN o.object_of IS NULL THEN o.body ELSE o.body ||"
+          " (SELECT l.signed_object FROM listings l WHERE l.id = o.object_of) || o.body_tail END")
+
 
 async def insert_activity(
     db: aiosqlite.Connection, *, activity_id: str, actor: str, activity_type: str,
     object_id: str | None, public: bool, body: str, created_at: str,
+    object_of: str | None = None, body_tail: str | None = None,
 ) -> int | None:
-    """Append an activity to the outbox log; its sequence number, or None if already there."""
+    """Append an activity to the outbox log; its sequence number, or None if already there.
+    With ``object_of`` (a listing's id), ``body`` and ``body_tail`` are the activity's JSON
+    before and after its object, that listing's signed text (``BODY``)."""
     cursor = await db.execute(
         "INSERT OR IGNORE INTO outbox_activities (activity_id, actor, type, object_id, public,"
-        " body, created_at) VALUES (?,?,?,?,?,?,?)",
-        (activity_id, actor, activity_type, object_id, int(public), body, created_at),
+        " body, created_at, object_of, body_tail) VALUES (?,?,?,?,?,?,?,?,?)",
+        (activity_id, actor, activity_type, object_id, int(public), body, created_at,
+         object_of, body_tail),
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
@@ -49,7 +65,7 @@ async def public_page(
     first one always included. Their lengths are read first, then only those bodies."""
     where, params = _public_where(actors)
     if max_chars is not None:
-        sql = (f"SELECT seq, length(body) FROM outbox_activities WHERE {where}"  # noqa: S608
+        sql = (f"SELECT seq, {BODY_LENGTH} FROM outbox_activities WHERE {where}"  # noqa: S608
                " AND seq > ? ORDER BY seq LIMIT ?")
         async with query(db, sql, (*params, after, limit)) as cursor:
             lengths = await cursor.fetchall()
@@ -61,11 +77,11 @@ async def public_page(
             if total > max_chars and seq != lengths[0][0]:
                 break
             last = seq
-        async with query(db, f"SELECT seq, body FROM outbox_activities WHERE {where}"  # noqa: S608
+        async with query(db, f"SELECT seq, {BODY} AS body FROM outbox_activities WHERE {where}"  # noqa: S608
                              " AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
                          (*params, after, last, limit)) as cursor:
             return list(await cursor.fetchall())
-    async with query(db, f"SELECT seq, body FROM outbox_activities WHERE {where}"  # noqa: S608
+    async with query(db, f"SELECT seq, {BODY} AS body FROM outbox_activities WHERE {where}"  # noqa: S608
                          " AND seq > ? ORDER BY seq LIMIT ?", (*params, after, limit)) as cursor:
         return list(await cursor.fetchall())
 
@@ -85,8 +101,9 @@ async def public_summaries(
 ) -> list[SummaryRow]:
     """``SummaryRow`` of public outbox activities after sequence ``after`` (oldest first)."""
     where, params = _public_where(actors)
-    sql = ("SELECT seq, activity_id, json_extract(body, '$.object.id', '$.object.updated',"  # noqa: S608
-           f" '$.object.published', '$.object.deleted') FROM outbox_activities WHERE {where}"
+    sql = (f"SELECT seq, activity_id, json_extract({BODY}, '$.object.id',"  # noqa: S608
+           " '$.object.updated', '$.object.published', '$.object.deleted')"
+           f" FROM outbox_activities WHERE {where}"
            " AND seq > ? ORDER BY seq LIMIT ?")
     async with query(db, sql, (*params, after, limit)) as cursor:
         return [SummaryRow(*row) for row in await cursor.fetchall()]
@@ -125,7 +142,8 @@ async def due_for_host(
 ) -> list[aiosqlite.Row]:
     """Due deliveries of one host, oldest first, with their activity."""
     async with query(db,
-        "SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.type, o.object_id, o.body"
+        f"SELECT d.id, d.inbox, d.attempts, d.outbox_seq, o.actor, o.type, o.object_id,"  # noqa: S608
+        f" {O_BODY} AS body"
         " FROM deliveries d"
         " JOIN outbox_activities o ON o.seq = d.outbox_seq WHERE d.host = ?"
         " AND d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?",

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from meshnode.federation import ingest
-from meshnode.protocol.activities import listing_activity
+from meshnode.protocol.activities import listing_activity, origin_of
 from meshnode.services import listings
 from meshnode.services.publishing import dumps
 from meshnode.store import listings as listing_store
+from meshnode.store import outbox
 from meshnode.store.members import MemberRow
-from tests.federation.conftest import Node, NodeFactory, peer
+from tests.federation.conftest import Node, NodeFactory, peer, settle
 from tests.federation.test_inbox_hostile import follows, post, sign
 
 GOOD = 6
@@ -201,3 +202,66 @@ def test_spliced_dumps__gives_the_bytes_of_encoding_the_whole_announce() -> None
     # Then it is exactly what encoding the whole Announce gives
     assert body == dumps(announce)
     assert json.loads(body) == announce
+
+
+async def _announces(node: Node) -> list[str]:
+    return [row["body"] for row in await outbox.public_page(node.ctx.store.reader, [node.group],
+                                                            0, 100)
+            if json.loads(row["body"])["type"] == "Announce"]
+
+
+async def test_inbox_batch__a_relayed_announce_points_at_the_listing_text_and_sends_it_whole(
+        trio: tuple[Node, Node, Node, MemberRow]) -> None:
+    alpha, beta, gamma, alice = trio
+    # Given two listings beta receives in a batch (a run) and relays to gamma
+    view = await alpha.publish(alice, title="Remorque")
+    other = await alpha.publish(alice, title="Diable")
+    for published in (view, other):
+        assert await _send(alpha, alice, beta,
+                           _create(alpha, alice, json.loads(published.row.signed_object))) == 202
+    assert await beta.workers.inbox.step() == 2
+    stored = await beta.remote(view.row.object_id)
+    assert stored is not None
+    # Then the first Announce's row does not hold a copy of the signed text: it points at
+    # the listing's (migration 0021)
+    async with beta.ctx.store.reader.execute(
+            "SELECT object_of, length(body) + length(body_tail) FROM outbox_activities"
+            " WHERE type = 'Announce' ORDER BY seq") as cursor:
+        rows = list(await cursor.fetchall())
+    assert rows[0][0] == stored.id
+    assert rows[0][1] < len(view.row.signed_object)
+    # And read back (outbox page, delivery) it is the whole Announce, the author's exact text
+    # inside it
+    body = (await _announces(beta))[0]
+    assert view.row.signed_object in body
+    assert json.loads(body)["object"] == json.loads(view.row.signed_object)
+    due = await outbox.due_for_host(beta.ctx.store.reader, origin_of(gamma.url),
+                                    "9999-01-01T00:00:00Z", 10)
+    assert due[0]["body"] == body
+    # When it is delivered, gamma verifies the author's proof and stores the same text
+    await settle(beta, gamma)
+    relayed = await gamma.remote(view.row.object_id)
+    assert relayed is not None
+    assert relayed.signed_object == view.row.signed_object
+    # When alpha edits the listing and beta stores the new text
+    edited = await listings.update_listing(alpha.ctx, alice, view.row.id, {"title": "Remorque!"})
+    update = _create(alpha, alice, json.loads(edited.row.signed_object), version=2,
+                     kind="Update")
+    assert await _send(alpha, alice, beta, update) == 202
+    assert await beta.workers.inbox.step() == 1
+    # Then the first Announce still sends the text it announced, byte for byte (its own copy
+    # now); the Update's Announce (one activity: the one-at-a-time path) points at the new
+    # text; and the edit reached gamma too
+    announces = await _announces(beta)
+    assert announces[0] == body
+    assert edited.row.signed_object in announces[-1]
+    async with beta.ctx.store.reader.execute(
+            "SELECT object_id, object_of FROM outbox_activities WHERE type = 'Announce'"
+            " ORDER BY seq") as cursor:
+        pointers = [(row[0], row[1]) for row in await cursor.fetchall()]
+    assert pointers[0] == (view.row.object_id, None)
+    assert pointers[-1] == (view.row.object_id, stored.id)
+    await settle(beta, gamma)
+    relayed = await gamma.remote(view.row.object_id)
+    assert relayed is not None
+    assert relayed.signed_object == edited.row.signed_object

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from meshnode.federation import runtime, state
+from meshnode.federation.inbox import INBOX_MAX_BYTES
 from meshnode.federation.state import INTAKE_BUSY, InboxWriter, SenderFacts
 from meshnode.protocol.inbox_policy import Sender
 from meshnode.services.context import NodeContext
@@ -298,3 +299,21 @@ async def test_inbox_writer__its_finished_flusher_is_not_kept(ctx: NodeContext) 
     # And the next activity is stored by a new flusher
     await writer.store(**_row(10))
     assert await fq.count_unprocessed(ctx.store.reader) == 6
+
+
+async def test_inbox_writer__readings_capped_in_characters_against_large_bodies(
+        ctx: NodeContext) -> None:
+    # Given a peer posting the largest bodies the inbox takes while the worker is behind
+    writer = InboxWriter(ctx)
+    size = INBOX_MAX_BYTES
+    big = [{**_row(n), "body": "x" * size} for n in range(40)]
+    # When 40 of them are stored with the door's readings
+    await asyncio.gather(*(writer.store({"n": n}, **row) for n, row in enumerate(big)))
+    # Then the readings kept hold at most READINGS_MAX_CHARS of bodies (not 40 x 256 KiB);
+    # the rest are parsed from their rows
+    kept = [writer.take_reading(row["activity_id"], row["body"]) for row in big]
+    assert sum(reading is not None for reading in kept) == state.READINGS_MAX_CHARS // size
+    assert kept[0] == {"n": 0}
+    # And once taken, the room is free again for the next ones
+    await writer.store({"again": True}, **big[0])
+    assert writer.take_reading(big[0]["activity_id"], big[0]["body"]) == {"again": True}
