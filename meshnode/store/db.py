@@ -304,7 +304,8 @@ async def query(
     A statement left open across an ``await`` keeps its connection's read snapshot open, and
     every statement other coroutines start on that connection meanwhile shares the old
     snapshot: under load the reader would stop seeing new commits. Fetching everything in
-    one call (``execute_fetchall``) ends each read transaction before the next one starts.
+    one call (``fetch_all``, on the connection's kept cursor) ends each read transaction
+    before the next one starts.
     """
     yield BufferedRows(await in_connection_thread(db, lambda conn: fetch_all(conn, sql, params)))
 
