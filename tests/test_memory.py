@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -156,6 +157,26 @@ def test_memory__trim_heap_returns_freed_pages_on_glibc() -> None:
     # Then trimming reports glibc did it (and nothing breaks afterwards)
     assert memory.trim_heap() is True
     assert memory.limit_arenas(memory.ARENAS) is True
+
+
+def test_memory__trim_heap_makes_no_python_objects() -> None:
+    # Given glibc and Python's object allocator (PYTHONMALLOC=malloc counts no blocks)
+    if memory.heap_trimmer() is None or sys.getallocatedblocks() == 0:
+        pytest.skip("no glibc malloc_trim, or no pymalloc to count blocks with")
+    memory.trim_heap()
+    gc.collect()
+    gc.disable()
+    try:
+        # When the heap is trimmed ten times (an idle node: every give-back, every minute)
+        before = sys.getallocatedblocks()
+        for _ in range(10):
+            memory.trim_heap()
+        made = sys.getallocatedblocks() - before
+    finally:
+        gc.enable()
+    # Then no Python objects were made for it (a ctypes.CDLL a call made ~20 blocks of
+    # cyclic garbage, a class among them, each time: 207 for ten)
+    assert made < 10
 
 
 async def test_memory__trim_context_trims_then_stops_its_task_on_cleanup() -> None:

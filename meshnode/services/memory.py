@@ -49,8 +49,14 @@ TRIM_SECONDS = 60.0
 Trimmer = Callable[[int], object]
 
 
+@functools.cache
 def heap_trimmer() -> Trimmer | None:
-    """glibc's ``malloc_trim``, which returns freed arena pages to the system, if present."""
+    """glibc's ``malloc_trim``, which returns freed arena pages to the system, if present.
+
+    Looked up once: each ``ctypes.CDLL`` makes a class of its own (its ``_FuncPtr``) with
+    its dictionaries and descriptors, ~20 of Python's small blocks of cyclic garbage a
+    trim, made after the idle sweep into whatever partly used pools a load left (issue 17:
+    the soak's arenas; ``scripts/memory_probe.py`` found them there)."""
     try:
         trim: Trimmer = ctypes.CDLL(None).malloc_trim
         return trim

@@ -236,6 +236,46 @@ def initialise_database(path: Path, synchronous: str = "full") -> list[str]:
         conn.close()
 
 
+Params = Sequence[object] | Mapping[str, object]
+
+
+class ReadingConnection(sqlite3.Connection):
+    """The store's ``sqlite3`` connections (``factory=``): whole reads (``fetch_all``) run
+    on one cursor the connection keeps instead of a new cursor each.
+
+    CPython 3.11's ``sqlite3`` keeps a weak reference to every cursor a connection made and
+    prunes the dead ones only every 200 cursors (``statements.drop_dead_cursor_references``),
+    so each read left one behind for up to 200 reads. An idle node's workers read a few times
+    a second, so after the idle sweep those references kept being made, and kept for a
+    minute, in the partly used pools a load left: they were the largest group of residents
+    of the Python arenas the soak added (issue 17: ``scripts/memory_probe.py``, session 13).
+    Only ever used in the connection's own thread (aiosqlite's, or ``in_connection_thread``),
+    one call at a time, and each call fetches every row, so nothing shares a half-read
+    cursor."""
+
+    _reads: sqlite3.Cursor | None = None
+
+    def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
+        """Every row of ``sql`` (the statement run to completion), on the kept cursor."""
+        cursor = self._reads
+        if cursor is None:  # made at the first read: the row factory is set by then
+            cursor = self._reads = self.cursor()
+        try:
+            return cursor.execute(sql, params).fetchall()
+        except BaseException:
+            self._reads = None  # a statement left half-read would hold its read snapshot
+            cursor.close()
+            raise
+
+
+def fetch_all(conn: sqlite3.Connection, sql: str, params: Params = ()) -> list[Any]:
+    """Every row of ``sql`` on ``conn``, in ``conn``'s thread: on its kept cursor when it is
+    the store's (``ReadingConnection``), else on a new one."""
+    if isinstance(conn, ReadingConnection):
+        return conn.fetch_all(sql, params)
+    return conn.execute(sql, params).fetchall()
+
+
 class BufferedRows:
     """Rows already fetched by ``query``; offers the cursor methods our queries use."""
 
@@ -264,9 +304,10 @@ async def query(
     A statement left open across an ``await`` keeps its connection's read snapshot open, and
     every statement other coroutines start on that connection meanwhile shares the old
     snapshot: under load the reader would stop seeing new commits. Fetching everything in
-    one call (``execute_fetchall``) ends each read transaction before the next one starts.
+    one call (``fetch_all``, on the connection's kept cursor) ends each read transaction
+    before the next one starts.
     """
-    yield BufferedRows(await db.execute_fetchall(sql, params))
+    yield BufferedRows(await in_connection_thread(db, lambda conn: fetch_all(conn, sql, params)))
 
 
 async def in_connection_thread(db: aiosqlite.Connection,
@@ -292,7 +333,7 @@ class _InThread:
     async def execute_fetchall(self, sql: str, parameters: Sequence[object] |
                                Mapping[str, object] | None = None) -> list[sqlite3.Row]:
         """As ``aiosqlite.Connection.execute_fetchall``, run now."""
-        return self._conn.execute(sql, parameters or ()).fetchall()
+        return fetch_all(self._conn, sql, parameters or ())
 
     async def _execute(self, fn: Callable[..., T], *args: object) -> T:
         return fn(*args)  # in_connection_thread nested in a read: already in the thread
@@ -589,7 +630,7 @@ async def _bounded(step: str, action: Awaitable[object], seconds: float) -> bool
 
 
 async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await aiosqlite.connect(path, isolation_level=None, factory=ReadingConnection)
     conn.row_factory = aiosqlite.Row
     for pragma in _pragmas(synchronous):
         await conn.execute(pragma)

@@ -209,3 +209,18 @@ async def _outcome(node: Node, activity_id: str) -> str:
         row = await cursor.fetchone()
     assert row is not None
     return str(row[0])
+
+
+async def test_iou__a_round_with_nothing_expired_writes_nothing(make_node: NodeFactory) -> None:
+    # Given a node with a line and a payment still prepared, not expired
+    a, b = await make_node("alpha"), await make_node("beta")
+    await a.member("alice"), await b.member("bob")
+    await open_line(a, b)
+    await _prepared(a, b)
+    commits = a.ctx.store.generation
+    # When the IOU worker's release round runs (every second, idle or not)
+    released = await svc.queue_releases(a.ctx)
+    # Then it released nothing and opened no write transaction (the store's commit counter,
+    # which wakes the idle delivery scheduler, did not move)
+    assert released == 0
+    assert a.ctx.store.generation == commits

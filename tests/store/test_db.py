@@ -11,11 +11,12 @@ import gc
 import sqlite3
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
-from meshnode.store.db import Store, query
+from meshnode.store.db import Store, query, reads_together
 from meshnode.store.statements import drop_dead_cursor_references, forget_statements
 
 
@@ -236,3 +237,54 @@ def test_drop_dead_cursor_references__closed_cursors_go_live_ones_stay() -> None
         assert conn.execute("SELECT 4").fetchone() == (4,)
     finally:
         conn.close()
+
+
+async def test_query__reads_leave_no_cursor_references_behind(tmp_path: Path) -> None:
+    # Given a store whose connections kept no references to old cursors
+    store = await Store.open(tmp_path / "cursors.sqlite3")
+    try:
+        async with query(store.reader, "SELECT 1"):
+            pass
+        drop_dead_cursor_references(store.reader._conn)
+        # When 150 reads run (an idle node's workers: a few a second), one at a time and
+        # several in one thread trip
+        for n in range(100):
+            async with query(store.reader, "SELECT ?", (n,)) as rows:
+                assert [tuple(row) for row in await rows.fetchall()] == [(n,)]
+        for n in range(10):
+            got = await reads_together(
+                store.reader, *[lambda db, m=m: _one(db, m) for m in range(n * 5, n * 5 + 5)])
+            assert got == list(range(n * 5, n * 5 + 5))
+        # Then they left no dead cursor references (a new cursor each left one, for up to 200
+        # reads, made wherever the allocator put it: issue 17, the soak's arenas)
+        assert drop_dead_cursor_references(store.reader._conn) == 0
+    finally:
+        await store.close()
+
+
+async def _one(db: aiosqlite.Connection, n: int) -> int:
+    async with query(db, "SELECT ?", (n,)) as rows:
+        row = await rows.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_query__a_failed_read_leaves_no_snapshot_open(tmp_path: Path) -> None:
+    # Given a store with a table of 3 rows
+    store = await Store.open(tmp_path / "failed.sqlite3")
+    try:
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE t (n INTEGER)")
+            await tx.executemany("INSERT INTO t VALUES (?)", [(1,), (2,), (-2**63,)])
+        # When a read fails half-way through its rows (abs overflows on the third row)
+        with pytest.raises(sqlite3.OperationalError, match="overflow"):
+            async with query(store.reader, "SELECT abs(n) FROM t ORDER BY rowid"):
+                pass
+        # Then the reader holds no read transaction, so it sees a later commit
+        assert not store.reader.in_transaction
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (4)")
+        async with query(store.reader, "SELECT count(*) FROM t") as rows:
+            assert [tuple(row) for row in await rows.fetchall()] == [(4,)]
+    finally:
+        await store.close()

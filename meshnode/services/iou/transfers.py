@@ -470,6 +470,12 @@ async def queue_releases(ctx: NodeContext) -> int:
     """Ask the decider about our expired, still prepared payments (the IOU worker's step)."""
     now = ctx.clock()
     stamp = format_utc(now)
+    # Looked for on the reader first: the worker asks every second, and a write transaction
+    # for nothing took the write lock, moved the store's commit counter (waking the idle
+    # delivery scheduler to read its queue) and made objects after the idle sweep into the
+    # pools a load left (issue 17: the soak's arenas). Read again inside the transaction.
+    if not await iq.expired_unreleased(ctx.store.reader, stamp):
+        return 0
     async with ctx.store.transaction() as tx:
         rows = await iq.expired_unreleased(tx, stamp)
         for row in rows:
