@@ -296,16 +296,20 @@ class HubWatch:
         self.offset = hub.log_path.stat().st_size if hub.log_path.exists() else 0
 
     def queues(self) -> dict[str, int]:
-        """Pending deliveries (all, due within a minute, deferred by a 429) and inbox rows
-        waiting for the worker."""
+        """Pending deliveries (all, due within a minute, deferred by a 429), those left to
+        the peers' catch-up (``state = 'left'``, in all) and inbox rows waiting for the
+        worker."""
         soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
         with sqlite3.connect(self.hub.config.data_dir / DATABASE_FILE, timeout=30) as db:
             pending, due, limited = db.execute(
                 "SELECT count(*), sum(next_attempt_at <= ?), sum(last_error LIKE '%HTTP 429%')"
                 " FROM deliveries WHERE state = 'pending'", (soon,)).fetchone()
+            left = db.execute("SELECT count(*) FROM deliveries WHERE state = 'left'"
+                              ).fetchone()[0]
             inbox = db.execute("SELECT count(*) FROM inbox_rows WHERE seq > (SELECT"
                                " coalesce(max(seq), 0) FROM inbox_marks)").fetchone()[0]
-        return {"deliveries": pending, "due": due or 0, "429": limited or 0, "inbox": inbox}
+        return {"deliveries": pending, "due": due or 0, "429": limited or 0, "inbox": inbox,
+                "left": left}
 
     def outbox_served(self) -> str:
         """Outbox pages served since the last call (empty without an access log)."""
@@ -327,7 +331,8 @@ class HubWatch:
         """One printable line."""
         queues = self.queues()
         return (f"hub deliveries pending {queues['deliveries']} (due {queues['due']}, after a"
-                f" 429 {queues['429']}), inbox waiting {queues['inbox']}; {self.outbox_served()}")
+                f" 429 {queues['429']}), left to catch-up {queues['left']}, inbox waiting"
+                f" {queues['inbox']}; {self.outbox_served()}")
 
     async def drained(self, cap: float) -> str:
         """Wait (at most ``cap`` seconds) until no delivery is due and the inbox is empty;

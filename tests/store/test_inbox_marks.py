@@ -94,7 +94,7 @@ def test_inbox_marks__migration_keeps_the_processed_prefix(
     conn.close()
     # When the migration runs
     monkeypatch.setattr(store_db, "migration_scripts", lambda: every)
-    assert store_db.initialise_database(path) == [MARKS]
+    assert store_db.initialise_database(path)[:1] == [MARKS]  # and any later ones
     # Then the processed prefix keeps its marks; the rows from the first unprocessed one on
     # wait (processing one again has no further effect)
     conn = sqlite3.connect(path)
