@@ -22,6 +22,7 @@ from meshnode.protocol.timefmt import format_utc
 from meshnode.services import direct_messages as direct
 from meshnode.services.publishing import queue_activity
 from meshnode.store import outbox as oq
+from tests.federation.browser import browser, page, person
 from tests.federation.conftest import Node, NodeFactory, peer, settle
 from tests.federation.test_mastodon_readers import (  # noqa: F401 (the fixture)
     FakeMastodon,
@@ -83,6 +84,11 @@ async def test_delivery__a_peer_asking_to_wait_an_hour_gets_public_listings_by_c
     assert summary[small.url]["left_to_catch_up"] == states[("Create", "left")]
     assert summary[small.url]["pending"] == 0
     assert not summary[small.url]["failing"]
+    await person(hub, "root", admin=True)
+    async with browser(hub, "root") as session:
+        shown = await page(session, "/admin/peers")
+    assert "0 waiting, " in shown
+    assert f"{states[('Create', 'left')]} left to its catch-up of our outbox" in shown
     # When the peer's periodic catch-up pulls the hub's outbox
     small.clock.advance(seconds=SYNC_INTERVAL.total_seconds() + 1)
     await small.workers.sync.step()
