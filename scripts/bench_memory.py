@@ -47,13 +47,13 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from meshnode.config import DATABASE_FILE
+from meshnode.config import DATABASE_FILE, write_config
 from meshnode.web.idle import IDLE_SECONDS, SWEEP_SECONDS
 from tests.memload import (
     REPO,
@@ -672,6 +672,10 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         hub = await setup_node(tmp / "hub", free_port(), handle="hub")
         peers = [await setup_node(tmp / f"peer{n}", free_port(), handle=f"peer{n}")
                  for n in range(args.peers)]
+        if args.peer_inbox_rows:  # the peers' hourly quota for the hub's origin
+            for node in peers:
+                write_config(replace(node.config, inbox=replace(
+                    node.config.inbox, peer_rows_per_hour=args.peer_inbox_rows)))
         nodes.cgroup = make_cgroup(args.cgroup_mb)
         proc = nodes.start(hub, cgroup=nodes.cgroup,
                            argv=probe_argv(hub, trace=args.trace, access_log=args.access_log))
@@ -702,6 +706,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=30, help="soak length")
     parser.add_argument("--quick", action="store_true", help="a 2-minute soak")
     parser.add_argument("--peers", type=int, default=10)
+    parser.add_argument("--peer-inbox-rows", type=int, default=0, metavar="N",
+                        help="the peers' inbox_peer_rows_per_hour (0: the default, 3,600):"
+                        " a lower one runs their quota for the hub out sooner")
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--cgroup-mb", type=int, default=256, help="0: no cgroup")
     parser.add_argument("--trace", action="store_true", help="tracemalloc diff of the soak")
