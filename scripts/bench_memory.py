@@ -47,13 +47,13 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from meshnode.config import DATABASE_FILE
+from meshnode.config import DATABASE_FILE, write_config
 from meshnode.web.idle import IDLE_SECONDS, SWEEP_SECONDS
 from tests.memload import (
     REPO,
@@ -296,16 +296,20 @@ class HubWatch:
         self.offset = hub.log_path.stat().st_size if hub.log_path.exists() else 0
 
     def queues(self) -> dict[str, int]:
-        """Pending deliveries (all, due within a minute, deferred by a 429) and inbox rows
-        waiting for the worker."""
+        """Pending deliveries (all, due within a minute, deferred by a 429), those left to
+        the peers' catch-up (``state = 'left'``, in all) and inbox rows waiting for the
+        worker."""
         soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
         with sqlite3.connect(self.hub.config.data_dir / DATABASE_FILE, timeout=30) as db:
             pending, due, limited = db.execute(
                 "SELECT count(*), sum(next_attempt_at <= ?), sum(last_error LIKE '%HTTP 429%')"
                 " FROM deliveries WHERE state = 'pending'", (soon,)).fetchone()
+            left = db.execute("SELECT count(*) FROM deliveries WHERE state = 'left'"
+                              ).fetchone()[0]
             inbox = db.execute("SELECT count(*) FROM inbox_rows WHERE seq > (SELECT"
                                " coalesce(max(seq), 0) FROM inbox_marks)").fetchone()[0]
-        return {"deliveries": pending, "due": due or 0, "429": limited or 0, "inbox": inbox}
+        return {"deliveries": pending, "due": due or 0, "429": limited or 0, "inbox": inbox,
+                "left": left}
 
     def outbox_served(self) -> str:
         """Outbox pages served since the last call (empty without an access log)."""
@@ -327,7 +331,8 @@ class HubWatch:
         """One printable line."""
         queues = self.queues()
         return (f"hub deliveries pending {queues['deliveries']} (due {queues['due']}, after a"
-                f" 429 {queues['429']}), inbox waiting {queues['inbox']}; {self.outbox_served()}")
+                f" 429 {queues['429']}), left to catch-up {queues['left']}, inbox waiting"
+                f" {queues['inbox']}; {self.outbox_served()}")
 
     async def drained(self, cap: float) -> str:
         """Wait (at most ``cap`` seconds) until no delivery is due and the inbox is empty;
@@ -667,6 +672,10 @@ async def bench_network(tmp: Path, args: argparse.Namespace) -> None:
         hub = await setup_node(tmp / "hub", free_port(), handle="hub")
         peers = [await setup_node(tmp / f"peer{n}", free_port(), handle=f"peer{n}")
                  for n in range(args.peers)]
+        if args.peer_inbox_rows:  # the peers' hourly quota for the hub's origin
+            for node in peers:
+                write_config(replace(node.config, inbox=replace(
+                    node.config.inbox, peer_rows_per_hour=args.peer_inbox_rows)))
         nodes.cgroup = make_cgroup(args.cgroup_mb)
         proc = nodes.start(hub, cgroup=nodes.cgroup,
                            argv=probe_argv(hub, trace=args.trace, access_log=args.access_log))
@@ -697,6 +706,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=30, help="soak length")
     parser.add_argument("--quick", action="store_true", help="a 2-minute soak")
     parser.add_argument("--peers", type=int, default=10)
+    parser.add_argument("--peer-inbox-rows", type=int, default=0, metavar="N",
+                        help="the peers' inbox_peer_rows_per_hour (0: the default, 3,600):"
+                        " a lower one runs their quota for the hub out sooner")
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--cgroup-mb", type=int, default=256, help="0: no cgroup")
     parser.add_argument("--trace", action="store_true", help="tracemalloc diff of the soak")

@@ -11,6 +11,9 @@
 * Signatures: RFC 9421 ``ed25519`` to meshnode peers; to others draft-cavage ``rsa-sha256``
   first, RFC 9421 ``rsa-v1_5-sha256`` on 401 ("double-knocking"); what worked is remembered
   per host (REFERENCE §2). Retry policy: ``protocol.retry``.
+* A meshnode peer that pulls our outbox and asks us (429 / 503) to wait longer than its
+  catch-up takes gets our public activities from that catch-up: those deliveries are marked
+  ``left`` (``CATCH_UP_HORIZON``, ``store.outbox.leave_to_catch_up``), not kept for the wait.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from meshnode import urls
 from meshnode.errors import ServiceError
 from meshnode.federation.http import FetchError
 from meshnode.federation.state import Federation
+from meshnode.federation.sync import SYNC_INTERVAL, SYNC_RETRY
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.keys import Identity
 from meshnode.protocol.errors import ProtocolError
@@ -57,6 +61,15 @@ IDLE_POLL = 2.0
 PARALLEL_TYPES = frozenset({"Create", "Update", "Delete"})
 # Raised while building or signing one delivery (not by the network): final for that row.
 UNSENDABLE = (ProtocolError, ServiceError)
+# Answers by which a peer tells us to wait (RFC 9110 §15.6.4, RFC 6585 §4), with a
+# Retry-After or not (then the backoff applies).
+WAIT_STATUSES = frozenset({429, 503})
+# By this long from now a meshnode peer that pulls our outbox has pulled it: its catch-up
+# period (at most ``SYNC_INTERVAL``) and, if that pull failed, its retry (``SYNC_RETRY``).
+# A public activity the peer told us to hold past this is left to that catch-up
+# (``oq.leave_to_catch_up``): the soak's hub kept each peer's whole backlog for the hour a
+# 429's Retry-After asked, resent it, and met the peer's quota again (issue 17).
+CATCH_UP_HORIZON = SYNC_INTERVAL + SYNC_RETRY
 
 
 @dataclass(frozen=True)
@@ -240,9 +253,15 @@ class DeliveryWorker:
         return Outcome(row["id"], state, attempts, format_utc(next_at), status, error, scheme)
 
     async def _record(self, host: str, outcomes: list[Outcome]) -> None:
-        """Write a batch's outcomes in one transaction (one commit, not one per delivery)."""
-        stamp = format_utc(self.federation.ctx.clock())
+        """Write a batch's outcomes in one transaction (one commit, not one per delivery).
+
+        When the host told us to wait (``WAIT_STATUSES``), its pending deliveries put off
+        past ``CATCH_UP_HORIZON`` that its catch-up pulls from our outbox are marked left to
+        that catch-up in the same transaction (``oq.leave_to_catch_up``; one log line)."""
+        now = self.federation.ctx.clock()
+        stamp = format_utc(now)
         delivered = [outcome for outcome in outcomes if outcome.state == "done"]
+        told_to_wait = any(outcome.status in WAIT_STATUSES for outcome in outcomes)
         async with self.federation.ctx.store.transaction() as tx:
             await oq.record_attempts(tx, [
                 oq.Attempt(o.delivery_id, o.state, o.attempts, o.next_attempt_at, o.status,
@@ -250,6 +269,12 @@ class DeliveryWorker:
             if delivered:
                 await oq.set_host_scheme(tx, host, delivered[-1].scheme, stamp)
                 await fq.mark_delivered(tx, host, stamp)
+            left = await oq.leave_to_catch_up(
+                tx, host, self.federation.community,
+                beyond=format_utc(now + CATCH_UP_HORIZON), now=stamp) if told_to_wait else 0
+        if left:
+            log.info("%d deliveries to %s left to its catch-up of our outbox (it asked us to"
+                     " wait past %s)", left, host, format_utc(now + CATCH_UP_HORIZON))
 
     async def run_forever(self, poll: float = 0.1, idle_poll: float = IDLE_POLL) -> None:
         """Background loop: one task per host with due work; woken by events or a poll

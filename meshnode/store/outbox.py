@@ -174,17 +174,47 @@ async def record_attempts(db: aiosqlite.Connection, attempts: Sequence[Attempt],
     )
 
 
+# Outbox activities a peer's catch-up pulls from our public outbox (``public_page``): a
+# listing's Create / Update / Delete and the Group's relaying Announce. Notes, direct
+# messages, IOUs, deals, Follow / Accept / Undo and blocks are never public (public = 0).
+CATCH_UP_TYPES = ("Create", "Update", "Delete", "Announce")
+
+
+async def leave_to_catch_up(db: aiosqlite.Connection, host: str, community: str, *,
+                            beyond: str, now: str) -> int:
+    """Mark ``left`` the pending deliveries to ``host`` put off past ``beyond`` (the time by
+    which the peer's catch-up will have pulled our outbox) whose activity that catch-up
+    fetches: public outbox activities of ``CATCH_UP_TYPES``, and only if ``host``'s Group,
+    a meshnode, follows ``community`` (accepted) and is not blocked. Returns how many.
+
+    One statement: each row is pending or left, never neither (nothing lost on a kill).
+    """
+    marks = ", ".join("?" for _ in CATCH_UP_TYPES)
+    cursor = await db.execute(
+        "UPDATE deliveries SET state = 'left', done_at = ? WHERE host = ?"  # noqa: S608
+        " AND state = 'pending' AND next_attempt_at > ?"
+        " AND EXISTS (SELECT 1 FROM outbox_activities o WHERE o.seq = deliveries.outbox_seq"
+        f" AND o.public = 1 AND o.type IN ({marks}))"
+        " AND EXISTS (SELECT 1 FROM followers f JOIN remote_actors a ON a.id = f.remote_actor"
+        " WHERE f.local_actor = ? AND f.state = 'accepted' AND f.reader = 'proposal'"
+        " AND a.origin = ? AND a.type = 'Group' AND a.is_meshnode = 1)"
+        " AND NOT EXISTS (SELECT 1 FROM peers WHERE origin = ? AND blocked = 1)",
+        (now, host, beyond, *CATCH_UP_TYPES, community, host, host))
+    return cursor.rowcount
+
+
 async def delivery_summary(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
-    """Per host: pending / done / failed counts, the last error, and reachability: the last
-    success, how many deliveries fail (retrying or given up after an error), since when
-    (the oldest of them was queued) and the next retry (for admins)."""
+    """Per host: pending / done / failed counts, those left to the peer's catch-up
+    (``leave_to_catch_up``), the last error, and reachability: the last success, how many
+    deliveries fail (retrying or given up after an error), since when (the oldest of them
+    was queued) and the next retry (for admins)."""
     async with query(db,
         "SELECT host, sum(state = 'pending') AS pending, sum(state = 'done') AS done,"
-        " sum(state = 'failed') AS failed, max(CASE WHEN state = 'done' THEN done_at END)"
-        " AS last_done,"
-        " sum(state != 'done' AND last_error IS NOT NULL) AS failing,"
-        " min(CASE WHEN state != 'done' AND last_error IS NOT NULL THEN created_at END)"
-        " AS failing_since,"
+        " sum(state = 'failed') AS failed, sum(state = 'left') AS left_to_catch_up,"
+        " max(CASE WHEN state = 'done' THEN done_at END) AS last_done,"
+        " sum(state IN ('pending', 'failed') AND last_error IS NOT NULL) AS failing,"
+        " min(CASE WHEN state IN ('pending', 'failed') AND last_error IS NOT NULL"
+        " THEN created_at END) AS failing_since,"
         " min(CASE WHEN state = 'pending' AND attempts > 0 THEN next_attempt_at END)"
         " AS next_retry,"
         " (SELECT last_error FROM deliveries e WHERE e.host = d.host AND e.last_error IS NOT"

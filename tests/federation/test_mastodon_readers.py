@@ -58,6 +58,9 @@ class FakeMastodon:
     nodeinfo: bytes = b'{"version":"2.0","software":{"name":"mastodon","version":"4.3.2"}}'
     received: list[Received] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)
+    # What its inbox answers: 202, or (tests/federation/test_left_to_catch_up.py) a 429
+    # with this Retry-After.
+    retry_after: str | None = None
 
     @property
     def actor(self) -> str:
@@ -104,6 +107,8 @@ async def mastodon() -> AsyncIterator[FakeMastodon]:
     async def inbox(request: web.Request) -> web.Response:
         fake.received.append(Received(request.path, dict(request.headers),
                                       await request.read()))
+        if fake.retry_after is not None:
+            return web.Response(status=429, headers={"Retry-After": fake.retry_after})
         return web.Response(status=202)
 
     app = web.Application(client_max_size=4 * 1024 * 1024)

@@ -94,3 +94,38 @@ async def test_store__reader_sees_commits_while_other_reads_overlap(tmp_path: Pa
         stop.set()
         await asyncio.gather(*readers)
         await store.close()
+
+
+def test_migration_0022__deliveries_keep_their_rows_and_may_be_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given deliveries written before migration 0022 (pending, done, failed)
+    from meshnode.store import db as store_db
+    path = tmp_path / "db.sqlite3"
+    every = migration_scripts()
+    left = "0022_relay21_left_to_catchup.sql"
+    monkeypatch.setattr(store_db, "migration_scripts",
+                        lambda: [(name, sql) for name, sql in every if name < left])
+    initialise_database(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO outbox_activities (seq, activity_id, actor, type, public, body,"
+                 " created_at) VALUES (7, 'http://a.example/a/1', 'http://a.example/g',"
+                 " 'Create', 1, '{}', '2026-12-04T10:00:00Z')")
+    rows = [(n, 7, "http://b.example", f"http://b.example/inbox{n}", state, n,
+             "2026-12-04T11:00:00Z", 429 if state == "pending" else None, None,
+             "2026-12-04T10:00:00Z", None)
+            for n, state in ((3, "pending"), (5, "done"), (9, "failed"))]
+    conn.executemany("INSERT INTO deliveries VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.close()
+    # When the migration runs
+    monkeypatch.setattr(store_db, "migration_scripts", lambda: every)
+    assert left in initialise_database(path)
+    # Then every row is there as it was, with its id, and the due index with it
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert conn.execute("SELECT * FROM deliveries ORDER BY id").fetchall() == rows
+    assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                        " AND tbl_name = 'deliveries' AND name = 'deliveries_due'").fetchone()
+    # And a delivery may now be left to a peer's catch-up, but not in a made-up state
+    conn.execute("UPDATE deliveries SET state = 'left' WHERE id = 3")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE deliveries SET state = 'lost' WHERE id = 3")
+    conn.close()
