@@ -46,7 +46,6 @@ from meshnode.protocol.inbox_policy import (
     Sender,
     decide,
     is_listing_content,
-    quota_retry_after,
 )
 from meshnode.protocol.jsonparse import loads_capped
 from meshnode.protocol.ldread import Reading, UnknownContextError, read_document
@@ -143,14 +142,14 @@ def read_activity(activity: object) -> Reading:
 
 
 async def check_quota(federation: Federation, origin: str, size: int, *, is_peer: bool,
-                      now: datetime) -> None:
-    """429 with Retry-After once ``origin`` used its hourly rows or bytes."""
+                      now: datetime, take: bool = False) -> None:
+    """429 with Retry-After once ``origin`` used its hourly rows or bytes; with ``take``,
+    the activity is counted in the same step when it fits (``InboxQuota.take``)."""
     limits = federation.ctx.config.inbox
     quota = (Quota(limits.peer_rows_per_hour, limits.peer_bytes_per_hour) if is_peer
              else Quota(limits.stranger_rows_per_hour, limits.stranger_bytes_per_hour))
-    rows, used, oldest_age = await federation.quota.usage(origin, now)
-    retry_after = quota_retry_after(used_rows=rows, used_bytes=used, new_bytes=size,
-                                    quota=quota, oldest_age=oldest_age)
+    step = federation.quota.take if take else federation.quota.retry_after
+    retry_after = await step(origin, now, size, quota)
     if retry_after is not None:
         raise RateLimitedError("your origin has used its inbox quota for this hour",
                                retry_after=retry_after)
@@ -196,7 +195,9 @@ async def receive(request: web.Request) -> web.Response:
     key, _ = await authenticate(federation.directory, parsed, body, now, budget)
     if key.actor_id != head.actor:
         raise SignatureError(f"key {key.actor_id!r} is not the activity's actor {head.actor!r}")
-    await federation.quota.add(origin, now, len(body))
+    # Checked again and counted at once: other requests from the origin passed the first
+    # check while this one waited for its key.
+    await check_quota(federation, origin, len(body), is_peer=sender.is_peer, now=now, take=True)
     await federation.writer.store(activity, activity_id=head.id, actor=head.actor,
                                   activity_type=head.type, body=body.decode("utf-8"),
                                   received_at=format_utc(now), origin=origin, size=len(body))

@@ -22,7 +22,13 @@ from meshnode.errors import BusyError
 from meshnode.federation.directory import ActorDirectory, FetchBudget, StrangerFetchBudget
 from meshnode.federation.http import FederationClient
 from meshnode.protocol.activities import origin_of
-from meshnode.protocol.inbox_policy import QUOTA_WINDOW_SECONDS, Here, Sender
+from meshnode.protocol.inbox_policy import (
+    QUOTA_WINDOW_SECONDS,
+    Here,
+    Quota,
+    Sender,
+    quota_retry_after,
+)
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services.context import NodeContext
 from meshnode.store import federation as fq
@@ -206,14 +212,35 @@ class InboxQuota:
     async def usage(self, origin: str, now: datetime) -> tuple[int, int, float]:
         """Rows, bytes and the age in seconds of the oldest row ``origin`` got stored during
         the last hour (age 0 when none)."""
-        window = await self._window(origin, now)
-        oldest = now.timestamp() - window.oldest() if len(window) else 0.0
-        return len(window), window.total, oldest
+        return _usage(await self._window(origin, now), now)
 
-    async def add(self, origin: str, now: datetime, size: int) -> None:
-        """Count an admitted activity of ``size`` bytes from ``origin``."""
+    async def retry_after(self, origin: str, now: datetime, size: int, quota: Quota
+                          ) -> int | None:
+        """Seconds until ``origin`` may get ``size`` more bytes stored within its hourly
+        ``quota``, or None when they fit now (nothing is counted: see ``take``)."""
+        return _retry_after(await self._window(origin, now), now, size, quota)
+
+    async def take(self, origin: str, now: datetime, size: int, quota: Quota) -> int | None:
+        """Count an activity of ``size`` bytes from ``origin`` if its hourly ``quota`` has
+        room; else the seconds until it has. Checked and counted with no wait in between, so
+        requests in flight at once cannot all pass one check (a check, then an ``await`` for
+        the signature's key, then the count let eight concurrent requests through a quota of
+        four)."""
         window = await self._window(origin, now)
-        window.append(now.timestamp(), size)
+        wait = _retry_after(window, now, size, quota)
+        if wait is None:
+            window.append(now.timestamp(), size)
+        return wait
+
+
+def _usage(window: _Window, now: datetime) -> tuple[int, int, float]:
+    return len(window), window.total, now.timestamp() - window.oldest() if len(window) else 0.0
+
+
+def _retry_after(window: _Window, now: datetime, size: int, quota: Quota) -> int | None:
+    rows, used, oldest = _usage(window, now)
+    return quota_retry_after(used_rows=rows, used_bytes=used, new_bytes=size, quota=quota,
+                             oldest_age=oldest)
 
 
 class BlockedOrigins:

@@ -7,6 +7,7 @@ that the node never contacted it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -426,6 +427,22 @@ async def test_inbox__stranger_beyond_its_hourly_rows_gets_429_even_after_a_rest
     # And an hour later the origin may post again
     beta.clock.advance(hours=1, seconds=1)
     assert (await post(url, bodies[3], sign(alpha, alice, url, bodies[3])))[0] == 202
+
+
+async def test_inbox__concurrent_requests_cannot_all_pass_one_quota_check(
+        make_node: NodeFactory) -> None:
+    # Given beta stores at most 4 activities an hour from a stranger origin
+    alpha = await make_node("alpha")
+    beta = await make_node("beta", inbox=InboxLimits(stranger_rows_per_hour=4))
+    alice = await alpha.member("alice")
+    url = f"{beta.url}/inbox"
+    bodies = [await _follow_body(alpha, alice, beta.group, n) for n in range(8)]
+    # When alpha sends eight at once (each waits for alice's key while the others arrive)
+    results = await asyncio.gather(*(post(url, body, sign(alpha, alice, url, body))
+                                     for body in bodies))
+    # Then four are stored and the other four get 429, not all eight stored
+    assert sorted(status for status, _, _ in results) == [202] * 4 + [429] * 4
+    assert await inbox_rows(beta) == 4
 
 
 async def test_inbox__peer_beyond_its_hourly_bytes_gets_429(make_node: NodeFactory) -> None:
