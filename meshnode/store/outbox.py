@@ -9,17 +9,23 @@ import aiosqlite
 
 from meshnode.store.db import query
 
+
+def _body(table: str = "") -> str:
+    """``BODY`` for the outbox table under the alias ``table`` (with its dot), or none."""
+    return (f"CASE WHEN {table}object_of IS NULL THEN {table}body ELSE {table}body ||"  # noqa: S608 - our aliases only
+            f" (SELECT l.signed_object FROM listings l WHERE l.id = {table}object_of)"
+            f" || {table}body_tail END")
+
+
 # An outbox activity's body as sent: a relayed Announce's row holds only the JSON around its
 # object, which is its listing's stored signed text (migration 0021_ingest21_announce_text);
 # O_BODY is the same for the table under the alias ``o``.
-BODY = ("CASE WHEN object_of IS NULL THEN body ELSE body ||"
-        " (SELECT l.signed_object FROM listings l WHERE l.id = object_of) || body_tail END")
+BODY = _body()
+O_BODY = _body("o.")
 # Its length in characters, without building it (what a page's size bound reads).
 BODY_LENGTH = ("CASE WHEN object_of IS NULL THEN length(body) ELSE length(body) +"
                " (SELECT length(l.signed_object) FROM listings l WHERE l.id = object_of)"
                " + length(body_tail) END")
-O_BODY = ("CASE WHEN o.object_of IS NULL THEN o.body ELSE o.body ||"
-          " (SELECT l.signed_object FROM listings l WHERE l.id = o.object_of) || o.body_tail END")
 
 
 async def insert_activity(
