@@ -68,6 +68,23 @@ async def queue_follow(ctx: NodeContext, tx: aiosqlite.Connection, actor: Remote
                          out_follow_id=follow["id"], last_error=None)
 
 
+async def accept_pending_follow(ctx: NodeContext, tx: aiosqlite.Connection,
+                                remote: RemoteActor) -> bool:
+    """Accept ``remote``'s Follow of our Group if it awaits approval; True if there was one.
+
+    Called when we follow that node of our own accord (an admin's ``peer add``, a verified
+    LAN neighbour): asking to peer with it answers its own request. Under ``approve`` its
+    Follow, processed before we asked, stayed pending while ours was accepted: we were
+    ``peered``, it stayed ``following`` for good and never got our listings."""
+    group = _group(ctx)
+    row = await fq.get_follower(tx, group, remote.id)
+    if row is None or row["state"] != "pending":
+        return False
+    follow = {"id": row["follow_id"], "type": "Follow", "actor": remote.id, "object": group}
+    await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow, accept=True)
+    return True
+
+
 async def answer_follow(
     ctx: NodeContext, tx: aiosqlite.Connection, *, local_actor: str, remote: RemoteActor,
     follow: Mapping[str, Any], accept: bool, reader: str | None = None,

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 
 from meshnode.errors import ServiceError
 from meshnode.federation.http import FetchError
-from meshnode.federation.peering import queue_follow
+from meshnode.federation.peering import accept_pending_follow, queue_follow
 from meshnode.federation.state import Federation
 from meshnode.protocol.activities import RemoteActor, check_url, jrd_self_link, parse_acct
 from meshnode.protocol.errors import ProtocolError, ValidationError
@@ -82,6 +82,7 @@ class PeeringWorker:
                 await fq.insert_peer(tx, origin=actor.origin, requested=row["requested"],
                                      out_state="none", now=format_utc(now))
                 await queue_follow(ctx, tx, actor)
+                await accept_pending_follow(ctx, tx, actor)
         if rows:
             self.federation.wake_delivery()
         return len(rows)

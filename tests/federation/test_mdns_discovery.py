@@ -163,3 +163,30 @@ async def test_discovery__neighbours_peer_and_share_listings_without_any_url(
     finally:
         await alpha.stop()
         await beta.stop()
+
+
+async def test_discovery__neighbours_whose_peering_policy_is_approve_peer_both_ways(
+    tmp_path: Path,
+) -> None:
+    # Given two LAN neighbours that peer with verified neighbours on their own (discovery
+    # "auto") but leave Internet requests to their admin (peering_policy "approve")
+    alpha = await start_node(tmp_path, "alpha", peering_policy="approve")
+    beta = await start_node(tmp_path, "beta", peering_policy="approve")
+    try:
+        # When they discover each other (the first one's Follow reaches the other before that
+        # one has verified it, and waits there for approval)
+        async def both_ways() -> bool:
+            for node, other in ((alpha, beta), (beta, alpha)):
+                found = {p.peer: p for p in await peering.list_peers(node.ctx)}
+                if other.url not in found or (found[other.url].ours,
+                                              found[other.url].theirs) != ("peered", "accepted"):
+                    return False
+            return True
+
+        # Then each one's own request to peer answers the other's: both follow each other
+        # (before, the first stayed "following" for good and never got the other's
+        # listings: 5 runs of 6 failed, the other one's Follow having arrived late enough)
+        await wait_until(both_ways, timeout=20)
+    finally:
+        await alpha.stop()
+        await beta.stop()
