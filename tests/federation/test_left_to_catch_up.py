@@ -44,11 +44,12 @@ async def deliveries_to(node: Node, host: str) -> Counter[tuple[str, str]]:
 async def limited_pair(make_node: NodeFactory, rows: int = 4) -> tuple[Node, Node]:
     """A hub and a peer whose inbox takes ``rows`` rows an hour from one origin, peered."""
     hub = await make_node("hub")
-    # (the peer counts the hub as a stranger until it has re-read who it peers with:
-    # both quotas are set)
-    small = await make_node("small", inbox=InboxLimits(peer_rows_per_hour=rows,
-                                                       stranger_rows_per_hour=rows))
+    small = await make_node("small", inbox=InboxLimits(peer_rows_per_hour=rows))
     await peer(hub, small)
+    # Only the hub's Follow met small's door as a stranger's (small followed the hub back
+    # when it processed it); from the Accept on, the hub is a peer and the peer quota
+    # applies, the Follow counted among its rows of the hour (test_peer_or_stranger.py)
+    assert (await small.fed.senders.get(hub.url)).is_peer
     return hub, small
 
 
