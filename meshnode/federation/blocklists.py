@@ -51,7 +51,7 @@ async def published(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def _peer_actor(ctx: NodeContext, origin: str) -> str:
-    peer = await fq.get_peer(ctx.store.reader, origin)
+    peer = await fq.get_peer_both_ways(ctx.store.reader, origin)
     peered = peer is not None and (peer["out_state"] == "peered"
                                    or peer["in_state"] == "accepted")
     if peer is None or not peered or peer["blocked"] or not peer["actor_id"]:

@@ -266,14 +266,23 @@ async def get_peer(db: aiosqlite.Connection, origin: str) -> aiosqlite.Row | Non
     return row
 
 
+# A peer row's ``in_state``: the state of its Group's follow of us (None when it follows
+# nothing of ours). Not a column of ``peers``: read with the row when asked for.
+_IN_STATE = ("(SELECT f.state FROM followers f JOIN remote_actors a ON a.id = f.remote_actor"
+             " WHERE a.origin = p.origin AND a.type = 'Group' LIMIT 1) AS in_state")
+
+
 async def list_peers(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
-    """Every known peer with whether it follows us, oldest first."""
-    return await _all(
-        db,
-        "SELECT p.*, (SELECT f.state FROM followers f JOIN remote_actors a"
-        " ON a.id = f.remote_actor WHERE a.origin = p.origin AND a.type = 'Group'"
-        " LIMIT 1) AS in_state FROM peers p ORDER BY p.created_at, p.origin",
-    )
+    """Every known peer with whether it follows us (``in_state``), oldest first."""
+    return await _all(db, f"SELECT p.*, {_IN_STATE} FROM peers p"  # noqa: S608
+                          " ORDER BY p.created_at, p.origin")
+
+
+async def get_peer_both_ways(db: aiosqlite.Connection, origin: str) -> aiosqlite.Row | None:
+    """A peer by origin with whether it follows us (``in_state``, as ``list_peers``)."""
+    row: aiosqlite.Row | None = await _one(
+        db, f"SELECT p.*, {_IN_STATE} FROM peers p WHERE p.origin = ?", (origin,))  # noqa: S608
+    return row
 
 
 async def peers_to_resolve(db: aiosqlite.Connection, now: str) -> list[aiosqlite.Row]:

@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 
-from meshnode.federation import blocklists
+from meshnode.federation import blocklists, peering
 from meshnode.federation.keycheck import verify_actor_proof
 from meshnode.protocol.blocklists import parse_blocklist
 from meshnode.protocol.errors import ProofError, ValidationError
@@ -176,3 +176,28 @@ def test_parse_blocklist__caps_and_shapes_are_enforced() -> None:
             read({**base, "orderedItems": items})
     with pytest.raises(ValidationError):
         read({**base, "id": "http://elsewhere.test/blocklist", "orderedItems": []})
+
+
+async def test_blocklist__a_node_we_only_asked_to_peer_with_is_refused_not_a_crash(
+    three: Three, make_node: NodeFactory,
+) -> None:
+    # Given alpha asked to peer with delta, which has not answered (alpha: "following")
+    alpha, _beta, _gamma, ann, _bea = three
+    delta = await make_node("delta", peering_policy="approve")
+    await peering.add_peer(alpha.ctx, delta.url)
+    await settle(alpha, delta)
+    # When alpha's admin subscribes to delta's block list
+    status, error = await api(alpha, "POST", "/api/v1/blocklists", ann, {"peer": delta.url})
+    # Then it is refused as not a peer's (409), not a server error (500: the peer row was
+    # asked for a column it does not have)
+    assert status == 409, error
+    # When delta's admin approves, and alpha's Follow of delta is then turned down, delta's
+    # Group still following alpha's
+    await peering.approve_peer(delta.ctx, alpha.url)
+    await settle(alpha, delta)
+    async with alpha.ctx.store.transaction() as tx:
+        await tx.execute("UPDATE peers SET out_state = 'rejected' WHERE origin = ?",
+                         (delta.url,))
+    # Then delta's list may be followed: a node whose Group follows ours shows as peered
+    status, error = await api(alpha, "POST", "/api/v1/blocklists", ann, {"peer": delta.url})
+    assert status == 201, error
