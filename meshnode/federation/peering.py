@@ -42,6 +42,9 @@ from meshnode.store import federation as fq
 from meshnode.store import outbox as oq
 
 PEER_STATES = ("pending", "peered", "blocked")
+# Actors we follow back when they follow our Group (communities, not people): under
+# ``auto`` at once, under ``approve`` when an admin approves.
+PEER_TYPES = ("Group", "Application", "Service", "Organization")
 
 
 def new_activity_id(actor: str, kind: str) -> str:
@@ -163,7 +166,8 @@ async def find_peer(ctx: NodeContext, text: str) -> str:
 
 
 async def approve_peer(ctx: NodeContext, text: str) -> str:
-    """Accept a node's pending Follow of our community and follow it back."""
+    """Accept a node's pending Follow of our community and follow it back (a community's:
+    ``PEER_TYPES``)."""
     origin = await find_peer(ctx, text)
     group = _group(ctx)
     async with ctx.store.transaction() as tx:
@@ -171,15 +175,26 @@ async def approve_peer(ctx: NodeContext, text: str) -> str:
         peer = await fq.get_peer(tx, origin)
         if not pending and (peer is None or peer["out_state"] != "none"):
             raise ConflictError(Text("%(origin)s has no pending request", origin=origin))
+        communities = 0
         for row in pending:
             remote = await _cached_actor(tx, row["remote_actor"])
             follow = {"id": row["follow_id"], "type": "Follow", "actor": remote.id,
                       "object": group}
             await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow,
                                 accept=True)
+            # A person following us (a Mastodon user) is not followed back: following it
+            # would make its whole server a peer (peer quota, its listings accepted)
+            if remote.type not in PEER_TYPES:
+                continue
+            communities += 1
             if peer is not None and next_peer_state(peer["out_state"], "follow",
                                                     "admin") is not None:
                 await queue_follow(ctx, tx, remote)
+        if (pending and not communities and peer is not None
+                and peer["out_state"] == "none" and not peer["blocked"]):
+            # Its row only held the request: as under "auto", people who follow us are
+            # followers, not peers
+            await fq.delete_peer(tx, origin)
     return origin
 
 

@@ -26,7 +26,7 @@ from meshnode import urls
 from meshnode.federation.inbox import sender_facts
 from meshnode.federation.ingest import EXPECTED, Effect, StoreListing, apply_effects, run_effect
 from meshnode.federation.iou import IOU_PREPARERS
-from meshnode.federation.peering import answer_follow, queue_follow
+from meshnode.federation.peering import PEER_TYPES, answer_follow, queue_follow
 from meshnode.federation.readers import classify_reader
 from meshnode.federation.remote import hops_of, verify_listing_object
 from meshnode.federation.state import Federation
@@ -50,7 +50,6 @@ __all__ = ["EXPECTED", "Effect", "InboxWorker", "outcome", "prepare", "run_effec
 INBOX_BATCH = 200
 # The worker lets requests in (the inbox answering peers) after verifying this many.
 YIELD_EVERY = 4
-PEER_TYPES = ("Group", "Application", "Service", "Organization")
 
 
 class ForbiddenChangeError(ProtocolError):

@@ -18,6 +18,11 @@ from meshnode.store import federation as fq
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, settle
 from tests.federation.test_inbox_hostile import create_activity, post, sign
+from tests.federation.test_mastodon_readers import (  # noqa: F401 (the fixture)
+    FakeMastodon,
+    follow_group,
+    mastodon,
+)
 
 
 async def status_of(node: Node, other: Node) -> tuple[str, str | None]:
@@ -105,6 +110,27 @@ async def test_peering__under_auto_a_group_that_follows_ours_is_followed_back_an
     assert await status_of(beta, alpha) == ("following", "accepted")
     alice = await alpha.member("alice")
     assert await create_from(alpha, alice, beta) == 202
+
+
+async def test_peering__approving_a_persons_follow_leaves_its_server_a_stranger(
+    make_node: NodeFactory, mastodon: FakeMastodon,  # noqa: F811 (the imported fixture)
+) -> None:
+    # Given a node that approves requests, and a Mastodon user following its Group
+    hub = await make_node("hub", peering_policy="approve")
+    await follow_group(mastodon, hub)
+    # When the admin approves that request
+    await peering.approve_peer(hub.ctx, mastodon.url)
+    await settle(hub)
+    # Then the user gets our Accept and follows us, but our Group does not follow it back
+    # (as under "auto"): its server stays a stranger (before, its whole origin became a
+    # peer: the peer quota for every user there, and public content accepted from them)
+    assert [r.json["type"] for r in mastodon.received] == ["Accept"]
+    async with hub.ctx.store.reader.execute(
+            "SELECT state FROM followers WHERE remote_actor = ?", (mastodon.actor,)) as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == ["accepted"]
+    assert not (await hub.fed.senders.get(mastodon.url)).is_peer
+    # And, as under "auto", the server is not listed among the peers (nothing to approve)
+    assert await peering.list_peers(hub.ctx) == []
 
 
 @pytest.mark.parametrize("target", ["url", "handle"])
