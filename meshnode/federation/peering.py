@@ -136,7 +136,7 @@ async def add_peer(ctx: NodeContext, target: str) -> str:
     now = _now(ctx)
     async with ctx.store.transaction() as tx:
         row = await fq.get_peer(tx, key)
-        if row is not None and row["blocked"]:
+        if (row is not None and row["blocked"]) or await fq.is_blocked(tx, key):
             raise ConflictError(Text("%(key)s is blocked; remove the block first (peer remove)",
                                      key=key))
         if row is None:

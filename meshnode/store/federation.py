@@ -319,15 +319,31 @@ async def peers_to_sync(db: aiosqlite.Connection, stale_before: str,
         (stale_before, retry_before or stale_before))
 
 
+# A node blocked by a member's handle before its node was known has the row
+# ``acct:name@host`` (``peering.block_peer``): it blocks that host's node under either
+# scheme, as a block by URL blocks its origin.
+HANDLE_KEY = "acct:"
+
+
+def origins_of_key(key: str) -> tuple[str, ...]:
+    """The origins a ``peers`` key stands for: itself, or a handle's host's two origins."""
+    if not key.startswith(HANDLE_KEY):
+        return (key,)
+    host = key.rpartition("@")[2]
+    return (origin_of(f"http://{host}"), origin_of(f"https://{host}"))
+
+
 async def is_blocked(db: aiosqlite.Connection, origin: str) -> bool:
-    """True if an admin blocked this origin."""
-    row = await _one(db, "SELECT blocked FROM peers WHERE origin = ?", (origin,))
-    return bool(row and row[0])
+    """True if an admin blocked this origin (by its URL, or by a handle on its host)."""
+    rows = await _all(db, "SELECT origin FROM peers WHERE blocked = 1"
+                          " AND (origin = ? OR origin LIKE 'acct:%')", (origin,))
+    return any(origin in origins_of_key(row[0]) for row in rows)
 
 
 async def blocked_origins(db: aiosqlite.Connection) -> frozenset[str]:
-    """Every origin an admin blocked."""
-    return frozenset(row[0] for row in await _all(db, "SELECT origin FROM peers WHERE blocked = 1"))
+    """Every origin an admin blocked, by URL or by a handle on its host."""
+    rows = await _all(db, "SELECT origin FROM peers WHERE blocked = 1")
+    return frozenset(origin for row in rows for origin in origins_of_key(row[0]))
 
 
 async def insert_inbox_batch(db: aiosqlite.Connection, rows: list[dict[str, Any]]) -> int:

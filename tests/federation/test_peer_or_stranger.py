@@ -13,7 +13,9 @@ import json
 import pytest
 
 from meshnode.config import InboxLimits
-from meshnode.federation import peering
+from meshnode.errors import ConflictError
+from meshnode.federation import blocking, blocklists, peering
+from meshnode.services import members
 from meshnode.store import federation as fq
 from meshnode.store.members import MemberRow
 from tests.federation.conftest import Node, NodeFactory, settle
@@ -156,3 +158,34 @@ async def test_peering__an_admin_adding_a_node_whose_follow_awaits_approval_peer
     view = await beta.publish(bob, title="Trajet depuis beta")
     await settle(alpha, beta)
     assert await alpha.remote(view.row.object_id) is not None
+
+
+async def test_block__by_handle_before_the_node_is_known_blocks_its_host_at_the_door(
+    make_node: NodeFactory,
+) -> None:
+    # Given beta's admin blocks alpha by a member's handle, before beta knows alpha's node
+    # (peering auto: beta would follow back any community that follows it)
+    alpha = await make_node("alpha")
+    beta = await make_node("beta")
+    admin = await members.add_member(beta.ctx, username="root", password=None, is_admin=True)
+    host = alpha.url.removeprefix("http://")
+    await blocking.block_node(beta.ctx, admin, f"alice@{host}", confirm=True)
+    alice = await alpha.member("alice")
+    # When alpha asks to peer with beta, and posts one of its listings to beta's inbox
+    await peering.add_peer(alpha.ctx, beta.url)
+    await settle(alpha, beta)
+    answer = await create_from(alpha, alice, beta)
+    # Then beta's door refuses alpha's node under either scheme, beta never follows it
+    # back, and stores none of its listings
+    assert answer == 403
+    assert await fq.blocked_origins(beta.ctx.store.reader) >= {
+        f"http://{host}", f"https://{host}"}
+    peers = {p.peer: p.status for p in await peering.list_peers(beta.ctx)}
+    assert peers == {f"acct:alice@{host}": "blocked"}
+    assert await beta.count("SELECT count(*) FROM listings WHERE is_local = 0") == 0
+    # And beta's admin cannot ask to peer with that node by its URL while the block stands
+    with pytest.raises(ConflictError):
+        await peering.add_peer(beta.ctx, alpha.url)
+    # And beta's published block list names the node's origins (subscribers read origins)
+    items = (await blocklists.published(beta.ctx))["orderedItems"]
+    assert items == sorted({f"http://{host}", f"https://{host}"})
