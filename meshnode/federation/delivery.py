@@ -175,16 +175,15 @@ class DeliveryWorker:
         ctx = self.federation.ctx
         now = format_utc(ctx.clock())
 
-        async def paused(db: aiosqlite.Connection) -> str | None:
-            return await oq.host_pause(db, host, now)
+        async def paused_or_due(db: aiosqlite.Connection
+                                ) -> tuple[str | None, list[aiosqlite.Row]]:
+            until = await oq.host_pause(db, host, now)
+            return until, [] if until else await oq.due_for_host(db, host, now, self.batch)
 
-        async def due(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
-            return await oq.due_for_host(db, host, now, self.batch)
-
-        until, rows = await reads_together(ctx.store.reader, paused, due)  # one trip
+        # one trip; a paused host's rows (and their bodies) are not read
+        [(until, rows)] = await reads_together(ctx.store.reader, paused_or_due)
         if until is not None:
-            if rows:
-                await self._hold(host, until)
+            await self._hold(host, until)
             return 0
         if not rows:
             return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,11 +47,13 @@ class WaitingInbox:
     slow: dict[str, float] = field(default_factory=dict)
     wait_only: frozenset[str] | None = None  # answer "wait" to these activities only
     received: list[str] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # wall-clock time of each POST
     answered: list[tuple[str, int]] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.Response:
         activity_id = json.loads(await request.read())["id"]
         self.received.append(activity_id)
+        self.arrived.append(time.time())
         wait = self.waiting and (self.wait_only is None or activity_id in self.wait_only)
         await asyncio.sleep(self.slow.get(activity_id, 0.0))
         if wait:
