@@ -284,16 +284,20 @@ def probe_argv(node: MemNode, *, trace: bool, access_log: bool = False) -> list[
 
 
 OUTBOX_GET = re.compile(r'"GET \S*/outbox\?after=\S* HTTP/[\d.]+" (\d{3}) (\d+|-)')
+# The hub's warning for each delivery POST a peer answered 429 / 503 (federation.delivery).
+TOLD_TO_WAIT = re.compile(r"delivery to \S+ failed \(attempt \d+, \w+\): HTTP (429|503)")
 
 
 class HubWatch:
     """What the hub's database and access log say while the soak runs: its delivery queue
     (due now, or deferred past a 429's Retry-After), unprocessed inbox rows, and the outbox
-    pages it served since the last reading (catch-ups: summary and whole pages, MB)."""
+    pages it served since the last reading (catch-ups: summary and whole pages, MB), and the
+    delivery POSTs peers answered 429 / 503 since the soak began (the hub's log warnings)."""
 
     def __init__(self, hub: MemNode) -> None:
         self.hub = hub
         self.offset = hub.log_path.stat().st_size if hub.log_path.exists() else 0
+        self.told_to_wait: Counter[str] = Counter()
 
     def queues(self) -> dict[str, int]:
         """Pending deliveries (all, due within a minute, deferred by a 429), those left to
@@ -312,13 +316,15 @@ class HubWatch:
                 "left": left}
 
     def outbox_served(self) -> str:
-        """Outbox pages served since the last call (empty without an access log)."""
+        """Outbox pages served since the last call (empty without an access log); counts
+        the POSTs answered 429 / 503 logged since then on the way."""
         if not self.hub.log_path.exists():
             return ""
         with self.hub.log_path.open("rb") as log:
             log.seek(self.offset)
             text = log.read().decode("utf-8", "replace")
             self.offset = log.tell()
+        self.told_to_wait.update(match[1] for match in TOLD_TO_WAIT.finditer(text))
         counts: Counter[str] = Counter()
         size = 0
         for match in OUTBOX_GET.finditer(text):
@@ -330,9 +336,11 @@ class HubWatch:
     def line(self) -> str:
         """One printable line."""
         queues = self.queues()
+        served = self.outbox_served()
         return (f"hub deliveries pending {queues['deliveries']} (due {queues['due']}, after a"
                 f" 429 {queues['429']}), left to catch-up {queues['left']}, inbox waiting"
-                f" {queues['inbox']}; {self.outbox_served()}")
+                f" {queues['inbox']}; POSTs answered 429 so far {self.told_to_wait['429']}"
+                f" (503 {self.told_to_wait['503']}); {served}")
 
     async def drained(self, cap: float) -> str:
         """Wait (at most ``cap`` seconds) until no delivery is due and the inbox is empty;
@@ -651,6 +659,9 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
           f" {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")
+    watch.outbox_served()  # the warnings logged while the hub drained and idled
+    print(f"   delivery POSTs the peers answered 429 in all: {watch.told_to_wait['429']}"
+          f" (503: {watch.told_to_wait['503']}; the hub's warnings, soak, drain and idle)")
     (await Stage.read(probe, trace=trace, arenas=True)).print_since(first, "the soak")
 
 

@@ -11,6 +11,13 @@
 * Signatures: RFC 9421 ``ed25519`` to meshnode peers; to others draft-cavage ``rsa-sha256``
   first, RFC 9421 ``rsa-v1_5-sha256`` on 401 ("double-knocking"); what worked is remembered
   per host (REFERENCE §2). Retry policy: ``protocol.retry``.
+* A host that answers 429 / 503 ("wait") is paused: until the time it gave (its
+  Retry-After, or the backoff; at most ``protocol.retry.MAX_HOST_PAUSE``), remembered in
+  SQLite (``delivery_pauses``), none of its deliveries is sent, not even those queued after
+  the answer: they are put off to the pause's end without counting an attempt (issue 17:
+  the soak's hub POSTed every new delivery once to a peer that had said "wait an hour" and
+  got hundreds of thousands of 429s). The first 2xx from the host (a request already in
+  flight) ends the pause. At most ``MAX_PAUSED_HOSTS`` hosts are paused at once.
 * A meshnode peer that pulls our outbox and asks us (429 / 503) to wait longer than its
   catch-up takes gets our public activities from that catch-up: those deliveries are marked
   ``left`` (``CATCH_UP_HORIZON``, ``store.outbox.leave_to_catch_up``), not kept for the wait.
@@ -36,7 +43,13 @@ from meshnode.federation.sync import SYNC_INTERVAL, SYNC_RETRY
 from meshnode.federation.tasks import cancel_and_wait, wait_event
 from meshnode.keys import Identity
 from meshnode.protocol.errors import ProtocolError
-from meshnode.protocol.retry import classify_status, next_delay, parse_retry_after
+from meshnode.protocol.retry import (
+    WAIT_STATUSES,
+    classify_status,
+    host_pause_seconds,
+    next_delay,
+    parse_retry_after,
+)
 from meshnode.protocol.signing import Scheme, signed_post_headers
 from meshnode.protocol.timefmt import format_utc, parse_utc
 from meshnode.services import members
@@ -61,9 +74,11 @@ IDLE_POLL = 2.0
 PARALLEL_TYPES = frozenset({"Create", "Update", "Delete"})
 # Raised while building or signing one delivery (not by the network): final for that row.
 UNSENDABLE = (ProtocolError, ServiceError)
-# Answers by which a peer tells us to wait (RFC 9110 §15.6.4, RFC 6585 §4), with a
-# Retry-After or not (then the backoff applies).
-WAIT_STATUSES = frozenset({429, 503})
+# At most this many hosts are paused at once (``delivery_pauses``: a row of ~100 bytes each,
+# nothing in memory). Hosts are those we deliver to, but followers can be many hosts of one
+# hostile party: past this, a new host's 429 only puts off the delivery it answered, as
+# before pauses existed.
+MAX_PAUSED_HOSTS = 4096
 # By this long from now a meshnode peer that pulls our outbox has pulled it: its catch-up
 # period (at most ``SYNC_INTERVAL``) and, if that pull failed, its retry (``SYNC_RETRY``).
 # A public activity the peer told us to hold past this is left to that catch-up
@@ -83,15 +98,30 @@ class Outcome:
     status: int | None
     error: str | None
     scheme: Scheme
+    pause_until: str | None = None  # a 429 / 503: send the host nothing before this
 
 
 @dataclass
 class HostBatch:
     """What the lanes of one host's batch share: the scheme to sign with first (updated
-    when a fallback works) and the cap on requests in flight."""
+    when a fallback works), the cap on requests in flight, and the host's pause as the
+    answers come in: set by a 429 / 503 (the lanes then send nothing more), ended by a
+    later 2xx (a request that was already in flight)."""
 
     scheme: Scheme
     gate: asyncio.Semaphore
+    pause_until: str | None = None
+    pause_status: int = 0
+    answered_2xx: bool = False
+
+    def note(self, outcome: Outcome) -> None:
+        """Take one answer into account, in the order the answers arrive."""
+        if outcome.pause_until is not None and outcome.status is not None:
+            self.pause_until = outcome.pause_until
+            self.pause_status = outcome.status
+        elif outcome.state == "done":
+            self.pause_until = None
+            self.answered_2xx = True
 
 
 def lanes(rows: Sequence[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
@@ -139,9 +169,22 @@ class DeliveryWorker:
         return sum(counts)
 
     async def run_host(self, host: str) -> int:
-        """Attempt one batch of a host's due deliveries and record the outcomes at once."""
+        """Attempt one batch of a host's due deliveries and record the outcomes at once;
+        a paused host's due deliveries are put off to its pause's end instead (none sent:
+        returns 0)."""
         ctx = self.federation.ctx
-        rows = await oq.due_for_host(ctx.store.reader, host, format_utc(ctx.clock()), self.batch)
+        now = format_utc(ctx.clock())
+
+        async def paused_or_due(db: aiosqlite.Connection
+                                ) -> tuple[str | None, list[aiosqlite.Row]]:
+            until = await oq.host_pause(db, host, now)
+            return until, [] if until else await oq.due_for_host(db, host, now, self.batch)
+
+        # one trip; a paused host's rows (and their bodies) are not read
+        [(until, rows)] = await reads_together(ctx.store.reader, paused_or_due)
+        if until is not None:
+            await self._hold(host, until)
+            return 0
         if not rows:
             return 0
         width = self.per_host if host in self._open else 1
@@ -149,22 +192,25 @@ class DeliveryWorker:
         done = await asyncio.gather(*(self._run_lane(host, lane, batch)
                                       for lane in lanes(rows)))
         outcomes = [outcome for lane in done for outcome in lane]
-        await self._record(host, outcomes)
+        await self._record(host, outcomes, batch)
         if any(outcome.state == "pending" for outcome in outcomes):
             self._open.discard(host)
         else:
             self._open.add(host)
-        return len(rows)
+        return len(outcomes)  # fewer than the rows read if the host said wait
 
     async def _run_lane(self, host: str, lane: list[aiosqlite.Row],
                         batch: HostBatch) -> list[Outcome]:
         outcomes = []
         for row in lane:
             async with batch.gate:
+                if batch.pause_until is not None:  # the host said wait: the rest waits too
+                    break
                 try:
                     outcome = await self.attempt(host, row, batch.scheme)
                 except UNSENDABLE as exc:
                     outcome = self._unsendable(host, row, batch.scheme, exc)
+                batch.note(outcome)  # before another lane takes the gate
             if outcome.state == "done":
                 batch.scheme = outcome.scheme  # the rest of the batch knocks once
             outcomes.append(outcome)
@@ -240,28 +286,37 @@ class DeliveryWorker:
         now = self.federation.ctx.clock()
         attempts = row["attempts"] + 1
         verdict = classify_status(status)
-        next_at, state = now, "failed"
+        next_at, state, pause_until = now, "failed", None
         if verdict == "done":
             state = "done"
         elif verdict == "retry":
             wait = parse_retry_after(retry_after, now=int(now.timestamp()))
-            delay = next_delay(attempts, status=status, retry_after=wait, jitter=self.jitter())
+            jitter = self.jitter()
+            delay = next_delay(attempts, status=status, retry_after=wait, jitter=jitter)
             if delay is not None:
                 state, next_at = "pending", now + timedelta(seconds=delay)
+            pause = host_pause_seconds(attempts, status=status, retry_after=wait, jitter=jitter)
+            if pause is not None:
+                pause_until = format_utc(now + timedelta(seconds=pause))
         if error:  # the raw text goes to the log; pages show a sentence (protocol.reachability)
             log.warning("delivery to %s failed (attempt %d, %s): %s", host, attempts, state, error)
-        return Outcome(row["id"], state, attempts, format_utc(next_at), status, error, scheme)
+        return Outcome(row["id"], state, attempts, format_utc(next_at), status, error, scheme,
+                       pause_until)
 
-    async def _record(self, host: str, outcomes: list[Outcome]) -> None:
+    async def _record(self, host: str, outcomes: list[Outcome], batch: HostBatch) -> None:
         """Write a batch's outcomes in one transaction (one commit, not one per delivery).
 
-        When the host told us to wait (``WAIT_STATUSES``), its pending deliveries put off
-        past ``CATCH_UP_HORIZON`` that its catch-up pulls from our outbox are marked left to
-        that catch-up in the same transaction (``oq.leave_to_catch_up``; one log line)."""
+        When the host's last word in the batch was "wait" (``WAIT_STATUSES``), the host is
+        paused (``oq.pause_host``) and its pending deliveries due before the pause's end,
+        those the batch did not send included, are put off to it (``oq.hold_for_pause``);
+        a 2xx after a "wait" ends the pause. Then its pending deliveries put off past
+        ``CATCH_UP_HORIZON`` that its catch-up pulls from our outbox are marked left to
+        that catch-up (``oq.leave_to_catch_up``; one log line). All in the same transaction."""
         now = self.federation.ctx.clock()
         stamp = format_utc(now)
         delivered = [outcome for outcome in outcomes if outcome.state == "done"]
         told_to_wait = any(outcome.status in WAIT_STATUSES for outcome in outcomes)
+        held = 0
         async with self.federation.ctx.store.transaction() as tx:
             await oq.record_attempts(tx, [
                 oq.Attempt(o.delivery_id, o.state, o.attempts, o.next_attempt_at, o.status,
@@ -269,12 +324,36 @@ class DeliveryWorker:
             if delivered:
                 await oq.set_host_scheme(tx, host, delivered[-1].scheme, stamp)
                 await fq.mark_delivered(tx, host, stamp)
+            if batch.pause_until is not None and await oq.pause_host(
+                    tx, host, until=batch.pause_until, status=batch.pause_status, now=stamp,
+                    most=MAX_PAUSED_HOSTS):
+                held = await oq.hold_for_pause(tx, host, batch.pause_until)
+            elif told_to_wait and batch.answered_2xx:
+                await oq.end_host_pause(tx, host, stamp)
             left = await oq.leave_to_catch_up(
                 tx, host, self.federation.community,
                 beyond=format_utc(now + CATCH_UP_HORIZON), now=stamp) if told_to_wait else 0
+        if batch.pause_until is not None:
+            log.info("%s answered %d: nothing is sent to it until %s (%d deliveries put off)",
+                     host, batch.pause_status, batch.pause_until, held)
         if left:
             log.info("%d deliveries to %s left to its catch-up of our outbox (it asked us to"
                      " wait past %s)", left, host, format_utc(now + CATCH_UP_HORIZON))
+
+    async def _hold(self, host: str, until: str) -> None:
+        """Put a paused host's due deliveries off to the pause's end (``until``); those its
+        catch-up pulls are left to it if the pause runs past ``CATCH_UP_HORIZON``. No
+        attempt is counted (nothing was sent). One transaction."""
+        now = self.federation.ctx.clock()
+        stamp, beyond = format_utc(now), format_utc(now + CATCH_UP_HORIZON)
+        async with self.federation.ctx.store.transaction() as tx:
+            await oq.hold_for_pause(tx, host, until)
+            left = await oq.leave_to_catch_up(
+                tx, host, self.federation.community, beyond=beyond,
+                now=stamp) if until > beyond else 0
+        if left:
+            log.info("%d deliveries to %s left to its catch-up of our outbox (paused until"
+                     " %s)", left, host, until)
 
     async def run_forever(self, poll: float = 0.1, idle_poll: float = IDLE_POLL) -> None:
         """Background loop: one task per host with due work; woken by events or a poll

@@ -14,6 +14,15 @@ from meshnode.protocol.httpsig import parse_http_date
 
 MAX_ATTEMPTS = 16
 MAX_RETRY_AFTER = 24 * 3600
+# Answers by which a peer tells us to wait (RFC 9110 §15.6.4, RFC 6585 §4), with a
+# Retry-After or not (then the backoff applies).
+WAIT_STATUSES = frozenset({429, 503})
+# The longest one answer can pause a whole host (every delivery to it, not only the one
+# answered): a stranger's Retry-After of a day still puts that one delivery off for a day
+# (MAX_RETRY_AFTER), but the host is tried again after an hour at most (one POST; a host
+# still over its quota says so again). An hour is the inbox quota's window (meshnode's
+# QUOTA_WINDOW_SECONDS); Mastodon's rate limits are shorter.
+MAX_HOST_PAUSE = 3600
 Outcome = Literal["done", "retry", "final"]
 
 
@@ -61,3 +70,17 @@ def next_delay(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def host_pause_seconds(attempt: int, *, status: int | None, retry_after: float | None,
+                       jitter: float) -> float | None:
+    """How long to send nothing to a host that answered attempt ``attempt`` with ``status``:
+    for a 429 / 503 (``WAIT_STATUSES``) the wait that delivery gets (its Retry-After, never
+    less than the backoff, the backoff when there is none or it is malformed), at most
+    ``MAX_HOST_PAUSE``; None for any other answer."""
+    if status not in WAIT_STATUSES:
+        return None
+    wait = backoff_seconds(min(max(attempt, 1), MAX_ATTEMPTS), jitter)
+    if retry_after is not None:
+        wait = max(wait, retry_after)
+    return float(min(wait, MAX_HOST_PAUSE))

@@ -157,5 +157,7 @@ def listing_note(ctx: NodeContext, activity_type: str, document: Mapping[str, An
 
 async def delivery_summary(ctx: NodeContext) -> list[dict[str, Any]]:
     """Per remote host, ordered by host: ``host``, ``pending``, ``done`` and ``failed`` counts,
-    ``last_done`` and the last ``last_error`` (the admin peers page and ``/api/v1/peers``)."""
-    return [dict(row) for row in await oq.delivery_summary(ctx.store.reader)]
+    ``last_done``, the last ``last_error`` and ``paused_until`` (until when the host asked us
+    to wait, or None) (the admin peers page and ``/api/v1/peers``)."""
+    now = format_utc(ctx.clock())
+    return [dict(row) for row in await oq.delivery_summary(ctx.store.reader, now)]

@@ -209,11 +209,58 @@ async def leave_to_catch_up(db: aiosqlite.Connection, host: str, community: str,
     return cursor.rowcount
 
 
-async def delivery_summary(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
+async def host_pause(db: aiosqlite.Connection, host: str, now: str) -> str | None:
+    """Until when ``host`` is paused (it told us to wait), or None if it is not (now)."""
+    async with query(db, "SELECT paused_until FROM delivery_pauses WHERE host = ?"
+                         " AND paused_until > ?", (host, now)) as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else None
+
+
+async def pause_host(db: aiosqlite.Connection, host: str, *, until: str, status: int,
+                     now: str, most: int) -> bool:
+    """Pause ``host`` until ``until`` (its latest answer's time replaces an earlier one).
+    Pauses past their time are deleted first; a new host is not paused when ``most`` hosts
+    already are (False: its deliveries keep only their own wait, as without pauses)."""
+    await db.execute("DELETE FROM delivery_pauses WHERE paused_until <= ?", (now,))
+    cursor = await db.execute(
+        "INSERT INTO delivery_pauses (host, paused_until, status, since) SELECT ?, ?, ?, ?"
+        " WHERE EXISTS (SELECT 1 FROM delivery_pauses WHERE host = ?)"
+        " OR (SELECT count(*) FROM delivery_pauses) < ?"
+        " ON CONFLICT(host) DO UPDATE SET paused_until = excluded.paused_until,"
+        " status = excluded.status, since = excluded.since",
+        (host, until, status, now, host, most))
+    return cursor.rowcount == 1
+
+
+async def hold_for_pause(db: aiosqlite.Connection, host: str, until: str) -> int:
+    """Put the pending deliveries to ``host`` due before ``until`` off to ``until`` (a
+    paused host's; nothing was sent, so no attempt is counted). Returns how many."""
+    cursor = await db.execute(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE host = ? AND state = 'pending'"
+        " AND next_attempt_at < ?", (until, host, until))
+    return cursor.rowcount
+
+
+async def end_host_pause(db: aiosqlite.Connection, host: str, now: str) -> int:
+    """End ``host``'s pause (it answered 2xx): the deliveries it held (due at its end) are
+    due now. Returns how many."""
+    cursor = await db.execute(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE host = ? AND state = 'pending'"
+        " AND next_attempt_at = (SELECT paused_until FROM delivery_pauses WHERE host = ?)",
+        (now, host, host))
+    await db.execute("DELETE FROM delivery_pauses WHERE host = ?", (host,))
+    return cursor.rowcount
+
+
+async def delivery_summary(db: aiosqlite.Connection, now: str | None = None
+                           ) -> list[aiosqlite.Row]:
     """Per host: pending / done / failed counts, those left to the peer's catch-up
     (``leave_to_catch_up``), the last error, and reachability: the last success, how many
     deliveries fail (retrying or given up after an error), since when (the oldest of them
-    was queued) and the next retry (for admins)."""
+    was queued) and the next retry (for admins); ``paused_until``: until when the host
+    asked us to wait (``pause_host``), if that is after ``now`` (any stored pause without
+    ``now``)."""
     async with query(db,
         "SELECT host, sum(state = 'pending') AS pending, sum(state = 'done') AS done,"
         " sum(state = 'failed') AS failed, sum(state = 'left') AS left_to_catch_up,"
@@ -224,8 +271,10 @@ async def delivery_summary(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
         " min(CASE WHEN state = 'pending' AND attempts > 0 THEN next_attempt_at END)"
         " AS next_retry,"
         " (SELECT last_error FROM deliveries e WHERE e.host = d.host AND e.last_error IS NOT"
-        " NULL ORDER BY e.id DESC LIMIT 1) AS last_error FROM deliveries d GROUP BY host"
-        " ORDER BY host") as cursor:
+        " NULL ORDER BY e.id DESC LIMIT 1) AS last_error,"
+        " (SELECT p.paused_until FROM delivery_pauses p WHERE p.host = d.host"
+        " AND p.paused_until > ?) AS paused_until FROM deliveries d GROUP BY host"
+        " ORDER BY host", (now or "",)) as cursor:
         return list(await cursor.fetchall())
 
 

@@ -38,6 +38,7 @@ class SlowInbox:
     events: list[tuple[str, str]] = field(default_factory=list)  # ("start"/"end", type)
     rfc9421_only: bool = False  # answer 401 to draft-cavage signatures (Mastodon 4.5 style)
     refused: int = 0
+    failing_status: int = 503  # what ``failing`` ids are answered
 
     async def handle(self, request: web.Request) -> web.Response:
         activity = json.loads(await request.read())
@@ -59,7 +60,8 @@ class SlowInbox:
             self.active_objects.discard(obj)
             self.events.append(("end", activity["type"]))
         self.received.append((activity["id"], activity["type"], obj))
-        return web.Response(status=503 if activity["id"] in self.failing else 202)
+        return web.Response(status=self.failing_status if activity["id"] in self.failing
+                            else 202)
 
 
 @pytest.fixture
@@ -151,14 +153,15 @@ async def test_delivery__one_objects_activities_stay_in_order_while_others_run_i
 
 async def test_delivery__a_batch_records_each_outcome_retry_or_done(
         make_node: NodeFactory, inbox_server: tuple[str, SlowInbox]) -> None:
-    """Given 12 deliveries of which the host answers 503 to three,
+    """Given 12 deliveries of which the host answers 500 to three (an error, not a 503
+    "wait", which would pause the host: test_host_pause.py),
     When the worker runs one round,
     Then nine are done and the three are pending for a retry with one attempt and their
     status, all written in one commit; the next round (not yet due) sends nothing."""
     url, inbox = inbox_server
     alpha = await make_node("alpha")
     ids = await _queue(alpha, url, [("Create", str(n)) for n in range(12)])
-    inbox.failing = frozenset(ids[::4])
+    inbox.failing, inbox.failing_status = frozenset(ids[::4]), 500
     commits = alpha.ctx.store.generation
 
     await alpha.workers.delivery.step()
@@ -166,7 +169,7 @@ async def test_delivery__a_batch_records_each_outcome_retry_or_done(
     assert await _states(alpha) == {"done": 9, "pending": 3}
     async with alpha.ctx.store.reader.execute(
             "SELECT attempts, last_status FROM deliveries WHERE state = 'pending'") as cursor:
-        assert {tuple(row) for row in await cursor.fetchall()} == {(1, 503)}
+        assert {tuple(row) for row in await cursor.fetchall()} == {(1, 500)}
     assert alpha.ctx.store.generation == commits + 1
     assert await alpha.workers.delivery.step() == 0
     assert len(inbox.received) == 12
@@ -252,9 +255,11 @@ async def test_delivery__one_request_at_a_time_until_a_host_answers_a_whole_batc
     """Given a host new to the node and a cap of 4,
     When batches of 20 deliveries go to it,
     Then the first goes one request at a time, the next four at a time, and after a batch
-    in which the host answered 503 the node sends one at a time again (a host that does not
-    answer never holds more than one of the pool's connections for long)."""
+    in which the host answered 500 the node sends one at a time again (a host that does not
+    answer never holds more than one of the pool's connections for long). (A 503 would
+    pause the host: test_host_pause.py.)"""
     url, inbox = inbox_server
+    inbox.failing_status = 500
     alpha = await make_node("alpha", delivery_concurrency=4)
     peaks = []
     for prefix in ("first", "second", "third", "fourth"):

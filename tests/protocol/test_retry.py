@@ -6,7 +6,10 @@ import pytest
 
 from meshnode.protocol.retry import (
     MAX_ATTEMPTS,
+    MAX_HOST_PAUSE,
+    backoff_seconds,
     classify_status,
+    host_pause_seconds,
     next_delay,
     parse_retry_after,
     total_schedule_seconds,
@@ -38,3 +41,15 @@ def test_parse_retry_after__seconds_and_http_date() -> None:
     assert parse_retry_after("Tue, 14 Nov 2023 22:15:20 GMT", now=now) == 120.0
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after("99999999", now=now) == 86400.0
+
+
+def test_host_pause_seconds__a_wait_status_pauses_the_host_an_hour_at_most() -> None:
+    assert host_pause_seconds(1, status=429, retry_after=600.0, jitter=0.0) == 600.0
+    assert host_pause_seconds(1, status=503, retry_after=86400.0, jitter=0.0) == MAX_HOST_PAUSE
+    assert host_pause_seconds(1, status=429, retry_after=None, jitter=0.5) == backoff_seconds(
+        1, 0.5)
+    assert host_pause_seconds(1, status=429, retry_after=0.0, jitter=0.0) == 16.0
+    assert host_pause_seconds(MAX_ATTEMPTS + 5, status=429, retry_after=None,
+                              jitter=1.0) == MAX_HOST_PAUSE
+    assert host_pause_seconds(1, status=500, retry_after=600.0, jitter=0.0) is None
+    assert host_pause_seconds(1, status=None, retry_after=None, jitter=0.0) is None
