@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,23 @@ def bind_socket(port: int = 0) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     return sock
+
+
+@contextlib.asynccontextmanager
+async def serving_inbox(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A stand-in peer's ``POST /inbox`` served by ``handle`` on 127.0.0.1: its URL."""
+    app = web.Application()
+    app.router.add_post("/inbox", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = bind_socket()
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/inbox"
+    finally:
+        await runner.cleanup()
 
 
 @dataclass

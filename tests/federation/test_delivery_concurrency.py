@@ -21,7 +21,7 @@ from aiohttp import web
 from meshnode.federation import delivery as delivery_module
 from meshnode.protocol.timefmt import format_utc
 from meshnode.services import publishing
-from tests.federation.conftest import Node, NodeFactory, bind_socket
+from tests.federation.conftest import Node, NodeFactory, serving_inbox
 
 
 @dataclass
@@ -67,14 +67,8 @@ class SlowInbox:
 @pytest.fixture
 async def inbox_server() -> AsyncIterator[tuple[str, SlowInbox]]:
     inbox = SlowInbox(delay=0.05)
-    app = web.Application()
-    app.router.add_post("/inbox", inbox.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = bind_socket()
-    await web.SockSite(runner, sock).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/inbox", inbox
-    await runner.cleanup()
+    async with serving_inbox(inbox.handle) as url:
+        yield url, inbox
 
 
 async def _queue(node: Node, inbox_url: str, activities: list[tuple[str, str]],

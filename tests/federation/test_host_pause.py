@@ -29,7 +29,7 @@ from meshnode.services import members
 from meshnode.store import outbox as oq
 from meshnode.store.db import reads_together
 from tests.federation.browser import browser, page, person
-from tests.federation.conftest import Node, NodeFactory, bind_socket, settle
+from tests.federation.conftest import Node, NodeFactory, serving_inbox, settle
 from tests.federation.test_delivery_concurrency import _queue
 
 FR = {"Accept": "text/html", "Accept-Language": "fr-FR,fr;q=0.9"}
@@ -67,14 +67,8 @@ class WaitingInbox:
 @pytest.fixture
 async def waiting() -> AsyncIterator[tuple[str, WaitingInbox]]:
     inbox = WaitingInbox()
-    app = web.Application()
-    app.router.add_post("/inbox", inbox.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = bind_socket()
-    await web.SockSite(runner, sock).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/inbox", inbox
-    await runner.cleanup()
+    async with serving_inbox(inbox.handle) as url:
+        yield url, inbox
 
 
 def origin(url: str) -> str:
