@@ -186,7 +186,8 @@ async def test_discovery__neighbours_whose_peering_policy_is_approve_peer_both_w
         # Then each one's own request to peer answers the other's: both follow each other
         # (before, the first stayed "following" for good and never got the other's
         # listings: 5 runs of 6 failed, the other one's Follow having arrived late enough)
-        await wait_until(both_ways, timeout=20)
+        await wait_until(both_ways, timeout=20)  # raises if they never do
+        assert await both_ways()
     finally:
         await alpha.stop()
         await beta.stop()
