@@ -54,7 +54,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from meshnode.config import DATABASE_FILE, write_config
-from meshnode.web.idle import IDLE_SECONDS, SWEEP_SECONDS
+from meshnode.web.idle import IDLE_SECONDS
+from scripts.memory_probe import SWEEP_MARKS
 from tests.memload import (
     REPO,
     CgroupUnavailableError,
@@ -79,9 +80,13 @@ from tests.nodeproc import free_port
 ON_DEMAND = ("PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.WebPImagePlugin",
              "cryptography.hazmat.primitives.asymmetric.rsa", "argon2", "zeroconf", "babel.dates",
              "jinja2", "zipfile")
-# The soak's RSS before and after are both read once the node has been idle long enough for
-# its idle sweep (web/idle.py) to empty the page caches and trim the heap: the same state.
-IDLE_WAIT = IDLE_SECONDS + SWEEP_SECONDS + 5
+# The soak's RSS before and after are both read once the node's idle sweep (web/idle.py) has
+# emptied the page caches and trimmed the heap: the same state. It runs once no request came
+# for IDLE_SECONDS, and after the soak the peers' catch-ups may keep the hub busy for
+# minutes, so the bench waits for the hub's own note of a sweep (memory_probe.SWEEP_MARKS),
+# at most SWEEP_CAP, then SWEEP_SETTLE for what follows it (SQLite's caches, the trim).
+SWEEP_CAP = 1200.0
+SWEEP_SETTLE = 3.0
 # After a burst of requests the node trims its heap once it has been quiet for a moment
 # (web/idle.py, QUIET_SECONDS): section 3 also reads the RSS this long after the last page.
 QUIET_WAIT = 5.0
@@ -355,6 +360,23 @@ class HubWatch:
                 f" queues: {self.line()}")
 
 
+async def idle_sweep(hub: MemNode, since: float, cap: float = SWEEP_CAP) -> str:
+    """Wait until the hub's idle sweep, at a call after wall-clock time ``since``, finds it
+    has had no request for ``IDLE_SECONDS`` (its caches emptied and heap trimmed in this idle
+    stretch), at most ``cap`` seconds, and ``SWEEP_SETTLE`` more; what was waited."""
+    marks = hub.config.data_dir / SWEEP_MARKS
+    started = time.monotonic()
+    while time.monotonic() - started < cap:
+        lines = marks.read_text().splitlines() if marks.exists() else []
+        wall, idle, _swept = (float(part) for part in lines[-1].split()) if lines else (0, 0, 0)
+        if wall > since and idle >= IDLE_SECONDS:
+            await asyncio.sleep(SWEEP_SETTLE)
+            return (f"the hub had had no request for {idle:.0f} s and its idle sweep had run"
+                    f" ({time.monotonic() - started:.0f} s waited)")
+        await asyncio.sleep(1)
+    return f"no idle sweep in {cap:.0f} s: the hub was still serving requests"
+
+
 def keep_logs(nodes: list[MemNode], folder: Path) -> None:
     """Copy the nodes' logs into ``folder`` (the bench deletes its temporary directory)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -626,19 +648,19 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
     """Section 4: ``minutes`` of mixed load, RSS before, every minute and after; with no
     image upload at all unless ``uploads`` (to split Pillow's part of the growth). With
     ``drain``, "after" is read once the hub has no delivery due and an empty inbox (waiting
-    at most ``DRAIN_CAP``), then ``IDLE_WAIT`` idle."""
+    at most ``DRAIN_CAP``); both are read once the hub's idle sweep ran (``idle_sweep``)."""
     worst = worst_png() if uploads else None
     proc = probe.proc
     busy = proc_mb(proc.pid)
-    await asyncio.sleep(IDLE_WAIT)  # the idle sweep runs (see IDLE_WAIT)
+    swept = await idle_sweep(hub, time.time())
     before = await settled_rss(proc.pid)
     first = await Stage.read(probe, trace=trace, arenas=True)
     what = ("a photo upload per round; a neighbour publishing 5/s; 6 concurrent uploads of the"
             " worst image each minute" if uploads else "no upload (--uploads off); a neighbour"
             " publishing 5/s")
     print(f"4. soak: {minutes} min of mixed load (3 members: a listing, a search, 13 pages and"
-          f" {what}); RSS before {before:.1f} MB, read {IDLE_WAIT:.0f} s after"
-          f" the last request (the idle sweep ran; {busy:.1f} MB while busy) ({first.heap})")
+          f" {what}); RSS before {before:.1f} MB, read once {swept} ({busy:.1f} MB while"
+          f" busy) ({first.heap})")
     tally = Tally()
     watch = HubWatch(hub)
     for minute in range(1, minutes + 1):
@@ -653,9 +675,9 @@ async def bench_soak(http: aiohttp.ClientSession, hub: MemNode, peers: list[MemN
     busy = proc_mb(proc.pid)
     if drain:  # deliveries due and the inbox done first (not those a 429 put off an hour)
         print(f"   {await watch.drained(DRAIN_CAP)}", flush=True)
-    await asyncio.sleep(IDLE_WAIT)  # deliveries to the peers finish, the idle sweep runs
+    swept = await idle_sweep(hub, time.time())
     after = await settled_rss(proc.pid, seconds=30)
-    print(f"   after (settled, {IDLE_WAIT:.0f} s idle; {busy:.1f} MB at the end of the load):"
+    print(f"   after (settled once {swept}; {busy:.1f} MB at the end of the load):"
           f" {after:.1f} MB, {after / before:.3f} × before (target within"
           f" 10%); statuses {dict(sorted(tally.statuses.items()))}, unexpected"
           f" {tally.unexpected[:5]}")

@@ -9,7 +9,9 @@ objects by type, pymalloc's and glibc's arena statistics and, under ``trace``
 **arenas' residents**: for each pymalloc arena in use, its live objects grouped by the
 place that allocated them (``pinners``), so that ``bench_memory.py`` can name who keeps
 each arena the soak added (CPython frees an arena only when every pool in it is empty).
-Only small standard modules are added to the node's process, so its RSS is the node's.
+Only small standard modules are added to the node's process, so its RSS is the node's. Each
+idle sweep that emptied the node's caches is noted in ``idle-sweeps.txt`` beside its data
+(``SWEEP_MARKS``): the bench reads the soak's "before" and "after" once one has run.
 
 With ``MEMORY_PROBE_KEEP=DIR`` in its environment (diagnosis: each dump then costs the hub
 seconds and inflates its RSS while it runs) the probe also writes ``DIR/probe-N.survivors``
@@ -34,6 +36,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 import tracemalloc
 import weakref
 from pathlib import Path
@@ -41,6 +44,11 @@ from types import FrameType
 from typing import Any
 
 TRACE_FRAMES = 25
+# Beside the node's data: a line at each of the node's idle sweeps (``web/idle.sweep``, every
+# ``SWEEP_SECONDS``): the wall-clock time, the seconds since the node's last request and
+# whether this sweep emptied the caches, so that the bench reads "after" once the hub has
+# really been idle, not a fixed time after its own last request (peers may be catching up).
+SWEEP_MARKS = "idle-sweeps.txt"
 # pymalloc's geometry on 64-bit CPython 3.10+ (Objects/obmalloc.c): 16 KiB pools, each
 # starting with a ``pool_header`` (ref.count, freeblock, nextpool, prevpool, arenaindex,
 # szidx, …), blocks of at most 512 bytes in 16-byte size classes.
@@ -379,10 +387,29 @@ class Probe:
         Path(base + ".part").rename(base + ".json")
 
 
+def note_sweeps(marks: Path) -> None:
+    """Wrap the node's idle sweep so that each call appends ``wall-clock idle-seconds swept``
+    to ``marks`` (``web/idle.py`` looks ``sweep`` up at each call)."""
+    from meshnode.web import idle
+    from meshnode.web.pagecache import PAGE_CACHE
+
+    sweep = idle.sweep
+
+    def noted(app: Any, now: float, **options: Any) -> bool:
+        swept = sweep(app, now, **options)
+        with marks.open("a") as lines:
+            lines.write(f"{time.time():.3f} {now - app[PAGE_CACHE].last_request:.1f}"
+                        f" {int(swept)}\n")
+        return swept
+
+    idle.sweep = noted
+
+
 def main(argv: list[str]) -> int:
     """``meshnode run --data-dir DATA_DIR`` with the probe on SIGUSR1."""
     data_dir, trace = argv[0], argv[1] == "trace"
     sqlite3.connect = noted_connect  # type: ignore[assignment]
+    note_sweeps(Path(data_dir) / SWEEP_MARKS)
     from meshnode.cli import main as run_node  # after the patch: the node's connections
     probe = Probe(data_dir, trace=trace)
     signal.signal(signal.SIGUSR1, probe.dump)

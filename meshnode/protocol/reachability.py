@@ -52,7 +52,7 @@ def explain_error(raw: str | None) -> str | None:
 class Reachability:
     """What the admin reads about one node: is it answering, since when not, next try."""
 
-    state: str  # "reachable", "failing" or "unknown" (never tried)
+    state: str  # "reachable", "failing", "waiting" (it asked us to wait) or "unknown"
     last_success: str | None
     failures: int
     failing_since: str | None
@@ -61,12 +61,14 @@ class Reachability:
 
 def reachability(*, last_delivery: str | None, last_sync: str | None, failures: int,
                  failing_since: str | None, next_retry: str | None,
-                 peer_error: bool = False) -> Reachability:
+                 peer_error: bool = False, paused_until: str | None = None) -> Reachability:
     """Combine delivery and sync results: failing while attempts fail since the last success.
 
     ``failures`` counts deliveries still retrying (or given up) after an error;
     ``failing_since`` is when the oldest of them was queued. ``peer_error`` is a failed
     peering step (follow, key or sync): with no success ever, the node is failing too.
+    ``paused_until``: the host answered 429 or 503 and we wait until then (RFC 9110 §10.2.3
+    Retry-After): it is answering, busy, so "waiting" rather than "failing", next try then.
     """
     successes = [when for when in (last_delivery, last_sync) if when]
     last_success = max(successes) if successes else None
@@ -79,6 +81,9 @@ def reachability(*, last_delivery: str | None, last_sync: str | None, failures: 
         state = "reachable"
     else:
         state = "unknown"
+    if state == "failing" and paused_until:
+        state, next_retry = "waiting", paused_until
+    troubled = state in ("failing", "waiting")
     return Reachability(state=state, last_success=last_success, failures=failures,
-                        failing_since=failing_since if state == "failing" else None,
-                        next_retry=next_retry if state == "failing" else None)
+                        failing_since=failing_since if troubled else None,
+                        next_retry=next_retry if troubled else None)

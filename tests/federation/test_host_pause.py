@@ -155,10 +155,18 @@ async def test_host_pause__the_peers_page_and_api_show_a_paused_host(
     assert "paused until 11:10\u202fAM (it asked us to wait)" in english or (
         "paused until 11:10 AM (it asked us to wait)" in english), english
     assert "en pause jusqu’à 11:10 (il nous a demandé d’attendre)" in french
-    # And once the pause is over, neither says so
+    # And the host is shown as busy, not as "not answering": it answered, asking us to wait
+    assert "Asked us to wait" in english
+    assert "Not answering" not in english
+    assert "Nous a demandé d’attendre" in french
+    assert "Ne répond pas" not in french
+    # And once the pause is over, neither says so (the failed delivery shows again)
     hub.clock.advance(seconds=601)
     async with browser(hub, "root") as session:
-        assert "paused until" not in await page(session, "/admin/peers")
+        after = await page(session, "/admin/peers")
+    assert "paused until" not in after
+    assert "Asked us to wait" not in after
+    assert "Not answering" in after
 
 
 async def test_host_pause__a_2xx_already_in_flight_ends_it(

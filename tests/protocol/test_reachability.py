@@ -76,3 +76,18 @@ def test_reachability__never_tried_is_unknown_and_a_failed_peering_is_failing() 
     assert reachability(**none).state == "unknown"  # type: ignore[arg-type]
     failed = reachability(**none, peer_error=True)  # type: ignore[arg-type]
     assert (failed.state, failed.failures) == ("failing", 1)
+
+
+def test_reachability__a_host_that_asked_us_to_wait_is_waiting_until_its_pause_ends() -> None:
+    # Given deliveries failing since 11:00 because the host answered 429 with Retry-After
+    failing = {"last_delivery": "2026-12-01T10:00:00Z", "last_sync": None, "failures": 2,
+               "failing_since": "2026-12-01T11:00:00Z", "next_retry": "2026-12-01T11:01:00Z"}
+    verdict = reachability(**failing, paused_until="2026-12-01T11:30:00Z")  # type: ignore[arg-type]
+    # Then it is waiting (busy, not failing), next try at the pause's end, failures kept
+    assert verdict.state == "waiting"
+    assert verdict.next_retry == "2026-12-01T11:30:00Z"
+    assert (verdict.failures, verdict.failing_since) == (2, "2026-12-01T11:00:00Z")
+    # And without a pause the same deliveries mean failing; a pause never hides a success
+    assert reachability(**failing).state == "failing"  # type: ignore[arg-type]
+    healthy = {**failing, "last_delivery": "2026-12-01T12:00:00Z"}
+    assert reachability(**healthy, paused_until="2026-12-01T12:30:00Z").state == "reachable"  # type: ignore[arg-type]

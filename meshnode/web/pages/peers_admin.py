@@ -46,7 +46,8 @@ def _reachability(peer: peering.PeerStatus | None, queue: dict[str, Any] | None
         failures=int((queue or {}).get("failing") or 0),
         failing_since=(queue or {}).get("failing_since"),
         next_retry=(queue or {}).get("next_retry") or (peer.next_attempt if peer else None),
-        peer_error=bool(peer and peer.last_error))
+        peer_error=bool(peer and peer.last_error),
+        paused_until=(queue or {}).get("paused_until"))
 
 
 def _sentences(*raw: str | None) -> list[str]:
