@@ -31,6 +31,8 @@ from __future__ import annotations
 import collections
 import ctypes
 import gc
+import importlib.abc
+import importlib.util
 import json
 import os
 import signal
@@ -387,29 +389,53 @@ class Probe:
         Path(base + ".part").rename(base + ".json")
 
 
-def note_sweeps(marks: Path) -> None:
-    """Wrap the node's idle sweep so that each call appends ``wall-clock idle-seconds swept``
-    to ``marks`` (``web/idle.py`` looks ``sweep`` up at each call)."""
-    from meshnode.web import idle
-    from meshnode.web.pagecache import PAGE_CACHE
+class SweepNoter(importlib.abc.MetaPathFinder):
+    """Wrap the node's idle sweep, once ``meshnode.web.idle`` is imported by the node itself
+    (importing it here would import aiohttp before ``meshnode run`` prepares it: libstdc++
+    and the whole CA bundle, 3 MB), so that each call appends ``wall-clock idle-seconds
+    swept`` to ``marks`` (``web/idle.py`` looks ``sweep`` up at each call)."""
 
-    sweep = idle.sweep
+    MODULE = "meshnode.web.idle"
 
-    def noted(app: Any, now: float, **options: Any) -> bool:
-        swept = sweep(app, now, **options)
-        with marks.open("a") as lines:
-            lines.write(f"{time.time():.3f} {now - app[PAGE_CACHE].last_request:.1f}"
-                        f" {int(swept)}\n")
-        return swept
+    def __init__(self, marks: Path) -> None:
+        self.marks = marks
 
-    idle.sweep = noted
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        """The module's own spec, its loader made to wrap ``sweep`` once it has run."""
+        if name != self.MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run_module = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                run_module(module)
+                self.wrap(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+    def wrap(self, idle: Any) -> None:
+        """Replace ``idle.sweep`` by one that notes each call."""
+        sweep, marks = idle.sweep, self.marks
+        cache_key = idle.PAGE_CACHE
+
+        def noted(app: Any, now: float, **options: Any) -> bool:
+            swept = sweep(app, now, **options)
+            with marks.open("a") as lines:
+                lines.write(f"{time.time():.3f} {now - app[cache_key].last_request:.1f}"
+                            f" {int(swept)}\n")
+            return bool(swept)
+
+        idle.sweep = noted
 
 
 def main(argv: list[str]) -> int:
     """``meshnode run --data-dir DATA_DIR`` with the probe on SIGUSR1."""
     data_dir, trace = argv[0], argv[1] == "trace"
     sqlite3.connect = noted_connect  # type: ignore[assignment]
-    note_sweeps(Path(data_dir) / SWEEP_MARKS)
+    sys.meta_path.insert(0, SweepNoter(Path(data_dir) / SWEEP_MARKS))
     from meshnode.cli import main as run_node  # after the patch: the node's connections
     probe = Probe(data_dir, trace=trace)
     signal.signal(signal.SIGUSR1, probe.dump)
