@@ -108,7 +108,8 @@ async def test_neighbour__unicode_digit_id_is_404(client: TestClient, alice: Tes
     for neighbour in ("²", "9" * 20):
         response = await client.post(f"/api/v1/neighbours/{neighbour}/block",
                                      headers=alice.headers)
-        await api_error(response, 404)
+        body = await api_error(response, 404)
+        assert body["error"] == "not_found", body
 
 
 async def test_create_listing__json_integer_over_4300_digits_is_400_and_stores_nothing(
