@@ -86,8 +86,14 @@ class InboxWriter:
         """The worker processed ``count`` activities."""
         self.backlog = max(0, self.backlog - count)
         if not self.backlog and not self._pending:
-            self._readings.clear()  # what is left was never stored (a replay of a known id)
-            self._reading_chars = 0
+            self.forget_readings()  # what is left was never stored (a replay of a known id)
+
+    def forget_readings(self) -> None:
+        """Drop every reading kept for the worker (also the idle sweep's: a reading kept for
+        a replay that came after the last batch would stay, a few parsed objects holding one
+        of Python's 1 MiB arenas each; the worker parses the stored body it has none for)."""
+        self._readings.clear()
+        self._reading_chars = 0
 
     def take_reading(self, activity_id: str, body: str) -> Mapping[str, Any] | None:
         """The door's reading of a stored activity, if it kept one for this very body (a

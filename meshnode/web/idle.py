@@ -4,7 +4,8 @@ Under load the members' pages fill bounded caches: rendered anonymous pages
 (``web/pagecache.py``), listing cards (``web/cards.py``), deal cards and wallet lines
 (``web/fragments.py``), each language's formatting memo (``web/i18n.py``) and the rows and
 page views the pages read (``services/readcache.py``) and the documents already verified
-(``services/verified.py``). Each is capped, but a node that
+(``services/verified.py``); the inbox's door keeps its readings of activities for the worker
+(``federation/state.py``). Each is capped, but a node that
 served a burst kept them full for ever after, and a Pi shares its RAM with everything else it
 runs. So, every ``SWEEP_SECONDS``:
 
@@ -30,6 +31,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from meshnode.federation.state import FEDERATION
 from meshnode.protocol.activities import origin_of
 from meshnode.protocol.capacity import stored_capacity
 from meshnode.services.background import BackgroundTask
@@ -65,6 +67,8 @@ def sweep(app: web.Application, now: float, *, idle_seconds: float = IDLE_SECOND
         ctx.match_counts.clear()
         ctx.verified.clear()
     app[I18N].forget()
+    if (federation := app.get(FEDERATION)) is not None:  # the door's readings of activities
+        federation.writer.forget_readings()
     for memo in PURE_MEMOS:
         memo.cache_clear()
     forget_library_memos()  # yarl's parsed URLs, aiohttp's Content-Types: peers' strings

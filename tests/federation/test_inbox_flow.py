@@ -45,6 +45,24 @@ async def test_inbox_writer__backlog_counts_new_rows_only(ctx: NodeContext) -> N
     assert (writer.backlog, writer.full()) == (2, False)
 
 
+async def test_inbox_writer__a_replay_after_the_last_batch_keeps_no_reading_past_the_sweep(
+        ctx: NodeContext) -> None:
+    # Given a processed backlog, then a replay of a known id (stored once: nothing to process)
+    writer = InboxWriter(ctx)
+    await writer.store({"id": "0"}, **_row(0))
+    writer.processed(1)
+    await writer.store({"id": "0"}, **_row(0))
+    assert writer.backlog == 0
+    # Then its reading is kept until something drops it
+    assert writer.take_reading(_row(0)["activity_id"], "{}") == {"id": "0"}
+    await writer.store({"id": "0"}, **_row(0))
+    # When the idle sweep forgets the readings
+    writer.forget_readings()
+    # Then none is left, and the stored row is still there for the worker to parse
+    assert writer.take_reading(_row(0)["activity_id"], "{}") is None
+    assert await fq.count_unprocessed(ctx.store.reader) == 1
+
+
 class _Worker:
     def __init__(self, batches: int) -> None:
         self.batches = batches

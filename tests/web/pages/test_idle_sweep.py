@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.helpers import parse_mimetype
 from aiohttp.test_utils import TestClient
 
+from meshnode.federation.state import FEDERATION
 from meshnode.protocol.activities import origin_of
 from meshnode.services.context import NodeContext
 from meshnode.services.memory import library_memos
@@ -74,6 +75,11 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     # answer in its negative cache: a weak reference to ``list``)
     assert not isinstance(["peer", "values"], Mapping)
     assert list in abc_cached(web.Request)
+    # And the inbox's door kept a reading of an activity for the worker
+    writer = app[FEDERATION].writer
+    await writer.store({"id": "x"}, activity_id="http://a.example/activities/x",
+                       actor="http://a.example/u/a", activity_type="Create", body="{}",
+                       received_at="2026-11-26T10:00:00Z")
     # When a sweep runs after IDLE_SECONDS without any request
     idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
     # Then every cache is empty, their byte counts too
@@ -84,6 +90,7 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert not app[I18N].translators["fr"]._memo
     assert negotiate_memo.cache_info().currsize == 0
     assert (len(ctx.reads), len(ctx.views)) == (0, 0)
+    assert writer.take_reading("http://a.example/activities/x", "{}") is None
     # And the pure functions' memos too
     assert [memo.cache_info().currsize for memo in PURE_MEMOS] == [0] * len(PURE_MEMOS)
     # And the libraries' memos of peers' strings
