@@ -83,9 +83,15 @@ async def accept_pending_follow(ctx: NodeContext, tx: aiosqlite.Connection,
     row = await fq.get_follower(tx, group, remote.id)
     if row is None or row["state"] != "pending":
         return False
-    follow = {"id": row["follow_id"], "type": "Follow", "actor": remote.id, "object": group}
-    await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow, accept=True)
+    await _accept_follow(ctx, tx, group, remote, row["follow_id"])
     return True
+
+
+async def _accept_follow(ctx: NodeContext, tx: aiosqlite.Connection, group: str,
+                         remote: RemoteActor, follow_id: str) -> None:
+    """Accept ``remote``'s stored Follow ``follow_id`` of our ``group``."""
+    follow = {"id": follow_id, "type": "Follow", "actor": remote.id, "object": group}
+    await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow, accept=True)
 
 
 async def answer_follow(
@@ -178,10 +184,7 @@ async def approve_peer(ctx: NodeContext, text: str) -> str:
         communities = 0
         for row in pending:
             remote = await _cached_actor(tx, row["remote_actor"])
-            follow = {"id": row["follow_id"], "type": "Follow", "actor": remote.id,
-                      "object": group}
-            await answer_follow(ctx, tx, local_actor=group, remote=remote, follow=follow,
-                                accept=True)
+            await _accept_follow(ctx, tx, group, remote, row["follow_id"])
             # A person following us (a Mastodon user) is not followed back: following it
             # would make its whole server a peer (peer quota, its listings accepted)
             if remote.type not in PEER_TYPES:
