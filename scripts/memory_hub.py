@@ -150,8 +150,9 @@ class Probe:
         self.count = 0
 
     async def heap(self, *, arenas: bool = False) -> dict[str, float]:
-        """The hub's native heap figures now (and, under --trace, its arenas' residents if
-        ``arenas``: a minute or more of the hub's time, so only at the soak's stages)."""
+        """The hub's native heap figures now; with ``arenas`` (the soak's stages) its
+        largest objects too, and under --trace its arenas' residents (a minute or more of
+        the hub's time)."""
         self.count += 1
         if arenas:
             wanted = self.hub.config.data_dir / f"probe-{self.count}.arenas-wanted"
@@ -205,6 +206,13 @@ class Probe:
         residents: dict[str, dict[str, int]] = json.loads(
             (self.hub.config.data_dir / f"probe-{self.count}.arenas").read_text())
         return residents
+
+    def largest(self) -> list[tuple[int, str, str]]:
+        """The hub's largest objects at the last stage's figures (size, what, held by)."""
+        path = self.hub.config.data_dir / f"probe-{self.count}.large"
+        if not path.exists():
+            return []
+        return [tuple(item) for item in json.loads(path.read_text())]
 
     def snapshot(self) -> tracemalloc.Snapshot:
         """The tracemalloc snapshot taken with the last heap figures."""
@@ -281,16 +289,17 @@ class Stage:
     snapshot: tracemalloc.Snapshot | None
     allocators: dict[str, float]
     arenas: dict[str, dict[str, int]]
+    largest: list[tuple[int, str, str]]
 
     @classmethod
     async def read(cls, probe: Probe, *, trace: bool, arenas: bool = False) -> Stage:
         """Read them now (the resident figures first: the probe itself allocates); under
         --trace with ``arenas``, the arenas' residents too (minutes of the hub's time)."""
         mapped = mapping_rss(probe.proc.pid)
-        arenas = arenas and trace
         heap = await probe.line(arenas=arenas)
         return cls(mapped, heap, probe.types(), probe.snapshot() if trace else None,
-                   probe.allocators(), probe.arenas() if arenas else {})
+                   probe.allocators(), probe.arenas() if arenas and trace else {},
+                   probe.largest() if arenas else [])
 
     def print_since(self, earlier: Stage, during: str) -> None:
         """What grew from ``earlier`` to this stage."""
@@ -300,6 +309,10 @@ class Stage:
         print("   allocators (before -> after): " + ", ".join(
             f"{name} {earlier.allocators.get(name, 0):.2f} -> {value:.2f}"
             for name, value in self.allocators.items()))
+        for title, largest in (("before", earlier.largest), ("after", self.largest)):
+            if largest:
+                print(f"   largest objects {title}: " + "; ".join(
+                    f"{size / 1024:.0f} KiB {what} <- {held}" for size, what, held in largest))
         if earlier.snapshot is not None and self.snapshot is not None:
             print_growth(earlier.snapshot, self.snapshot, during=during, key="filename")
             if earlier.arenas and self.arenas:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import gc
+import heapq
 import importlib.abc
 import importlib.util
 import json
@@ -236,6 +237,23 @@ def arena_residents() -> dict[str, dict[str, int]]:
     return {arena: dict(counts) for arena, counts in residents.items()}
 
 
+LARGE_COUNT = 12  # the largest objects listed at each stage
+
+
+def largest_objects() -> list[tuple[int, str, str]]:
+    """The ``LARGE_COUNT`` largest live objects by ``sys.getsizeof`` (frozen and untracked
+    ones included), each with its size in bytes, its description and a few holders': a dict
+    or list keeps the table it once grew to while its entries go one by one (only ``clear``
+    or a resize on insertion gives it back), which glibc then serves from its own mapping."""
+    everything = live_objects()
+    sized = heapq.nlargest(LARGE_COUNT, ((sys.getsizeof(obj), id(obj), obj)
+                                         for obj in everything))
+    holders = referrers_of({id(obj): obj for _, _, obj in sized}, everything)
+    return [(size, describe(obj), " | ".join(describe(ref) for ref in holders[key][:3]
+                                             if ref is not everything))
+            for size, key, obj in sized]
+
+
 SURVIVOR_KINDS = ("weakref", "builtin_function_or_method", "method", "function", "cell")
 CHAIN_DEPTH = 4
 CHAIN_SAMPLES = 3
@@ -374,8 +392,10 @@ class Probe:
         base = str(self.data_dir / f"probe-{self.dumps}")
         if self.trace:
             tracemalloc.take_snapshot().dump(base + ".snap")
-        if self.trace and Path(base + ".arenas-wanted").exists():
-            Path(base + ".arenas").write_text(json.dumps(arena_residents()))
+        if Path(base + ".arenas-wanted").exists():  # a stage of the soak, not a minute
+            Path(base + ".large").write_text(json.dumps(largest_objects()))
+            if self.trace:
+                Path(base + ".arenas").write_text(json.dumps(arena_residents()))
         kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
                                     for o in gc.get_objects())
         Path(base + ".types").write_text(json.dumps(kinds))

@@ -277,6 +277,10 @@ class BlockedOrigins:
             self._generation, self._loaded_at = generation, now
         return origin in self._origins
 
+    def forget(self) -> None:
+        """Drop the set (the idle sweep's: read again at the next request)."""
+        self._origins, self._generation = frozenset(), -1
+
 
 class SenderFacts:
     """What the inbox policy knows of each sending origin (``Sender``), kept between requests
@@ -321,6 +325,11 @@ class SenderFacts:
     def __len__(self) -> int:
         """How many origins are kept."""
         return len(self._facts)
+
+    def forget(self) -> None:
+        """Drop every origin's facts (the idle sweep's: the last ones read during a load
+        would stay until the next activity, a few objects keeping Python's arenas)."""
+        self._facts.clear()
 
 
 class PageGate:

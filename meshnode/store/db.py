@@ -252,6 +252,10 @@ async def query(
     yield BufferedRows(await in_connection_thread(db, lambda conn: fetch_all(conn, sql, params)))
 
 
+def _shrink(conn: sqlite3.Connection) -> None:
+    fetch_all(conn, "PRAGMA shrink_memory")
+
+
 async def in_connection_thread(db: aiosqlite.Connection,
                                work: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``work`` with ``db``'s own ``sqlite3`` connection, in that connection's thread:
@@ -455,10 +459,10 @@ class Store:
         from the kernel's page cache). https://sqlite.org/pragma.html#pragma_shrink_memory
         The writer's between two transactions. Whether it worked: a failure is logged and
         changes nothing else (the idle sweep that asks goes on)."""
-        try:
-            await self.reader.execute("PRAGMA shrink_memory")
+        try:  # on each connection's kept cursor: an idle node makes no cursor (soak21)
+            await in_connection_thread(self.reader, _shrink)
             async with self._write_lock:
-                await self._writer.execute("PRAGMA shrink_memory")
+                await in_connection_thread(self._writer, _shrink)
         except sqlite3.Error as exc:
             log.warning("store: shrink_memory failed (%s); the page caches stay", exc)
             return False
