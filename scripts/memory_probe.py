@@ -168,7 +168,9 @@ def live_objects() -> list[object]:
         found.update((id(obj), obj) for obj in fresh)
         layer = gc.get_referents(*fresh)
         own.add(id(layer))
-    return list(found.values())
+    everything = list(found.values())
+    found.clear()  # the walk found its own closure's cells, which hold ``found``: a cycle
+    return everything
 
 
 def block_size(obj: object) -> int:
@@ -249,9 +251,13 @@ def largest_objects() -> list[tuple[int, str, str]]:
     sized = heapq.nlargest(LARGE_COUNT, ((sys.getsizeof(obj), id(obj), obj)
                                          for obj in everything))
     holders = referrers_of({id(obj): obj for _, _, obj in sized}, everything)
-    return [(size, describe(obj), " | ".join(describe(ref) for ref in holders[key][:3]
-                                             if ref is not everything))
-            for size, key, obj in sized]
+    found = [(size, describe(obj), " | ".join(describe(ref) for ref in holders[key][:3]
+                                              if ref is not everything))
+             for size, key, obj in sized]
+    everything.clear()  # it holds this very frame: a cycle of every object in the node
+    holders.clear()
+    sized.clear()
+    return found
 
 
 SURVIVOR_KINDS = ("weakref", "builtin_function_or_method", "method", "function", "cell")
