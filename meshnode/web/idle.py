@@ -13,8 +13,7 @@ runs. So, every ``SWEEP_SECONDS``:
 * once no request at all has come for ``IDLE_SECONDS`` (once per idle stretch), every one
   of those caches is emptied, the garbage collected and glibc's free pages returned
   (``services/memory.py``). The next visitor pays one render per page again (a few
-  milliseconds), as after a start; SQLite's connections give back their page caches too,
-  and again at each sweep while the node stays idle (its background work reads pages).
+  milliseconds), as after a start; SQLite's connections give back their page caches too.
 
 And once ``QUIET_SECONDS`` pass without a request after some (a burst of pages is over),
 memory goes back (``give_back``): SQLite's connections free their page caches (2 MB after
@@ -104,31 +103,17 @@ async def give_back(app: web.Application, *, idle: bool = False) -> None:
     trim_heap()
 
 
-async def sweep_step(app: web.Application, now: float, *, sweep_due: bool,
-                     quiet_seconds: float = QUIET_SECONDS,
-                     idle_seconds: float = IDLE_SECONDS) -> bool:
-    """One tick of the sweeping task at monotonic time ``now`` (``sweep_due``: a sweep's
-    turn): sweep, and give memory back after a burst, after the sweep, and at every sweep's
-    turn while the node stays idle (its own background work, deliveries put off and
-    retried, the peers' catch-up, reads pages into SQLite's caches after the sweep: 1 MB
-    kept through a quiet night otherwise, issue 17's soak). Whether memory went back."""
-    swept = sweep(app, now, idle_seconds=idle_seconds) if sweep_due else False
-    idle = sweep_due and now - app[PAGE_CACHE].last_request >= idle_seconds
-    if settle(app, now, quiet_seconds=quiet_seconds) or swept or idle:
-        await give_back(app, idle=swept)
-        return True
-    return False
-
-
 async def _sweep_forever(app: web.Application, seconds: float, quiet: float) -> None:
     next_sweep = time.monotonic() + seconds
     while True:
         await asyncio.sleep(quiet)
         now = time.monotonic()
-        sweep_due = now >= next_sweep
-        if sweep_due:
+        swept = False
+        if now >= next_sweep:
             next_sweep = now + seconds
-        await sweep_step(app, now, sweep_due=sweep_due, quiet_seconds=quiet)
+            swept = sweep(app, now)
+        if settle(app, now, quiet_seconds=quiet) or swept:
+            await give_back(app, idle=swept)
 
 
 def idle_sweep_context(*, run_workers: bool = True, seconds: float = SWEEP_SECONDS,

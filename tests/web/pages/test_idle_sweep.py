@@ -35,7 +35,6 @@ from meshnode.web.idle import (
     give_back,
     settle,
     sweep,
-    sweep_step,
 )
 from meshnode.web.pagecache import PAGE_CACHE
 from tests.conftest import TestMember
@@ -184,56 +183,10 @@ async def test_idle_sweep__a_quiet_moment_gives_back_sqlites_page_caches(
     # Then SQLite freed its page caches, and the pages are still served (and kept warm)
     freed = warm - sqlite.sqlite3_memory_used()
     assert freed > 64 * 1024, freed
+    # And shrinking ran on the connections' kept cursors: no new cursor, no weak reference
+    assert await in_connection_thread(ctx.store.reader, _cursor_references) == 0
     assert len(app[PAGE_CACHE]) == 2
     assert (await client.get("/", headers=HTML)).status == 200
-
-
-async def test_idle_sweep__each_sweep_of_an_idle_stretch_gives_sqlites_caches_back_again(
-        client: TestClient, ctx: NodeContext, alice: TestMember) -> None:
-    # Given SQLite's own memory counter, and a node whose idle sweep has run
-    sqlite = _sqlite_library()
-    await _browse(client, ctx, alice)
-    app = client.app
-    idle_at = app[PAGE_CACHE].last_request + IDLE_SECONDS + 1
-    assert await sweep_step(app, idle_at, sweep_due=True) is True
-    # When its own background work then reads pages (no request: still idle)
-    before_reads = sqlite.sqlite3_memory_used()
-    await in_connection_thread(ctx.store.reader, _read_every_table)
-    assert sqlite.sqlite3_memory_used() - before_reads > 16 * 1024
-    # Then a tick that is not a sweep's turn leaves them
-    assert await sweep_step(app, idle_at + QUIET_SECONDS, sweep_due=False) is False
-    # And the next sweep's turn of the same idle stretch gives them back again
-    warm = sqlite.sqlite3_memory_used()
-    assert await sweep_step(app, idle_at + 30, sweep_due=True) is True
-    assert warm - sqlite.sqlite3_memory_used() > 16 * 1024
-    # And shrinking made no cursor (an idle node makes none: each kept a weak reference)
-    assert await in_connection_thread(ctx.store.reader, _cursor_references) == 0
-    # And a busy node's sweep turn gives nothing back (its caches are in use)
-    assert (await client.get("/", headers=HTML)).status == 200
-    busy_at = app[PAGE_CACHE].last_request + QUIET_SECONDS / 2
-    assert await sweep_step(app, busy_at, sweep_due=True) is False
-
-
-def _sqlite_library() -> ctypes.CDLL:
-    try:
-        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
-        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
-    except (OSError, AttributeError):
-        pytest.skip("no shared SQLite library to ask for its memory")
-    return sqlite
-
-
-def _read_every_table(conn: sqlite3.Connection) -> None:
-    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
-                                 " AND name NOT LIKE '%fts%'").fetchall():
-        conn.execute(f'SELECT * FROM "{table}"').fetchall()
-
-
-def _cursor_references(conn: sqlite3.Connection) -> int:
-    """Weak references to cursors the connection keeps beyond its kept cursor's."""
-    return sum(1 for held in gc.get_referents(conn) if isinstance(held, list)
-               for ref in held if isinstance(ref, weakref.ReferenceType)
-               and ref() is not None and ref() is not getattr(conn, "_reads", None))
 
 
 async def test_idle_sweep__an_idle_node_forgets_its_prepared_statements(
@@ -260,3 +213,10 @@ def _cached_statements(conn: sqlite3.Connection) -> int:
     assert len(caches) == 1
     count: int = caches[0].cache_info().currsize
     return count
+
+
+def _cursor_references(conn: sqlite3.Connection) -> int:
+    """Live cursors the connection tracks (weak references) other than its kept one."""
+    return sum(1 for held in gc.get_referents(conn) if isinstance(held, list)
+               for ref in held if isinstance(ref, weakref.ReferenceType)
+               and ref() is not None and ref() is not getattr(conn, "_reads", None))
