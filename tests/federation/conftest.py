@@ -81,8 +81,10 @@ class Node:
     def group(self) -> str:
         return f"{self.url}/groups/{self.config.handle}"
 
-    async def start(self, *, run_workers: bool = False) -> None:
-        sock = bind_socket(self.config.port)
+    async def start(self, *, run_workers: bool = False,
+                    sock: socket.socket | None = None) -> None:
+        """Serve on ``sock`` (already bound to ``config.port``), or bind that port now."""
+        sock = sock or bind_socket(self.config.port)
         app = create_app(self.config, clock=self.clock, run_workers=run_workers)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
@@ -117,13 +119,19 @@ async def make_node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[NodeFacto
     started: list[Node] = []
 
     async def factory(handle: str, *, run_workers: bool = False, **overrides: Any) -> Node:
-        probe = bind_socket()
-        port = probe.getsockname()[1]
-        probe.close()
+        # The port's socket stays bound until the node serves on it: closed and bound again,
+        # an outgoing connection of a parallel test could take it as its local port meanwhile
+        # (listen() then fails: "Address already in use").
+        sock = bind_socket()
+        port = sock.getsockname()[1]
         config = make_config(tmp_path / handle, handle=handle, name=f"Community {handle}",
                              public_url=f"http://127.0.0.1:{port}", port=port, **overrides)
         node = Node(config=config, clock=clock)
-        await node.start(run_workers=run_workers)
+        try:
+            await node.start(run_workers=run_workers, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
         started.append(node)
         return node
 

@@ -55,13 +55,12 @@ async def test_peers_page__a_peer_refusing_our_clock_is_explained(
 ) -> None:
     # Given beta's clock is two hours ahead of alpha's
     a = await make_node("alpha")
-    probe = bind_socket()
-    port = probe.getsockname()[1]
-    probe.close()
+    sock = bind_socket()  # kept bound until beta serves on it (no race for the port)
+    port = sock.getsockname()[1]
     config = make_config(tmp_path / "beta", handle="beta", public_url=f"http://127.0.0.1:{port}",
                          port=port)
     b = Node(config=config, clock=FakeClock(START + timedelta(hours=2)))
-    await b.start()
+    await b.start(sock=sock)
     try:
         await person(a, "root", admin=True)
         await peering.add_peer(a.ctx, b.url)
