@@ -254,9 +254,6 @@ def largest_objects() -> list[tuple[int, str, str]]:
     found = [(size, describe(obj), " | ".join(describe(ref) for ref in holders[key][:3]
                                               if ref is not everything))
              for size, key, obj in sized]
-    everything.clear()  # it holds this very frame: a cycle of every object in the node
-    holders.clear()
-    sized.clear()
     return found
 
 

@@ -24,6 +24,7 @@ from meshnode.protocol.activities import origin_of
 from meshnode.services.context import NodeContext
 from meshnode.services.memory import library_memos
 from meshnode.store.db import in_connection_thread
+from meshnode.store.statements import drop_dead_cursor_references
 from meshnode.web.appkeys import CARDS, FRAGMENTS, I18N
 from meshnode.web.fragments import FragmentCache
 from meshnode.web.i18n import _negotiate as negotiate_memo
@@ -77,12 +78,12 @@ async def test_idle_sweep__an_idle_node_empties_its_caches_once(
     assert not isinstance(["peer", "values"], Mapping)
     assert list in abc_cached(web.Request)
     # And the inbox's door kept a reading of an activity for the worker
-    writer = app[FEDERATION].writer
+    federation = app[FEDERATION]
+    writer = federation.writer
     await writer.store({"id": "x"}, activity_id="http://a.example/activities/x",
                        actor="http://a.example/u/a", activity_type="Create", body="{}",
                        received_at="2026-11-26T10:00:00Z")
     # And the door knows a sending peer's facts and the set of blocked origins
-    federation = app[FEDERATION]
     await federation.senders.get("http://a.example")
     assert len(federation.senders) == 1
     assert await federation.blocked.contains("http://a.example") is False
@@ -177,6 +178,7 @@ async def test_idle_sweep__a_quiet_moment_gives_back_sqlites_page_caches(
     await _browse(client, ctx, alice)
     app = client.app
     warm = sqlite.sqlite3_memory_used()
+    await in_connection_thread(ctx.store.reader, drop_dead_cursor_references)
     # When a quiet moment comes
     assert settle(app, app[PAGE_CACHE].last_request + QUIET_SECONDS) is True
     await give_back(app)
@@ -216,7 +218,9 @@ def _cached_statements(conn: sqlite3.Connection) -> int:
 
 
 def _cursor_references(conn: sqlite3.Connection) -> int:
-    """Live cursors the connection tracks (weak references) other than its kept one."""
+    """The weak references to cursors, live or gone, the connection keeps beside its kept
+    cursor's (each cursor made leaves one: ``store.statements.drop_dead_cursor_references``)."""
+    kept = getattr(conn, "_reads", None)
     return sum(1 for held in gc.get_referents(conn) if isinstance(held, list)
                for ref in held if isinstance(ref, weakref.ReferenceType)
-               and ref() is not None and ref() is not getattr(conn, "_reads", None))
+               and (kept is None or ref() is not kept))
