@@ -92,12 +92,14 @@ def connection_heap(sqlite: ctypes.CDLL) -> dict[str, float]:
                                          ctypes.POINTER(ctypes.c_int), ctypes.c_int]
     totals = dict.fromkeys(DB_STATUS, 0.0)
     totals["connections"] = 0
-    for conn in CONNECTIONS:
+    for number, conn in enumerate(CONNECTIONS, 1):
         db = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
         for name, op in DB_STATUS.items():
             current, high = ctypes.c_int(), ctypes.c_int()
             if db and sqlite.sqlite3_db_status(db, op, current, high, 0) == 0:
                 totals[name] += current.value / 2**20
+                if name == "SQLite caches":  # which connection holds them (opened in order)
+                    totals[f"cache of connection {number}"] = current.value / 2**20
         totals["connections"] += bool(db)
     return totals
 
