@@ -128,17 +128,35 @@ async def count_public(db: aiosqlite.Connection, actors: list[str] | None) -> in
     return int(row[0]) if row else 0
 
 
+# The hosts with a pending delivery, found by skipping through the ``deliveries_due`` index
+# (host, next_attempt_at) one host at a time: one index search per host, whatever the backlog
+# (https://sqlite.org/lang_with.html#recursive_common_table_expressions). Asked for the
+# earliest attempt or the due hosts directly, SQLite reads every pending row's index entry,
+# since next_attempt_at is the index's second column: a hub whose peers asked it to wait read
+# 38,000 entries (6-7 ms each read, the reader's whole 1 MiB page cache) at each of its
+# delivery scheduler's wake-ups, idle or not, refilling the cache the idle sweep had just
+# emptied (issue 17); now 0.03 ms and ~90 KiB of pages.
+PENDING_HOSTS = (
+    "WITH RECURSIVE hosts(host) AS ("
+    " SELECT (SELECT min(host) FROM deliveries WHERE state = 'pending')"
+    " UNION ALL SELECT (SELECT min(d.host) FROM deliveries d WHERE d.state = 'pending'"
+    " AND d.host > hosts.host) FROM hosts WHERE hosts.host IS NOT NULL) ")
+
+
 async def due_hosts(db: aiosqlite.Connection, now: str) -> list[str]:
-    """Hosts with at least one delivery due."""
-    async with query(db, "SELECT DISTINCT host FROM deliveries WHERE state = 'pending'"
-                          " AND next_attempt_at <= ?", (now,)) as cursor:
+    """Hosts with at least one delivery due (one index search per host with pending ones)."""
+    async with query(db, PENDING_HOSTS + "SELECT host FROM hosts WHERE host IS NOT NULL AND"  # noqa: S608
+                         " EXISTS (SELECT 1 FROM deliveries d WHERE d.state = 'pending'"
+                         " AND d.host = hosts.host AND d.next_attempt_at <= ?)",
+                     (now,)) as cursor:
         return [row[0] for row in await cursor.fetchall()]
 
 
 async def next_due_time(db: aiosqlite.Connection) -> str | None:
-    """Earliest next attempt over all pending deliveries."""
-    async with query(db, "SELECT min(next_attempt_at) FROM deliveries"
-                          " WHERE state = 'pending'") as cursor:
+    """Earliest next attempt over all pending deliveries (the earliest of each host's)."""
+    async with query(db, PENDING_HOSTS + "SELECT min((SELECT min(d.next_attempt_at) FROM"  # noqa: S608
+                         " deliveries d WHERE d.state = 'pending' AND d.host = hosts.host))"
+                         " FROM hosts WHERE host IS NOT NULL") as cursor:
         row = await cursor.fetchone()
     return row[0] if row else None
 
